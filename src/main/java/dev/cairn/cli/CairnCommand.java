@@ -1,0 +1,22 @@
+package dev.cairn.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** {@code cairn}: the entry point of the jar. */
+@Command(name = "cairn", mixinStandardHelpOptions = true, version = "cairn 0.1.0",
+        description = "A shared build cache for container CI fleets, speaking the OCI Distribution API.",
+        subcommands = {ServeCommand.class, ConfigCommand.class})
+public final class CairnCommand implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
+    public static void main(String[] args) {
+        System.exit(new CommandLine(new CairnCommand()).execute(args));
+    }
+}

@@ -1,0 +1,37 @@
+package dev.cairn.config;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+/** The effective configuration of one Cairn node, validated. */
+public record CairnConfig(
+        String listenHost,
+        int listenPort,
+        Path dataDir,
+        StorageType storageType,
+        MetadataType metadataType,
+        long maxManifestBytes,
+        Duration lastUseFlushInterval,
+        LogFormat logFormat,
+        boolean accessLog,
+        Duration shutdownTimeout) {
+
+    public enum StorageType { FILE }
+
+    public enum MetadataType { SQLITE }
+
+    public enum LogFormat { TEXT, JSON }
+
+    /** One line per key, {@code key = value (source)}, for printing at start and by {@code cairn config check}. */
+    public List<String> describe(ConfigSources sources) {
+        return ConfigLoader.KEYS.stream()
+                .map(key -> key.name() + " = " + key.show(this) + "  (" + sources.sourceOf(key.name()) + ")")
+                .toList();
+    }
+
+    /** What the storage and metadata choice amounts to, in words. */
+    public String mode() {
+        return "embedded: blobs on local disk under " + dataDir.resolve("blobs") + ", metadata in " + dataDir.resolve("cairn.db");
+    }
+}

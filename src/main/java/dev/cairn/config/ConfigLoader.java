@@ -1,0 +1,177 @@
+package dev.cairn.config;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Function;
+
+/** Builds a {@link CairnConfig} from defaults, a YAML file, the environment and flags, in that order of strength. */
+public final class ConfigLoader {
+
+    /** A config key: its name, default, and how it is shown. */
+    record Key(String name, String defaultValue, Function<CairnConfig, String> shower) {
+        String envName() {
+            return "CAIRN_" + name.toUpperCase(Locale.ROOT).replace('.', '_').replace('-', '_');
+        }
+
+        String show(CairnConfig config) {
+            return shower.apply(config);
+        }
+    }
+
+    static final List<Key> KEYS = List.of(
+            new Key("listen", ":5000", c -> (c.listenHost().isEmpty() ? "" : c.listenHost()) + ":" + c.listenPort()),
+            new Key("data-dir", "./cairn-data", c -> c.dataDir().toString()),
+            new Key("storage.type", "file", c -> c.storageType().name().toLowerCase(Locale.ROOT)),
+            new Key("metadata.type", "sqlite", c -> c.metadataType().name().toLowerCase(Locale.ROOT)),
+            new Key("registry.max-manifest-bytes", "16MiB", c -> Quantities.formatSize(c.maxManifestBytes())),
+            new Key("registry.last-use-flush-interval", "10s", c -> Quantities.formatDuration(c.lastUseFlushInterval())),
+            new Key("log.format", "text", c -> c.logFormat().name().toLowerCase(Locale.ROOT)),
+            new Key("log.access", "true", c -> Boolean.toString(c.accessLog())),
+            new Key("server.shutdown-timeout", "30s", c -> Quantities.formatDuration(c.shutdownTimeout())));
+
+    private ConfigLoader() {
+    }
+
+    /** The resolved configuration and where each value came from. */
+    public record Loaded(CairnConfig config, ConfigSources sources) {
+    }
+
+    /**
+     * @param file  the YAML file, if any
+     * @param env   the process environment (only {@code CAIRN_*} names are read)
+     * @param flags key → value from the command line
+     */
+    public static Loaded load(Optional<Path> file, Map<String, String> env, Map<String, String> flags) {
+        Map<String, String> values = new LinkedHashMap<>();
+        Map<String, String> sources = new HashMap<>();
+        KEYS.forEach(k -> values.put(k.name(), k.defaultValue()));
+        if (file.isPresent()) {
+            readYaml(file.get()).forEach((k, v) -> {
+                values.put(k, v);
+                sources.put(k, "file " + file.get());
+            });
+        }
+        for (Key key : KEYS) {
+            String fromEnv = env.get(key.envName());
+            if (fromEnv != null && !fromEnv.isBlank()) {
+                values.put(key.name(), fromEnv);
+                sources.put(key.name(), "env " + key.envName());
+            }
+        }
+        flags.forEach((k, v) -> {
+            values.put(k, v);
+            sources.put(k, "flag");
+        });
+        return new Loaded(build(values), new ConfigSources(sources));
+    }
+
+    private static CairnConfig build(Map<String, String> v) {
+        String listen = v.get("listen");
+        int colon = listen.lastIndexOf(':');
+        if (colon < 0) throw new ConfigException("listen: expected HOST:PORT or :PORT, got '" + listen + "'");
+        String host = listen.substring(0, colon);
+        if (host.startsWith("[") && host.endsWith("]")) host = host.substring(1, host.length() - 1);
+        int port;
+        try {
+            port = Integer.parseInt(listen.substring(colon + 1));
+        } catch (NumberFormatException e) {
+            throw new ConfigException("listen: port must be a number, got '" + listen + "'");
+        }
+        if (port < 0 || port > 65535) throw new ConfigException("listen: port out of range: " + port);
+
+        long maxManifest = size(v, "registry.max-manifest-bytes");
+        if (maxManifest < 4096 || maxManifest > (1L << 30)) {
+            throw new ConfigException("registry.max-manifest-bytes: must be between 4KiB and 1GiB");
+        }
+        Duration flush = duration(v, "registry.last-use-flush-interval");
+        if (flush.isZero() || flush.isNegative()) throw new ConfigException("registry.last-use-flush-interval: must be positive");
+        return new CairnConfig(host, port, Path.of(v.get("data-dir")),
+                choice(v, "storage.type", CairnConfig.StorageType.class),
+                choice(v, "metadata.type", CairnConfig.MetadataType.class),
+                maxManifest, flush,
+                choice(v, "log.format", CairnConfig.LogFormat.class),
+                bool(v, "log.access"),
+                duration(v, "server.shutdown-timeout"));
+    }
+
+    private static Map<String, String> readYaml(Path file) {
+        JsonNode root;
+        try {
+            root = new ObjectMapper(new YAMLFactory()).readTree(Files.readAllBytes(file));
+        } catch (IOException e) {
+            throw new ConfigException("cannot read config file " + file + ": " + e.getMessage());
+        }
+        Map<String, String> flat = new LinkedHashMap<>();
+        if (root == null || root.isNull() || root.isMissingNode()) return flat;
+        if (!root.isObject()) throw new ConfigException(file + ": the top level must be a mapping");
+        flatten("", root, flat);
+        List<String> unknown = new ArrayList<>();
+        for (String key : flat.keySet()) {
+            if (KEYS.stream().noneMatch(k -> k.name().equals(key))) unknown.add(key);
+        }
+        if (!unknown.isEmpty()) {
+            throw new ConfigException(file + ": unknown key(s) " + unknown + "; known keys: "
+                    + KEYS.stream().map(Key::name).toList());
+        }
+        return flat;
+    }
+
+    private static void flatten(String prefix, JsonNode node, Map<String, String> out) {
+        for (var entry : node.properties()) {
+            String key = prefix.isEmpty() ? entry.getKey() : prefix + "." + entry.getKey();
+            if (entry.getValue().isObject()) {
+                flatten(key, entry.getValue(), out);
+            } else if (entry.getValue().isValueNode()) {
+                out.put(key, entry.getValue().asText());
+            } else {
+                throw new ConfigException(key + ": expected a single value");
+            }
+        }
+    }
+
+    private static long size(Map<String, String> v, String key) {
+        try {
+            return Quantities.parseSize(v.get(key));
+        } catch (IllegalArgumentException | ArithmeticException e) {
+            throw new ConfigException(key + ": " + e.getMessage());
+        }
+    }
+
+    private static Duration duration(Map<String, String> v, String key) {
+        try {
+            return Quantities.parseDuration(v.get(key));
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException(key + ": " + e.getMessage());
+        }
+    }
+
+    private static boolean bool(Map<String, String> v, String key) {
+        return switch (v.get(key).strip().toLowerCase(Locale.ROOT)) {
+            case "true", "yes", "on" -> true;
+            case "false", "no", "off" -> false;
+            default -> throw new ConfigException(key + ": expected true or false, got '" + v.get(key) + "'");
+        };
+    }
+
+    private static <E extends Enum<E>> E choice(Map<String, String> v, String key, Class<E> type) {
+        String value = v.get(key).strip().toUpperCase(Locale.ROOT);
+        for (E constant : type.getEnumConstants()) {
+            if (constant.name().equals(value)) return constant;
+        }
+        throw new ConfigException(key + ": '" + v.get(key) + "' is not one of "
+                + java.util.Arrays.stream(type.getEnumConstants()).map(e -> e.name().toLowerCase(Locale.ROOT)).toList());
+    }
+}

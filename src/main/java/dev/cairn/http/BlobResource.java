@@ -1,0 +1,56 @@
+package dev.cairn.http;
+
+import dev.cairn.registry.Digest;
+import dev.cairn.registry.ErrorCode;
+import dev.cairn.registry.Registry;
+import dev.cairn.registry.RegistryException;
+import dev.cairn.registry.RepositoryName;
+import dev.cairn.storage.BlobInfo;
+
+import java.util.Optional;
+
+/** {@code GET|HEAD|DELETE /v2/<name>/blobs/<digest>} (end-2, end-10). */
+final class BlobResource {
+    private final Registry registry;
+
+    BlobResource(Registry registry) {
+        this.registry = registry;
+    }
+
+    void handle(Exchange x, Route route) {
+        RepositoryName repository = PathParameters.repository(route.name());
+        Digest digest = PathParameters.digest(route.argument());
+        switch (x.method()) {
+            case "GET", "HEAD" -> get(x, repository, digest);
+            case "DELETE" -> {
+                registry.deleteBlob(repository, digest);
+                x.send(202);
+            }
+            default -> throw new RegistryException(ErrorCode.UNSUPPORTED, x.method() + " is not supported on a blob");
+        }
+    }
+
+    private void get(Exchange x, RepositoryName repository, Digest digest) {
+        BlobInfo blob = registry.statBlob(repository, digest);
+        x.header("Docker-Content-Digest", digest.toString())
+                .header("ETag", "\"" + digest + "\"")
+                .header("Accept-Ranges", "bytes")
+                .header("Cache-Control", "max-age=31536000, immutable");
+        Optional<ByteRange> range;
+        try {
+            range = ByteRange.parse(x.header("Range"), blob.size());
+        } catch (RegistryException e) {
+            x.header("Content-Range", "bytes */" + blob.size());
+            throw e;
+        }
+        if (range.isEmpty()) {
+            x.sendStream(200, "application/octet-stream", blob.size(),
+                    x.isHead() ? java.io.InputStream.nullInputStream() : registry.openBlob(repository, digest, 0));
+            return;
+        }
+        ByteRange r = range.get();
+        x.header("Content-Range", r.contentRange(blob.size()));
+        x.sendStream(206, "application/octet-stream", r.length(),
+                x.isHead() ? java.io.InputStream.nullInputStream() : registry.openBlob(repository, digest, r.first()));
+    }
+}

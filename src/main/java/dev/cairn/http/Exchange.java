@@ -1,0 +1,138 @@
+package dev.cairn.http;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.eclipse.jetty.http.HttpField;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpMethod;
+import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.Fields;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
+
+/** One request and its response, with the blocking helpers the resources need (they run on virtual threads). */
+final class Exchange {
+    static final ObjectMapper JSON = new ObjectMapper();
+    private static final int COPY_BUFFER = 1 << 18;
+
+    final Request request;
+    final Response response;
+    final Callback callback;
+    private Fields query;
+
+    Exchange(Request request, Response response, Callback callback) {
+        this.request = request;
+        this.response = response;
+        this.callback = callback;
+    }
+
+    String method() {
+        return request.getMethod();
+    }
+
+    boolean isHead() {
+        return HttpMethod.HEAD.is(request.getMethod());
+    }
+
+    Optional<String> header(String name) {
+        return Optional.ofNullable(request.getHeaders().get(name));
+    }
+
+    /** Every value of a header that may repeat or hold a comma-separated list (Accept). */
+    List<String> headerValues(String name) {
+        List<String> values = new ArrayList<>();
+        for (HttpField field : request.getHeaders()) {
+            if (field.is(name)) {
+                for (String part : field.getValue().split(",")) {
+                    if (!part.isBlank()) values.add(part.strip());
+                }
+            }
+        }
+        return values;
+    }
+
+    OptionalLong contentLength() {
+        long length = request.getLength();
+        return length >= 0 ? OptionalLong.of(length) : OptionalLong.empty();
+    }
+
+    Optional<String> query(String name) {
+        if (query == null) {
+            query = Request.extractQueryParameters(request);
+        }
+        return Optional.ofNullable(query.getValue(name));
+    }
+
+    InputStream body() {
+        return Content.Source.asInputStream(request);
+    }
+
+    Exchange header(String name, String value) {
+        response.getHeaders().put(name, value);
+        return this;
+    }
+
+    /** A response with no content. */
+    void send(int status) {
+        response.setStatus(status);
+        response.getHeaders().put(HttpHeader.CONTENT_LENGTH, 0L);
+        response.write(true, null, callback);
+    }
+
+    void sendJson(int status, String contentType, Object value) {
+        byte[] body;
+        try {
+            body = JSON.writeValueAsBytes(value);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot serialise a response", e);
+        }
+        sendBytes(status, contentType, body);
+    }
+
+    void sendBytes(int status, String contentType, byte[] body) {
+        response.setStatus(status);
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
+        response.getHeaders().put(HttpHeader.CONTENT_LENGTH, body.length);
+        if (isHead()) {
+            response.write(true, null, callback);
+        } else {
+            response.write(true, java.nio.ByteBuffer.wrap(body), callback);
+        }
+    }
+
+    /** Streams exactly {@code length} bytes from {@code in} (closed afterwards) as the body; blocks until written. */
+    void sendStream(int status, String contentType, long length, InputStream in) {
+        response.setStatus(status);
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
+        response.getHeaders().put(HttpHeader.CONTENT_LENGTH, length);
+        try (in) {
+            if (isHead()) {
+                response.write(true, null, callback);
+                return;
+            }
+            try (OutputStream out = Content.Sink.asOutputStream(response)) {
+                byte[] buffer = new byte[(int) Math.min(COPY_BUFFER, Math.max(length, 1))];
+                long remaining = length;
+                while (remaining > 0) {
+                    int n = in.read(buffer, 0, (int) Math.min(buffer.length, remaining));
+                    if (n < 0) throw new IOException("blob ended " + remaining + " bytes early");
+                    out.write(buffer, 0, n);
+                    remaining -= n;
+                }
+            }
+            callback.succeeded();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

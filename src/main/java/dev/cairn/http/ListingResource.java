@@ -1,0 +1,86 @@
+package dev.cairn.http;
+
+import dev.cairn.registry.Descriptor;
+import dev.cairn.registry.Digest;
+import dev.cairn.registry.ErrorCode;
+import dev.cairn.registry.MediaTypes;
+import dev.cairn.registry.Page;
+import dev.cairn.registry.Registry;
+import dev.cairn.registry.RegistryException;
+import dev.cairn.registry.RepositoryName;
+
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
+
+/** Listings: tags (end-8a/b), the catalog, referrers (end-12a/b). */
+final class ListingResource {
+    private final Registry registry;
+
+    ListingResource(Registry registry) {
+        this.registry = registry;
+    }
+
+    void tags(Exchange x, Route route) {
+        requireGet(x);
+        RepositoryName repository = PathParameters.repository(route.name());
+        Page page = registry.tags(repository, x.query("last"), pageSize(x));
+        sendPage(x, "/v2/" + repository + "/tags/list", page, Map.of("name", repository.value(), "tags", page.items()));
+    }
+
+    void catalog(Exchange x) {
+        requireGet(x);
+        Page page = registry.repositories(x.query("last"), pageSize(x));
+        sendPage(x, "/v2/_catalog", page, Map.of("repositories", page.items()));
+    }
+
+    void referrers(Exchange x, Route route) {
+        requireGet(x);
+        RepositoryName repository = PathParameters.repository(route.name());
+        Digest subject = PathParameters.digest(route.argument());
+        Optional<String> artifactType = x.query("artifactType");
+        List<Map<String, Object>> manifests = new ArrayList<>();
+        for (Descriptor d : registry.referrers(repository, subject, artifactType)) {
+            Map<String, Object> entry = new LinkedHashMap<>();
+            entry.put("mediaType", d.mediaType());
+            entry.put("digest", d.digest().toString());
+            entry.put("size", d.size());
+            d.artifactType().ifPresent(t -> entry.put("artifactType", t));
+            if (!d.annotations().isEmpty()) entry.put("annotations", d.annotations());
+            manifests.add(entry);
+        }
+        artifactType.ifPresent(t -> x.header("OCI-Filters-Applied", "artifactType"));
+        Map<String, Object> index = new LinkedHashMap<>();
+        index.put("schemaVersion", 2);
+        index.put("mediaType", MediaTypes.OCI_INDEX);
+        index.put("manifests", manifests);
+        x.sendJson(200, MediaTypes.OCI_INDEX, index);
+    }
+
+    private static void sendPage(Exchange x, String path, Page page, Map<String, Object> body) {
+        page.next().ifPresent(last -> x.header("Link", "<" + path + "?n=" + page.items().size() + "&last="
+                + URLEncoder.encode(last, StandardCharsets.UTF_8) + ">; rel=\"next\""));
+        x.sendJson(200, "application/json", body);
+    }
+
+    private static OptionalLong pageSize(Exchange x) {
+        Optional<String> n = x.query("n");
+        if (n.isEmpty() || n.get().isEmpty()) return OptionalLong.empty();
+        try {
+            return OptionalLong.of(Long.parseLong(n.get()));
+        } catch (NumberFormatException e) {
+            throw new RegistryException(ErrorCode.PAGINATION_NUMBER_INVALID, "n must be a whole number, got " + n.get());
+        }
+    }
+
+    private static void requireGet(Exchange x) {
+        if (!x.method().equals("GET") && !x.method().equals("HEAD")) {
+            throw new RegistryException(ErrorCode.UNSUPPORTED, x.method() + " is not supported here");
+        }
+    }
+}

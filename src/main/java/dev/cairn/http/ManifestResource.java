@@ -1,0 +1,69 @@
+package dev.cairn.http;
+
+import dev.cairn.metadata.StoredManifest;
+import dev.cairn.registry.ErrorCode;
+import dev.cairn.registry.ManifestPushed;
+import dev.cairn.registry.MediaTypes;
+import dev.cairn.registry.Reference;
+import dev.cairn.registry.Registry;
+import dev.cairn.registry.RegistryException;
+import dev.cairn.registry.RepositoryName;
+
+import java.util.List;
+import java.util.Map;
+
+/** {@code GET|HEAD|PUT|DELETE /v2/<name>/manifests/<reference>} (end-3, end-7, end-9). */
+final class ManifestResource {
+    private final Registry registry;
+
+    ManifestResource(Registry registry) {
+        this.registry = registry;
+    }
+
+    void handle(Exchange x, Route route) {
+        RepositoryName repository = PathParameters.repository(route.name());
+        Reference reference = PathParameters.reference(route.argument());
+        switch (x.method()) {
+            case "GET", "HEAD" -> get(x, repository, reference);
+            case "PUT" -> {
+                ManifestPushed pushed = registry.putManifest(repository, reference, x.header("Content-Type"), x.body());
+                x.header("Location", "/v2/" + repository + "/manifests/" + pushed.digest())
+                        .header("Docker-Content-Digest", pushed.digest().toString());
+                pushed.subject().ifPresent(subject -> x.header("OCI-Subject", subject.toString()));
+                x.send(201);
+            }
+            case "DELETE" -> {
+                registry.deleteManifest(repository, reference);
+                x.send(202);
+            }
+            default -> throw new RegistryException(ErrorCode.UNSUPPORTED, x.method() + " is not supported on a manifest");
+        }
+    }
+
+    private void get(Exchange x, RepositoryName repository, Reference reference) {
+        StoredManifest manifest = registry.getManifest(repository, reference);
+        List<String> accepted = x.headerValues("Accept").stream().map(MediaTypes::bare).toList();
+        if (!acceptable(manifest.mediaType(), accepted)) {
+            throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN, "manifest " + reference + " is " + manifest.mediaType()
+                    + ", which the request's Accept header does not include",
+                    Map.of("mediaType", manifest.mediaType(), "accept", String.join(", ", accepted)));
+        }
+        x.header("Docker-Content-Digest", manifest.digest().toString())
+                .header("ETag", "\"" + manifest.digest() + "\"")
+                .sendBytes(200, manifest.mediaType(), manifest.content());
+    }
+
+    /**
+     * Manifests are served as pushed (Cairn converts nothing). A client that lists types it accepts and
+     * leaves this one out gets a 404, as from Distribution; no Accept, or a wildcard, takes anything.
+     */
+    static boolean acceptable(String mediaType, List<String> accepted) {
+        if (accepted.isEmpty()) return true;
+        for (String type : accepted) {
+            if (type.equals(mediaType) || type.equals("*/*") || type.equals("application/*") || type.equals("application/json")) {
+                return true;
+            }
+        }
+        return false;
+    }
+}

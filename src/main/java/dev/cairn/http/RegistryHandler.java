@@ -1,0 +1,122 @@
+package dev.cairn.http;
+
+import dev.cairn.metadata.MetadataException;
+import dev.cairn.registry.ErrorCode;
+import dev.cairn.registry.Registry;
+import dev.cairn.registry.RegistryException;
+import dev.cairn.registry.UploadRangeException;
+import org.eclipse.jetty.io.EofException;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Callback;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.UncheckedIOException;
+import java.util.Map;
+
+/** Routes every request to its resource and turns every failure into an OCI error response. */
+public final class RegistryHandler extends Handler.Abstract {
+    private static final Logger log = LoggerFactory.getLogger(RegistryHandler.class);
+    static final String API_VERSION_HEADER = "Docker-Distribution-API-Version";
+
+    private final Registry registry;
+    private final BlobResource blobs;
+    private final UploadResource uploads;
+    private final ManifestResource manifests;
+    private final ListingResource listings;
+
+    public RegistryHandler(Registry registry) {
+        this.registry = registry;
+        this.blobs = new BlobResource(registry);
+        this.uploads = new UploadResource(registry);
+        this.manifests = new ManifestResource(registry);
+        this.listings = new ListingResource(registry);
+    }
+
+    @Override
+    public boolean handle(Request request, Response response, Callback callback) {
+        Exchange x = new Exchange(request, response, callback);
+        Route route = Route.parse(request.getHttpURI().getPath());
+        response.getHeaders().put(API_VERSION_HEADER, "registry/2.0");
+        try {
+            dispatch(x, route);
+        } catch (RegistryException e) {
+            sendError(x, route, e);
+        } catch (MetadataException e) {
+            log.error("metadata unavailable: {}", e.getMessage());
+            sendFailure(x, 503, "the metadata store is unavailable; retry later");
+        } catch (UncheckedIOException e) {
+            if (e.getCause() instanceof EofException) {
+                callback.failed(e.getCause()); // the client went away; nobody to answer
+            } else {
+                log.error("storage failure on {} {}", request.getMethod(), request.getHttpURI().getPath(), e);
+                sendFailure(x, 503, "the blob store failed; retry later");
+            }
+        } catch (RuntimeException e) {
+            log.error("unexpected failure on {} {}", request.getMethod(), request.getHttpURI().getPath(), e);
+            sendFailure(x, 500, "internal error");
+        }
+        return true;
+    }
+
+    private void dispatch(Exchange x, Route route) {
+        switch (route.kind()) {
+            case BASE -> {
+                requireGetOrHead(x);
+                x.sendJson(200, "application/json", Map.of());
+            }
+            case BLOB -> blobs.handle(x, route);
+            case UPLOADS -> uploads.start(x, route);
+            case UPLOAD -> uploads.handle(x, route);
+            case MANIFEST -> manifests.handle(x, route);
+            case TAGS -> listings.tags(x, route);
+            case CATALOG -> listings.catalog(x);
+            case REFERRERS -> listings.referrers(x, route);
+            case HEALTHZ -> x.sendBytes(200, "text/plain", "ok\n".getBytes());
+            case READYZ -> ready(x);
+            case UNKNOWN -> throw new RegistryException(ErrorCode.NAME_UNKNOWN, "no such endpoint: " + x.request.getHttpURI().getPath(),
+                    Map.of());
+        }
+    }
+
+    private void ready(Exchange x) {
+        try {
+            registry.checkReady();
+            x.sendBytes(200, "text/plain", "ready\n".getBytes());
+        } catch (RuntimeException e) {
+            x.sendBytes(503, "text/plain", ("not ready: " + e.getMessage() + "\n").getBytes());
+        }
+    }
+
+    private static void requireGetOrHead(Exchange x) {
+        if (!x.method().equals("GET") && !x.method().equals("HEAD")) {
+            throw new RegistryException(ErrorCode.UNSUPPORTED, x.method() + " is not supported here");
+        }
+    }
+
+    private static void sendError(Exchange x, Route route, RegistryException e) {
+        if (x.response.isCommitted()) {
+            x.callback.failed(e);
+            return;
+        }
+        if (e instanceof UploadRangeException r) {
+            x.header("Location", "/v2/" + route.name() + "/blobs/uploads/" + r.uploadId())
+                    .header("Range", "0-" + Math.max(0, r.uploadSize() - 1))
+                    .header("Docker-Upload-UUID", r.uploadId())
+                    .header("Blob-Upload-Session-ID", r.uploadId());
+        }
+        x.sendJson(OciErrors.status(e), "application/json", OciErrors.body(e));
+    }
+
+    private static void sendFailure(Exchange x, int status, String message) {
+        if (x.response.isCommitted()) {
+            x.callback.failed(new IllegalStateException(message));
+            return;
+        }
+        // 5xx carry the spec's body shape too; UNKNOWN is Distribution's code for server-side faults.
+        x.sendJson(status, "application/json", Map.of("errors", java.util.List.of(
+                Map.of("code", "UNKNOWN", "message", message, "detail", Map.of()))));
+    }
+}

@@ -1,0 +1,433 @@
+package dev.cairn.metadata;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import dev.cairn.registry.Digest;
+import dev.cairn.registry.RepositoryName;
+import dev.cairn.registry.Tag;
+import org.sqlite.SQLiteConfig;
+import org.sqlite.SQLiteDataSource;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * {@link MetadataStore} over JDBC. The SQL is shared by SQLite and PostgreSQL (both take
+ * {@code INSERT ... ON CONFLICT}); only the connection set-up and the binary column type differ.
+ */
+public final class JdbcMetadataStore implements MetadataStore {
+    /** Migrations in order; each runs once, recorded in schema_version. */
+    private static final List<String> MIGRATIONS = List.of("V1__registry.sql");
+
+    private final HikariDataSource dataSource;
+    private final String blobType;
+    /**
+     * SQLite allows one writer at a time. Queuing writers here, rather than letting them spin on
+     * SQLITE_BUSY, keeps writes fair and fast under many concurrent pushes. Null for PostgreSQL.
+     */
+    private final ReentrantLock writeLock;
+
+    private JdbcMetadataStore(HikariDataSource dataSource, String blobType, ReentrantLock writeLock) {
+        this.dataSource = dataSource;
+        this.blobType = blobType;
+        this.writeLock = writeLock;
+    }
+
+    /** The embedded store: one SQLite file in WAL mode, durable at every commit. */
+    public static JdbcMetadataStore sqlite(Path file) {
+        SQLiteConfig config = new SQLiteConfig();
+        config.setJournalMode(SQLiteConfig.JournalMode.WAL);
+        config.setSynchronous(SQLiteConfig.SynchronousMode.FULL);
+        config.setBusyTimeout(30_000);
+        config.setTransactionMode(SQLiteConfig.TransactionMode.IMMEDIATE);
+        config.enforceForeignKeys(false);
+        SQLiteDataSource sqlite = new SQLiteDataSource(config);
+        sqlite.setUrl("jdbc:sqlite:" + file.toAbsolutePath());
+        HikariConfig pool = new HikariConfig();
+        pool.setDataSource(sqlite);
+        pool.setPoolName("cairn-sqlite");
+        pool.setMaximumPoolSize(8);
+        pool.setMinimumIdle(1);
+        JdbcMetadataStore store = new JdbcMetadataStore(new HikariDataSource(pool), "BLOB", new ReentrantLock(true));
+        store.migrate();
+        return store;
+    }
+
+    // ---- blobs ----
+
+    @Override
+    public boolean isBlobLinked(RepositoryName repository, Digest digest) {
+        return read(c -> exists(c, "SELECT 1 FROM repository_blobs WHERE repository = ? AND digest = ?",
+                repository.value(), digest.toString()));
+    }
+
+    @Override
+    public void linkBlob(RepositoryName repository, Digest digest, long size) {
+        long now = System.currentTimeMillis();
+        write(c -> {
+            ensureRepository(c, repository, now);
+            update(c, "INSERT INTO blobs (digest, size, created_at, last_used_at) VALUES (?, ?, ?, ?) "
+                    + "ON CONFLICT (digest) DO NOTHING", digest.toString(), size, now, now);
+            update(c, "INSERT INTO repository_blobs (repository, digest, linked_at) VALUES (?, ?, ?) "
+                    + "ON CONFLICT (repository, digest) DO NOTHING", repository.value(), digest.toString(), now);
+            return null;
+        });
+    }
+
+    @Override
+    public boolean unlinkBlob(RepositoryName repository, Digest digest) {
+        return write(c -> update(c, "DELETE FROM repository_blobs WHERE repository = ? AND digest = ?",
+                repository.value(), digest.toString()) > 0);
+    }
+
+    // ---- manifests and tags ----
+
+    @Override
+    public Optional<StoredManifest> manifest(RepositoryName repository, Digest digest) {
+        return read(c -> {
+            try (PreparedStatement s = c.prepareStatement("SELECT media_type, content, subject, artifact_type, pushed_at "
+                    + "FROM manifests WHERE repository = ? AND digest = ?")) {
+                s.setString(1, repository.value());
+                s.setString(2, digest.toString());
+                try (ResultSet r = s.executeQuery()) {
+                    return r.next() ? Optional.of(storedManifest(repository, digest, r)) : Optional.empty();
+                }
+            }
+        });
+    }
+
+    private static StoredManifest storedManifest(RepositoryName repository, Digest digest, ResultSet r) throws SQLException {
+        return new StoredManifest(repository, digest, r.getString("media_type"), r.getBytes("content"),
+                Optional.ofNullable(r.getString("subject")).map(Digest::parse),
+                Optional.ofNullable(r.getString("artifact_type")),
+                Instant.ofEpochMilli(r.getLong("pushed_at")));
+    }
+
+    @Override
+    public Optional<Digest> resolveTag(RepositoryName repository, Tag tag) {
+        return read(c -> {
+            try (PreparedStatement s = c.prepareStatement("SELECT digest FROM tags WHERE repository = ? AND name = ?")) {
+                s.setString(1, repository.value());
+                s.setString(2, tag.value());
+                try (ResultSet r = s.executeQuery()) {
+                    return r.next() ? Optional.of(Digest.parse(r.getString(1))) : Optional.empty();
+                }
+            }
+        });
+    }
+
+    @Override
+    public List<Digest> putManifest(NewManifest m, Optional<Tag> tag) {
+        String repo = m.repository().value();
+        String digest = m.digest().toString();
+        long now = m.pushedAt().toEpochMilli();
+        return write(c -> {
+            List<Digest> missing = new ArrayList<>();
+            try (PreparedStatement s = c.prepareStatement(
+                    "SELECT 1 FROM repository_blobs WHERE repository = ? AND digest = ? "
+                            + "UNION ALL SELECT 1 FROM manifests WHERE repository = ? AND digest = ?")) {
+                for (Digest reference : m.sortedReferences()) {
+                    s.setString(1, repo);
+                    s.setString(2, reference.toString());
+                    s.setString(3, repo);
+                    s.setString(4, reference.toString());
+                    try (ResultSet r = s.executeQuery()) {
+                        if (!r.next()) missing.add(reference);
+                    }
+                }
+            }
+            if (!missing.isEmpty()) {
+                return missing;
+            }
+            ensureRepository(c, m.repository(), now);
+            try (PreparedStatement s = c.prepareStatement("INSERT INTO manifests (repository, digest, media_type, content, size, "
+                    + "subject, artifact_type, pushed_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    + "ON CONFLICT (repository, digest) DO UPDATE SET pushed_at = excluded.pushed_at, "
+                    + "last_used_at = excluded.last_used_at")) {
+                s.setString(1, repo);
+                s.setString(2, digest);
+                s.setString(3, m.mediaType());
+                s.setBytes(4, m.content());
+                s.setLong(5, m.content().length);
+                s.setString(6, m.subject().map(Digest::toString).orElse(null));
+                s.setString(7, m.artifactType().orElse(null));
+                s.setLong(8, now);
+                s.setLong(9, now);
+                s.executeUpdate();
+            }
+            try (PreparedStatement s = c.prepareStatement("INSERT INTO manifest_references (repository, manifest, reference) "
+                    + "VALUES (?, ?, ?) ON CONFLICT DO NOTHING")) {
+                for (Digest reference : m.sortedReferences()) {
+                    s.setString(1, repo);
+                    s.setString(2, digest);
+                    s.setString(3, reference.toString());
+                    s.addBatch();
+                }
+                s.executeBatch();
+            }
+            if (tag.isPresent()) {
+                update(c, "INSERT INTO tags (repository, name, digest, updated_at) VALUES (?, ?, ?, ?) "
+                        + "ON CONFLICT (repository, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+                        repo, tag.get().value(), digest, now);
+            }
+            return List.of();
+        });
+    }
+
+    @Override
+    public boolean deleteManifest(RepositoryName repository, Digest digest) {
+        return write(c -> {
+            int deleted = update(c, "DELETE FROM manifests WHERE repository = ? AND digest = ?", repository.value(), digest.toString());
+            update(c, "DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", repository.value(), digest.toString());
+            update(c, "DELETE FROM tags WHERE repository = ? AND digest = ?", repository.value(), digest.toString());
+            return deleted > 0;
+        });
+    }
+
+    @Override
+    public boolean deleteTag(RepositoryName repository, Tag tag) {
+        return write(c -> update(c, "DELETE FROM tags WHERE repository = ? AND name = ?", repository.value(), tag.value()) > 0);
+    }
+
+    @Override
+    public List<String> tags(RepositoryName repository, Optional<String> after, int limit) {
+        return read(c -> strings(c, "SELECT name FROM tags WHERE repository = ? AND name > ? ORDER BY name LIMIT ?",
+                repository.value(), after.orElse(""), limit));
+    }
+
+    @Override
+    public boolean repositoryExists(RepositoryName repository) {
+        return read(c -> exists(c, "SELECT 1 FROM repositories WHERE name = ?", repository.value()));
+    }
+
+    @Override
+    public List<String> repositories(Optional<String> after, int limit) {
+        return read(c -> strings(c, "SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?", after.orElse(""), limit));
+    }
+
+    @Override
+    public List<StoredManifest> referrers(RepositoryName repository, Digest subject) {
+        return read(c -> {
+            List<StoredManifest> found = new ArrayList<>();
+            try (PreparedStatement s = c.prepareStatement("SELECT digest, media_type, content, subject, artifact_type, pushed_at "
+                    + "FROM manifests WHERE repository = ? AND subject = ? ORDER BY digest")) {
+                s.setString(1, repository.value());
+                s.setString(2, subject.toString());
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) {
+                        found.add(storedManifest(repository, Digest.parse(r.getString("digest")), r));
+                    }
+                }
+            }
+            return found;
+        });
+    }
+
+    // ---- uploads ----
+
+    @Override
+    public void createUpload(UploadSession session) {
+        write(c -> update(c, "INSERT INTO uploads (id, repository, started_at) VALUES (?, ?, ?)",
+                session.id(), session.repository().value(), session.startedAt().toEpochMilli()));
+    }
+
+    @Override
+    public Optional<UploadSession> upload(String id) {
+        return read(c -> {
+            try (PreparedStatement s = c.prepareStatement("SELECT repository, started_at FROM uploads WHERE id = ?")) {
+                s.setString(1, id);
+                try (ResultSet r = s.executeQuery()) {
+                    return r.next()
+                            ? Optional.of(new UploadSession(id, RepositoryName.of(r.getString(1)), Instant.ofEpochMilli(r.getLong(2))))
+                            : Optional.empty();
+                }
+            }
+        });
+    }
+
+    @Override
+    public void deleteUpload(String id) {
+        write(c -> update(c, "DELETE FROM uploads WHERE id = ?", id));
+    }
+
+    // ---- last use ----
+
+    @Override
+    public void recordLastUse(Collection<LastUse> uses) {
+        if (uses.isEmpty()) return;
+        write(c -> {
+            try (PreparedStatement manifests = c.prepareStatement(
+                    "UPDATE manifests SET last_used_at = ? WHERE repository = ? AND digest = ? AND last_used_at < ?");
+                 PreparedStatement blobs = c.prepareStatement(
+                         "UPDATE blobs SET last_used_at = ? WHERE digest = ? AND last_used_at < ?")) {
+                for (LastUse use : uses) {
+                    long at = use.at().toEpochMilli();
+                    switch (use) {
+                        case LastUse.OfManifest m -> {
+                            manifests.setLong(1, at);
+                            manifests.setString(2, m.repository().value());
+                            manifests.setString(3, m.digest().toString());
+                            manifests.setLong(4, at);
+                            manifests.addBatch();
+                        }
+                        case LastUse.OfBlob b -> {
+                            blobs.setLong(1, at);
+                            blobs.setString(2, b.digest().toString());
+                            blobs.setLong(3, at);
+                            blobs.addBatch();
+                        }
+                    }
+                }
+                manifests.executeBatch();
+                blobs.executeBatch();
+            }
+            return null;
+        });
+    }
+
+    /** The last-use time recorded for a manifest, for tests and retention. */
+    public Optional<Instant> manifestLastUse(RepositoryName repository, Digest digest) {
+        return read(c -> {
+            try (PreparedStatement s = c.prepareStatement("SELECT last_used_at FROM manifests WHERE repository = ? AND digest = ?")) {
+                s.setString(1, repository.value());
+                s.setString(2, digest.toString());
+                try (ResultSet r = s.executeQuery()) {
+                    return r.next() ? Optional.of(Instant.ofEpochMilli(r.getLong(1))) : Optional.empty();
+                }
+            }
+        });
+    }
+
+    @Override
+    public void ping() {
+        read(c -> exists(c, "SELECT 1"));
+    }
+
+    @Override
+    public void close() {
+        dataSource.close();
+    }
+
+    // ---- plumbing ----
+
+    @FunctionalInterface
+    private interface Work<T> {
+        T run(Connection connection) throws SQLException;
+    }
+
+    private <T> T read(Work<T> work) {
+        try (Connection c = dataSource.getConnection()) {
+            return work.run(c);
+        } catch (SQLException e) {
+            throw new MetadataException("metadata read failed: " + e.getMessage(), e);
+        }
+    }
+
+    private <T> T write(Work<T> work) {
+        if (writeLock != null) writeLock.lock();
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                T result = work.run(c);
+                c.commit();
+                return result;
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            } finally {
+                c.setAutoCommit(true);
+            }
+        } catch (SQLException e) {
+            throw new MetadataException("metadata write failed: " + e.getMessage(), e);
+        } finally {
+            if (writeLock != null) writeLock.unlock();
+        }
+    }
+
+    private static void ensureRepository(Connection c, RepositoryName repository, long now) throws SQLException {
+        update(c, "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", repository.value(), now);
+    }
+
+    private static int update(Connection c, String sql, Object... args) throws SQLException {
+        try (PreparedStatement s = c.prepareStatement(sql)) {
+            bind(s, args);
+            return s.executeUpdate();
+        }
+    }
+
+    private static boolean exists(Connection c, String sql, Object... args) throws SQLException {
+        try (PreparedStatement s = c.prepareStatement(sql)) {
+            bind(s, args);
+            try (ResultSet r = s.executeQuery()) {
+                return r.next();
+            }
+        }
+    }
+
+    private static List<String> strings(Connection c, String sql, Object... args) throws SQLException {
+        try (PreparedStatement s = c.prepareStatement(sql)) {
+            bind(s, args);
+            List<String> values = new ArrayList<>();
+            try (ResultSet r = s.executeQuery()) {
+                while (r.next()) values.add(r.getString(1));
+            }
+            return values;
+        }
+    }
+
+    private static void bind(PreparedStatement s, Object... args) throws SQLException {
+        for (int i = 0; i < args.length; i++) {
+            s.setObject(i + 1, args[i]);
+        }
+    }
+
+    private void migrate() {
+        write(c -> {
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+            }
+            int current = 0;
+            try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT MAX(version) FROM schema_version")) {
+                if (r.next()) current = r.getInt(1);
+            }
+            for (int version = current + 1; version <= MIGRATIONS.size(); version++) {
+                for (String statement : migrationStatements(MIGRATIONS.get(version - 1))) {
+                    try (Statement s = c.createStatement()) {
+                        s.executeUpdate(statement);
+                    }
+                }
+                update(c, "INSERT INTO schema_version (version) VALUES (?)", version);
+            }
+            return null;
+        });
+    }
+
+    private List<String> migrationStatements(String name) {
+        try (InputStream in = JdbcMetadataStore.class.getResourceAsStream(name)) {
+            if (in == null) throw new IllegalStateException("missing migration " + name);
+            String sql = new String(in.readAllBytes(), StandardCharsets.UTF_8)
+                    .replaceAll("(?m)--.*$", "")
+                    .replace("${blob}", blobType);
+            List<String> statements = new ArrayList<>();
+            for (String statement : sql.split(";")) {
+                if (!statement.isBlank()) statements.add(statement.strip());
+            }
+            return statements;
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read migration " + name, e);
+        }
+    }
+}

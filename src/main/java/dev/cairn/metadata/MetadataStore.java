@@ -1,0 +1,67 @@
+package dev.cairn.metadata;
+
+import dev.cairn.registry.Digest;
+import dev.cairn.registry.RepositoryName;
+import dev.cairn.registry.Tag;
+
+import java.util.Collection;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The registry's records. Every method is one transaction; the stores decide how (SQLite serialises
+ * writers in-process, PostgreSQL lets the database do it).
+ */
+public interface MetadataStore extends AutoCloseable {
+
+    /** True when the repository may serve the blob (it was pushed or mounted into it). */
+    boolean isBlobLinked(RepositoryName repository, Digest digest);
+
+    /** Records that the repository holds the blob; creates the repository on first use. */
+    void linkBlob(RepositoryName repository, Digest digest, long size);
+
+    /** Forgets the repository's link to the blob; false when there was none. */
+    boolean unlinkBlob(RepositoryName repository, Digest digest);
+
+    Optional<StoredManifest> manifest(RepositoryName repository, Digest digest);
+
+    Optional<Digest> resolveTag(RepositoryName repository, Tag tag);
+
+    /**
+     * Stores the manifest and, when given, points the tag at it, in one transaction. When any reference
+     * is neither a blob nor a manifest of the repository, stores nothing and returns those references.
+     */
+    List<Digest> putManifest(NewManifest manifest, Optional<Tag> tag);
+
+    /** Deletes the manifest and every tag pointing at it; false when it was not there. */
+    boolean deleteManifest(RepositoryName repository, Digest digest);
+
+    /** Deletes one tag, leaving its manifest; false when the tag was not there. */
+    boolean deleteTag(RepositoryName repository, Tag tag);
+
+    /** Tags in lexical order, strictly after {@code after} when given, at most {@code limit}. */
+    List<String> tags(RepositoryName repository, Optional<String> after, int limit);
+
+    boolean repositoryExists(RepositoryName repository);
+
+    /** Repository names in lexical order, strictly after {@code after} when given, at most {@code limit}. */
+    List<String> repositories(Optional<String> after, int limit);
+
+    /** Manifests of the repository whose subject is {@code subject}, in digest order. */
+    List<StoredManifest> referrers(RepositoryName repository, Digest subject);
+
+    void createUpload(UploadSession session);
+
+    Optional<UploadSession> upload(String id);
+
+    void deleteUpload(String id);
+
+    /** Applies a batch of last-use times; a time never moves backwards. */
+    void recordLastUse(Collection<LastUse> uses);
+
+    /** Answers when the database answers; throws otherwise (for readiness probes). */
+    void ping();
+
+    @Override
+    void close();
+}

@@ -1,0 +1,36 @@
+package dev.cairn.registry;
+
+/**
+ * The OCI Distribution error codes. They are domain facts (the blob is unknown, the digest is invalid);
+ * the HTTP edge decides which status each one travels with.
+ */
+public enum ErrorCode {
+    BLOB_UNKNOWN("blob unknown to registry"),
+    BLOB_UPLOAD_INVALID("blob upload invalid"),
+    BLOB_UPLOAD_UNKNOWN("blob upload unknown to registry"),
+    DIGEST_INVALID("provided digest did not match uploaded content"),
+    MANIFEST_BLOB_UNKNOWN("manifest references a manifest or blob unknown to registry"),
+    MANIFEST_INVALID("manifest invalid"),
+    MANIFEST_UNKNOWN("manifest unknown to registry"),
+    NAME_INVALID("invalid repository name"),
+    NAME_UNKNOWN("repository name not known to registry"),
+    /** Distribution's code for a bad {@code n} or {@code last} on a paginated list. */
+    PAGINATION_NUMBER_INVALID("invalid number of results requested"),
+    SIZE_INVALID("provided length did not match content length"),
+    /** Cairn's code for a blob Range header it cannot satisfy (the spec names none). */
+    RANGE_INVALID("requested range not satisfiable"),
+    UNAUTHORIZED("authentication required"),
+    DENIED("requested access to the resource is denied"),
+    UNSUPPORTED("the operation is unsupported"),
+    TOOMANYREQUESTS("too many requests");
+
+    private final String defaultMessage;
+
+    ErrorCode(String defaultMessage) {
+        this.defaultMessage = defaultMessage;
+    }
+
+    public String defaultMessage() {
+        return defaultMessage;
+    }
+}

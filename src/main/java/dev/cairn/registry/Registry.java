@@ -1,0 +1,346 @@
+package dev.cairn.registry;
+
+import dev.cairn.metadata.MetadataStore;
+import dev.cairn.metadata.NewManifest;
+import dev.cairn.metadata.StoredManifest;
+import dev.cairn.metadata.UploadSession;
+import dev.cairn.storage.BlobInfo;
+import dev.cairn.storage.BlobStore;
+import dev.cairn.storage.DigestMismatchException;
+import dev.cairn.storage.UploadOffsetException;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.NoSuchFileException;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.UUID;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The OCI Distribution operations over a {@link BlobStore} and a {@link MetadataStore}. Every refusal is a
+ * {@link RegistryException} thrown before anything stored changes.
+ */
+public final class Registry {
+    /** Upper bound on one page of tags or repositories when the client names none. */
+    public static final int MAX_PAGE = 10_000;
+    private static final int UPLOAD_LOCK_STRIPES = 256;
+
+    private final BlobStore blobs;
+    private final MetadataStore metadata;
+    private final LastUseRecorder lastUse;
+    private final Clock clock;
+    private final long maxManifestBytes;
+    /** Serialises the requests of one upload session (a PATCH racing a PUT must not interleave bytes). */
+    private final ReentrantLock[] uploadLocks = new ReentrantLock[UPLOAD_LOCK_STRIPES];
+
+    public Registry(BlobStore blobs, MetadataStore metadata, LastUseRecorder lastUse, Clock clock, long maxManifestBytes) {
+        this.blobs = blobs;
+        this.metadata = metadata;
+        this.lastUse = lastUse;
+        this.clock = clock;
+        this.maxManifestBytes = maxManifestBytes;
+        for (int i = 0; i < uploadLocks.length; i++) uploadLocks[i] = new ReentrantLock();
+    }
+
+    // ---- blobs ----
+
+    /** The blob as the repository may serve it; BLOB_UNKNOWN when it is not linked or its bytes are gone. */
+    public BlobInfo statBlob(RepositoryName repository, Digest digest) {
+        if (!metadata.isBlobLinked(repository, digest)) {
+            throw blobUnknown(digest);
+        }
+        BlobInfo info = io(() -> blobs.stat(digest)).orElseThrow(() -> blobUnknown(digest));
+        lastUse.blobUsed(digest);
+        return info;
+    }
+
+    /** Opens a blob the repository may serve, at {@code offset}. */
+    public InputStream openBlob(RepositoryName repository, Digest digest, long offset) {
+        statBlob(repository, digest);
+        try {
+            return blobs.open(digest, offset);
+        } catch (NoSuchFileException e) {
+            throw blobUnknown(digest);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Removes the repository's link to the blob; the bytes go when nothing links or references them. */
+    public void deleteBlob(RepositoryName repository, Digest digest) {
+        if (!metadata.unlinkBlob(repository, digest)) {
+            throw blobUnknown(digest);
+        }
+    }
+
+    /** A monolithic upload: the whole blob in one request. */
+    public BlobInfo putBlob(RepositoryName repository, Digest digest, InputStream body) {
+        BlobInfo info;
+        try {
+            info = blobs.put(digest, body);
+        } catch (DigestMismatchException e) {
+            throw digestMismatch(e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        metadata.linkBlob(repository, digest, info.size());
+        return info;
+    }
+
+    /**
+     * Links a blob of {@code from} into {@code repository} without moving bytes; empty when {@code from}
+     * cannot serve it (the client then uploads as usual).
+     */
+    public Optional<BlobInfo> mount(RepositoryName repository, Digest digest, RepositoryName from) {
+        if (!metadata.isBlobLinked(from, digest)) {
+            return Optional.empty();
+        }
+        Optional<BlobInfo> info = io(() -> blobs.stat(digest));
+        info.ifPresent(i -> metadata.linkBlob(repository, digest, i.size()));
+        return info;
+    }
+
+    // ---- upload sessions ----
+
+    public UploadState startUpload(RepositoryName repository) {
+        String id = UUID.randomUUID().toString();
+        io(() -> {
+            blobs.startUpload(id);
+            return null;
+        });
+        metadata.createUpload(new UploadSession(id, repository, clock.instant()));
+        return new UploadState(repository, id, 0);
+    }
+
+    public UploadState uploadStatus(RepositoryName repository, String id) {
+        return withUpload(repository, id, size -> new UploadState(repository, id, size));
+    }
+
+    /**
+     * Appends a chunk. With {@code start} the chunk must begin where the upload ends (else 416 and
+     * nothing is appended); without it, the bytes are appended as they stream in.
+     */
+    public UploadState appendChunk(RepositoryName repository, String id, OptionalLong start, InputStream body) {
+        return withUpload(repository, id, size -> new UploadState(repository, id, append(id, start, body)));
+    }
+
+    /** Appends the final chunk (if any), verifies the digest and publishes the blob into the repository. */
+    public BlobInfo finishUpload(RepositoryName repository, String id, Digest digest, OptionalLong start, InputStream body) {
+        return withUpload(repository, id, size -> {
+            append(id, start, body);
+            BlobInfo info;
+            try {
+                info = blobs.commitUpload(id, digest);
+            } catch (DigestMismatchException e) {
+                metadata.deleteUpload(id);
+                throw digestMismatch(e);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            metadata.linkBlob(repository, digest, info.size());
+            metadata.deleteUpload(id);
+            return info;
+        });
+    }
+
+    public void cancelUpload(RepositoryName repository, String id) {
+        withUpload(repository, id, size -> {
+            io(() -> {
+                blobs.abortUpload(id);
+                return null;
+            });
+            metadata.deleteUpload(id);
+            return null;
+        });
+    }
+
+    private long append(String id, OptionalLong start, InputStream body) {
+        try {
+            return blobs.appendUpload(id, start, body);
+        } catch (UploadOffsetException e) {
+            throw new UploadRangeException(id, e.currentSize(), e.getMessage());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private interface UploadWork<T> {
+        T run(long size);
+    }
+
+    /** Runs {@code work} holding the session's lock, after checking that the session is open and belongs to the repository. */
+    private <T> T withUpload(RepositoryName repository, String id, UploadWork<T> work) {
+        ReentrantLock lock = uploadLocks[Math.floorMod(id.hashCode(), uploadLocks.length)];
+        lock.lock();
+        try {
+            Optional<UploadSession> session = isPlausibleUploadId(id) ? metadata.upload(id) : Optional.empty();
+            if (session.isEmpty() || !session.get().repository().equals(repository)) {
+                throw new RegistryException(ErrorCode.BLOB_UPLOAD_UNKNOWN, "no open upload " + abbreviate(id) + " in " + repository);
+            }
+            OptionalLong size = io(() -> blobs.uploadSize(id));
+            if (size.isEmpty()) {
+                metadata.deleteUpload(id); // its bytes are gone (finished elsewhere or swept): the session is over
+                throw new RegistryException(ErrorCode.BLOB_UPLOAD_UNKNOWN, "no open upload " + abbreviate(id) + " in " + repository);
+            }
+            return work.run(size.getAsLong());
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private static boolean isPlausibleUploadId(String id) {
+        return id.length() <= 64 && id.chars().allMatch(ch -> ch == '-' || Character.isLetterOrDigit(ch) && ch < 128);
+    }
+
+    // ---- manifests ----
+
+    public StoredManifest getManifest(RepositoryName repository, Reference reference) {
+        Digest digest = switch (reference) {
+            case Reference.ByDigest d -> d.digest();
+            case Reference.ByTag t -> metadata.resolveTag(repository, t.tag()).orElseThrow(() -> manifestUnknown(reference));
+        };
+        StoredManifest manifest = metadata.manifest(repository, digest).orElseThrow(() -> manifestUnknown(reference));
+        lastUse.manifestUsed(repository, digest);
+        return manifest;
+    }
+
+    /**
+     * Stores a manifest under a tag or digest. It is accepted only when it parses, its digest matches a
+     * digest reference, and everything it references is already in the repository.
+     */
+    public ManifestPushed putManifest(RepositoryName repository, Reference reference, Optional<String> contentType, InputStream body) {
+        byte[] content = readLimited(body);
+        Manifest manifest = ManifestParser.parse(content, contentType);
+        Digest digest = Digest.sha256(content);
+        if (reference instanceof Reference.ByDigest(Digest claimed)) {
+            Digest actual = claimed.algorithm().equals("sha256") ? digest
+                    : Digest.of(claimed.algorithm(), claimed.newHasher().digest(content));
+            if (!actual.equals(claimed)) {
+                throw new RegistryException(ErrorCode.DIGEST_INVALID, "manifest hashes to " + actual + ", not " + claimed,
+                        Map.of("digest", claimed.toString()));
+            }
+            digest = claimed;
+        }
+        Optional<Tag> tag = reference instanceof Reference.ByTag(Tag t) ? Optional.of(t) : Optional.empty();
+        List<Digest> missing = metadata.putManifest(new NewManifest(repository, digest, manifest.mediaType(), content,
+                manifest.subject().map(Descriptor::digest), manifest.effectiveArtifactType().filter(t -> manifest.subject().isPresent()),
+                manifest.requiredDigests(), clock.instant()), tag);
+        if (!missing.isEmpty()) {
+            throw new RegistryException(ErrorCode.MANIFEST_BLOB_UNKNOWN,
+                    missing.size() + " referenced blob(s) or manifest(s) not in " + repository + ", first " + missing.getFirst(),
+                    Map.of("digest", missing.getFirst().toString()));
+        }
+        return new ManifestPushed(digest, manifest.subject().map(Descriptor::digest));
+    }
+
+    /** Deletes a tag (the manifest stays) or, by digest, the manifest and every tag pointing at it. */
+    public void deleteManifest(RepositoryName repository, Reference reference) {
+        boolean deleted = switch (reference) {
+            case Reference.ByTag t -> metadata.deleteTag(repository, t.tag());
+            case Reference.ByDigest d -> metadata.deleteManifest(repository, d.digest());
+        };
+        if (!deleted) {
+            throw manifestUnknown(reference);
+        }
+    }
+
+    private byte[] readLimited(InputStream body) {
+        try {
+            byte[] content = body.readNBytes(Math.toIntExact(Math.min(maxManifestBytes + 1, Integer.MAX_VALUE - 16)));
+            if (content.length > maxManifestBytes) {
+                throw new ManifestTooLargeException(maxManifestBytes);
+            }
+            return content;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    // ---- listings ----
+
+    public Page tags(RepositoryName repository, Optional<String> last, OptionalLong n) {
+        if (!metadata.repositoryExists(repository)) {
+            throw new RegistryException(ErrorCode.NAME_UNKNOWN, "repository " + repository + " is not known",
+                    Map.of("name", repository.value()));
+        }
+        int limit = pageSize(n);
+        return page(metadata.tags(repository, last, limit + 1), limit);
+    }
+
+    public Page repositories(Optional<String> last, OptionalLong n) {
+        int limit = pageSize(n);
+        return page(metadata.repositories(last, limit + 1), limit);
+    }
+
+    /** Descriptors of the repository's manifests whose subject is {@code subject}, optionally of one artifact type. */
+    public List<Descriptor> referrers(RepositoryName repository, Digest subject, Optional<String> artifactType) {
+        List<Descriptor> result = new ArrayList<>();
+        for (StoredManifest stored : metadata.referrers(repository, subject)) {
+            if (artifactType.isPresent() && !artifactType.equals(stored.artifactType())) continue;
+            Manifest manifest = ManifestParser.parse(stored.content(), Optional.of(stored.mediaType()));
+            result.add(new Descriptor(stored.mediaType(), stored.digest(), stored.content().length,
+                    stored.artifactType(), manifest.annotations(), List.of()));
+        }
+        return result;
+    }
+
+    private static int pageSize(OptionalLong n) {
+        if (n.isEmpty()) return MAX_PAGE;
+        if (n.getAsLong() < 0) {
+            throw new RegistryException(ErrorCode.PAGINATION_NUMBER_INVALID, "n must not be negative");
+        }
+        return (int) Math.min(n.getAsLong(), MAX_PAGE);
+    }
+
+    private static Page page(List<String> fetched, int limit) {
+        if (fetched.size() > limit) {
+            List<String> items = fetched.subList(0, limit);
+            return new Page(items, items.isEmpty() ? Optional.empty() : Optional.of(items.getLast()));
+        }
+        return new Page(fetched, Optional.empty());
+    }
+
+    /** Throws when storage or metadata does not answer. */
+    public void checkReady() {
+        metadata.ping();
+        io(() -> blobs.stat(Digest.sha256(new byte[0])));
+    }
+
+    // ---- helpers ----
+
+    private interface IoWork<T> {
+        T run() throws IOException;
+    }
+
+    private static <T> T io(IoWork<T> work) {
+        try {
+            return work.run();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static RegistryException blobUnknown(Digest digest) {
+        return new RegistryException(ErrorCode.BLOB_UNKNOWN, "blob " + digest + " is not in this repository",
+                Map.of("digest", digest.toString()));
+    }
+
+    private static RegistryException manifestUnknown(Reference reference) {
+        return new RegistryException(ErrorCode.MANIFEST_UNKNOWN, "manifest " + reference + " is not in this repository",
+                Map.of(reference instanceof Reference.ByTag ? "tag" : "digest", reference.toString()));
+    }
+
+    private static RegistryException digestMismatch(DigestMismatchException e) {
+        return new RegistryException(ErrorCode.DIGEST_INVALID, e.getMessage(), Map.of("digest", e.expected().toString()));
+    }
+
+    private static String abbreviate(String text) {
+        return text.length() <= 64 ? text : text.substring(0, 64) + "...";
+    }
+}

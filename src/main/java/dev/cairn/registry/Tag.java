@@ -1,0 +1,29 @@
+package dev.cairn.registry;
+
+import java.util.regex.Pattern;
+
+/** A tag: up to 128 characters of {@code [a-zA-Z0-9_.-]}, not starting with '.' or '-'. */
+public record Tag(String value) implements Comparable<Tag> {
+    private static final Pattern GRAMMAR = Pattern.compile("[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}");
+
+    public Tag {
+        if (value == null || !GRAMMAR.matcher(value).matches()) {
+            throw new RegistryException(ErrorCode.MANIFEST_INVALID, "invalid tag: "
+                    + (value == null ? "(none)" : value.length() > 80 ? value.substring(0, 80) + "..." : value));
+        }
+    }
+
+    public static boolean isValid(String value) {
+        return value != null && GRAMMAR.matcher(value).matches();
+    }
+
+    @Override
+    public String toString() {
+        return value;
+    }
+
+    @Override
+    public int compareTo(Tag other) {
+        return value.compareTo(other.value);
+    }
+}

@@ -1,0 +1,5 @@
+package dev.cairn.registry;
+
+/** Where an open upload stands: the session id and how many bytes it holds. */
+public record UploadState(RepositoryName repository, String id, long size) {
+}

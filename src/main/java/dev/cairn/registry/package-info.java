@@ -1,0 +1,7 @@
+/**
+ * The registry's domain: repository names, digests, references, manifests, upload sessions, tags and
+ * referrers, and the rules that keep them consistent (a manifest is accepted only when everything it
+ * references is in its repository). No HTTP, no SQL: it speaks to bytes through {@code storage} and to
+ * records through {@code metadata}, and reports problems as {@link dev.cairn.registry.RegistryException}.
+ */
+package dev.cairn.registry;

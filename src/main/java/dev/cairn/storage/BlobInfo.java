@@ -1,0 +1,7 @@
+package dev.cairn.storage;
+
+import dev.cairn.registry.Digest;
+
+/** A stored blob: its digest and length in bytes. */
+public record BlobInfo(Digest digest, long size) {
+}

@@ -1,0 +1,52 @@
+package dev.cairn.storage;
+
+import dev.cairn.registry.Digest;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.NoSuchFileException;
+import java.util.Optional;
+import java.util.OptionalLong;
+
+/**
+ * Where blob bytes live. A blob becomes visible only after all its bytes are on stable storage and
+ * hash to its digest; it is published atomically, so a crash leaves the whole blob or none of it.
+ * Upload sessions hold bytes that are not a blob yet; {@link #commitUpload} turns one into a blob.
+ */
+public interface BlobStore extends AutoCloseable {
+    Optional<BlobInfo> stat(Digest digest) throws IOException;
+
+    /** Opens the blob at {@code offset}; throws {@link NoSuchFileException} when it is not stored. */
+    InputStream open(Digest digest, long offset) throws IOException;
+
+    /** Streams {@code body} into the store; keeps nothing and throws if it does not hash to {@code expected}. */
+    BlobInfo put(Digest expected, InputStream body) throws IOException, DigestMismatchException;
+
+    /** Removes the blob's bytes; absent blobs are not an error. */
+    void delete(Digest digest) throws IOException;
+
+    /** Creates an empty upload area for session {@code id}. */
+    void startUpload(String id) throws IOException;
+
+    /** The number of bytes the upload holds, or empty when there is no such upload. */
+    OptionalLong uploadSize(String id) throws IOException;
+
+    /**
+     * Appends {@code body} to the upload. When {@code expectedStart} is present it must equal the
+     * current size, otherwise nothing is appended. Returns the new size.
+     */
+    long appendUpload(String id, OptionalLong expectedStart, InputStream body) throws IOException, UploadOffsetException;
+
+    /**
+     * Verifies the upload's bytes against {@code expected} and publishes them as that blob. The upload is
+     * gone afterwards either way: a mismatch discards it.
+     */
+    BlobInfo commitUpload(String id, Digest expected) throws IOException, DigestMismatchException;
+
+    /** Discards an upload's bytes; absent uploads are not an error. */
+    void abortUpload(String id) throws IOException;
+
+    @Override
+    default void close() throws IOException {
+    }
+}
