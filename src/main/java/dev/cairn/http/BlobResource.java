@@ -43,6 +43,7 @@ final class BlobResource {
             x.header("Content-Range", "bytes */" + blob.size());
             throw e;
         }
+        registry.blobServed(digest);
         if (range.isEmpty()) {
             x.sendStream(200, "application/octet-stream", blob.size(),
                     x.isHead() ? java.io.InputStream.nullInputStream() : registry.openBlob(repository, digest, 0));

@@ -24,6 +24,7 @@ import java.util.OptionalLong;
 final class Exchange {
     static final ObjectMapper JSON = new ObjectMapper();
     private static final int COPY_BUFFER = 1 << 18;
+    private static final long SMALL_BODY = 1 << 20;
 
     final Request request;
     final Response response;
@@ -75,6 +76,26 @@ final class Exchange {
 
     InputStream body() {
         return Content.Source.asInputStream(request);
+    }
+
+    /**
+     * Before an early answer (an error sent while the request body is unread): a small body is read and
+     * dropped so the connection stays usable; a large or unbounded one is not worth reading, so the
+     * answer says the connection closes, and the client does not send its next request into a socket
+     * that is about to go away.
+     */
+    void settleUnreadBody() {
+        long length = request.getLength();
+        if (length == 0) return;
+        if (length > 0 && length <= SMALL_BODY) {
+            try {
+                Content.Source.asInputStream(request).skip(length);
+                return;
+            } catch (IOException | RuntimeException e) {
+                // fall through: close instead
+            }
+        }
+        response.getHeaders().put(HttpHeader.CONNECTION, "close");
     }
 
     Exchange header(String name, String value) {

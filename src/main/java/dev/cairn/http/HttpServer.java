@@ -44,6 +44,7 @@ public final class HttpServer implements AutoCloseable {
         server.addConnector(connector);
 
         server.setHandler(new GracefulHandler(new RegistryHandler(registry)));
+        server.setErrorHandler(new OciErrorPages());
         if (accessLog) server.setRequestLog(new AccessLog());
         server.setStopTimeout(shutdownTimeout.toMillis());
         server.setStopAtShutdown(false); // Cairn's own shutdown hook stops us, then the stores

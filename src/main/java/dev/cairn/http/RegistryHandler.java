@@ -101,6 +101,7 @@ public final class RegistryHandler extends Handler.Abstract {
             x.callback.failed(e);
             return;
         }
+        x.settleUnreadBody();
         if (e instanceof UploadRangeException r) {
             x.header("Location", "/v2/" + route.name() + "/blobs/uploads/" + r.uploadId())
                     .header("Range", "0-" + Math.max(0, r.uploadSize() - 1))
@@ -115,6 +116,7 @@ public final class RegistryHandler extends Handler.Abstract {
             x.callback.failed(new IllegalStateException(message));
             return;
         }
+        x.settleUnreadBody();
         // 5xx carry the spec's body shape too; UNKNOWN is Distribution's code for server-side faults.
         x.sendJson(status, "application/json", Map.of("errors", java.util.List.of(
                 Map.of("code", "UNKNOWN", "message", message, "detail", Map.of()))));

@@ -55,18 +55,20 @@ public final class Registry {
         if (!metadata.isBlobLinked(repository, digest)) {
             throw blobUnknown(digest);
         }
-        BlobInfo info = io(() -> blobs.stat(digest)).orElseThrow(() -> blobUnknown(digest));
+        return io(() -> blobs.stat(digest)).orElseThrow(() -> blobUnknown(digest));
+    }
+
+    /** Records a successful GET or HEAD of a blob (a cache import's HEAD counts as a use). */
+    public void blobServed(Digest digest) {
         lastUse.blobUsed(digest);
-        return info;
     }
 
     /** Opens a blob the repository may serve, at {@code offset}. */
     public InputStream openBlob(RepositoryName repository, Digest digest, long offset) {
-        statBlob(repository, digest);
         try {
             return blobs.open(digest, offset);
         } catch (NoSuchFileException e) {
-            throw blobUnknown(digest);
+            throw blobUnknown(digest); // deleted between the stat and the open
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -65,6 +65,27 @@ public record StoreSnapshot(Map<String, String> files, Map<String, List<String>>
         return new StoreSnapshot(files, tables);
     }
 
+    /** What differs from {@code earlier}, one line per changed file or row; empty when nothing changed. */
+    public List<String> changesSince(StoreSnapshot earlier) {
+        List<String> changes = new ArrayList<>();
+        java.util.Set<String> paths = new java.util.TreeSet<>(files.keySet());
+        paths.addAll(earlier.files.keySet());
+        for (String path : paths) {
+            if (!java.util.Objects.equals(files.get(path), earlier.files.get(path))) {
+                changes.add("file " + path + ": " + earlier.files.get(path) + " -> " + files.get(path));
+            }
+        }
+        java.util.Set<String> names = new java.util.TreeSet<>(tables.keySet());
+        names.addAll(earlier.tables.keySet());
+        for (String table : names) {
+            List<String> now = tables.getOrDefault(table, List.of());
+            List<String> then = earlier.tables.getOrDefault(table, List.of());
+            for (String row : then) if (!now.contains(row)) changes.add(table + " lost: " + row);
+            for (String row : now) if (!then.contains(row)) changes.add(table + " gained: " + row);
+        }
+        return changes;
+    }
+
     private static String sha256(Path file) throws IOException {
         try (InputStream in = Files.newInputStream(file)) {
             MessageDigest md = MessageDigest.getInstance("SHA-256");
