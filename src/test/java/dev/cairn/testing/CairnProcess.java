@@ -1,0 +1,83 @@
+package dev.cairn.testing;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Cairn in a process of its own, so a test can kill it the hard way (SIGKILL) and start it again on the
+ * same data and port. Its output goes to {@code <data>/../cairn-<n>.log}.
+ */
+public final class CairnProcess implements AutoCloseable {
+    private final Path dataDir;
+    private final int port;
+    private Process process;
+    private int starts;
+
+    private CairnProcess(Path dataDir, int port) {
+        this.dataDir = dataDir;
+        this.port = port;
+    }
+
+    public static CairnProcess start(Path dataDir) throws IOException, InterruptedException {
+        int port;
+        try (ServerSocket probe = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            port = probe.getLocalPort();
+        }
+        CairnProcess cairn = new CairnProcess(dataDir, port);
+        cairn.launch();
+        return cairn;
+    }
+
+    private void launch() throws IOException, InterruptedException {
+        String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
+        List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED", "-Xmx512m",
+                "-cp", System.getProperty("java.class.path"), "dev.cairn.cli.CairnCommand", "serve",
+                "--listen", "127.0.0.1:" + port, "--data", dataDir.toString()));
+        Path log = dataDir.resolveSibling("cairn-" + (++starts) + ".log");
+        process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (System.nanoTime() < deadline) {
+            if (!process.isAlive()) {
+                throw new AssertionError("Cairn exited with " + process.exitValue() + "; see " + log);
+            }
+            try (Socket ignored = new Socket("127.0.0.1", port)) {
+                return;
+            } catch (IOException notYet) {
+                Thread.sleep(100);
+            }
+        }
+        throw new AssertionError("Cairn did not listen on " + port + " within 30 s; see " + log);
+    }
+
+    /** SIGKILL: no shutdown hook, no flush, no cleanup. */
+    public void kill() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor();
+    }
+
+    public void restart() throws IOException, InterruptedException {
+        if (process.isAlive()) kill();
+        launch();
+    }
+
+    public String hostPort() {
+        return "127.0.0.1:" + port;
+    }
+
+    public Path dataDir() {
+        return dataDir;
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        if (process != null && process.isAlive()) {
+            process.destroy();
+            if (!process.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)) kill();
+        }
+    }
+}
