@@ -1,0 +1,57 @@
+package dev.cairn;
+
+import dev.cairn.registry.Digest;
+import dev.cairn.registry.RepositoryName;
+import dev.cairn.testing.OciClient;
+import dev.cairn.testing.RunningCairn;
+import dev.cairn.testing.StoreSnapshot;
+import org.junit.jupiter.api.Test;
+
+import java.time.Instant;
+import java.util.Map;
+
+import static dev.cairn.testing.OciClient.OCI_MANIFEST;
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** Reads are the hot path: they write nothing to the database; last-use times are written in batches. */
+class LastUseTest {
+    @Test
+    void pullsWriteNothingUntilTheBatchIsFlushedAndAStopFlushesIt() throws Exception {
+        try (RunningCairn cairn = RunningCairn.start(Map.of("registry.last-use-flush-interval", "1h"))) {
+            OciClient client = new OciClient(cairn);
+            OciClient.Image image = client.prepareImage("use/app", "application/vnd.oci.image.config.v1+json", "u".getBytes());
+            String digest = client.pushManifest("use/app", "v1", OCI_MANIFEST, image.manifest());
+            RepositoryName repo = RepositoryName.of("use/app");
+            Instant pushed = cairn.node().metadata().manifestLastUse(repo, Digest.parse(digest)).orElseThrow();
+
+            Thread.sleep(20);
+            java.nio.file.Path db = cairn.dataDir().resolve("cairn.db");
+            java.nio.file.Path wal = cairn.dataDir().resolve("cairn.db-wal");
+            long walBefore = java.nio.file.Files.exists(wal) ? java.nio.file.Files.size(wal) : 0;
+            long dbBefore = java.nio.file.Files.size(db);
+            for (int i = 0; i < 50; i++) {
+                assertThat(client.get("/v2/use/app/manifests/v1").statusCode()).isEqualTo(200);
+                assertThat(client.head("/v2/use/app/blobs/" + image.layerDigests().getFirst()).statusCode()).isEqualTo(200);
+            }
+            // nothing written yet: same last-use time, database files untouched
+            assertThat(cairn.node().metadata().manifestLastUse(repo, Digest.parse(digest))).hasValue(pushed);
+            assertThat(java.nio.file.Files.exists(wal) ? java.nio.file.Files.size(wal) : 0).isEqualTo(walBefore);
+            assertThat(java.nio.file.Files.size(db)).isEqualTo(dbBefore);
+
+            cairn.node().lastUse().flush();
+            Instant used = cairn.node().metadata().manifestLastUse(repo, Digest.parse(digest)).orElseThrow();
+            assertThat(used).isAfter(pushed);
+
+            // a pull, then a clean restart: the stop flushes the batch, so the time survives
+            Thread.sleep(20);
+            client.get("/v2/use/app/manifests/" + digest);
+            cairn.restart();
+            assertThat(cairn.node().metadata().manifestLastUse(repo, Digest.parse(digest)).orElseThrow()).isAfter(used);
+            // the blob HEADs were recorded too: its last use is later than its creation
+            String blobRow = StoreSnapshot.of(cairn).tables().get("blobs").stream()
+                    .filter(row -> row.contains(image.layerDigests().getFirst())).findFirst().orElseThrow();
+            assertThat(Long.parseLong(blobRow.replaceAll(".*last_used_at=(\\d+).*", "$1")))
+                    .isGreaterThan(Long.parseLong(blobRow.replaceAll(".*created_at=(\\d+).*", "$1")));
+        }
+    }
+}
