@@ -1,9 +1,7 @@
 package dev.cairn;
 
 import dev.cairn.testing.OciClient;
-import dev.cairn.testing.RunningCairn;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import dev.cairn.testing.OneCairnPerClass;
 import org.junit.jupiter.api.Test;
 
 import java.net.http.HttpResponse;
@@ -11,20 +9,7 @@ import java.net.http.HttpResponse;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /** end-1 and the operational probes. */
-class BaseApiTest {
-    static RunningCairn cairn;
-    static OciClient client;
-
-    @BeforeAll
-    static void start() throws Exception {
-        cairn = RunningCairn.start();
-        client = new OciClient(cairn);
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        cairn.close();
-    }
+class BaseApiTest extends OneCairnPerClass {
 
     @Test
     void apiBaseAnswersWithTheVersionHeader() {

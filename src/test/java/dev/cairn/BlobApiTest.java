@@ -1,8 +1,7 @@
 package dev.cairn;
 
 import dev.cairn.testing.OciClient;
-import dev.cairn.testing.RunningCairn;
-import org.junit.jupiter.api.AfterAll;
+import dev.cairn.testing.OneCairnPerClass;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -14,23 +13,14 @@ import static dev.cairn.testing.OciClient.sha256;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /** Blob reads and deletes: end-2 (with ranges) and end-10. */
-class BlobApiTest {
-    static RunningCairn cairn;
-    static OciClient client;
+class BlobApiTest extends OneCairnPerClass {
     static byte[] blob;
     static String digest;
 
     @BeforeAll
-    static void start() throws Exception {
-        cairn = RunningCairn.start();
-        client = new OciClient(cairn);
+    static void fixtures() {
         blob = UploadApiTest.random(100_000, 42);
         digest = client.pushBlob("blobs/app", blob);
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        cairn.close();
     }
 
     @Test

@@ -2,9 +2,7 @@ package dev.cairn;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.cairn.testing.OciClient;
-import dev.cairn.testing.RunningCairn;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import dev.cairn.testing.OneCairnPerClass;
 import org.junit.jupiter.api.Test;
 
 import java.net.http.HttpResponse;
@@ -24,26 +22,13 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Every builder's cache document is accepted as it is and served back byte for byte: the shapes below
  * are the ones BuildKit, buildah/podman, docker and kaniko push.
  */
-class BuilderCacheFormatsTest {
+class BuilderCacheFormatsTest extends OneCairnPerClass {
     static final String BUILDKIT_CACHE_CONFIG = "application/vnd.buildkit.cacheconfig.v0";
     static final String OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip";
     static final String DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
     static final String DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json";
     static final String DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
-    static RunningCairn cairn;
-    static OciClient client;
-
-    @BeforeAll
-    static void start() throws Exception {
-        cairn = RunningCairn.start();
-        client = new OciClient(cairn);
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        cairn.close();
-    }
 
     private static Map<String, Object> layer(String mediaType, String digest, long size, String createdAt) {
         Map<String, Object> d = new LinkedHashMap<>(OciClient.descriptor(mediaType, digest, size));

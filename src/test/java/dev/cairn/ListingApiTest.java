@@ -1,8 +1,7 @@
 package dev.cairn;
 
 import dev.cairn.testing.OciClient;
-import dev.cairn.testing.RunningCairn;
-import org.junit.jupiter.api.AfterAll;
+import dev.cairn.testing.OneCairnPerClass;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -16,25 +15,16 @@ import static dev.cairn.testing.OciClient.json;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /** Tag listing (end-8a, end-8b) and the catalog, with pagination by {@code n}, {@code last} and {@code Link}. */
-class ListingApiTest {
-    static RunningCairn cairn;
-    static OciClient client;
+class ListingApiTest extends OneCairnPerClass {
 
     @BeforeAll
-    static void start() throws Exception {
-        cairn = RunningCairn.start();
-        client = new OciClient(cairn);
+    static void fixtures() {
         OciClient.Image image = client.prepareImage("list/app", "application/vnd.oci.image.config.v1+json", "l".getBytes());
         for (String tag : List.of("v3", "v1", "latest", "v2", "main")) {
             client.pushManifest("list/app", tag, OCI_MANIFEST, image.manifest());
         }
         client.pushBlob("list/blob-only", "b".getBytes());
         client.pushBlob("list/zeta", "z".getBytes());
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        cairn.close();
     }
 
     @Test

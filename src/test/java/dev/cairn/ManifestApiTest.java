@@ -2,9 +2,8 @@ package dev.cairn;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.cairn.testing.OciClient;
+import dev.cairn.testing.OneCairnPerClass;
 import dev.cairn.testing.RunningCairn;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.net.http.HttpResponse;
@@ -22,25 +21,12 @@ import static dev.cairn.testing.OciClient.sha256;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /** Manifests: end-3, end-7, end-9, for every supported media type, and referrers (end-12). */
-class ManifestApiTest {
+class ManifestApiTest extends OneCairnPerClass {
     static final String DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
     static final String DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
     static final String DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json";
     static final String DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
-    static RunningCairn cairn;
-    static OciClient client;
-
-    @BeforeAll
-    static void start() throws Exception {
-        cairn = RunningCairn.start();
-        client = new OciClient(cairn);
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        cairn.close();
-    }
 
     @Test
     void ociManifestByTagAndByDigest() {

@@ -1,9 +1,7 @@
 package dev.cairn;
 
 import dev.cairn.testing.OciClient;
-import dev.cairn.testing.RunningCairn;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import dev.cairn.testing.OneCairnPerClass;
 import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayInputStream;
@@ -20,20 +18,7 @@ import static dev.cairn.testing.OciClient.sha256;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /** Blob uploads: end-4a, end-4b, end-5, end-6, end-11, end-13 and cancelling. */
-class UploadApiTest {
-    static RunningCairn cairn;
-    static OciClient client;
-
-    @BeforeAll
-    static void start() throws Exception {
-        cairn = RunningCairn.start();
-        client = new OciClient(cairn);
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        cairn.close();
-    }
+class UploadApiTest extends OneCairnPerClass {
 
     static byte[] random(int size, long seed) {
         byte[] bytes = new byte[size];
