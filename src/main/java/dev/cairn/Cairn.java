@@ -12,6 +12,8 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
 
 /**
  * One running Cairn node: the stores, the registry over them and the HTTP server in front, started in
@@ -25,6 +27,7 @@ public final class Cairn implements AutoCloseable {
     private final LastUseRecorder lastUse;
     private final Registry registry;
     private final HttpServer http;
+    private final Thread uploadJanitor;
 
     private Cairn(CairnConfig config) throws IOException {
         Files.createDirectories(config.dataDir());
@@ -33,6 +36,25 @@ public final class Cairn implements AutoCloseable {
         this.lastUse = new LastUseRecorder(metadata, Clock.systemUTC(), config.lastUseFlushInterval());
         this.registry = new Registry(blobs, metadata, lastUse, Clock.systemUTC(), config.maxManifestBytes());
         this.http = new HttpServer(registry, config.listenHost(), config.listenPort(), config.accessLog(), config.shutdownTimeout());
+        this.uploadJanitor = Thread.ofVirtual().name("cairn-upload-expiry").unstarted(() -> expireUploadsPeriodically(config.uploadExpiry()));
+    }
+
+    /** Sweeps abandoned upload sessions a few times per expiry period (at most every ten minutes). */
+    private void expireUploadsPeriodically(Duration expiry) {
+        Duration every = Duration.ofMillis(Math.max(100, Math.min(expiry.toMillis() / 4, Duration.ofMinutes(10).toMillis())));
+        while (!Thread.currentThread().isInterrupted()) {
+            try {
+                Thread.sleep(every);
+            } catch (InterruptedException e) {
+                return;
+            }
+            try {
+                int expired = registry.expireUploads(Instant.now().minus(expiry));
+                if (expired > 0) log.info("ended {} upload session(s) idle for more than {}", expired, expiry);
+            } catch (RuntimeException e) {
+                log.warn("upload expiry sweep failed; will retry: {}", e.getMessage());
+            }
+        }
     }
 
     /** Builds and starts a node; on failure, releases whatever was opened. */
@@ -40,6 +62,7 @@ public final class Cairn implements AutoCloseable {
         Cairn cairn = new Cairn(config);
         try {
             cairn.http.start();
+            cairn.uploadJanitor.start();
         } catch (Exception e) {
             cairn.close();
             throw e;
@@ -56,6 +79,10 @@ public final class Cairn implements AutoCloseable {
         return metadata;
     }
 
+    public Registry registry() {
+        return registry;
+    }
+
     public LastUseRecorder lastUse() {
         return lastUse;
     }
@@ -63,6 +90,7 @@ public final class Cairn implements AutoCloseable {
     @Override
     public void close() throws Exception {
         try {
+            uploadJanitor.interrupt();
             http.close();
         } finally {
             lastUse.close();

@@ -114,6 +114,20 @@ class BadInputTest {
     }
 
     @Test
+    void urlsDoNotExcuseAMissingConfigOrIndexEntry() {
+        String missing = sha256("missing but with urls".getBytes());
+        Map<String, Object> config = new LinkedHashMap<>(descriptor("application/vnd.oci.image.config.v1+json", missing, 10));
+        config.put("urls", List.of("https://example.invalid/config"));
+        byte[] manifest = json(Map.of("schemaVersion", 2, "mediaType", OCI_MANIFEST, "config", config, "layers", List.of()));
+        assertOciError(client.put("/v2/bad/app/manifests/urls", manifest, "Content-Type", OCI_MANIFEST), 400, "MANIFEST_BLOB_UNKNOWN");
+        Map<String, Object> layer = new LinkedHashMap<>(descriptor("application/vnd.oci.image.layer.v1.tar+gzip", missing, 10));
+        layer.put("urls", List.of("https://example.invalid/layer"));
+        byte[] withLayer = json(Map.of("schemaVersion", 2, "mediaType", OCI_MANIFEST,
+                "config", descriptor("application/vnd.oci.image.config.v1+json", image.configDigest(), 10), "layers", List.of(layer)));
+        assertOciError(client.put("/v2/bad/app/manifests/urls", withLayer, "Content-Type", OCI_MANIFEST), 400, "MANIFEST_BLOB_UNKNOWN");
+    }
+
+    @Test
     void malformedManifests() {
         String config = "{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"" + image.configDigest() + "\",\"size\":1}";
         List<String> bodies = List.of(

@@ -63,6 +63,9 @@ class BlobApiTest extends OneCairnPerClass {
             assertThat(r.statusCode()).as(range).isEqualTo(416);
             assertThat(r.headers().firstValue("Content-Range")).as(range).hasValue("bytes */100000");
             assertThat(errorCode(r)).isEqualTo("RANGE_INVALID");
+            // an error must not look cacheable
+            assertThat(r.headers().firstValue("Cache-Control")).as(range).isEmpty();
+            assertThat(r.headers().firstValue("Docker-Content-Digest")).as(range).isEmpty();
         }
     }
 
@@ -80,6 +83,9 @@ class BlobApiTest extends OneCairnPerClass {
         HttpResponse<byte[]> r = client.get("/v2/blobs/app/blobs/" + unknown);
         assertThat(r.statusCode()).isEqualTo(404);
         assertThat(errorCode(r)).isEqualTo("BLOB_UNKNOWN");
+        // a miss is the common answer of a cache import: it keeps the connection open
+        assertThat(r.headers().firstValue("Connection")).isEmpty();
+        assertThat(client.head("/v2/blobs/app/blobs/" + unknown).headers().firstValue("Connection")).isEmpty();
     }
 
     @Test
@@ -101,5 +107,6 @@ class BlobApiTest extends OneCairnPerClass {
         HttpResponse<byte[]> r = client.post("/v2/blobs/app/blobs/" + digest, new byte[0]);
         assertThat(r.statusCode()).isEqualTo(405);
         assertThat(errorCode(r)).isEqualTo("UNSUPPORTED");
+        assertThat(r.headers().firstValue("Allow")).hasValue("GET, HEAD, DELETE");
     }
 }

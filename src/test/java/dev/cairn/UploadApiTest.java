@@ -2,6 +2,7 @@ package dev.cairn;
 
 import dev.cairn.testing.OciClient;
 import dev.cairn.testing.OneCairnPerClass;
+import dev.cairn.testing.RunningCairn;
 import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayInputStream;
@@ -227,5 +228,92 @@ class UploadApiTest extends OneCairnPerClass {
         HttpResponse<byte[]> head = client.head("/v2/up/empty/blobs/" + sha256(empty));
         assertThat(head.statusCode()).isEqualTo(200);
         assertThat(head.headers().firstValue("Content-Length")).hasValue("0");
+    }
+
+    @Test
+    void aStalledUploadDoesNotHoldUpOtherSessions() throws Exception {
+        String stalled = open("up/stalled");
+        String other = open("up/other");
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        java.io.InputStream slowBody = new java.io.InputStream() {
+            private int sent;
+
+            @Override
+            public int read() throws java.io.IOException {
+                if (sent == 1000) {
+                    try {
+                        release.await(); // the client stops sending mid-body
+                    } catch (InterruptedException e) {
+                        throw new java.io.IOException(e);
+                    }
+                    return -1;
+                }
+                sent++;
+                return 'x';
+            }
+        };
+        var inFlight = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build().sendAsync(
+                HttpRequest.newBuilder(URI.create("http://" + cairn.hostPort() + stalled))
+                        .method("PATCH", HttpRequest.BodyPublishers.ofInputStream(() -> slowBody)).build(),
+                HttpResponse.BodyHandlers.discarding());
+        try {
+            Thread.sleep(300);
+            long start = System.nanoTime();
+            for (int i = 0; i < 5; i++) {
+                assertThat(client.get(other).statusCode()).isEqualTo(204);
+                assertThat(client.patch(other, new byte[]{1, 2, 3}).statusCode()).isEqualTo(202);
+            }
+            assertThat(java.time.Duration.ofNanos(System.nanoTime() - start)).isLessThan(java.time.Duration.ofSeconds(5));
+        } finally {
+            release.countDown();
+        }
+        assertThat(inFlight.get(30, java.util.concurrent.TimeUnit.SECONDS).statusCode()).isEqualTo(202);
+    }
+
+    @Test
+    void aChunkCutShortLeavesTheUploadAsItWas() throws Exception {
+        String location = open("up/cut");
+        assertThat(client.patch(location, random(1000, 12), "Content-Range", "0-999").statusCode()).isEqualTo(202);
+        // declares 3000 bytes, sends 1000, then hangs up
+        byte[] head = ("PATCH " + location + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3000\r\n"
+                + "Content-Range: 1000-3999\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1);
+        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", cairn.port())) {
+            socket.getOutputStream().write(head);
+            socket.getOutputStream().write(random(1000, 13));
+            socket.getOutputStream().flush();
+            Thread.sleep(200);
+        }
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        HttpResponse<byte[]> status;
+        do {
+            Thread.sleep(100);
+            status = client.get(location);
+        } while (!"0-999".equals(status.headers().firstValue("Range").orElse("")) && System.nanoTime() < deadline);
+        assertThat(status.headers().firstValue("Range")).hasValue("0-999");
+        // the same chunk can be sent again and the blob completes
+        byte[] blob = new byte[4000];
+        System.arraycopy(random(1000, 12), 0, blob, 0, 1000);
+        System.arraycopy(random(3000, 14), 0, blob, 1000, 3000);
+        assertThat(client.patch(location, Arrays.copyOfRange(blob, 1000, 4000), "Content-Range", "1000-3999").statusCode()).isEqualTo(202);
+        assertThat(client.put(withDigest(location, sha256(blob)), null).statusCode()).isEqualTo(201);
+    }
+
+    @Test
+    void idleSessionsExpire() throws Exception {
+        try (RunningCairn shortLived = RunningCairn.start(java.util.Map.of("registry.upload-expiry", "1s"))) {
+            OciClient c = new OciClient(shortLived);
+            String idle = c.post("/v2/up/idle/blobs/uploads/", null).headers().firstValue("Location").orElseThrow();
+            assertThat(c.patch(idle, new byte[100]).statusCode()).isEqualTo(202);
+            long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+            while (c.get(idle).statusCode() != 404 && System.nanoTime() < deadline) {
+                Thread.sleep(100);
+            }
+            HttpResponse<byte[]> gone = c.get(idle);
+            assertThat(gone.statusCode()).isEqualTo(404);
+            assertThat(errorCode(gone)).isEqualTo("BLOB_UPLOAD_UNKNOWN");
+            try (var files = java.nio.file.Files.list(shortLived.dataDir().resolve("uploads"))) {
+                assertThat(files.toList()).isEmpty();
+            }
+        }
     }
 }

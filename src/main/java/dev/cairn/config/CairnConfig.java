@@ -13,6 +13,7 @@ public record CairnConfig(
         MetadataType metadataType,
         long maxManifestBytes,
         Duration lastUseFlushInterval,
+        Duration uploadExpiry,
         LogFormat logFormat,
         boolean accessLog,
         Duration shutdownTimeout) {

@@ -38,6 +38,7 @@ public final class ConfigLoader {
             new Key("metadata.type", "sqlite", c -> c.metadataType().name().toLowerCase(Locale.ROOT)),
             new Key("registry.max-manifest-bytes", "16MiB", c -> Quantities.formatSize(c.maxManifestBytes())),
             new Key("registry.last-use-flush-interval", "10s", c -> Quantities.formatDuration(c.lastUseFlushInterval())),
+            new Key("registry.upload-expiry", "24h", c -> Quantities.formatDuration(c.uploadExpiry())),
             new Key("log.format", "text", c -> c.logFormat().name().toLowerCase(Locale.ROOT)),
             new Key("log.access", "true", c -> Boolean.toString(c.accessLog())),
             new Key("server.shutdown-timeout", "30s", c -> Quantities.formatDuration(c.shutdownTimeout())));
@@ -98,10 +99,12 @@ public final class ConfigLoader {
         }
         Duration flush = duration(v, "registry.last-use-flush-interval");
         if (flush.isZero() || flush.isNegative()) throw new ConfigException("registry.last-use-flush-interval: must be positive");
+        Duration uploadExpiry = duration(v, "registry.upload-expiry");
+        if (uploadExpiry.isZero()) throw new ConfigException("registry.upload-expiry: must be positive");
         return new CairnConfig(host, port, Path.of(v.get("data-dir")),
                 choice(v, "storage.type", CairnConfig.StorageType.class),
                 choice(v, "metadata.type", CairnConfig.MetadataType.class),
-                maxManifest, flush,
+                maxManifest, flush, uploadExpiry,
                 choice(v, "log.format", CairnConfig.LogFormat.class),
                 bool(v, "log.access"),
                 duration(v, "server.shutdown-timeout"));

@@ -7,6 +7,7 @@ import dev.cairn.registry.RegistryException;
 import dev.cairn.registry.RepositoryName;
 import dev.cairn.storage.BlobInfo;
 
+import java.io.InputStream;
 import java.util.Optional;
 
 /** {@code GET|HEAD|DELETE /v2/<name>/blobs/<digest>} (end-2, end-10). */
@@ -32,10 +33,6 @@ final class BlobResource {
 
     private void get(Exchange x, RepositoryName repository, Digest digest) {
         BlobInfo blob = registry.statBlob(repository, digest);
-        x.header("Docker-Content-Digest", digest.toString())
-                .header("ETag", "\"" + digest + "\"")
-                .header("Accept-Ranges", "bytes")
-                .header("Cache-Control", "max-age=31536000, immutable");
         Optional<ByteRange> range;
         try {
             range = ByteRange.parse(x.header("Range"), blob.size());
@@ -43,15 +40,16 @@ final class BlobResource {
             x.header("Content-Range", "bytes */" + blob.size());
             throw e;
         }
+        long offset = range.map(ByteRange::first).orElse(0L);
+        long length = range.map(ByteRange::length).orElse(blob.size());
+        InputStream content = x.isHead() ? InputStream.nullInputStream() : registry.openBlob(repository, digest, offset);
         registry.blobServed(digest);
-        if (range.isEmpty()) {
-            x.sendStream(200, "application/octet-stream", blob.size(),
-                    x.isHead() ? java.io.InputStream.nullInputStream() : registry.openBlob(repository, digest, 0));
-            return;
-        }
-        ByteRange r = range.get();
-        x.header("Content-Range", r.contentRange(blob.size()));
-        x.sendStream(206, "application/octet-stream", r.length(),
-                x.isHead() ? java.io.InputStream.nullInputStream() : registry.openBlob(repository, digest, r.first()));
+        // Only a successful answer says "immutable": an error must never be cached for a year.
+        x.header("Docker-Content-Digest", digest.toString())
+                .header("ETag", "\"" + digest + "\"")
+                .header("Accept-Ranges", "bytes")
+                .header("Cache-Control", "max-age=31536000, immutable");
+        range.ifPresent(r -> x.header("Content-Range", r.contentRange(blob.size())));
+        x.sendStream(range.isPresent() ? 206 : 200, "application/octet-stream", length, content);
     }
 }

@@ -87,6 +87,7 @@ final class Exchange {
     void settleUnreadBody() {
         long length = request.getLength();
         if (length == 0) return;
+        if (length < 0 && !request.getHeaders().contains(HttpHeader.TRANSFER_ENCODING)) return; // no body at all (GET, HEAD)
         if (length > 0 && length <= SMALL_BODY) {
             try {
                 Content.Source.asInputStream(request).skip(length);

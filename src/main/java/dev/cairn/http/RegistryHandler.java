@@ -102,6 +102,9 @@ public final class RegistryHandler extends Handler.Abstract {
             return;
         }
         x.settleUnreadBody();
+        if (e.code() == ErrorCode.UNSUPPORTED) {
+            x.header("Allow", allowedMethods(route.kind()));
+        }
         if (e instanceof UploadRangeException r) {
             x.header("Location", "/v2/" + route.name() + "/blobs/uploads/" + r.uploadId())
                     .header("Range", "0-" + Math.max(0, r.uploadSize() - 1))
@@ -109,6 +112,16 @@ public final class RegistryHandler extends Handler.Abstract {
                     .header("Blob-Upload-Session-ID", r.uploadId());
         }
         x.sendJson(OciErrors.status(e), "application/json", OciErrors.body(e));
+    }
+
+    private static String allowedMethods(Route.Kind kind) {
+        return switch (kind) {
+            case BLOB -> "GET, HEAD, DELETE";
+            case UPLOADS -> "POST";
+            case UPLOAD -> "GET, PATCH, PUT, DELETE";
+            case MANIFEST -> "GET, HEAD, PUT, DELETE";
+            default -> "GET, HEAD";
+        };
     }
 
     private static void sendFailure(Exchange x, int status, String message) {

@@ -263,6 +263,22 @@ public final class JdbcMetadataStore implements MetadataStore {
         write(c -> update(c, "DELETE FROM uploads WHERE id = ?", id));
     }
 
+    @Override
+    public List<UploadSession> uploadsStartedBefore(Instant cutoff) {
+        return read(c -> {
+            List<UploadSession> sessions = new ArrayList<>();
+            try (PreparedStatement s = c.prepareStatement("SELECT id, repository, started_at FROM uploads WHERE started_at < ? ORDER BY started_at")) {
+                s.setLong(1, cutoff.toEpochMilli());
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) {
+                        sessions.add(new UploadSession(r.getString(1), RepositoryName.of(r.getString(2)), Instant.ofEpochMilli(r.getLong(3))));
+                    }
+                }
+            }
+            return sessions;
+        });
+    }
+
     // ---- last use ----
 
     @Override

@@ -56,6 +56,9 @@ public interface MetadataStore extends AutoCloseable {
 
     void deleteUpload(String id);
 
+    /** Sessions opened before {@code cutoff}: candidates for expiry. */
+    List<UploadSession> uploadsStartedBefore(java.time.Instant cutoff);
+
     /** Applies a batch of last-use times; a time never moves backwards. */
     void recordLastUse(Collection<LastUse> uses);
 

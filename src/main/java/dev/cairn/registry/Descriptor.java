@@ -21,8 +21,11 @@ public record Descriptor(
         return new Descriptor(mediaType, digest, size, Optional.empty(), Map.of(), List.of());
     }
 
-    /** Content that lives elsewhere (Docker foreign layers, OCI non-distributable layers) names its URLs. */
-    public boolean isExternal() {
-        return !urls.isEmpty();
+    /**
+     * A layer that lives elsewhere: a Docker foreign layer or an OCI non-distributable layer, with the
+     * URLs to fetch it from. Registries do not hold these, so they need not be pushed first.
+     */
+    public boolean isForeignLayer() {
+        return !urls.isEmpty() && (mediaType.contains(".foreign.") || mediaType.contains(".nondistributable."));
     }
 }

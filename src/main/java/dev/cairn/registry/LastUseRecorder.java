@@ -12,6 +12,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Collects last-use times of manifests and blobs in memory and writes them in one batch per interval,
@@ -27,19 +29,19 @@ public final class LastUseRecorder implements AutoCloseable {
     private final Clock clock;
     private final Map<Object, Instant> pending = new ConcurrentHashMap<>();
     private final Thread flusher;
-    private volatile boolean closed;
+    private final CountDownLatch stopping = new CountDownLatch(1);
 
     public LastUseRecorder(MetadataStore metadata, Clock clock, Duration interval) {
         this.metadata = metadata;
         this.clock = clock;
+        // Stopped by a latch, not an interrupt: an interrupt would abort a flush half-way through its write.
         this.flusher = Thread.ofVirtual().name("cairn-last-use").start(() -> {
-            while (!closed) {
-                try {
-                    Thread.sleep(interval);
-                } catch (InterruptedException e) {
-                    break;
+            try {
+                while (!stopping.await(interval.toMillis(), TimeUnit.MILLISECONDS)) {
+                    flushQuietly();
                 }
-                flushQuietly();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
             }
         });
     }
@@ -65,7 +67,19 @@ public final class LastUseRecorder implements AutoCloseable {
                 default -> throw new IllegalStateException("unknown key " + key);
             });
         }
-        metadata.recordLastUse(batch);
+        try {
+            metadata.recordLastUse(batch);
+        } catch (RuntimeException e) {
+            // Put the batch back (keeping the later time where a newer use arrived meanwhile) for the next flush.
+            for (LastUse use : batch) {
+                Object key = switch (use) {
+                    case LastUse.OfManifest m -> new ManifestKey(m.repository(), m.digest());
+                    case LastUse.OfBlob b -> b.digest();
+                };
+                pending.merge(key, use.at(), (a, b) -> a.isAfter(b) ? a : b);
+            }
+            throw e;
+        }
     }
 
     private void flushQuietly() {
@@ -78,8 +92,7 @@ public final class LastUseRecorder implements AutoCloseable {
 
     @Override
     public void close() {
-        closed = true;
-        flusher.interrupt();
+        stopping.countDown();
         try {
             flusher.join(Duration.ofSeconds(5));
         } catch (InterruptedException e) {

@@ -31,14 +31,14 @@ public record Manifest(
 
     /**
      * Every digest that must be in the repository before this manifest is: config, layers and index
-     * entries (which in BuildKit's cache index are layer blobs, not manifests). Content hosted elsewhere
-     * is not required; the subject is not either (the spec lets a referrer arrive before its subject).
+     * entries (which in BuildKit's cache index are layer blobs, not manifests). Foreign layers are not
+     * required; the subject is not either (the spec lets a referrer arrive before its subject).
      */
     public Set<Digest> requiredDigests() {
         Set<Digest> digests = new TreeSet<>();
         config.ifPresent(c -> digests.add(c.digest()));
-        for (Descriptor d : layers) if (!d.isExternal()) digests.add(d.digest());
-        for (Descriptor d : children) if (!d.isExternal()) digests.add(d.digest());
+        for (Descriptor d : layers) if (!d.isForeignLayer()) digests.add(d.digest());
+        for (Descriptor d : children) digests.add(d.digest());
         return digests;
     }
 

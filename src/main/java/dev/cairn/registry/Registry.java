@@ -20,6 +20,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -29,15 +30,17 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class Registry {
     /** Upper bound on one page of tags or repositories when the client names none. */
     public static final int MAX_PAGE = 10_000;
-    private static final int UPLOAD_LOCK_STRIPES = 256;
 
     private final BlobStore blobs;
     private final MetadataStore metadata;
     private final LastUseRecorder lastUse;
     private final Clock clock;
     private final long maxManifestBytes;
-    /** Serialises the requests of one upload session (a PATCH racing a PUT must not interleave bytes). */
-    private final ReentrantLock[] uploadLocks = new ReentrantLock[UPLOAD_LOCK_STRIPES];
+    /**
+     * One lock per open upload session, held while a request of that session streams its body, so a PATCH
+     * racing a PUT of the same session cannot interleave bytes; other sessions never wait on it.
+     */
+    private final Map<String, ReentrantLock> uploadLocks = new ConcurrentHashMap<>();
 
     public Registry(BlobStore blobs, MetadataStore metadata, LastUseRecorder lastUse, Clock clock, long maxManifestBytes) {
         this.blobs = blobs;
@@ -45,7 +48,6 @@ public final class Registry {
         this.lastUse = lastUse;
         this.clock = clock;
         this.maxManifestBytes = maxManifestBytes;
-        for (int i = 0; i < uploadLocks.length; i++) uploadLocks[i] = new ReentrantLock();
     }
 
     // ---- blobs ----
@@ -140,13 +142,13 @@ public final class Registry {
             try {
                 info = blobs.commitUpload(id, digest);
             } catch (DigestMismatchException e) {
-                metadata.deleteUpload(id);
+                endSession(id);
                 throw digestMismatch(e);
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
             metadata.linkBlob(repository, digest, info.size());
-            metadata.deleteUpload(id);
+            endSession(id);
             return info;
         });
     }
@@ -157,9 +159,45 @@ public final class Registry {
                 blobs.abortUpload(id);
                 return null;
             });
-            metadata.deleteUpload(id);
+            endSession(id);
             return null;
         });
+    }
+
+    /**
+     * Forgets a finished or abandoned session; called holding its lock. Dropping the lock from the map
+     * is safe then: whoever still waits on it finds the session gone and answers 404.
+     */
+    private void endSession(String id) {
+        metadata.deleteUpload(id);
+        uploadLocks.remove(id);
+    }
+
+    /**
+     * Ends sessions that saw no bytes since {@code cutoff} (clients that crashed or gave up), so their
+     * files do not fill the disk outside the budget. Sessions busy with a request are left alone.
+     * Returns how many were ended.
+     */
+    public int expireUploads(java.time.Instant cutoff) {
+        int expired = 0;
+        for (UploadSession session : metadata.uploadsStartedBefore(cutoff)) {
+            ReentrantLock lock = uploadLocks.computeIfAbsent(session.id(), k -> new ReentrantLock());
+            if (!lock.tryLock()) continue;
+            try {
+                Optional<java.time.Instant> lastWrite = io(() -> blobs.uploadLastWrite(session.id()));
+                if (lastWrite.isEmpty() || lastWrite.get().isBefore(cutoff)) {
+                    io(() -> {
+                        blobs.abortUpload(session.id());
+                        return null;
+                    });
+                    endSession(session.id());
+                    expired++;
+                }
+            } finally {
+                lock.unlock();
+            }
+        }
+        return expired;
     }
 
     private long append(String id, OptionalLong start, InputStream body) {
@@ -178,16 +216,22 @@ public final class Registry {
 
     /** Runs {@code work} holding the session's lock, after checking that the session is open and belongs to the repository. */
     private <T> T withUpload(RepositoryName repository, String id, UploadWork<T> work) {
-        ReentrantLock lock = uploadLocks[Math.floorMod(id.hashCode(), uploadLocks.length)];
+        if (!isPlausibleUploadId(id)) {
+            throw new RegistryException(ErrorCode.BLOB_UPLOAD_UNKNOWN, "no open upload " + abbreviate(id) + " in " + repository);
+        }
+        ReentrantLock lock = uploadLocks.computeIfAbsent(id, k -> new ReentrantLock());
         lock.lock();
         try {
-            Optional<UploadSession> session = isPlausibleUploadId(id) ? metadata.upload(id) : Optional.empty();
+            Optional<UploadSession> session = metadata.upload(id);
+            if (session.isEmpty()) {
+                uploadLocks.remove(id, lock);
+            }
             if (session.isEmpty() || !session.get().repository().equals(repository)) {
                 throw new RegistryException(ErrorCode.BLOB_UPLOAD_UNKNOWN, "no open upload " + abbreviate(id) + " in " + repository);
             }
             OptionalLong size = io(() -> blobs.uploadSize(id));
             if (size.isEmpty()) {
-                metadata.deleteUpload(id); // its bytes are gone (finished elsewhere or swept): the session is over
+                endSession(id); // its bytes are gone (finished elsewhere or swept): the session is over
                 throw new RegistryException(ErrorCode.BLOB_UPLOAD_UNKNOWN, "no open upload " + abbreviate(id) + " in " + repository);
             }
             return work.run(size.getAsLong());

@@ -43,6 +43,9 @@ public interface BlobStore extends AutoCloseable {
      */
     BlobInfo commitUpload(String id, Digest expected) throws IOException, DigestMismatchException;
 
+    /** When bytes were last appended to the upload (or it was started), or empty when there is no such upload. */
+    Optional<java.time.Instant> uploadLastWrite(String id) throws IOException;
+
     /** Discards an upload's bytes; absent uploads are not an error. */
     void abortUpload(String id) throws IOException;
 

@@ -42,6 +42,8 @@ public final class FileBlobStore implements BlobStore {
      */
     private final Map<String, RunningHash> runningHashes = new ConcurrentHashMap<>();
 
+    private static volatile boolean directorySyncWarned;
+
     private record RunningHash(long length, MessageDigest sha256) {
     }
 
@@ -116,7 +118,7 @@ public final class FileBlobStore implements BlobStore {
         if (Files.exists(target)) {
             return new BlobInfo(expected, size); // same digest, same bytes: keep the one copy we have
         }
-        Files.createDirectories(target.getParent());
+        ensureDurableDirectory(target.getParent());
         try {
             Files.move(file, target, StandardCopyOption.ATOMIC_MOVE);
         } catch (FileAlreadyExistsException e) {
@@ -160,7 +162,15 @@ public final class FileBlobStore implements BlobStore {
             RunningHash running = runningHashes.remove(id);
             MessageDigest hasher = running != null && running.length() == size ? running.sha256()
                     : size == 0 ? Digest.newHasher("sha256") : null;
-            long written = copyHashing(body, out, hasher);
+            long written;
+            try {
+                written = copyHashing(body, out, hasher);
+            } catch (IOException | RuntimeException e) {
+                // A chunk cut short (client gone, malformed chunked body) leaves the upload as it was, so the
+                // client can resend the same chunk.
+                out.truncate(size);
+                throw e;
+            }
             if (hasher != null) {
                 runningHashes.put(id, new RunningHash(size + written, hasher));
             }
@@ -194,6 +204,15 @@ public final class FileBlobStore implements BlobStore {
     }
 
     @Override
+    public Optional<java.time.Instant> uploadLastWrite(String id) throws IOException {
+        try {
+            return Optional.of(Files.getLastModifiedTime(uploadPath(id)).toInstant());
+        } catch (NoSuchFileException e) {
+            return Optional.empty();
+        }
+    }
+
+    @Override
     public void abortUpload(String id) throws IOException {
         runningHashes.remove(id);
         Files.deleteIfExists(uploadPath(id));
@@ -223,11 +242,28 @@ public final class FileBlobStore implements BlobStore {
         return total;
     }
 
+    /** Creates {@code dir} if needed and fsyncs every directory it added, so a published blob's path survives power loss. */
+    private static void ensureDurableDirectory(Path dir) throws IOException {
+        if (Files.isDirectory(dir)) return;
+        ensureDurableDirectory(dir.getParent());
+        try {
+            Files.createDirectory(dir);
+        } catch (FileAlreadyExistsException e) {
+            return; // a concurrent publish made it
+        }
+        syncDirectory(dir.getParent());
+    }
+
     private static void syncDirectory(Path dir) {
         try (FileChannel channel = FileChannel.open(dir, StandardOpenOption.READ)) {
             channel.force(true);
         } catch (IOException e) {
             // Some filesystems refuse to fsync a directory; the rename itself is still atomic.
+            if (!directorySyncWarned) {
+                directorySyncWarned = true;
+                org.slf4j.LoggerFactory.getLogger(FileBlobStore.class)
+                        .warn("this filesystem does not fsync directories ({}); new blob paths rely on its journal", e.getMessage());
+            }
         }
     }
 }
