@@ -43,7 +43,7 @@ final class BlobResource {
         long offset = range.map(ByteRange::first).orElse(0L);
         long length = range.map(ByteRange::length).orElse(blob.size());
         InputStream content = x.isHead() ? InputStream.nullInputStream() : registry.openBlob(repository, digest, offset);
-        registry.blobServed(digest);
+        registry.blobServed(digest, x.isHead() ? 0 : length);
         // Only a successful answer says "immutable": an error must never be cached for a year.
         x.header("Docker-Content-Digest", digest.toString())
                 .header("ETag", "\"" + digest + "\"")

@@ -28,9 +28,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@link MetadataStore} over JDBC. The SQL is shared by SQLite and PostgreSQL (both take
  * {@code INSERT ... ON CONFLICT}); only the connection set-up and the binary column type differ.
  */
-public final class JdbcMetadataStore implements MetadataStore {
+public final class JdbcMetadataStore implements MetadataStore, RetentionRecords {
     /** Migrations in order; each runs once, recorded in schema_version. */
-    private static final List<String> MIGRATIONS = List.of("V1__registry.sql");
+    private static final List<String> MIGRATIONS = List.of("V1__registry.sql", "V2__retention.sql");
 
     private final HikariDataSource dataSource;
     private final String blobType;
@@ -75,15 +75,17 @@ public final class JdbcMetadataStore implements MetadataStore {
     }
 
     @Override
-    public void linkBlob(RepositoryName repository, Digest digest, long size) {
+    public boolean linkBlob(RepositoryName repository, Digest digest, long size) {
         long now = System.currentTimeMillis();
-        write(c -> {
+        return write(c -> {
             ensureRepository(c, repository, now);
-            update(c, "INSERT INTO blobs (digest, size, created_at, last_used_at) VALUES (?, ?, ?, ?) "
+            int added = update(c, "INSERT INTO blobs (digest, size, created_at, last_used_at) VALUES (?, ?, ?, ?) "
                     + "ON CONFLICT (digest) DO NOTHING", digest.toString(), size, now, now);
+            // A re-link renews linked_at: the push it belongs to is in flight again, so GC's grace starts over.
             update(c, "INSERT INTO repository_blobs (repository, digest, linked_at) VALUES (?, ?, ?) "
-                    + "ON CONFLICT (repository, digest) DO NOTHING", repository.value(), digest.toString(), now);
-            return null;
+                    + "ON CONFLICT (repository, digest) DO UPDATE SET linked_at = excluded.linked_at",
+                    repository.value(), digest.toString(), now);
+            return added > 0;
         });
     }
 
@@ -311,6 +313,166 @@ public final class JdbcMetadataStore implements MetadataStore {
                 blobs.executeBatch();
             }
             return null;
+        });
+    }
+
+    // ---- retention ----
+
+    @Override
+    public CacheSnapshot snapshot() {
+        return read(c -> {
+            List<CacheSnapshot.ManifestRow> manifests = new ArrayList<>();
+            List<CacheSnapshot.TagRow> tags = new ArrayList<>();
+            List<CacheSnapshot.ReferenceRow> references = new ArrayList<>();
+            java.util.Map<String, Long> sizes = new java.util.HashMap<>();
+            // One read transaction, so the four lists agree with each other.
+            c.setAutoCommit(false);
+            try (Statement s = c.createStatement()) {
+                try (ResultSet r = s.executeQuery("SELECT repository, digest, size, pushed_at, last_used_at, subject FROM manifests")) {
+                    while (r.next()) {
+                        manifests.add(new CacheSnapshot.ManifestRow(r.getString(1), r.getString(2), r.getLong(3),
+                                Instant.ofEpochMilli(r.getLong(4)), Instant.ofEpochMilli(r.getLong(5)), Optional.ofNullable(r.getString(6))));
+                    }
+                }
+                try (ResultSet r = s.executeQuery("SELECT repository, name, digest FROM tags")) {
+                    while (r.next()) tags.add(new CacheSnapshot.TagRow(r.getString(1), r.getString(2), r.getString(3)));
+                }
+                try (ResultSet r = s.executeQuery("SELECT repository, manifest, reference FROM manifest_references")) {
+                    while (r.next()) references.add(new CacheSnapshot.ReferenceRow(r.getString(1), r.getString(2), r.getString(3)));
+                }
+                try (ResultSet r = s.executeQuery("SELECT digest, size FROM blobs")) {
+                    while (r.next()) sizes.put(r.getString(1), r.getLong(2));
+                }
+            } finally {
+                c.commit();
+                c.setAutoCommit(true);
+            }
+            return new CacheSnapshot(manifests, tags, references, sizes);
+        });
+    }
+
+    @Override
+    public long storedBytes() {
+        return read(c -> {
+            try (Statement s = c.createStatement();
+                 ResultSet r = s.executeQuery("SELECT (SELECT COALESCE(SUM(size), 0) FROM blobs) + (SELECT COALESCE(SUM(size), 0) FROM manifests)")) {
+                return r.next() ? r.getLong(1) : 0L;
+            }
+        });
+    }
+
+    @Override
+    public List<String> deleteManifests(RepositoryName repository, Collection<String> digests) {
+        return write(c -> {
+            List<String> deleted = new ArrayList<>();
+            for (String digest : digests) {
+                if (update(c, "DELETE FROM manifests WHERE repository = ? AND digest = ?", repository.value(), digest) > 0) {
+                    deleted.add(digest);
+                }
+                update(c, "DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", repository.value(), digest);
+                update(c, "DELETE FROM tags WHERE repository = ? AND digest = ?", repository.value(), digest);
+            }
+            return deleted;
+        });
+    }
+
+    private static final String UNREFERENCED_LINK = "NOT EXISTS (SELECT 1 FROM manifest_references r "
+            + "WHERE r.repository = l.repository AND r.reference = l.digest)";
+
+    @Override
+    public List<BlobLink> unreferencedLinks(Instant cutoff, int limit) {
+        return read(c -> {
+            List<BlobLink> links = new ArrayList<>();
+            try (PreparedStatement s = c.prepareStatement("SELECT l.repository, l.digest FROM repository_blobs l "
+                    + "JOIN blobs b ON b.digest = l.digest WHERE l.linked_at < ? AND b.last_used_at < ? AND " + UNREFERENCED_LINK
+                    + " LIMIT ?")) {
+                s.setLong(1, cutoff.toEpochMilli());
+                s.setLong(2, cutoff.toEpochMilli());
+                s.setInt(3, limit);
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) links.add(new BlobLink(r.getString(1), r.getString(2)));
+                }
+            }
+            return links;
+        });
+    }
+
+    @Override
+    public boolean deleteLinkIfUnreferenced(BlobLink link) {
+        return write(c -> update(c, "DELETE FROM repository_blobs AS l WHERE l.repository = ? AND l.digest = ? AND " + UNREFERENCED_LINK,
+                link.repository(), link.digest()) > 0);
+    }
+
+    @Override
+    public List<Digest> unlinkedBlobs(Instant cutoff, int limit) {
+        return read(c -> {
+            List<Digest> blobs = new ArrayList<>();
+            try (PreparedStatement s = c.prepareStatement("SELECT b.digest FROM blobs b WHERE b.created_at < ? "
+                    + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest) LIMIT ?")) {
+                s.setLong(1, cutoff.toEpochMilli());
+                s.setInt(2, limit);
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) blobs.add(Digest.parse(r.getString(1)));
+                }
+            }
+            return blobs;
+        });
+    }
+
+    @Override
+    public Optional<Long> deleteBlobIfUnlinked(Digest digest) {
+        return write(c -> {
+            Long size = null;
+            try (PreparedStatement s = c.prepareStatement("SELECT size FROM blobs WHERE digest = ?")) {
+                s.setString(1, digest.toString());
+                try (ResultSet r = s.executeQuery()) {
+                    if (r.next()) size = r.getLong(1);
+                }
+            }
+            if (size == null) return Optional.<Long>empty();
+            int deleted = update(c, "DELETE FROM blobs WHERE digest = ? AND NOT EXISTS "
+                    + "(SELECT 1 FROM repository_blobs l WHERE l.digest = ?)", digest.toString(), digest.toString());
+            return deleted > 0 ? Optional.of(size) : Optional.<Long>empty();
+        });
+    }
+
+    @Override
+    public boolean blobRecordExists(Digest digest) {
+        return read(c -> exists(c, "SELECT 1 FROM blobs WHERE digest = ?", digest.toString()));
+    }
+
+    @Override
+    public Optional<String> setting(String name) {
+        return read(c -> {
+            List<String> values = strings(c, "SELECT value FROM settings WHERE name = ?", name);
+            return values.isEmpty() ? Optional.<String>empty() : Optional.of(values.getFirst());
+        });
+    }
+
+    @Override
+    public void putSetting(String name, String value) {
+        write(c -> update(c, "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                name, value));
+    }
+
+    @Override
+    public List<RepositoryFigures> repositoryFigures() {
+        return read(c -> {
+            List<RepositoryFigures> figures = new ArrayList<>();
+            try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT p.name, "
+                    + "(SELECT COUNT(*) FROM manifests m WHERE m.repository = p.name), "
+                    + "(SELECT COUNT(*) FROM tags t WHERE t.repository = p.name), "
+                    + "(SELECT COALESCE(SUM(b.size), 0) FROM repository_blobs l JOIN blobs b ON b.digest = l.digest WHERE l.repository = p.name) "
+                    + " + (SELECT COALESCE(SUM(m.size), 0) FROM manifests m WHERE m.repository = p.name), "
+                    + "(SELECT MAX(m.last_used_at) FROM manifests m WHERE m.repository = p.name) "
+                    + "FROM repositories p ORDER BY p.name")) {
+                while (r.next()) {
+                    long lastUsed = r.getLong(5);
+                    figures.add(new RepositoryFigures(r.getString(1), r.getLong(2), r.getLong(3), r.getLong(4),
+                            r.wasNull() ? Optional.empty() : Optional.of(Instant.ofEpochMilli(lastUsed))));
+                }
+            }
+            return figures;
         });
     }
 

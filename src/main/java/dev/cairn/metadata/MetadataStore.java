@@ -17,8 +17,17 @@ public interface MetadataStore extends AutoCloseable {
     /** True when the repository may serve the blob (it was pushed or mounted into it). */
     boolean isBlobLinked(RepositoryName repository, Digest digest);
 
-    /** Records that the repository holds the blob; creates the repository on first use. */
-    void linkBlob(RepositoryName repository, Digest digest, long size);
+    /**
+     * Records that the repository holds the blob; creates the repository on first use. Returns true when
+     * the blob itself is new to the store (its bytes now count against the budget).
+     */
+    boolean linkBlob(RepositoryName repository, Digest digest, long size);
+
+    /** True when the store has a record of the blob (its file must then be kept). */
+    boolean blobRecordExists(Digest digest);
+
+    /** Deletes a blob's record if no repository links it (checked in the same transaction); returns its size when deleted. */
+    Optional<Long> deleteBlobIfUnlinked(Digest digest);
 
     /** Forgets the repository's link to the blob; false when there was none. */
     boolean unlinkBlob(RepositoryName repository, Digest digest);

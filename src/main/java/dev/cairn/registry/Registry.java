@@ -7,6 +7,7 @@ import dev.cairn.metadata.UploadSession;
 import dev.cairn.storage.BlobInfo;
 import dev.cairn.storage.BlobStore;
 import dev.cairn.storage.DigestMismatchException;
+import dev.cairn.storage.StagedBlob;
 import dev.cairn.storage.UploadOffsetException;
 
 import java.io.IOException;
@@ -42,12 +43,20 @@ public final class Registry {
      */
     private final Map<String, ReentrantLock> uploadLocks = new ConcurrentHashMap<>();
 
+    private final DigestLocks digestLocks = new DigestLocks(1024);
+    private volatile RegistryEvents events = RegistryEvents.NONE;
+
     public Registry(BlobStore blobs, MetadataStore metadata, LastUseRecorder lastUse, Clock clock, long maxManifestBytes) {
         this.blobs = blobs;
         this.metadata = metadata;
         this.lastUse = lastUse;
         this.clock = clock;
         this.maxManifestBytes = maxManifestBytes;
+    }
+
+    /** Who hears about hits, misses, bytes and deletions (metrics, retention). */
+    public void setEvents(RegistryEvents events) {
+        this.events = events;
     }
 
     // ---- blobs ----
@@ -61,8 +70,9 @@ public final class Registry {
     }
 
     /** Records a successful GET or HEAD of a blob (a cache import's HEAD counts as a use). */
-    public void blobServed(Digest digest) {
+    public void blobServed(Digest digest, long bytes) {
         lastUse.blobUsed(digest);
+        if (bytes > 0) events.blobBytesServed(bytes);
     }
 
     /** Opens a blob the repository may serve, at {@code offset}. */
@@ -85,16 +95,40 @@ public final class Registry {
 
     /** A monolithic upload: the whole blob in one request. */
     public BlobInfo putBlob(RepositoryName repository, Digest digest, InputStream body) {
-        BlobInfo info;
+        StagedBlob staged;
         try {
-            info = blobs.put(digest, body);
+            staged = blobs.stage(digest, body);
         } catch (DigestMismatchException e) {
             throw digestMismatch(e);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        metadata.linkBlob(repository, digest, info.size());
-        return info;
+        return publishAndLink(repository, staged);
+    }
+
+    /**
+     * Makes verified bytes visible in the repository: publish and link happen under the digest's lock, so
+     * the collector never deletes the file between them. New bytes pass the budget first.
+     */
+    private BlobInfo publishAndLink(RepositoryName repository, StagedBlob staged) {
+        events.blobBytesReceived(staged.size());
+        try {
+            return digestLocks.withLock(staged.digest(), () -> {
+                if (!metadata.blobRecordExists(staged.digest())) {
+                    events.admit(staged.size());
+                }
+                BlobInfo info = io(() -> blobs.publish(staged));
+                if (metadata.linkBlob(repository, staged.digest(), info.size())) {
+                    events.bytesStored(info.size());
+                }
+                return info;
+            });
+        } finally {
+            io(() -> {
+                blobs.discard(staged);
+                return null;
+            });
+        }
     }
 
     /**
@@ -102,12 +136,14 @@ public final class Registry {
      * cannot serve it (the client then uploads as usual).
      */
     public Optional<BlobInfo> mount(RepositoryName repository, Digest digest, RepositoryName from) {
-        if (!metadata.isBlobLinked(from, digest)) {
-            return Optional.empty();
-        }
-        Optional<BlobInfo> info = io(() -> blobs.stat(digest));
-        info.ifPresent(i -> metadata.linkBlob(repository, digest, i.size()));
-        return info;
+        return digestLocks.withLock(digest, () -> {
+            if (!metadata.isBlobLinked(from, digest)) {
+                return Optional.empty();
+            }
+            Optional<BlobInfo> info = io(() -> blobs.stat(digest));
+            info.ifPresent(i -> metadata.linkBlob(repository, digest, i.size()));
+            return info;
+        });
     }
 
     // ---- upload sessions ----
@@ -138,18 +174,20 @@ public final class Registry {
     public BlobInfo finishUpload(RepositoryName repository, String id, Digest digest, OptionalLong start, InputStream body) {
         return withUpload(repository, id, size -> {
             append(id, start, body);
-            BlobInfo info;
+            StagedBlob staged;
             try {
-                info = blobs.commitUpload(id, digest);
+                staged = blobs.stageUpload(id, digest);
             } catch (DigestMismatchException e) {
                 endSession(id);
                 throw digestMismatch(e);
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
-            metadata.linkBlob(repository, digest, info.size());
-            endSession(id);
-            return info;
+            try {
+                return publishAndLink(repository, staged);
+            } finally {
+                endSession(id);
+            }
         });
     }
 
@@ -247,13 +285,18 @@ public final class Registry {
     // ---- manifests ----
 
     public StoredManifest getManifest(RepositoryName repository, Reference reference) {
-        Digest digest = switch (reference) {
-            case Reference.ByDigest d -> d.digest();
-            case Reference.ByTag t -> metadata.resolveTag(repository, t.tag()).orElseThrow(() -> manifestUnknown(reference));
+        Optional<Digest> digest = switch (reference) {
+            case Reference.ByDigest d -> Optional.of(d.digest());
+            case Reference.ByTag t -> metadata.resolveTag(repository, t.tag());
         };
-        StoredManifest manifest = metadata.manifest(repository, digest).orElseThrow(() -> manifestUnknown(reference));
-        lastUse.manifestUsed(repository, digest);
-        return manifest;
+        Optional<StoredManifest> manifest = digest.flatMap(d -> metadata.manifest(repository, d));
+        if (manifest.isEmpty()) {
+            events.manifestMiss(repository);
+            throw manifestUnknown(reference);
+        }
+        lastUse.manifestUsed(repository, manifest.get().digest());
+        events.manifestHit(repository);
+        return manifest.get();
     }
 
     /**
@@ -274,6 +317,8 @@ public final class Registry {
             digest = claimed;
         }
         Optional<Tag> tag = reference instanceof Reference.ByTag(Tag t) ? Optional.of(t) : Optional.empty();
+        boolean isNew = metadata.manifest(repository, digest).isEmpty();
+        if (isNew) events.admit(content.length);
         List<Digest> missing = metadata.putManifest(new NewManifest(repository, digest, manifest.mediaType(), content,
                 manifest.subject().map(Descriptor::digest), manifest.effectiveArtifactType().filter(t -> manifest.subject().isPresent()),
                 manifest.requiredDigests(), clock.instant()), tag);
@@ -282,6 +327,7 @@ public final class Registry {
                     missing.size() + " referenced blob(s) or manifest(s) not in " + repository + ", first " + missing.getFirst(),
                     Map.of("digest", missing.getFirst().toString()));
         }
+        if (isNew) events.bytesStored(content.length);
         return new ManifestPushed(digest, manifest.subject().map(Descriptor::digest));
     }
 
@@ -289,7 +335,12 @@ public final class Registry {
     public void deleteManifest(RepositoryName repository, Reference reference) {
         boolean deleted = switch (reference) {
             case Reference.ByTag t -> metadata.deleteTag(repository, t.tag());
-            case Reference.ByDigest d -> metadata.deleteManifest(repository, d.digest());
+            case Reference.ByDigest d -> {
+                Optional<StoredManifest> stored = metadata.manifest(repository, d.digest());
+                boolean gone = metadata.deleteManifest(repository, d.digest());
+                if (gone) events.manifestDeleted(repository, d.digest(), stored.map(m -> (long) m.content().length).orElse(0L));
+                yield gone;
+            }
         };
         if (!deleted) {
             throw manifestUnknown(reference);
@@ -350,6 +401,40 @@ public final class Registry {
             return new Page(items, items.isEmpty() ? Optional.empty() : Optional.of(items.getLast()));
         }
         return new Page(fetched, Optional.empty());
+    }
+
+    // ---- collection (called by retention) ----
+
+    /**
+     * Deletes a blob that no repository links any more: its record, then its file, under the digest's lock
+     * so no push can be publishing it meanwhile. Returns the size freed, or empty when it is linked again.
+     */
+    public Optional<Long> deleteUnlinkedBlob(Digest digest) {
+        return digestLocks.withLock(digest, () -> {
+            Optional<Long> freed = metadata.deleteBlobIfUnlinked(digest);
+            if (freed.isPresent()) {
+                io(() -> {
+                    blobs.delete(digest);
+                    return null;
+                });
+            }
+            return freed;
+        });
+    }
+
+    /**
+     * Deletes a file no record points at (left by a crash between publishing and linking, or between
+     * deleting a record and its file). The caller makes sure it is older than the grace window.
+     */
+    public boolean deleteOrphanFile(Digest digest) {
+        return digestLocks.withLock(digest, () -> {
+            if (metadata.blobRecordExists(digest)) return false;
+            io(() -> {
+                blobs.delete(digest);
+                return null;
+            });
+            return true;
+        });
     }
 
     /** Throws when storage or metadata does not answer. */

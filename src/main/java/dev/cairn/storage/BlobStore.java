@@ -11,7 +11,7 @@ import java.util.OptionalLong;
 /**
  * Where blob bytes live. A blob becomes visible only after all its bytes are on stable storage and
  * hash to its digest; it is published atomically, so a crash leaves the whole blob or none of it.
- * Upload sessions hold bytes that are not a blob yet; {@link #commitUpload} turns one into a blob.
+ * Upload sessions hold bytes that are not a blob yet; {@link #stageUpload} then {@link #publish} turn one into a blob.
  */
 public interface BlobStore extends AutoCloseable {
     Optional<BlobInfo> stat(Digest digest) throws IOException;
@@ -20,7 +20,29 @@ public interface BlobStore extends AutoCloseable {
     InputStream open(Digest digest, long offset) throws IOException;
 
     /** Streams {@code body} into the store; keeps nothing and throws if it does not hash to {@code expected}. */
-    BlobInfo put(Digest expected, InputStream body) throws IOException, DigestMismatchException;
+    default BlobInfo put(Digest expected, InputStream body) throws IOException, DigestMismatchException {
+        StagedBlob staged = stage(expected, body);
+        try {
+            return publish(staged);
+        } finally {
+            discard(staged);
+        }
+    }
+
+    /**
+     * Streams {@code body} to stable storage, verified against {@code expected}, without making it visible.
+     * Keeps nothing and throws if the bytes do not hash to {@code expected}.
+     */
+    StagedBlob stage(Digest expected, InputStream body) throws IOException, DigestMismatchException;
+
+    /** Makes staged bytes the blob, atomically; when the blob is already stored, keeps that one copy. */
+    BlobInfo publish(StagedBlob staged) throws IOException;
+
+    /** Drops staged bytes that were not published; a no-op after {@link #publish}. */
+    void discard(StagedBlob staged) throws IOException;
+
+    /** Every stored blob, for the sweep of blobs that no record knows (left by a crash). */
+    void forEachBlob(java.util.function.Consumer<StoredBlob> visitor) throws IOException;
 
     /** Removes the blob's bytes; absent blobs are not an error. */
     void delete(Digest digest) throws IOException;
@@ -38,10 +60,10 @@ public interface BlobStore extends AutoCloseable {
     long appendUpload(String id, OptionalLong expectedStart, InputStream body) throws IOException, UploadOffsetException;
 
     /**
-     * Verifies the upload's bytes against {@code expected} and publishes them as that blob. The upload is
-     * gone afterwards either way: a mismatch discards it.
+     * Verifies the upload's bytes against {@code expected} and stages them for {@link #publish}. The upload
+     * is gone afterwards either way: a mismatch discards it.
      */
-    BlobInfo commitUpload(String id, Digest expected) throws IOException, DigestMismatchException;
+    StagedBlob stageUpload(String id, Digest expected) throws IOException, DigestMismatchException;
 
     /** When bytes were last appended to the upload (or it was started), or empty when there is no such upload. */
     Optional<java.time.Instant> uploadLastWrite(String id) throws IOException;

@@ -48,6 +48,7 @@ public final class FileBlobStore implements BlobStore {
     }
 
     public FileBlobStore(Path root) throws IOException {
+        root = root.toAbsolutePath().normalize();
         this.blobs = root.resolve("blobs");
         this.tmp = root.resolve("tmp");
         this.uploads = root.resolve("uploads");
@@ -94,8 +95,9 @@ public final class FileBlobStore implements BlobStore {
     }
 
     @Override
-    public BlobInfo put(Digest expected, InputStream body) throws IOException, DigestMismatchException {
+    public StagedBlob stage(Digest expected, InputStream body) throws IOException, DigestMismatchException {
         Path temp = tmp.resolve(UUID.randomUUID().toString());
+        boolean staged = false;
         try {
             MessageDigest hasher = expected.newHasher();
             long size;
@@ -103,31 +105,76 @@ public final class FileBlobStore implements BlobStore {
                 size = copyHashing(body, out, hasher);
                 out.force(false);
             }
-            return publish(temp, expected, Digest.of(expected.algorithm(), hasher.digest()), size);
+            verify(expected, Digest.of(expected.algorithm(), hasher.digest()));
+            staged = true;
+            return new StagedBlob(expected, size, temp.toString());
         } finally {
-            Files.deleteIfExists(temp);
+            if (!staged) Files.deleteIfExists(temp);
         }
     }
 
-    /** Moves a fully written, fsynced file into place if it hashes to {@code expected}. */
-    private BlobInfo publish(Path file, Digest expected, Digest actual, long size) throws IOException, DigestMismatchException {
+    private static void verify(Digest expected, Digest actual) throws DigestMismatchException {
         if (!actual.equals(expected)) {
             throw new DigestMismatchException(expected, actual);
         }
-        Path target = pathOf(expected);
+    }
+
+    @Override
+    public BlobInfo publish(StagedBlob staged) throws IOException {
+        Path file = stagedFile(staged);
+        Path target = pathOf(staged.digest());
         if (Files.exists(target)) {
-            return new BlobInfo(expected, size); // same digest, same bytes: keep the one copy we have
+            Files.deleteIfExists(file); // same digest, same bytes: keep the one copy we have
+            return new BlobInfo(staged.digest(), staged.size());
         }
         ensureDurableDirectory(target.getParent());
         try {
             Files.move(file, target, StandardCopyOption.ATOMIC_MOVE);
         } catch (FileAlreadyExistsException e) {
-            // a concurrent push of the same blob won the rename; its bytes are identical
+            Files.deleteIfExists(file); // a concurrent push of the same blob won the rename; its bytes are identical
         } catch (AtomicMoveNotSupportedException e) {
             throw new IOException("the data directory must be one filesystem (rename is not atomic)", e);
         }
         syncDirectory(target.getParent());
-        return new BlobInfo(expected, size);
+        return new BlobInfo(staged.digest(), staged.size());
+    }
+
+    @Override
+    public void discard(StagedBlob staged) throws IOException {
+        Files.deleteIfExists(stagedFile(staged));
+    }
+
+    /** Staged bytes live in the temporary area; refuse any other path (the location comes back from callers). */
+    private Path stagedFile(StagedBlob staged) {
+        Path file = Path.of(staged.location());
+        if (!tmp.equals(file.getParent())) {
+            throw new IllegalArgumentException("not a staged blob of this store: " + staged.location());
+        }
+        return file;
+    }
+
+    @Override
+    public void forEachBlob(java.util.function.Consumer<StoredBlob> visitor) throws IOException {
+        for (String algorithm : new String[]{"sha256", "sha512"}) {
+            Path root = blobs.resolve(algorithm);
+            if (!Files.isDirectory(root)) continue;
+            try (var files = Files.walk(root, 2)) {
+                for (Path file : (Iterable<Path>) files.filter(Files::isRegularFile)::iterator) {
+                    Digest digest;
+                    try {
+                        digest = new Digest(algorithm, file.getFileName().toString());
+                    } catch (RuntimeException e) {
+                        continue; // not one of ours
+                    }
+                    try {
+                        var attributes = Files.readAttributes(file, java.nio.file.attribute.BasicFileAttributes.class);
+                        visitor.accept(new StoredBlob(digest, attributes.size(), attributes.lastModifiedTime().toInstant()));
+                    } catch (NoSuchFileException e) {
+                        // deleted while we looked
+                    }
+                }
+            }
+        }
     }
 
     @Override
@@ -179,9 +226,10 @@ public final class FileBlobStore implements BlobStore {
     }
 
     @Override
-    public BlobInfo commitUpload(String id, Digest expected) throws IOException, DigestMismatchException {
+    public StagedBlob stageUpload(String id, Digest expected) throws IOException, DigestMismatchException {
         Path path = uploadPath(id);
         RunningHash running = runningHashes.remove(id);
+        Path staged = tmp.resolve(UUID.randomUUID().toString());
         try {
             long size;
             Digest actual;
@@ -197,7 +245,9 @@ public final class FileBlobStore implements BlobStore {
                     actual = Digest.of(expected.algorithm(), hasher.digest());
                 }
             }
-            return publish(path, expected, actual, size);
+            verify(expected, actual);
+            Files.move(path, staged, StandardCopyOption.ATOMIC_MOVE);
+            return new StagedBlob(expected, size, staged.toString());
         } finally {
             Files.deleteIfExists(path);
         }

@@ -1,0 +1,50 @@
+package dev.cairn.metadata;
+
+import dev.cairn.registry.Digest;
+import dev.cairn.registry.RepositoryName;
+
+import java.time.Instant;
+import java.util.Collection;
+import java.util.List;
+import java.util.Optional;
+
+/** The records retention reads and deletes. Every method is one transaction. */
+public interface RetentionRecords {
+
+    CacheSnapshot snapshot();
+
+    /** Bytes stored: every blob once, plus every manifest document. */
+    long storedBytes();
+
+    /**
+     * Deletes these manifests of one repository with their tags and references, in one transaction.
+     * Returns the digests that were actually deleted (a concurrent delete may have taken some).
+     */
+    List<String> deleteManifests(RepositoryName repository, Collection<String> digests);
+
+    /** A repository's link to a blob. */
+    record BlobLink(String repository, String digest) {
+    }
+
+    /**
+     * Links that no manifest of their repository references, made before {@code cutoff}, to blobs not
+     * used since {@code cutoff}: what an abandoned push or an evicted manifest leaves.
+     */
+    List<BlobLink> unreferencedLinks(Instant cutoff, int limit);
+
+    /** Deletes a link if it is still unreferenced; true when it was deleted. */
+    boolean deleteLinkIfUnreferenced(BlobLink link);
+
+    /** Blobs that no repository links, created before {@code cutoff}. */
+    List<Digest> unlinkedBlobs(Instant cutoff, int limit);
+
+    Optional<String> setting(String name);
+
+    void putSetting(String name, String value);
+
+    /** Per-repository figures for {@code cairn stats}. */
+    record RepositoryFigures(String repository, long manifests, long tags, long bytes, Optional<Instant> lastUsedAt) {
+    }
+
+    List<RepositoryFigures> repositoryFigures();
+}

@@ -1,0 +1,28 @@
+package dev.cairn.registry;
+
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Supplier;
+
+/**
+ * Serialises, per digest, the two moments when a blob's file and its record must agree: publishing a
+ * blob and linking it, and deleting an unlinked blob's record and then its file. Without it a push
+ * could find the file present (and skip writing it) just before the collector deletes it.
+ */
+final class DigestLocks {
+    private final ReentrantLock[] stripes;
+
+    DigestLocks(int stripes) {
+        this.stripes = new ReentrantLock[stripes];
+        for (int i = 0; i < stripes; i++) this.stripes[i] = new ReentrantLock();
+    }
+
+    <T> T withLock(Digest digest, Supplier<T> work) {
+        ReentrantLock lock = stripes[Math.floorMod(digest.hex().hashCode(), stripes.length)];
+        lock.lock();
+        try {
+            return work.get();
+        } finally {
+            lock.unlock();
+        }
+    }
+}

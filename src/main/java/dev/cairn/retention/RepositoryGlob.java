@@ -1,0 +1,42 @@
+package dev.cairn.retention;
+
+import java.util.regex.Pattern;
+
+/**
+ * A pattern over repository names: {@code *} matches within one path segment, {@code **} across
+ * segments, {@code ?} one character. {@code cache/**} matches {@code cache/app} and {@code cache/a/b}.
+ */
+public record RepositoryGlob(String pattern) {
+    public RepositoryGlob {
+        if (pattern == null || pattern.isBlank()) throw new IllegalArgumentException("empty repository pattern");
+    }
+
+    public boolean matches(String name) {
+        return regex().matcher(name).matches();
+    }
+
+    private Pattern regex() {
+        StringBuilder regex = new StringBuilder();
+        for (int i = 0; i < pattern.length(); i++) {
+            char c = pattern.charAt(i);
+            if (c == '*') {
+                if (i + 1 < pattern.length() && pattern.charAt(i + 1) == '*') {
+                    regex.append(".*");
+                    i++;
+                } else {
+                    regex.append("[^/]*");
+                }
+            } else if (c == '?') {
+                regex.append("[^/]");
+            } else {
+                regex.append(Pattern.quote(String.valueOf(c)));
+            }
+        }
+        return Pattern.compile(regex.toString());
+    }
+
+    @Override
+    public String toString() {
+        return pattern;
+    }
+}

@@ -1,0 +1,15 @@
+package dev.cairn.retention;
+
+import java.time.Duration;
+import java.util.Optional;
+
+/**
+ * What happens to the cache entries of the repositories a glob matches. {@code maxAge} counts from the
+ * push (it forces non-deterministic steps such as {@code RUN apt-get update} to rebuild); {@code maxIdle}
+ * from the last use; {@code neverEvict} keeps entries out of budget eviction and age limits.
+ */
+public record RetentionRule(RepositoryGlob repositories, Optional<Duration> maxAge, Optional<Duration> maxIdle, boolean neverEvict) {
+    public static RetentionRule defaultRule() {
+        return new RetentionRule(new RepositoryGlob("**"), Optional.empty(), Optional.empty(), false);
+    }
+}

@@ -1,0 +1,7 @@
+/**
+ * What makes Cairn a cache rather than a registry: a byte budget always in force, manifest-aware LRU
+ * eviction, freshness rules per repository glob, invalidation, and an online garbage collector that
+ * never deletes a blob a live manifest, an upload or a manifest push in flight may still need. Every
+ * deletion is written to the audit log with its reason.
+ */
+package dev.cairn.retention;
