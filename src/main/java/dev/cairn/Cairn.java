@@ -1,6 +1,14 @@
 package dev.cairn;
 
 import dev.cairn.config.CairnConfig;
+import dev.cairn.config.Quantities;
+import dev.cairn.config.RetentionSettings;
+import dev.cairn.metrics.CacheMetrics;
+import dev.cairn.registry.RegistryEvents;
+import dev.cairn.retention.AuditLog;
+import dev.cairn.retention.CacheKeeper;
+import dev.cairn.retention.RetentionPolicy;
+import java.util.Optional;
 import dev.cairn.http.HttpServer;
 import dev.cairn.metadata.JdbcMetadataStore;
 import dev.cairn.registry.LastUseRecorder;
@@ -21,11 +29,15 @@ import java.time.Instant;
  */
 public final class Cairn implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Cairn.class);
+    private static final String AUTO_BUDGET = "retention.auto-max-bytes";
 
     private final FileBlobStore blobs;
     private final JdbcMetadataStore metadata;
     private final LastUseRecorder lastUse;
     private final Registry registry;
+    private final CacheMetrics metrics;
+    private final AuditLog audit;
+    private final CacheKeeper keeper;
     private final HttpServer http;
     private final Thread uploadJanitor;
 
@@ -35,8 +47,39 @@ public final class Cairn implements AutoCloseable {
         this.metadata = JdbcMetadataStore.sqlite(config.dataDir().resolve("cairn.db"));
         this.lastUse = new LastUseRecorder(metadata, Clock.systemUTC(), config.lastUseFlushInterval());
         this.registry = new Registry(blobs, metadata, lastUse, Clock.systemUTC(), config.maxManifestBytes());
-        this.http = new HttpServer(registry, config.listenHost(), config.listenPort(), config.accessLog(), config.shutdownTimeout());
+        this.metrics = new CacheMetrics();
+        this.audit = new AuditLog(config.dataDir().resolve("audit.log"));
+        RetentionPolicy policy = policy(config.retention(), config.dataDir());
+        this.keeper = new CacheKeeper(registry, metadata, blobs, lastUse, policy, audit, metrics, Clock.systemUTC());
+        registry.setEvents(RegistryEvents.both(metrics, keeper));
+        this.http = new HttpServer(registry, keeper, metadata, metrics, config.listenHost(), config.listenPort(),
+                config.accessLog(), config.shutdownTimeout());
         this.uploadJanitor = Thread.ofVirtual().name("cairn-upload-expiry").unstarted(() -> expireUploadsPeriodically(config.uploadExpiry()));
+    }
+
+    /**
+     * The budget in force: the configured one, or (for "auto") 20 GiB or half the data filesystem's free
+     * space at first start, whichever is smaller, remembered so that it does not drift as the cache fills.
+     */
+    private RetentionPolicy policy(RetentionSettings settings, java.nio.file.Path dataDir) throws IOException {
+        long maxBytes;
+        if (settings.maxBytes().isPresent()) {
+            maxBytes = settings.maxBytes().get();
+            log.info("retention: budget {} (configured)", Quantities.formatSize(maxBytes));
+        } else {
+            Optional<String> remembered = metadata.setting(AUTO_BUDGET);
+            if (remembered.isPresent()) {
+                maxBytes = Long.parseLong(remembered.get());
+            } else {
+                long halfFree = Files.getFileStore(dataDir).getUsableSpace() / 2;
+                maxBytes = Math.min(20L << 30, halfFree);
+                metadata.putSetting(AUTO_BUDGET, Long.toString(maxBytes));
+            }
+            log.info("retention: budget {} bytes ({}; default: 20GiB or half the free space at first start, whichever is smaller)",
+                    maxBytes, Quantities.formatSize(maxBytes));
+        }
+        return new RetentionPolicy(maxBytes, settings.highWatermark(), settings.lowWatermark(), settings.hardLimit(),
+                settings.grace(), settings.gcInterval(), settings.untaggedAfter(), settings.rules());
     }
 
     /** Sweeps abandoned upload sessions a few times per expiry period (at most every ten minutes). */
@@ -63,6 +106,7 @@ public final class Cairn implements AutoCloseable {
         try {
             cairn.http.start();
             cairn.uploadJanitor.start();
+            cairn.keeper.start();
         } catch (Exception e) {
             cairn.close();
             throw e;
@@ -83,6 +127,10 @@ public final class Cairn implements AutoCloseable {
         return registry;
     }
 
+    public CacheKeeper keeper() {
+        return keeper;
+    }
+
     public LastUseRecorder lastUse() {
         return lastUse;
     }
@@ -93,7 +141,9 @@ public final class Cairn implements AutoCloseable {
             uploadJanitor.interrupt();
             http.close();
         } finally {
+            keeper.close();
             lastUse.close();
+            audit.close();
             metadata.close();
             blobs.close();
         }

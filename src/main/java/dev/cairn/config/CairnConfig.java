@@ -14,6 +14,7 @@ public record CairnConfig(
         long maxManifestBytes,
         Duration lastUseFlushInterval,
         Duration uploadExpiry,
+        RetentionSettings retention,
         LogFormat logFormat,
         boolean accessLog,
         Duration shutdownTimeout) {

@@ -39,6 +39,15 @@ public final class ConfigLoader {
             new Key("registry.max-manifest-bytes", "16MiB", c -> Quantities.formatSize(c.maxManifestBytes())),
             new Key("registry.last-use-flush-interval", "10s", c -> Quantities.formatDuration(c.lastUseFlushInterval())),
             new Key("registry.upload-expiry", "24h", c -> Quantities.formatDuration(c.uploadExpiry())),
+            new Key("retention.max-bytes", "auto", c -> c.retention().maxBytes().map(Quantities::formatSize).orElse("auto")),
+            new Key("retention.high-watermark", "95%", c -> percent(c.retention().highWatermark())),
+            new Key("retention.low-watermark", "85%", c -> percent(c.retention().lowWatermark())),
+            new Key("retention.hard-limit", "false", c -> Boolean.toString(c.retention().hardLimit())),
+            new Key("retention.grace", "1h", c -> Quantities.formatDuration(c.retention().grace())),
+            new Key("retention.gc-interval", "5m", c -> Quantities.formatDuration(c.retention().gcInterval())),
+            new Key("retention.untagged", "delete-after 1h", c -> c.retention().untaggedAfter()
+                    .map(d -> "delete-after " + Quantities.formatDuration(d)).orElse("keep")),
+            new Key("retention.rules", "[]", c -> RetentionSettings.describeRules(c.retention().rules())),
             new Key("log.format", "text", c -> c.logFormat().name().toLowerCase(Locale.ROOT)),
             new Key("log.access", "true", c -> Boolean.toString(c.accessLog())),
             new Key("server.shutdown-timeout", "30s", c -> Quantities.formatDuration(c.shutdownTimeout())));
@@ -99,15 +108,55 @@ public final class ConfigLoader {
         }
         Duration flush = duration(v, "registry.last-use-flush-interval");
         if (flush.isZero() || flush.isNegative()) throw new ConfigException("registry.last-use-flush-interval: must be positive");
+        RetentionSettings retention = retention(v);
         Duration uploadExpiry = duration(v, "registry.upload-expiry");
         if (uploadExpiry.isZero()) throw new ConfigException("registry.upload-expiry: must be positive");
         return new CairnConfig(host, port, Path.of(v.get("data-dir")),
                 choice(v, "storage.type", CairnConfig.StorageType.class),
                 choice(v, "metadata.type", CairnConfig.MetadataType.class),
-                maxManifest, flush, uploadExpiry,
+                maxManifest, flush, uploadExpiry, retention,
                 choice(v, "log.format", CairnConfig.LogFormat.class),
                 bool(v, "log.access"),
                 duration(v, "server.shutdown-timeout"));
+    }
+
+    private static RetentionSettings retention(Map<String, String> v) {
+        Optional<Long> maxBytes = v.get("retention.max-bytes").strip().equalsIgnoreCase("auto")
+                ? Optional.empty() : Optional.of(size(v, "retention.max-bytes"));
+        double high = fraction(v, "retention.high-watermark");
+        double low = fraction(v, "retention.low-watermark");
+        if (low > high) throw new ConfigException("retention.low-watermark must not be above retention.high-watermark");
+        String untagged = v.get("retention.untagged").strip();
+        Optional<Duration> untaggedAfter;
+        if (untagged.equalsIgnoreCase("keep")) {
+            untaggedAfter = Optional.empty();
+        } else if (untagged.startsWith("delete-after ")) {
+            try {
+                untaggedAfter = Optional.of(Quantities.parseDuration(untagged.substring("delete-after ".length())));
+            } catch (IllegalArgumentException e) {
+                throw new ConfigException("retention.untagged: " + e.getMessage());
+            }
+        } else {
+            throw new ConfigException("retention.untagged: expected 'keep' or 'delete-after DURATION', got '" + untagged + "'");
+        }
+        return new RetentionSettings(maxBytes, high, low, bool(v, "retention.hard-limit"), duration(v, "retention.grace"),
+                duration(v, "retention.gc-interval"), untaggedAfter, RetentionSettings.parseRules(v.get("retention.rules")));
+    }
+
+    private static double fraction(Map<String, String> v, String key) {
+        String text = v.get(key).strip();
+        try {
+            double value = text.endsWith("%") ? Double.parseDouble(text.substring(0, text.length() - 1)) / 100 : Double.parseDouble(text);
+            if (!(value > 0 && value <= 1)) throw new NumberFormatException();
+            return value;
+        } catch (NumberFormatException e) {
+            throw new ConfigException(key + ": expected a percentage between 0% and 100%, got '" + text + "'");
+        }
+    }
+
+    static String percent(double fraction) {
+        double p = fraction * 100;
+        return (p == Math.rint(p) ? String.valueOf((long) p) : String.valueOf(p)) + "%";
     }
 
     private static Map<String, String> readYaml(Path file) {
@@ -135,7 +184,9 @@ public final class ConfigLoader {
     private static void flatten(String prefix, JsonNode node, Map<String, String> out) {
         for (var entry : node.properties()) {
             String key = prefix.isEmpty() ? entry.getKey() : prefix + "." + entry.getKey();
-            if (entry.getValue().isObject()) {
+            if (key.equals("retention.rules")) {
+                out.put(key, entry.getValue().toString()); // a list of rules, parsed as a whole
+            } else if (entry.getValue().isObject()) {
                 flatten(key, entry.getValue(), out);
             } else if (entry.getValue().isValueNode()) {
                 out.put(key, entry.getValue().asText());

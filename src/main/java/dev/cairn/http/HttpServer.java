@@ -1,6 +1,9 @@
 package dev.cairn.http;
 
+import dev.cairn.metadata.RetentionRecords;
+import dev.cairn.metrics.CacheMetrics;
 import dev.cairn.registry.Registry;
+import dev.cairn.retention.CacheKeeper;
 import org.eclipse.jetty.http.UriCompliance;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
@@ -21,7 +24,8 @@ public final class HttpServer implements AutoCloseable {
     private final Server server;
     private final ServerConnector connector;
 
-    public HttpServer(Registry registry, String host, int port, boolean accessLog, Duration shutdownTimeout) {
+    public HttpServer(Registry registry, CacheKeeper keeper, RetentionRecords records, CacheMetrics metrics,
+                      String host, int port, boolean accessLog, Duration shutdownTimeout) {
         QueuedThreadPool threads = new QueuedThreadPool();
         threads.setName("cairn-http");
         threads.setVirtualThreadsExecutor(Executors.newVirtualThreadPerTaskExecutor());
@@ -43,7 +47,7 @@ public final class HttpServer implements AutoCloseable {
         connector.setIdleTimeout(Duration.ofMinutes(5).toMillis());
         server.addConnector(connector);
 
-        server.setHandler(new GracefulHandler(new RegistryHandler(registry)));
+        server.setHandler(new GracefulHandler(new RegistryHandler(registry, new AdminResource(keeper, records, metrics))));
         server.setErrorHandler(new OciErrorPages());
         if (accessLog) server.setRequestLog(new AccessLog());
         server.setStopTimeout(shutdownTimeout.toMillis());

@@ -24,12 +24,13 @@ final class OciErrors {
         return switch (code) {
             case BLOB_UNKNOWN, BLOB_UPLOAD_UNKNOWN, MANIFEST_UNKNOWN, NAME_UNKNOWN -> 404;
             case BLOB_UPLOAD_INVALID, DIGEST_INVALID, MANIFEST_BLOB_UNKNOWN, MANIFEST_INVALID, NAME_INVALID,
-                 SIZE_INVALID, PAGINATION_NUMBER_INVALID -> 400;
+                 SIZE_INVALID, PAGINATION_NUMBER_INVALID, INVALID_REQUEST -> 400;
             case RANGE_INVALID -> 416;
             case UNAUTHORIZED -> 401;
             case DENIED -> 403;
             case UNSUPPORTED -> 405;
             case TOOMANYREQUESTS -> 429;
+            case BUDGET_EXCEEDED -> 507;
         };
     }
 

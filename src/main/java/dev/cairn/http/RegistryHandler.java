@@ -26,9 +26,11 @@ public final class RegistryHandler extends Handler.Abstract {
     private final UploadResource uploads;
     private final ManifestResource manifests;
     private final ListingResource listings;
+    private final AdminResource admin;
 
-    public RegistryHandler(Registry registry) {
+    public RegistryHandler(Registry registry, AdminResource admin) {
         this.registry = registry;
+        this.admin = admin;
         this.blobs = new BlobResource(registry);
         this.uploads = new UploadResource(registry);
         this.manifests = new ManifestResource(registry);
@@ -76,6 +78,8 @@ public final class RegistryHandler extends Handler.Abstract {
             case REFERRERS -> listings.referrers(x, route);
             case HEALTHZ -> x.sendBytes(200, "text/plain", "ok\n".getBytes());
             case READYZ -> ready(x);
+            case METRICS -> admin.metrics(x);
+            case ADMIN -> admin.handle(x, route);
             case UNKNOWN -> throw new RegistryException(ErrorCode.NAME_UNKNOWN, "no such endpoint: " + x.request.getHttpURI().getPath(),
                     Map.of());
         }
@@ -120,6 +124,7 @@ public final class RegistryHandler extends Handler.Abstract {
             case UPLOADS -> "POST";
             case UPLOAD -> "GET, PATCH, PUT, DELETE";
             case MANIFEST -> "GET, HEAD, PUT, DELETE";
+            case ADMIN -> "GET, POST";
             default -> "GET, HEAD";
         };
     }

@@ -9,7 +9,7 @@ import java.util.regex.Pattern;
  * as in Distribution's route table. {@code name} and {@code argument} are still raw (percent-encoded) text.
  */
 record Route(Kind kind, String name, String argument) {
-    enum Kind { BASE, CATALOG, BLOB, UPLOADS, UPLOAD, MANIFEST, TAGS, REFERRERS, HEALTHZ, READYZ, UNKNOWN }
+    enum Kind { BASE, CATALOG, BLOB, UPLOADS, UPLOAD, MANIFEST, TAGS, REFERRERS, HEALTHZ, READYZ, METRICS, ADMIN, UNKNOWN }
 
     private static final Pattern V2 = Pattern.compile(
             "^/v2/(?<name>.+)/(?:manifests/(?<ref>[^/]+)|blobs/uploads/(?<upload>[^/]*)|blobs/(?<digest>[^/]+)"
@@ -29,8 +29,14 @@ record Route(Kind kind, String name, String argument) {
             case "/readyz" -> {
                 return new Route(Kind.READYZ, "", "");
             }
+            case "/metrics" -> {
+                return new Route(Kind.METRICS, "", "");
+            }
             default -> {
             }
+        }
+        if (rawPath.startsWith("/api/v1/")) {
+            return new Route(Kind.ADMIN, "", rawPath.substring("/api/v1/".length()));
         }
         Matcher m = lastMatch(rawPath);
         if (m == null) {

@@ -362,15 +362,38 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
     }
 
     @Override
-    public List<String> deleteManifests(RepositoryName repository, Collection<String> digests) {
+    public List<String> deleteUnit(UnitDeletion unit) {
+        String repo = unit.repository().value();
         return write(c -> {
-            List<String> deleted = new ArrayList<>();
-            for (String digest : digests) {
-                if (update(c, "DELETE FROM manifests WHERE repository = ? AND digest = ?", repository.value(), digest) > 0) {
-                    deleted.add(digest);
+            String root = unit.digests().getFirst();
+            try (PreparedStatement s = c.prepareStatement("SELECT pushed_at FROM manifests WHERE repository = ? AND digest = ?")) {
+                s.setString(1, repo);
+                s.setString(2, root);
+                try (ResultSet r = s.executeQuery()) {
+                    if (!r.next() || r.getLong(1) != unit.rootPushedAt().toEpochMilli()) return List.<String>of();
                 }
-                update(c, "DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", repository.value(), digest);
-                update(c, "DELETE FROM tags WHERE repository = ? AND digest = ?", repository.value(), digest);
+            }
+            java.util.Set<String> members = new java.util.HashSet<>(unit.digests());
+            for (String digest : unit.digests()) {
+                boolean isRoot = digest.equals(root);
+                if (unit.usedNoLaterThan().isPresent() && exists(c, "SELECT 1 FROM manifests WHERE repository = ? AND digest = ? AND last_used_at > ?",
+                        repo, digest, unit.usedNoLaterThan().get().toEpochMilli())) {
+                    return List.<String>of();
+                }
+                if ((!isRoot || unit.rootMustBeUntagged()) && exists(c, "SELECT 1 FROM tags WHERE repository = ? AND digest = ?", repo, digest)) {
+                    return List.<String>of();
+                }
+                if (!isRoot) {
+                    for (String referrer : strings(c, "SELECT manifest FROM manifest_references WHERE repository = ? AND reference = ?", repo, digest)) {
+                        if (!members.contains(referrer)) return List.<String>of();
+                    }
+                }
+            }
+            List<String> deleted = new ArrayList<>();
+            for (String digest : unit.digests()) {
+                if (update(c, "DELETE FROM manifests WHERE repository = ? AND digest = ?", repo, digest) > 0) deleted.add(digest);
+                update(c, "DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", repo, digest);
+                update(c, "DELETE FROM tags WHERE repository = ? AND digest = ?", repo, digest);
             }
             return deleted;
         });

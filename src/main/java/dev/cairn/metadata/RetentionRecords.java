@@ -4,7 +4,6 @@ import dev.cairn.registry.Digest;
 import dev.cairn.registry.RepositoryName;
 
 import java.time.Instant;
-import java.util.Collection;
 import java.util.List;
 import java.util.Optional;
 
@@ -17,10 +16,20 @@ public interface RetentionRecords {
     long storedBytes();
 
     /**
-     * Deletes these manifests of one repository with their tags and references, in one transaction.
-     * Returns the digests that were actually deleted (a concurrent delete may have taken some).
+     * An eviction unit as retention saw it: the root first, then the manifests that go with it. The unit
+     * is deleted only if it is still as seen: the root not pushed again, no member used since
+     * {@code usedNoLaterThan} (when given), no tag added to a member (nor to the root when
+     * {@code rootMustBeUntagged}), and no manifest outside the unit referencing a member.
      */
-    List<String> deleteManifests(RepositoryName repository, Collection<String> digests);
+    record UnitDeletion(RepositoryName repository, List<String> digests, Instant rootPushedAt,
+                        Optional<Instant> usedNoLaterThan, boolean rootMustBeUntagged) {
+        public UnitDeletion {
+            digests = List.copyOf(digests);
+        }
+    }
+
+    /** Deletes the unit with its tags and references in one transaction; returns its digests, or nothing when it changed. */
+    List<String> deleteUnit(UnitDeletion unit);
 
     /** A repository's link to a blob. */
     record BlobLink(String repository, String digest) {

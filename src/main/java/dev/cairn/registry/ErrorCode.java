@@ -22,7 +22,11 @@ public enum ErrorCode {
     UNAUTHORIZED("authentication required"),
     DENIED("requested access to the resource is denied"),
     UNSUPPORTED("the operation is unsupported"),
-    TOOMANYREQUESTS("too many requests");
+    TOOMANYREQUESTS("too many requests"),
+    /** Cairn's code for a malformed admin API request (a bad glob, duration or JSON body). */
+    INVALID_REQUEST("the request is malformed"),
+    /** Cairn's code for a push refused by the hard budget limit: nothing more could be evicted to make room. */
+    BUDGET_EXCEEDED("the cache's byte budget is exhausted and nothing more can be evicted");
 
     private final String defaultMessage;
 

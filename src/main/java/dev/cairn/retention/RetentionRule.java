@@ -8,8 +8,8 @@ import java.util.Optional;
  * push (it forces non-deterministic steps such as {@code RUN apt-get update} to rebuild); {@code maxIdle}
  * from the last use; {@code neverEvict} keeps entries out of budget eviction and age limits.
  */
-public record RetentionRule(RepositoryGlob repositories, Optional<Duration> maxAge, Optional<Duration> maxIdle, boolean neverEvict) {
+public record RetentionRule(Glob repositories, Optional<Duration> maxAge, Optional<Duration> maxIdle, boolean neverEvict) {
     public static RetentionRule defaultRule() {
-        return new RetentionRule(new RepositoryGlob("**"), Optional.empty(), Optional.empty(), false);
+        return new RetentionRule(new Glob("**"), Optional.empty(), Optional.empty(), false);
     }
 }

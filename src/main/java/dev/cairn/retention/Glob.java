@@ -3,11 +3,11 @@ package dev.cairn.retention;
 import java.util.regex.Pattern;
 
 /**
- * A pattern over repository names: {@code *} matches within one path segment, {@code **} across
+ * A pattern over repository names or tags: {@code *} matches within one path segment, {@code **} across
  * segments, {@code ?} one character. {@code cache/**} matches {@code cache/app} and {@code cache/a/b}.
  */
-public record RepositoryGlob(String pattern) {
-    public RepositoryGlob {
+public record Glob(String pattern) {
+    public Glob {
         if (pattern == null || pattern.isBlank()) throw new IllegalArgumentException("empty repository pattern");
     }
 

@@ -1,0 +1,125 @@
+package dev.cairn.http;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.cairn.config.Quantities;
+import dev.cairn.metadata.RetentionRecords;
+import dev.cairn.metrics.CacheMetrics;
+import dev.cairn.registry.ErrorCode;
+import dev.cairn.registry.RegistryException;
+import dev.cairn.retention.CacheKeeper;
+import dev.cairn.retention.CollectionReport;
+import dev.cairn.retention.Glob;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The admin API under {@code /api/v1/} (JSON) and {@code /metrics} (Prometheus text):
+ * <ul>
+ *   <li>{@code GET /api/v1/stats}: per repository manifests, tags, bytes, last use, hits and misses;</li>
+ *   <li>{@code POST /api/v1/gc[?dry-run=true]}: one collection now, and what it deleted (or would);</li>
+ *   <li>{@code POST /api/v1/invalidate} with {@code {"repositories","tag","olderThan","dryRun"}}: evict matching
+ *   cache entries at once, so the next build misses and rebuilds.</li>
+ * </ul>
+ */
+final class AdminResource {
+    private final CacheKeeper keeper;
+    private final RetentionRecords records;
+    private final CacheMetrics metrics;
+
+    AdminResource(CacheKeeper keeper, RetentionRecords records, CacheMetrics metrics) {
+        this.keeper = keeper;
+        this.records = records;
+        this.metrics = metrics;
+    }
+
+    void metrics(Exchange x) {
+        x.sendBytes(200, "text/plain; version=0.0.4; charset=utf-8", metrics.scrape().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    void handle(Exchange x, Route route) {
+        switch (route.argument()) {
+            case "stats" -> {
+                require(x, "GET");
+                x.sendJson(200, "application/json", stats());
+            }
+            case "gc" -> {
+                require(x, "POST");
+                boolean dryRun = x.query("dry-run").map(Boolean::parseBoolean).orElse(false);
+                x.sendJson(200, "application/json", keeper.collect(dryRun));
+            }
+            case "invalidate" -> {
+                require(x, "POST");
+                x.sendJson(200, "application/json", invalidate(x));
+            }
+            default -> throw new RegistryException(ErrorCode.NAME_UNKNOWN, "no such admin endpoint: /api/v1/" + route.argument());
+        }
+    }
+
+    private Map<String, Object> stats() {
+        List<Map<String, Object>> repositories = new ArrayList<>();
+        for (RetentionRecords.RepositoryFigures f : records.repositoryFigures()) {
+            long[] lookups = metrics.lookups(f.repository());
+            Map<String, Object> row = new LinkedHashMap<>();
+            row.put("repository", f.repository());
+            row.put("manifests", f.manifests());
+            row.put("tags", f.tags());
+            row.put("bytes", f.bytes());
+            row.put("lastUse", f.lastUsedAt().map(Object::toString).orElse(null));
+            row.put("hits", lookups[0]);
+            row.put("misses", lookups[1]);
+            repositories.add(row);
+        }
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("storedBytes", keeper.storedBytes());
+        body.put("budgetBytes", keeper.policy().maxBytes());
+        body.put("repositories", repositories);
+        return body;
+    }
+
+    private CollectionReport invalidate(Exchange x) {
+        JsonNode request;
+        try {
+            request = Exchange.JSON.readTree(x.body().readNBytes(64 * 1024));
+        } catch (IOException e) {
+            if (e instanceof com.fasterxml.jackson.core.JsonProcessingException) {
+                throw new RegistryException(ErrorCode.INVALID_REQUEST, "the body must be a JSON object: " + e.getMessage());
+            }
+            throw new UncheckedIOException(e);
+        }
+        if (request == null || !request.isObject() || !request.hasNonNull("repositories")) {
+            throw new RegistryException(ErrorCode.INVALID_REQUEST, "the body must be a JSON object with at least \"repositories\" (a glob)");
+        }
+        Glob repositories = glob(request.get("repositories").asText());
+        Optional<Glob> tag = request.hasNonNull("tag") ? Optional.of(glob(request.get("tag").asText())) : Optional.empty();
+        Optional<Duration> olderThan = Optional.empty();
+        if (request.hasNonNull("olderThan")) {
+            try {
+                olderThan = Optional.of(Quantities.parseDuration(request.get("olderThan").asText()));
+            } catch (IllegalArgumentException e) {
+                throw new RegistryException(ErrorCode.INVALID_REQUEST, "olderThan: " + e.getMessage());
+            }
+        }
+        return keeper.invalidate(repositories, tag, olderThan, request.path("dryRun").asBoolean(false));
+    }
+
+    private static Glob glob(String text) {
+        try {
+            return new Glob(text);
+        } catch (IllegalArgumentException e) {
+            throw new RegistryException(ErrorCode.INVALID_REQUEST, e.getMessage());
+        }
+    }
+
+    private static void require(Exchange x, String method) {
+        if (!x.method().equals(method)) {
+            throw new RegistryException(ErrorCode.UNSUPPORTED, x.method() + " is not supported here; use " + method);
+        }
+    }
+}

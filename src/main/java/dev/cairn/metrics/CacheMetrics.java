@@ -1,0 +1,81 @@
+package dev.cairn.metrics;
+
+import dev.cairn.registry.RegistryEvents;
+import dev.cairn.registry.RepositoryName;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.LongSupplier;
+
+/**
+ * What Cairn counts: cache hits and misses per repository (a manifest GET or HEAD answered 200 or 404),
+ * blob bytes served and received, evictions by reason, GC runs, stored and budget bytes.
+ */
+public final class CacheMetrics implements RegistryEvents {
+    private final PrometheusMeterRegistry meters = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private final Counter served = Counter.builder("cairn.blob.served.bytes").description("blob bytes sent to clients").register(meters);
+    private final Counter received = Counter.builder("cairn.blob.received.bytes").description("blob bytes received from clients").register(meters);
+    private final Timer gcRuns = Timer.builder("cairn.gc.duration").description("garbage collection runs").register(meters);
+    private final Map<String, LongAdder[]> lookups = new ConcurrentHashMap<>();
+
+    /** The figures that live elsewhere, read when scraped. */
+    public void gauges(LongSupplier storedBytes, LongSupplier budgetBytes) {
+        Gauge.builder("cairn.stored.bytes", storedBytes::getAsLong).description("unique bytes stored (blobs once, plus manifests)").register(meters);
+        Gauge.builder("cairn.budget.bytes", budgetBytes::getAsLong).description("the byte budget in force").register(meters);
+    }
+
+    @Override
+    public void manifestHit(RepositoryName repository) {
+        lookup(repository, "hit", 0);
+    }
+
+    @Override
+    public void manifestMiss(RepositoryName repository) {
+        lookup(repository, "miss", 1);
+    }
+
+    private void lookup(RepositoryName repository, String result, int slot) {
+        Counter.builder("cairn.manifest.lookups").description("manifest GET/HEAD answered 200 (hit) or 404 (miss)")
+                .tag("repository", repository.value()).tag("result", result).register(meters).increment();
+        lookups.computeIfAbsent(repository.value(), k -> new LongAdder[]{new LongAdder(), new LongAdder()})[slot].increment();
+    }
+
+    /** Hits and misses of a repository since start: {hits, misses}. */
+    public long[] lookups(String repository) {
+        LongAdder[] counts = lookups.get(repository);
+        return counts == null ? new long[]{0, 0} : new long[]{counts[0].sum(), counts[1].sum()};
+    }
+
+    @Override
+    public void blobBytesServed(long bytes) {
+        served.increment(bytes);
+    }
+
+    @Override
+    public void blobBytesReceived(long bytes) {
+        received.increment(bytes);
+    }
+
+    public void evicted(String reason, int manifests, long bytes) {
+        Counter.builder("cairn.evicted.manifests").description("manifests evicted or deleted, by reason").tag("reason", reason)
+                .register(meters).increment(manifests);
+        Counter.builder("cairn.evicted.bytes").description("bytes freed by evictions and deletions, by reason").tag("reason", reason)
+                .register(meters).increment(bytes);
+    }
+
+    public void gcRun(Duration took) {
+        gcRuns.record(took);
+    }
+
+    /** The Prometheus text exposition of every meter. */
+    public String scrape() {
+        return meters.scrape();
+    }
+}

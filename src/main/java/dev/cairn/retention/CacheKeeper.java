@@ -1,0 +1,342 @@
+package dev.cairn.retention;
+
+import dev.cairn.metadata.CacheSnapshot;
+import dev.cairn.metadata.JdbcMetadataStore;
+import dev.cairn.metadata.RetentionRecords;
+import dev.cairn.metrics.CacheMetrics;
+import dev.cairn.registry.Digest;
+import dev.cairn.registry.ErrorCode;
+import dev.cairn.registry.LastUseRecorder;
+import dev.cairn.registry.Registry;
+import dev.cairn.registry.RegistryEvents;
+import dev.cairn.registry.RegistryException;
+import dev.cairn.registry.RepositoryName;
+import dev.cairn.storage.BlobStore;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Keeps the cache within its budget and rules, online: a background collector runs on an interval and
+ * whenever pushes take stored bytes past the high watermark. Each run flushes last-use times, evicts
+ * whole units (expired first, then least recently used), sweeps blobs nothing references any more and
+ * that are older than the grace window, and writes every deletion to the audit log.
+ */
+public final class CacheKeeper implements RegistryEvents, AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(CacheKeeper.class);
+    private static final int SWEEP_BATCH = 1000;
+    private static final Duration ORPHAN_SWEEP_EVERY = Duration.ofHours(6);
+    static final String UNREFERENCED = "unreferenced";
+    static final String ORPHAN = "orphan";
+    static final String MANUAL = "manual";
+
+    private final Registry registry;
+    private final JdbcMetadataStore records;
+    private final BlobStore blobs;
+    private final LastUseRecorder lastUse;
+    private final RetentionPolicy policy;
+    private final AuditLog audit;
+    private final CacheMetrics metrics;
+    private final Clock clock;
+
+    /** One collection or invalidation at a time. */
+    private final ReentrantLock collecting = new ReentrantLock();
+    private final ReentrantLock signal = new ReentrantLock();
+    private final Condition wake = signal.newCondition();
+    private final Condition finished = signal.newCondition();
+    private boolean runRequested;
+    private long completedRuns;
+    private volatile boolean stopping;
+    private final Thread collector;
+    private final AtomicLong storedBytes = new AtomicLong();
+    /** Why each blob freed by an eviction became unreferenced, until the sweep deletes it. */
+    private final Map<String, String> pendingBlobReasons = new java.util.concurrent.ConcurrentHashMap<>();
+    private Instant lastOrphanSweep = Instant.EPOCH;
+
+    public CacheKeeper(Registry registry, JdbcMetadataStore records, BlobStore blobs, LastUseRecorder lastUse,
+                       RetentionPolicy policy, AuditLog audit, CacheMetrics metrics, Clock clock) {
+        this.registry = registry;
+        this.records = records;
+        this.blobs = blobs;
+        this.lastUse = lastUse;
+        this.policy = policy;
+        this.audit = audit;
+        this.metrics = metrics;
+        this.clock = clock;
+        this.storedBytes.set(records.storedBytes());
+        this.collector = Thread.ofVirtual().name("cairn-collector").unstarted(this::collectPeriodically);
+        metrics.gauges(storedBytes::get, policy::maxBytes);
+    }
+
+    public void start() {
+        collector.start();
+    }
+
+    public RetentionPolicy policy() {
+        return policy;
+    }
+
+    public long storedBytes() {
+        return storedBytes.get();
+    }
+
+    // ---- registry events ----
+
+    @Override
+    public void bytesStored(long bytes) {
+        if (storedBytes.addAndGet(bytes) > policy.highBytes()) requestRun();
+    }
+
+    @Override
+    public void manifestDeleted(RepositoryName repository, Digest digest, long bytes) {
+        storedBytes.addAndGet(-bytes);
+        audit.manifestDeleted(clock.instant(), repository.value(), digest.toString(), List.of(), bytes, MANUAL);
+        metrics.evicted(MANUAL, 1, bytes);
+    }
+
+    /**
+     * The hard limit: new bytes that would take the store past its budget wait for a collection; if that
+     * cannot make room, they are refused. Without the hard limit the budget is restored after the fact.
+     */
+    @Override
+    public void admit(long bytes) {
+        if (!policy.hardLimit() || storedBytes.get() + bytes <= policy.maxBytes()) return;
+        awaitRun(Duration.ofSeconds(60));
+        if (storedBytes.get() + bytes > policy.maxBytes()) {
+            throw new RegistryException(ErrorCode.BUDGET_EXCEEDED, "storing " + bytes + " more bytes would exceed the budget of "
+                    + policy.maxBytes() + " bytes (" + storedBytes.get() + " stored) and nothing more can be evicted");
+        }
+    }
+
+    // ---- the collector ----
+
+    private void collectPeriodically() {
+        while (!stopping) {
+            signal.lock();
+            try {
+                if (!runRequested) wake.await(policy.gcInterval().toMillis(), TimeUnit.MILLISECONDS);
+                runRequested = false;
+            } catch (InterruptedException e) {
+                return;
+            } finally {
+                signal.unlock();
+            }
+            if (stopping) return;
+            try {
+                collect(false);
+            } catch (RuntimeException e) {
+                log.warn("garbage collection failed; will retry: {}", e.toString());
+            } finally {
+                signal.lock();
+                try {
+                    completedRuns++;
+                    finished.signalAll();
+                } finally {
+                    signal.unlock();
+                }
+            }
+        }
+    }
+
+    /** Asks the background collector to run as soon as it can. */
+    public void requestRun() {
+        signal.lock();
+        try {
+            runRequested = true;
+            wake.signal();
+        } finally {
+            signal.unlock();
+        }
+    }
+
+    /** Requests a run and waits until a run that started after the request has finished (or the time is up). */
+    private void awaitRun(Duration limit) {
+        signal.lock();
+        try {
+            long target = completedRuns + 2; // the run in progress may predate the request
+            runRequested = true;
+            wake.signal();
+            long deadline = System.nanoTime() + limit.toNanos();
+            while (completedRuns < target && !stopping) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) return;
+                finished.awaitNanos(left);
+                if (completedRuns == target - 1) {
+                    runRequested = true;
+                    wake.signal();
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            signal.unlock();
+        }
+    }
+
+    /** One collection now: evict what the rules and the budget say, then sweep. A dry run deletes nothing. */
+    public CollectionReport collect(boolean dryRun) {
+        collecting.lock();
+        long started = System.nanoTime();
+        try {
+            lastUse.flush(); // a manifest pulled just now must count as used
+            Instant now = clock.instant();
+            long before = records.storedBytes();
+            storedBytes.set(before);
+            CacheSnapshot snapshot = records.snapshot();
+            List<CacheGraph.Eviction> plan = EvictionPlanner.plan(snapshot, policy, before, now);
+            List<CollectionReport.EvictedUnit> evicted = dryRun ? describe(plan) : execute(plan, now, true);
+            List<CollectionReport.DeletedBlob> swept = dryRun ? sweepable(now) : sweep(now);
+            long after = dryRun ? before : records.storedBytes();
+            storedBytes.set(after);
+            Duration took = Duration.ofNanos(System.nanoTime() - started);
+            if (!dryRun) {
+                metrics.gcRun(took);
+                if (!evicted.isEmpty() || !swept.isEmpty()) {
+                    log.info("collection: evicted {} unit(s), deleted {} blob(s); stored {} -> {} bytes (budget {}) in {} ms",
+                            evicted.size(), swept.size(), before, after, policy.maxBytes(), took.toMillis());
+                }
+            }
+            return new CollectionReport(dryRun, evicted, swept, before, after, took);
+        } finally {
+            collecting.unlock();
+        }
+    }
+
+    /** Deletes the units an invalidation matches at once; their blobs follow through the sweep. */
+    public CollectionReport invalidate(Glob repositories, Optional<Glob> tags, Optional<Duration> olderThan, boolean dryRun) {
+        collecting.lock();
+        long started = System.nanoTime();
+        try {
+            Instant now = clock.instant();
+            long before = records.storedBytes();
+            List<CacheGraph.Eviction> plan = EvictionPlanner.invalidation(records.snapshot(), repositories, tags, olderThan, now);
+            List<CollectionReport.EvictedUnit> evicted = dryRun ? describe(plan) : execute(plan, now, false);
+            long after = dryRun ? before : records.storedBytes();
+            storedBytes.set(after);
+            return new CollectionReport(dryRun, evicted, List.of(), before, after, Duration.ofNanos(System.nanoTime() - started));
+        } finally {
+            collecting.unlock();
+        }
+    }
+
+    private static List<CollectionReport.EvictedUnit> describe(List<CacheGraph.Eviction> plan) {
+        List<CollectionReport.EvictedUnit> units = new ArrayList<>();
+        for (CacheGraph.Eviction e : plan) {
+            units.add(new CollectionReport.EvictedUnit(e.unit().repository(), e.unit().root().digest(), e.unit().tags(),
+                    e.deleted().stream().map(CacheGraph.Node::digest).toList(), e.reason(), e.freedBytes()));
+        }
+        return units;
+    }
+
+    /**
+     * Deletes each planned unit in its own transaction, only if it is still as planned (see
+     * RetentionRecords.UnitDeletion); a unit used or re-tagged since the snapshot stays.
+     */
+    private List<CollectionReport.EvictedUnit> execute(List<CacheGraph.Eviction> plan, Instant now, boolean guardUse) {
+        List<CollectionReport.EvictedUnit> done = new ArrayList<>();
+        for (CacheGraph.Eviction e : plan) {
+            CacheGraph.Unit unit = e.unit();
+            List<String> digests = e.deleted().stream().map(CacheGraph.Node::digest).toList();
+            Optional<Instant> usedNoLaterThan = guardUse
+                    ? e.deleted().stream().map(CacheGraph.Node::lastUsedAt).max(Instant::compareTo) : Optional.empty();
+            List<String> deleted = records.deleteUnit(new RetentionRecords.UnitDeletion(RepositoryName.of(unit.repository()), digests,
+                    unit.root().pushedAt(), usedNoLaterThan, EvictionPlanner.UNTAGGED.equals(e.reason())));
+            if (deleted.isEmpty()) continue;
+            long manifestBytes = 0;
+            for (CacheGraph.Node node : e.deleted()) {
+                if (!deleted.contains(node.digest())) continue;
+                manifestBytes += node.size();
+                audit.manifestDeleted(now, node.repository(), node.digest(),
+                        node.digest().equals(unit.root().digest()) ? unit.tags() : List.of(), node.size(), e.reason());
+            }
+            e.freedBlobs().keySet().forEach(blob -> pendingBlobReasons.put(blob, e.reason()));
+            metrics.evicted(e.reason(), deleted.size(), manifestBytes);
+            done.add(new CollectionReport.EvictedUnit(unit.repository(), unit.root().digest(), unit.tags(), deleted, e.reason(), e.freedBytes()));
+        }
+        return done;
+    }
+
+    /**
+     * Deletes what nothing needs any more and the grace window no longer protects: first repository links
+     * no manifest of that repository references, then blobs no repository links, then (every few hours)
+     * files no record points at. Blob deletion takes the digest's lock, so a concurrent push of the same
+     * blob either comes first (and the blob stays) or after (and uploads it again).
+     */
+    private List<CollectionReport.DeletedBlob> sweep(Instant now) {
+        Instant cutoff = now.minus(policy.grace());
+        List<CollectionReport.DeletedBlob> deleted = new ArrayList<>();
+        List<RetentionRecords.BlobLink> links;
+        do {
+            links = records.unreferencedLinks(cutoff, SWEEP_BATCH);
+            for (RetentionRecords.BlobLink link : links) records.deleteLinkIfUnreferenced(link);
+        } while (links.size() == SWEEP_BATCH);
+        List<Digest> unlinked;
+        do {
+            unlinked = records.unlinkedBlobs(cutoff, SWEEP_BATCH);
+            for (Digest digest : unlinked) {
+                Optional<Long> freed = registry.deleteUnlinkedBlob(digest);
+                if (freed.isPresent()) {
+                    String reason = Optional.ofNullable(pendingBlobReasons.remove(digest.toString())).orElse(UNREFERENCED);
+                    audit.blobDeleted(now, digest.toString(), freed.get(), reason);
+                    metrics.evicted(reason, 0, freed.get());
+                    deleted.add(new CollectionReport.DeletedBlob(digest.toString(), freed.get(), reason));
+                }
+            }
+        } while (unlinked.size() == SWEEP_BATCH);
+        if (lastOrphanSweep.isBefore(now.minus(ORPHAN_SWEEP_EVERY))) {
+            lastOrphanSweep = now;
+            deleted.addAll(sweepOrphanFiles(now, cutoff));
+        }
+        return deleted;
+    }
+
+    private List<CollectionReport.DeletedBlob> sweepOrphanFiles(Instant now, Instant cutoff) {
+        List<CollectionReport.DeletedBlob> deleted = new ArrayList<>();
+        try {
+            blobs.forEachBlob(blob -> {
+                if (blob.writtenAt().isBefore(cutoff) && registry.deleteOrphanFile(blob.digest())) {
+                    audit.blobDeleted(now, blob.digest().toString(), blob.size(), ORPHAN);
+                    deleted.add(new CollectionReport.DeletedBlob(blob.digest().toString(), blob.size(), ORPHAN));
+                }
+            });
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return deleted;
+    }
+
+    /** What a sweep would delete now: links already unreferenced past the grace window are counted by their blobs. */
+    private List<CollectionReport.DeletedBlob> sweepable(Instant now) {
+        Instant cutoff = now.minus(policy.grace());
+        Map<String, CollectionReport.DeletedBlob> blobsToGo = new LinkedHashMap<>();
+        for (Digest digest : records.unlinkedBlobs(cutoff, SWEEP_BATCH)) {
+            blobsToGo.put(digest.toString(), new CollectionReport.DeletedBlob(digest.toString(), 0, UNREFERENCED));
+        }
+        return new ArrayList<>(blobsToGo.values());
+    }
+
+    @Override
+    public void close() {
+        stopping = true;
+        collector.interrupt();
+        try {
+            collector.join(Duration.ofSeconds(30));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
