@@ -210,7 +210,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
                             evicted.size(), swept.size(), before, after, policy.maxBytes(), took.toMillis());
                 }
             }
-            return new CollectionReport(dryRun, evicted, swept, before, after, took);
+            return new CollectionReport(dryRun, evicted, swept, before, after, took.toMillis());
         } finally {
             collecting.unlock();
         }
@@ -227,7 +227,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
             List<CollectionReport.EvictedUnit> evicted = dryRun ? describe(plan) : execute(plan, now, false);
             long after = dryRun ? before : records.storedBytes();
             storedBytes.set(after);
-            return new CollectionReport(dryRun, evicted, List.of(), before, after, Duration.ofNanos(System.nanoTime() - started));
+            return new CollectionReport(dryRun, evicted, List.of(), before, after, Duration.ofNanos(System.nanoTime() - started).toMillis());
         } finally {
             collecting.unlock();
         }

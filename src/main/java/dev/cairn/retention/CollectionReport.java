@@ -1,11 +1,10 @@
 package dev.cairn.retention;
 
-import java.time.Duration;
 import java.util.List;
 
 /** What a collection (or an invalidation) deleted, or would delete in a dry run, and why. */
 public record CollectionReport(boolean dryRun, List<EvictedUnit> evicted, List<DeletedBlob> blobs,
-                               long storedBytesBefore, long storedBytesAfter, Duration took) {
+                               long storedBytesBefore, long storedBytesAfter, long tookMillis) {
     public CollectionReport {
         evicted = List.copyOf(evicted);
         blobs = List.copyOf(blobs);

@@ -1,0 +1,51 @@
+package dev.cairn.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+
+/**
+ * The CLI commands that act on a running Cairn talk to its admin API rather than opening its data
+ * directory: the server owns the metadata and the locks that keep GC safe.
+ */
+final class AdminApi {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    @Option(names = "--server", paramLabel = "URL", defaultValue = "${env:CAIRN_SERVER:-http://127.0.0.1:5000}",
+            description = "Cairn's address (default: $CAIRN_SERVER or http://127.0.0.1:5000).")
+    String server;
+
+    JsonNode call(String method, String path, String body) {
+        HttpRequest request = HttpRequest.newBuilder(URI.create(server.replaceAll("/+$", "") + path))
+                .timeout(Duration.ofMinutes(10))
+                .header("Content-Type", "application/json")
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body))
+                .build();
+        try {
+            HttpResponse<String> response = HttpClient.newHttpClient().send(request, HttpResponse.BodyHandlers.ofString());
+            JsonNode json = response.body().isEmpty() ? JSON.nullNode() : JSON.readTree(response.body());
+            if (response.statusCode() / 100 != 2) {
+                throw new AdminApiException(response.statusCode() + ": " + json.path("errors").path(0).path("message").asText(response.body()));
+            }
+            return json;
+        } catch (IOException e) {
+            throw new AdminApiException("cannot reach Cairn at " + server + ": " + e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AdminApiException("interrupted");
+        }
+    }
+
+    static final class AdminApiException extends RuntimeException {
+        AdminApiException(String message) {
+            super(message);
+        }
+    }
+}

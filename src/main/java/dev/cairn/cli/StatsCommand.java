@@ -1,0 +1,33 @@
+package dev.cairn.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+
+import java.util.concurrent.Callable;
+
+/** {@code cairn stats}: per repository manifests, tags, bytes, last use, hits and misses. */
+@Command(name = "stats", mixinStandardHelpOptions = true, description = "Print what a running Cairn holds, per repository.")
+final class StatsCommand implements Callable<Integer> {
+    @Mixin
+    AdminApi api;
+
+    @Override
+    public Integer call() {
+        try {
+            JsonNode stats = api.call("GET", "/api/v1/stats", null);
+            System.out.printf("stored %s of a %s budget%n", Reports.size(stats.path("storedBytes").asLong()),
+                    Reports.size(stats.path("budgetBytes").asLong()));
+            System.out.printf("%-40s %9s %6s %10s %8s %8s  %s%n", "REPOSITORY", "MANIFESTS", "TAGS", "BYTES", "HITS", "MISSES", "LAST USE");
+            for (JsonNode r : stats.path("repositories")) {
+                System.out.printf("%-40s %9d %6d %10s %8d %8d  %s%n", r.path("repository").asText(), r.path("manifests").asLong(),
+                        r.path("tags").asLong(), Reports.size(r.path("bytes").asLong()), r.path("hits").asLong(), r.path("misses").asLong(),
+                        r.path("lastUse").isNull() ? "-" : r.path("lastUse").asText());
+            }
+            return 0;
+        } catch (AdminApi.AdminApiException e) {
+            System.err.println("cairn stats: " + e.getMessage());
+            return 1;
+        }
+    }
+}
