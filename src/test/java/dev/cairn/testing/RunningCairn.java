@@ -4,6 +4,7 @@ import dev.cairn.Cairn;
 import dev.cairn.config.CairnConfig;
 import dev.cairn.config.ConfigLoader;
 
+import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -72,8 +73,15 @@ public final class RunningCairn implements AutoCloseable {
     }
 
     @Override
-    public void close() throws Exception {
-        cairn.close();
-        TempFiles.deleteRecursively(dataDir);
+    public void close() throws IOException {
+        try {
+            cairn.close();
+        } catch (IOException | RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IOException("stopping Cairn failed", e);
+        } finally {
+            TempFiles.deleteRecursively(dataDir);
+        }
     }
 }
