@@ -249,7 +249,7 @@ class ManifestApiTest extends OneCairnPerClass {
         try (RunningCairn small = RunningCairn.start(Map.of("registry.max-manifest-bytes", "4KiB"))) {
             OciClient smallClient = new OciClient(small);
             OciClient.Image image = smallClient.prepareImage("m/big", "application/vnd.oci.image.config.v1+json", "x".getBytes());
-            Map<String, Object> manifest = new LinkedHashMap<>(OciClient.JSON.readValue(image.manifest(), Map.class));
+            Map<String, Object> manifest = OciClient.jsonMap(image.manifest());
             manifest.put("annotations", Map.of("padding", "p".repeat(5000)));
             byte[] big = json(manifest);
             HttpResponse<byte[]> r = smallClient.put("/v2/m/big/manifests/t", big, "Content-Type", OCI_MANIFEST);

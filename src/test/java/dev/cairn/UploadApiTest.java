@@ -149,8 +149,8 @@ class UploadApiTest extends OneCairnPerClass {
         String location = open("up/cancel");
         assertThat(client.patch(location, random(1000, 7)).statusCode()).isEqualTo(202);
         assertThat(client.delete(location).statusCode()).isEqualTo(204);
-        for (HttpResponse<byte[]> r : new HttpResponse[]{client.get(location), client.patch(location, new byte[10]),
-                client.put(withDigest(location, sha256(new byte[10])), null), client.delete(location)}) {
+        for (HttpResponse<byte[]> r : java.util.List.of(client.get(location), client.patch(location, new byte[10]),
+                client.put(withDigest(location, sha256(new byte[10])), null), client.delete(location))) {
             assertThat(r.statusCode()).isEqualTo(404);
             assertThat(errorCode(r)).isEqualTo("BLOB_UPLOAD_UNKNOWN");
         }

@@ -80,4 +80,43 @@ class ConfigLoaderTest {
         assertThatThrownBy(() -> Quantities.parseSize("12 parsecs")).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> Quantities.parseDuration("soon")).isInstanceOf(IllegalArgumentException.class);
     }
+
+    @Test
+    void retentionKeysIncludingRulesFromTheFileOrTheEnvironment(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("cairn.yaml");
+        Files.writeString(file, """
+                retention:
+                  max-bytes: 50GiB
+                  high-watermark: 90%
+                  untagged: keep
+                  rules:
+                    - repositories: "cache/**"
+                      max-age: 7d
+                      max-idle: 2d
+                    - repositories: "releases/**"
+                      evict: never
+                """);
+        RetentionSettings r = ConfigLoader.load(Optional.of(file), Map.of(), Map.of()).config().retention();
+        assertThat(r.maxBytes()).hasValue(50L << 30);
+        assertThat(r.highWatermark()).isEqualTo(0.9);
+        assertThat(r.lowWatermark()).isEqualTo(0.85);
+        assertThat(r.untaggedAfter()).isEmpty();
+        assertThat(r.rules()).hasSize(2);
+        assertThat(r.rules().get(0).maxAge()).hasValue(Duration.ofDays(7));
+        assertThat(r.rules().get(0).maxIdle()).hasValue(Duration.ofDays(2));
+        assertThat(r.rules().get(1).neverEvict()).isTrue();
+
+        RetentionSettings fromEnv = ConfigLoader.load(Optional.empty(),
+                Map.of("CAIRN_RETENTION_RULES", "[{\"repositories\": \"tmp/*\", \"max-idle\": \"1h\"}]"), Map.of()).config().retention();
+        assertThat(fromEnv.rules().getFirst().repositories().matches("tmp/x")).isTrue();
+        assertThat(fromEnv.maxBytes()).isEmpty();
+        assertThat(fromEnv.untaggedAfter()).hasValue(Duration.ofHours(1));
+
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of("CAIRN_RETENTION_RULES", "[{\"repository\": \"x\"}]"), Map.of()))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("retention.rules[0]");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of("CAIRN_RETENTION_LOW_WATERMARK", "99%"), Map.of()))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("low-watermark");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of("CAIRN_RETENTION_UNTAGGED", "sometimes"), Map.of()))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("retention.untagged");
+    }
 }

@@ -134,6 +134,16 @@ public final class OciClient {
         }
     }
 
+    /** A JSON object document as a mutable map, to edit and push again. */
+    public static Map<String, Object> jsonMap(byte[] document) {
+        try {
+            return new LinkedHashMap<>(JSON.readValue(document, new com.fasterxml.jackson.core.type.TypeReference<Map<String, Object>>() {
+            }));
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
     public static JsonNode json(HttpResponse<byte[]> response) {
         try {
             return JSON.readTree(response.body());

@@ -1,0 +1,75 @@
+package dev.cairn.cli;
+
+import dev.cairn.testing.OciClient;
+import dev.cairn.testing.RunningCairn;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+
+import static dev.cairn.testing.OciClient.OCI_MANIFEST;
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** cairn stats, gc and invalidate against a running node, as an operator runs them. */
+class AdminCommandsTest {
+    record Run(int exit, String out, String err) {
+    }
+
+    private static synchronized Run cairn(String... args) {
+        PrintStream out = System.out;
+        PrintStream err = System.err;
+        ByteArrayOutputStream o = new ByteArrayOutputStream();
+        ByteArrayOutputStream e = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
+            int exit = new CommandLine(new CairnCommand()).execute(args);
+            return new Run(exit, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(out);
+            System.setErr(err);
+        }
+    }
+
+    @Test
+    void statsGcAndInvalidate() throws Exception {
+        try (RunningCairn node = RunningCairn.start(Map.of("retention.max-bytes", "10GiB", "retention.untagged", "delete-after 1s"))) {
+            OciClient client = new OciClient(node);
+            String server = "http://" + node.hostPort();
+            OciClient.Image app = client.prepareImage("team/app", "application/vnd.oci.image.config.v1+json", new byte[4096]);
+            client.pushManifest("team/app", "main", OCI_MANIFEST, app.manifest());
+            OciClient.Image loose = client.prepareImage("team/app", "application/vnd.oci.image.config.v1+json", new byte[10]);
+            client.pushManifest("team/app", loose.digest(), OCI_MANIFEST, loose.manifest());
+            client.get("/v2/team/app/manifests/main");
+            client.get("/v2/team/app/manifests/main");
+            client.get("/v2/team/app/manifests/missing");
+
+            Run stats = cairn("stats", "--server", server);
+            assertThat(stats.exit()).as(stats.err()).isZero();
+            assertThat(stats.out()).contains("of a 10.0GiB budget");
+            assertThat(stats.out()).containsPattern("team/app\\s+2\\s+1\\s+\\S+\\s+2\\s+1\\s+20\\d\\d-");
+
+            Thread.sleep(1100);
+            Run dryRun = cairn("gc", "--dry-run", "--server", server);
+            assertThat(dryRun.exit()).isZero();
+            assertThat(dryRun.out()).contains("would evict team/app@" + loose.digest().substring(0, 19)).contains("untagged");
+            assertThat(client.head("/v2/team/app/manifests/" + loose.digest()).statusCode()).isEqualTo(200);
+
+            Run gc = cairn("gc", "--server", server);
+            assertThat(gc.out()).contains("evicted team/app@" + loose.digest().substring(0, 19)).contains("untagged");
+            assertThat(client.head("/v2/team/app/manifests/" + loose.digest()).statusCode()).isEqualTo(404);
+
+            Run invalidate = cairn("invalidate", "team/**", "--tag", "ma*", "--server", server);
+            assertThat(invalidate.exit()).isZero();
+            assertThat(invalidate.out()).contains("invalidated team/app@" + app.digest().substring(0, 19)).contains("[\"main\"]");
+            assertThat(client.get("/v2/team/app/manifests/main").statusCode()).isEqualTo(404);
+
+            Run unreachable = cairn("stats", "--server", "http://127.0.0.1:1");
+            assertThat(unreachable.exit()).isEqualTo(1);
+            assertThat(unreachable.err()).contains("cannot reach Cairn");
+        }
+    }
+}

@@ -1,0 +1,121 @@
+package dev.cairn.retention;
+
+import dev.cairn.metadata.CacheSnapshot;
+import org.junit.jupiter.api.Test;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class CacheGraphTest {
+    private final List<CacheSnapshot.ManifestRow> manifests = new ArrayList<>();
+    private final List<CacheSnapshot.TagRow> tags = new ArrayList<>();
+    private final List<CacheSnapshot.ReferenceRow> references = new ArrayList<>();
+    private final Map<String, Long> blobs = new HashMap<>();
+
+    private void manifest(String repo, String digest, long at, String subject) {
+        manifests.add(new CacheSnapshot.ManifestRow(repo, digest, 100, Instant.ofEpochSecond(at), Instant.ofEpochSecond(at),
+                Optional.ofNullable(subject)));
+    }
+
+    private void blob(String digest, long size) {
+        blobs.put(digest, size);
+    }
+
+    private void refer(String repo, String from, String... to) {
+        for (String t : to) references.add(new CacheSnapshot.ReferenceRow(repo, from, t));
+    }
+
+    private CacheGraph graph() {
+        return new CacheGraph(new CacheSnapshot(manifests, tags, references, blobs));
+    }
+
+    @Test
+    void anIndexIsEvictedWithItsUntaggedChildrenAndTheirReferrers() {
+        blob("L1", 1000);
+        blob("L2", 2000);
+        manifest("r", "index", 10, null);
+        manifest("r", "amd64", 5, null);
+        manifest("r", "arm64", 5, null);
+        manifest("r", "sig", 6, "amd64");
+        refer("r", "index", "amd64", "arm64");
+        refer("r", "amd64", "L1");
+        refer("r", "arm64", "L2");
+        tags.add(new CacheSnapshot.TagRow("r", "latest", "index"));
+
+        CacheGraph graph = graph();
+        List<CacheGraph.Unit> units = graph.units();
+        assertThat(units).hasSize(1);
+        assertThat(units.getFirst().members()).extracting(CacheGraph.Node::digest).containsExactlyInAnyOrder("index", "amd64", "arm64", "sig");
+        CacheGraph.Eviction eviction = graph.evict(units.getFirst(), "budget");
+        assertThat(eviction.deleted()).extracting(CacheGraph.Node::digest).containsExactlyInAnyOrder("index", "amd64", "arm64", "sig");
+        assertThat(eviction.freedBlobs()).containsOnlyKeys("L1", "L2");
+        assertThat(eviction.freedBytes()).isEqualTo(1000 + 2000 + 4 * 100);
+        assertThat(graph.units()).isEmpty();
+    }
+
+    @Test
+    void aChildSharedWithAnotherIndexOrTaggedOnItsOwnStays() {
+        blob("L", 500);
+        manifest("r", "old-index", 1, null);
+        manifest("r", "new-index", 9, null);
+        manifest("r", "shared", 1, null);
+        manifest("r", "pinned", 1, null);
+        refer("r", "old-index", "shared", "pinned");
+        refer("r", "new-index", "shared");
+        refer("r", "shared", "L");
+        refer("r", "pinned", "L");
+        tags.add(new CacheSnapshot.TagRow("r", "old", "old-index"));
+        tags.add(new CacheSnapshot.TagRow("r", "new", "new-index"));
+        tags.add(new CacheSnapshot.TagRow("r", "pinned", "pinned"));
+
+        CacheGraph graph = graph();
+        CacheGraph.Unit oldest = graph.units().getFirst();
+        assertThat(oldest.root().digest()).isEqualTo("old-index");
+        CacheGraph.Eviction eviction = graph.evict(oldest, "budget");
+        assertThat(eviction.deleted()).extracting(CacheGraph.Node::digest).containsExactly("old-index");
+        assertThat(eviction.freedBlobs()).isEmpty();
+        assertThat(graph.units()).extracting(u -> u.root().digest()).containsExactlyInAnyOrder("new-index", "pinned");
+    }
+
+    @Test
+    void blobsSharedAcrossRepositoriesAreFreedOnlyWithTheirLastReference() {
+        blob("base", 10_000);
+        blob("top", 1_000);
+        manifest("a", "m1", 1, null);
+        manifest("b", "m2", 2, null);
+        refer("a", "m1", "base", "top");
+        refer("b", "m2", "base");
+        tags.add(new CacheSnapshot.TagRow("a", "v", "m1"));
+        tags.add(new CacheSnapshot.TagRow("b", "v", "m2"));
+        CacheGraph graph = graph();
+        CacheGraph.Eviction first = graph.evict(graph.units().getFirst(), "budget");
+        assertThat(first.freedBlobs()).containsOnlyKeys("top");
+        CacheGraph.Eviction second = graph.evict(graph.units().getFirst(), "budget");
+        assertThat(second.freedBlobs()).containsOnlyKeys("base");
+    }
+
+    @Test
+    void unitsAreOrderedByTheirLatestUse() {
+        manifests.add(new CacheSnapshot.ManifestRow("r", "pushed-early-used-late", 100, Instant.ofEpochSecond(1), Instant.ofEpochSecond(50), Optional.empty()));
+        manifests.add(new CacheSnapshot.ManifestRow("r", "pushed-late", 100, Instant.ofEpochSecond(20), Instant.ofEpochSecond(20), Optional.empty()));
+        manifests.add(new CacheSnapshot.ManifestRow("r", "untouched", 100, Instant.ofEpochSecond(5), Instant.ofEpochSecond(5), Optional.empty()));
+        assertThat(graph().units()).extracting(u -> u.root().digest()).containsExactly("untouched", "pushed-late", "pushed-early-used-late");
+    }
+
+    @Test
+    void globsMatchSegmentsAndDeepPaths() {
+        assertThat(new Glob("cache/**").matches("cache/app")).isTrue();
+        assertThat(new Glob("cache/**").matches("cache/team/app")).isTrue();
+        assertThat(new Glob("cache/**").matches("cachex/app")).isFalse();
+        assertThat(new Glob("cache/*").matches("cache/team/app")).isFalse();
+        assertThat(new Glob("**").matches("anything/at/all")).isTrue();
+        assertThat(new Glob("v1.?").matches("v1.2")).isTrue();
+        assertThat(new Glob("v1.?").matches("v1x2")).isFalse();
+    }
+}
