@@ -113,10 +113,11 @@ public final class Registry {
     private BlobInfo publishAndLink(RepositoryName repository, StagedBlob staged) {
         events.blobBytesReceived(staged.size());
         try {
+            // Outside the digest lock: admission may wait for a collection, which takes digest locks itself.
+            if (!metadata.blobRecordExists(staged.digest())) {
+                events.admit(staged.size());
+            }
             return digestLocks.withLock(staged.digest(), () -> {
-                if (!metadata.blobRecordExists(staged.digest())) {
-                    events.admit(staged.size());
-                }
                 BlobInfo info = io(() -> blobs.publish(staged));
                 if (metadata.linkBlob(repository, staged.digest(), info.size())) {
                     events.bytesStored(info.size());
