@@ -325,8 +325,9 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
             List<CacheSnapshot.TagRow> tags = new ArrayList<>();
             List<CacheSnapshot.ReferenceRow> references = new ArrayList<>();
             java.util.Map<String, Long> sizes = new java.util.HashMap<>();
-            // One read transaction, so the four lists agree with each other.
-            c.setAutoCommit(false);
+            // Plain reads, no transaction: in SQLite's IMMEDIATE mode a transaction would hold the write lock
+            // and stall every push. The lists may disagree by a concurrent push; retention checks each
+            // deletion against the database again, and the model ignores references to unknown manifests.
             try (Statement s = c.createStatement()) {
                 try (ResultSet r = s.executeQuery("SELECT repository, digest, size, pushed_at, last_used_at, subject FROM manifests")) {
                     while (r.next()) {
@@ -343,9 +344,6 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
                 try (ResultSet r = s.executeQuery("SELECT digest, size FROM blobs")) {
                     while (r.next()) sizes.put(r.getString(1), r.getLong(2));
                 }
-            } finally {
-                c.commit();
-                c.setAutoCommit(true);
             }
             return new CacheSnapshot(manifests, tags, references, sizes);
         });
@@ -362,78 +360,66 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
     }
 
     @Override
-    public List<String> deleteUnit(UnitDeletion unit) {
-        String repo = unit.repository().value();
+    public List<List<String>> deleteUnits(List<UnitDeletion> units) {
         return write(c -> {
-            String root = unit.digests().getFirst();
-            try (PreparedStatement s = c.prepareStatement("SELECT pushed_at FROM manifests WHERE repository = ? AND digest = ?")) {
-                s.setString(1, repo);
-                s.setString(2, root);
-                try (ResultSet r = s.executeQuery()) {
-                    if (!r.next() || r.getLong(1) != unit.rootPushedAt().toEpochMilli()) return List.<String>of();
-                }
-            }
-            java.util.Set<String> members = new java.util.HashSet<>(unit.digests());
-            for (String digest : unit.digests()) {
-                boolean isRoot = digest.equals(root);
-                if (unit.usedNoLaterThan().isPresent() && exists(c, "SELECT 1 FROM manifests WHERE repository = ? AND digest = ? AND last_used_at > ?",
-                        repo, digest, unit.usedNoLaterThan().get().toEpochMilli())) {
-                    return List.<String>of();
-                }
-                if ((!isRoot || unit.rootMustBeUntagged()) && exists(c, "SELECT 1 FROM tags WHERE repository = ? AND digest = ?", repo, digest)) {
-                    return List.<String>of();
-                }
-                if (!isRoot) {
-                    for (String referrer : strings(c, "SELECT manifest FROM manifest_references WHERE repository = ? AND reference = ?", repo, digest)) {
-                        if (!members.contains(referrer)) return List.<String>of();
-                    }
-                }
-            }
-            List<String> deleted = new ArrayList<>();
-            for (String digest : unit.digests()) {
-                if (update(c, "DELETE FROM manifests WHERE repository = ? AND digest = ?", repo, digest) > 0) deleted.add(digest);
-                update(c, "DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", repo, digest);
-                update(c, "DELETE FROM tags WHERE repository = ? AND digest = ?", repo, digest);
-            }
-            return deleted;
+            List<List<String>> results = new ArrayList<>();
+            for (UnitDeletion unit : units) results.add(deleteUnitIfUnchanged(c, unit));
+            return results;
         });
     }
 
-    private static final String UNREFERENCED_LINK = "NOT EXISTS (SELECT 1 FROM manifest_references r "
-            + "WHERE r.repository = l.repository AND r.reference = l.digest)";
-
-    @Override
-    public List<BlobLink> unreferencedLinks(Instant cutoff, int limit) {
-        return read(c -> {
-            List<BlobLink> links = new ArrayList<>();
-            try (PreparedStatement s = c.prepareStatement("SELECT l.repository, l.digest FROM repository_blobs l "
-                    + "JOIN blobs b ON b.digest = l.digest WHERE l.linked_at < ? AND b.last_used_at < ? AND " + UNREFERENCED_LINK
-                    + " LIMIT ?")) {
-                s.setLong(1, cutoff.toEpochMilli());
-                s.setLong(2, cutoff.toEpochMilli());
-                s.setInt(3, limit);
-                try (ResultSet r = s.executeQuery()) {
-                    while (r.next()) links.add(new BlobLink(r.getString(1), r.getString(2)));
-                }
+    private static List<String> deleteUnitIfUnchanged(Connection c, UnitDeletion unit) throws SQLException {
+        String repo = unit.repository().value();
+        String root = unit.digests().getFirst();
+        try (PreparedStatement s = c.prepareStatement("SELECT pushed_at FROM manifests WHERE repository = ? AND digest = ?")) {
+            s.setString(1, repo);
+            s.setString(2, root);
+            try (ResultSet r = s.executeQuery()) {
+                if (!r.next() || r.getLong(1) != unit.rootPushedAt().toEpochMilli()) return List.of();
             }
-            return links;
-        });
+        }
+        java.util.Set<String> members = new java.util.HashSet<>(unit.digests());
+        for (String digest : unit.digests()) {
+            boolean isRoot = digest.equals(root);
+            if (unit.usedNoLaterThan().isPresent() && exists(c, "SELECT 1 FROM manifests WHERE repository = ? AND digest = ? AND last_used_at > ?",
+                    repo, digest, unit.usedNoLaterThan().get().toEpochMilli())) {
+                return List.of();
+            }
+            if ((!isRoot || unit.rootMustBeUntagged()) && exists(c, "SELECT 1 FROM tags WHERE repository = ? AND digest = ?", repo, digest)) {
+                return List.of();
+            }
+            // A manifest pushed since the plan (an index listing this one, say) keeps the whole unit alive.
+            for (String referrer : strings(c, "SELECT manifest FROM manifest_references WHERE repository = ? AND reference = ?", repo, digest)) {
+                if (!members.contains(referrer)) return List.of();
+            }
+        }
+        List<String> deleted = new ArrayList<>();
+        for (String digest : unit.digests()) {
+            if (update(c, "DELETE FROM manifests WHERE repository = ? AND digest = ?", repo, digest) > 0) deleted.add(digest);
+            update(c, "DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", repo, digest);
+            update(c, "DELETE FROM tags WHERE repository = ? AND digest = ?", repo, digest);
+        }
+        return deleted;
     }
 
     @Override
-    public boolean deleteLinkIfUnreferenced(BlobLink link) {
-        return write(c -> update(c, "DELETE FROM repository_blobs AS l WHERE l.repository = ? AND l.digest = ? AND " + UNREFERENCED_LINK,
-                link.repository(), link.digest()) > 0);
+    public int deleteUnreferencedLinks(Instant cutoff, int limit) {
+        return write(c -> update(c, "DELETE FROM repository_blobs WHERE (repository, digest) IN ("
+                + "SELECT l.repository, l.digest FROM repository_blobs l JOIN blobs b ON b.digest = l.digest "
+                + "WHERE l.linked_at < ? AND b.last_used_at < ? AND NOT EXISTS (SELECT 1 FROM manifest_references r "
+                + "WHERE r.repository = l.repository AND r.reference = l.digest) LIMIT ?)",
+                cutoff.toEpochMilli(), cutoff.toEpochMilli(), limit));
     }
 
     @Override
-    public List<Digest> unlinkedBlobs(Instant cutoff, int limit) {
+    public List<Digest> unlinkedBlobs(Instant cutoff, Optional<Digest> after, int limit) {
         return read(c -> {
             List<Digest> blobs = new ArrayList<>();
-            try (PreparedStatement s = c.prepareStatement("SELECT b.digest FROM blobs b WHERE b.created_at < ? "
-                    + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest) LIMIT ?")) {
-                s.setLong(1, cutoff.toEpochMilli());
-                s.setInt(2, limit);
+            try (PreparedStatement s = c.prepareStatement("SELECT b.digest FROM blobs b WHERE b.digest > ? AND b.created_at < ? "
+                    + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest) ORDER BY b.digest LIMIT ?")) {
+                s.setString(1, after.map(Digest::toString).orElse(""));
+                s.setLong(2, cutoff.toEpochMilli());
+                s.setInt(3, limit);
                 try (ResultSet r = s.executeQuery()) {
                     while (r.next()) blobs.add(Digest.parse(r.getString(1)));
                 }
@@ -443,19 +429,25 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
     }
 
     @Override
-    public Optional<Long> deleteBlobIfUnlinked(Digest digest) {
+    public java.util.Map<Digest, Long> deleteBlobsIfUnlinked(Collection<Digest> digests) {
         return write(c -> {
-            Long size = null;
-            try (PreparedStatement s = c.prepareStatement("SELECT size FROM blobs WHERE digest = ?")) {
-                s.setString(1, digest.toString());
-                try (ResultSet r = s.executeQuery()) {
-                    if (r.next()) size = r.getLong(1);
+            java.util.Map<Digest, Long> deleted = new java.util.LinkedHashMap<>();
+            for (Digest digest : digests) {
+                Long size = null;
+                try (PreparedStatement s = c.prepareStatement("SELECT size FROM blobs WHERE digest = ?")) {
+                    s.setString(1, digest.toString());
+                    try (ResultSet r = s.executeQuery()) {
+                        if (r.next()) size = r.getLong(1);
+                    }
+                }
+                if (size != null && update(c, "DELETE FROM blobs WHERE digest = ? "
+                        + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = ?) "
+                        + "AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.reference = ?)",
+                        digest.toString(), digest.toString(), digest.toString()) > 0) {
+                    deleted.put(digest, size);
                 }
             }
-            if (size == null) return Optional.<Long>empty();
-            int deleted = update(c, "DELETE FROM blobs WHERE digest = ? AND NOT EXISTS "
-                    + "(SELECT 1 FROM repository_blobs l WHERE l.digest = ?)", digest.toString(), digest.toString());
-            return deleted > 0 ? Optional.of(size) : Optional.<Long>empty();
+            return deleted;
         });
     }
 

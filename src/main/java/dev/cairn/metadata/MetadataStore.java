@@ -26,8 +26,11 @@ public interface MetadataStore extends AutoCloseable {
     /** True when the store has a record of the blob (its file must then be kept). */
     boolean blobRecordExists(Digest digest);
 
-    /** Deletes a blob's record if no repository links it (checked in the same transaction); returns its size when deleted. */
-    Optional<Long> deleteBlobIfUnlinked(Digest digest);
+    /**
+     * Deletes the records of those blobs that no repository links and no manifest references (checked in
+     * the same transaction); returns the size of each one deleted.
+     */
+    java.util.Map<Digest, Long> deleteBlobsIfUnlinked(java.util.Collection<Digest> digests);
 
     /** Forgets the repository's link to the blob; false when there was none. */
     boolean unlinkBlob(RepositoryName repository, Digest digest);

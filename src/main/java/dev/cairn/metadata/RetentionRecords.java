@@ -28,24 +28,21 @@ public interface RetentionRecords {
         }
     }
 
-    /** Deletes the unit with its tags and references in one transaction; returns its digests, or nothing when it changed. */
-    List<String> deleteUnit(UnitDeletion unit);
-
-    /** A repository's link to a blob. */
-    record BlobLink(String repository, String digest) {
-    }
+    /**
+     * Deletes each unit that is still as seen, with its tags and references, in one transaction for the
+     * batch. Returns, per unit in order, the digests deleted (empty for a unit that changed).
+     */
+    List<List<String>> deleteUnits(List<UnitDeletion> units);
 
     /**
-     * Links that no manifest of their repository references, made before {@code cutoff}, to blobs not
-     * used since {@code cutoff}: what an abandoned push or an evicted manifest leaves.
+     * Deletes up to {@code limit} links that no manifest of their repository references, made before
+     * {@code cutoff}, to blobs not used since {@code cutoff} (what an abandoned push or an evicted
+     * manifest leaves), each condition checked in the deleting statement itself. Returns how many went.
      */
-    List<BlobLink> unreferencedLinks(Instant cutoff, int limit);
+    int deleteUnreferencedLinks(Instant cutoff, int limit);
 
-    /** Deletes a link if it is still unreferenced; true when it was deleted. */
-    boolean deleteLinkIfUnreferenced(BlobLink link);
-
-    /** Blobs that no repository links, created before {@code cutoff}. */
-    List<Digest> unlinkedBlobs(Instant cutoff, int limit);
+    /** Blobs that no repository links, created before {@code cutoff}, in digest order after {@code after}. */
+    List<Digest> unlinkedBlobs(Instant cutoff, Optional<Digest> after, int limit);
 
     Optional<String> setting(String name);
 

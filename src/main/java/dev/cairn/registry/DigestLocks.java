@@ -17,12 +17,31 @@ final class DigestLocks {
     }
 
     <T> T withLock(Digest digest, Supplier<T> work) {
-        ReentrantLock lock = stripes[Math.floorMod(digest.hex().hashCode(), stripes.length)];
+        ReentrantLock lock = stripes[stripeOf(digest)];
         lock.lock();
         try {
             return work.get();
         } finally {
             lock.unlock();
         }
+    }
+
+    /** Holds the locks of all these digests, taken in stripe order so two callers cannot deadlock. */
+    <T> T withLocks(java.util.Collection<Digest> digests, Supplier<T> work) {
+        int[] order = digests.stream().mapToInt(this::stripeOf).distinct().sorted().toArray();
+        int taken = 0;
+        try {
+            for (int stripe : order) {
+                stripes[stripe].lock();
+                taken++;
+            }
+            return work.get();
+        } finally {
+            for (int i = taken - 1; i >= 0; i--) stripes[order[i]].unlock();
+        }
+    }
+
+    private int stripeOf(Digest digest) {
+        return Math.floorMod(digest.hex().hashCode(), stripes.length);
     }
 }

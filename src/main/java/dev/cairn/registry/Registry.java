@@ -290,12 +290,13 @@ public final class Registry {
             case Reference.ByDigest d -> Optional.of(d.digest());
             case Reference.ByTag t -> metadata.resolveTag(repository, t.tag());
         };
+        // The use is noted before the read, so a collection deciding meanwhile already sees it.
+        digest.ifPresent(d -> lastUse.manifestUsed(repository, d));
         Optional<StoredManifest> manifest = digest.flatMap(d -> metadata.manifest(repository, d));
         if (manifest.isEmpty()) {
             events.manifestMiss(repository);
             throw manifestUnknown(reference);
         }
-        lastUse.manifestUsed(repository, manifest.get().digest());
         events.manifestHit(repository);
         return manifest.get();
     }
@@ -407,19 +408,20 @@ public final class Registry {
     // ---- collection (called by retention) ----
 
     /**
-     * Deletes a blob that no repository links any more: its record, then its file, under the digest's lock
-     * so no push can be publishing it meanwhile. Returns the size freed, or empty when it is linked again.
+     * Deletes blobs that no repository links and no manifest references: their records, then their files,
+     * holding their digests' locks so no push can be publishing one meanwhile. Returns the size of each
+     * blob deleted; a blob linked again in the meantime stays.
      */
-    public Optional<Long> deleteUnlinkedBlob(Digest digest) {
-        return digestLocks.withLock(digest, () -> {
-            Optional<Long> freed = metadata.deleteBlobIfUnlinked(digest);
-            if (freed.isPresent()) {
+    public Map<Digest, Long> deleteUnlinkedBlobs(List<Digest> digests) {
+        return digestLocks.withLocks(digests, () -> {
+            Map<Digest, Long> deleted = metadata.deleteBlobsIfUnlinked(digests);
+            for (Digest digest : deleted.keySet()) {
                 io(() -> {
                     blobs.delete(digest);
                     return null;
                 });
             }
-            return freed;
+            return deleted;
         });
     }
 

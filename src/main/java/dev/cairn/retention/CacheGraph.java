@@ -85,6 +85,15 @@ final class CacheGraph {
         }
     }
 
+    /** Bytes of stored blobs that no manifest references: the sweep frees them, evicting cannot free them sooner. */
+    long unreferencedBlobBytes() {
+        long bytes = 0;
+        for (Map.Entry<String, Long> blob : blobSizes.entrySet()) {
+            if (blobReferenceCount.getOrDefault(blob.getKey(), 0) == 0) bytes += blob.getValue();
+        }
+        return bytes;
+    }
+
     private boolean isTagged(String key) {
         return !tags.getOrDefault(key, List.of()).isEmpty();
     }

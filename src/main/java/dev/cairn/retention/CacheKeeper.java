@@ -39,6 +39,9 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(CacheKeeper.class);
     private static final int SWEEP_BATCH = 1000;
+    private static final int UNIT_BATCH = 100;
+    /** Runs woken by pushes are at least this far apart, so a stream of pushes cannot keep the collector spinning. */
+    private static final Duration MIN_TRIGGERED_SPACING = Duration.ofSeconds(1);
     private static final Duration ORPHAN_SWEEP_EVERY = Duration.ofHours(6);
     static final String UNREFERENCED = "unreferenced";
     static final String ORPHAN = "orphan";
@@ -66,6 +69,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     /** Why each blob freed by an eviction became unreferenced, until the sweep deletes it. */
     private final Map<String, String> pendingBlobReasons = new java.util.concurrent.ConcurrentHashMap<>();
     private Instant lastOrphanSweep = Instant.EPOCH;
+    private long lastRunStarted = System.nanoTime() - MIN_TRIGGERED_SPACING.toNanos();
 
     public CacheKeeper(Registry registry, JdbcMetadataStore records, BlobStore blobs, LastUseRecorder lastUse,
                        RetentionPolicy policy, AuditLog audit, CacheMetrics metrics, Clock clock) {
@@ -137,7 +141,14 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
             }
             if (stopping) return;
             try {
+                long sinceLast = System.nanoTime() - lastRunStarted;
+                if (sinceLast < MIN_TRIGGERED_SPACING.toNanos()) {
+                    Thread.sleep(java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(MIN_TRIGGERED_SPACING.toNanos() - sinceLast));
+                }
+                lastRunStarted = System.nanoTime();
                 collect(false);
+            } catch (InterruptedException e) {
+                return;
             } catch (RuntimeException e) {
                 log.warn("garbage collection failed; will retry: {}", e.toString());
             } finally {
@@ -248,26 +259,39 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
      */
     private List<CollectionReport.EvictedUnit> execute(List<CacheGraph.Eviction> plan, Instant now, boolean guardUse) {
         List<CollectionReport.EvictedUnit> done = new ArrayList<>();
-        for (CacheGraph.Eviction e : plan) {
-            CacheGraph.Unit unit = e.unit();
-            List<String> digests = e.deleted().stream().map(CacheGraph.Node::digest).toList();
-            Optional<Instant> usedNoLaterThan = guardUse
-                    ? e.deleted().stream().map(CacheGraph.Node::lastUsedAt).max(Instant::compareTo) : Optional.empty();
-            List<String> deleted = records.deleteUnit(new RetentionRecords.UnitDeletion(RepositoryName.of(unit.repository()), digests,
-                    unit.root().pushedAt(), usedNoLaterThan, EvictionPlanner.UNTAGGED.equals(e.reason())));
-            if (deleted.isEmpty()) continue;
-            long manifestBytes = 0;
-            for (CacheGraph.Node node : e.deleted()) {
-                if (!deleted.contains(node.digest())) continue;
-                manifestBytes += node.size();
-                audit.manifestDeleted(now, node.repository(), node.digest(),
-                        node.digest().equals(unit.root().digest()) ? unit.tags() : List.of(), node.size(), e.reason());
+        for (int from = 0; from < plan.size(); from += UNIT_BATCH) {
+            List<CacheGraph.Eviction> batch = plan.subList(from, Math.min(plan.size(), from + UNIT_BATCH));
+            lastUse.flush(); // uses since the snapshot must stop the deletion of what they used
+            List<RetentionRecords.UnitDeletion> deletions = new ArrayList<>();
+            for (CacheGraph.Eviction e : batch) {
+                Optional<Instant> usedNoLaterThan = guardUse
+                        ? e.deleted().stream().map(CacheGraph.Node::lastUsedAt).max(Instant::compareTo) : Optional.empty();
+                deletions.add(new RetentionRecords.UnitDeletion(RepositoryName.of(e.unit().repository()),
+                        e.deleted().stream().map(CacheGraph.Node::digest).toList(), e.unit().root().pushedAt(), usedNoLaterThan,
+                        EvictionPlanner.UNTAGGED.equals(e.reason())));
             }
-            e.freedBlobs().keySet().forEach(blob -> pendingBlobReasons.put(blob, e.reason()));
-            metrics.evicted(e.reason(), deleted.size(), manifestBytes);
-            done.add(new CollectionReport.EvictedUnit(unit.repository(), unit.root().digest(), unit.tags(), deleted, e.reason(), e.freedBytes()));
+            List<List<String>> results = records.deleteUnits(deletions);
+            for (int i = 0; i < batch.size(); i++) {
+                List<String> deleted = results.get(i);
+                if (!deleted.isEmpty()) done.add(record(batch.get(i), deleted, now));
+            }
         }
         return done;
+    }
+
+    /** Audits and counts one deleted unit. */
+    private CollectionReport.EvictedUnit record(CacheGraph.Eviction e, List<String> deleted, Instant now) {
+        CacheGraph.Unit unit = e.unit();
+        long manifestBytes = 0;
+        for (CacheGraph.Node node : e.deleted()) {
+            if (!deleted.contains(node.digest())) continue;
+            manifestBytes += node.size();
+            audit.manifestDeleted(now, node.repository(), node.digest(),
+                    node.digest().equals(unit.root().digest()) ? unit.tags() : List.of(), node.size(), e.reason());
+        }
+        e.freedBlobs().keySet().forEach(blob -> pendingBlobReasons.put(blob, e.reason()));
+        metrics.evicted(e.reason(), deleted.size(), manifestBytes);
+        return new CollectionReport.EvictedUnit(unit.repository(), unit.root().digest(), unit.tags(), deleted, e.reason(), e.freedBytes());
     }
 
     /**
@@ -278,23 +302,23 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
      */
     private List<CollectionReport.DeletedBlob> sweep(Instant now) {
         Instant cutoff = now.minus(policy.grace());
+        lastUse.flush(); // a HEAD that let a client skip an upload must protect that blob's link
+        while (records.deleteUnreferencedLinks(cutoff, SWEEP_BATCH) == SWEEP_BATCH) {
+            // more to go
+        }
         List<CollectionReport.DeletedBlob> deleted = new ArrayList<>();
-        List<RetentionRecords.BlobLink> links;
-        do {
-            links = records.unreferencedLinks(cutoff, SWEEP_BATCH);
-            for (RetentionRecords.BlobLink link : links) records.deleteLinkIfUnreferenced(link);
-        } while (links.size() == SWEEP_BATCH);
+        Optional<Digest> after = Optional.empty();
         List<Digest> unlinked;
         do {
-            unlinked = records.unlinkedBlobs(cutoff, SWEEP_BATCH);
-            for (Digest digest : unlinked) {
-                Optional<Long> freed = registry.deleteUnlinkedBlob(digest);
-                if (freed.isPresent()) {
-                    String reason = Optional.ofNullable(pendingBlobReasons.remove(digest.toString())).orElse(UNREFERENCED);
-                    audit.blobDeleted(now, digest.toString(), freed.get(), reason);
-                    metrics.evicted(reason, 0, freed.get());
-                    deleted.add(new CollectionReport.DeletedBlob(digest.toString(), freed.get(), reason));
-                }
+            unlinked = records.unlinkedBlobs(cutoff, after, SWEEP_BATCH);
+            if (unlinked.isEmpty()) break;
+            after = Optional.of(unlinked.getLast());
+            for (Map.Entry<Digest, Long> freed : registry.deleteUnlinkedBlobs(unlinked).entrySet()) {
+                String digest = freed.getKey().toString();
+                String reason = Optional.ofNullable(pendingBlobReasons.remove(digest)).orElse(UNREFERENCED);
+                audit.blobDeleted(now, digest, freed.getValue(), reason);
+                metrics.evicted(reason, 0, freed.getValue());
+                deleted.add(new CollectionReport.DeletedBlob(digest, freed.getValue(), reason));
             }
         } while (unlinked.size() == SWEEP_BATCH);
         if (lastOrphanSweep.isBefore(now.minus(ORPHAN_SWEEP_EVERY))) {
@@ -323,7 +347,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     private List<CollectionReport.DeletedBlob> sweepable(Instant now) {
         Instant cutoff = now.minus(policy.grace());
         Map<String, CollectionReport.DeletedBlob> blobsToGo = new LinkedHashMap<>();
-        for (Digest digest : records.unlinkedBlobs(cutoff, SWEEP_BATCH)) {
+        for (Digest digest : records.unlinkedBlobs(cutoff, Optional.empty(), SWEEP_BATCH)) {
             blobsToGo.put(digest.toString(), new CollectionReport.DeletedBlob(digest.toString(), 0, UNREFERENCED));
         }
         return new ArrayList<>(blobsToGo.values());

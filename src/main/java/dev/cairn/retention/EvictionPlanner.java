@@ -26,7 +26,9 @@ final class EvictionPlanner {
     static List<CacheGraph.Eviction> plan(CacheSnapshot snapshot, RetentionPolicy policy, long storedBytes, Instant now) {
         CacheGraph graph = new CacheGraph(snapshot);
         List<CacheGraph.Eviction> evictions = new ArrayList<>();
-        long usage = storedBytes;
+        // Plan against what live manifests hold: blobs already unreferenced (waiting out the grace window)
+        // go with the sweep, and evicting more entries would not bring them back sooner.
+        long usage = storedBytes - graph.unreferencedBlobBytes();
         for (CacheGraph.Unit unit : graph.units()) {
             RetentionRule rule = policy.ruleFor(unit.repository());
             if (rule.neverEvict()) continue;

@@ -1,0 +1,90 @@
+package dev.cairn.retention;
+
+import dev.cairn.metadata.JdbcMetadataStore;
+import dev.cairn.metadata.NewManifest;
+import dev.cairn.metadata.RetentionRecords;
+import dev.cairn.registry.Digest;
+import dev.cairn.registry.MediaTypes;
+import dev.cairn.registry.RepositoryName;
+import dev.cairn.testing.OciClient;
+import dev.cairn.testing.RunningCairn;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+import static dev.cairn.testing.OciClient.OCI_MANIFEST;
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The collector's guards against the interleavings a busy fleet produces. */
+class CollectorSafetyTest {
+    private static final RepositoryName REPO = RepositoryName.of("guard/app");
+
+    private static Digest manifest(JdbcMetadataStore store, String seed, Set<Digest> references) {
+        byte[] content = ("{\"schemaVersion\":2,\"seed\":\"" + seed + "\"}").getBytes();
+        Digest digest = Digest.sha256(content);
+        assertThat(store.putManifest(new NewManifest(REPO, digest, MediaTypes.OCI_INDEX, content, Optional.empty(), Optional.empty(),
+                references, Instant.ofEpochMilli(1000)), Optional.empty())).isEmpty();
+        return digest;
+    }
+
+    @Test
+    void aUnitIsNotDeletedWhenAManifestPushedSinceThePlanReferencesItsRoot(@TempDir Path dir) {
+        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
+            Digest child = manifest(store, "child", Set.of());
+            // the plan saw `child` as an untagged root; then an index listing it arrived
+            manifest(store, "index", Set.of(child));
+            List<List<String>> result = store.deleteUnits(List.of(new RetentionRecords.UnitDeletion(REPO, List.of(child.toString()),
+                    Instant.ofEpochMilli(1000), Optional.empty(), true)));
+            assertThat(result.getFirst()).isEmpty();
+            assertThat(store.manifest(REPO, child)).isPresent();
+        }
+    }
+
+    @Test
+    void aLinkRenewedAfterTheCutoffIsNotSwept(@TempDir Path dir) {
+        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
+            Digest blob = Digest.sha256("layer".getBytes());
+            store.linkBlob(REPO, blob, 5);
+            assertThat(store.deleteUnreferencedLinks(Instant.now().minusSeconds(60), 100)).isZero();
+            assertThat(store.isBlobLinked(REPO, blob)).isTrue();
+            assertThat(store.deleteUnreferencedLinks(Instant.now().plusSeconds(60), 100)).isEqualTo(1);
+            assertThat(store.isBlobLinked(REPO, blob)).isFalse();
+        }
+    }
+
+    @Test
+    void aBlobAManifestReferencesIsKeptEvenWhenItsLinkIsDeleted() throws Exception {
+        try (RunningCairn cairn = RunningCairn.start(Map.of("retention.grace", "0s", "retention.gc-interval", "1h"))) {
+            OciClient client = new OciClient(cairn);
+            OciClient.Image image = client.prepareImage("guard/app", "application/vnd.oci.image.config.v1+json", "keep me".getBytes());
+            client.pushManifest("guard/app", "v1", OCI_MANIFEST, image.manifest());
+            String layer = image.layerDigests().getFirst();
+            assertThat(client.delete("/v2/guard/app/blobs/" + layer).statusCode()).isEqualTo(202);
+            CollectionReport report = cairn.node().keeper().collect(false);
+            assertThat(report.blobs()).extracting(CollectionReport.DeletedBlob::digest).doesNotContain(layer);
+            assertThat(Files.exists(cairn.dataDir().resolve("blobs/sha256/" + layer.substring(7, 9) + "/" + layer.substring(7)))).isTrue();
+        }
+    }
+
+    @Test
+    void bytesWaitingOutTheGraceWindowDoNotCauseEvictions() throws Exception {
+        try (RunningCairn cairn = RunningCairn.start(Map.of("retention.max-bytes", "1000000", "retention.grace", "1h",
+                "retention.gc-interval", "1h", "retention.untagged", "keep"))) {
+            OciClient client = new OciClient(cairn);
+            client.pushManifest("live/app", "v1", OCI_MANIFEST,
+                    client.prepareImage("live/app", "application/vnd.oci.image.config.v1+json", new byte[300_000]).manifest());
+            // a push in flight: blobs up, manifest not yet; together with the live entry, past the high watermark
+            client.pushBlob("live/pending", RetentionTest.bytes(700_000, 99));
+            CollectionReport report = cairn.node().keeper().collect(false);
+            assertThat(report.evicted()).isEmpty();
+            assertThat(client.head("/v2/live/app/manifests/v1").statusCode()).isEqualTo(200);
+        }
+    }
+}
