@@ -1,5 +1,10 @@
 package dev.cairn;
 
+import dev.cairn.auth.Gatekeeper;
+import dev.cairn.auth.Htpasswd;
+import dev.cairn.auth.LoginThrottle;
+import dev.cairn.auth.TokenService;
+import dev.cairn.config.AuthSettings;
 import dev.cairn.config.CairnConfig;
 import dev.cairn.config.Quantities;
 import dev.cairn.config.RetentionSettings;
@@ -52,8 +57,10 @@ public final class Cairn implements AutoCloseable {
         RetentionPolicy policy = policy(config.retention(), config.dataDir());
         this.keeper = new CacheKeeper(registry, metadata, blobs, lastUse, policy, audit, metrics, Clock.systemUTC());
         registry.setEvents(RegistryEvents.both(metrics, keeper));
-        this.http = new HttpServer(registry, keeper, metadata, metrics, config.listenHost(), config.listenPort(),
-                config.accessLog(), config.shutdownTimeout());
+        Gatekeeper gatekeeper = gatekeeper(config.auth(), config.dataDir());
+        this.http = new HttpServer(new HttpServer.Services(registry, keeper, metadata, metrics, gatekeeper, config.auth().tokenRealm()),
+                config.listenHost(), config.listenPort(), config.accessLog(), config.shutdownTimeout(), config.tls());
+        warnIfOpen(config);
         this.uploadJanitor = Thread.ofVirtual().name("cairn-upload-expiry").unstarted(() -> expireUploadsPeriodically(config.uploadExpiry()));
     }
 
@@ -80,6 +87,34 @@ public final class Cairn implements AutoCloseable {
         }
         return new RetentionPolicy(maxBytes, settings.highWatermark(), settings.lowWatermark(), settings.hardLimit(),
                 settings.grace(), settings.gcInterval(), settings.untaggedAfter(), settings.rules());
+    }
+
+    private static Gatekeeper gatekeeper(AuthSettings auth, java.nio.file.Path dataDir) throws IOException {
+        Optional<Htpasswd> users = auth.htpasswd().map(Htpasswd::new);
+        Optional<TokenService> tokens = Optional.empty();
+        if (auth.mode() == Gatekeeper.Mode.TOKEN) {
+            Optional<TokenService.ExternalIssuer> external = Optional.empty();
+            if (auth.externalIssuer().isPresent()) {
+                external = Optional.of(TokenService.ExternalIssuer.load(auth.externalIssuer().get(), auth.externalIssuerKey().get()));
+            }
+            tokens = Optional.of(new TokenService(TokenService.loadOrCreateKey(auth.tokenKey().orElse(dataDir.resolve("token-signing-key.pem"))),
+                    "cairn", auth.tokenService(), auth.tokenTtl(), external, Clock.systemUTC()));
+        }
+        return new Gatekeeper(auth.mode(), auth.policy(), users, tokens,
+                new LoginThrottle(auth.maxFailures(), auth.failureWindow(), auth.cooldown(), Clock.systemUTC()));
+    }
+
+    /** The first try runs without auth; on a non-loopback address that is worth saying out loud. */
+    private static void warnIfOpen(CairnConfig config) {
+        boolean loopback = config.listenHost().equals("127.0.0.1") || config.listenHost().equals("localhost")
+                || config.listenHost().equals("::1");
+        if (config.auth().mode() == Gatekeeper.Mode.NONE && !loopback) {
+            log.warn("auth.mode is none and Cairn listens on {}: anyone who can reach it may push, pull and delete. "
+                    + "Set auth.mode (basic or token) before exposing it to a fleet.", config.listenHost().isEmpty() ? "every address" : config.listenHost());
+        }
+        if (!config.tls().enabled() && !loopback) {
+            log.warn("TLS is off: credentials and layers travel in the clear. Set tls.cert and tls.key.");
+        }
     }
 
     /** Sweeps abandoned upload sessions a few times per expiry period (at most every ten minutes). */

@@ -15,6 +15,8 @@ public record CairnConfig(
         Duration lastUseFlushInterval,
         Duration uploadExpiry,
         RetentionSettings retention,
+        AuthSettings auth,
+        TlsSettings tls,
         LogFormat logFormat,
         boolean accessLog,
         Duration shutdownTimeout) {

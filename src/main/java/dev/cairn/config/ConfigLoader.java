@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.function.Function;
 
 /** Builds a {@link CairnConfig} from defaults, a YAML file, the environment and flags, in that order of strength. */
@@ -48,9 +49,30 @@ public final class ConfigLoader {
             new Key("retention.untagged", "delete-after 1h", c -> c.retention().untaggedAfter()
                     .map(d -> "delete-after " + Quantities.formatDuration(d)).orElse("keep")),
             new Key("retention.rules", "[]", c -> RetentionSettings.describeRules(c.retention().rules())),
+            new Key("auth.mode", "none", c -> c.auth().mode().name().toLowerCase(Locale.ROOT)),
+            new Key("auth.htpasswd", "", c -> c.auth().htpasswd().map(Path::toString).orElse("")),
+            new Key("auth.groups", "{}", c -> c.auth().policy().groups().toString()),
+            new Key("auth.rules", "[]", c -> c.auth().policy().rules().size() + " rule(s)"),
+            new Key("auth.admins", "{}", c -> "users " + c.auth().policy().adminUsers() + ", groups " + c.auth().policy().adminGroups()),
+            new Key("auth.token.service", "cairn", c -> c.auth().tokenService()),
+            new Key("auth.token.ttl", "5m", c -> Quantities.formatDuration(c.auth().tokenTtl())),
+            new Key("auth.token.key", "", c -> c.auth().tokenKey().map(Path::toString).orElse("(generated under the data directory)")),
+            new Key("auth.token.realm", "", c -> c.auth().tokenRealm().orElse("(this server's /token)")),
+            new Key("auth.token.external-issuer", "", c -> c.auth().externalIssuer().orElse("")),
+            new Key("auth.token.external-key", "", c -> c.auth().externalIssuerKey().map(Path::toString).orElse("")),
+            new Key("auth.max-failures", "10", c -> Integer.toString(c.auth().maxFailures())),
+            new Key("auth.failure-window", "1m", c -> Quantities.formatDuration(c.auth().failureWindow())),
+            new Key("auth.cooldown", "1m", c -> Quantities.formatDuration(c.auth().cooldown())),
+            new Key("tls.cert", "", c -> c.tls().cert().map(Path::toString).orElse("")),
+            new Key("tls.key", "", c -> c.tls().key().map(p -> "(set)").orElse("")),
+            new Key("tls.client-ca", "", c -> c.tls().clientCa().map(Path::toString).orElse("")),
+            new Key("tls.reload-check", "5s", c -> Quantities.formatDuration(c.tls().reloadCheck())),
             new Key("log.format", "text", c -> c.logFormat().name().toLowerCase(Locale.ROOT)),
             new Key("log.access", "true", c -> Boolean.toString(c.accessLog())),
             new Key("server.shutdown-timeout", "30s", c -> Quantities.formatDuration(c.shutdownTimeout())));
+
+    /** Keys whose value is a YAML list or mapping rather than a single value. */
+    private static final Set<String> STRUCTURED_KEYS = Set.of("retention.rules", "auth.rules", "auth.groups", "auth.admins");
 
     private ConfigLoader() {
     }
@@ -109,12 +131,14 @@ public final class ConfigLoader {
         Duration flush = duration(v, "registry.last-use-flush-interval");
         if (flush.isZero() || flush.isNegative()) throw new ConfigException("registry.last-use-flush-interval: must be positive");
         RetentionSettings retention = retention(v);
+        AuthSettings auth = auth(v);
+        TlsSettings tls = tls(v);
         Duration uploadExpiry = duration(v, "registry.upload-expiry");
         if (uploadExpiry.isZero()) throw new ConfigException("registry.upload-expiry: must be positive");
         return new CairnConfig(host, port, Path.of(v.get("data-dir")),
                 choice(v, "storage.type", CairnConfig.StorageType.class),
                 choice(v, "metadata.type", CairnConfig.MetadataType.class),
-                maxManifest, flush, uploadExpiry, retention,
+                maxManifest, flush, uploadExpiry, retention, auth, tls,
                 choice(v, "log.format", CairnConfig.LogFormat.class),
                 bool(v, "log.access"),
                 duration(v, "server.shutdown-timeout"));
@@ -141,6 +165,49 @@ public final class ConfigLoader {
         }
         return new RetentionSettings(maxBytes, high, low, bool(v, "retention.hard-limit"), duration(v, "retention.grace"),
                 duration(v, "retention.gc-interval"), untaggedAfter, RetentionSettings.parseRules(v.get("retention.rules")));
+    }
+
+    private static AuthSettings auth(Map<String, String> v) {
+        var mode = choice(v, "auth.mode", dev.cairn.auth.Gatekeeper.Mode.class);
+        Optional<Path> htpasswd = path(v, "auth.htpasswd");
+        if (mode != dev.cairn.auth.Gatekeeper.Mode.NONE && htpasswd.isEmpty() && v.get("auth.token.external-key").isBlank()) {
+            throw new ConfigException("auth.mode " + v.get("auth.mode") + " needs auth.htpasswd (users) or an external token issuer");
+        }
+        Set<String>[] admins = AuthSettings.parseAdmins(v.get("auth.admins"));
+        var policy = new dev.cairn.auth.AccessPolicy(AuthSettings.parseGroups(v.get("auth.groups")),
+                AuthSettings.parseRules(v.get("auth.rules")), admins[0], admins[1]);
+        Optional<String> externalIssuer = optional(v, "auth.token.external-issuer");
+        Optional<Path> externalKey = path(v, "auth.token.external-key");
+        if (externalIssuer.isPresent() != externalKey.isPresent()) {
+            throw new ConfigException("auth.token.external-issuer and auth.token.external-key go together");
+        }
+        int maxFailures;
+        try {
+            maxFailures = Integer.parseInt(v.get("auth.max-failures").strip());
+        } catch (NumberFormatException e) {
+            throw new ConfigException("auth.max-failures: expected a whole number");
+        }
+        return new AuthSettings(mode, htpasswd, policy, v.get("auth.token.service").strip(), duration(v, "auth.token.ttl"),
+                path(v, "auth.token.key"), optional(v, "auth.token.realm"), externalIssuer, externalKey,
+                maxFailures, duration(v, "auth.failure-window"), duration(v, "auth.cooldown"));
+    }
+
+    private static TlsSettings tls(Map<String, String> v) {
+        Optional<Path> cert = path(v, "tls.cert");
+        Optional<Path> key = path(v, "tls.key");
+        if (cert.isPresent() != key.isPresent()) throw new ConfigException("tls.cert and tls.key go together");
+        Optional<Path> clientCa = path(v, "tls.client-ca");
+        if (clientCa.isPresent() && cert.isEmpty()) throw new ConfigException("tls.client-ca needs tls.cert and tls.key");
+        return new TlsSettings(cert, key, clientCa, duration(v, "tls.reload-check"));
+    }
+
+    private static Optional<String> optional(Map<String, String> v, String key) {
+        String value = v.get(key);
+        return value == null || value.isBlank() ? Optional.empty() : Optional.of(value.strip());
+    }
+
+    private static Optional<Path> path(Map<String, String> v, String key) {
+        return optional(v, key).map(Path::of);
     }
 
     private static double fraction(Map<String, String> v, String key) {
@@ -184,8 +251,8 @@ public final class ConfigLoader {
     private static void flatten(String prefix, JsonNode node, Map<String, String> out) {
         for (var entry : node.properties()) {
             String key = prefix.isEmpty() ? entry.getKey() : prefix + "." + entry.getKey();
-            if (key.equals("retention.rules")) {
-                out.put(key, entry.getValue().toString()); // a list of rules, parsed as a whole
+            if (STRUCTURED_KEYS.contains(key)) {
+                out.put(key, entry.getValue().toString()); // a list or mapping, parsed as a whole
             } else if (entry.getValue().isObject()) {
                 flatten(key, entry.getValue(), out);
             } else if (entry.getValue().isValueNode()) {

@@ -30,6 +30,8 @@ final class Exchange {
     final Response response;
     final Callback callback;
     private Fields query;
+    /** Who is calling, once the gate has checked the credentials. */
+    dev.cairn.auth.Gatekeeper.Caller caller = dev.cairn.auth.Gatekeeper.Caller.ANONYMOUS;
 
     Exchange(Request request, Response response, Callback callback) {
         this.request = request;

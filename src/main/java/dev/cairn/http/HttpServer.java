@@ -1,31 +1,61 @@
 package dev.cairn.http;
 
+import dev.cairn.auth.Gatekeeper;
+import dev.cairn.auth.Pem;
+import dev.cairn.config.TlsSettings;
 import dev.cairn.metadata.RetentionRecords;
 import dev.cairn.metrics.CacheMetrics;
 import dev.cairn.registry.Registry;
 import dev.cairn.retention.CacheKeeper;
+import org.eclipse.jetty.alpn.server.ALPNServerConnectionFactory;
 import org.eclipse.jetty.http.UriCompliance;
+import org.eclipse.jetty.http2.server.HTTP2ServerConnectionFactory;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.SecureRequestCustomizer;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.SslConnectionFactory;
 import org.eclipse.jetty.server.handler.GracefulHandler;
+import org.eclipse.jetty.util.ssl.SslContextFactory;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
+import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.cert.X509Certificate;
 import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.Executors;
 
 /**
  * Jetty, set up for a registry: request handling on virtual threads (blocking code, no reactive
  * plumbing), raw paths handed to our own route parser, graceful stop that drains in-flight requests.
+ * With TLS it speaks HTTP/2 and HTTP/1.1 and picks up a renewed certificate without a restart.
  */
 public final class HttpServer implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(HttpServer.class);
+    private static final char[] KEYSTORE_PASSWORD = "cairn".toCharArray(); // in-memory only
+
     private final Server server;
     private final ServerConnector connector;
+    private final Optional<Thread> certificateWatcher;
+    private final boolean tls;
 
-    public HttpServer(Registry registry, CacheKeeper keeper, RetentionRecords records, CacheMetrics metrics,
-                      String host, int port, boolean accessLog, Duration shutdownTimeout) {
+    /** Everything the HTTP edge serves. */
+    public record Services(Registry registry, CacheKeeper keeper, RetentionRecords records, CacheMetrics metrics,
+                           Gatekeeper gatekeeper, Optional<String> tokenRealm) {
+    }
+
+    public HttpServer(Services services, String host, int port, boolean accessLog, Duration shutdownTimeout, TlsSettings tlsSettings)
+            throws IOException {
         QueuedThreadPool threads = new QueuedThreadPool();
         threads.setName("cairn-http");
         threads.setVirtualThreadsExecutor(Executors.newVirtualThreadPerTaskExecutor());
@@ -39,15 +69,39 @@ public final class HttpServer implements AutoCloseable {
         http.setUriCompliance(UriCompliance.UNSAFE);
         http.setRequestHeaderSize(64 * 1024);
 
-        // A plain-HTTP connector: a TLS ClientHello (clients probe TLS first with --tls-verify=false)
-        // is not HTTP, so Jetty answers it 400 and closes that connection only.
-        connector = new ServerConnector(server, new HttpConnectionFactory(http));
+        this.tls = tlsSettings.enabled();
+        if (tls) {
+            SslContextFactory.Server ssl = new SslContextFactory.Server();
+            ssl.setKeyStore(keyStore(tlsSettings.cert().get(), tlsSettings.key().get()));
+            ssl.setKeyStorePassword(new String(KEYSTORE_PASSWORD));
+            ssl.setSniRequired(false);
+            if (tlsSettings.clientCa().isPresent()) {
+                ssl.setTrustStore(trustStore(tlsSettings.clientCa().get()));
+                ssl.setWantClientAuth(true); // a certificate is one way in; passwords and tokens still work
+            }
+            HttpConfiguration https = new HttpConfiguration(http);
+            https.addCustomizer(new SecureRequestCustomizer(false));
+            HttpConnectionFactory http1 = new HttpConnectionFactory(https);
+            HTTP2ServerConnectionFactory http2 = new HTTP2ServerConnectionFactory(https);
+            ALPNServerConnectionFactory alpn = new ALPNServerConnectionFactory();
+            alpn.setDefaultProtocol(http1.getProtocol());
+            connector = new ServerConnector(server, new SslConnectionFactory(ssl, alpn.getProtocol()), alpn, http2, http1);
+            certificateWatcher = Optional.of(Thread.ofVirtual().name("cairn-certificate-watch").unstarted(
+                    () -> reloadWhenChanged(ssl, tlsSettings.cert().get(), tlsSettings.key().get(), tlsSettings.reloadCheck())));
+        } else {
+            // A plain-HTTP connector: a TLS ClientHello (clients probe TLS first with --tls-verify=false)
+            // is not HTTP, so Jetty answers it 400 and closes that connection only.
+            connector = new ServerConnector(server, new HttpConnectionFactory(http));
+            certificateWatcher = Optional.empty();
+        }
         connector.setHost(host == null || host.isEmpty() ? null : host);
         connector.setPort(port);
         connector.setIdleTimeout(Duration.ofMinutes(5).toMillis());
         server.addConnector(connector);
 
-        server.setHandler(new GracefulHandler(new RegistryHandler(registry, new AdminResource(keeper, records, metrics))));
+        AccessGate gate = new AccessGate(services.gatekeeper(), services.tokenRealm());
+        server.setHandler(new GracefulHandler(new RegistryHandler(services.registry(),
+                new AdminResource(services.keeper(), services.records(), services.metrics()), gate)));
         server.setErrorHandler(new OciErrorPages());
         if (accessLog) server.setRequestLog(new AccessLog());
         server.setStopTimeout(shutdownTimeout.toMillis());
@@ -56,11 +110,16 @@ public final class HttpServer implements AutoCloseable {
 
     public void start() throws Exception {
         server.start();
+        certificateWatcher.ifPresent(Thread::start);
     }
 
     /** The port actually bound (useful when 0 was asked for). */
     public int port() {
         return connector.getLocalPort();
+    }
+
+    public boolean isTls() {
+        return tls;
     }
 
     public InetSocketAddress address() {
@@ -69,6 +128,62 @@ public final class HttpServer implements AutoCloseable {
 
     @Override
     public void close() throws Exception {
+        certificateWatcher.ifPresent(Thread::interrupt);
         server.stop();
+    }
+
+    /** Polls the certificate and key files; when either changes, new handshakes use the new pair. */
+    private static void reloadWhenChanged(SslContextFactory.Server ssl, Path cert, Path key, Duration every) {
+        FileTime[] seen = {modified(cert), modified(key)};
+        while (!Thread.currentThread().isInterrupted()) {
+            try {
+                Thread.sleep(every);
+            } catch (InterruptedException e) {
+                return;
+            }
+            FileTime[] now = {modified(cert), modified(key)};
+            if (now[0].equals(seen[0]) && now[1].equals(seen[1])) continue;
+            try {
+                KeyStore renewed = keyStore(cert, key);
+                ssl.reload(factory -> factory.setKeyStore(renewed));
+                seen = now;
+                log.info("TLS certificate {} reloaded", cert);
+            } catch (Exception e) {
+                // Half-written files during a rotation are common: keep serving the old pair, try again next round.
+                log.warn("cannot load the new TLS certificate yet ({}); still serving the previous one", e.getMessage());
+            }
+        }
+    }
+
+    private static FileTime modified(Path file) {
+        try {
+            return Files.getLastModifiedTime(file);
+        } catch (IOException e) {
+            return FileTime.fromMillis(0);
+        }
+    }
+
+    private static KeyStore keyStore(Path cert, Path key) throws IOException {
+        try {
+            List<X509Certificate> chain = Pem.certificates(cert);
+            KeyStore store = KeyStore.getInstance("PKCS12");
+            store.load(null, null);
+            store.setKeyEntry("cairn", Pem.privateKey(key), KEYSTORE_PASSWORD, chain.toArray(X509Certificate[]::new));
+            return store;
+        } catch (GeneralSecurityException e) {
+            throw new IOException("cannot use " + cert + " with " + key + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static KeyStore trustStore(Path caFile) throws IOException {
+        try {
+            KeyStore store = KeyStore.getInstance("PKCS12");
+            store.load(null, null);
+            int i = 0;
+            for (X509Certificate ca : Pem.certificates(caFile)) store.setCertificateEntry("ca-" + i++, ca);
+            return store;
+        } catch (GeneralSecurityException e) {
+            throw new IOException("cannot use " + caFile + " as client CA: " + e.getMessage(), e);
+        }
     }
 }

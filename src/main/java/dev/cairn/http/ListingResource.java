@@ -21,9 +21,11 @@ import java.util.OptionalLong;
 /** Listings: tags (end-8a/b), the catalog, referrers (end-12a/b). */
 final class ListingResource {
     private final Registry registry;
+    private final AccessGate gate;
 
-    ListingResource(Registry registry) {
+    ListingResource(Registry registry, AccessGate gate) {
         this.registry = registry;
+        this.gate = gate;
     }
 
     void tags(Exchange x, Route route) {
@@ -36,7 +38,9 @@ final class ListingResource {
     void catalog(Exchange x) {
         requireGet(x);
         Page page = registry.repositories(x.query("last"), pageSize(x));
-        sendPage(x, "/v2/_catalog", page, Map.of("repositories", page.items()));
+        // Only what the caller may pull; the page may come out shorter, and Link still points past it.
+        List<String> visible = page.items().stream().filter(name -> gate.mayPull(x.caller, name)).toList();
+        sendPage(x, "/v2/_catalog", page, Map.of("repositories", visible));
     }
 
     void referrers(Exchange x, Route route) {

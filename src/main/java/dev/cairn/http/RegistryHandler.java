@@ -1,5 +1,6 @@
 package dev.cairn.http;
 
+import dev.cairn.auth.Action;
 import dev.cairn.metadata.MetadataException;
 import dev.cairn.registry.ErrorCode;
 import dev.cairn.registry.Registry;
@@ -27,14 +28,18 @@ public final class RegistryHandler extends Handler.Abstract {
     private final ManifestResource manifests;
     private final ListingResource listings;
     private final AdminResource admin;
+    private final AccessGate gate;
+    private final TokenResource tokens;
 
-    public RegistryHandler(Registry registry, AdminResource admin) {
+    RegistryHandler(Registry registry, AdminResource admin, AccessGate gate) {
         this.registry = registry;
         this.admin = admin;
+        this.gate = gate;
         this.blobs = new BlobResource(registry);
-        this.uploads = new UploadResource(registry);
+        this.uploads = new UploadResource(registry, gate);
         this.manifests = new ManifestResource(registry);
-        this.listings = new ListingResource(registry);
+        this.listings = new ListingResource(registry, gate);
+        this.tokens = new TokenResource(gate);
     }
 
     @Override
@@ -43,6 +48,7 @@ public final class RegistryHandler extends Handler.Abstract {
         Route route = Route.parse(request.getHttpURI().getPath());
         response.getHeaders().put(API_VERSION_HEADER, "registry/2.0");
         try {
+            authorize(x, route);
             dispatch(x, route);
         } catch (RegistryException e) {
             sendError(x, route, e);
@@ -63,6 +69,31 @@ public final class RegistryHandler extends Handler.Abstract {
         return true;
     }
 
+    /** Checks credentials and rights before anything else happens (names are validated first: they are the resource). */
+    private void authorize(Exchange x, Route route) {
+        switch (route.kind()) {
+            case HEALTHZ, READYZ -> {
+                return;
+            }
+            default -> {
+            }
+        }
+        x.caller = gate.authenticate(x);
+        switch (route.kind()) {
+            case BASE, CATALOG, UNKNOWN -> gate.requireKnown(x.caller);
+            case TOKEN, HEALTHZ, READYZ -> {
+            }
+            case METRICS, ADMIN -> gate.requireAdmin(x.caller);
+            case BLOB, MANIFEST -> gate.require(x.caller, PathParameters.repository(route.name()).value(), switch (x.method()) {
+                case "GET", "HEAD" -> Action.PULL;
+                case "DELETE" -> Action.DELETE;
+                default -> Action.PUSH;
+            });
+            case UPLOADS, UPLOAD -> gate.require(x.caller, PathParameters.repository(route.name()).value(), Action.PUSH);
+            case TAGS, REFERRERS -> gate.require(x.caller, PathParameters.repository(route.name()).value(), Action.PULL);
+        }
+    }
+
     private void dispatch(Exchange x, Route route) {
         switch (route.kind()) {
             case BASE -> {
@@ -80,6 +111,7 @@ public final class RegistryHandler extends Handler.Abstract {
             case READYZ -> ready(x);
             case METRICS -> admin.metrics(x);
             case ADMIN -> admin.handle(x, route);
+            case TOKEN -> tokens.handle(x, x.caller);
             case UNKNOWN -> throw new RegistryException(ErrorCode.NAME_UNKNOWN, "no such endpoint: " + x.request.getHttpURI().getPath(),
                     Map.of());
         }
@@ -100,12 +132,16 @@ public final class RegistryHandler extends Handler.Abstract {
         }
     }
 
-    private static void sendError(Exchange x, Route route, RegistryException e) {
+    private void sendError(Exchange x, Route route, RegistryException e) {
         if (x.response.isCommitted()) {
             x.callback.failed(e);
             return;
         }
         x.settleUnreadBody();
+        if (e instanceof AccessRefusedException refused) {
+            if (refused.code() == ErrorCode.UNAUTHORIZED) x.header("WWW-Authenticate", gate.challenge(x, refused));
+            if (refused.retryAfterSeconds() > 0) x.header("Retry-After", Long.toString(refused.retryAfterSeconds()));
+        }
         if (e.code() == ErrorCode.UNSUPPORTED) {
             x.header("Allow", allowedMethods(route.kind()));
         }

@@ -9,7 +9,7 @@ import java.util.regex.Pattern;
  * as in Distribution's route table. {@code name} and {@code argument} are still raw (percent-encoded) text.
  */
 record Route(Kind kind, String name, String argument) {
-    enum Kind { BASE, CATALOG, BLOB, UPLOADS, UPLOAD, MANIFEST, TAGS, REFERRERS, HEALTHZ, READYZ, METRICS, ADMIN, UNKNOWN }
+    enum Kind { BASE, CATALOG, BLOB, UPLOADS, UPLOAD, MANIFEST, TAGS, REFERRERS, HEALTHZ, READYZ, METRICS, ADMIN, TOKEN, UNKNOWN }
 
     private static final Pattern V2 = Pattern.compile(
             "^/v2/(?<name>.+)/(?:manifests/(?<ref>[^/]+)|blobs/uploads/(?<upload>[^/]*)|blobs/(?<digest>[^/]+)"
@@ -31,6 +31,9 @@ record Route(Kind kind, String name, String argument) {
             }
             case "/metrics" -> {
                 return new Route(Kind.METRICS, "", "");
+            }
+            case "/token" -> {
+                return new Route(Kind.TOKEN, "", "");
             }
             default -> {
             }

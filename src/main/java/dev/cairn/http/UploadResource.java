@@ -23,9 +23,11 @@ final class UploadResource {
     private static final Pattern CONTENT_RANGE = Pattern.compile("(?:bytes[ =])?(\\d+)-(\\d+)(?:/(?:\\d+|\\*))?");
 
     private final Registry registry;
+    private final AccessGate gate;
 
-    UploadResource(Registry registry) {
+    UploadResource(Registry registry, AccessGate gate) {
         this.registry = registry;
+        this.gate = gate;
     }
 
     void start(Exchange x, Route route) {
@@ -35,7 +37,9 @@ final class UploadResource {
         RepositoryName repository = PathParameters.repository(route.name());
         Optional<String> mount = x.query("mount");
         if (mount.isPresent()) {
-            Optional<BlobInfo> mounted = mount(repository, mount.get(), x.query("from"));
+            // Mounting reads the source: without pull rights there, the client uploads as if it had no mount.
+            Optional<String> from = x.query("from").filter(f -> gate.mayPull(x.caller, f));
+            Optional<BlobInfo> mounted = mount(repository, mount.get(), from);
             if (mounted.isPresent()) {
                 created(x, repository, mounted.get().digest());
                 return;

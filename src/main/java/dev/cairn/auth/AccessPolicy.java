@@ -1,0 +1,53 @@
+package dev.cairn.auth;
+
+import dev.cairn.retention.Glob;
+
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+/**
+ * The rules in force: group membership, permission rules (first match wins) and who holds the admin
+ * right (the admin API and /metrics).
+ */
+public record AccessPolicy(Map<String, Set<String>> groups, List<AccessRule> rules, Set<String> adminUsers, Set<String> adminGroups) {
+    public AccessPolicy {
+        groups = Map.copyOf(groups);
+        rules = List.copyOf(rules);
+        adminUsers = Set.copyOf(adminUsers);
+        adminGroups = Set.copyOf(adminGroups);
+    }
+
+    /** The groups a user belongs to. */
+    public Set<String> groupsOf(String user) {
+        return groups.entrySet().stream().filter(e -> e.getValue().contains(user)).map(Map.Entry::getKey)
+                .collect(Collectors.toUnmodifiableSet());
+    }
+
+    /** What {@code who} may do on {@code repository}: the actions of the first rule matching both, else nothing. */
+    public Set<Action> allowed(Identity who, String repository) {
+        for (AccessRule rule : rules) {
+            if (rule.appliesTo(who) && rule.repositories().matches(repository)) {
+                return rule.actions().isEmpty() ? Set.of() : EnumSet.copyOf(rule.actions());
+            }
+        }
+        return Set.of();
+    }
+
+    public boolean isAdmin(Identity who) {
+        return !who.anonymous() && (adminUsers.contains(who.user()) || who.groups().stream().anyMatch(adminGroups::contains));
+    }
+
+    /** Whether any rule lets anonymous callers pull somewhere. */
+    public boolean hasAnonymousRules() {
+        return rules.stream().anyMatch(AccessRule::anonymous);
+    }
+
+    /** The permissive policy of {@code auth.mode: none}. */
+    public static AccessPolicy everyoneMayDoEverything() {
+        return new AccessPolicy(Map.of(), List.of(new AccessRule(Set.of("*"), Set.of(), true, new Glob("**"),
+                EnumSet.allOf(Action.class))), Set.of(), Set.of());
+    }
+}

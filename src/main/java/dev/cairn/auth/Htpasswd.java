@@ -1,0 +1,78 @@
+package dev.cairn.auth;
+
+import at.favre.lib.crypto.bcrypt.BCrypt;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * Users and bcrypt password hashes from an Apache htpasswd file ({@code htpasswd -B}). The file is read
+ * again when it changes, so adding a runner needs no restart. Other hash schemes (MD5, SHA-1, crypt)
+ * are refused: they are too cheap to brute-force.
+ */
+public final class Htpasswd {
+    private static final Logger log = LoggerFactory.getLogger(Htpasswd.class);
+    /** Checked against when the user is unknown, so an unknown user costs the same time as a wrong password. */
+    private static final byte[] DUMMY_HASH = BCrypt.withDefaults().hash(10, "not a password".toCharArray());
+
+    private final Path file;
+    private volatile Map<String, byte[]> hashes = Map.of();
+    private volatile FileTime loadedVersion;
+
+    public Htpasswd(Path file) {
+        this.file = file;
+        reloadIfChanged();
+        if (hashes.isEmpty()) log.warn("{} holds no bcrypt users: nobody can log in", file);
+    }
+
+    /** True when the password is the user's. Takes bcrypt's time whether or not the user exists. */
+    public boolean verify(String user, char[] password) {
+        reloadIfChanged();
+        byte[] hash = hashes.get(user);
+        boolean ok = BCrypt.verifyer().verify(password, hash != null ? hash : DUMMY_HASH).verified;
+        return ok && hash != null;
+    }
+
+    public boolean knows(String user) {
+        reloadIfChanged();
+        return hashes.containsKey(user);
+    }
+
+    private void reloadIfChanged() {
+        try {
+            FileTime modified = Files.getLastModifiedTime(file);
+            if (modified.equals(loadedVersion)) return;
+            synchronized (this) {
+                if (modified.equals(loadedVersion)) return;
+                Map<String, byte[]> loaded = new HashMap<>();
+                for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+                    line = line.strip();
+                    if (line.isEmpty() || line.startsWith("#")) continue;
+                    int colon = line.indexOf(':');
+                    if (colon <= 0) continue;
+                    String user = line.substring(0, colon);
+                    String hash = line.substring(colon + 1);
+                    if (hash.startsWith("$2a$") || hash.startsWith("$2b$") || hash.startsWith("$2y$")) {
+                        loaded.put(user, hash.getBytes(StandardCharsets.UTF_8));
+                    } else {
+                        log.warn("{}: user {} has a non-bcrypt hash and cannot log in (use htpasswd -B)", file, user);
+                    }
+                }
+                hashes = Map.copyOf(loaded);
+                if (loadedVersion != null) log.info("{} changed: {} user(s) loaded", file, loaded.size());
+                loadedVersion = modified;
+            }
+        } catch (IOException e) {
+            if (loadedVersion == null) throw new UncheckedIOException("cannot read the htpasswd file " + file, e);
+            log.warn("cannot re-read {}; keeping the users loaded before: {}", file, e.getMessage());
+        }
+    }
+}
