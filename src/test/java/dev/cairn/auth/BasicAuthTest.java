@@ -1,0 +1,181 @@
+package dev.cairn.auth;
+
+import dev.cairn.testing.OciClient;
+import dev.cairn.testing.RunningCairn;
+import dev.cairn.testing.StoreSnapshot;
+import dev.cairn.testing.TestUsers;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static dev.cairn.testing.OciClient.OCI_MANIFEST;
+import static dev.cairn.testing.OciClient.errorCode;
+import static dev.cairn.testing.OciClient.sha256;
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** auth.mode basic: users, groups, rules, admins, anonymous pull, and the cooling-off after failures. */
+class BasicAuthTest {
+    static final String RULES = """
+            - groups: [runners]
+              repositories: "cache/**"
+              actions: [pull, push]
+            - groups: [devs]
+              repositories: "**"
+              actions: [pull]
+            - groups: [ops]
+              repositories: "**"
+              actions: [pull, push, delete]
+            - anonymous: true
+              repositories: "public/**"
+              actions: [pull]
+            """;
+    static Path dir;
+    static RunningCairn cairn;
+    static OciClient client;
+    static String runner;
+    static String developer;
+    static String ops;
+
+    @BeforeAll
+    static void start() throws Exception {
+        dir = Files.createTempDirectory("cairn-auth-");
+        Path htpasswd = TestUsers.htpasswd(dir.resolve("htpasswd"), Map.of("ci-1", "runner-secret", "alice", "developer-secret", "root", "ops-secret"));
+        cairn = RunningCairn.start(Map.of("auth.mode", "basic", "auth.htpasswd", htpasswd.toString(),
+                "auth.groups", "{runners: [ci-1], devs: [alice], ops: [root]}", "auth.rules", RULES,
+                "auth.admins", "{groups: [ops]}", "auth.max-failures", "5", "auth.cooldown", "3s"));
+        client = new OciClient(cairn);
+        runner = TestUsers.basic("ci-1", "runner-secret");
+        developer = TestUsers.basic("alice", "developer-secret");
+        ops = TestUsers.basic("root", "ops-secret");
+        // content for the read checks, pushed by ops
+        pushImage("cache/app", "v1", ops);
+        pushImage("public/base", "v1", ops);
+        pushImage("private/app", "v1", ops);
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        cairn.close();
+        dev.cairn.testing.TempFiles.deleteRecursively(dir);
+    }
+
+    static String pushImage(String repository, String tag, String authorization) {
+        byte[] layer = (repository + tag).getBytes();
+        byte[] config = "{\"architecture\":\"amd64\",\"os\":\"linux\"}".getBytes();
+        for (byte[] blob : List.of(layer, config)) {
+            HttpResponse<byte[]> r = client.post("/v2/" + repository + "/blobs/uploads/?digest=" + sha256(blob), blob, "Authorization", authorization);
+            assertThat(r.statusCode()).as(OciClient.text(r)).isEqualTo(201);
+        }
+        byte[] manifest = OciClient.json(Map.of("schemaVersion", 2, "mediaType", OCI_MANIFEST,
+                "config", OciClient.descriptor("application/vnd.oci.image.config.v1+json", sha256(config), config.length),
+                "layers", List.of(OciClient.descriptor("application/vnd.oci.image.layer.v1.tar+gzip", sha256(layer), layer.length))));
+        HttpResponse<byte[]> r = client.put("/v2/" + repository + "/manifests/" + tag, manifest, "Content-Type", OCI_MANIFEST,
+                "Authorization", authorization);
+        assertThat(r.statusCode()).as(OciClient.text(r)).isEqualTo(201);
+        return sha256(manifest);
+    }
+
+    @Test
+    void noCredentialsIsA401WithABasicChallenge() {
+        for (String path : List.of("/v2/", "/v2/cache/app/manifests/v1", "/v2/_catalog", "/v2/cache/app/tags/list")) {
+            HttpResponse<byte[]> r = client.get(path);
+            assertThat(r.statusCode()).as(path).isEqualTo(401);
+            assertThat(errorCode(r)).isEqualTo("UNAUTHORIZED");
+            assertThat(r.headers().firstValue("WWW-Authenticate")).hasValue("Basic realm=\"cairn\"");
+        }
+        assertThat(client.get("/v2/", "Authorization", runner).statusCode()).isEqualTo(200);
+    }
+
+    @Test
+    void aWrongPasswordIsA401() {
+        HttpResponse<byte[]> r = client.get("/v2/", "Authorization", TestUsers.basic("alice", "guess"));
+        assertThat(r.statusCode()).isEqualTo(401);
+        assertThat(errorCode(r)).isEqualTo("UNAUTHORIZED");
+        assertThat(OciClient.text(r)).doesNotContain("guess").doesNotContain("developer-secret");
+        assertThat(client.get("/v2/", "Authorization", TestUsers.basic("nobody", "x")).statusCode()).isEqualTo(401);
+    }
+
+    @Test
+    void aUserWithoutPushGets403AndNothingIsStored() throws Exception {
+        StoreSnapshot before = StoreSnapshot.of(cairn);
+        byte[] blob = "from a developer".getBytes();
+        HttpResponse<byte[]> r = client.post("/v2/cache/app/blobs/uploads/?digest=" + sha256(blob), blob, "Authorization", developer);
+        assertThat(r.statusCode()).isEqualTo(403);
+        assertThat(errorCode(r)).isEqualTo("DENIED");
+        assertThat(client.post("/v2/cache/app/blobs/uploads/", null, "Authorization", developer).statusCode()).isEqualTo(403);
+        assertThat(client.put("/v2/cache/app/manifests/v2", "{}".getBytes(), "Content-Type", OCI_MANIFEST, "Authorization", developer).statusCode())
+                .isEqualTo(403);
+        assertThat(client.delete("/v2/cache/app/manifests/v1", "Authorization", runner).statusCode()).isEqualTo(403);
+        assertThat(StoreSnapshot.of(cairn).changesSince(before)).isEmpty();
+        // but the developer pulls
+        assertThat(client.get("/v2/cache/app/manifests/v1", "Authorization", developer).statusCode()).isEqualTo(200);
+    }
+
+    @Test
+    void runnersPushAndPullTheirGlobOnly() {
+        pushImage("cache/runner-made", "v1", runner);
+        assertThat(client.get("/v2/cache/runner-made/manifests/v1", "Authorization", runner).statusCode()).isEqualTo(200);
+        HttpResponse<byte[]> elsewhere = client.get("/v2/private/app/manifests/v1", "Authorization", runner);
+        assertThat(elsewhere.statusCode()).isEqualTo(403);
+        assertThat(errorCode(elsewhere)).isEqualTo("DENIED");
+    }
+
+    @Test
+    void anonymousCallersPullOnlyWhatARulePermits() {
+        assertThat(client.get("/v2/public/base/manifests/v1").statusCode()).isEqualTo(200);
+        assertThat(client.get("/v2/public/base/tags/list").statusCode()).isEqualTo(200);
+        assertThat(client.get("/v2/private/app/manifests/v1").statusCode()).isEqualTo(401);
+        byte[] blob = "anonymous push".getBytes();
+        assertThat(client.post("/v2/public/base/blobs/uploads/?digest=" + sha256(blob), blob).statusCode()).isEqualTo(401);
+    }
+
+    @Test
+    void theCatalogListsOnlyWhatTheCallerMayPull() {
+        List<String> asRunner = new ArrayList<>();
+        OciClient.json(client.get("/v2/_catalog", "Authorization", runner)).path("repositories").forEach(n -> asRunner.add(n.asText()));
+        assertThat(asRunner).contains("cache/app").doesNotContain("private/app", "public/base");
+        List<String> asDev = new ArrayList<>();
+        OciClient.json(client.get("/v2/_catalog", "Authorization", developer)).path("repositories").forEach(n -> asDev.add(n.asText()));
+        assertThat(asDev).contains("cache/app", "private/app", "public/base");
+    }
+
+    @Test
+    void aMountNeedsPullOnTheSource() {
+        byte[] layer = "private/appv1".getBytes();
+        HttpResponse<byte[]> r = client.post("/v2/cache/mounted/blobs/uploads/?mount=" + sha256(layer) + "&from=private/app", null,
+                "Authorization", runner);
+        assertThat(r.statusCode()).as("falls back to an upload session").isEqualTo(202);
+        assertThat(client.head("/v2/cache/mounted/blobs/" + sha256(layer), "Authorization", runner).statusCode()).isEqualTo(404);
+    }
+
+    @Test
+    void theAdminApiAndMetricsNeedTheAdminRight() {
+        for (String path : List.of("/api/v1/stats", "/metrics")) {
+            assertThat(client.get(path).statusCode()).as(path).isEqualTo(401);
+            HttpResponse<byte[]> denied = client.get(path, "Authorization", developer);
+            assertThat(denied.statusCode()).as(path).isEqualTo(403);
+            assertThat(errorCode(denied)).isEqualTo("DENIED");
+            assertThat(client.get(path, "Authorization", ops).statusCode()).as(path).isEqualTo(200);
+        }
+        assertThat(client.post("/api/v1/gc?dry-run=true", null, "Authorization", runner).statusCode()).isEqualTo(403);
+        assertThat(client.get("/healthz").statusCode()).isEqualTo(200);
+        assertThat(client.get("/readyz").statusCode()).isEqualTo(200);
+    }
+
+    @Test
+    void theHtpasswdFileIsReadAgainWhenItChanges() throws Exception {
+        String newcomer = TestUsers.basic("ci-2", "new-secret");
+        assertThat(client.get("/v2/", "Authorization", newcomer).statusCode()).isEqualTo(401);
+        Thread.sleep(1100); // a visibly newer modification time
+        TestUsers.htpasswd(dir.resolve("htpasswd"), Map.of("ci-1", "runner-secret", "alice", "developer-secret", "root", "ops-secret",
+                "ci-2", "new-secret"));
+        assertThat(client.get("/v2/", "Authorization", newcomer).statusCode()).isEqualTo(200);
+    }
+}
