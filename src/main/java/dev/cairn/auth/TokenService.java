@@ -42,7 +42,7 @@ import java.util.UUID;
  */
 public final class TokenService {
     /** Clocks of clients and issuers drift a little; tokens are short-lived anyway. */
-    private static final Duration SKEW = Duration.ofSeconds(10);
+    private static final Duration SKEW = Duration.ofSeconds(5);
 
     private final ECKey signingKey;
     private final String issuer;

@@ -1,0 +1,150 @@
+package dev.cairn.auth;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.nimbusds.jose.JWSAlgorithm;
+import com.nimbusds.jose.JWSHeader;
+import com.nimbusds.jose.crypto.RSASSASigner;
+import com.nimbusds.jose.jwk.JWKSet;
+import com.nimbusds.jose.jwk.RSAKey;
+import com.nimbusds.jwt.JWTClaimsSet;
+import com.nimbusds.jwt.SignedJWT;
+import dev.cairn.testing.OciClient;
+import dev.cairn.testing.RunningCairn;
+import dev.cairn.testing.TempFiles;
+import dev.cairn.testing.TestUsers;
+import org.junit.jupiter.api.Test;
+
+import java.net.URLEncoder;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.KeyPairGenerator;
+import java.security.interfaces.RSAPrivateKey;
+import java.security.interfaces.RSAPublicKey;
+import java.time.Instant;
+import java.util.Date;
+import java.util.List;
+import java.util.Map;
+
+import static dev.cairn.testing.OciClient.errorCode;
+import static dev.cairn.testing.OciClient.sha256;
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** auth.mode token: the Docker registry token protocol, scopes, expiry and an external issuer. */
+class TokenAuthTest {
+    static final String RULES = "[{groups: [runners], repositories: 'cache/**', actions: [pull, push]},"
+            + " {groups: [devs], repositories: '**', actions: [pull]}, {anonymous: true, repositories: 'public/**', actions: [pull]}]";
+
+    private static String token(OciClient client, String authorization, String... scopes) {
+        StringBuilder query = new StringBuilder("/token?service=cairn");
+        for (String scope : scopes) query.append("&scope=").append(URLEncoder.encode(scope, StandardCharsets.UTF_8));
+        HttpResponse<byte[]> r = authorization == null ? client.get(query.toString()) : client.get(query.toString(), "Authorization", authorization);
+        assertThat(r.statusCode()).as(OciClient.text(r)).isEqualTo(200);
+        JsonNode body = OciClient.json(r);
+        assertThat(body.path("access_token").asText()).isEqualTo(body.path("token").asText());
+        assertThat(body.path("expires_in").asLong()).isPositive();
+        return "Bearer " + body.path("token").asText();
+    }
+
+    @Test
+    void theTokenDanceGrantsWhatTheRulesAllowAndNoMore() throws Exception {
+        Path dir = Files.createTempDirectory("cairn-token-");
+        Path htpasswd = TestUsers.htpasswd(dir.resolve("htpasswd"), Map.of("ci-1", "runner-secret", "alice", "dev-secret"));
+        try (RunningCairn cairn = RunningCairn.start(Map.of("auth.mode", "token", "auth.htpasswd", htpasswd.toString(),
+                "auth.groups", "{runners: [ci-1], devs: [alice]}", "auth.rules", RULES))) {
+            OciClient client = new OciClient(cairn);
+            // the ping a docker login starts with
+            HttpResponse<byte[]> ping = client.get("/v2/");
+            assertThat(ping.statusCode()).isEqualTo(401);
+            assertThat(ping.headers().firstValue("WWW-Authenticate")).hasValue(
+                    "Bearer realm=\"http://" + cairn.hostPort() + "/token\",service=\"cairn\"");
+            HttpResponse<byte[]> scoped = client.get("/v2/cache/app/manifests/v1");
+            assertThat(scoped.headers().firstValue("WWW-Authenticate").orElseThrow()).endsWith(",scope=\"repository:cache/app:pull\"");
+
+            String runnerToken = token(client, TestUsers.basic("ci-1", "runner-secret"), "repository:cache/app:pull,push");
+            assertThat(client.get("/v2/", "Authorization", runnerToken).statusCode()).isEqualTo(200);
+            byte[] blob = "layer".getBytes();
+            assertThat(client.post("/v2/cache/app/blobs/uploads/?digest=" + sha256(blob), blob, "Authorization", runnerToken).statusCode())
+                    .isEqualTo(201);
+            assertThat(client.head("/v2/cache/app/blobs/" + sha256(blob), "Authorization", runnerToken).statusCode()).isEqualTo(200);
+
+            // a token for one repository does not open another: the rules allow it, so the client may ask again (401)
+            HttpResponse<byte[]> other = client.head("/v2/cache/other/blobs/" + sha256(blob), "Authorization", runnerToken);
+            assertThat(other.statusCode()).isEqualTo(401);
+            assertThat(other.headers().firstValue("WWW-Authenticate").orElseThrow())
+                    .contains("scope=\"repository:cache/other:pull\"").contains("error=\"insufficient_scope\"");
+
+            // a developer asking for push gets a token without it, and a push is then a 403
+            String devToken = token(client, TestUsers.basic("alice", "dev-secret"), "repository:cache/app:pull,push");
+            assertThat(client.head("/v2/cache/app/blobs/" + sha256(blob), "Authorization", devToken).statusCode()).isEqualTo(200);
+            HttpResponse<byte[]> push = client.post("/v2/cache/app/blobs/uploads/", null, "Authorization", devToken);
+            assertThat(push.statusCode()).isEqualTo(403);
+            assertThat(errorCode(push)).isEqualTo("DENIED");
+
+            // anonymous tokens carry only what anonymous rules allow
+            String anonymous = token(client, null, "repository:public/base:pull", "repository:cache/app:pull");
+            assertThat(client.get("/v2/public/base/tags/list", "Authorization", anonymous).statusCode()).isIn(200, 404);
+            assertThat(client.get("/v2/cache/app/tags/list", "Authorization", anonymous).statusCode()).isEqualTo(401);
+
+            // wrong passwords get no token; forged tokens are refused
+            assertThat(client.get("/token?service=cairn", "Authorization", TestUsers.basic("ci-1", "nope")).statusCode()).isEqualTo(401);
+            String forged = runnerToken.substring(0, runnerToken.length() - 4) + "AAAA";
+            assertThat(client.get("/v2/", "Authorization", forged).statusCode()).isEqualTo(401);
+        } finally {
+            TempFiles.deleteRecursively(dir);
+        }
+    }
+
+    @Test
+    void anExpiredTokenIs401AndAFreshOneWorks() throws Exception {
+        Path dir = Files.createTempDirectory("cairn-token-");
+        Path htpasswd = TestUsers.htpasswd(dir.resolve("htpasswd"), Map.of("ci-1", "runner-secret"));
+        try (RunningCairn cairn = RunningCairn.start(Map.of("auth.mode", "token", "auth.htpasswd", htpasswd.toString(),
+                "auth.groups", "{runners: [ci-1]}", "auth.rules", RULES, "auth.token.ttl", "1s"))) {
+            OciClient client = new OciClient(cairn);
+            String credentials = TestUsers.basic("ci-1", "runner-secret");
+            String shortLived = token(client, credentials, "repository:cache/app:pull");
+            assertThat(client.get("/v2/", "Authorization", shortLived).statusCode()).isEqualTo(200);
+            Thread.sleep(1000 + 5000 + 500); // the lifetime plus the clock-skew allowance
+            assertThat(client.get("/v2/", "Authorization", shortLived).statusCode()).isEqualTo(401);
+            assertThat(client.get("/v2/", "Authorization", token(client, credentials, "repository:cache/app:pull")).statusCode()).isEqualTo(200);
+        } finally {
+            TempFiles.deleteRecursively(dir);
+        }
+    }
+
+    @Test
+    void tokensOfAConfiguredExternalIssuerAreAccepted() throws Exception {
+        Path dir = Files.createTempDirectory("cairn-token-");
+        KeyPairGenerator generator = KeyPairGenerator.getInstance("RSA");
+        generator.initialize(2048);
+        var pair = generator.generateKeyPair();
+        RSAKey jwk = new RSAKey.Builder((RSAPublicKey) pair.getPublic()).keyID("ext-1").build();
+        Path jwks = dir.resolve("jwks.json");
+        Files.writeString(jwks, new JWKSet(jwk).toString());
+        try (RunningCairn cairn = RunningCairn.start(Map.of("auth.mode", "token", "auth.token.external-issuer", "https://sso.example",
+                "auth.token.external-key", jwks.toString(), "auth.rules", RULES))) {
+            OciClient client = new OciClient(cairn);
+            JWTClaimsSet claims = new JWTClaimsSet.Builder().issuer("https://sso.example").subject("pipeline-7").audience("cairn")
+                    .expirationTime(Date.from(Instant.now().plusSeconds(60))).issueTime(new Date())
+                    .claim("access", List.of(Map.of("type", "repository", "name", "cache/app", "actions", List.of("pull", "push"))))
+                    .build();
+            SignedJWT jwt = new SignedJWT(new JWSHeader.Builder(JWSAlgorithm.RS256).keyID("ext-1").build(), claims);
+            jwt.sign(new RSASSASigner((RSAPrivateKey) pair.getPrivate()));
+            String bearer = "Bearer " + jwt.serialize();
+            byte[] blob = "external".getBytes();
+            assertThat(client.post("/v2/cache/app/blobs/uploads/?digest=" + sha256(blob), blob, "Authorization", bearer).statusCode())
+                    .isEqualTo(201);
+            assertThat(client.head("/v2/cache/elsewhere/blobs/" + sha256(blob), "Authorization", bearer).statusCode()).isEqualTo(401);
+
+            // signed by someone else: refused
+            var stranger = generator.generateKeyPair();
+            SignedJWT forged = new SignedJWT(new JWSHeader.Builder(JWSAlgorithm.RS256).keyID("ext-1").build(), claims);
+            forged.sign(new RSASSASigner((RSAPrivateKey) stranger.getPrivate()));
+            assertThat(client.get("/v2/", "Authorization", "Bearer " + forged.serialize()).statusCode()).isEqualTo(401);
+        } finally {
+            TempFiles.deleteRecursively(dir);
+        }
+    }
+}
