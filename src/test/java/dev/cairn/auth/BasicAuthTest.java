@@ -178,4 +178,29 @@ class BasicAuthTest {
                 "ci-2", "new-secret"));
         assertThat(client.get("/v2/", "Authorization", newcomer).statusCode()).isEqualTo(200);
     }
+
+    @Test
+    void aScanOfEveryEndpointWithoutCredentialsFindsOnlyTheAllowedAnonymousReads() {
+        String someDigest = sha256("cache/appv1".getBytes());
+        String publicLayer = sha256("public/basev1".getBytes());
+        List<String> paths = new ArrayList<>();
+        for (String repo : List.of("cache/app", "private/app", "public/base")) {
+            String layer = sha256((repo + "v1").getBytes());
+            paths.addAll(List.of("/v2/" + repo + "/manifests/v1", "/v2/" + repo + "/blobs/" + layer, "/v2/" + repo + "/blobs/uploads/",
+                    "/v2/" + repo + "/blobs/uploads/00000000-0000-4000-8000-000000000000", "/v2/" + repo + "/tags/list",
+                    "/v2/" + repo + "/referrers/" + someDigest));
+        }
+        paths.addAll(List.of("/v2/", "/v2/_catalog", "/api/v1/stats", "/api/v1/gc", "/api/v1/invalidate", "/metrics", "/token",
+                "/v2/nothing/here", "/"));
+        List<String> reached = new ArrayList<>();
+        for (String path : paths) {
+            for (String method : List.of("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")) {
+                HttpResponse<byte[]> r = client.send(method, path, method.equals("GET") || method.equals("HEAD") ? null : new byte[]{1});
+                if (r.statusCode() / 100 == 2) reached.add(method + " " + path);
+            }
+        }
+        assertThat(reached).allSatisfy(hit -> assertThat(hit).matches("(GET|HEAD) /v2/public/base/(manifests/v1|blobs/" + publicLayer
+                + "|tags/list|referrers/.*)|GET /healthz|GET /readyz"));
+        assertThat(reached).contains("GET /v2/public/base/manifests/v1", "HEAD /v2/public/base/blobs/" + publicLayer);
+    }
 }

@@ -1,0 +1,108 @@
+package dev.cairn.auth;
+
+import dev.cairn.testing.RunningCairn;
+import dev.cairn.testing.TempFiles;
+import dev.cairn.testing.TestPki;
+import dev.cairn.testing.TestUsers;
+import org.junit.jupiter.api.Test;
+
+import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLSocket;
+import javax.net.ssl.TrustManagerFactory;
+import java.math.BigInteger;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.KeyStore;
+import java.security.cert.X509Certificate;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** tls.cert/tls.key: HTTPS with HTTP/2, certificate rotation without a restart, client-certificate logins. */
+class TlsTest {
+    private static SSLContext trusting(TestPki pki, KeyStore clientKeys) throws Exception {
+        TrustManagerFactory trust = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+        trust.init(pki.trustStore());
+        SSLContext context = SSLContext.getInstance("TLS");
+        KeyManagerFactory keys = null;
+        if (clientKeys != null) {
+            keys = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+            keys.init(clientKeys, "x".toCharArray());
+        }
+        context.init(keys == null ? null : keys.getKeyManagers(), trust.getTrustManagers(), null);
+        return context;
+    }
+
+    private static BigInteger servedSerial(SSLContext context, int port) throws Exception {
+        try (SSLSocket socket = (SSLSocket) context.getSocketFactory().createSocket("127.0.0.1", port)) {
+            socket.startHandshake();
+            return ((X509Certificate) socket.getSession().getPeerCertificates()[0]).getSerialNumber();
+        }
+    }
+
+    @Test
+    void httpsWithHttp2AndARotatedCertificatePickedUpWithoutARestart() throws Exception {
+        Path dir = Files.createTempDirectory("cairn-tls-");
+        TestPki pki = new TestPki("Cairn test CA");
+        Path cert = dir.resolve("server.pem");
+        Path key = dir.resolve("server-key.pem");
+        TestPki.Issued first = pki.issue("127.0.0.1", true);
+        first.writePem(cert, key);
+        try (RunningCairn cairn = RunningCairn.start(Map.of("tls.cert", cert.toString(), "tls.key", key.toString(), "tls.reload-check", "200ms"))) {
+            SSLContext context = trusting(pki, null);
+            HttpClient client = HttpClient.newBuilder().sslContext(context).version(HttpClient.Version.HTTP_2).build();
+            HttpResponse<String> r = client.send(HttpRequest.newBuilder(URI.create("https://127.0.0.1:" + cairn.port() + "/v2/")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(r.statusCode()).isEqualTo(200);
+            assertThat(r.version()).isEqualTo(HttpClient.Version.HTTP_2);
+            HttpClient http1 = HttpClient.newBuilder().sslContext(context).version(HttpClient.Version.HTTP_1_1).build();
+            assertThat(http1.send(HttpRequest.newBuilder(URI.create("https://127.0.0.1:" + cairn.port() + "/v2/")).build(),
+                    HttpResponse.BodyHandlers.ofString()).version()).isEqualTo(HttpClient.Version.HTTP_1_1);
+            assertThat(servedSerial(context, cairn.port())).isEqualTo(first.certificate().getSerialNumber());
+
+            TestPki.Issued second = pki.issue("127.0.0.1", true);
+            Thread.sleep(1100); // a visibly newer modification time
+            second.writePem(cert, key);
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (!servedSerial(context, cairn.port()).equals(second.certificate().getSerialNumber()) && System.nanoTime() < deadline) {
+                Thread.sleep(100);
+            }
+            assertThat(servedSerial(context, cairn.port())).isEqualTo(second.certificate().getSerialNumber());
+        } finally {
+            TempFiles.deleteRecursively(dir);
+        }
+    }
+
+    @Test
+    void runnersLogInWithClientCertificates() throws Exception {
+        Path dir = Files.createTempDirectory("cairn-tls-");
+        TestPki pki = new TestPki("Cairn test CA");
+        Path cert = dir.resolve("server.pem");
+        Path key = dir.resolve("server-key.pem");
+        pki.issue("127.0.0.1", true).writePem(cert, key);
+        Path ca = dir.resolve("clients-ca.pem");
+        pki.writeCaPem(ca);
+        Path htpasswd = TestUsers.htpasswd(dir.resolve("htpasswd"), Map.of("alice", "dev-secret"));
+        try (RunningCairn cairn = RunningCairn.start(Map.of("tls.cert", cert.toString(), "tls.key", key.toString(),
+                "tls.client-ca", ca.toString(), "auth.mode", "basic", "auth.htpasswd", htpasswd.toString(),
+                "auth.rules", "[{users: [ci-1], repositories: 'cache/**', actions: [pull, push]}]"))) {
+            TestPki.Issued runner = pki.issue("ci-1", false);
+            KeyStore clientKeys = KeyStore.getInstance("PKCS12");
+            clientKeys.load(null, null);
+            clientKeys.setKeyEntry("ci-1", runner.keys().getPrivate(), "x".toCharArray(), new X509Certificate[]{runner.certificate()});
+            HttpClient withCertificate = HttpClient.newBuilder().sslContext(trusting(pki, clientKeys)).build();
+            HttpClient without = HttpClient.newBuilder().sslContext(trusting(pki, null)).build();
+            URI tags = URI.create("https://127.0.0.1:" + cairn.port() + "/v2/cache/app/blobs/uploads/");
+            HttpRequest post = HttpRequest.newBuilder(tags).POST(HttpRequest.BodyPublishers.noBody()).build();
+            assertThat(withCertificate.send(post, HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(202);
+            assertThat(without.send(post, HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(401);
+        } finally {
+            TempFiles.deleteRecursively(dir);
+        }
+    }
+}
