@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Cairn in a process of its own, so a test can kill it the hard way (SIGKILL) and start it again on the
@@ -15,20 +16,30 @@ import java.util.List;
 public final class CairnProcess implements AutoCloseable {
     private final Path dataDir;
     private final int port;
+    private final Map<String, String> environment;
     private Process process;
     private int starts;
 
-    private CairnProcess(Path dataDir, int port) {
+    private CairnProcess(Path dataDir, int port, Map<String, String> environment) {
         this.dataDir = dataDir;
         this.port = port;
+        this.environment = Map.copyOf(environment);
     }
 
     public static CairnProcess start(Path dataDir) throws IOException, InterruptedException {
+        return start(dataDir, Map.of());
+    }
+
+    /**
+     * Starts Cairn with extra environment variables, which is how a test sets config keys
+     * ({@code retention.grace} is {@code CAIRN_RETENTION_GRACE}); every restart gets the same ones.
+     */
+    public static CairnProcess start(Path dataDir, Map<String, String> environment) throws IOException, InterruptedException {
         int port;
         try (ServerSocket probe = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
             port = probe.getLocalPort();
         }
-        CairnProcess cairn = new CairnProcess(dataDir, port);
+        CairnProcess cairn = new CairnProcess(dataDir, port, environment);
         cairn.launch();
         return cairn;
     }
@@ -39,7 +50,9 @@ public final class CairnProcess implements AutoCloseable {
                 "-cp", System.getProperty("java.class.path"), "dev.cairn.cli.CairnCommand", "serve",
                 "--listen", "127.0.0.1:" + port, "--data", dataDir.toString()));
         Path log = dataDir.resolveSibling("cairn-" + (++starts) + ".log");
-        process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
+        builder.environment().putAll(environment);
+        process = builder.start();
         long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
         while (System.nanoTime() < deadline) {
             if (!process.isAlive()) {
