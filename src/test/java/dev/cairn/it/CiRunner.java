@@ -156,6 +156,16 @@ final class CiRunner implements AutoCloseable {
         return Build.parse(client.displayName() + " runner " + name, result.output(), result.elapsed());
     }
 
+    /**
+     * Runs the client with {@code args} over this runner's storage (a pull, a push, a login), with extra
+     * {@code env} and {@code stdin} (null: none); returns whatever happened, success or not.
+     */
+    Processes.Result run(Map<String, String> env, String stdin, String... args) throws IOException, InterruptedException {
+        Map<String, String> all = new java.util.HashMap<>(env);
+        all.put("TMPDIR", home.resolve("tmp").toString());
+        return Processes.run(client.command(home, List.of(args)), all, null, stdin, BUILD_LIMIT);
+    }
+
     @Override
     public void close() throws IOException, InterruptedException {
         Processes.run(client.command(home, client.removeContainers), CLEANUP_LIMIT);

@@ -1,26 +1,21 @@
 package dev.cairn.it;
 
 import dev.cairn.testing.BaseImage;
-import dev.cairn.testing.DebianTools;
 import dev.cairn.testing.Processes;
 import dev.cairn.testing.RunningCairn;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -32,8 +27,6 @@ import static org.assertj.core.api.Assertions.assertThat;
  * {@code --cache-from} and must take every step from the cache instead of running it.
  */
 class DockerInlineCacheIT {
-    private static final Duration DAEMON_START = Duration.ofSeconds(60);
-    private static final Duration DAEMON_STOP = Duration.ofSeconds(30);
     private static final Duration BUILD = Duration.ofSeconds(90);
     private static final Duration PUSH = Duration.ofSeconds(60);
     private static final Duration SHORT = Duration.ofSeconds(30);
@@ -57,7 +50,7 @@ class DockerInlineCacheIT {
             Build first;
             List<String> firstLayers;
             try (DockerDaemon d1 = DockerDaemon.start(work.resolve("d1"), registry, clientConfig)) {
-                first = d1.build(context, "--build-arg", "BUILDKIT_INLINE_CACHE=1", "-t", image);
+                first = build(d1, context, "--build-arg", "BUILDKIT_INLINE_CACHE=1", "-t", image);
                 System.out.printf("daemon 1 build (no cache): %d ms%n", first.elapsed().toMillis());
                 assertThat(first.steps()).as("steps of the first build:\n%s", first.output()).hasSize(5);
                 assertThat(first.cachedSteps()).as("a fresh daemon has nothing cached:\n%s", first.output()).isEmpty();
@@ -71,7 +64,7 @@ class DockerInlineCacheIT {
 
             try (DockerDaemon d2 = DockerDaemon.start(work.resolve("d2"), registry, clientConfig)) {
                 assertThat(d2.docker(SHORT, "images", "-q").output().strip()).as("the second daemon starts empty").isEmpty();
-                Build second = d2.build(context, "--cache-from", image, "-t", "app/inline:copy");
+                Build second = build(d2, context, "--cache-from", image, "-t", "app/inline:copy");
                 System.out.printf("daemon 2 build (--cache-from %s): %d ms%n", image, second.elapsed().toMillis());
                 System.out.printf("build wall times: daemon 1 %d ms, daemon 2 %d ms%n",
                         first.elapsed().toMillis(), second.elapsed().toMillis());
@@ -91,8 +84,17 @@ class DockerInlineCacheIT {
                         .as("the cached image's files").contains(marker + "-1").contains("payload " + marker);
             }
         } finally {
-            removeTree(work);
+            DockerDaemon.removeTree(work);
         }
+    }
+
+    /** A BuildKit build with plain progress output, on the host network (the daemons have no bridge). */
+    private static Build build(DockerDaemon daemon, Path context, String... options) throws Exception {
+        List<String> args = new ArrayList<>(List.of("build", "--progress", "plain", "--network", "host"));
+        args.addAll(List.of(options));
+        args.add(context.toString());
+        Processes.Result r = daemon.docker(BUILD, args.toArray(String[]::new));
+        return new Build(r.output(), r.elapsed());
     }
 
     private static Path writeBuildContext(Path dir, String base, String marker) throws IOException {
@@ -136,183 +138,6 @@ class DockerInlineCacheIT {
             List<String> cached = new ArrayList<>();
             while (m.find()) cached.add(m.group(1));
             return cached;
-        }
-    }
-
-    /** A dockerd of its own: data, exec root, socket and pid file under {@code dir}; its own containerd under the exec root. */
-    static final class DockerDaemon implements AutoCloseable {
-        private final Path dir;
-        private final Path socket;
-        private final Path clientConfig;
-        private final Process process;
-
-        private DockerDaemon(Path dir, Path clientConfig, Process process) {
-            this.dir = dir;
-            this.socket = dir.resolve("docker.sock");
-            this.clientConfig = clientConfig;
-            this.process = process;
-        }
-
-        static DockerDaemon start(Path dir, String insecureRegistry, Path clientConfig) throws Exception {
-            String dockerd = DebianTools.dockerd();
-            DebianTools.docker();
-            Files.createDirectories(dir);
-            List<String> command = List.of(dockerd,
-                    "--data-root", dir.resolve("data").toString(),
-                    "--exec-root", dir.resolve("exec").toString(),
-                    "-H", "unix://" + dir.resolve("docker.sock"),
-                    "--pidfile", dir.resolve("docker.pid").toString(),
-                    "--storage-driver", "overlay2", "--bridge=none", "--iptables=false", "--ip-masq=false",
-                    "--insecure-registry", insecureRegistry);
-            ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
-                    .redirectOutput(dir.resolve("dockerd.log").toFile());
-            // Debian's containerd, runc and docker-init, whatever else is earlier on the caller's PATH.
-            builder.environment().put("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
-            DockerDaemon daemon = new DockerDaemon(dir, clientConfig, builder.start());
-            try {
-                daemon.awaitReady();
-            } catch (Throwable e) {
-                daemon.close();
-                throw e;
-            }
-            return daemon;
-        }
-
-        private void awaitReady() throws Exception {
-            long deadline = System.nanoTime() + DAEMON_START.toNanos();
-            Processes.Result last = null;
-            while (System.nanoTime() < deadline) {
-                if (!process.isAlive()) {
-                    throw new AssertionError("dockerd exited with " + process.exitValue() + ":\n" + log());
-                }
-                if (Files.exists(socket)) {
-                    last = Processes.run(client("info"), clientEnv(), null, Duration.ofSeconds(10));
-                    if (last.exitCode() == 0) return;
-                }
-                Thread.sleep(250);
-            }
-            throw new AssertionError("dockerd did not answer within " + DAEMON_START + ": "
-                    + (last == null ? "no socket" : last.output()) + "\n" + log());
-        }
-
-        Build build(Path context, String... options) throws Exception {
-            List<String> args = new ArrayList<>(List.of("build", "--progress", "plain", "--network", "host"));
-            args.addAll(List.of(options));
-            args.add(context.toString());
-            Processes.Result r = docker(BUILD, args.toArray(String[]::new));
-            return new Build(r.output(), r.elapsed());
-        }
-
-        Processes.Result docker(Duration limit, String... args) throws Exception {
-            List<String> command = client(args);
-            Processes.Result r = Processes.run(command, clientEnv(), null, limit);
-            if (r.exitCode() != 0) {
-                throw new AssertionError("command failed (exit " + r.exitCode() + "): " + String.join(" ", command)
-                        + "\n" + Processes.tail(r.output(), 8000) + "\n--- dockerd log ---\n" + log());
-            }
-            return r;
-        }
-
-        List<String> rootFsLayers(String image) throws Exception {
-            String out = docker(SHORT, "image", "inspect", "--format", "{{range .RootFS.Layers}}{{println .}}{{end}}", image)
-                    .output();
-            return out.lines().map(String::strip).filter(l -> l.startsWith("sha256:")).toList();
-        }
-
-        private List<String> client(String... args) {
-            List<String> command = new ArrayList<>(List.of(DebianTools.docker(), "-H", "unix://" + socket));
-            command.addAll(List.of(args));
-            return command;
-        }
-
-        private Map<String, String> clientEnv() {
-            // BuildKit with Debian's client; a config directory of our own so the caller's ~/.docker stays out.
-            return Map.of("DOCKER_BUILDKIT", "1", "DOCKER_CONFIG", clientConfig.toString());
-        }
-
-        private String log() {
-            try {
-                return Processes.tail(Files.readString(dir.resolve("dockerd.log"), StandardCharsets.UTF_8), 6000);
-            } catch (IOException e) {
-                return "(no dockerd log: " + e + ")";
-            }
-        }
-
-        /**
-         * SIGTERM, wait; then SIGKILL dockerd and what it started; then unmount anything left under {@code dir}.
-         * An interrupt (the test's timeout) does not cut the clean-up short; it is passed on afterwards.
-         */
-        @Override
-        public void close() throws IOException {
-            boolean interrupted = Thread.interrupted();
-            List<ProcessHandle> children = process.descendants().toList();
-            process.destroy();
-            if (!await(process.toHandle(), DAEMON_STOP)) {
-                System.err.println("dockerd did not stop within " + DAEMON_STOP + "; killing it");
-                process.descendants().forEach(ProcessHandle::destroyForcibly);
-                process.destroyForcibly();
-                await(process.toHandle(), SHORT);
-            }
-            // Its containerd normally exits with it; make sure.
-            for (ProcessHandle child : children) {
-                if (child.isAlive()) {
-                    child.destroy();
-                    if (!await(child, SHORT)) child.destroyForcibly();
-                }
-            }
-            unmountUnder(dir);
-            if (interrupted) Thread.currentThread().interrupt();
-        }
-
-        private static boolean await(ProcessHandle handle, Duration limit) {
-            try {
-                handle.onExit().get(limit.toMillis(), TimeUnit.MILLISECONDS);
-                return true;
-            } catch (TimeoutException e) {
-                return false;
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return !handle.isAlive();
-            } catch (ExecutionException e) {
-                return !handle.isAlive();
-            }
-        }
-    }
-
-    /** Unmounts (lazily, deepest first) every mount point under {@code root} left by a daemon. */
-    private static void unmountUnder(Path root) throws IOException {
-        String prefix = root.toAbsolutePath() + "/";
-        List<String> mounts = Files.readAllLines(Path.of("/proc/self/mountinfo")).stream()
-                .map(line -> unescape(line.split(" ")[4]))
-                .filter(p -> p.startsWith(prefix))
-                .sorted(Comparator.comparingInt(String::length).reversed())
-                .toList();
-        for (String mount : mounts) {
-            try {
-                Processes.run(List.of("umount", "-l", mount), SHORT);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IOException("interrupted while unmounting " + mount, e);
-            }
-        }
-    }
-
-    private static String unescape(String mountInfoPath) {
-        Matcher m = Pattern.compile("\\\\([0-7]{3})").matcher(mountInfoPath);
-        StringBuilder out = new StringBuilder();
-        while (m.find()) m.appendReplacement(out, Matcher.quoteReplacement(Character.toString((char) Integer.parseInt(m.group(1), 8))));
-        m.appendTail(out);
-        return out.toString();
-    }
-
-    private static void removeTree(Path root) throws Exception {
-        boolean interrupted = Thread.interrupted();
-        try {
-            unmountUnder(root);
-            // --one-file-system: never follow a mount we failed to remove into someone else's files.
-            Processes.run(List.of("rm", "-rf", "--one-file-system", root.toString()), Duration.ofSeconds(60));
-        } finally {
-            if (interrupted) Thread.currentThread().interrupt();
         }
     }
 }

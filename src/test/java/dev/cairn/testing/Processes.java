@@ -31,9 +31,20 @@ public final class Processes {
     /** Runs {@code command} with extra {@code env} in {@code dir} (null: current), output and errors merged. */
     public static Result run(List<String> command, Map<String, String> env, Path dir, Duration limit)
             throws IOException, InterruptedException {
+        return run(command, env, dir, null, limit);
+    }
+
+    /** As {@link #run(List, Map, Path, Duration)}, with {@code stdin} (null: none) as the command's standard input, e.g. a password. */
+    public static Result run(List<String> command, Map<String, String> env, Path dir, String stdin, Duration limit)
+            throws IOException, InterruptedException {
         Path log = Files.createTempFile("cairn-cmd-", ".log");
+        Path input = stdin == null ? null : Files.createTempFile("cairn-stdin-", ".txt");
         try {
             ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
+            if (input != null) {
+                Files.writeString(input, stdin, StandardCharsets.UTF_8);
+                builder.redirectInput(input.toFile());
+            }
             builder.environment().putAll(env);
             if (dir != null) builder.directory(dir.toFile());
             long start = System.nanoTime();
@@ -48,6 +59,7 @@ public final class Processes {
                     Duration.ofNanos(System.nanoTime() - start));
         } finally {
             Files.deleteIfExists(log);
+            if (input != null) Files.deleteIfExists(input);
         }
     }
 
