@@ -106,6 +106,8 @@ final class AccessGate {
                 } catch (IllegalArgumentException e) {
                     return new Gatekeeper.Credentials.Password("", new char[0]);
                 }
+                // containers/image clients with no credentials send "Basic Og==" (":"): that is anonymous, not a failed login.
+                if (decoded.equals(":")) return new Gatekeeper.Credentials.None();
                 int colon = decoded.indexOf(':');
                 return colon < 0 ? new Gatekeeper.Credentials.Password(decoded, new char[0])
                         : new Gatekeeper.Credentials.Password(decoded.substring(0, colon), decoded.substring(colon + 1).toCharArray());

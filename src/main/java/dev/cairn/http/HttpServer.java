@@ -166,12 +166,39 @@ public final class HttpServer implements AutoCloseable {
     private static KeyStore keyStore(Path cert, Path key) throws IOException {
         try {
             List<X509Certificate> chain = Pem.certificates(cert);
+            java.security.PrivateKey privateKey = Pem.privateKey(key);
+            requireMatchingPair(chain.getFirst(), privateKey, cert, key);
             KeyStore store = KeyStore.getInstance("PKCS12");
             store.load(null, null);
-            store.setKeyEntry("cairn", Pem.privateKey(key), KEYSTORE_PASSWORD, chain.toArray(X509Certificate[]::new));
+            store.setKeyEntry("cairn", privateKey, KEYSTORE_PASSWORD, chain.toArray(X509Certificate[]::new));
             return store;
         } catch (GeneralSecurityException e) {
             throw new IOException("cannot use " + cert + " with " + key + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * A rotation replaces two files one after the other; in between, the certificate and key do not belong
+     * together, and serving them would fail every handshake. Sign and verify a probe to be sure they do.
+     */
+    private static void requireMatchingPair(X509Certificate certificate, java.security.PrivateKey key, Path cert, Path keyFile)
+            throws GeneralSecurityException, IOException {
+        String algorithm = switch (key.getAlgorithm()) {
+            case "RSA" -> "SHA256withRSA";
+            case "EC" -> "SHA256withECDSA";
+            case "Ed25519", "EdDSA" -> "Ed25519";
+            default -> throw new IOException(keyFile + ": unsupported key algorithm " + key.getAlgorithm());
+        };
+        byte[] probe = "cairn certificate and key check".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        java.security.Signature signer = java.security.Signature.getInstance(algorithm);
+        signer.initSign(key);
+        signer.update(probe);
+        byte[] signature = signer.sign();
+        java.security.Signature verifier = java.security.Signature.getInstance(algorithm);
+        verifier.initVerify(certificate.getPublicKey());
+        verifier.update(probe);
+        if (!verifier.verify(signature)) {
+            throw new IOException(cert + " and " + keyFile + " do not belong together");
         }
     }
 
