@@ -30,19 +30,21 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class JdbcMetadataStore implements MetadataStore, RetentionRecords {
     /** Migrations in order; each runs once, recorded in schema_version. */
-    private static final List<String> MIGRATIONS = List.of("V1__registry.sql", "V2__retention.sql");
+    private static final List<String> MIGRATIONS = List.of("V1__registry.sql", "V2__retention.sql", "V3__audit.sql");
 
     private final HikariDataSource dataSource;
     private final String blobType;
+    private final String serialType;
     /**
      * SQLite allows one writer at a time. Queuing writers here, rather than letting them spin on
      * SQLITE_BUSY, keeps writes fair and fast under many concurrent pushes. Null for PostgreSQL.
      */
     private final ReentrantLock writeLock;
 
-    private JdbcMetadataStore(HikariDataSource dataSource, String blobType, ReentrantLock writeLock) {
+    private JdbcMetadataStore(HikariDataSource dataSource, String blobType, String serialType, ReentrantLock writeLock) {
         this.dataSource = dataSource;
         this.blobType = blobType;
+        this.serialType = serialType;
         this.writeLock = writeLock;
     }
 
@@ -61,7 +63,7 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
         pool.setPoolName("cairn-sqlite");
         pool.setMaximumPoolSize(8);
         pool.setMinimumIdle(1);
-        JdbcMetadataStore store = new JdbcMetadataStore(new HikariDataSource(pool), "BLOB", new ReentrantLock(true));
+        JdbcMetadataStore store = new JdbcMetadataStore(new HikariDataSource(pool), "BLOB", "INTEGER PRIMARY KEY AUTOINCREMENT", new ReentrantLock(true));
         store.migrate();
         return store;
     }
@@ -192,6 +194,7 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
     @Override
     public boolean deleteManifest(RepositoryName repository, Digest digest) {
         return write(c -> {
+            insertManifestAuditEvent(c, repository.value(), digest.toString(), "manual");
             int deleted = update(c, "DELETE FROM manifests WHERE repository = ? AND digest = ?", repository.value(), digest.toString());
             update(c, "DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", repository.value(), digest.toString());
             update(c, "DELETE FROM tags WHERE repository = ? AND digest = ?", repository.value(), digest.toString());
@@ -395,11 +398,65 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
         }
         List<String> deleted = new ArrayList<>();
         for (String digest : unit.digests()) {
+            insertManifestAuditEvent(c, repo, digest, unit.reason());
             if (update(c, "DELETE FROM manifests WHERE repository = ? AND digest = ?", repo, digest) > 0) deleted.add(digest);
             update(c, "DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", repo, digest);
             update(c, "DELETE FROM tags WHERE repository = ? AND digest = ?", repo, digest);
         }
         return deleted;
+    }
+
+    /** Records the deletion of a manifest that is about to go (nothing when it is not there), with its tags and size. */
+    private static void insertManifestAuditEvent(Connection c, String repository, String digest, String reason) throws SQLException {
+        Long size = null;
+        try (PreparedStatement s = c.prepareStatement("SELECT size FROM manifests WHERE repository = ? AND digest = ?")) {
+            s.setString(1, repository);
+            s.setString(2, digest);
+            try (ResultSet r = s.executeQuery()) {
+                if (r.next()) size = r.getLong(1);
+            }
+        }
+        if (size == null) return;
+        List<String> tags = strings(c, "SELECT name FROM tags WHERE repository = ? AND digest = ? ORDER BY name", repository, digest);
+        insertAuditEvent(c, new AuditEvent(0, Instant.now(), "manifest", Optional.of(repository), digest, tags, size, reason));
+    }
+
+    private static void insertAuditEvent(Connection c, AuditEvent e) throws SQLException {
+        update(c, "INSERT INTO audit_events (at, kind, repository, digest, tags, bytes, reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                e.at().toEpochMilli(), e.kind(), e.repository().orElse(null), e.digest(), String.join(",", e.tags()), e.bytes(), e.reason());
+    }
+
+    @Override
+    public void addAuditEvent(AuditEvent event) {
+        write(c -> {
+            insertAuditEvent(c, event);
+            return null;
+        });
+    }
+
+    @Override
+    public List<AuditEvent> auditEvents(int limit) {
+        return read(c -> {
+            List<AuditEvent> events = new ArrayList<>();
+            try (PreparedStatement s = c.prepareStatement(
+                    "SELECT id, at, kind, repository, digest, tags, bytes, reason FROM audit_events ORDER BY id LIMIT ?")) {
+                s.setInt(1, limit);
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) {
+                        String tags = r.getString(6);
+                        events.add(new AuditEvent(r.getLong(1), Instant.ofEpochMilli(r.getLong(2)), r.getString(3),
+                                Optional.ofNullable(r.getString(4)), r.getString(5),
+                                tags == null || tags.isEmpty() ? List.of() : List.of(tags.split(",")), r.getLong(7), r.getString(8)));
+                    }
+                }
+            }
+            return events;
+        });
+    }
+
+    @Override
+    public void forgetAuditEvents(long id) {
+        write(c -> update(c, "DELETE FROM audit_events WHERE id <= ?", id));
     }
 
     @Override
@@ -429,10 +486,10 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
     }
 
     @Override
-    public java.util.Map<Digest, Long> deleteBlobsIfUnlinked(Collection<Digest> digests) {
+    public java.util.Map<Digest, Long> deleteBlobsIfUnlinked(java.util.Map<Digest, String> reasons) {
         return write(c -> {
             java.util.Map<Digest, Long> deleted = new java.util.LinkedHashMap<>();
-            for (Digest digest : digests) {
+            for (Digest digest : reasons.keySet()) {
                 Long size = null;
                 try (PreparedStatement s = c.prepareStatement("SELECT size FROM blobs WHERE digest = ?")) {
                     s.setString(1, digest.toString());
@@ -445,6 +502,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
                         + "AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.reference = ?)",
                         digest.toString(), digest.toString(), digest.toString()) > 0) {
                     deleted.put(digest, size);
+                    insertAuditEvent(c, new AuditEvent(0, Instant.now(), "blob", Optional.empty(), digest.toString(), List.of(), size,
+                            reasons.get(digest)));
                 }
             }
             return deleted;
@@ -613,7 +672,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
             if (in == null) throw new IllegalStateException("missing migration " + name);
             String sql = new String(in.readAllBytes(), StandardCharsets.UTF_8)
                     .replaceAll("(?m)--.*$", "")
-                    .replace("${blob}", blobType);
+                    .replace("${blob}", blobType)
+                    .replace("${serial}", serialType);
             List<String> statements = new ArrayList<>();
             for (String statement : sql.split(";")) {
                 if (!statement.isBlank()) statements.add(statement.strip());

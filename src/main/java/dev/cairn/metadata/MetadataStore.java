@@ -28,9 +28,9 @@ public interface MetadataStore extends AutoCloseable {
 
     /**
      * Deletes the records of those blobs that no repository links and no manifest references (checked in
-     * the same transaction); returns the size of each one deleted.
+     * the same transaction), with an audit event giving each one's reason; returns the size of each one deleted.
      */
-    java.util.Map<Digest, Long> deleteBlobsIfUnlinked(java.util.Collection<Digest> digests);
+    java.util.Map<Digest, Long> deleteBlobsIfUnlinked(java.util.Map<Digest, String> reasons);
 
     /** Forgets the repository's link to the blob; false when there was none. */
     boolean unlinkBlob(RepositoryName repository, Digest digest);
@@ -45,7 +45,7 @@ public interface MetadataStore extends AutoCloseable {
      */
     List<Digest> putManifest(NewManifest manifest, Optional<Tag> tag);
 
-    /** Deletes the manifest and every tag pointing at it; false when it was not there. */
+    /** Deletes the manifest and every tag pointing at it, with a "manual" audit event; false when it was not there. */
     boolean deleteManifest(RepositoryName repository, Digest digest);
 
     /** Deletes one tag, leaving its manifest; false when the tag was not there. */

@@ -22,7 +22,7 @@ public interface RetentionRecords {
      * {@code rootMustBeUntagged}), and no manifest outside the unit referencing a member.
      */
     record UnitDeletion(RepositoryName repository, List<String> digests, Instant rootPushedAt,
-                        Optional<Instant> usedNoLaterThan, boolean rootMustBeUntagged) {
+                        Optional<Instant> usedNoLaterThan, boolean rootMustBeUntagged, String reason) {
         public UnitDeletion {
             digests = List.copyOf(digests);
         }
@@ -30,7 +30,8 @@ public interface RetentionRecords {
 
     /**
      * Deletes each unit that is still as seen, with its tags and references, in one transaction for the
-     * batch. Returns, per unit in order, the digests deleted (empty for a unit that changed).
+     * batch, recording an audit event per manifest in the same transaction. Returns, per unit in order,
+     * the digests deleted (empty for a unit that changed).
      */
     List<List<String>> deleteUnits(List<UnitDeletion> units);
 
@@ -43,6 +44,23 @@ public interface RetentionRecords {
 
     /** Blobs that no repository links, created before {@code cutoff}, in digest order after {@code after}. */
     List<Digest> unlinkedBlobs(Instant cutoff, Optional<Digest> after, int limit);
+
+    /** A deletion as the audit log tells it. */
+    record AuditEvent(long id, Instant at, String kind, Optional<String> repository, String digest, List<String> tags,
+                      long bytes, String reason) {
+        public AuditEvent {
+            tags = List.copyOf(tags);
+        }
+    }
+
+    /** Records an audit event on its own (for deletions with no record to delete, such as orphan files). */
+    void addAuditEvent(AuditEvent event);
+
+    /** Audit events not yet copied to the audit log, oldest first. */
+    List<AuditEvent> auditEvents(int limit);
+
+    /** Forgets audit events up to and including {@code id}, once they are in the audit log. */
+    void forgetAuditEvents(long id);
 
     Optional<String> setting(String name);
 

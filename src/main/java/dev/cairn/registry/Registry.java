@@ -408,13 +408,14 @@ public final class Registry {
     // ---- collection (called by retention) ----
 
     /**
-     * Deletes blobs that no repository links and no manifest references: their records, then their files,
+     * Deletes blobs that no repository links and no manifest references, each for the reason given: their
+     * records (with an audit event each, in the same transaction), then their files,
      * holding their digests' locks so no push can be publishing one meanwhile. Returns the size of each
      * blob deleted; a blob linked again in the meantime stays.
      */
-    public Map<Digest, Long> deleteUnlinkedBlobs(List<Digest> digests) {
-        return digestLocks.withLocks(digests, () -> {
-            Map<Digest, Long> deleted = metadata.deleteBlobsIfUnlinked(digests);
+    public Map<Digest, Long> deleteUnlinkedBlobs(Map<Digest, String> reasons) {
+        return digestLocks.withLocks(reasons.keySet(), () -> {
+            Map<Digest, Long> deleted = metadata.deleteBlobsIfUnlinked(reasons);
             for (Digest digest : deleted.keySet()) {
                 io(() -> {
                     blobs.delete(digest);
@@ -429,9 +430,10 @@ public final class Registry {
      * Deletes a file no record points at (left by a crash between publishing and linking, or between
      * deleting a record and its file). The caller makes sure it is older than the grace window.
      */
-    public boolean deleteOrphanFile(Digest digest) {
+    public boolean deleteOrphanFile(Digest digest, Runnable beforeDeleting) {
         return digestLocks.withLock(digest, () -> {
             if (metadata.blobRecordExists(digest)) return false;
+            beforeDeleting.run();
             io(() -> {
                 blobs.delete(digest);
                 return null;

@@ -1,18 +1,19 @@
 package dev.cairn.retention;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.io.Writer;
+import java.io.OutputStream;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
+import dev.cairn.metadata.RetentionRecords;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -26,50 +27,71 @@ public final class AuditLog implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Path file;
-    private final Writer out;
+    private final FileChannel channel;
+    private final OutputStream out;
+    private long lastWrittenId;
 
     public AuditLog(Path file) throws IOException {
         this.file = file;
-        this.out = Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        this.channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
+        this.out = new java.io.BufferedOutputStream(Channels.newOutputStream(channel), 1 << 16);
+        this.lastWrittenId = lastId(file);
+    }
+
+    /** The id of the last event in the file, so a restart does not copy it twice. */
+    private static long lastId(Path file) throws IOException {
+        long size = Files.size(file);
+        if (size == 0) return 0;
+        try (FileChannel in = FileChannel.open(file, StandardOpenOption.READ)) {
+            int tail = (int) Math.min(size, 64 * 1024);
+            java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocate(tail);
+            in.read(buffer, size - tail);
+            String text = new String(buffer.array(), 0, buffer.position(), StandardCharsets.UTF_8).stripTrailing();
+            String last = text.substring(text.lastIndexOf('\n') + 1);
+            return JSON.readTree(last).path("id").asLong(0);
+        } catch (IOException | RuntimeException e) {
+            return 0; // a torn last line: at worst one event is copied twice
+        }
     }
 
     public Path file() {
         return file;
     }
 
-    public void manifestDeleted(Instant at, String repository, String digest, List<String> tags, long bytes, String reason) {
-        Map<String, Object> record = new LinkedHashMap<>();
-        record.put("time", at.toString());
-        record.put("kind", "manifest");
-        record.put("repository", repository);
-        record.put("digest", digest);
-        record.put("tags", tags);
-        record.put("bytes", bytes);
-        record.put("reason", reason);
-        write(record);
-    }
-
-    public void blobDeleted(Instant at, String digest, long bytes, String reason) {
-        Map<String, Object> record = new LinkedHashMap<>();
-        record.put("time", at.toString());
-        record.put("kind", "blob");
-        record.put("digest", digest);
-        record.put("bytes", bytes);
-        record.put("reason", reason);
-        write(record);
-    }
-
-    private synchronized void write(Map<String, Object> record) {
-        try {
-            String line = JSON.writeValueAsString(record);
-            out.write(line);
-            out.write('\n');
-            out.flush();
-            log.info("deleted {}", line);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException(e);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write the audit log " + file, e);
+    /**
+     * Copies the audit events the database holds (written in the same transactions as the deletions they
+     * explain) to the file, fsyncs it, then lets the database forget them. A crash in between repeats a
+     * line rather than losing one.
+     */
+    public synchronized void drain(RetentionRecords records) {
+        if (lastWrittenId > 0) {
+            records.forgetAuditEvents(lastWrittenId); // copied before a crash that came before the database forgot them
+            lastWrittenId = 0;
+        }
+        List<RetentionRecords.AuditEvent> events;
+        while (!(events = records.auditEvents(1000)).isEmpty()) {
+            try {
+                for (RetentionRecords.AuditEvent e : events) {
+                    Map<String, Object> record = new LinkedHashMap<>();
+                    record.put("id", e.id());
+                    record.put("time", e.at().toString());
+                    record.put("kind", e.kind());
+                    e.repository().ifPresent(r -> record.put("repository", r));
+                    record.put("digest", e.digest());
+                    if (e.kind().equals("manifest")) record.put("tags", e.tags());
+                    record.put("bytes", e.bytes());
+                    record.put("reason", e.reason());
+                    String line = JSON.writeValueAsString(record);
+                    out.write(line.getBytes(StandardCharsets.UTF_8));
+                    out.write('\n');
+                    log.info("deleted {}", line);
+                }
+                out.flush();
+                channel.force(false);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot write the audit log " + file, e);
+            }
+            records.forgetAuditEvents(events.getLast().id());
         }
     }
 

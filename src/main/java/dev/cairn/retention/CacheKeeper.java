@@ -87,6 +87,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     }
 
     public void start() {
+        audit.drain(records); // events a crash left between a deletion and the file
         collector.start();
     }
 
@@ -108,7 +109,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     @Override
     public void manifestDeleted(RepositoryName repository, Digest digest, long bytes) {
         storedBytes.addAndGet(-bytes);
-        audit.manifestDeleted(clock.instant(), repository.value(), digest.toString(), List.of(), bytes, MANUAL);
+        audit.drain(records); // the delete wrote its "manual" event in its own transaction
         metrics.evicted(MANUAL, 1, bytes);
     }
 
@@ -268,26 +269,24 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
                         ? e.deleted().stream().map(CacheGraph.Node::lastUsedAt).max(Instant::compareTo) : Optional.empty();
                 deletions.add(new RetentionRecords.UnitDeletion(RepositoryName.of(e.unit().repository()),
                         e.deleted().stream().map(CacheGraph.Node::digest).toList(), e.unit().root().pushedAt(), usedNoLaterThan,
-                        EvictionPlanner.UNTAGGED.equals(e.reason())));
+                        EvictionPlanner.UNTAGGED.equals(e.reason()), e.reason()));
             }
             List<List<String>> results = records.deleteUnits(deletions);
+            audit.drain(records);
             for (int i = 0; i < batch.size(); i++) {
                 List<String> deleted = results.get(i);
-                if (!deleted.isEmpty()) done.add(record(batch.get(i), deleted, now));
+                if (!deleted.isEmpty()) done.add(record(batch.get(i), deleted));
             }
         }
         return done;
     }
 
-    /** Audits and counts one deleted unit. */
-    private CollectionReport.EvictedUnit record(CacheGraph.Eviction e, List<String> deleted, Instant now) {
+    /** Counts one deleted unit (its audit events were written with the deletion). */
+    private CollectionReport.EvictedUnit record(CacheGraph.Eviction e, List<String> deleted) {
         CacheGraph.Unit unit = e.unit();
         long manifestBytes = 0;
         for (CacheGraph.Node node : e.deleted()) {
-            if (!deleted.contains(node.digest())) continue;
-            manifestBytes += node.size();
-            audit.manifestDeleted(now, node.repository(), node.digest(),
-                    node.digest().equals(unit.root().digest()) ? unit.tags() : List.of(), node.size(), e.reason());
+            if (deleted.contains(node.digest())) manifestBytes += node.size();
         }
         e.freedBlobs().keySet().forEach(blob -> pendingBlobReasons.put(blob, e.reason()));
         metrics.evicted(e.reason(), deleted.size(), manifestBytes);
@@ -313,12 +312,17 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
             unlinked = records.unlinkedBlobs(cutoff, after, SWEEP_BATCH);
             if (unlinked.isEmpty()) break;
             after = Optional.of(unlinked.getLast());
-            for (Map.Entry<Digest, Long> freed : registry.deleteUnlinkedBlobs(unlinked).entrySet()) {
-                String digest = freed.getKey().toString();
-                String reason = Optional.ofNullable(pendingBlobReasons.remove(digest)).orElse(UNREFERENCED);
-                audit.blobDeleted(now, digest, freed.getValue(), reason);
-                metrics.evicted(reason, 0, freed.getValue());
-                deleted.add(new CollectionReport.DeletedBlob(digest, freed.getValue(), reason));
+            Map<Digest, String> reasons = new LinkedHashMap<>();
+            for (Digest digest : unlinked) {
+                reasons.put(digest, Optional.ofNullable(pendingBlobReasons.get(digest.toString())).orElse(UNREFERENCED));
+            }
+            Map<Digest, Long> freed = registry.deleteUnlinkedBlobs(reasons);
+            audit.drain(records);
+            for (Map.Entry<Digest, Long> blob : freed.entrySet()) {
+                String reason = reasons.get(blob.getKey());
+                pendingBlobReasons.remove(blob.getKey().toString());
+                metrics.evicted(reason, 0, blob.getValue());
+                deleted.add(new CollectionReport.DeletedBlob(blob.getKey().toString(), blob.getValue(), reason));
             }
         } while (unlinked.size() == SWEEP_BATCH);
         if (lastOrphanSweep.isBefore(now.minus(ORPHAN_SWEEP_EVERY))) {
@@ -332,14 +336,15 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         List<CollectionReport.DeletedBlob> deleted = new ArrayList<>();
         try {
             blobs.forEachBlob(blob -> {
-                if (blob.writtenAt().isBefore(cutoff) && registry.deleteOrphanFile(blob.digest())) {
-                    audit.blobDeleted(now, blob.digest().toString(), blob.size(), ORPHAN);
+                if (blob.writtenAt().isBefore(cutoff) && registry.deleteOrphanFile(blob.digest(), () -> records.addAuditEvent(
+                        new RetentionRecords.AuditEvent(0, now, "blob", Optional.empty(), blob.digest().toString(), List.of(), blob.size(), ORPHAN)))) {
                     deleted.add(new CollectionReport.DeletedBlob(blob.digest().toString(), blob.size(), ORPHAN));
                 }
             });
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+        audit.drain(records);
         return deleted;
     }
 

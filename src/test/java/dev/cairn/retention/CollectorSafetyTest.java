@@ -41,7 +41,7 @@ class CollectorSafetyTest {
             // the plan saw `child` as an untagged root; then an index listing it arrived
             manifest(store, "index", Set.of(child));
             List<List<String>> result = store.deleteUnits(List.of(new RetentionRecords.UnitDeletion(REPO, List.of(child.toString()),
-                    Instant.ofEpochMilli(1000), Optional.empty(), true)));
+                    Instant.ofEpochMilli(1000), Optional.empty(), true, "untagged")));
             assertThat(result.getFirst()).isEmpty();
             assertThat(store.manifest(REPO, child)).isPresent();
         }
