@@ -32,19 +32,39 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
     /** Migrations in order; each runs once, recorded in schema_version. */
     private static final List<String> MIGRATIONS = List.of("V1__registry.sql", "V2__retention.sql", "V3__audit.sql");
 
+    /** What differs between the two databases; the SQL itself is shared. */
+    private enum Dialect {
+        SQLITE("TEXT", "BLOB", "INTEGER PRIMARY KEY AUTOINCREMENT"),
+        // "C" collation: tags and names sort by bytes, as the distribution spec's lexical order wants.
+        POSTGRES("TEXT COLLATE \"C\"", "BYTEA", "BIGSERIAL PRIMARY KEY");
+
+        final String text;
+        final String blob;
+        final String serial;
+
+        Dialect(String text, String blob, String serial) {
+            this.text = text;
+            this.blob = blob;
+            this.serial = serial;
+        }
+    }
+
+    /** PostgreSQL asks a serializable transaction to retry when it lost a race; so many tries before giving up. */
+    private static final int SERIALIZATION_RETRIES = 20;
+
     private final HikariDataSource dataSource;
-    private final String blobType;
-    private final String serialType;
+    private final Dialect dialect;
     /**
      * SQLite allows one writer at a time. Queuing writers here, rather than letting them spin on
-     * SQLITE_BUSY, keeps writes fair and fast under many concurrent pushes. Null for PostgreSQL.
+     * SQLITE_BUSY, keeps writes fair and fast under many concurrent pushes. Null for PostgreSQL, where
+     * write transactions are SERIALIZABLE instead, so check-then-act (a manifest's references exist, a
+     * unit is still unreferenced) holds across nodes.
      */
     private final ReentrantLock writeLock;
 
-    private JdbcMetadataStore(HikariDataSource dataSource, String blobType, String serialType, ReentrantLock writeLock) {
+    private JdbcMetadataStore(HikariDataSource dataSource, Dialect dialect, ReentrantLock writeLock) {
         this.dataSource = dataSource;
-        this.blobType = blobType;
-        this.serialType = serialType;
+        this.dialect = dialect;
         this.writeLock = writeLock;
     }
 
@@ -63,7 +83,23 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
         pool.setPoolName("cairn-sqlite");
         pool.setMaximumPoolSize(8);
         pool.setMinimumIdle(1);
-        JdbcMetadataStore store = new JdbcMetadataStore(new HikariDataSource(pool), "BLOB", "INTEGER PRIMARY KEY AUTOINCREMENT", new ReentrantLock(true));
+        JdbcMetadataStore store = new JdbcMetadataStore(new HikariDataSource(pool), Dialect.SQLITE, new ReentrantLock(true));
+        store.migrate();
+        return store;
+    }
+
+    /** The shared store: a PostgreSQL database, through a connection pool of {@code poolSize}. */
+    public static JdbcMetadataStore postgres(String jdbcUrl, String user, String password, int poolSize) {
+        HikariConfig pool = new HikariConfig();
+        pool.setJdbcUrl(jdbcUrl);
+        pool.setUsername(user);
+        pool.setPassword(password);
+        pool.setPoolName("cairn-postgres");
+        pool.setMaximumPoolSize(poolSize);
+        pool.setMinimumIdle(1);
+        pool.setConnectionTimeout(10_000);
+        pool.setInitializationFailTimeout(30_000);
+        JdbcMetadataStore store = new JdbcMetadataStore(new HikariDataSource(pool), Dialect.POSTGRES, null);
         store.migrate();
         return store;
     }
@@ -590,20 +626,36 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
 
     private <T> T write(Work<T> work) {
         if (writeLock != null) writeLock.lock();
-        try (Connection c = dataSource.getConnection()) {
-            c.setAutoCommit(false);
-            try {
-                T result = work.run(c);
-                c.commit();
-                return result;
-            } catch (SQLException | RuntimeException e) {
-                c.rollback();
-                throw e;
-            } finally {
-                c.setAutoCommit(true);
+        try {
+            for (int attempt = 1; ; attempt++) {
+                try (Connection c = dataSource.getConnection()) {
+                    if (dialect == Dialect.POSTGRES) c.setTransactionIsolation(Connection.TRANSACTION_SERIALIZABLE);
+                    c.setAutoCommit(false);
+                    try {
+                        T result = work.run(c);
+                        c.commit();
+                        return result;
+                    } catch (SQLException | RuntimeException e) {
+                        c.rollback();
+                        throw e;
+                    } finally {
+                        c.setAutoCommit(true);
+                        if (dialect == Dialect.POSTGRES) c.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
+                    }
+                } catch (SQLException e) {
+                    // 40001: serialization failure, 40P01: deadlock; both mean "run it again".
+                    boolean retry = dialect == Dialect.POSTGRES && ("40001".equals(e.getSQLState()) || "40P01".equals(e.getSQLState()));
+                    if (!retry || attempt >= SERIALIZATION_RETRIES) {
+                        throw new MetadataException("metadata write failed: " + e.getMessage(), e);
+                    }
+                    try {
+                        Thread.sleep(java.util.concurrent.ThreadLocalRandom.current().nextLong(1, 5L * attempt));
+                    } catch (InterruptedException interrupted) {
+                        Thread.currentThread().interrupt();
+                        throw new MetadataException("interrupted while retrying a write", interrupted);
+                    }
+                }
             }
-        } catch (SQLException e) {
-            throw new MetadataException("metadata write failed: " + e.getMessage(), e);
         } finally {
             if (writeLock != null) writeLock.unlock();
         }
@@ -648,6 +700,12 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
 
     private void migrate() {
         write(c -> {
+            if (dialect == Dialect.POSTGRES) {
+                // Nodes starting together: one migrates, the others wait and then find nothing to do.
+                try (Statement s = c.createStatement()) {
+                    s.execute("SELECT pg_advisory_xact_lock(4242001)");
+                }
+            }
             try (Statement s = c.createStatement()) {
                 s.executeUpdate("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
             }
@@ -672,8 +730,9 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
             if (in == null) throw new IllegalStateException("missing migration " + name);
             String sql = new String(in.readAllBytes(), StandardCharsets.UTF_8)
                     .replaceAll("(?m)--.*$", "")
-                    .replace("${blob}", blobType)
-                    .replace("${serial}", serialType);
+                    .replace("${text}", dialect.text)
+                    .replace("${blob}", dialect.blob)
+                    .replace("${serial}", dialect.serial);
             List<String> statements = new ArrayList<>();
             for (String statement : sql.split(";")) {
                 if (!statement.isBlank()) statements.add(statement.strip());

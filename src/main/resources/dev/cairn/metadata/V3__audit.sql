@@ -3,10 +3,10 @@
 CREATE TABLE audit_events (
     id          ${serial},
     at          BIGINT NOT NULL,
-    kind        TEXT NOT NULL,
-    repository  TEXT,
-    digest      TEXT NOT NULL,
-    tags        TEXT,
+    kind        ${text} NOT NULL,
+    repository  ${text},
+    digest      ${text} NOT NULL,
+    tags        ${text},
     bytes       BIGINT NOT NULL,
-    reason      TEXT NOT NULL
+    reason      ${text} NOT NULL
 );

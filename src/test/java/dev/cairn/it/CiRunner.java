@@ -167,9 +167,13 @@ final class CiRunner implements AutoCloseable {
     }
 
     @Override
-    public void close() throws IOException, InterruptedException {
-        Processes.run(client.command(home, client.removeContainers), CLEANUP_LIMIT);
-        unmountEverythingUnder(home);
+    public void close() throws IOException {
+        try {
+            Processes.run(client.command(home, client.removeContainers), CLEANUP_LIMIT);
+            unmountEverythingUnder(home);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         TempFiles.deleteRecursively(home);
     }
 

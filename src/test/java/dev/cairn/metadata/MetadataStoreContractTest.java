@@ -1,0 +1,198 @@
+package dev.cairn.metadata;
+
+import dev.cairn.registry.Digest;
+import dev.cairn.registry.MediaTypes;
+import dev.cairn.registry.RepositoryName;
+import dev.cairn.registry.Tag;
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.Statement;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * One contract for every metadata store: the embedded SQLite file and a real PostgreSQL (binaries from
+ * Maven Central, started on loopback for this class).
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class MetadataStoreContractTest {
+    private static final RepositoryName REPO = RepositoryName.of("contract/app");
+    private static final AtomicInteger DATABASES = new AtomicInteger();
+
+    private EmbeddedPostgres postgres;
+    private Path dir;
+
+    @BeforeAll
+    void start() throws Exception {
+        postgres = EmbeddedPostgres.builder().start();
+        dir = Files.createTempDirectory("cairn-contract-");
+    }
+
+    @AfterAll
+    void stop() throws Exception {
+        postgres.close();
+        dev.cairn.testing.TempFiles.deleteRecursively(dir);
+    }
+
+    /** A fresh, empty store of the kind named. */
+    private JdbcMetadataStore store(String kind) throws Exception {
+        String name = "cairn_" + DATABASES.incrementAndGet();
+        if (kind.equals("sqlite")) return JdbcMetadataStore.sqlite(dir.resolve(name + ".db"));
+        try (Connection c = postgres.getPostgresDatabase().getConnection(); Statement s = c.createStatement()) {
+            s.execute("CREATE DATABASE " + name);
+        }
+        return JdbcMetadataStore.postgres(postgres.getJdbcUrl("postgres", name), "postgres", "postgres", 8);
+    }
+
+    private static Digest digest(String seed) {
+        return Digest.sha256(seed.getBytes());
+    }
+
+    private static NewManifest manifest(String seed, Set<Digest> references, Instant at) {
+        byte[] content = ("{\"schemaVersion\":2,\"seed\":\"" + seed + "\"}").getBytes();
+        return new NewManifest(REPO, Digest.sha256(content), MediaTypes.OCI_MANIFEST, content, Optional.empty(), Optional.empty(), references, at);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sqlite", "postgres"})
+    void blobLinks(String kind) throws Exception {
+        try (JdbcMetadataStore store = store(kind)) {
+            Digest blob = digest("layer");
+            assertThat(store.linkBlob(REPO, blob, 10)).as("new to the store").isTrue();
+            assertThat(store.linkBlob(RepositoryName.of("contract/other"), blob, 10)).as("already stored").isFalse();
+            assertThat(store.isBlobLinked(REPO, blob)).isTrue();
+            assertThat(store.repositoryExists(REPO)).isTrue();
+            assertThat(store.unlinkBlob(REPO, blob)).isTrue();
+            assertThat(store.unlinkBlob(REPO, blob)).isFalse();
+            assertThat(store.blobRecordExists(blob)).isTrue();
+            assertThat(store.storedBytes()).isEqualTo(10);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sqlite", "postgres"})
+    void manifestsNeedTheirReferencesAndTagsSortByBytes(String kind) throws Exception {
+        try (JdbcMetadataStore store = store(kind)) {
+            Digest layer = digest("l");
+            NewManifest m = manifest("m", Set.of(layer), Instant.ofEpochMilli(1000));
+            assertThat(store.putManifest(m, Optional.of(new Tag("v1")))).containsExactly(layer);
+            assertThat(store.manifest(REPO, m.digest())).isEmpty();
+            store.linkBlob(REPO, layer, 5);
+            for (String tag : List.of("v1", "V1", "a", "_x", "v10")) {
+                assertThat(store.putManifest(m, Optional.of(new Tag(tag)))).isEmpty();
+            }
+            assertThat(store.manifest(REPO, m.digest()).orElseThrow().content()).isEqualTo(m.content());
+            assertThat(store.resolveTag(REPO, new Tag("v1"))).hasValue(m.digest());
+            assertThat(store.tags(REPO, Optional.empty(), 100)).containsExactly("V1", "_x", "a", "v1", "v10");
+            assertThat(store.tags(REPO, Optional.of("a"), 2)).containsExactly("v1", "v10");
+            assertThat(store.deleteTag(REPO, new Tag("a"))).isTrue();
+            assertThat(store.deleteManifest(REPO, m.digest())).isTrue();
+            assertThat(store.tags(REPO, Optional.empty(), 100)).isEmpty();
+            assertThat(store.auditEvents(10)).singleElement().satisfies(e -> {
+                assertThat(e.reason()).isEqualTo("manual");
+                assertThat(e.tags()).containsExactly("V1", "_x", "v1", "v10");
+            });
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sqlite", "postgres"})
+    void unitsAreDeletedOnlyWhenStillAsSeen(String kind) throws Exception {
+        try (JdbcMetadataStore store = store(kind)) {
+            Instant pushed = Instant.ofEpochMilli(1000);
+            NewManifest child = manifest("child", Set.of(), pushed);
+            store.putManifest(child, Optional.empty());
+            NewManifest index = manifest("index", Set.of(child.digest()), pushed);
+            store.putManifest(index, Optional.empty());
+            var onlyChild = new RetentionRecords.UnitDeletion(REPO, List.of(child.digest().toString()), pushed, Optional.empty(), true, "untagged");
+            assertThat(store.deleteUnits(List.of(onlyChild)).getFirst()).as("an index references it").isEmpty();
+
+            var whole = new RetentionRecords.UnitDeletion(REPO, List.of(index.digest().toString(), child.digest().toString()), pushed,
+                    Optional.of(pushed), true, "budget");
+            store.recordLastUse(List.of(new LastUse.OfManifest(REPO, child.digest(), pushed.plusSeconds(5))));
+            assertThat(store.deleteUnits(List.of(whole)).getFirst()).as("used since the plan").isEmpty();
+            var later = new RetentionRecords.UnitDeletion(REPO, whole.digests(), pushed, Optional.of(pushed.plusSeconds(5)), true, "budget");
+            assertThat(store.deleteUnits(List.of(later)).getFirst()).containsExactly(index.digest().toString(), child.digest().toString());
+            assertThat(store.auditEvents(10)).extracting(RetentionRecords.AuditEvent::reason).containsExactly("budget", "budget");
+            store.forgetAuditEvents(store.auditEvents(10).getLast().id());
+            assertThat(store.auditEvents(10)).isEmpty();
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sqlite", "postgres"})
+    void sweepsRespectTheCutoffAndReferences(String kind) throws Exception {
+        try (JdbcMetadataStore store = store(kind)) {
+            Digest kept = digest("kept");
+            Digest loose = digest("loose");
+            store.linkBlob(REPO, kept, 100);
+            store.linkBlob(REPO, loose, 50);
+            assertThat(store.putManifest(manifest("m", Set.of(kept), Instant.now()), Optional.empty())).isEmpty();
+            assertThat(store.deleteUnreferencedLinks(Instant.now().minusSeconds(60), 100)).as("too recent").isZero();
+            assertThat(store.deleteUnreferencedLinks(Instant.now().plusSeconds(60), 100)).isEqualTo(1);
+            assertThat(store.unlinkedBlobs(Instant.now().plusSeconds(60), Optional.empty(), 10)).containsExactly(loose);
+            store.unlinkBlob(REPO, kept); // a blob DELETE; a manifest still references it
+            Map<Digest, Long> deleted = store.deleteBlobsIfUnlinked(Map.of(loose, "unreferenced", kept, "unreferenced"));
+            assertThat(deleted).containsOnlyKeys(loose).containsEntry(loose, 50L);
+            assertThat(store.blobRecordExists(kept)).isTrue();
+            assertThat(store.auditEvents(10)).extracting(RetentionRecords.AuditEvent::digest).containsExactly(loose.toString());
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sqlite", "postgres"})
+    void uploadsSettingsAndLastUse(String kind) throws Exception {
+        try (JdbcMetadataStore store = store(kind)) {
+            store.createUpload(new UploadSession("u-1", REPO, Instant.ofEpochMilli(5000)));
+            assertThat(store.upload("u-1")).hasValueSatisfying(u -> assertThat(u.repository()).isEqualTo(REPO));
+            assertThat(store.uploadsStartedBefore(Instant.ofEpochMilli(6000))).extracting(UploadSession::id).containsExactly("u-1");
+            store.deleteUpload("u-1");
+            assertThat(store.upload("u-1")).isEmpty();
+            store.putSetting("k", "1");
+            store.putSetting("k", "2");
+            assertThat(store.setting("k")).hasValue("2");
+            NewManifest m = manifest("used", Set.of(), Instant.ofEpochMilli(1000));
+            store.putManifest(m, Optional.empty());
+            store.recordLastUse(List.of(new LastUse.OfManifest(REPO, m.digest(), Instant.ofEpochMilli(9000))));
+            store.recordLastUse(List.of(new LastUse.OfManifest(REPO, m.digest(), Instant.ofEpochMilli(2000))));
+            assertThat(store.manifestLastUse(REPO, m.digest())).hasValue(Instant.ofEpochMilli(9000));
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sqlite", "postgres"})
+    void concurrentPushesOfTheSameContentAllSucceed(String kind) throws Exception {
+        try (JdbcMetadataStore store = store(kind); ExecutorService pool = Executors.newFixedThreadPool(8)) {
+            Digest layer = digest("shared");
+            NewManifest m = manifest("same", Set.of(layer), Instant.now());
+            List<Future<List<Digest>>> results = new ArrayList<>();
+            for (int i = 0; i < 16; i++) {
+                results.add(pool.submit(() -> {
+                    store.linkBlob(REPO, layer, 7);
+                    return store.putManifest(m, Optional.of(new Tag("latest")));
+                }));
+            }
+            for (Future<List<Digest>> r : results) assertThat(r.get()).isEmpty();
+            assertThat(store.storedBytes()).isEqualTo(7 + m.content().length);
+            assertThat(store.snapshot().manifests()).hasSize(1);
+        }
+    }
+}
