@@ -26,14 +26,18 @@ public record AccessPolicy(Map<String, Set<String>> groups, List<AccessRule> rul
                 .collect(Collectors.toUnmodifiableSet());
     }
 
-    /** What {@code who} may do on {@code repository}: the actions of the first rule matching both, else nothing. */
+    /**
+     * What {@code who} may do on {@code repository}: the actions of the first rule matching both. A known
+     * user no rule names keeps what anonymous callers may do there (a runner's stored credentials must not
+     * cost it the public base images).
+     */
     public Set<Action> allowed(Identity who, String repository) {
         for (AccessRule rule : rules) {
             if (rule.appliesTo(who) && rule.repositories().matches(repository)) {
                 return rule.actions().isEmpty() ? Set.of() : EnumSet.copyOf(rule.actions());
             }
         }
-        return Set.of();
+        return who.anonymous() ? Set.of() : allowed(Identity.ANONYMOUS, repository);
     }
 
     public boolean isAdmin(Identity who) {

@@ -99,7 +99,8 @@ public final class Gatekeeper {
             case Credentials.Bearer b -> {
                 Optional<TokenService.Verified> verified = tokens.flatMap(t -> t.verify(b.token()));
                 if (verified.isEmpty()) {
-                    throttle.failed(source);
+                    // Not counted towards the cooling-off: tokens expire in normal use, and a runner's parallel
+                    // requests with an expired token must not lock out its neighbours. Tokens cannot be guessed.
                     throw new AuthenticationFailed("the bearer token is invalid or expired", Optional.empty());
                 }
                 String subject = verified.get().subject();
@@ -124,11 +125,21 @@ public final class Gatekeeper {
         return caller.identity().anonymous() ? Decision.CHALLENGE : Decision.DENIED;
     }
 
-    /** Whether the caller may use the admin API and /metrics. */
+    /** Whether the caller may use the admin API and /metrics; a token must carry the {@code registry:admin:*} grant. */
     public Decision checkAdmin(Caller caller) {
         if (mode == Mode.NONE) return Decision.ALLOWED;
         if (caller.identity().anonymous()) return Decision.CHALLENGE;
+        if (caller.tokenGrants().isPresent()) {
+            boolean granted = caller.tokenGrants().get().stream().anyMatch(g -> g.type().equals("registry") && g.name().equals("admin"));
+            if (!granted) return policy.isAdmin(caller.identity()) ? Decision.CHALLENGE : Decision.DENIED;
+            return caller.externalToken() || policy.isAdmin(caller.identity()) ? Decision.ALLOWED : Decision.DENIED;
+        }
         return policy.isAdmin(caller.identity()) ? Decision.ALLOWED : Decision.DENIED;
+    }
+
+    /** Whether the rules let the caller's user pull the repository, whatever a token limits them to (for the catalog). */
+    public boolean rulesAllowPull(Caller caller, String repository) {
+        return mode == Mode.NONE || policy.allowed(caller.identity(), repository).contains(Action.PULL);
     }
 
     /** Whether the caller is someone (not anonymous), or auth is off. */
@@ -144,6 +155,14 @@ public final class Gatekeeper {
         TokenService service = tokens.orElseThrow(() -> new IllegalStateException("token mode is off"));
         List<Grant> granted = new ArrayList<>();
         for (Grant want : requested) {
+            if (want.type().equals("registry")) {
+                // registry:catalog:* for any known user (the listing is filtered by the rules);
+                // registry:admin:* only for admins.
+                boolean catalog = want.name().equals("catalog") && !caller.identity().anonymous();
+                boolean admin = want.name().equals("admin") && policy.isAdmin(caller.identity());
+                if (catalog || admin) granted.add(new Grant("registry", want.name(), Set.of("*")));
+                continue;
+            }
             if (!want.type().equals("repository")) continue;
             Set<String> actions = new LinkedHashSet<>();
             Set<Action> allowed = policy.allowed(caller.identity(), want.name());

@@ -9,7 +9,6 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.FileTime;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -20,12 +19,18 @@ import java.util.Map;
  */
 public final class Htpasswd {
     private static final Logger log = LoggerFactory.getLogger(Htpasswd.class);
-    /** Checked against when the user is unknown, so an unknown user costs the same time as a wrong password. */
-    private static final byte[] DUMMY_HASH = BCrypt.withDefaults().hash(10, "not a password".toCharArray());
+    /** htpasswd truncates passwords at bcrypt's 72 bytes; so must the check, or long secrets never match. */
+    private static final BCrypt.Verifyer VERIFIER = BCrypt.verifyer(BCrypt.Version.VERSION_2Y,
+            at.favre.lib.crypto.bcrypt.LongPasswordStrategies.truncate(BCrypt.Version.VERSION_2Y));
 
     private final Path file;
     private volatile Map<String, byte[]> hashes = Map.of();
-    private volatile FileTime loadedVersion;
+    /**
+     * Checked against when the user is unknown, at the highest cost in the file, so an unknown user
+     * costs the same time as a wrong password and user names cannot be probed.
+     */
+    private volatile byte[] dummyHash = BCrypt.withDefaults().hash(4, "not a password".toCharArray());
+    private volatile String loadedVersion;
 
     public Htpasswd(Path file) {
         this.file = file;
@@ -37,8 +42,12 @@ public final class Htpasswd {
     public boolean verify(String user, char[] password) {
         reloadIfChanged();
         byte[] hash = hashes.get(user);
-        boolean ok = BCrypt.verifyer().verify(password, hash != null ? hash : DUMMY_HASH).verified;
-        return ok && hash != null;
+        try {
+            boolean ok = VERIFIER.verify(password, hash != null ? hash : dummyHash).verified;
+            return ok && hash != null;
+        } catch (IllegalArgumentException malformed) {
+            return false; // a hash the library cannot read never matches
+        }
     }
 
     public boolean knows(String user) {
@@ -46,9 +55,19 @@ public final class Htpasswd {
         return hashes.containsKey(user);
     }
 
+    /** The cost of a "$2y$NN$..." hash. */
+    private static int cost(byte[] hash) {
+        try {
+            return Integer.parseInt(new String(hash, 4, 2, StandardCharsets.US_ASCII));
+        } catch (RuntimeException e) {
+            return 4;
+        }
+    }
+
     private void reloadIfChanged() {
         try {
-            FileTime modified = Files.getLastModifiedTime(file);
+            // modification time and size: an edit within the same clock tick still shows
+            String modified = Files.getLastModifiedTime(file).toMillis() + "/" + Files.size(file);
             if (modified.equals(loadedVersion)) return;
             synchronized (this) {
                 if (modified.equals(loadedVersion)) return;
@@ -67,6 +86,8 @@ public final class Htpasswd {
                     }
                 }
                 hashes = Map.copyOf(loaded);
+                int cost = loaded.values().stream().mapToInt(Htpasswd::cost).max().orElse(4);
+                dummyHash = BCrypt.withDefaults().hash(Math.max(4, Math.min(cost, 31)), "not a password".toCharArray());
                 if (loadedVersion != null) log.info("{} changed: {} user(s) loaded", file, loaded.size());
                 loadedVersion = modified;
             }

@@ -22,12 +22,21 @@ final class AdminApi {
             description = "Cairn's address (default: $CAIRN_SERVER or http://127.0.0.1:5000).")
     String server;
 
+    @Option(names = "--user", paramLabel = "USER", defaultValue = "${env:CAIRN_USER}",
+            description = "An admin user, when Cairn has auth on (default: $CAIRN_USER); the password comes from $CAIRN_PASSWORD.")
+    String user;
+
     JsonNode call(String method, String path, String body) {
-        HttpRequest request = HttpRequest.newBuilder(URI.create(server.replaceAll("/+$", "") + path))
+        HttpRequest.Builder builder = HttpRequest.newBuilder(URI.create(server.replaceAll("/+$", "") + path))
                 .timeout(Duration.ofMinutes(10))
                 .header("Content-Type", "application/json")
-                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body))
-                .build();
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+        if (user != null && !user.isBlank()) {
+            String password = System.getenv().getOrDefault("CAIRN_PASSWORD", "");
+            builder.header("Authorization", "Basic " + java.util.Base64.getEncoder()
+                    .encodeToString((user + ":" + password).getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+        }
+        HttpRequest request = builder.build();
         try {
             HttpResponse<String> response = HttpClient.newHttpClient().send(request, HttpResponse.BodyHandlers.ofString());
             JsonNode json = response.body().isEmpty() ? JSON.nullNode() : JSON.readTree(response.body());

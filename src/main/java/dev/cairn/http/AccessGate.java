@@ -59,6 +59,11 @@ final class AccessGate {
         refuseUnless(gatekeeper.checkAdmin(caller), Optional.empty(), false);
     }
 
+    /** For the catalog: what the caller's user may pull by the rules (a token's scope does not narrow a listing). */
+    boolean listable(Gatekeeper.Caller caller, String repository) {
+        return gatekeeper.rulesAllowPull(caller, repository);
+    }
+
     boolean mayPull(Gatekeeper.Caller caller, String repository) {
         return gatekeeper.check(caller, repository, Action.PULL) == Gatekeeper.Decision.ALLOWED;
     }
@@ -106,14 +111,19 @@ final class AccessGate {
                 } catch (IllegalArgumentException e) {
                     return new Gatekeeper.Credentials.Password("", new char[0]);
                 }
-                // containers/image clients with no credentials send "Basic Og==" (":"): that is anonymous, not a failed login.
-                if (decoded.equals(":")) return new Gatekeeper.Credentials.None();
+                // containers/image clients with no credentials send "Basic Og==" (":"): that is no login at all,
+                // so a client certificate, if any, still counts.
+                if (decoded.equals(":")) return certificateOrNone(request);
                 int colon = decoded.indexOf(':');
                 return colon < 0 ? new Gatekeeper.Credentials.Password(decoded, new char[0])
                         : new Gatekeeper.Credentials.Password(decoded.substring(0, colon), decoded.substring(colon + 1).toCharArray());
             }
             if (scheme.equalsIgnoreCase("Bearer")) return new Gatekeeper.Credentials.Bearer(value);
         }
+        return certificateOrNone(request);
+    }
+
+    private static Gatekeeper.Credentials certificateOrNone(Request request) {
         if (request.getAttribute(EndPoint.SslSessionData.ATTRIBUTE) instanceof EndPoint.SslSessionData tls) {
             X509Certificate[] chain = tls.peerCertificates();
             if (chain != null && chain.length > 0) {

@@ -39,7 +39,7 @@ final class ListingResource {
         requireGet(x);
         Page page = registry.repositories(x.query("last"), pageSize(x));
         // Only what the caller may pull; the page may come out shorter, and Link still points past it.
-        List<String> visible = page.items().stream().filter(name -> gate.mayPull(x.caller, name)).toList();
+        List<String> visible = page.items().stream().filter(name -> gate.listable(x.caller, name)).toList();
         sendPage(x, "/v2/_catalog", page, Map.of("repositories", visible));
     }
 

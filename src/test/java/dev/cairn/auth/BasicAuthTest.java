@@ -46,7 +46,8 @@ class BasicAuthTest {
     @BeforeAll
     static void start() throws Exception {
         dir = Files.createTempDirectory("cairn-auth-");
-        Path htpasswd = TestUsers.htpasswd(dir.resolve("htpasswd"), Map.of("ci-1", "runner-secret", "alice", "developer-secret", "root", "ops-secret"));
+        Path htpasswd = TestUsers.htpasswd(dir.resolve("htpasswd"), Map.of("ci-1", "runner-secret", "alice", "developer-secret", "root", "ops-secret",
+                "long", "p".repeat(100)));
         cairn = RunningCairn.start(Map.of("auth.mode", "basic", "auth.htpasswd", htpasswd.toString(),
                 "auth.groups", "{runners: [ci-1], devs: [alice], ops: [root]}", "auth.rules", RULES,
                 "auth.admins", "{groups: [ops]}", "auth.max-failures", "5", "auth.cooldown", "3s"));
@@ -91,6 +92,17 @@ class BasicAuthTest {
             assertThat(r.headers().firstValue("WWW-Authenticate")).hasValue("Basic realm=\"cairn\"");
         }
         assertThat(client.get("/v2/", "Authorization", runner).statusCode()).isEqualTo(200);
+    }
+
+    @Test
+    void passwordsLongerThanBcryptsLimitWorkAsHtpasswdMadeThem() {
+        assertThat(client.get("/v2/", "Authorization", TestUsers.basic("long", "p".repeat(100))).statusCode()).isEqualTo(200);
+        assertThat(client.get("/v2/", "Authorization", TestUsers.basic("long", "q".repeat(100))).statusCode()).isEqualTo(401);
+    }
+
+    @Test
+    void knownUsersKeepWhatAnonymousCallersMayPull() {
+        assertThat(client.get("/v2/public/base/manifests/v1", "Authorization", runner).statusCode()).isEqualTo(200);
     }
 
     @Test
@@ -145,7 +157,7 @@ class BasicAuthTest {
     void theCatalogListsOnlyWhatTheCallerMayPull() {
         List<String> asRunner = new ArrayList<>();
         OciClient.json(client.get("/v2/_catalog", "Authorization", runner)).path("repositories").forEach(n -> asRunner.add(n.asText()));
-        assertThat(asRunner).contains("cache/app").doesNotContain("private/app", "public/base");
+        assertThat(asRunner).contains("cache/app", "public/base").doesNotContain("private/app");
         List<String> asDev = new ArrayList<>();
         OciClient.json(client.get("/v2/_catalog", "Authorization", developer)).path("repositories").forEach(n -> asDev.add(n.asText()));
         assertThat(asDev).contains("cache/app", "private/app", "public/base");
@@ -180,7 +192,7 @@ class BasicAuthTest {
         assertThat(client.get("/v2/", "Authorization", newcomer).statusCode()).isEqualTo(401);
         Thread.sleep(1100); // a visibly newer modification time
         TestUsers.htpasswd(dir.resolve("htpasswd"), Map.of("ci-1", "runner-secret", "alice", "developer-secret", "root", "ops-secret",
-                "ci-2", "new-secret"));
+                "long", "p".repeat(100), "ci-2", "new-secret"));
         assertThat(client.get("/v2/", "Authorization", newcomer).statusCode()).isEqualTo(200);
     }
 

@@ -87,6 +87,29 @@ class TokenAuthTest {
             assertThat(client.get("/v2/public/base/tags/list", "Authorization", anonymous).statusCode()).isIn(200, 404);
             assertThat(client.get("/v2/cache/app/tags/list", "Authorization", anonymous).statusCode()).isEqualTo(401);
 
+            // docker login asks for a token with no scope at all
+            HttpResponse<byte[]> login = client.get("/token?account=ci-1&client_id=docker&offline_token=true&service=cairn",
+                    "Authorization", TestUsers.basic("ci-1", "runner-secret"));
+            assertThat(login.statusCode()).isEqualTo(200);
+            assertThat(client.get("/v2/", "Authorization", "Bearer " + OciClient.json(login).path("token").asText()).statusCode()).isEqualTo(200);
+
+            // containerd and BuildKit post an OAuth2 password form
+            HttpResponse<byte[]> form = client.post("/token", ("grant_type=password&service=cairn&client_id=buildkit&username=ci-1"
+                    + "&password=runner-secret&scope=" + URLEncoder.encode("repository:cache/app:pull,push", StandardCharsets.UTF_8)).getBytes(),
+                    "Content-Type", "application/x-www-form-urlencoded");
+            assertThat(form.statusCode()).as(OciClient.text(form)).isEqualTo(200);
+            String formToken = "Bearer " + OciClient.json(form).path("access_token").asText();
+            assertThat(client.head("/v2/cache/app/blobs/" + sha256(blob), "Authorization", formToken).statusCode()).isEqualTo(200);
+            assertThat(client.post("/token", "grant_type=refresh_token&refresh_token=x&service=cairn".getBytes(),
+                    "Content-Type", "application/x-www-form-urlencoded").statusCode()).as("no refresh tokens: fall back to GET").isEqualTo(404);
+            assertThat(client.post("/token", "grant_type=password&username=ci-1&password=wrong".getBytes(),
+                    "Content-Type", "application/x-www-form-urlencoded").statusCode()).isEqualTo(401);
+
+            // the catalog lists by the rules for a token's user
+            String catalogToken = token(client, TestUsers.basic("alice", "dev-secret"), "registry:catalog:*");
+            assertThat(OciClient.json(client.get("/v2/_catalog", "Authorization", catalogToken)).path("repositories").toString())
+                    .contains("cache/app");
+
             // wrong passwords get no token; forged tokens are refused
             assertThat(client.get("/token?service=cairn", "Authorization", TestUsers.basic("ci-1", "nope")).statusCode()).isEqualTo(401);
             String forged = runnerToken.substring(0, runnerToken.length() - 4) + "AAAA";
@@ -101,13 +124,17 @@ class TokenAuthTest {
         Path dir = Files.createTempDirectory("cairn-token-");
         Path htpasswd = TestUsers.htpasswd(dir.resolve("htpasswd"), Map.of("ci-1", "runner-secret"));
         try (RunningCairn cairn = RunningCairn.start(Map.of("auth.mode", "token", "auth.htpasswd", htpasswd.toString(),
-                "auth.groups", "{runners: [ci-1]}", "auth.rules", RULES, "auth.token.ttl", "1s"))) {
+                "auth.groups", "{runners: [ci-1]}", "auth.rules", RULES, "auth.token.ttl", "1s", "auth.max-failures", "3"))) {
             OciClient client = new OciClient(cairn);
             String credentials = TestUsers.basic("ci-1", "runner-secret");
             String shortLived = token(client, credentials, "repository:cache/app:pull");
             assertThat(client.get("/v2/", "Authorization", shortLived).statusCode()).isEqualTo(200);
             Thread.sleep(1000 + 5000 + 500); // the lifetime plus the clock-skew allowance
-            assertThat(client.get("/v2/", "Authorization", shortLived).statusCode()).isEqualTo(401);
+            for (int i = 0; i < 5; i++) {
+                assertThat(client.get("/v2/", "Authorization", shortLived).statusCode()).isEqualTo(401);
+            }
+            // expired tokens are normal use, not password guessing: no cooling-off for the address
+            assertThat(client.get("/v2/", "Authorization", credentials).statusCode()).isEqualTo(200);
             assertThat(client.get("/v2/", "Authorization", token(client, credentials, "repository:cache/app:pull")).statusCode()).isEqualTo(200);
         } finally {
             TempFiles.deleteRecursively(dir);
