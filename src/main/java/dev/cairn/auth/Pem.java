@@ -69,12 +69,15 @@ public final class Pem {
     public static void writePrivateKey(PrivateKey key, Path file) throws IOException {
         String body = java.util.Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII)).encodeToString(key.getEncoded());
         Path temp = file.resolveSibling(file.getFileName() + ".tmp");
-        Files.writeString(temp, "-----BEGIN PRIVATE KEY-----\n" + body + "\n-----END PRIVATE KEY-----\n", StandardCharsets.US_ASCII);
+        Files.deleteIfExists(temp);
         try {
-            Files.setPosixFilePermissions(temp, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+            // created owner-only, so the key is never readable by others, not even for a moment
+            Files.createFile(temp, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                    java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")));
         } catch (UnsupportedOperationException e) {
-            // not a POSIX filesystem
+            Files.createFile(temp); // not a POSIX filesystem
         }
+        Files.writeString(temp, "-----BEGIN PRIVATE KEY-----\n" + body + "\n-----END PRIVATE KEY-----\n", StandardCharsets.US_ASCII);
         Files.move(temp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
     }
 }

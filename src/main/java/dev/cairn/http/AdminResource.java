@@ -84,6 +84,10 @@ final class AdminResource {
     }
 
     private CollectionReport invalidate(Exchange x) {
+        // Only JSON: a browser form cannot send it cross-site, so an admin's cached credentials cannot be used by another page.
+        if (!x.header("Content-Type").map(dev.cairn.registry.MediaTypes::bare).orElse("").equals("application/json")) {
+            throw new RegistryException(ErrorCode.INVALID_REQUEST, "send the request as Content-Type: application/json");
+        }
         JsonNode request;
         try {
             request = Exchange.JSON.readTree(x.body().readNBytes(64 * 1024));

@@ -122,7 +122,8 @@ public final class RegistryHandler extends Handler.Abstract {
             registry.checkReady();
             x.sendBytes(200, "text/plain", "ready\n".getBytes());
         } catch (RuntimeException e) {
-            x.sendBytes(503, "text/plain", ("not ready: " + e.getMessage() + "\n").getBytes());
+            log.warn("not ready: {}", e.toString()); // the details go to the log, not to unauthenticated callers
+            x.sendBytes(503, "text/plain", "not ready: storage or metadata does not answer\n".getBytes());
         }
     }
 

@@ -67,6 +67,11 @@ class AdminCommandsTest {
             assertThat(invalidate.out()).contains("invalidated team/app@" + app.digest().substring(0, 19)).contains("[\"main\"]");
             assertThat(client.get("/v2/team/app/manifests/main").statusCode()).isEqualTo(404);
 
+            // a cross-site form cannot trigger it: only JSON is taken
+            var form = client.post("/api/v1/invalidate", "repositories=team/**".getBytes(), "Content-Type", "application/x-www-form-urlencoded");
+            assertThat(form.statusCode()).isEqualTo(400);
+            assertThat(OciClient.errorCode(form)).isEqualTo("INVALID_REQUEST");
+
             Run unreachable = cairn("stats", "--server", "http://127.0.0.1:1");
             assertThat(unreachable.exit()).isEqualTo(1);
             assertThat(unreachable.err()).contains("cannot reach Cairn");
