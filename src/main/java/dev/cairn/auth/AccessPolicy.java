@@ -44,11 +44,6 @@ public record AccessPolicy(Map<String, Set<String>> groups, List<AccessRule> rul
         return !who.anonymous() && (adminUsers.contains(who.user()) || who.groups().stream().anyMatch(adminGroups::contains));
     }
 
-    /** Whether any rule lets anonymous callers pull somewhere. */
-    public boolean hasAnonymousRules() {
-        return rules.stream().anyMatch(AccessRule::anonymous);
-    }
-
     /** The permissive policy of {@code auth.mode: none}. */
     public static AccessPolicy everyoneMayDoEverything() {
         return new AccessPolicy(Map.of(), List.of(new AccessRule(Set.of("*"), Set.of(), true, new Glob("**"),

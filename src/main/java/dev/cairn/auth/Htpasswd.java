@@ -50,11 +50,6 @@ public final class Htpasswd {
         }
     }
 
-    public boolean knows(String user) {
-        reloadIfChanged();
-        return hashes.containsKey(user);
-    }
-
     /** The cost of a "$2y$NN$..." hash. */
     private static int cost(byte[] hash) {
         try {

@@ -118,10 +118,6 @@ public final class HttpServer implements AutoCloseable {
         return connector.getLocalPort();
     }
 
-    public boolean isTls() {
-        return tls;
-    }
-
     public InetSocketAddress address() {
         return new InetSocketAddress(connector.getHost() == null ? "0.0.0.0" : connector.getHost(), port());
     }

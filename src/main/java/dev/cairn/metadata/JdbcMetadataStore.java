@@ -157,6 +157,11 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
     }
 
     @Override
+    public boolean manifestExists(RepositoryName repository, Digest digest) {
+        return read(c -> exists(c, "SELECT 1 FROM manifests WHERE repository = ? AND digest = ?", repository.value(), digest.toString()));
+    }
+
+    @Override
     public Optional<Digest> resolveTag(RepositoryName repository, Tag tag) {
         return read(c -> {
             try (PreparedStatement s = c.prepareStatement("SELECT digest FROM tags WHERE repository = ? AND name = ?")) {

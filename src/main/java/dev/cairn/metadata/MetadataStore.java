@@ -37,6 +37,8 @@ public interface MetadataStore extends AutoCloseable {
 
     Optional<StoredManifest> manifest(RepositoryName repository, Digest digest);
 
+    boolean manifestExists(RepositoryName repository, Digest digest);
+
     Optional<Digest> resolveTag(RepositoryName repository, Tag tag);
 
     /**

@@ -17,10 +17,6 @@ public record Descriptor(
         urls = List.copyOf(urls);
     }
 
-    public static Descriptor of(String mediaType, Digest digest, long size) {
-        return new Descriptor(mediaType, digest, size, Optional.empty(), Map.of(), List.of());
-    }
-
     /**
      * A layer that lives elsewhere: a Docker foreign layer or an OCI non-distributable layer, with the
      * URLs to fetch it from. Registries do not hold these, so they need not be pushed first.

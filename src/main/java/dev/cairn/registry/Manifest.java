@@ -25,10 +25,6 @@ public record Manifest(
         annotations = Map.copyOf(annotations);
     }
 
-    public boolean isIndex() {
-        return MediaTypes.INDEXES.contains(mediaType);
-    }
-
     /**
      * Every digest that must be in the repository before this manifest is: config, layers and index
      * entries (which in BuildKit's cache index are layer blobs, not manifests). Foreign layers are not

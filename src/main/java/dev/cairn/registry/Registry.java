@@ -319,7 +319,7 @@ public final class Registry {
             digest = claimed;
         }
         Optional<Tag> tag = reference instanceof Reference.ByTag(Tag t) ? Optional.of(t) : Optional.empty();
-        boolean isNew = metadata.manifest(repository, digest).isEmpty();
+        boolean isNew = !metadata.manifestExists(repository, digest); // an index read, not the document
         if (isNew) events.admit(content.length);
         List<Digest> missing = metadata.putManifest(new NewManifest(repository, digest, manifest.mediaType(), content,
                 manifest.subject().map(Descriptor::digest), manifest.effectiveArtifactType().filter(t -> manifest.subject().isPresent()),

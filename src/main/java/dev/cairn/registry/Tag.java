@@ -13,10 +13,6 @@ public record Tag(String value) implements Comparable<Tag> {
         }
     }
 
-    public static boolean isValid(String value) {
-        return value != null && GRAMMAR.matcher(value).matches();
-    }
-
     @Override
     public String toString() {
         return value;

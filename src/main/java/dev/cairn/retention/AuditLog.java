@@ -54,10 +54,6 @@ public final class AuditLog implements AutoCloseable {
         }
     }
 
-    public Path file() {
-        return file;
-    }
-
     /**
      * Copies the audit events the database holds (written in the same transactions as the deletions they
      * explain) to the file, fsyncs it, then lets the database forget them. A crash in between repeats a

@@ -88,12 +88,6 @@ public final class FileBlobStore implements BlobStore {
         }
     }
 
-    /** The blob's file, for zero-copy serving; empty when not stored. */
-    public Optional<Path> file(Digest digest) {
-        Path path = pathOf(digest);
-        return Files.isRegularFile(path) ? Optional.of(path) : Optional.empty();
-    }
-
     @Override
     public StagedBlob stage(Digest expected, InputStream body) throws IOException, DigestMismatchException {
         Path temp = tmp.resolve(UUID.randomUUID().toString());
