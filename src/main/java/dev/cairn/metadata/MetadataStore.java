@@ -76,6 +76,15 @@ public interface MetadataStore extends AutoCloseable {
     /** Applies a batch of last-use times; a time never moves backwards. */
     void recordLastUse(Collection<LastUse> uses);
 
+    /**
+     * Runs {@code work} holding these digests' locks across every node that shares this store, so that no
+     * node publishes a blob while another deletes it. Where only one node can use the store (SQLite), the
+     * node's own locks suffice and this just runs the work.
+     */
+    default <T> T withDigestLocks(Collection<Digest> digests, java.util.function.Supplier<T> work) {
+        return work.get();
+    }
+
     /** Answers when the database answers; throws otherwise (for readiness probes). */
     void ping();
 

@@ -29,6 +29,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@link RegistryException} thrown before anything stored changes.
  */
 public final class Registry {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Registry.class);
     /** Upper bound on one page of tags or repositories when the client names none. */
     public static final int MAX_PAGE = 10_000;
 
@@ -43,7 +44,7 @@ public final class Registry {
      */
     private final Map<String, ReentrantLock> uploadLocks = new ConcurrentHashMap<>();
 
-    private final DigestLocks digestLocks = new DigestLocks(1024);
+    private final DigestLocks digestLocks;
     private volatile RegistryEvents events = RegistryEvents.NONE;
 
     public Registry(BlobStore blobs, MetadataStore metadata, LastUseRecorder lastUse, Clock clock, long maxManifestBytes) {
@@ -52,6 +53,7 @@ public final class Registry {
         this.lastUse = lastUse;
         this.clock = clock;
         this.maxManifestBytes = maxManifestBytes;
+        this.digestLocks = new DigestLocks(1024, metadata::withDigestLocks);
     }
 
     /** Who hears about hits, misses, bytes and deletions (metrics, retention). */
@@ -73,6 +75,14 @@ public final class Registry {
     public void blobServed(Digest digest, long bytes) {
         lastUse.blobUsed(digest);
         if (bytes > 0) events.blobBytesServed(bytes);
+    }
+
+    /**
+     * A short-lived URL the client may fetch the blob from directly (the store's, not this node's), for
+     * a blob {@link #statBlob} just found; empty when the store serves no such URLs.
+     */
+    public Optional<java.net.URI> blobReadUrl(Digest digest, java.time.Duration validFor) {
+        return blobs.readUrl(digest, validFor);
     }
 
     /** Opens a blob the repository may serve, at {@code offset}. */
@@ -151,11 +161,12 @@ public final class Registry {
 
     public UploadState startUpload(RepositoryName repository) {
         String id = UUID.randomUUID().toString();
+        // The record first: a store that keeps its progress in the database writes to this row.
+        metadata.createUpload(new UploadSession(id, repository, clock.instant()));
         io(() -> {
             blobs.startUpload(id);
             return null;
         });
-        metadata.createUpload(new UploadSession(id, repository, clock.instant()));
         return new UploadState(repository, id, 0);
     }
 
@@ -236,6 +247,8 @@ public final class Registry {
                 lock.unlock();
             }
         }
+        int removed = io(() -> blobs.removeAbandonedUploads(cutoff, id -> metadata.upload(id).isPresent()));
+        if (removed > 0) log.info("removed {} abandoned upload part(s) or object(s) no open session owns", removed);
         return expired;
     }
 
