@@ -134,6 +134,20 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
+    public java.util.OptionalLong linkedBlobSize(RepositoryName repository, Digest digest) {
+        return read(c -> {
+            try (PreparedStatement s = c.prepareStatement("SELECT b.size FROM repository_blobs l JOIN blobs b ON b.digest = l.digest "
+                    + "WHERE l.repository = ? AND l.digest = ?")) {
+                s.setString(1, repository.value());
+                s.setString(2, digest.toString());
+                try (ResultSet r = s.executeQuery()) {
+                    return r.next() ? java.util.OptionalLong.of(r.getLong(1)) : java.util.OptionalLong.empty();
+                }
+            }
+        });
+    }
+
+    @Override
     public boolean linkBlob(RepositoryName repository, Digest digest, long size) {
         long now = System.currentTimeMillis();
         return write(c -> {

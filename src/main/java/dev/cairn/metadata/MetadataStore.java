@@ -17,6 +17,9 @@ public interface MetadataStore extends AutoCloseable {
     /** True when the repository may serve the blob (it was pushed or mounted into it). */
     boolean isBlobLinked(RepositoryName repository, Digest digest);
 
+    /** The size of the blob when the repository may serve it, else empty. */
+    java.util.OptionalLong linkedBlobSize(RepositoryName repository, Digest digest);
+
     /**
      * Records that the repository holds the blob; creates the repository on first use. Returns true when
      * the blob itself is new to the store (its bytes now count against the budget).

@@ -65,8 +65,14 @@ public final class Registry {
 
     /** The blob as the repository may serve it; BLOB_UNKNOWN when it is not linked or its bytes are gone. */
     public BlobInfo statBlob(RepositoryName repository, Digest digest) {
-        if (!metadata.isBlobLinked(repository, digest)) {
+        OptionalLong size = metadata.linkedBlobSize(repository, digest);
+        if (size.isEmpty()) {
             throw blobUnknown(digest);
+        }
+        if (blobs.isRemote()) {
+            // A record exists only while its bytes do (published before linking, record deleted before bytes,
+            // both under the digest's lock), so a round trip to the object store would tell nothing new.
+            return new BlobInfo(digest, size.getAsLong());
         }
         return io(() -> blobs.stat(digest)).orElseThrow(() -> blobUnknown(digest));
     }

@@ -78,6 +78,14 @@ public interface BlobStore extends AutoCloseable {
     int removeAbandonedUploads(java.time.Instant cutoff, java.util.function.Predicate<String> isOpenSession) throws IOException;
 
     /**
+     * True when asking the store costs a network round trip (an object store); then callers trust the
+     * records, which exist only while the bytes do, rather than ask the store whether a blob is there.
+     */
+    default boolean isRemote() {
+        return false;
+    }
+
+    /**
      * A short-lived URL from which a client may read the blob directly, bypassing this node; empty when
      * the store has no such thing (local files).
      */

@@ -204,6 +204,11 @@ public final class S3BlobStore implements BlobStore {
     }
 
     @Override
+    public boolean isRemote() {
+        return true;
+    }
+
+    @Override
     public Optional<URI> readUrl(Digest digest, Duration validFor) {
         return Optional.of(URI.create(presigner.presignGetObject(p -> p.signatureDuration(validFor)
                 .getObjectRequest(g -> g.bucket(bucket).key(keyOf(digest)))).url().toString()));
