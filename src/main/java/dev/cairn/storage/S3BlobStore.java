@@ -142,7 +142,12 @@ public final class S3BlobStore implements BlobStore {
         this.partSize = location.partSize();
         this.ledger = ledger;
         this.clock = clock;
-        this.buffers = new PartBuffers(partSize, Math.max(2, location.maxConnections() / 4));
+        // Part buffers may take a quarter of the heap at most (the launcher keeps heaps small), and need
+        // not outnumber a quarter of the connections to S3.
+        long byHeap = Runtime.getRuntime().maxMemory() / 4 / partSize;
+        int buffersAllowed = (int) Math.max(2, Math.min(byHeap, location.maxConnections() / 4));
+        this.buffers = new PartBuffers(partSize, buffersAllowed);
+        log.info("blob store {}: parts of {} bytes, at most {} part buffers in memory", location, partSize, buffersAllowed);
     }
 
     /** Throws, in S3's words, when the bucket cannot be reached with these credentials. */
