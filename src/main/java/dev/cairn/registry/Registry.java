@@ -191,6 +191,33 @@ public final class Registry {
     /** Appends the final chunk (if any), verifies the digest and publishes the blob into the repository. */
     public BlobInfo finishUpload(RepositoryName repository, String id, Digest digest, OptionalLong start, InputStream body) {
         return withUpload(repository, id, size -> {
+            if (size == 0 && (start.isEmpty() || start.getAsLong() == 0)) {
+                // The whole blob in the closing PUT (as containerd pushes): the digest is known before the
+                // bytes, so stage them as a monolithic push does; an object store then writes them to the
+                // blob's own key instead of to a session object it would have to copy.
+                StagedBlob staged;
+                try {
+                    staged = blobs.stage(digest, body);
+                } catch (DigestMismatchException e) {
+                    io(() -> {
+                        blobs.abortUpload(id);
+                        return null;
+                    });
+                    endSession(id);
+                    throw digestMismatch(e);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+                try {
+                    return publishAndLink(repository, staged);
+                } finally {
+                    io(() -> {
+                        blobs.abortUpload(id);
+                        return null;
+                    });
+                    endSession(id);
+                }
+            }
             append(id, start, body);
             StagedBlob staged;
             try {
