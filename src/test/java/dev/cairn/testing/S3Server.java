@@ -6,7 +6,7 @@ import org.gaul.s3proxy.auth.AuthenticationType;
 import org.slf4j.LoggerFactory;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
-import software.amazon.awssdk.http.apache.ApacheHttpClient;
+import software.amazon.awssdk.http.apache5.Apache5HttpClient;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.S3Configuration;
@@ -115,8 +115,16 @@ public final class S3Server implements AutoCloseable {
         port = started.getPort();
     }
 
-    /** Takes the server down; requests fail to connect until {@link #startAgain()}. Data stays. */
+    /**
+     * Takes the server down; requests fail to connect until {@link #startAgain()}. Data stays. The {@link
+     * #client()} is replaced: a connection it pooled before the outage would fail with "the target server
+     * failed to respond" rather than a refused connection.
+     */
     public synchronized void stop() throws Exception {
+        if (client != null) {
+            client.close();
+            client = null;
+        }
         if (proxy != null) {
             proxy.stop();
             proxy = null;
@@ -195,9 +203,9 @@ public final class S3Server implements AutoCloseable {
                 .region(Region.of(REGION))
                 .credentialsProvider(credentials())
                 .forcePathStyle(true)
-                // the s3 artifact also brings apache5-client; with two HTTP clients on the class path the
-                // SDK wants one named
-                .httpClientBuilder(ApacheHttpClient.builder())
+                // named, since two are on the class path: apache-client (HttpClient 4, deprecated in SDK 2.57)
+                // and apache5-client, which the s3 artifact brings
+                .httpClientBuilder(Apache5HttpClient.builder())
                 .overrideConfiguration(o -> o.retryStrategy(r -> r.maxAttempts(1)))
                 .build();
     }
@@ -280,8 +288,6 @@ public final class S3Server implements AutoCloseable {
     @Override
     public synchronized void close() throws Exception {
         try {
-            if (client != null) client.close();
-            client = null;
             stop();
         } finally {
             TempFiles.deleteRecursively(baseDir);
