@@ -195,56 +195,53 @@ public final class Registry {
                 // The whole blob in the closing PUT (as containerd pushes): the digest is known before the
                 // bytes, so stage them as a monolithic push does; an object store then writes them to the
                 // blob's own key instead of to a session object it would have to copy.
-                StagedBlob staged;
-                try {
-                    staged = blobs.stage(digest, body);
-                } catch (DigestMismatchException e) {
-                    io(() -> {
-                        blobs.abortUpload(id);
-                        return null;
-                    });
-                    endSession(id);
-                    throw digestMismatch(e);
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
-                try {
-                    return publishAndLink(repository, staged);
-                } finally {
-                    io(() -> {
-                        blobs.abortUpload(id);
-                        return null;
-                    });
-                    endSession(id);
-                }
+                return publishSession(repository, id, true, () -> blobs.stage(digest, body));
             }
             append(id, start, body);
-            StagedBlob staged;
-            try {
-                staged = blobs.stageUpload(id, digest);
-            } catch (DigestMismatchException e) {
-                endSession(id);
-                throw digestMismatch(e);
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-            try {
-                return publishAndLink(repository, staged);
-            } finally {
-                endSession(id);
-            }
+            return publishSession(repository, id, false, () -> blobs.stageUpload(id, digest));
         });
+    }
+
+    private interface Staging {
+        StagedBlob stage() throws IOException, DigestMismatchException;
+    }
+
+    /**
+     * Stages the session's blob, publishes it into the repository and ends the session, whether or not
+     * the digest matched; {@code discardUpload} also drops what the session itself holds.
+     */
+    private BlobInfo publishSession(RepositoryName repository, String id, boolean discardUpload, Staging staging) {
+        StagedBlob staged;
+        try {
+            staged = staging.stage();
+        } catch (DigestMismatchException e) {
+            endSession(id, discardUpload);
+            throw digestMismatch(e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        try {
+            return publishAndLink(repository, staged);
+        } finally {
+            endSession(id, discardUpload);
+        }
     }
 
     public void cancelUpload(RepositoryName repository, String id) {
         withUpload(repository, id, size -> {
+            endSession(id, true);
+            return null;
+        });
+    }
+
+    private void endSession(String id, boolean discardUpload) {
+        if (discardUpload) {
             io(() -> {
                 blobs.abortUpload(id);
                 return null;
             });
-            endSession(id);
-            return null;
-        });
+        }
+        endSession(id);
     }
 
     /**
@@ -269,11 +266,7 @@ public final class Registry {
             try {
                 Optional<java.time.Instant> lastWrite = io(() -> blobs.uploadLastWrite(session.id()));
                 if (lastWrite.isEmpty() || lastWrite.get().isBefore(cutoff)) {
-                    io(() -> {
-                        blobs.abortUpload(session.id());
-                        return null;
-                    });
-                    endSession(session.id());
+                    endSession(session.id(), true);
                     expired++;
                 }
             } finally {
