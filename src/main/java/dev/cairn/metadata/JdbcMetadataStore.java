@@ -119,6 +119,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
         locks.setPoolName("cairn-postgres-locks");
         locks.setMaximumPoolSize(Math.max(2, poolSize / 2));
         locks.setMinimumIdle(0);
+        // A lock held by a node that lost its network must not stall the others for ever.
+        locks.setConnectionInitSql("SET lock_timeout = '60s'");
         HikariDataSource main = new HikariDataSource(pool);
         JdbcMetadataStore store = new JdbcMetadataStore(main, Dialect.POSTGRES, null, new HikariDataSource(locks));
         store.migrate();
@@ -134,14 +136,14 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
-    public java.util.OptionalLong linkedBlobSize(RepositoryName repository, Digest digest) {
+    public Optional<LinkedBlob> linkedBlob(RepositoryName repository, Digest digest) {
         return read(c -> {
-            try (PreparedStatement s = c.prepareStatement("SELECT b.size FROM repository_blobs l JOIN blobs b ON b.digest = l.digest "
+            try (PreparedStatement s = c.prepareStatement("SELECT b.size, b.last_used_at FROM repository_blobs l JOIN blobs b ON b.digest = l.digest "
                     + "WHERE l.repository = ? AND l.digest = ?")) {
                 s.setString(1, repository.value());
                 s.setString(2, digest.toString());
                 try (ResultSet r = s.executeQuery()) {
-                    return r.next() ? java.util.OptionalLong.of(r.getLong(1)) : java.util.OptionalLong.empty();
+                    return r.next() ? Optional.of(new LinkedBlob(r.getLong(1), Instant.ofEpochMilli(r.getLong(2)))) : Optional.empty();
                 }
             }
         });
@@ -681,6 +683,9 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
             } finally {
                 try (Statement s = c.createStatement()) {
                     s.execute("SELECT pg_advisory_unlock_all()");
+                } catch (SQLException e) {
+                    lockConnections.evictConnection(c); // never hand out a connection that may still hold locks
+                    throw e;
                 }
             }
         } catch (SQLException e) {

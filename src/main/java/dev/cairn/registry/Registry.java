@@ -65,14 +65,16 @@ public final class Registry {
 
     /** The blob as the repository may serve it; BLOB_UNKNOWN when it is not linked or its bytes are gone. */
     public BlobInfo statBlob(RepositoryName repository, Digest digest) {
-        OptionalLong size = metadata.linkedBlobSize(repository, digest);
-        if (size.isEmpty()) {
+        Optional<MetadataStore.LinkedBlob> linked = metadata.linkedBlob(repository, digest);
+        if (linked.isEmpty()) {
             throw blobUnknown(digest);
         }
+        // A HEAD may let a client skip an upload, so it counts as a use, at once where another node might sweep.
+        lastUse.blobUsed(digest, linked.get().lastUsedAt());
         if (blobs.isRemote()) {
             // A record exists only while its bytes do (published before linking, record deleted before bytes,
             // both under the digest's lock), so a round trip to the object store would tell nothing new.
-            return new BlobInfo(digest, size.getAsLong());
+            return new BlobInfo(digest, linked.get().size());
         }
         return io(() -> blobs.stat(digest)).orElseThrow(() -> blobUnknown(digest));
     }
@@ -217,6 +219,8 @@ public final class Registry {
         } catch (DigestMismatchException e) {
             endSession(id, discardUpload);
             throw digestMismatch(e);
+        } catch (NoSuchFileException e) {
+            throw sessionLost(id);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -283,9 +287,17 @@ public final class Registry {
             return blobs.appendUpload(id, start, body);
         } catch (UploadOffsetException e) {
             throw new UploadRangeException(id, e.currentSize(), e.getMessage());
+        } catch (NoSuchFileException e) {
+            throw sessionLost(id);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** The store can no longer continue the session (its pieces are gone): end it, so the client starts over. */
+    private RegistryException sessionLost(String id) {
+        endSession(id, true);
+        return new RegistryException(ErrorCode.BLOB_UPLOAD_UNKNOWN, "upload " + abbreviate(id) + " can no longer be completed; start it again");
     }
 
     private interface UploadWork<T> {

@@ -65,6 +65,8 @@ public final class S3BlobStore implements BlobStore {
     private static final int MAX_PARTS = 10_000;
     private static final long MAX_SINGLE_COPY = 5L << 30;
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** How long an upload waits for a part buffer before it is answered 503 (the node is saturated). */
+    private static final Duration BUFFER_WAIT = Duration.ofSeconds(30);
 
     /** Where the bucket is and how to reach it; {@code accessKey}/{@code secretKey} empty means the SDK's default chain. */
     public record Location(String bucket, String prefix, String region, Optional<URI> endpoint, boolean pathStyle,
@@ -99,13 +101,14 @@ public final class S3BlobStore implements BlobStore {
     private sealed interface Staged permits SmallBlob, PendingMultipart, StagingObject {
     }
 
-    private record SmallBlob(byte[] bytes, int length) implements Staged {
+    /** {@code tailKey}: the session object the bytes came from, if any, removed with the staged blob. */
+    private record SmallBlob(byte[] bytes, int length, String tailKey) implements Staged {
     }
 
     private record PendingMultipart(String key, String uploadId, List<Part> parts) implements Staged {
     }
 
-    private record StagingObject(String key) implements Staged {
+    private record StagingObject(String key, String tailKey) implements Staged {
     }
 
     public S3BlobStore(Location location, UploadLedger ledger, Clock clock) {
@@ -198,13 +201,47 @@ public final class S3BlobStore implements BlobStore {
                 b.bucket(bucket).key(key);
                 if (offset > 0) b.range("bytes=" + offset + "-");
             });
-            return in;
+            return new AbortingStream(in);
         } catch (S3Exception e) {
             if (e.statusCode() == 404) throw new NoSuchFileException(key);
             if (e.statusCode() == 416) return InputStream.nullInputStream(); // offset at the end: nothing left to send
             throw failure("GET " + key, e);
         } catch (SdkException e) {
             throw failure("GET " + key, e);
+        }
+    }
+
+    /**
+     * An object's body that, closed before its end (a client that went away, a range served), aborts the
+     * connection instead of reading the rest of a possibly huge object to reuse it.
+     */
+    private static final class AbortingStream extends java.io.FilterInputStream {
+        private final ResponseInputStream<GetObjectResponse> response;
+        private boolean ended;
+
+        AbortingStream(ResponseInputStream<GetObjectResponse> response) {
+            super(response);
+            this.response = response;
+        }
+
+        @Override
+        public int read() throws IOException {
+            int b = super.read();
+            if (b < 0) ended = true;
+            return b;
+        }
+
+        @Override
+        public int read(byte[] buffer, int offset, int length) throws IOException {
+            int n = super.read(buffer, offset, length);
+            if (n < 0) ended = true;
+            return n;
+        }
+
+        @Override
+        public void close() throws IOException {
+            if (!ended) response.abort();
+            super.close();
         }
     }
 
@@ -215,8 +252,13 @@ public final class S3BlobStore implements BlobStore {
 
     @Override
     public Optional<URI> readUrl(Digest digest, Duration validFor) {
-        return Optional.of(URI.create(presigner.presignGetObject(p -> p.signatureDuration(validFor)
-                .getObjectRequest(g -> g.bucket(bucket).key(keyOf(digest)))).url().toString()));
+        try {
+            return Optional.of(URI.create(presigner.presignGetObject(p -> p.signatureDuration(validFor)
+                    .getObjectRequest(g -> g.bucket(bucket).key(keyOf(digest)))).url().toString()));
+        } catch (SdkException | IllegalArgumentException e) {
+            log.warn("cannot presign a URL for {} (serving it through this node): {}", digest, e.getMessage());
+            return Optional.empty(); // signing is local (credentials, clock); the node can still serve the bytes
+        }
     }
 
     @Override
@@ -231,7 +273,7 @@ public final class S3BlobStore implements BlobStore {
             if (filled < buffer.length) {
                 verify(expected, Digest.of(expected.algorithm(), hasher.digest()));
                 staged = true;
-                return new StagedBlob(expected, filled, new SmallBlob(java.util.Arrays.copyOf(buffer, filled), filled));
+                return new StagedBlob(expected, filled, new SmallBlob(java.util.Arrays.copyOf(buffer, filled), filled, null));
             }
             multipartId = createMultipart(key);
             List<Part> parts = new ArrayList<>();
@@ -263,26 +305,30 @@ public final class S3BlobStore implements BlobStore {
             }
             case PendingMultipart pending -> {
                 if (head(key).isPresent()) {
-                    abortMultipart(pending.key(), pending.uploadId()); // same digest, same bytes: keep the one copy
+                    abortQuietly(pending.key(), pending.uploadId()); // same digest, same bytes: keep the one copy
                 } else {
                     completeMultipart(pending.key(), pending.uploadId(), pending.parts());
                 }
             }
             case StagingObject object -> {
                 if (head(key).isEmpty()) copy(object.key(), key, staged.size());
-                deleteKey(object.key());
             }
         }
         return new BlobInfo(staged.digest(), staged.size());
     }
 
+    /** Drops what staging left (a pending multipart upload, the staging object, the session's tail); quietly: the blob's fate is decided. */
     @Override
-    public void discard(StagedBlob staged) throws IOException {
+    public void discard(StagedBlob staged) {
         switch (handleOf(staged)) {
             case SmallBlob small -> {
+                if (small.tailKey() != null) deleteQuietly(small.tailKey());
             }
-            case PendingMultipart pending -> abortMultipart(pending.key(), pending.uploadId());
-            case StagingObject object -> deleteKey(object.key());
+            case PendingMultipart pending -> abortQuietly(pending.key(), pending.uploadId());
+            case StagingObject object -> {
+                deleteQuietly(object.key());
+                if (object.tailKey() != null) deleteQuietly(object.tailKey());
+            }
         }
     }
 
@@ -408,6 +454,8 @@ public final class S3BlobStore implements BlobStore {
             recorded = true;
             if (before.tailKey() != null) deleteQuietly(before.tailKey());
             return after.size();
+        } catch (BlobStoreUnavailableException e) {
+            throw sessionLostOr(id, e);
         } finally {
             buffers.give(buffer);
             if (!recorded) {
@@ -423,7 +471,6 @@ public final class S3BlobStore implements BlobStore {
         UploadLedger.Entry entry = entry(id).orElseThrow(() -> new NoSuchFileException("upload " + id));
         Progress progress = progressOf(entry);
         String key = stagingKey(id);
-        boolean staged = false;
         try {
             if (progress.multipartId() == null) {
                 // Less than one part: the whole blob is the tail. One PUT will make it the blob.
@@ -431,27 +478,41 @@ public final class S3BlobStore implements BlobStore {
                 MessageDigest hasher = expected.newHasher();
                 hasher.update(bytes);
                 verify(expected, Digest.of(expected.algorithm(), hasher.digest()));
-                staged = true;
-                return new StagedBlob(expected, bytes.length, new SmallBlob(bytes, bytes.length));
-            }
-            List<Part> parts = new ArrayList<>(progress.parts());
-            if (progress.tailKey() != null) {
-                byte[] tail = readAll(progress.tailKey(), progress.tailSize());
-                parts.add(uploadPart(key, progress.multipartId(), parts.size() + 1, tail, tail.length));
+                return new StagedBlob(expected, bytes.length, new SmallBlob(bytes, bytes.length, progress.tailKey()));
             }
             boolean sha256 = expected.algorithm().equals("sha256");
             if (sha256) verify(expected, Digest.of("sha256", finish(decode(progress.sha256State()))));
+            List<Part> parts = new ArrayList<>(progress.parts());
+            if (progress.tailKey() != null) {
+                // The last part; a retry after a failure below uploads it again under the same number.
+                byte[] tail = readAll(progress.tailKey(), progress.tailSize());
+                parts.add(uploadPart(key, progress.multipartId(), parts.size() + 1, tail, tail.length));
+            }
             completeMultipart(key, progress.multipartId(), parts);
             if (!sha256) verify(expected, hashObject(key, expected)); // no running state for other algorithms: read it back
-            staged = true;
-            return new StagedBlob(expected, progress.size(), new StagingObject(key));
-        } finally {
+            return new StagedBlob(expected, progress.size(), new StagingObject(key, progress.tailKey()));
+        } catch (DigestMismatchException e) {
+            // The session is over: drop everything it wrote.
+            if (progress.multipartId() != null) abortQuietly(key, progress.multipartId());
             if (progress.tailKey() != null) deleteQuietly(progress.tailKey());
-            if (!staged) {
-                if (progress.multipartId() != null) abortQuietly(key, progress.multipartId());
-                deleteQuietly(key);
-            }
+            deleteQuietly(key);
+            throw e;
+        } catch (BlobStoreUnavailableException e) {
+            // Anything else leaves the session as it was, so the client's retry of the closing PUT can finish
+            // it, unless S3 says the session's pieces are gone; then it cannot be finished at all.
+            throw sessionLostOr(id, e);
         }
+    }
+
+    /** A session whose multipart upload or tail S3 no longer has is over; any other failure is the store's. */
+    private static IOException sessionLostOr(String id, BlobStoreUnavailableException e) {
+        if (e.getCause() instanceof S3Exception s3 && (s3.statusCode() == 404
+                || s3.statusCode() == 400 && s3.awsErrorDetails() != null && "InvalidPart".equals(s3.awsErrorDetails().errorCode()))) {
+            NoSuchFileException lost = new NoSuchFileException("upload " + id, null, "its parts are gone from the bucket: " + s3.getMessage());
+            lost.initCause(e);
+            return lost;
+        }
+        return e;
     }
 
     @Override
@@ -471,8 +532,12 @@ public final class S3BlobStore implements BlobStore {
     @Override
     public int removeAbandonedUploads(Instant cutoff, Predicate<String> isOpenSession) throws IOException {
         AtomicInteger removed = new AtomicInteger();
-        List<MultipartUpload> multiparts = call("LIST multipart uploads", () ->
-                s3.listMultipartUploadsPaginator(b -> b.bucket(bucket).prefix(prefix)).uploads().stream().toList());
+        // Only under our own areas: a bucket may be shared with other applications (or an empty prefix).
+        List<MultipartUpload> multiparts = new ArrayList<>();
+        for (String area : List.of(prefix + "blobs/", uploadsPrefix())) {
+            multiparts.addAll(call("LIST multipart uploads under " + area, () ->
+                    s3.listMultipartUploadsPaginator(b -> b.bucket(bucket).prefix(area)).uploads().stream().toList()));
+        }
         for (MultipartUpload upload : multiparts) {
             if (upload.initiated() == null || !upload.initiated().isBefore(cutoff)) continue;
             if (recordedByOpenSession(upload.key(), upload.uploadId(), isOpenSession)) continue;
@@ -687,7 +752,12 @@ public final class S3BlobStore implements BlobStore {
             if (made.incrementAndGet() <= max) return new byte[size];
             made.decrementAndGet();
             try {
-                return free.take();
+                byte[] freed = free.poll(BUFFER_WAIT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+                if (freed == null) {
+                    throw new BlobStoreUnavailableException("all " + max + " upload buffers stayed busy for " + BUFFER_WAIT.toSeconds()
+                            + " s (raise the heap or storage.s3.max-connections, or add nodes)", null);
+                }
+                return freed;
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new java.io.InterruptedIOException("interrupted waiting for an upload buffer");
