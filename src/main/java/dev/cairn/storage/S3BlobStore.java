@@ -67,6 +67,8 @@ public final class S3BlobStore implements BlobStore {
     private static final ObjectMapper JSON = new ObjectMapper();
     /** How long an upload waits for a part buffer before it is answered 503 (the node is saturated). */
     private static final Duration BUFFER_WAIT = Duration.ofSeconds(30);
+    /** How long a request's claim on an upload session lasts unless renewed (with every part it uploads). */
+    static final Duration CLAIM = Duration.ofSeconds(20);
 
     /** Where the bucket is and how to reach it; {@code accessKey}/{@code secretKey} empty means the SDK's default chain. */
     public record Location(String bucket, String prefix, String region, Optional<URI> endpoint, boolean pathStyle,
@@ -87,11 +89,30 @@ public final class S3BlobStore implements BlobStore {
     private final PartBuffers buffers;
 
     /** What an upload session has sent so far. {@code size} counts the parts and the tail. */
+    /**
+     * What an upload session has sent so far. {@code size} counts the parts and the tail. {@code claimedBy}
+     * names the request that is writing to the session until {@code claimedUntil} (epoch ms), if any.
+     */
     record Progress(long size, String sha256State, String multipartId, List<Part> parts, String tailKey, long tailSize,
-                    long writtenAt) {
+                    long writtenAt, String claimedBy, long claimedUntil) {
         static Progress empty(Instant now) {
-            return new Progress(0, encode(new SHA256Digest()), null, List.of(), null, 0, now.toEpochMilli());
+            return new Progress(0, encode(new SHA256Digest()), null, List.of(), null, 0, now.toEpochMilli(), null, 0);
         }
+
+        Progress claimed(String owner, long until) {
+            return new Progress(size, sha256State, multipartId, parts, tailKey, tailSize, writtenAt, owner, until);
+        }
+    }
+
+    /** This request's claim lapsed and another request took the session over. */
+    private static final class TakenOver extends IOException {
+        TakenOver() {
+            super("the upload session was taken over by another request", null);
+        }
+    }
+
+    /** A session this request holds: its progress as claimed, and the revision that claim wrote. */
+    private record Claim(Progress progress, long revision, String owner) {
     }
 
     record Part(int number, String etag, long size) {
@@ -408,9 +429,10 @@ public final class S3BlobStore implements BlobStore {
      */
     @Override
     public long appendUpload(String id, OptionalLong expectedStart, InputStream body) throws IOException, UploadOffsetException {
-        UploadLedger.Entry entry = entry(id).orElseThrow(() -> new NoSuchFileException("upload " + id));
-        Progress before = progressOf(entry);
+        Claim claim = claim(id);
+        Progress before = claim.progress();
         if (expectedStart.isPresent() && expectedStart.getAsLong() != before.size()) {
+            release(id, claim);
             throw new UploadOffsetException(expectedStart.getAsLong(), before.size());
         }
         SHA256Digest hasher = decode(before.sha256State());
@@ -427,10 +449,16 @@ public final class S3BlobStore implements BlobStore {
             long received = 0;
             while (true) {
                 int start = filled;
-                filled = fill(body, buffer, filled, null);
+                while (filled < buffer.length) {
+                    int n = body.read(buffer, filled, buffer.length - filled);
+                    if (n < 0) break;
+                    filled += n;
+                    claim = renewIfDue(id, claim); // a slow client keeps its claim; a stalled one finds it gone
+                }
                 hasher.update(buffer, start, filled - start);
                 received += filled - start;
                 if (filled < buffer.length) break;
+                claim = renew(id, claim); // still ours before a part goes out under the next number
                 if (multipartId == null) {
                     multipartId = createMultipart(key);
                     createdMultipart = multipartId;
@@ -446,14 +474,16 @@ public final class S3BlobStore implements BlobStore {
                 putBytes(newTail, buffer, filled);
             }
             Progress after = new Progress(before.size() + received, encode(hasher), multipartId, List.copyOf(parts), newTail, filled,
-                    clock.millis());
-            if (!ledger.writeProgress(id, entry.revision(), JSON.writeValueAsString(after))) {
-                long now = uploadSize(id).orElseThrow(() -> new NoSuchFileException("upload " + id));
-                throw new UploadOffsetException(before.size(), now); // another request advanced (or ended) the session
+                    clock.millis(), null, 0);
+            if (!ledger.writeProgress(id, claim.revision(), JSON.writeValueAsString(after))) {
+                throw new TakenOver();
             }
             recorded = true;
             if (before.tailKey() != null) deleteQuietly(before.tailKey());
             return after.size();
+        } catch (TakenOver e) {
+            // This request stalled past its claim and another one wrote meanwhile: its chunk is not appended.
+            throw new UploadOffsetException(before.size(), uploadSize(id).orElseThrow(() -> new NoSuchFileException("upload " + id)));
         } catch (BlobStoreUnavailableException e) {
             throw sessionLostOr(id, e);
         } finally {
@@ -462,15 +492,72 @@ public final class S3BlobStore implements BlobStore {
                 // A chunk cut short leaves the session as it was, so the client can send it again.
                 if (newTail != null) deleteQuietly(newTail);
                 if (createdMultipart != null) abortQuietly(key, createdMultipart);
+                release(id, claim);
             }
+        }
+    }
+
+    /**
+     * Makes this request the only one writing to the session, on any node: two requests racing on one
+     * session would otherwise both upload "the next part" under the same number, and the later one would
+     * replace the bytes the other recorded. A claim lasts {@link #CLAIM} and is renewed with every part, so
+     * a node that dies mid-request holds its session only that long; a request finding the session claimed
+     * waits for it (then, typically, finds it moved on and gets 416).
+     */
+    private Claim claim(String id) throws IOException {
+        String owner = UUID.randomUUID().toString();
+        long deadline = System.nanoTime() + CLAIM.plusSeconds(5).toNanos();
+        while (true) {
+            UploadLedger.Entry entry = entry(id).orElseThrow(() -> new NoSuchFileException("upload " + id));
+            Progress progress = progressOf(entry);
+            long now = clock.millis();
+            if (progress.claimedBy() == null || progress.claimedUntil() <= now) {
+                Progress claimed = progress.claimed(owner, now + CLAIM.toMillis());
+                if (ledger.writeProgress(id, entry.revision(), JSON.writeValueAsString(claimed))) {
+                    return new Claim(claimed, entry.revision() + 1, owner);
+                }
+                continue; // another request changed it meanwhile: look again
+            }
+            if (System.nanoTime() > deadline) {
+                throw new BlobStoreUnavailableException("upload " + id + " stayed busy with another request", null);
+            }
+            try {
+                Thread.sleep(200);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new java.io.InterruptedIOException("interrupted waiting for upload " + id);
+            }
+        }
+    }
+
+    private Claim renewIfDue(String id, Claim claim) throws IOException {
+        long left = claim.progress().claimedUntil() - clock.millis();
+        return left < CLAIM.toMillis() * 3 / 4 ? renew(id, claim) : claim;
+    }
+
+    private Claim renew(String id, Claim claim) throws IOException {
+        Progress renewed = claim.progress().claimed(claim.owner(), clock.millis() + CLAIM.toMillis());
+        if (!ledger.writeProgress(id, claim.revision(), JSON.writeValueAsString(renewed))) {
+            throw new TakenOver();
+        }
+        return new Claim(renewed, claim.revision() + 1, claim.owner());
+    }
+
+    /** Gives the session back as it was before this request, if this request still holds it. */
+    private void release(String id, Claim claim) {
+        try {
+            ledger.writeProgress(id, claim.revision(), JSON.writeValueAsString(claim.progress().claimed(null, 0)));
+        } catch (IOException | RuntimeException e) {
+            log.warn("could not release upload {} (its claim lapses in {} s): {}", id, CLAIM.toSeconds(), e.getMessage());
         }
     }
 
     @Override
     public StagedBlob stageUpload(String id, Digest expected) throws IOException, DigestMismatchException {
-        UploadLedger.Entry entry = entry(id).orElseThrow(() -> new NoSuchFileException("upload " + id));
-        Progress progress = progressOf(entry);
+        Claim claim = claim(id); // a stale request on another node must not write a part while this one completes
+        Progress progress = claim.progress();
         String key = stagingKey(id);
+        boolean staged = false;
         try {
             if (progress.multipartId() == null) {
                 // Less than one part: the whole blob is the tail. One PUT will make it the blob.
@@ -478,6 +565,7 @@ public final class S3BlobStore implements BlobStore {
                 MessageDigest hasher = expected.newHasher();
                 hasher.update(bytes);
                 verify(expected, Digest.of(expected.algorithm(), hasher.digest()));
+                staged = true;
                 return new StagedBlob(expected, bytes.length, new SmallBlob(bytes, bytes.length, progress.tailKey()));
             }
             boolean sha256 = expected.algorithm().equals("sha256");
@@ -490,6 +578,7 @@ public final class S3BlobStore implements BlobStore {
             }
             completeMultipart(key, progress.multipartId(), parts);
             if (!sha256) verify(expected, hashObject(key, expected)); // no running state for other algorithms: read it back
+            staged = true;
             return new StagedBlob(expected, progress.size(), new StagingObject(key, progress.tailKey()));
         } catch (DigestMismatchException e) {
             // The session is over: drop everything it wrote.
@@ -501,6 +590,8 @@ public final class S3BlobStore implements BlobStore {
             // Anything else leaves the session as it was, so the client's retry of the closing PUT can finish
             // it, unless S3 says the session's pieces are gone; then it cannot be finished at all.
             throw sessionLostOr(id, e);
+        } finally {
+            if (!staged) release(id, claim);
         }
     }
 

@@ -145,4 +145,75 @@ class S3SessionRecoveryTest {
      * overwritten part 2 of the same multipart upload with its own bytes. The session must still publish
      * exactly the winner's bytes, or refuse; it must never publish other bytes under the verified digest.
      */
+
+    /**
+     * A request that read the session, then stalled past its claim while another request appended, cannot
+     * afterwards write a part under the number the other one recorded.
+     */
+    @Test
+    void aLosingRequestCannotChangeTheBytesOfTheWinningOne() throws Exception {
+        try (S3BlobStore nodeA = store(); S3BlobStore nodeB = store()) {
+            String id = UUID.randomUUID().toString();
+            ledger.createUpload(new UploadSession(id, REPO, Instant.now()));
+            byte[] first = random(PART, 10);
+            byte[] winner = random(PART, 11);
+            byte[] loser = random(PART, 12);
+            nodeA.appendUpload(id, OptionalLong.of(0), new ByteArrayInputStream(first)); // part 1: the multipart upload exists
+
+            CountDownLatch loserHasReadTheSession = new CountDownLatch(1);
+            CountDownLatch winnerDone = new CountDownLatch(1);
+            ExecutorService pool = Executors.newSingleThreadExecutor();
+            try {
+                Future<Long> losing = pool.submit(() -> nodeB.appendUpload(id, OptionalLong.of(PART), new InputStream() {
+                    final InputStream body = new ByteArrayInputStream(loser);
+                    boolean waited;
+
+                    @Override
+                    public int read() throws IOException {
+                        byte[] one = new byte[1];
+                        return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+                    }
+
+                    @Override
+                    public int read(byte[] b, int off, int len) throws IOException {
+                        if (!waited) {
+                            waited = true;
+                            loserHasReadTheSession.countDown();
+                            try {
+                                winnerDone.await();
+                            } catch (InterruptedException e) {
+                                throw new IOException(e);
+                            }
+                        }
+                        return body.read(b, off, len);
+                    }
+                }));
+                assertThat(loserHasReadTheSession.await(30, TimeUnit.SECONDS)).isTrue();
+                assertThat(nodeA.appendUpload(id, OptionalLong.of(PART), new ByteArrayInputStream(winner))).isEqualTo(2L * PART);
+                winnerDone.countDown();
+                assertThatThrownBy(losing::get).hasCauseInstanceOf(UploadOffsetException.class); // 416: "nothing appended"
+            } finally {
+                pool.shutdownNow();
+            }
+
+            byte[] expected = concat(first, winner);
+            Digest digest = Digest.sha256(expected);
+            StagedBlob staged;
+            try {
+                staged = nodeA.stageUpload(id, digest);
+            } catch (IOException refused) {
+                // A store that checks part ETags refuses to assemble: no corruption, but the session is lost.
+                throw new AssertionError("the winner's upload cannot be finished: " + refused, refused);
+            }
+            nodeA.publish(staged);
+            nodeA.discard(staged);
+            ledger.deleteUpload(id);
+            try (InputStream in = nodeB.open(digest, 0)) {
+                byte[] stored = in.readAllBytes();
+                assertThat(Arrays.equals(stored, concat(first, loser)))
+                        .as("blob %s holds the LOSER's bytes, which hash to %s", digest, Digest.sha256(stored)).isFalse();
+                assertThat(stored).isEqualTo(expected);
+            }
+        }
+    }
 }
