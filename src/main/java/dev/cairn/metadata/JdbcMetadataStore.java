@@ -74,6 +74,7 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     /** Advisory lock keys: the collector's (one bigint), and the class of digest locks (two ints). */
     private static final long COLLECTOR_LOCK = 4242002;
     private static final long AUDIT_LOCK = 4242003;
+    private static final long MIGRATION_LOCK = 4242001;
     private static final int DIGEST_LOCK_CLASS = 4242;
 
     private JdbcMetadataStore(HikariDataSource dataSource, Dialect dialect, ReentrantLock writeLock, HikariDataSource lockConnections) {
@@ -859,13 +860,27 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     private void migrate() {
-        write(c -> {
-            if (dialect == Dialect.POSTGRES) {
-                // Nodes starting together: one migrates, the others wait and then find nothing to do.
-                try (Statement s = c.createStatement()) {
-                    s.execute("SELECT pg_advisory_xact_lock(4242001)");
-                }
+        if (dialect != Dialect.POSTGRES) {
+            migrateHoldingLock();
+            return;
+        }
+        // Nodes starting together: one migrates, the others wait and then find nothing to do. The lock is
+        // taken on a connection of its own before the migration's transaction begins: a SERIALIZABLE
+        // transaction that waited for it inside would still see the database as it was before the wait.
+        try (Connection lock = lockConnections.getConnection(); Statement s = lock.createStatement()) {
+            s.execute("SELECT pg_advisory_lock(" + MIGRATION_LOCK + ")");
+            try {
+                migrateHoldingLock();
+            } finally {
+                s.execute("SELECT pg_advisory_unlock(" + MIGRATION_LOCK + ")");
             }
+        } catch (SQLException e) {
+            throw new MetadataException("schema migration lock failed: " + e.getMessage(), e);
+        }
+    }
+
+    private void migrateHoldingLock() {
+        write(c -> {
             try (Statement s = c.createStatement()) {
                 s.executeUpdate("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
             }
