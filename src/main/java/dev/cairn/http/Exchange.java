@@ -76,8 +76,9 @@ final class Exchange {
         return Optional.ofNullable(query.getValue(name));
     }
 
+    /** The request body: an {@link InputStream} that blob stores can also read chunk by chunk ({@link dev.cairn.storage.ChunkedBody}). */
     InputStream body() {
-        return Content.Source.asInputStream(request);
+        return new RequestBody(request, request.getLength());
     }
 
     /**
