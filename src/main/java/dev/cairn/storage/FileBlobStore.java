@@ -84,7 +84,7 @@ public final class FileBlobStore implements BlobStore {
         FileChannel channel = FileChannel.open(pathOf(digest), StandardOpenOption.READ);
         try {
             channel.position(offset);
-            return Channels.newInputStream(channel);
+            return new LocalFileStream(channel);
         } catch (IOException | RuntimeException e) {
             channel.close();
             throw e;
