@@ -61,7 +61,8 @@ public final class Cairn implements AutoCloseable {
             metadata.close();
             throw e;
         }
-        this.lastUse = new LastUseRecorder(metadata, Clock.systemUTC(), config.lastUseFlushInterval());
+        this.lastUse = new LastUseRecorder(metadata, Clock.systemUTC(), config.lastUseFlushInterval(),
+                writeThroughAge(metadata, config.retention().grace(), config.lastUseFlushInterval()));
         this.registry = new Registry(blobs, metadata, lastUse, Clock.systemUTC(), config.maxManifestBytes());
         this.metrics = new CacheMetrics();
         this.audit = new AuditLog(config.dataDir().resolve("audit.log"));
@@ -74,6 +75,17 @@ public final class Cairn implements AutoCloseable {
                 config.listenHost(), config.listenPort(), config.accessLog(), config.shutdownTimeout(), config.tls());
         warnIfOpen(config);
         this.uploadJanitor = Thread.ofVirtual().name("cairn-upload-expiry").unstarted(() -> expireUploadsPeriodically(config.uploadExpiry()));
+    }
+
+    /**
+     * With nodes sharing the database, a blob use is written at once when the record is older than half
+     * the grace window (the sweep takes only what is older than the whole window), provided that leaves
+     * more than a flush interval of margin; otherwise every such use is written at once.
+     */
+    private static Optional<Duration> writeThroughAge(JdbcMetadataStore metadata, Duration grace, Duration flushInterval) {
+        if (!metadata.isShared()) return Optional.empty();
+        Duration half = grace.dividedBy(2);
+        return Optional.of(half.compareTo(flushInterval.multipliedBy(2)) > 0 ? half : Duration.ZERO);
     }
 
     private static JdbcMetadataStore metadataStore(StorageSettings storage, Path dataDir) {

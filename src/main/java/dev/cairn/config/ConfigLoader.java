@@ -314,6 +314,13 @@ public final class ConfigLoader {
         JsonNode root;
         try {
             root = new ObjectMapper(new YAMLFactory()).readTree(Files.readAllBytes(file));
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            // Never the parser's own message: it quotes the file, which may hold the S3 secret or the database password.
+            String problem = e.getCause() instanceof org.yaml.snakeyaml.error.MarkedYAMLException yaml && yaml.getProblem() != null
+                    ? yaml.getProblem() : "not valid YAML";
+            var where = e.getLocation();
+            throw new ConfigException("cannot read config file " + file + (where == null ? "" : " at line " + where.getLineNr()
+                    + ", column " + where.getColumnNr()) + ": " + problem);
         } catch (IOException e) {
             throw new ConfigException("cannot read config file " + file + ": " + e.getMessage());
         }

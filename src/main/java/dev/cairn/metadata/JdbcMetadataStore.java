@@ -74,6 +74,7 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     /** Advisory lock keys: the collector's (one bigint), and the class of digest locks (two ints). */
     private static final long COLLECTOR_LOCK = 4242002;
     private static final long AUDIT_LOCK = 4242003;
+    private static final long MIGRATION_LOCK = 4242001;
     private static final int DIGEST_LOCK_CLASS = 4242;
 
     private JdbcMetadataStore(HikariDataSource dataSource, Dialect dialect, ReentrantLock writeLock, HikariDataSource lockConnections) {
@@ -119,6 +120,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
         locks.setPoolName("cairn-postgres-locks");
         locks.setMaximumPoolSize(Math.max(2, poolSize / 2));
         locks.setMinimumIdle(0);
+        // A lock held by a node that lost its network must not stall the others for ever.
+        locks.setConnectionInitSql("SET lock_timeout = '60s'");
         HikariDataSource main = new HikariDataSource(pool);
         JdbcMetadataStore store = new JdbcMetadataStore(main, Dialect.POSTGRES, null, new HikariDataSource(locks));
         store.migrate();
@@ -134,14 +137,14 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
-    public java.util.OptionalLong linkedBlobSize(RepositoryName repository, Digest digest) {
+    public Optional<LinkedBlob> linkedBlob(RepositoryName repository, Digest digest) {
         return read(c -> {
-            try (PreparedStatement s = c.prepareStatement("SELECT b.size FROM repository_blobs l JOIN blobs b ON b.digest = l.digest "
+            try (PreparedStatement s = c.prepareStatement("SELECT b.size, b.last_used_at FROM repository_blobs l JOIN blobs b ON b.digest = l.digest "
                     + "WHERE l.repository = ? AND l.digest = ?")) {
                 s.setString(1, repository.value());
                 s.setString(2, digest.toString());
                 try (ResultSet r = s.executeQuery()) {
-                    return r.next() ? java.util.OptionalLong.of(r.getLong(1)) : java.util.OptionalLong.empty();
+                    return r.next() ? Optional.of(new LinkedBlob(r.getLong(1), Instant.ofEpochMilli(r.getLong(2)))) : Optional.empty();
                 }
             }
         });
@@ -681,6 +684,9 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
             } finally {
                 try (Statement s = c.createStatement()) {
                     s.execute("SELECT pg_advisory_unlock_all()");
+                } catch (SQLException e) {
+                    lockConnections.evictConnection(c); // never hand out a connection that may still hold locks
+                    throw e;
                 }
             }
         } catch (SQLException e) {
@@ -854,13 +860,27 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     private void migrate() {
-        write(c -> {
-            if (dialect == Dialect.POSTGRES) {
-                // Nodes starting together: one migrates, the others wait and then find nothing to do.
-                try (Statement s = c.createStatement()) {
-                    s.execute("SELECT pg_advisory_xact_lock(4242001)");
-                }
+        if (dialect != Dialect.POSTGRES) {
+            migrateHoldingLock();
+            return;
+        }
+        // Nodes starting together: one migrates, the others wait and then find nothing to do. The lock is
+        // taken on a connection of its own before the migration's transaction begins: a SERIALIZABLE
+        // transaction that waited for it inside would still see the database as it was before the wait.
+        try (Connection lock = lockConnections.getConnection(); Statement s = lock.createStatement()) {
+            s.execute("SELECT pg_advisory_lock(" + MIGRATION_LOCK + ")");
+            try {
+                migrateHoldingLock();
+            } finally {
+                s.execute("SELECT pg_advisory_unlock(" + MIGRATION_LOCK + ")");
             }
+        } catch (SQLException e) {
+            throw new MetadataException("schema migration lock failed: " + e.getMessage(), e);
+        }
+    }
+
+    private void migrateHoldingLock() {
+        write(c -> {
             try (Statement s = c.createStatement()) {
                 s.executeUpdate("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
             }

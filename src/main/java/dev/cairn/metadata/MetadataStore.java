@@ -17,8 +17,12 @@ public interface MetadataStore extends AutoCloseable {
     /** True when the repository may serve the blob (it was pushed or mounted into it). */
     boolean isBlobLinked(RepositoryName repository, Digest digest);
 
-    /** The size of the blob when the repository may serve it, else empty. */
-    java.util.OptionalLong linkedBlobSize(RepositoryName repository, Digest digest);
+    /** A blob the repository may serve: its size and when it was last used, as recorded. */
+    record LinkedBlob(long size, java.time.Instant lastUsedAt) {
+    }
+
+    /** The blob when the repository may serve it, else empty. */
+    Optional<LinkedBlob> linkedBlob(RepositoryName repository, Digest digest);
 
     /**
      * Records that the repository holds the blob; creates the repository on first use. Returns true when

@@ -65,14 +65,16 @@ public final class Registry {
 
     /** The blob as the repository may serve it; BLOB_UNKNOWN when it is not linked or its bytes are gone. */
     public BlobInfo statBlob(RepositoryName repository, Digest digest) {
-        OptionalLong size = metadata.linkedBlobSize(repository, digest);
-        if (size.isEmpty()) {
+        Optional<MetadataStore.LinkedBlob> linked = metadata.linkedBlob(repository, digest);
+        if (linked.isEmpty()) {
             throw blobUnknown(digest);
         }
+        // A HEAD may let a client skip an upload, so it counts as a use, at once where another node might sweep.
+        lastUse.blobUsed(digest, linked.get().lastUsedAt());
         if (blobs.isRemote()) {
             // A record exists only while its bytes do (published before linking, record deleted before bytes,
             // both under the digest's lock), so a round trip to the object store would tell nothing new.
-            return new BlobInfo(digest, size.getAsLong());
+            return new BlobInfo(digest, linked.get().size());
         }
         return io(() -> blobs.stat(digest)).orElseThrow(() -> blobUnknown(digest));
     }
@@ -195,56 +197,55 @@ public final class Registry {
                 // The whole blob in the closing PUT (as containerd pushes): the digest is known before the
                 // bytes, so stage them as a monolithic push does; an object store then writes them to the
                 // blob's own key instead of to a session object it would have to copy.
-                StagedBlob staged;
-                try {
-                    staged = blobs.stage(digest, body);
-                } catch (DigestMismatchException e) {
-                    io(() -> {
-                        blobs.abortUpload(id);
-                        return null;
-                    });
-                    endSession(id);
-                    throw digestMismatch(e);
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
-                try {
-                    return publishAndLink(repository, staged);
-                } finally {
-                    io(() -> {
-                        blobs.abortUpload(id);
-                        return null;
-                    });
-                    endSession(id);
-                }
+                return publishSession(repository, id, true, () -> blobs.stage(digest, body));
             }
             append(id, start, body);
-            StagedBlob staged;
-            try {
-                staged = blobs.stageUpload(id, digest);
-            } catch (DigestMismatchException e) {
-                endSession(id);
-                throw digestMismatch(e);
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-            try {
-                return publishAndLink(repository, staged);
-            } finally {
-                endSession(id);
-            }
+            return publishSession(repository, id, false, () -> blobs.stageUpload(id, digest));
         });
+    }
+
+    private interface Staging {
+        StagedBlob stage() throws IOException, DigestMismatchException;
+    }
+
+    /**
+     * Stages the session's blob, publishes it into the repository and ends the session, whether or not
+     * the digest matched; {@code discardUpload} also drops what the session itself holds.
+     */
+    private BlobInfo publishSession(RepositoryName repository, String id, boolean discardUpload, Staging staging) {
+        StagedBlob staged;
+        try {
+            staged = staging.stage();
+        } catch (DigestMismatchException e) {
+            endSession(id, discardUpload);
+            throw digestMismatch(e);
+        } catch (NoSuchFileException e) {
+            throw sessionLost(id);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        try {
+            return publishAndLink(repository, staged);
+        } finally {
+            endSession(id, discardUpload);
+        }
     }
 
     public void cancelUpload(RepositoryName repository, String id) {
         withUpload(repository, id, size -> {
+            endSession(id, true);
+            return null;
+        });
+    }
+
+    private void endSession(String id, boolean discardUpload) {
+        if (discardUpload) {
             io(() -> {
                 blobs.abortUpload(id);
                 return null;
             });
-            endSession(id);
-            return null;
-        });
+        }
+        endSession(id);
     }
 
     /**
@@ -269,11 +270,7 @@ public final class Registry {
             try {
                 Optional<java.time.Instant> lastWrite = io(() -> blobs.uploadLastWrite(session.id()));
                 if (lastWrite.isEmpty() || lastWrite.get().isBefore(cutoff)) {
-                    io(() -> {
-                        blobs.abortUpload(session.id());
-                        return null;
-                    });
-                    endSession(session.id());
+                    endSession(session.id(), true);
                     expired++;
                 }
             } finally {
@@ -290,9 +287,17 @@ public final class Registry {
             return blobs.appendUpload(id, start, body);
         } catch (UploadOffsetException e) {
             throw new UploadRangeException(id, e.currentSize(), e.getMessage());
+        } catch (NoSuchFileException e) {
+            throw sessionLost(id);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** The store can no longer continue the session (its pieces are gone): end it, so the client starts over. */
+    private RegistryException sessionLost(String id) {
+        endSession(id, true);
+        return new RegistryException(ErrorCode.BLOB_UPLOAD_UNKNOWN, "upload " + abbreviate(id) + " can no longer be completed; start it again");
     }
 
     private interface UploadWork<T> {

@@ -65,6 +65,10 @@ public final class S3BlobStore implements BlobStore {
     private static final int MAX_PARTS = 10_000;
     private static final long MAX_SINGLE_COPY = 5L << 30;
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** How long an upload waits for a part buffer before it is answered 503 (the node is saturated). */
+    private static final Duration BUFFER_WAIT = Duration.ofSeconds(30);
+    /** How long a request's claim on an upload session lasts unless renewed (with every part it uploads). */
+    static final Duration CLAIM = Duration.ofSeconds(20);
 
     /** Where the bucket is and how to reach it; {@code accessKey}/{@code secretKey} empty means the SDK's default chain. */
     public record Location(String bucket, String prefix, String region, Optional<URI> endpoint, boolean pathStyle,
@@ -85,11 +89,30 @@ public final class S3BlobStore implements BlobStore {
     private final PartBuffers buffers;
 
     /** What an upload session has sent so far. {@code size} counts the parts and the tail. */
+    /**
+     * What an upload session has sent so far. {@code size} counts the parts and the tail. {@code claimedBy}
+     * names the request that is writing to the session until {@code claimedUntil} (epoch ms), if any.
+     */
     record Progress(long size, String sha256State, String multipartId, List<Part> parts, String tailKey, long tailSize,
-                    long writtenAt) {
+                    long writtenAt, String claimedBy, long claimedUntil) {
         static Progress empty(Instant now) {
-            return new Progress(0, encode(new SHA256Digest()), null, List.of(), null, 0, now.toEpochMilli());
+            return new Progress(0, encode(new SHA256Digest()), null, List.of(), null, 0, now.toEpochMilli(), null, 0);
         }
+
+        Progress claimed(String owner, long until) {
+            return new Progress(size, sha256State, multipartId, parts, tailKey, tailSize, writtenAt, owner, until);
+        }
+    }
+
+    /** This request's claim lapsed and another request took the session over. */
+    private static final class TakenOver extends IOException {
+        TakenOver() {
+            super("the upload session was taken over by another request", null);
+        }
+    }
+
+    /** A session this request holds: its progress as claimed, and the revision that claim wrote. */
+    private record Claim(Progress progress, long revision, String owner) {
     }
 
     record Part(int number, String etag, long size) {
@@ -99,13 +122,14 @@ public final class S3BlobStore implements BlobStore {
     private sealed interface Staged permits SmallBlob, PendingMultipart, StagingObject {
     }
 
-    private record SmallBlob(byte[] bytes, int length) implements Staged {
+    /** {@code tailKey}: the session object the bytes came from, if any, removed with the staged blob. */
+    private record SmallBlob(byte[] bytes, int length, String tailKey) implements Staged {
     }
 
     private record PendingMultipart(String key, String uploadId, List<Part> parts) implements Staged {
     }
 
-    private record StagingObject(String key) implements Staged {
+    private record StagingObject(String key, String tailKey) implements Staged {
     }
 
     public S3BlobStore(Location location, UploadLedger ledger, Clock clock) {
@@ -198,13 +222,47 @@ public final class S3BlobStore implements BlobStore {
                 b.bucket(bucket).key(key);
                 if (offset > 0) b.range("bytes=" + offset + "-");
             });
-            return in;
+            return new AbortingStream(in);
         } catch (S3Exception e) {
             if (e.statusCode() == 404) throw new NoSuchFileException(key);
             if (e.statusCode() == 416) return InputStream.nullInputStream(); // offset at the end: nothing left to send
             throw failure("GET " + key, e);
         } catch (SdkException e) {
             throw failure("GET " + key, e);
+        }
+    }
+
+    /**
+     * An object's body that, closed before its end (a client that went away, a range served), aborts the
+     * connection instead of reading the rest of a possibly huge object to reuse it.
+     */
+    private static final class AbortingStream extends java.io.FilterInputStream {
+        private final ResponseInputStream<GetObjectResponse> response;
+        private boolean ended;
+
+        AbortingStream(ResponseInputStream<GetObjectResponse> response) {
+            super(response);
+            this.response = response;
+        }
+
+        @Override
+        public int read() throws IOException {
+            int b = super.read();
+            if (b < 0) ended = true;
+            return b;
+        }
+
+        @Override
+        public int read(byte[] buffer, int offset, int length) throws IOException {
+            int n = super.read(buffer, offset, length);
+            if (n < 0) ended = true;
+            return n;
+        }
+
+        @Override
+        public void close() throws IOException {
+            if (!ended) response.abort();
+            super.close();
         }
     }
 
@@ -215,8 +273,13 @@ public final class S3BlobStore implements BlobStore {
 
     @Override
     public Optional<URI> readUrl(Digest digest, Duration validFor) {
-        return Optional.of(URI.create(presigner.presignGetObject(p -> p.signatureDuration(validFor)
-                .getObjectRequest(g -> g.bucket(bucket).key(keyOf(digest)))).url().toString()));
+        try {
+            return Optional.of(URI.create(presigner.presignGetObject(p -> p.signatureDuration(validFor)
+                    .getObjectRequest(g -> g.bucket(bucket).key(keyOf(digest)))).url().toString()));
+        } catch (SdkException | IllegalArgumentException e) {
+            log.warn("cannot presign a URL for {} (serving it through this node): {}", digest, e.getMessage());
+            return Optional.empty(); // signing is local (credentials, clock); the node can still serve the bytes
+        }
     }
 
     @Override
@@ -231,7 +294,7 @@ public final class S3BlobStore implements BlobStore {
             if (filled < buffer.length) {
                 verify(expected, Digest.of(expected.algorithm(), hasher.digest()));
                 staged = true;
-                return new StagedBlob(expected, filled, new SmallBlob(java.util.Arrays.copyOf(buffer, filled), filled));
+                return new StagedBlob(expected, filled, new SmallBlob(java.util.Arrays.copyOf(buffer, filled), filled, null));
             }
             multipartId = createMultipart(key);
             List<Part> parts = new ArrayList<>();
@@ -263,26 +326,30 @@ public final class S3BlobStore implements BlobStore {
             }
             case PendingMultipart pending -> {
                 if (head(key).isPresent()) {
-                    abortMultipart(pending.key(), pending.uploadId()); // same digest, same bytes: keep the one copy
+                    abortQuietly(pending.key(), pending.uploadId()); // same digest, same bytes: keep the one copy
                 } else {
                     completeMultipart(pending.key(), pending.uploadId(), pending.parts());
                 }
             }
             case StagingObject object -> {
                 if (head(key).isEmpty()) copy(object.key(), key, staged.size());
-                deleteKey(object.key());
             }
         }
         return new BlobInfo(staged.digest(), staged.size());
     }
 
+    /** Drops what staging left (a pending multipart upload, the staging object, the session's tail); quietly: the blob's fate is decided. */
     @Override
-    public void discard(StagedBlob staged) throws IOException {
+    public void discard(StagedBlob staged) {
         switch (handleOf(staged)) {
             case SmallBlob small -> {
+                if (small.tailKey() != null) deleteQuietly(small.tailKey());
             }
-            case PendingMultipart pending -> abortMultipart(pending.key(), pending.uploadId());
-            case StagingObject object -> deleteKey(object.key());
+            case PendingMultipart pending -> abortQuietly(pending.key(), pending.uploadId());
+            case StagingObject object -> {
+                deleteQuietly(object.key());
+                if (object.tailKey() != null) deleteQuietly(object.tailKey());
+            }
         }
     }
 
@@ -362,9 +429,10 @@ public final class S3BlobStore implements BlobStore {
      */
     @Override
     public long appendUpload(String id, OptionalLong expectedStart, InputStream body) throws IOException, UploadOffsetException {
-        UploadLedger.Entry entry = entry(id).orElseThrow(() -> new NoSuchFileException("upload " + id));
-        Progress before = progressOf(entry);
+        Claim claim = claim(id);
+        Progress before = claim.progress();
         if (expectedStart.isPresent() && expectedStart.getAsLong() != before.size()) {
+            release(id, claim);
             throw new UploadOffsetException(expectedStart.getAsLong(), before.size());
         }
         SHA256Digest hasher = decode(before.sha256State());
@@ -381,10 +449,16 @@ public final class S3BlobStore implements BlobStore {
             long received = 0;
             while (true) {
                 int start = filled;
-                filled = fill(body, buffer, filled, null);
+                while (filled < buffer.length) {
+                    int n = body.read(buffer, filled, buffer.length - filled);
+                    if (n < 0) break;
+                    filled += n;
+                    claim = renewIfDue(id, claim); // a slow client keeps its claim; a stalled one finds it gone
+                }
                 hasher.update(buffer, start, filled - start);
                 received += filled - start;
                 if (filled < buffer.length) break;
+                claim = renew(id, claim); // still ours before a part goes out under the next number
                 if (multipartId == null) {
                     multipartId = createMultipart(key);
                     createdMultipart = multipartId;
@@ -400,28 +474,88 @@ public final class S3BlobStore implements BlobStore {
                 putBytes(newTail, buffer, filled);
             }
             Progress after = new Progress(before.size() + received, encode(hasher), multipartId, List.copyOf(parts), newTail, filled,
-                    clock.millis());
-            if (!ledger.writeProgress(id, entry.revision(), JSON.writeValueAsString(after))) {
-                long now = uploadSize(id).orElseThrow(() -> new NoSuchFileException("upload " + id));
-                throw new UploadOffsetException(before.size(), now); // another request advanced (or ended) the session
+                    clock.millis(), null, 0);
+            if (!ledger.writeProgress(id, claim.revision(), JSON.writeValueAsString(after))) {
+                throw new TakenOver();
             }
             recorded = true;
             if (before.tailKey() != null) deleteQuietly(before.tailKey());
             return after.size();
+        } catch (TakenOver e) {
+            // This request stalled past its claim and another one wrote meanwhile: its chunk is not appended.
+            throw new UploadOffsetException(before.size(), uploadSize(id).orElseThrow(() -> new NoSuchFileException("upload " + id)));
+        } catch (BlobStoreUnavailableException e) {
+            throw sessionLostOr(id, e);
         } finally {
             buffers.give(buffer);
             if (!recorded) {
                 // A chunk cut short leaves the session as it was, so the client can send it again.
                 if (newTail != null) deleteQuietly(newTail);
                 if (createdMultipart != null) abortQuietly(key, createdMultipart);
+                release(id, claim);
             }
+        }
+    }
+
+    /**
+     * Makes this request the only one writing to the session, on any node: two requests racing on one
+     * session would otherwise both upload "the next part" under the same number, and the later one would
+     * replace the bytes the other recorded. A claim lasts {@link #CLAIM} and is renewed with every part, so
+     * a node that dies mid-request holds its session only that long; a request finding the session claimed
+     * waits for it (then, typically, finds it moved on and gets 416).
+     */
+    private Claim claim(String id) throws IOException {
+        String owner = UUID.randomUUID().toString();
+        long deadline = System.nanoTime() + CLAIM.plusSeconds(5).toNanos();
+        while (true) {
+            UploadLedger.Entry entry = entry(id).orElseThrow(() -> new NoSuchFileException("upload " + id));
+            Progress progress = progressOf(entry);
+            long now = clock.millis();
+            if (progress.claimedBy() == null || progress.claimedUntil() <= now) {
+                Progress claimed = progress.claimed(owner, now + CLAIM.toMillis());
+                if (ledger.writeProgress(id, entry.revision(), JSON.writeValueAsString(claimed))) {
+                    return new Claim(claimed, entry.revision() + 1, owner);
+                }
+                continue; // another request changed it meanwhile: look again
+            }
+            if (System.nanoTime() > deadline) {
+                throw new BlobStoreUnavailableException("upload " + id + " stayed busy with another request", null);
+            }
+            try {
+                Thread.sleep(200);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new java.io.InterruptedIOException("interrupted waiting for upload " + id);
+            }
+        }
+    }
+
+    private Claim renewIfDue(String id, Claim claim) throws IOException {
+        long left = claim.progress().claimedUntil() - clock.millis();
+        return left < CLAIM.toMillis() * 3 / 4 ? renew(id, claim) : claim;
+    }
+
+    private Claim renew(String id, Claim claim) throws IOException {
+        Progress renewed = claim.progress().claimed(claim.owner(), clock.millis() + CLAIM.toMillis());
+        if (!ledger.writeProgress(id, claim.revision(), JSON.writeValueAsString(renewed))) {
+            throw new TakenOver();
+        }
+        return new Claim(renewed, claim.revision() + 1, claim.owner());
+    }
+
+    /** Gives the session back as it was before this request, if this request still holds it. */
+    private void release(String id, Claim claim) {
+        try {
+            ledger.writeProgress(id, claim.revision(), JSON.writeValueAsString(claim.progress().claimed(null, 0)));
+        } catch (IOException | RuntimeException e) {
+            log.warn("could not release upload {} (its claim lapses in {} s): {}", id, CLAIM.toSeconds(), e.getMessage());
         }
     }
 
     @Override
     public StagedBlob stageUpload(String id, Digest expected) throws IOException, DigestMismatchException {
-        UploadLedger.Entry entry = entry(id).orElseThrow(() -> new NoSuchFileException("upload " + id));
-        Progress progress = progressOf(entry);
+        Claim claim = claim(id); // a stale request on another node must not write a part while this one completes
+        Progress progress = claim.progress();
         String key = stagingKey(id);
         boolean staged = false;
         try {
@@ -432,26 +566,44 @@ public final class S3BlobStore implements BlobStore {
                 hasher.update(bytes);
                 verify(expected, Digest.of(expected.algorithm(), hasher.digest()));
                 staged = true;
-                return new StagedBlob(expected, bytes.length, new SmallBlob(bytes, bytes.length));
-            }
-            List<Part> parts = new ArrayList<>(progress.parts());
-            if (progress.tailKey() != null) {
-                byte[] tail = readAll(progress.tailKey(), progress.tailSize());
-                parts.add(uploadPart(key, progress.multipartId(), parts.size() + 1, tail, tail.length));
+                return new StagedBlob(expected, bytes.length, new SmallBlob(bytes, bytes.length, progress.tailKey()));
             }
             boolean sha256 = expected.algorithm().equals("sha256");
             if (sha256) verify(expected, Digest.of("sha256", finish(decode(progress.sha256State()))));
+            List<Part> parts = new ArrayList<>(progress.parts());
+            if (progress.tailKey() != null) {
+                // The last part; a retry after a failure below uploads it again under the same number.
+                byte[] tail = readAll(progress.tailKey(), progress.tailSize());
+                parts.add(uploadPart(key, progress.multipartId(), parts.size() + 1, tail, tail.length));
+            }
             completeMultipart(key, progress.multipartId(), parts);
             if (!sha256) verify(expected, hashObject(key, expected)); // no running state for other algorithms: read it back
             staged = true;
-            return new StagedBlob(expected, progress.size(), new StagingObject(key));
-        } finally {
+            return new StagedBlob(expected, progress.size(), new StagingObject(key, progress.tailKey()));
+        } catch (DigestMismatchException e) {
+            // The session is over: drop everything it wrote.
+            if (progress.multipartId() != null) abortQuietly(key, progress.multipartId());
             if (progress.tailKey() != null) deleteQuietly(progress.tailKey());
-            if (!staged) {
-                if (progress.multipartId() != null) abortQuietly(key, progress.multipartId());
-                deleteQuietly(key);
-            }
+            deleteQuietly(key);
+            throw e;
+        } catch (BlobStoreUnavailableException e) {
+            // Anything else leaves the session as it was, so the client's retry of the closing PUT can finish
+            // it, unless S3 says the session's pieces are gone; then it cannot be finished at all.
+            throw sessionLostOr(id, e);
+        } finally {
+            if (!staged) release(id, claim);
         }
+    }
+
+    /** A session whose multipart upload or tail S3 no longer has is over; any other failure is the store's. */
+    private static IOException sessionLostOr(String id, BlobStoreUnavailableException e) {
+        if (e.getCause() instanceof S3Exception s3 && (s3.statusCode() == 404
+                || s3.statusCode() == 400 && s3.awsErrorDetails() != null && "InvalidPart".equals(s3.awsErrorDetails().errorCode()))) {
+            NoSuchFileException lost = new NoSuchFileException("upload " + id, null, "its parts are gone from the bucket: " + s3.getMessage());
+            lost.initCause(e);
+            return lost;
+        }
+        return e;
     }
 
     @Override
@@ -471,8 +623,12 @@ public final class S3BlobStore implements BlobStore {
     @Override
     public int removeAbandonedUploads(Instant cutoff, Predicate<String> isOpenSession) throws IOException {
         AtomicInteger removed = new AtomicInteger();
-        List<MultipartUpload> multiparts = call("LIST multipart uploads", () ->
-                s3.listMultipartUploadsPaginator(b -> b.bucket(bucket).prefix(prefix)).uploads().stream().toList());
+        // Only under our own areas: a bucket may be shared with other applications (or an empty prefix).
+        List<MultipartUpload> multiparts = new ArrayList<>();
+        for (String area : List.of(prefix + "blobs/", uploadsPrefix())) {
+            multiparts.addAll(call("LIST multipart uploads under " + area, () ->
+                    s3.listMultipartUploadsPaginator(b -> b.bucket(bucket).prefix(area)).uploads().stream().toList()));
+        }
         for (MultipartUpload upload : multiparts) {
             if (upload.initiated() == null || !upload.initiated().isBefore(cutoff)) continue;
             if (recordedByOpenSession(upload.key(), upload.uploadId(), isOpenSession)) continue;
@@ -687,7 +843,12 @@ public final class S3BlobStore implements BlobStore {
             if (made.incrementAndGet() <= max) return new byte[size];
             made.decrementAndGet();
             try {
-                return free.take();
+                byte[] freed = free.poll(BUFFER_WAIT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+                if (freed == null) {
+                    throw new BlobStoreUnavailableException("all " + max + " upload buffers stayed busy for " + BUFFER_WAIT.toSeconds()
+                            + " s (raise the heap or storage.s3.max-connections, or add nodes)", null);
+                }
+                return freed;
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new java.io.InterruptedIOException("interrupted waiting for an upload buffer");

