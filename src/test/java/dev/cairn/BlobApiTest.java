@@ -57,6 +57,33 @@ class BlobApiTest extends OneCairnPerClass {
     }
 
     @Test
+    void largeBlobsAndRangesAcrossSendWindowsComeBackWhole() {
+        // larger than the size served by reading, and spanning several of the windows large blobs are mapped in
+        int size = 20 << 20;
+        byte[] large = UploadApiTest.random(size, 44);
+        String d = client.pushBlob("blobs/large", large);
+        HttpResponse<byte[]> whole = client.get("/v2/blobs/large/blobs/" + d);
+        assertThat(whole.statusCode()).isEqualTo(200);
+        assertThat(whole.headers().firstValue("Content-Length")).hasValue(Integer.toString(size));
+        assertThat(Arrays.equals(whole.body(), large)).isTrue();
+
+        int first = (8 << 20) - 1000, last = (16 << 20) + 5000;
+        HttpResponse<byte[]> across = client.get("/v2/blobs/large/blobs/" + d, "Range", "bytes=" + first + "-" + last);
+        assertThat(across.statusCode()).isEqualTo(206);
+        assertThat(across.headers().firstValue("Content-Range")).hasValue("bytes " + first + "-" + last + "/" + size);
+        assertThat(Arrays.equals(across.body(), Arrays.copyOfRange(large, first, last + 1))).isTrue();
+
+        HttpResponse<byte[]> tail = client.get("/v2/blobs/large/blobs/" + d, "Range", "bytes=" + (size - 3_000_000) + "-");
+        assertThat(tail.statusCode()).isEqualTo(206);
+        assertThat(Arrays.equals(tail.body(), Arrays.copyOfRange(large, size - 3_000_000, size))).isTrue();
+
+        HttpResponse<byte[]> head = client.head("/v2/blobs/large/blobs/" + d);
+        assertThat(head.statusCode()).isEqualTo(200);
+        assertThat(head.body()).isEmpty();
+        assertThat(head.headers().firstValue("Content-Length")).hasValue(Integer.toString(size));
+    }
+
+    @Test
     void badRangesAre416() {
         for (String range : new String[]{"bytes=100000-", "bytes=5-2", "bytes=abc", "items=0-1", "bytes=0-1,5-6"}) {
             HttpResponse<byte[]> r = client.get("/v2/blobs/app/blobs/" + digest, "Range", range);

@@ -3,6 +3,7 @@ package dev.cairn;
 import dev.cairn.testing.OciClient;
 import dev.cairn.testing.OneCairnPerClass;
 import dev.cairn.testing.RunningCairn;
+import dev.cairn.testing.StoreProbe;
 import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayInputStream;
@@ -299,11 +300,56 @@ class UploadApiTest extends OneCairnPerClass {
     }
 
     @Test
+    void aLargeChunkCutShortLeavesTheUploadAsItWas() throws Exception {
+        // large enough to be written by the upload's second thread (the pipelined path), cut short in the middle
+        String location = open("up/cut-large");
+        byte[] first = random(1000, 15);
+        assertThat(client.patch(location, first, "Content-Range", "0-999").statusCode()).isEqualTo(202);
+        byte[] second = random(5_000_000, 16);
+        byte[] head = ("PATCH " + location + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " + second.length + "\r\n"
+                + "Content-Range: 1000-" + (1000 + second.length - 1) + "\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1);
+        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", cairn.port())) {
+            socket.getOutputStream().write(head);
+            socket.getOutputStream().write(second, 0, 3_500_000);
+            socket.getOutputStream().flush();
+            Thread.sleep(300);
+        }
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        HttpResponse<byte[]> status;
+        do {
+            Thread.sleep(100);
+            status = client.get(location);
+        } while (!"0-999".equals(status.headers().firstValue("Range").orElse("")) && System.nanoTime() < deadline);
+        assertThat(status.headers().firstValue("Range")).hasValue("0-999");
+        byte[] blob = new byte[first.length + second.length];
+        System.arraycopy(first, 0, blob, 0, first.length);
+        System.arraycopy(second, 0, blob, first.length, second.length);
+        assertThat(client.patch(location, second, "Content-Range", "1000-" + (blob.length - 1)).statusCode()).isEqualTo(202);
+        assertThat(client.put(withDigest(location, sha256(blob)), null).statusCode()).isEqualTo(201);
+        assertThat(client.get("/v2/up/cut-large/blobs/" + sha256(blob)).body()).isEqualTo(blob);
+    }
+
+    @Test
+    void aLargeMonolithicPushWithTheWrongDigestKeepsNothing() throws Exception {
+        byte[] blob = random(3_000_000, 17);
+        String wrong = sha256(random(10, 18));
+        HttpResponse<byte[]> r = client.post("/v2/up/mono-wrong/blobs/uploads/?digest=" + wrong, blob);
+        assertThat(r.statusCode()).isEqualTo(400);
+        assertThat(errorCode(r)).isEqualTo("DIGEST_INVALID");
+        assertThat(client.head("/v2/up/mono-wrong/blobs/" + sha256(blob)).statusCode()).isEqualTo(404);
+        try (var files = java.nio.file.Files.list(cairn.dataDir().resolve("tmp"))) {
+            assertThat(files.toList()).isEmpty();
+        }
+    }
+
+    @Test
     void idleSessionsExpire() throws Exception {
         try (RunningCairn shortLived = RunningCairn.start(java.util.Map.of("registry.upload-expiry", "1s"))) {
             OciClient c = new OciClient(shortLived);
             String idle = c.post("/v2/up/idle/blobs/uploads/", null).headers().firstValue("Location").orElseThrow();
-            assertThat(c.patch(idle, new byte[100]).statusCode()).isEqualTo(202);
+            // more than one part (storage.s3.part-size, 8MiB by default): on s3 the session then holds an open
+            // multipart upload as well as a tail object, and the expiry must remove both
+            assertThat(c.patch(idle, new byte[(8 << 20) + 100]).statusCode()).isEqualTo(202);
             long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
             while (c.get(idle).statusCode() != 404 && System.nanoTime() < deadline) {
                 Thread.sleep(100);
@@ -311,9 +357,9 @@ class UploadApiTest extends OneCairnPerClass {
             HttpResponse<byte[]> gone = c.get(idle);
             assertThat(gone.statusCode()).isEqualTo(404);
             assertThat(errorCode(gone)).isEqualTo("BLOB_UPLOAD_UNKNOWN");
-            try (var files = java.nio.file.Files.list(shortLived.dataDir().resolve("uploads"))) {
-                assertThat(files.toList()).isEmpty();
-            }
+            // nothing of the session is left: no upload file (embedded), no object outside the blob area and
+            // no open multipart upload (s3), no session row (both)
+            assertThat(StoreProbe.of(shortLived).uploadLeftovers()).isEmpty();
         }
     }
 }

@@ -16,7 +16,14 @@ import java.time.Duration;
  * directory: the server owns the metadata and the locks that keep GC safe.
  */
 final class AdminApi {
-    static final ObjectMapper JSON = new ObjectMapper();
+    /** Built on first use: picocli creates this mixin for every command, {@code serve} included, which needs no JSON client. */
+    private static final class Json {
+        static final ObjectMapper MAPPER = new ObjectMapper();
+    }
+
+    static ObjectMapper json() {
+        return Json.MAPPER;
+    }
 
     @Option(names = "--server", paramLabel = "URL", defaultValue = "${env:CAIRN_SERVER:-http://127.0.0.1:5000}",
             description = "Cairn's address (default: $CAIRN_SERVER or http://127.0.0.1:5000).")
@@ -39,7 +46,7 @@ final class AdminApi {
         HttpRequest request = builder.build();
         try {
             HttpResponse<String> response = HttpClient.newHttpClient().send(request, HttpResponse.BodyHandlers.ofString());
-            JsonNode json = response.body().isEmpty() ? JSON.nullNode() : JSON.readTree(response.body());
+            JsonNode json = response.body().isEmpty() ? json().nullNode() : json().readTree(response.body());
             if (response.statusCode() / 100 != 2) {
                 throw new AdminApiException(response.statusCode() + ": " + json.path("errors").path(0).path("message").asText(response.body()));
             }

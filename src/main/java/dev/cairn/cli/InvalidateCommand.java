@@ -30,7 +30,7 @@ final class InvalidateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        ObjectNode request = AdminApi.JSON.createObjectNode().put("repositories", repositories).put("dryRun", dryRun);
+        ObjectNode request = AdminApi.json().createObjectNode().put("repositories", repositories).put("dryRun", dryRun);
         if (tag != null) request.put("tag", tag);
         if (olderThan != null) request.put("olderThan", olderThan);
         try {

@@ -8,7 +8,6 @@ import dev.cairn.registry.ErrorCode;
 import dev.cairn.registry.Registry;
 import dev.cairn.registry.RegistryException;
 import dev.cairn.registry.RepositoryName;
-import dev.cairn.storage.BlobInfo;
 
 import java.io.InputStream;
 import java.util.Optional;
@@ -38,12 +37,12 @@ final class BlobResource {
     }
 
     private void get(Exchange x, RepositoryName repository, Digest digest) {
-        BlobInfo blob = registry.statBlob(repository, digest);
+        Registry.ServableBlob blob = registry.statBlob(repository, digest);
         if (redirectFor.isPresent() && !x.isHead()) {
             Optional<URI> direct = registry.blobReadUrl(digest, redirectFor.get());
             if (direct.isPresent()) {
                 // HEAD stays here (a presigned URL is for one method), and so does its answer: cheap, and what imports do.
-                registry.blobServed(digest, 0);
+                registry.blobServed(blob, 0);
                 x.header("Docker-Content-Digest", digest.toString()).header("Location", direct.get().toString());
                 x.send(307);
                 return;
@@ -59,7 +58,7 @@ final class BlobResource {
         long offset = range.map(ByteRange::first).orElse(0L);
         long length = range.map(ByteRange::length).orElse(blob.size());
         InputStream content = x.isHead() ? InputStream.nullInputStream() : registry.openBlob(repository, digest, offset);
-        registry.blobServed(digest, x.isHead() ? 0 : length);
+        registry.blobServed(blob, x.isHead() ? 0 : length);
         // Only a successful answer says "immutable": an error must never be cached for a year.
         x.header("Docker-Content-Digest", digest.toString())
                 .header("ETag", "\"" + digest + "\"")

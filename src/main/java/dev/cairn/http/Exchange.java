@@ -23,7 +23,8 @@ import java.util.OptionalLong;
 /** One request and its response, with the blocking helpers the resources need (they run on virtual threads). */
 final class Exchange {
     static final ObjectMapper JSON = new ObjectMapper();
-    private static final int COPY_BUFFER = 1 << 18;
+    /** For blobs that are not local files (a remote store): bytes copied per write. */
+    private static final int COPY_BUFFER = 64 << 10;
     private static final long SMALL_BODY = 1 << 20;
 
     final Request request;
@@ -76,8 +77,9 @@ final class Exchange {
         return Optional.ofNullable(query.getValue(name));
     }
 
+    /** The request body: an {@link InputStream} that blob stores can also read chunk by chunk ({@link dev.cairn.storage.ChunkedBody}). */
     InputStream body() {
-        return Content.Source.asInputStream(request);
+        return new RequestBody(request, request.getLength());
     }
 
     /**
@@ -134,7 +136,11 @@ final class Exchange {
         }
     }
 
-    /** Streams exactly {@code length} bytes from {@code in} (closed afterwards) as the body; blocks until written. */
+    /**
+     * Streams exactly {@code length} bytes from {@code in} (closed afterwards) as the body; blocks until written.
+     * A blob on local disk ({@link dev.cairn.storage.LocalFileStream}) goes from the file to the socket without
+     * passing through the heap ({@link FileSend}).
+     */
     void sendStream(int status, String contentType, long length, InputStream in) {
         response.setStatus(status);
         response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
@@ -142,6 +148,11 @@ final class Exchange {
         try (in) {
             if (isHead()) {
                 response.write(true, null, callback);
+                return;
+            }
+            if (in instanceof dev.cairn.storage.LocalFileStream file) {
+                FileSend.send(response, file.channel(), file.channel().position(), length);
+                callback.succeeded();
                 return;
             }
             try (OutputStream out = Content.Sink.asOutputStream(response)) {

@@ -86,6 +86,7 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
 
     /** The embedded store: one SQLite file in WAL mode, durable at every commit. */
     public static JdbcMetadataStore sqlite(Path file) {
+        SqliteNativeLibrary.useCopyUnder(file.toAbsolutePath().getParent().resolve("native"));
         SQLiteConfig config = new SQLiteConfig();
         config.setJournalMode(SQLiteConfig.JournalMode.WAL);
         config.setSynchronous(SQLiteConfig.SynchronousMode.FULL);

@@ -63,25 +63,38 @@ public final class Registry {
 
     // ---- blobs ----
 
+    /** A blob a repository may serve: its digest and size, and when the records last saw it used. */
+    public record ServableBlob(BlobInfo info, java.time.Instant recordedUse) {
+        public Digest digest() {
+            return info.digest();
+        }
+
+        public long size() {
+            return info.size();
+        }
+    }
+
     /** The blob as the repository may serve it; BLOB_UNKNOWN when it is not linked or its bytes are gone. */
-    public BlobInfo statBlob(RepositoryName repository, Digest digest) {
+    public ServableBlob statBlob(RepositoryName repository, Digest digest) {
         Optional<MetadataStore.LinkedBlob> linked = metadata.linkedBlob(repository, digest);
         if (linked.isEmpty()) {
             throw blobUnknown(digest);
         }
-        // A HEAD may let a client skip an upload, so it counts as a use, at once where another node might sweep.
-        lastUse.blobUsed(digest, linked.get().lastUsedAt());
         if (blobs.isRemote()) {
             // A record exists only while its bytes do (published before linking, record deleted before bytes,
             // both under the digest's lock), so a round trip to the object store would tell nothing new.
-            return new BlobInfo(digest, linked.get().size());
+            return new ServableBlob(new BlobInfo(digest, linked.get().size()), linked.get().lastUsedAt());
         }
-        return io(() -> blobs.stat(digest)).orElseThrow(() -> blobUnknown(digest));
+        BlobInfo info = io(() -> blobs.stat(digest)).orElseThrow(() -> blobUnknown(digest));
+        return new ServableBlob(info, linked.get().lastUsedAt());
     }
 
-    /** Records a successful GET or HEAD of a blob (a cache import's HEAD counts as a use). */
-    public void blobServed(Digest digest, long bytes) {
-        lastUse.blobUsed(digest);
+    /**
+     * Records a successful GET or HEAD of a blob. A HEAD counts as a use: it may let a client skip an
+     * upload, so it must protect the blob from a sweep (on any node: see LastUseRecorder's write-through).
+     */
+    public void blobServed(ServableBlob blob, long bytes) {
+        lastUse.blobUsed(blob.digest(), blob.recordedUse());
         if (bytes > 0) events.blobBytesServed(bytes);
     }
 

@@ -29,7 +29,10 @@ import java.util.regex.Pattern;
  * size is the file's size, so a session survives a restart with no other bookkeeping.
  */
 public final class FileBlobStore implements BlobStore {
-    private static final int BUFFER_SIZE = 1 << 20;
+    /** Bodies up to this size are written chunk by chunk on the request's thread; larger ones through a {@link WritePipeline}. */
+    private static final long DIRECT_WRITE_LIMIT = 256 << 10;
+    /** For streams that are not a {@link ChunkedBody} (re-hashing an upload from disk, tests). */
+    private static final int STREAM_BUFFER_SIZE = 64 << 10;
     private static final Pattern UPLOAD_ID = Pattern.compile("[A-Za-z0-9-]{1,64}");
 
     private final Path blobs;
@@ -81,7 +84,7 @@ public final class FileBlobStore implements BlobStore {
         FileChannel channel = FileChannel.open(pathOf(digest), StandardOpenOption.READ);
         try {
             channel.position(offset);
-            return Channels.newInputStream(channel);
+            return new LocalFileStream(channel);
         } catch (IOException | RuntimeException e) {
             channel.close();
             throw e;
@@ -287,9 +290,17 @@ public final class FileBlobStore implements BlobStore {
         return uploads.resolve(id);
     }
 
-    /** Copies everything, feeding the hasher (if any) on the way; returns the byte count. */
+    /**
+     * Copies everything, feeding the hasher (if any) on the way; returns the byte count. A {@link ChunkedBody}
+     * (an HTTP request) is hashed and written from the server's own buffers; a large one is written by a
+     * second thread while this one receives and hashes the next bytes ({@link WritePipeline}).
+     */
     private static long copyHashing(InputStream in, FileChannel out, MessageDigest hasher) throws IOException {
-        byte[] buffer = new byte[BUFFER_SIZE];
+        if (in instanceof ChunkedBody body && out != null) {
+            long length = body.length();
+            return length >= 0 && length <= DIRECT_WRITE_LIMIT ? copyChunks(body, out, hasher) : copyPipelined(body, out, hasher);
+        }
+        byte[] buffer = new byte[STREAM_BUFFER_SIZE];
         long total = 0;
         int n;
         while ((n = in.read(buffer)) >= 0) {
@@ -302,6 +313,196 @@ public final class FileBlobStore implements BlobStore {
             total += n;
         }
         return total;
+    }
+
+    /** A small body: each chunk is hashed and written as it comes, on this thread. */
+    private static long copyChunks(ChunkedBody body, FileChannel out, MessageDigest hasher) throws IOException {
+        long total = 0;
+        for (ByteBuffer chunk; (chunk = body.nextChunk()) != null; ) {
+            total += chunk.remaining();
+            hash(hasher, chunk);
+            while (chunk.hasRemaining()) out.write(chunk);
+        }
+        return total;
+    }
+
+    /** A large (or unbounded) body: received and hashed here, gathered into pooled buffers that another thread writes. */
+    private static long copyPipelined(ChunkedBody body, FileChannel out, MessageDigest hasher) throws IOException {
+        long total = 0;
+        try (WritePipeline pipeline = new WritePipeline(out)) {
+            ByteBuffer filling = null;
+            for (ByteBuffer chunk; (chunk = body.nextChunk()) != null; ) {
+                total += chunk.remaining();
+                hash(hasher, chunk);
+                while (chunk.hasRemaining()) {
+                    if (filling == null) filling = pipeline.emptyBuffer();
+                    int n = Math.min(filling.remaining(), chunk.remaining());
+                    filling.put(filling.position(), chunk, chunk.position(), n);
+                    filling.position(filling.position() + n);
+                    chunk.position(chunk.position() + n);
+                    if (!filling.hasRemaining()) {
+                        pipeline.write(filling);
+                        filling = null;
+                    }
+                }
+            }
+            if (filling != null) pipeline.write(filling);
+            pipeline.finish();
+        }
+        return total;
+    }
+
+    private static void hash(MessageDigest hasher, ByteBuffer chunk) {
+        if (hasher == null) return;
+        int position = chunk.position();
+        hasher.update(chunk);
+        chunk.position(position);
+    }
+
+    /**
+     * Writes the buffers handed to it, in order, on a second (virtual) thread, so that receiving and hashing
+     * (the request's thread) overlap the write system calls instead of adding to them. Each pipeline cycles
+     * {@link #DEPTH} direct buffers (the kernel reads them as they are, no copy into a temporary one) taken
+     * from a small shared pool. Closing it without {@link #finish()} stops the writer; either way, once
+     * {@code close} returns nothing writes to the channel any more, so a caller may truncate it.
+     */
+    private static final class WritePipeline implements AutoCloseable {
+        private static final int BUFFER_SIZE = 1 << 20;
+        private static final int DEPTH = 3;
+        private static final int MAX_IDLE = 8;
+        private static final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> IDLE = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        private static final java.util.concurrent.atomic.AtomicInteger IDLE_COUNT = new java.util.concurrent.atomic.AtomicInteger();
+        private static final ByteBuffer END = ByteBuffer.allocate(0);
+
+        private final FileChannel out;
+        private final java.util.concurrent.BlockingQueue<ByteBuffer> toWrite = new java.util.concurrent.ArrayBlockingQueue<>(DEPTH + 1);
+        private final java.util.concurrent.BlockingQueue<ByteBuffer> written = new java.util.concurrent.ArrayBlockingQueue<>(DEPTH);
+        private final java.util.List<ByteBuffer> owned = new java.util.ArrayList<>(DEPTH);
+        private Thread writer;
+        private volatile IOException failure;
+        private boolean ended;
+
+        WritePipeline(FileChannel out) {
+            this.out = out;
+        }
+
+        /** An empty buffer to fill: a pooled one while the pipeline has fewer than DEPTH, else the next one written. */
+        ByteBuffer emptyBuffer() throws IOException {
+            checkFailure();
+            ByteBuffer buffer;
+            if (owned.size() < DEPTH) {
+                buffer = acquire();
+                owned.add(buffer);
+            } else {
+                buffer = nextWritten();
+            }
+            checkFailure();
+            return buffer.clear();
+        }
+
+        /** Queues a filled buffer for writing; the pipeline owns it again. */
+        void write(ByteBuffer filled) throws IOException {
+            checkFailure();
+            filled.flip();
+            if (writer == null) writer = Thread.ofVirtual().name("cairn-blob-writer").start(this::run);
+            put(filled);
+        }
+
+        /** Waits until every queued buffer is written; throws what the writer met. */
+        void finish() throws IOException {
+            end();
+            checkFailure();
+        }
+
+        private void end() {
+            if (ended) return;
+            ended = true;
+            if (writer == null) return;
+            put(END);
+            boolean interrupted = false;
+            while (true) {
+                try {
+                    writer.join();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true; // the writer must be done before anyone touches the file again
+                }
+            }
+            if (interrupted) Thread.currentThread().interrupt();
+        }
+
+        @Override
+        public void close() throws IOException {
+            try {
+                if (!ended && failure == null) failure = new IOException("upload stopped"); // the writer skips what is left
+                end();
+            } finally {
+                for (ByteBuffer buffer : owned) release(buffer);
+                owned.clear();
+            }
+        }
+
+        private void run() {
+            while (true) {
+                ByteBuffer buffer;
+                try {
+                    buffer = toWrite.take();
+                } catch (InterruptedException e) {
+                    if (failure == null) failure = new java.io.InterruptedIOException("blob writer interrupted");
+                    continue; // keep handing buffers back until END, so the request thread never waits forever
+                }
+                if (buffer == END) return;
+                if (failure == null) {
+                    try {
+                        while (buffer.hasRemaining()) out.write(buffer);
+                    } catch (IOException e) {
+                        failure = e;
+                    } catch (RuntimeException | Error e) {
+                        failure = new IOException(e);
+                    }
+                }
+                written.add(buffer); // never blocks: at most DEPTH buffers exist
+            }
+        }
+
+        /** The next buffer the writer is done with; fails rather than waits if the writer is gone. */
+        private ByteBuffer nextWritten() throws IOException {
+            try {
+                while (true) {
+                    ByteBuffer buffer = written.poll(1, java.util.concurrent.TimeUnit.SECONDS);
+                    if (buffer != null) return buffer;
+                    if (writer == null || !writer.isAlive()) throw new IOException("the blob writer stopped");
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new java.io.InterruptedIOException("interrupted while writing a blob");
+            }
+        }
+
+        private void checkFailure() throws IOException {
+            IOException e = failure;
+            if (e != null) throw new IOException("writing the blob failed: " + e.getMessage(), e);
+        }
+
+        /** Never blocks nor fails: the queue has room for every buffer of the pipeline and the end mark. */
+        private void put(ByteBuffer buffer) {
+            if (!toWrite.offer(buffer)) throw new IllegalStateException("blob write queue full");
+        }
+
+        private static ByteBuffer acquire() {
+            ByteBuffer buffer = IDLE.poll();
+            if (buffer == null) return ByteBuffer.allocateDirect(BUFFER_SIZE);
+            IDLE_COUNT.decrementAndGet();
+            return buffer;
+        }
+
+        private static void release(ByteBuffer buffer) {
+            if (IDLE_COUNT.incrementAndGet() <= MAX_IDLE) {
+                IDLE.offer(buffer.clear());
+            } else {
+                IDLE_COUNT.decrementAndGet(); // freed with the object
+            }
+        }
     }
 
     /** Creates {@code dir} if needed and fsyncs every directory it added, so a published blob's path survives power loss. */

@@ -429,10 +429,15 @@ public final class S3BlobStore implements BlobStore {
      */
     @Override
     public long appendUpload(String id, OptionalLong expectedStart, InputStream body) throws IOException, UploadOffsetException {
+        if (expectedStart.isPresent()) {
+            // A chunk that cannot fit is refused before the session is claimed: a refusal writes nothing.
+            long size = uploadSize(id).orElseThrow(() -> new NoSuchFileException("upload " + id));
+            if (expectedStart.getAsLong() != size) throw new UploadOffsetException(expectedStart.getAsLong(), size);
+        }
         Claim claim = claim(id);
         Progress before = claim.progress();
         if (expectedStart.isPresent() && expectedStart.getAsLong() != before.size()) {
-            release(id, claim);
+            release(id, claim); // the session moved on between the look and the claim
             throw new UploadOffsetException(expectedStart.getAsLong(), before.size());
         }
         SHA256Digest hasher = decode(before.sha256State());
