@@ -172,11 +172,16 @@ class ScaleOutIT {
             assertThat(status.headers().firstValue("Range")).as("what survived").hasValue("0-" + (acknowledged - 1));
             assertThat(status.headers().firstValue("Docker-Upload-UUID")).hasValue(id);
 
-            // the client resumes from there: the next chunk on node 2 (it writes part 2 again), the last with the PUT on node 3
+            // The client resumes from there: the next chunk on node 2 (it writes part 2 again), the last with the
+            // PUT on node 3. The dead node's claim on the session holds the chunk back until it lapses (20 s).
             int next = 14 * MIB;
+            long resuming = System.nanoTime();
             HttpResponse<byte[]> resumed = nodes.client(2).patch(location, Arrays.copyOfRange(content, acknowledged, next),
                     "Content-Range", acknowledged + "-" + (next - 1), "Content-Type", "application/octet-stream");
+            long resumeTook = System.nanoTime() - resuming;
+            System.out.println("the resumed chunk on node 2 answered " + resumed.statusCode() + " in " + seconds(resumeTook));
             assertThat(resumed.statusCode()).as(OciClient.text(resumed)).isEqualTo(202);
+            assertThat(resumeTook).as("held back no longer than the dead node's claim").isLessThan(Duration.ofSeconds(30).toNanos());
             assertThat(resumed.headers().firstValue("Range")).hasValue("0-" + (next - 1));
             HttpResponse<byte[]> finished = nodes.client(3).put(location + "?digest=" + digest,
                     Arrays.copyOfRange(content, next, content.length), "Content-Type", "application/octet-stream");

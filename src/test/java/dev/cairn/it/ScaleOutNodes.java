@@ -56,7 +56,8 @@ final class ScaleOutNodes implements AutoCloseable {
 
     /**
      * Starts {@code count} nodes with the shared stores' keys plus {@code settings} (config keys → values):
-     * node 1 first, which migrates the fresh database, then the others side by side.
+     * node 1 first, which migrates the fresh database, then the others side by side. (Nodes that start
+     * together on a fresh database are {@link ScaleOutMigrationIT}'s subject.)
      */
     static ScaleOutNodes start(S3Server s3, Postgres postgres, int count, Map<String, String> settings) throws Exception {
         ScaleOutNodes cluster = prepare(s3, postgres);
