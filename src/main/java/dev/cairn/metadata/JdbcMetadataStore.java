@@ -464,60 +464,72 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     @Override
     public List<List<String>> deleteUnits(List<UnitDeletion> units) {
         return write(c -> {
-            List<List<String>> results = new ArrayList<>();
-            for (UnitDeletion unit : units) results.add(deleteUnitIfUnchanged(c, unit));
-            return results;
+            try (Statements st = new Statements(c)) {
+                List<List<String>> results = new ArrayList<>();
+                for (UnitDeletion unit : units) results.add(deleteUnitIfUnchanged(st, unit));
+                return results;
+            }
         });
     }
 
-    private static List<String> deleteUnitIfUnchanged(Connection c, UnitDeletion unit) throws SQLException {
+    private static List<String> deleteUnitIfUnchanged(Statements st, UnitDeletion unit) throws SQLException {
         String repo = unit.repository().value();
         String root = unit.digests().getFirst();
-        try (PreparedStatement s = c.prepareStatement("SELECT pushed_at FROM manifests WHERE repository = ? AND digest = ?")) {
-            s.setString(1, repo);
-            s.setString(2, root);
-            try (ResultSet r = s.executeQuery()) {
-                if (!r.next() || r.getLong(1) != unit.rootPushedAt().toEpochMilli()) return List.of();
-            }
+        PreparedStatement pushed = st.prepare("SELECT pushed_at FROM manifests WHERE repository = ? AND digest = ?");
+        bind(pushed, repo, root);
+        try (ResultSet r = pushed.executeQuery()) {
+            if (!r.next() || r.getLong(1) != unit.rootPushedAt().toEpochMilli()) return List.of();
         }
         java.util.Set<String> members = new java.util.HashSet<>(unit.digests());
         for (String digest : unit.digests()) {
             boolean isRoot = digest.equals(root);
-            if (unit.usedNoLaterThan().isPresent() && exists(c, "SELECT 1 FROM manifests WHERE repository = ? AND digest = ? AND last_used_at > ?",
+            if (unit.usedNoLaterThan().isPresent() && st.exists("SELECT 1 FROM manifests WHERE repository = ? AND digest = ? AND last_used_at > ?",
                     repo, digest, unit.usedNoLaterThan().get().toEpochMilli())) {
                 return List.of();
             }
-            if ((!isRoot || unit.rootMustBeUntagged()) && exists(c, "SELECT 1 FROM tags WHERE repository = ? AND digest = ?", repo, digest)) {
+            if ((!isRoot || unit.rootMustBeUntagged()) && st.exists("SELECT 1 FROM tags WHERE repository = ? AND digest = ?", repo, digest)) {
                 return List.of();
             }
             // A manifest pushed since the plan (an index listing this one, say) keeps the whole unit alive.
-            for (String referrer : strings(c, "SELECT manifest FROM manifest_references WHERE repository = ? AND reference = ?", repo, digest)) {
+            for (String referrer : st.strings("SELECT manifest FROM manifest_references WHERE repository = ? AND reference = ?", repo, digest)) {
                 if (!members.contains(referrer)) return List.of();
             }
         }
         List<String> deleted = new ArrayList<>();
         for (String digest : unit.digests()) {
-            insertManifestAuditEvent(c, repo, digest, unit.reason());
-            if (update(c, "DELETE FROM manifests WHERE repository = ? AND digest = ?", repo, digest) > 0) deleted.add(digest);
-            update(c, "DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", repo, digest);
-            update(c, "DELETE FROM tags WHERE repository = ? AND digest = ?", repo, digest);
+            insertManifestAuditEvent(st, repo, digest, unit.reason());
+            if (st.update("DELETE FROM manifests WHERE repository = ? AND digest = ?", repo, digest) > 0) deleted.add(digest);
+            st.update("DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", repo, digest);
+            st.update("DELETE FROM tags WHERE repository = ? AND digest = ?", repo, digest);
         }
         return deleted;
     }
 
     /** Records the deletion of a manifest that is about to go (nothing when it is not there), with its tags and size. */
-    private static void insertManifestAuditEvent(Connection c, String repository, String digest, String reason) throws SQLException {
+    private static void insertManifestAuditEvent(Statements st, String repository, String digest, String reason) throws SQLException {
         Long size = null;
-        try (PreparedStatement s = c.prepareStatement("SELECT size FROM manifests WHERE repository = ? AND digest = ?")) {
-            s.setString(1, repository);
-            s.setString(2, digest);
-            try (ResultSet r = s.executeQuery()) {
-                if (r.next()) size = r.getLong(1);
-            }
+        PreparedStatement s = st.prepare("SELECT size FROM manifests WHERE repository = ? AND digest = ?");
+        bind(s, repository, digest);
+        try (ResultSet r = s.executeQuery()) {
+            if (r.next()) size = r.getLong(1);
         }
         if (size == null) return;
-        List<String> tags = strings(c, "SELECT name FROM tags WHERE repository = ? AND digest = ? ORDER BY name", repository, digest);
-        insertAuditEvent(c, new AuditEvent(0, Instant.now(), "manifest", Optional.of(repository), digest, tags, size, reason));
+        List<String> tags = st.strings("SELECT name FROM tags WHERE repository = ? AND digest = ? ORDER BY name", repository, digest);
+        insertAuditEvent(st, new AuditEvent(0, Instant.now(), "manifest", Optional.of(repository), digest, tags, size, reason));
+    }
+
+    private static void insertManifestAuditEvent(Connection c, String repository, String digest, String reason) throws SQLException {
+        try (Statements st = new Statements(c)) {
+            insertManifestAuditEvent(st, repository, digest, reason);
+        }
+    }
+
+    private static final String INSERT_AUDIT_EVENT =
+            "INSERT INTO audit_events (at, kind, repository, digest, tags, bytes, reason) VALUES (?, ?, ?, ?, ?, ?, ?)";
+
+    private static void insertAuditEvent(Statements st, AuditEvent e) throws SQLException {
+        st.update(INSERT_AUDIT_EVENT, e.at().toEpochMilli(), e.kind(), e.repository().orElse(null), e.digest(),
+                String.join(",", e.tags()), e.bytes(), e.reason());
     }
 
     private static void insertAuditEvent(Connection c, AuditEvent e) throws SQLException {
@@ -568,6 +580,35 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
+    public Optional<LinkKey> deleteUnreferencedLinks(Instant cutoff, Optional<LinkKey> after, int pageSize) {
+        return write(c -> {
+            String fromRepository = after.map(LinkKey::repository).orElse("");
+            String fromDigest = after.map(LinkKey::digest).orElse("");
+            Optional<LinkKey> end = Optional.empty();
+            try (PreparedStatement s = c.prepareStatement("SELECT repository, digest FROM repository_blobs "
+                    + "WHERE (repository, digest) > (?, ?) ORDER BY repository, digest LIMIT 1 OFFSET ?")) {
+                bind(s, fromRepository, fromDigest, pageSize - 1);
+                try (ResultSet r = s.executeQuery()) {
+                    if (r.next()) end = Optional.of(new LinkKey(r.getString(1), r.getString(2)));
+                }
+            }
+            // The same conditions as deleteUnreferencedLinks, checked row by row inside the page.
+            String sql = "DELETE FROM repository_blobs WHERE (repository, digest) > (?, ?)"
+                    + (end.isPresent() ? " AND (repository, digest) <= (?, ?)" : "")
+                    + " AND linked_at < ? AND EXISTS (SELECT 1 FROM blobs b WHERE b.digest = repository_blobs.digest AND b.last_used_at < ?)"
+                    + " AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.repository = repository_blobs.repository"
+                    + " AND r.reference = repository_blobs.digest)";
+            long at = cutoff.toEpochMilli();
+            if (end.isPresent()) {
+                update(c, sql, fromRepository, fromDigest, end.get().repository(), end.get().digest(), at, at);
+            } else {
+                update(c, sql, fromRepository, fromDigest, at, at);
+            }
+            return end;
+        });
+    }
+
+    @Override
     public List<Digest> unlinkedBlobs(Instant cutoff, Optional<Digest> after, int limit) {
         return read(c -> {
             List<Digest> blobs = new ArrayList<>();
@@ -585,24 +626,45 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
+    public java.util.Set<Digest> blobRecordsAmong(java.util.Collection<Digest> digests) {
+        java.util.Set<Digest> found = new java.util.HashSet<>();
+        List<Digest> all = List.copyOf(digests);
+        for (int from = 0; from < all.size(); from += 500) {
+            List<Digest> part = all.subList(from, Math.min(all.size(), from + 500));
+            read(c -> {
+                try (PreparedStatement s = c.prepareStatement("SELECT digest FROM blobs WHERE digest IN ("
+                        + String.join(", ", java.util.Collections.nCopies(part.size(), "?")) + ")")) {
+                    for (int i = 0; i < part.size(); i++) s.setString(i + 1, part.get(i).toString());
+                    try (ResultSet r = s.executeQuery()) {
+                        while (r.next()) found.add(Digest.parse(r.getString(1)));
+                    }
+                }
+                return null;
+            });
+        }
+        return found;
+    }
+
+    @Override
     public java.util.Map<Digest, Long> deleteBlobsIfUnlinked(java.util.Map<Digest, String> reasons) {
         return write(c -> {
             java.util.Map<Digest, Long> deleted = new java.util.LinkedHashMap<>();
-            for (Digest digest : reasons.keySet()) {
-                Long size = null;
-                try (PreparedStatement s = c.prepareStatement("SELECT size FROM blobs WHERE digest = ?")) {
+            try (Statements st = new Statements(c)) {
+                for (Digest digest : reasons.keySet()) {
+                    Long size = null;
+                    PreparedStatement s = st.prepare("SELECT size FROM blobs WHERE digest = ?");
                     s.setString(1, digest.toString());
                     try (ResultSet r = s.executeQuery()) {
                         if (r.next()) size = r.getLong(1);
                     }
-                }
-                if (size != null && update(c, "DELETE FROM blobs WHERE digest = ? "
-                        + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = ?) "
-                        + "AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.reference = ?)",
-                        digest.toString(), digest.toString(), digest.toString()) > 0) {
-                    deleted.put(digest, size);
-                    insertAuditEvent(c, new AuditEvent(0, Instant.now(), "blob", Optional.empty(), digest.toString(), List.of(), size,
-                            reasons.get(digest)));
+                    if (size != null && st.update("DELETE FROM blobs WHERE digest = ? "
+                            + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = ?) "
+                            + "AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.reference = ?)",
+                            digest.toString(), digest.toString(), digest.toString()) > 0) {
+                        deleted.put(digest, size);
+                        insertAuditEvent(st, new AuditEvent(0, Instant.now(), "blob", Optional.empty(), digest.toString(), List.of(), size,
+                                reasons.get(digest)));
+                    }
                 }
             }
             return deleted;
@@ -851,6 +913,66 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
                 while (r.next()) values.add(r.getString(1));
             }
             return values;
+        }
+    }
+
+    /**
+     * Statements prepared once per transaction and reused (the collector runs the same few statements for
+     * thousands of rows; preparing each anew was a good part of its time). Closing closes them all.
+     */
+    private static final class Statements implements AutoCloseable {
+        private final Connection connection;
+        private final java.util.Map<String, PreparedStatement> prepared = new java.util.HashMap<>();
+
+        Statements(Connection connection) {
+            this.connection = connection;
+        }
+
+        PreparedStatement prepare(String sql) throws SQLException {
+            PreparedStatement s = prepared.get(sql);
+            if (s == null) {
+                s = connection.prepareStatement(sql);
+                prepared.put(sql, s);
+            }
+            return s;
+        }
+
+        int update(String sql, Object... args) throws SQLException {
+            PreparedStatement s = prepare(sql);
+            bind(s, args);
+            return s.executeUpdate();
+        }
+
+        boolean exists(String sql, Object... args) throws SQLException {
+            PreparedStatement s = prepare(sql);
+            bind(s, args);
+            try (ResultSet r = s.executeQuery()) {
+                return r.next();
+            }
+        }
+
+        List<String> strings(String sql, Object... args) throws SQLException {
+            PreparedStatement s = prepare(sql);
+            bind(s, args);
+            List<String> values = new ArrayList<>();
+            try (ResultSet r = s.executeQuery()) {
+                while (r.next()) values.add(r.getString(1));
+            }
+            return values;
+        }
+
+        @Override
+        public void close() throws SQLException {
+            SQLException first = null;
+            for (PreparedStatement s : prepared.values()) {
+                try {
+                    s.close();
+                } catch (SQLException e) {
+                    if (first == null) first = e;
+                }
+            }
+            prepared.clear();
+            if (first != null) throw first;
         }
     }
 

@@ -42,8 +42,24 @@ public interface RetentionRecords {
      */
     int deleteUnreferencedLinks(Instant cutoff, int limit);
 
+    /** A repository's link to a blob, as a position in (repository, digest) order. */
+    record LinkKey(String repository, String digest) {
+    }
+
+    /**
+     * The same deletion, one page at a time: of the {@code pageSize} links that follow {@code after} in
+     * (repository, digest) order, deletes those {@link #deleteUnreferencedLinks} would. Returns the last link
+     * of the page, where the next page starts, or empty once the page reached the end. Paging through the
+     * table once costs one pass, where repeating {@link #deleteUnreferencedLinks} until it deletes nothing
+     * scans the kept links again for every batch.
+     */
+    Optional<LinkKey> deleteUnreferencedLinks(Instant cutoff, Optional<LinkKey> after, int pageSize);
+
     /** Blobs that no repository links, created before {@code cutoff}, in digest order after {@code after}. */
     List<Digest> unlinkedBlobs(Instant cutoff, Optional<Digest> after, int limit);
+
+    /** Those of {@code digests} that have a blob record (one query, for the walk over blob files). */
+    java.util.Set<Digest> blobRecordsAmong(java.util.Collection<Digest> digests);
 
     /** A deletion as the audit log tells it. */
     record AuditEvent(long id, Instant at, String kind, Optional<String> repository, String digest, List<String> tags,

@@ -40,6 +40,8 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(CacheKeeper.class);
     private static final int SWEEP_BATCH = 1000;
     private static final int UNIT_BATCH = 100;
+    /** Links examined per transaction by the link sweep. */
+    private static final int LINK_PAGE = 5000;
     /** Runs woken by pushes are at least this far apart, so a stream of pushes cannot keep the collector spinning. */
     private static final Duration MIN_TRIGGERED_SPACING = Duration.ofSeconds(1);
     private static final Duration ORPHAN_SWEEP_EVERY = Duration.ofHours(6);
@@ -351,9 +353,10 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     private List<CollectionReport.DeletedBlob> sweep(Instant now) {
         Instant cutoff = now.minus(policy.grace());
         lastUse.flush(); // a HEAD that let a client skip an upload must protect that blob's link
-        while (records.deleteUnreferencedLinks(cutoff, SWEEP_BATCH) == SWEEP_BATCH) {
-            // more to go
-        }
+        Optional<RetentionRecords.LinkKey> page = Optional.empty();
+        do {
+            page = records.deleteUnreferencedLinks(cutoff, page, LINK_PAGE); // one pass over the links, a page per transaction
+        } while (page.isPresent());
         List<CollectionReport.DeletedBlob> deleted = new ArrayList<>();
         Optional<Digest> after = Optional.empty();
         List<Digest> unlinked;
@@ -381,20 +384,37 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         return deleted;
     }
 
+    /**
+     * Deletes blob files older than the grace window that no record points at. Files are checked against the
+     * records a thousand at a time; only the few without one are looked at again, under their digest's lock.
+     */
     private List<CollectionReport.DeletedBlob> sweepOrphanFiles(Instant now, Instant cutoff) {
         List<CollectionReport.DeletedBlob> deleted = new ArrayList<>();
+        List<dev.cairn.storage.StoredBlob> candidates = new ArrayList<>(SWEEP_BATCH);
         try {
             blobs.forEachBlob(blob -> {
-                if (blob.writtenAt().isBefore(cutoff) && registry.deleteOrphanFile(blob.digest(), () -> records.addAuditEvent(
-                        new RetentionRecords.AuditEvent(0, now, "blob", Optional.empty(), blob.digest().toString(), List.of(), blob.size(), ORPHAN)))) {
-                    deleted.add(new CollectionReport.DeletedBlob(blob.digest().toString(), blob.size(), ORPHAN));
-                }
+                if (!blob.writtenAt().isBefore(cutoff)) return;
+                candidates.add(blob);
+                if (candidates.size() == SWEEP_BATCH) deleteOrphans(candidates, now, deleted);
             });
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+        deleteOrphans(candidates, now, deleted);
         audit.drain(records);
         return deleted;
+    }
+
+    private void deleteOrphans(List<dev.cairn.storage.StoredBlob> candidates, Instant now, List<CollectionReport.DeletedBlob> deleted) {
+        if (candidates.isEmpty()) return;
+        java.util.Set<Digest> recorded = records.blobRecordsAmong(candidates.stream().map(dev.cairn.storage.StoredBlob::digest).toList());
+        for (dev.cairn.storage.StoredBlob blob : candidates) {
+            if (!recorded.contains(blob.digest()) && registry.deleteOrphanFile(blob.digest(), () -> records.addAuditEvent(
+                    new RetentionRecords.AuditEvent(0, now, "blob", Optional.empty(), blob.digest().toString(), List.of(), blob.size(), ORPHAN)))) {
+                deleted.add(new CollectionReport.DeletedBlob(blob.digest().toString(), blob.size(), ORPHAN));
+            }
+        }
+        candidates.clear();
     }
 
     /** What a sweep would delete now: links already unreferenced past the grace window are counted by their blobs. */

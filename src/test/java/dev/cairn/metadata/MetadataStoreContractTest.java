@@ -159,6 +159,51 @@ class MetadataStoreContractTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"sqlite", "postgres"})
+    void thePagedLinkSweepDeletesWhatTheWholeSweepWouldInOnePass(String kind) throws Exception {
+        try (JdbcMetadataStore store = store(kind)) {
+            List<Digest> referenced = new ArrayList<>();
+            List<Digest> loose = new ArrayList<>();
+            for (String name : List.of("a/one", "b/two", "c/three")) {
+                RepositoryName repository = RepositoryName.of("contract/" + name);
+                Set<Digest> keep = new java.util.HashSet<>();
+                for (int i = 0; i < 7; i++) {
+                    Digest d = digest(name + "-" + i);
+                    store.linkBlob(repository, d, 10 + i);
+                    if (i % 3 == 0) {
+                        keep.add(d);
+                        referenced.add(d);
+                    } else {
+                        loose.add(d);
+                    }
+                }
+                assertThat(store.putManifest(new NewManifest(repository, digest("m-" + name), MediaTypes.OCI_MANIFEST, "{}".getBytes(),
+                        Optional.empty(), Optional.empty(), keep, Instant.now()), Optional.empty())).isEmpty();
+            }
+            Optional<RetentionRecords.LinkKey> page = Optional.empty();
+            int pages = 0;
+            do {
+                page = store.deleteUnreferencedLinks(Instant.now().plusSeconds(60), page, 4);
+                pages++;
+            } while (page.isPresent());
+            assertThat(pages).as("21 links in pages of 4").isEqualTo(6);
+            assertThat(store.unlinkedBlobs(Instant.now().plusSeconds(60), Optional.empty(), 100)).containsExactlyInAnyOrderElementsOf(loose);
+            assertThat(store.deleteUnreferencedLinks(Instant.now().plusSeconds(60), 100)).as("nothing left for the whole sweep").isZero();
+            for (Digest d : referenced) assertThat(store.unlinkedBlobs(Instant.now().plusSeconds(60), Optional.empty(), 100)).doesNotContain(d);
+
+            // too recent: nothing goes
+            Digest fresh = digest("fresh");
+            store.linkBlob(REPO, fresh, 1);
+            assertThat(store.deleteUnreferencedLinks(Instant.now().minusSeconds(60), Optional.empty(), 100)).isEmpty();
+            assertThat(store.isBlobLinked(REPO, fresh)).isTrue();
+
+            List<Digest> asked = new ArrayList<>(referenced);
+            asked.add(digest("never stored"));
+            assertThat(store.blobRecordsAmong(asked)).containsExactlyInAnyOrderElementsOf(referenced);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sqlite", "postgres"})
     void uploadsSettingsAndLastUse(String kind) throws Exception {
         try (JdbcMetadataStore store = store(kind)) {
             store.createUpload(new UploadSession("u-1", REPO, Instant.ofEpochMilli(5000)));
