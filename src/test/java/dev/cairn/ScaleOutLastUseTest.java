@@ -3,14 +3,12 @@ package dev.cairn;
 import dev.cairn.testing.OciClient;
 import dev.cairn.testing.RunningCairn;
 import dev.cairn.testing.S3Server;
-import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+import dev.cairn.testing.SharedStore;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.net.http.HttpResponse;
-import java.sql.Connection;
-import java.sql.Statement;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -25,32 +23,27 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class ScaleOutLastUseTest {
     private static S3Server s3;
-    private static EmbeddedPostgres postgres;
+    private static SharedStore store;
     private static List<RunningCairn> nodes;
     private static List<OciClient> clients;
 
     @BeforeAll
     static void start() throws Exception {
-        s3 = S3Server.start();
-        postgres = EmbeddedPostgres.builder().start();
-        try (Connection c = postgres.getPostgresDatabase().getConnection(); Statement s = c.createStatement()) {
-            s.execute("CREATE DATABASE scale_review");
-        }
-        Map<String, String> settings = new HashMap<>(s3.cairnSettings("scale-review-" + UUID.randomUUID()));
-        settings.putAll(Map.of("metadata.type", "postgres", "metadata.postgres.url", postgres.getJdbcUrl("postgres", "scale_review"),
-                "metadata.postgres.user", "postgres", "metadata.postgres.password", "postgres", "metadata.postgres.pool-size", "4",
-                "storage.s3.part-size", "5MiB", "retention.grace", "1s", "retention.gc-interval", "1h",
+        store = SharedStore.fresh();
+        s3 = store.s3();
+        Map<String, String> settings = Map.of("metadata.postgres.pool-size", "4", "storage.s3.part-size", "5MiB",
                 // The default is 10s: the window below is at most that long in production; 1h makes the test deterministic.
-                "registry.last-use-flush-interval", "1h"));
-        nodes = List.of(RunningCairn.start(settings), RunningCairn.start(settings));
+                "registry.last-use-flush-interval", "1h",
+                "retention.grace", "1s", "retention.gc-interval", "1h");
+        nodes = new java.util.ArrayList<>();
+        for (int i = 0; i < 2; i++) nodes.add(RunningCairn.startOn(store, settings));
         clients = nodes.stream().map(OciClient::new).toList();
     }
 
     @AfterAll
     static void stop() throws Exception {
         for (RunningCairn node : nodes) node.close();
-        postgres.close();
-        s3.close();
+        store.drop();
     }
 
     private static byte[] random(int size, long seed) {

@@ -3,7 +3,7 @@ package dev.cairn;
 import dev.cairn.testing.OciClient;
 import dev.cairn.testing.RunningCairn;
 import dev.cairn.testing.S3Server;
-import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+import dev.cairn.testing.SharedStore;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -12,8 +12,6 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.sql.Connection;
-import java.sql.Statement;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
@@ -32,30 +30,25 @@ class ScaleOutTest {
     private static final int PART = 5 << 20;
 
     private static S3Server s3;
-    private static EmbeddedPostgres postgres;
+    private static SharedStore store;
     private static List<RunningCairn> nodes;
     private static List<OciClient> clients;
 
     @BeforeAll
     static void start() throws Exception {
-        s3 = S3Server.start();
-        postgres = EmbeddedPostgres.builder().start();
-        try (Connection c = postgres.getPostgresDatabase().getConnection(); Statement s = c.createStatement()) {
-            s.execute("CREATE DATABASE scale_out");
-        }
-        Map<String, String> settings = new HashMap<>(s3.cairnSettings("scale-out-" + UUID.randomUUID()));
-        settings.putAll(Map.of("metadata.type", "postgres", "metadata.postgres.url", postgres.getJdbcUrl("postgres", "scale_out"),
-                "metadata.postgres.user", "postgres", "metadata.postgres.password", "postgres", "metadata.postgres.pool-size", "4",
-                "storage.s3.part-size", "5MiB", "retention.grace", "1s", "retention.gc-interval", "1h"));
-        nodes = List.of(RunningCairn.start(settings), RunningCairn.start(settings), RunningCairn.start(settings));
+        store = SharedStore.fresh();
+        s3 = store.s3();
+        Map<String, String> settings = Map.of("metadata.postgres.pool-size", "4", "storage.s3.part-size", "5MiB",
+                "retention.grace", "1s", "retention.gc-interval", "1h");
+        nodes = new java.util.ArrayList<>();
+        for (int i = 0; i < 3; i++) nodes.add(RunningCairn.startOn(store, settings));
         clients = nodes.stream().map(OciClient::new).toList();
     }
 
     @AfterAll
     static void stop() throws Exception {
         for (RunningCairn node : nodes) node.close();
-        postgres.close();
-        s3.close();
+        store.drop();
     }
 
     private static byte[] random(int size, long seed) {

@@ -4,6 +4,7 @@ import dev.cairn.metadata.JdbcMetadataStore;
 import dev.cairn.metadata.UploadSession;
 import dev.cairn.registry.Digest;
 import dev.cairn.registry.RepositoryName;
+import dev.cairn.testing.HeldBody;
 import dev.cairn.testing.S3Server;
 import dev.cairn.testing.TempFiles;
 import org.junit.jupiter.api.AfterAll;
@@ -200,32 +201,12 @@ class S3BlobStoreTest {
             for (var pair : List.of(new Object[]{nodeA, first}, new Object[]{nodeB, second})) {
                 S3BlobStore node = (S3BlobStore) pair[0];
                 byte[] bytes = (byte[]) pair[1];
-                results.add(pool.submit(() -> node.appendUpload(id, OptionalLong.of(0), new InputStream() {
-                    // Both requests start together; at most one of them may write to the session.
-                    final InputStream body = new ByteArrayInputStream(bytes);
-                    boolean waited;
-
-                    @Override
-                    public int read() throws IOException {
-                        byte[] one = new byte[1];
-                        return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
-                    }
-
-                    @Override
-                    public int read(byte[] b, int off, int len) throws IOException {
-                        if (!waited) {
-                            waited = true;
-                            bothReading.countDown();
-                            try {
-                                // With claims, the second request waits for the first instead of reading: don't wait for ever.
-                                bothReading.await(2, java.util.concurrent.TimeUnit.SECONDS);
-                            } catch (InterruptedException e) {
-                                throw new IOException(e);
-                            }
-                        }
-                        return body.read(b, off, len);
-                    }
-                })));
+                // Both requests start together; at most one of them may write to the session. With claims, the second
+                // waits for the first instead of reading its body, so the first does not wait for it for ever.
+                results.add(pool.submit(() -> node.appendUpload(id, OptionalLong.of(0), new HeldBody(bytes, () -> {
+                    bothReading.countDown();
+                    bothReading.await(2, java.util.concurrent.TimeUnit.SECONDS);
+                }))));
             }
             byte[] winner = null;
             int refused = 0;

@@ -7,6 +7,7 @@ import dev.cairn.registry.LastUseRecorder;
 import dev.cairn.registry.Registry;
 import dev.cairn.registry.RepositoryName;
 import dev.cairn.registry.UploadState;
+import dev.cairn.testing.HeldBody;
 import dev.cairn.testing.S3Server;
 import dev.cairn.testing.TempFiles;
 import org.junit.jupiter.api.AfterAll;
@@ -164,30 +165,10 @@ class S3SessionRecoveryTest {
             CountDownLatch winnerDone = new CountDownLatch(1);
             ExecutorService pool = Executors.newSingleThreadExecutor();
             try {
-                Future<Long> losing = pool.submit(() -> nodeB.appendUpload(id, OptionalLong.of(PART), new InputStream() {
-                    final InputStream body = new ByteArrayInputStream(loser);
-                    boolean waited;
-
-                    @Override
-                    public int read() throws IOException {
-                        byte[] one = new byte[1];
-                        return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
-                    }
-
-                    @Override
-                    public int read(byte[] b, int off, int len) throws IOException {
-                        if (!waited) {
-                            waited = true;
-                            loserHasReadTheSession.countDown();
-                            try {
-                                winnerDone.await();
-                            } catch (InterruptedException e) {
-                                throw new IOException(e);
-                            }
-                        }
-                        return body.read(b, off, len);
-                    }
-                }));
+                Future<Long> losing = pool.submit(() -> nodeB.appendUpload(id, OptionalLong.of(PART), new HeldBody(loser, () -> {
+                    loserHasReadTheSession.countDown();
+                    winnerDone.await();
+                })));
                 assertThat(loserHasReadTheSession.await(30, TimeUnit.SECONDS)).isTrue();
                 assertThat(nodeA.appendUpload(id, OptionalLong.of(PART), new ByteArrayInputStream(winner))).isEqualTo(2L * PART);
                 winnerDone.countDown();
