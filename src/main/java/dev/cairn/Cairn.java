@@ -62,7 +62,7 @@ public final class Cairn implements AutoCloseable {
             throw e;
         }
         this.lastUse = new LastUseRecorder(metadata, Clock.systemUTC(), config.lastUseFlushInterval(),
-                writeThroughAge(metadata, config.retention().grace(), config.lastUseFlushInterval()));
+                confirmBlobUseAge(metadata, config.retention().grace(), config.lastUseFlushInterval()));
         this.registry = new Registry(blobs, metadata, lastUse, Clock.systemUTC(), config.maxManifestBytes());
         this.metrics = new CacheMetrics();
         this.audit = new AuditLog(config.dataDir().resolve("audit.log"));
@@ -78,14 +78,15 @@ public final class Cairn implements AutoCloseable {
     }
 
     /**
-     * With nodes sharing the database, a blob use is written at once when the record is older than half
-     * the grace window (the sweep takes only what is older than the whole window), provided that leaves
-     * more than a flush interval of margin; otherwise every such use is written at once.
+     * A blob use is written at once, with a check that the link is still there, when its record is older
+     * than half the grace window (a sweep takes only what is older than the whole window). With nodes
+     * sharing the database the other half must also leave more than a flush interval of margin for the
+     * batched uses, or every use is written at once.
      */
-    private static Optional<Duration> writeThroughAge(JdbcMetadataStore metadata, Duration grace, Duration flushInterval) {
-        if (!metadata.isShared()) return Optional.empty();
+    private static Duration confirmBlobUseAge(JdbcMetadataStore metadata, Duration grace, Duration flushInterval) {
         Duration half = grace.dividedBy(2);
-        return Optional.of(half.compareTo(flushInterval.multipliedBy(2)) > 0 ? half : Duration.ZERO);
+        if (!metadata.isShared()) return half;
+        return half.compareTo(flushInterval.multipliedBy(2)) > 0 ? half : Duration.ZERO;
     }
 
     private static JdbcMetadataStore metadataStore(StorageSettings storage, Path dataDir) {

@@ -20,7 +20,7 @@ class LastUseTest {
     void pullsWriteNothingUntilTheBatchIsFlushedAndAStopFlushesIt() throws Exception {
         // Long enough that no timed flush comes during the test. Not longer: where nodes share the database
         // (s3-postgres), a blob's use stays in the batch only while half the grace window (1h by default) is
-        // more than two flush intervals; otherwise every blob HEAD is written at once (Cairn.writeThroughAge).
+        // more than two flush intervals; otherwise every blob HEAD is written at once (Cairn.confirmBlobUseAge).
         try (RunningCairn cairn = RunningCairn.start(Map.of("registry.last-use-flush-interval", "10m"))) {
             OciClient client = new OciClient(cairn);
             OciClient.Image image = client.prepareImage("use/app", "application/vnd.oci.image.config.v1+json", "u".getBytes());

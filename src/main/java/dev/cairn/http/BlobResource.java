@@ -58,7 +58,12 @@ final class BlobResource {
         long offset = range.map(ByteRange::first).orElse(0L);
         long length = range.map(ByteRange::length).orElse(blob.size());
         InputStream content = x.isHead() ? InputStream.nullInputStream() : registry.openBlob(repository, digest, offset);
-        registry.blobServed(blob, x.isHead() ? 0 : length);
+        try {
+            registry.blobServed(blob, x.isHead() ? 0 : length);
+        } catch (RuntimeException e) {
+            closeQuietly(content);
+            throw e;
+        }
         // Only a successful answer says "immutable": an error must never be cached for a year.
         x.header("Docker-Content-Digest", digest.toString())
                 .header("ETag", "\"" + digest + "\"")
@@ -66,5 +71,13 @@ final class BlobResource {
                 .header("Cache-Control", "max-age=31536000, immutable");
         range.ifPresent(r -> x.header("Content-Range", r.contentRange(blob.size())));
         x.sendStream(range.isPresent() ? 206 : 200, "application/octet-stream", length, content);
+    }
+
+    private static void closeQuietly(InputStream content) {
+        try {
+            content.close();
+        } catch (java.io.IOException e) {
+            // nothing was sent from it; the error being answered matters more
+        }
     }
 }

@@ -152,6 +152,22 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
+    public boolean confirmBlobUse(RepositoryName repository, Digest digest, Instant at) {
+        return write(c -> {
+            try (PreparedStatement s = c.prepareStatement("SELECT 1 FROM repository_blobs WHERE repository = ? AND digest = ?")) {
+                s.setString(1, repository.value());
+                s.setString(2, digest.toString());
+                try (ResultSet r = s.executeQuery()) {
+                    if (!r.next()) return false;
+                }
+            }
+            long when = at.toEpochMilli();
+            update(c, "UPDATE blobs SET last_used_at = ? WHERE digest = ? AND last_used_at < ?", when, digest.toString(), when);
+            return true;
+        });
+    }
+
+    @Override
     public boolean linkBlob(RepositoryName repository, Digest digest, long size) {
         long now = System.currentTimeMillis();
         return write(c -> {

@@ -84,6 +84,13 @@ public interface MetadataStore extends AutoCloseable {
     void recordLastUse(Collection<LastUse> uses);
 
     /**
+     * Records a use of a blob at {@code at} in one transaction with the check that the repository still
+     * links it; false (and nothing written) when it does not. A sweep deleting the link is therefore
+     * either before this (false) or sees the use (and keeps the link).
+     */
+    boolean confirmBlobUse(RepositoryName repository, Digest digest, java.time.Instant at);
+
+    /**
      * Runs {@code work} holding these digests' locks across every node that shares this store, so that no
      * node publishes a blob while another deletes it. Where only one node can use the store (SQLite), the
      * node's own locks suffice and this just runs the work.

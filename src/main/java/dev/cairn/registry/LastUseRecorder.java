@@ -7,7 +7,6 @@ import org.slf4j.LoggerFactory;
 
 import java.time.Clock;
 import java.time.Duration;
-import java.util.Optional;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -33,21 +32,18 @@ public final class LastUseRecorder implements AutoCloseable {
     private final CountDownLatch stopping = new CountDownLatch(1);
 
     /**
-     * Where nodes share the database, a use seen here reaches the database only at this node's next flush,
-     * while another node's collector may decide meanwhile. A use of something the database last saw used
-     * longer ago than this is therefore written at once (rarely: once per item per period), so no other
-     * node's sweep can take it before its time. Empty for a single node, whose collector flushes first.
+     * A sweep deletes a link only when its blob was last used longer than the grace window ago, as the
+     * database says. A use of a blob whose record is older than this (half the window) is therefore written
+     * at once, with a check that the link is still there, rather than batched: a use that is batched
+     * instead has at least this long to reach the database before any sweep could act on its record
+     * (this node's collector flushes first; another node's waits for this node's next flush).
      */
-    private final Optional<Duration> writeThroughWhenOlderThan;
+    private final Duration confirmWhenOlderThan;
 
-    public LastUseRecorder(MetadataStore metadata, Clock clock, Duration interval) {
-        this(metadata, clock, interval, Optional.empty());
-    }
-
-    public LastUseRecorder(MetadataStore metadata, Clock clock, Duration interval, Optional<Duration> writeThroughWhenOlderThan) {
+    public LastUseRecorder(MetadataStore metadata, Clock clock, Duration interval, Duration confirmWhenOlderThan) {
         this.metadata = metadata;
         this.clock = clock;
-        this.writeThroughWhenOlderThan = writeThroughWhenOlderThan;
+        this.confirmWhenOlderThan = confirmWhenOlderThan;
         // Stopped by a latch, not an interrupt: an interrupt would abort a flush half-way through its write.
         this.flusher = Thread.ofVirtual().name("cairn-last-use").start(() -> {
             try {
@@ -64,49 +60,37 @@ public final class LastUseRecorder implements AutoCloseable {
         pending.put(new ManifestKey(repository, digest), clock.instant());
     }
 
-    public void blobUsed(Digest digest) {
-        pending.put(digest, clock.instant());
+    /**
+     * A use of a blob linked in {@code repository} that the database last saw used at {@code recordedUse},
+     * taken after the caller read that record. False when the link is gone by now (a sweep took it after
+     * the read): the caller must then answer as if it had never found the blob.
+     */
+    public boolean blobUsed(RepositoryName repository, Digest digest, Instant recordedUse) {
+        Instant now = clock.instant();
+        if (recordedUse.isBefore(now.minus(confirmWhenOlderThan))) {
+            return metadata.confirmBlobUse(repository, digest, now);
+        }
+        pending.put(digest, now);
+        return true;
     }
 
     /**
-     * A use of a blob the database last saw used at {@code recordedUse}: batched like any other, unless
-     * nodes share the database and that record is old enough for another node's sweep to act on it.
+     * Writes everything recorded so far. A use stays in the pending map until its write has committed, so a
+     * flush that runs meanwhile (the collector's, while the periodic one waits for the database) writes it
+     * again rather than missing it.
      */
-    public void blobUsed(Digest digest, Instant recordedUse) {
-        Instant now = clock.instant();
-        if (writeThroughWhenOlderThan.isPresent() && recordedUse.isBefore(now.minus(writeThroughWhenOlderThan.get()))) {
-            metadata.recordLastUse(java.util.List.of(new LastUse.OfBlob(digest, now)));
-            return;
-        }
-        pending.put(digest, now);
-    }
-
-    /** Writes everything recorded so far. */
     public void flush() {
         if (pending.isEmpty()) return;
-        List<LastUse> batch = new ArrayList<>();
-        for (Object key : List.copyOf(pending.keySet())) {
-            Instant at = pending.remove(key);
-            if (at == null) continue;
-            batch.add(switch (key) {
-                case ManifestKey m -> new LastUse.OfManifest(m.repository(), m.digest(), at);
-                case Digest d -> new LastUse.OfBlob(d, at);
-                default -> throw new IllegalStateException("unknown key " + key);
-            });
-        }
-        try {
-            metadata.recordLastUse(batch);
-        } catch (RuntimeException e) {
-            // Put the batch back (keeping the later time where a newer use arrived meanwhile) for the next flush.
-            for (LastUse use : batch) {
-                Object key = switch (use) {
-                    case LastUse.OfManifest m -> new ManifestKey(m.repository(), m.digest());
-                    case LastUse.OfBlob b -> b.digest();
-                };
-                pending.merge(key, use.at(), (a, b) -> a.isAfter(b) ? a : b);
-            }
-            throw e;
-        }
+        Map<Object, Instant> batch = Map.copyOf(pending);
+        List<LastUse> uses = new ArrayList<>(batch.size());
+        batch.forEach((key, at) -> uses.add(switch (key) {
+            case ManifestKey m -> new LastUse.OfManifest(m.repository(), m.digest(), at);
+            case Digest d -> new LastUse.OfBlob(d, at);
+            default -> throw new IllegalStateException("unknown key " + key);
+        }));
+        metadata.recordLastUse(uses);
+        // Only what was written leaves: a newer use of the same key, recorded meanwhile, stays for the next flush.
+        batch.forEach(pending::remove);
     }
 
     private void flushQuietly() {

@@ -64,7 +64,7 @@ public final class Registry {
     // ---- blobs ----
 
     /** A blob a repository may serve: its digest and size, and when the records last saw it used. */
-    public record ServableBlob(BlobInfo info, java.time.Instant recordedUse) {
+    public record ServableBlob(RepositoryName repository, BlobInfo info, java.time.Instant recordedUse) {
         public Digest digest() {
             return info.digest();
         }
@@ -83,18 +83,20 @@ public final class Registry {
         if (blobs.isRemote()) {
             // A record exists only while its bytes do (published before linking, record deleted before bytes,
             // both under the digest's lock), so a round trip to the object store would tell nothing new.
-            return new ServableBlob(new BlobInfo(digest, linked.get().size()), linked.get().lastUsedAt());
+            return new ServableBlob(repository, new BlobInfo(digest, linked.get().size()), linked.get().lastUsedAt());
         }
         BlobInfo info = io(() -> blobs.stat(digest)).orElseThrow(() -> blobUnknown(digest));
-        return new ServableBlob(info, linked.get().lastUsedAt());
+        return new ServableBlob(repository, info, linked.get().lastUsedAt());
     }
 
     /**
-     * Records a successful GET or HEAD of a blob. A HEAD counts as a use: it may let a client skip an
-     * upload, so it must protect the blob from a sweep (on any node: see LastUseRecorder's write-through).
+     * Records a GET or HEAD of a blob {@link #statBlob} found, before it is answered. A HEAD counts as a use:
+     * it may let a client skip an upload, so it must protect the blob's link from a sweep for the grace
+     * window. BLOB_UNKNOWN when a sweep took the link after the stat (see LastUseRecorder): the client
+     * must upload the blob, not reference it.
      */
     public void blobServed(ServableBlob blob, long bytes) {
-        lastUse.blobUsed(blob.digest(), blob.recordedUse());
+        if (!lastUse.blobUsed(blob.repository(), blob.digest(), blob.recordedUse())) throw blobUnknown(blob.digest());
         if (bytes > 0) events.blobBytesServed(bytes);
     }
 

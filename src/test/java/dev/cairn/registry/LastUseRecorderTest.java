@@ -17,6 +17,8 @@ import java.time.Instant;
 import java.util.Collection;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -47,7 +49,7 @@ class LastUseRecorderTest {
                         }
                     });
             Instant usedAt = Instant.parse("2026-06-01T00:00:00Z");
-            try (LastUseRecorder recorder = new LastUseRecorder(flaky, Clock.fixed(usedAt, java.time.ZoneOffset.UTC), Duration.ofHours(1))) {
+            try (LastUseRecorder recorder = new LastUseRecorder(flaky, Clock.fixed(usedAt, java.time.ZoneOffset.UTC), Duration.ofHours(1), Duration.ofMinutes(30))) {
                 recorder.manifestUsed(repo, digest);
                 assertThatThrownBy(recorder::flush).isInstanceOf(MetadataException.class);
                 assertThat(real.manifestLastUse(repo, digest)).hasValue(pushedAt);
@@ -69,6 +71,94 @@ class LastUseRecorderTest {
             Collection<LastUse> older = java.util.List.of(new LastUse.OfManifest(repo, digest, pushedAt.minusSeconds(60)));
             store.recordLastUse(older);
             assertThat(store.manifestLastUse(repo, digest)).hasValue(pushedAt);
+        }
+    }
+
+    private static final Duration GRACE = Duration.ofHours(1);
+    private static final RepositoryName LINKED = RepositoryName.of("use/layers");
+
+    /** The real store, except that its first last-use write waits for {@code release} before it starts. */
+    private static MetadataStore firstWriteHeld(JdbcMetadataStore real, CountDownLatch entered, CountDownLatch release) {
+        AtomicInteger writes = new AtomicInteger();
+        return (MetadataStore) Proxy.newProxyInstance(LastUseRecorderTest.class.getClassLoader(), new Class<?>[]{MetadataStore.class},
+                (proxy, method, args) -> {
+                    if (method.getName().equals("recordLastUse") && writes.getAndIncrement() == 0) {
+                        entered.countDown();
+                        assertThat(release.await(10, TimeUnit.SECONDS)).as("released").isTrue();
+                    }
+                    try {
+                        return method.invoke(real, args);
+                    } catch (InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
+    }
+
+    /** Links the blob into {@link #LINKED}; returns the last use the database records for it. */
+    private static Instant linkedAndLastUsed(JdbcMetadataStore store, Digest blob) {
+        store.linkBlob(LINKED, blob, 11);
+        return store.linkedBlob(LINKED, blob).orElseThrow().lastUsedAt();
+    }
+
+    @Test
+    void aFlushWhileAnotherIsWaitingForTheDatabaseStillWritesEveryUse(@TempDir Path dir) throws Exception {
+        try (JdbcMetadataStore real = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
+            Digest blob = Digest.sha256("base layer".getBytes());
+            Instant linkedUse = linkedAndLastUsed(real, blob);
+            Instant usedAt = linkedUse.plusSeconds(60);
+            CountDownLatch entered = new CountDownLatch(1);
+            CountDownLatch release = new CountDownLatch(1);
+            try (LastUseRecorder recorder = new LastUseRecorder(firstWriteHeld(real, entered, release),
+                    Clock.fixed(usedAt, java.time.ZoneOffset.UTC), Duration.ofHours(1), GRACE.dividedBy(2))) {
+                assertThat(recorder.blobUsed(LINKED, blob, linkedUse)).isTrue();
+                // the periodic flush has taken the batch and waits for the database ...
+                Thread periodic = Thread.ofVirtual().start(recorder::flush);
+                assertThat(entered.await(10, TimeUnit.SECONDS)).isTrue();
+                // ... when the collector flushes before its sweep: the use must be in the database after it
+                recorder.flush();
+                assertThat(real.linkedBlob(LINKED, blob).orElseThrow().lastUsedAt()).isEqualTo(usedAt);
+                release.countDown();
+                periodic.join(Duration.ofSeconds(10));
+                assertThat(periodic.isAlive()).isFalse();
+            }
+        }
+    }
+
+    @Test
+    void aUseOfAnOldRecordIsWrittenAtOnceUnlessASweepTookTheLinkAfterItWasRead(@TempDir Path dir) {
+        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
+            Digest blob = Digest.sha256("shared base".getBytes());
+            Instant recorded = linkedAndLastUsed(store, blob);
+            Instant now = recorded.plus(GRACE).plusSeconds(60); // the record is older than the whole grace window
+            try (LastUseRecorder recorder = new LastUseRecorder(store, Clock.fixed(now, java.time.ZoneOffset.UTC),
+                    Duration.ofHours(1), GRACE.dividedBy(2))) {
+                // a HEAD read the link; a sweep deleted it before the HEAD recorded its use: the HEAD must answer 404
+                assertThat(store.deleteUnreferencedLinks(now.minus(GRACE), 100)).isEqualTo(1);
+                assertThat(recorder.blobUsed(LINKED, blob, recorded)).isFalse();
+
+                // the other order: the use is in the database before the recorder returns, so the sweep keeps the link
+                store.linkBlob(LINKED, blob, 11);
+                assertThat(recorder.blobUsed(LINKED, blob, recorded)).isTrue();
+                assertThat(store.linkedBlob(LINKED, blob).orElseThrow().lastUsedAt()).isEqualTo(now);
+                assertThat(store.deleteUnreferencedLinks(now.plusSeconds(1).minus(GRACE), 100)).isZero();
+                assertThat(store.isBlobLinked(LINKED, blob)).isTrue();
+            }
+        }
+    }
+
+    @Test
+    void aUseOfARecentRecordIsBatched(@TempDir Path dir) {
+        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
+            Digest blob = Digest.sha256("fresh layer".getBytes());
+            Instant recorded = linkedAndLastUsed(store, blob);
+            Instant now = recorded.plus(GRACE.dividedBy(2)).minusSeconds(1);
+            try (LastUseRecorder recorder = new LastUseRecorder(store, Clock.fixed(now, java.time.ZoneOffset.UTC),
+                    Duration.ofHours(1), GRACE.dividedBy(2))) {
+                assertThat(recorder.blobUsed(LINKED, blob, recorded)).isTrue();
+                assertThat(store.linkedBlob(LINKED, blob).orElseThrow().lastUsedAt()).isEqualTo(recorded);
+                recorder.flush();
+                assertThat(store.linkedBlob(LINKED, blob).orElseThrow().lastUsedAt()).isEqualTo(now);
+            }
         }
     }
 }
