@@ -18,7 +18,11 @@ import dev.cairn.http.HttpServer;
 import dev.cairn.metadata.JdbcMetadataStore;
 import dev.cairn.registry.LastUseRecorder;
 import dev.cairn.registry.Registry;
+import dev.cairn.config.StorageSettings;
+import dev.cairn.storage.BlobStore;
 import dev.cairn.storage.FileBlobStore;
+import dev.cairn.storage.S3BlobStore;
+import java.nio.file.Path;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -35,8 +39,10 @@ import java.time.Instant;
 public final class Cairn implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Cairn.class);
     private static final String AUTO_BUDGET = "retention.auto-max-bytes";
+    /** How long a redirected client has to start reading a blob from the object store. */
+    private static final Duration BLOB_REDIRECT_VALIDITY = Duration.ofMinutes(5);
 
-    private final FileBlobStore blobs;
+    private final BlobStore blobs;
     private final JdbcMetadataStore metadata;
     private final LastUseRecorder lastUse;
     private final Registry registry;
@@ -48,9 +54,15 @@ public final class Cairn implements AutoCloseable {
 
     private Cairn(CairnConfig config) throws IOException {
         Files.createDirectories(config.dataDir());
-        this.blobs = new FileBlobStore(config.dataDir());
-        this.metadata = JdbcMetadataStore.sqlite(config.dataDir().resolve("cairn.db"));
-        this.lastUse = new LastUseRecorder(metadata, Clock.systemUTC(), config.lastUseFlushInterval());
+        this.metadata = metadataStore(config.storage(), config.dataDir());
+        try {
+            this.blobs = blobStore(config.storage(), config.dataDir(), metadata);
+        } catch (IOException | RuntimeException e) {
+            metadata.close();
+            throw e;
+        }
+        this.lastUse = new LastUseRecorder(metadata, Clock.systemUTC(), config.lastUseFlushInterval(),
+                writeThroughAge(metadata, config.retention().grace(), config.lastUseFlushInterval()));
         this.registry = new Registry(blobs, metadata, lastUse, Clock.systemUTC(), config.maxManifestBytes());
         this.metrics = new CacheMetrics();
         this.audit = new AuditLog(config.dataDir().resolve("audit.log"));
@@ -58,10 +70,51 @@ public final class Cairn implements AutoCloseable {
         this.keeper = new CacheKeeper(registry, metadata, blobs, lastUse, policy, audit, metrics, Clock.systemUTC());
         registry.setEvents(RegistryEvents.both(metrics, keeper));
         Gatekeeper gatekeeper = gatekeeper(config.auth(), config.dataDir());
-        this.http = new HttpServer(new HttpServer.Services(registry, keeper, metadata, metrics, gatekeeper, config.auth().tokenRealm()),
+        this.http = new HttpServer(new HttpServer.Services(registry, keeper, metadata, metrics, gatekeeper, config.auth().tokenRealm(),
+                        config.storage().redirect() ? Optional.of(BLOB_REDIRECT_VALIDITY) : Optional.empty()),
                 config.listenHost(), config.listenPort(), config.accessLog(), config.shutdownTimeout(), config.tls());
         warnIfOpen(config);
         this.uploadJanitor = Thread.ofVirtual().name("cairn-upload-expiry").unstarted(() -> expireUploadsPeriodically(config.uploadExpiry()));
+    }
+
+    /**
+     * With nodes sharing the database, a blob use is written at once when the record is older than half
+     * the grace window (the sweep takes only what is older than the whole window), provided that leaves
+     * more than a flush interval of margin; otherwise every such use is written at once.
+     */
+    private static Optional<Duration> writeThroughAge(JdbcMetadataStore metadata, Duration grace, Duration flushInterval) {
+        if (!metadata.isShared()) return Optional.empty();
+        Duration half = grace.dividedBy(2);
+        return Optional.of(half.compareTo(flushInterval.multipliedBy(2)) > 0 ? half : Duration.ZERO);
+    }
+
+    private static JdbcMetadataStore metadataStore(StorageSettings storage, Path dataDir) {
+        return switch (storage.metadataType()) {
+            case SQLITE -> JdbcMetadataStore.sqlite(dataDir.resolve("cairn.db"));
+            case POSTGRES -> {
+                StorageSettings.Postgres pg = storage.postgres().orElseThrow();
+                yield JdbcMetadataStore.postgres(pg.url(), pg.user(), pg.password().orElse(null), pg.poolSize());
+            }
+        };
+    }
+
+    private static BlobStore blobStore(StorageSettings storage, Path dataDir, JdbcMetadataStore metadata) throws IOException {
+        return switch (storage.storageType()) {
+            case FILE -> new FileBlobStore(dataDir);
+            case S3 -> {
+                StorageSettings.S3 s3 = storage.s3().orElseThrow();
+                S3BlobStore store = new S3BlobStore(new S3BlobStore.Location(s3.bucket(), s3.prefix(), s3.region(), s3.endpoint(),
+                        s3.pathStyle(), s3.accessKey(), s3.secretKey(), Math.toIntExact(s3.partSize()), s3.maxConnections()),
+                        metadata, Clock.systemUTC());
+                try {
+                    store.checkBucket(); // fail at start, in the store's own words, when the bucket cannot be reached
+                } catch (IOException e) {
+                    store.close();
+                    throw new IOException("cannot reach the blob store " + s3 + ": " + e.getMessage(), e);
+                }
+                yield store;
+            }
+        };
     }
 
     /**
@@ -78,7 +131,8 @@ public final class Cairn implements AutoCloseable {
             if (remembered.isPresent()) {
                 maxBytes = Long.parseLong(remembered.get());
             } else {
-                long halfFree = Files.getFileStore(dataDir).getUsableSpace() / 2;
+                // An object store has no free space to speak of: there the budget is 20 GiB unless configured.
+                long halfFree = blobs instanceof FileBlobStore ? Files.getFileStore(dataDir).getUsableSpace() / 2 : Long.MAX_VALUE;
                 maxBytes = Math.min(20L << 30, halfFree);
                 metadata.putSetting(AUTO_BUDGET, Long.toString(maxBytes));
             }

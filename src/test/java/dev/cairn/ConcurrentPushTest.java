@@ -2,12 +2,11 @@ package dev.cairn;
 
 import dev.cairn.testing.OciClient;
 import dev.cairn.testing.RunningCairn;
+import dev.cairn.testing.StoreProbe;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.net.http.HttpResponse;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -16,7 +15,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 import static dev.cairn.testing.OciClient.OCI_MANIFEST;
 import static dev.cairn.testing.OciClient.descriptor;
@@ -82,20 +80,12 @@ class ConcurrentPushTest {
             assertThat(sha256(pulled.body())).isEqualTo(digest);
             assertThat(client.get("/v2/race/app/manifests/latest").body()).isEqualTo(manifest);
 
-            // one copy of each blob on disk, nothing left behind in the temporary and upload areas
-            List<Path> blobFiles;
-            try (Stream<Path> files = Files.walk(cairn.dataDir().resolve("blobs"))) {
-                blobFiles = files.filter(Files::isRegularFile).toList();
-            }
-            assertThat(blobFiles).extracting(p -> p.getFileName().toString())
-                    .containsExactlyInAnyOrder(digest.substring(7), configDigest.substring(7));
-            assertThat(Files.size(blobFiles.stream().filter(p -> p.endsWith(digest.substring(7))).findFirst().orElseThrow()))
-                    .isEqualTo(BLOB_SIZE);
-            try (Stream<Path> tmp = Files.list(cairn.dataDir().resolve("tmp"));
-                 Stream<Path> uploads = Files.list(cairn.dataDir().resolve("uploads"))) {
-                assertThat(tmp.toList()).isEmpty();
-                assertThat(uploads.toList()).isEmpty();
-            }
+            // one copy of each blob in the store, and nothing left of any upload session: no file in the
+            // temporary and upload areas (embedded), no object outside the blob area and no open multipart
+            // upload (s3), no session row (both); StoreProbe says where it looks on each backend
+            StoreProbe store = StoreProbe.of(cairn);
+            assertThat(store.blobs()).containsExactlyInAnyOrderEntriesOf(Map.of(digest, (long) BLOB_SIZE, configDigest, (long) config.length));
+            assertThat(store.uploadLeftovers()).isEmpty();
         }
     }
 }

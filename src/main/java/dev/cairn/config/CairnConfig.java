@@ -9,8 +9,7 @@ public record CairnConfig(
         String listenHost,
         int listenPort,
         Path dataDir,
-        StorageType storageType,
-        MetadataType metadataType,
+        StorageSettings storage,
         long maxManifestBytes,
         Duration lastUseFlushInterval,
         Duration uploadExpiry,
@@ -21,9 +20,9 @@ public record CairnConfig(
         boolean accessLog,
         Duration shutdownTimeout) {
 
-    public enum StorageType { FILE }
+    public enum StorageType { FILE, S3 }
 
-    public enum MetadataType { SQLITE }
+    public enum MetadataType { SQLITE, POSTGRES }
 
     public enum LogFormat { TEXT, JSON }
 
@@ -36,6 +35,6 @@ public record CairnConfig(
 
     /** What the storage and metadata choice amounts to, in words. */
     public String mode() {
-        return "embedded: blobs on local disk under " + dataDir.resolve("blobs") + ", metadata in " + dataDir.resolve("cairn.db");
+        return storage.mode(dataDir);
     }
 }

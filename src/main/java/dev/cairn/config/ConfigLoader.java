@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 
 import java.io.IOException;
+import java.net.URI;
+import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -35,8 +37,22 @@ public final class ConfigLoader {
     static final List<Key> KEYS = List.of(
             new Key("listen", ":5000", c -> (c.listenHost().isEmpty() ? "" : c.listenHost()) + ":" + c.listenPort()),
             new Key("data-dir", "./cairn-data", c -> c.dataDir().toString()),
-            new Key("storage.type", "file", c -> c.storageType().name().toLowerCase(Locale.ROOT)),
-            new Key("metadata.type", "sqlite", c -> c.metadataType().name().toLowerCase(Locale.ROOT)),
+            new Key("storage.type", "file", c -> c.storage().storageType().name().toLowerCase(Locale.ROOT)),
+            new Key("storage.s3.bucket", "", c -> s3(c, StorageSettings.S3::bucket)),
+            new Key("storage.s3.prefix", "", c -> s3(c, StorageSettings.S3::prefix)),
+            new Key("storage.s3.region", "us-east-1", c -> s3(c, StorageSettings.S3::region)),
+            new Key("storage.s3.endpoint", "", c -> s3(c, s3 -> s3.endpoint().map(Object::toString).orElse("(AWS)"))),
+            new Key("storage.s3.path-style", "false", c -> s3(c, s3 -> Boolean.toString(s3.pathStyle()))),
+            new Key("storage.s3.access-key", "", c -> s3(c, s3 -> s3.accessKey().isPresent() ? "(set)" : "(the AWS SDK's default chain)")),
+            new Key("storage.s3.secret-key", "", c -> s3(c, s3 -> s3.secretKey().isPresent() ? "(set)" : "")),
+            new Key("storage.s3.part-size", "8MiB", c -> s3(c, s3 -> Quantities.formatSize(s3.partSize()))),
+            new Key("storage.s3.max-connections", "64", c -> s3(c, s3 -> Integer.toString(s3.maxConnections()))),
+            new Key("storage.redirect", "false", c -> Boolean.toString(c.storage().redirect())),
+            new Key("metadata.type", "sqlite", c -> c.storage().metadataType().name().toLowerCase(Locale.ROOT)),
+            new Key("metadata.postgres.url", "", c -> c.storage().postgres().map(StorageSettings.Postgres::redactedUrl).orElse("")),
+            new Key("metadata.postgres.user", "", c -> c.storage().postgres().map(StorageSettings.Postgres::user).orElse("")),
+            new Key("metadata.postgres.password", "", c -> c.storage().postgres().flatMap(StorageSettings.Postgres::password).map(p -> "(set)").orElse("")),
+            new Key("metadata.postgres.pool-size", "16", c -> c.storage().postgres().map(p -> Integer.toString(p.poolSize())).orElse("")),
             new Key("registry.max-manifest-bytes", "16MiB", c -> Quantities.formatSize(c.maxManifestBytes())),
             new Key("registry.last-use-flush-interval", "10s", c -> Quantities.formatDuration(c.lastUseFlushInterval())),
             new Key("registry.upload-expiry", "24h", c -> Quantities.formatDuration(c.uploadExpiry())),
@@ -136,12 +152,80 @@ public final class ConfigLoader {
         Duration uploadExpiry = duration(v, "registry.upload-expiry");
         if (uploadExpiry.isZero()) throw new ConfigException("registry.upload-expiry: must be positive");
         return new CairnConfig(host, port, Path.of(v.get("data-dir")),
-                choice(v, "storage.type", CairnConfig.StorageType.class),
-                choice(v, "metadata.type", CairnConfig.MetadataType.class),
+                storage(v),
                 maxManifest, flush, uploadExpiry, retention, auth, tls,
                 choice(v, "log.format", CairnConfig.LogFormat.class),
                 bool(v, "log.access"),
                 duration(v, "server.shutdown-timeout"));
+    }
+
+    private static String s3(CairnConfig c, Function<StorageSettings.S3, String> field) {
+        return c.storage().s3().map(field).orElse("");
+    }
+
+    /** The blob and metadata stores; only the combinations Cairn supports get through. */
+    private static StorageSettings storage(Map<String, String> v) {
+        var storageType = choice(v, "storage.type", CairnConfig.StorageType.class);
+        var metadataType = choice(v, "metadata.type", CairnConfig.MetadataType.class);
+        if (storageType == CairnConfig.StorageType.FILE && metadataType == CairnConfig.MetadataType.POSTGRES) {
+            throw new ConfigException("storage.type file with metadata.type postgres is not supported: nodes that share a database "
+                    + "must share their blobs too, and files are local to one node. Use storage.type s3 with metadata.type postgres "
+                    + "(many nodes), or file with sqlite (one node). Supported: file + sqlite, s3 + sqlite, s3 + postgres.");
+        }
+        Optional<StorageSettings.S3> s3 = Optional.empty();
+        if (storageType == CairnConfig.StorageType.S3) {
+            String bucket = optional(v, "storage.s3.bucket")
+                    .orElseThrow(() -> new ConfigException("storage.type s3 needs storage.s3.bucket"));
+            Optional<URI> endpoint = optional(v, "storage.s3.endpoint").map(text -> {
+                try {
+                    URI uri = new URI(text);
+                    if (!"http".equals(uri.getScheme()) && !"https".equals(uri.getScheme()) || uri.getHost() == null) {
+                        throw new URISyntaxException(text, "expected http(s)://host[:port]");
+                    }
+                    return uri;
+                } catch (URISyntaxException e) {
+                    throw new ConfigException("storage.s3.endpoint: " + e.getMessage());
+                }
+            });
+            Optional<String> accessKey = optional(v, "storage.s3.access-key");
+            Optional<String> secretKey = optional(v, "storage.s3.secret-key");
+            if (accessKey.isPresent() != secretKey.isPresent()) {
+                throw new ConfigException("storage.s3.access-key and storage.s3.secret-key go together "
+                        + "(or leave both out to use the AWS SDK's default credential chain)");
+            }
+            long partSize = size(v, "storage.s3.part-size");
+            if (partSize < (5L << 20) || partSize > (512L << 20)) {
+                throw new ConfigException("storage.s3.part-size: must be between 5MiB (S3's smallest part) and 512MiB");
+            }
+            int maxConnections = wholeNumber(v, "storage.s3.max-connections", 1, 10_000);
+            s3 = Optional.of(new StorageSettings.S3(bucket, v.get("storage.s3.prefix").strip(), v.get("storage.s3.region").strip(),
+                    endpoint, bool(v, "storage.s3.path-style"), accessKey, secretKey, partSize, maxConnections));
+        }
+        Optional<StorageSettings.Postgres> postgres = Optional.empty();
+        if (metadataType == CairnConfig.MetadataType.POSTGRES) {
+            String url = optional(v, "metadata.postgres.url")
+                    .orElseThrow(() -> new ConfigException("metadata.type postgres needs metadata.postgres.url (jdbc:postgresql://host:port/database)"));
+            if (!url.startsWith("jdbc:postgresql:")) {
+                throw new ConfigException("metadata.postgres.url: expected jdbc:postgresql://host:port/database");
+            }
+            postgres = Optional.of(new StorageSettings.Postgres(url, v.get("metadata.postgres.user").strip(),
+                    optional(v, "metadata.postgres.password"), wholeNumber(v, "metadata.postgres.pool-size", 2, 1000)));
+        }
+        boolean redirect = bool(v, "storage.redirect");
+        if (redirect && storageType != CairnConfig.StorageType.S3) {
+            throw new ConfigException("storage.redirect needs storage.type s3 (local files have no URL of their own to redirect to)");
+        }
+        return new StorageSettings(storageType, metadataType, s3, postgres, redirect);
+    }
+
+    private static int wholeNumber(Map<String, String> v, String key, int min, int max) {
+        try {
+            int value = Integer.parseInt(v.get(key).strip());
+            if (value < min || value > max) throw new NumberFormatException();
+            return value;
+        } catch (NumberFormatException e) {
+            throw new ConfigException(key + ": expected a whole number between " + min + " and " + max + ", got '" + v.get(key) + "'");
+        }
     }
 
     private static RetentionSettings retention(Map<String, String> v) {
@@ -230,6 +314,13 @@ public final class ConfigLoader {
         JsonNode root;
         try {
             root = new ObjectMapper(new YAMLFactory()).readTree(Files.readAllBytes(file));
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            // Never the parser's own message: it quotes the file, which may hold the S3 secret or the database password.
+            String problem = e.getCause() instanceof org.yaml.snakeyaml.error.MarkedYAMLException yaml && yaml.getProblem() != null
+                    ? yaml.getProblem() : "not valid YAML";
+            var where = e.getLocation();
+            throw new ConfigException("cannot read config file " + file + (where == null ? "" : " at line " + where.getLineNr()
+                    + ", column " + where.getColumnNr()) + ": " + problem);
         } catch (IOException e) {
             throw new ConfigException("cannot read config file " + file + ": " + e.getMessage());
         }

@@ -1,11 +1,13 @@
 package dev.cairn.http;
 
+import java.net.URI;
+import java.time.Duration;
+
 import dev.cairn.registry.Digest;
 import dev.cairn.registry.ErrorCode;
 import dev.cairn.registry.Registry;
 import dev.cairn.registry.RegistryException;
 import dev.cairn.registry.RepositoryName;
-import dev.cairn.storage.BlobInfo;
 
 import java.io.InputStream;
 import java.util.Optional;
@@ -13,9 +15,12 @@ import java.util.Optional;
 /** {@code GET|HEAD|DELETE /v2/<name>/blobs/<digest>} (end-2, end-10). */
 final class BlobResource {
     private final Registry registry;
+    /** When present, a blob GET answers 307 to a URL of the blob store valid this long, so bytes bypass the node. */
+    private final Optional<Duration> redirectFor;
 
-    BlobResource(Registry registry) {
+    BlobResource(Registry registry, Optional<Duration> redirectFor) {
         this.registry = registry;
+        this.redirectFor = redirectFor;
     }
 
     void handle(Exchange x, Route route) {
@@ -32,7 +37,17 @@ final class BlobResource {
     }
 
     private void get(Exchange x, RepositoryName repository, Digest digest) {
-        BlobInfo blob = registry.statBlob(repository, digest);
+        Registry.ServableBlob blob = registry.statBlob(repository, digest);
+        if (redirectFor.isPresent() && !x.isHead()) {
+            Optional<URI> direct = registry.blobReadUrl(digest, redirectFor.get());
+            if (direct.isPresent()) {
+                // HEAD stays here (a presigned URL is for one method), and so does its answer: cheap, and what imports do.
+                registry.blobServed(blob, 0);
+                x.header("Docker-Content-Digest", digest.toString()).header("Location", direct.get().toString());
+                x.send(307);
+                return;
+            }
+        }
         Optional<ByteRange> range;
         try {
             range = ByteRange.parse(x.header("Range"), blob.size());
@@ -43,7 +58,7 @@ final class BlobResource {
         long offset = range.map(ByteRange::first).orElse(0L);
         long length = range.map(ByteRange::length).orElse(blob.size());
         InputStream content = x.isHead() ? InputStream.nullInputStream() : registry.openBlob(repository, digest, offset);
-        registry.blobServed(digest, x.isHead() ? 0 : length);
+        registry.blobServed(blob, x.isHead() ? 0 : length);
         // Only a successful answer says "immutable": an error must never be cached for a year.
         x.header("Docker-Content-Digest", digest.toString())
                 .header("ETag", "\"" + digest + "\"")

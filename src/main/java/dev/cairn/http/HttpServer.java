@@ -57,7 +57,7 @@ public final class HttpServer implements AutoCloseable {
 
     /** Everything the HTTP edge serves. */
     public record Services(Registry registry, CacheKeeper keeper, RetentionRecords records, CacheMetrics metrics,
-                           Gatekeeper gatekeeper, Optional<String> tokenRealm) {
+                           Gatekeeper gatekeeper, Optional<String> tokenRealm, Optional<Duration> blobRedirectFor) {
     }
 
     public HttpServer(Services services, String host, int port, boolean accessLog, Duration shutdownTimeout, TlsSettings tlsSettings)
@@ -110,7 +110,7 @@ public final class HttpServer implements AutoCloseable {
 
         AccessGate gate = new AccessGate(services.gatekeeper(), services.tokenRealm());
         server.setHandler(new GracefulHandler(new RegistryHandler(services.registry(),
-                new AdminResource(services.keeper(), services.records(), services.metrics()), gate)));
+                new AdminResource(services.keeper(), services.records(), services.metrics()), gate, services.blobRedirectFor())));
         server.setErrorHandler(new OciErrorPages());
         if (accessLog) server.setRequestLog(new AccessLog());
         server.setStopTimeout(shutdownTimeout.toMillis());

@@ -31,6 +31,7 @@ final class OciErrors {
             case UNSUPPORTED -> 405;
             case TOOMANYREQUESTS -> 429;
             case BUDGET_EXCEEDED -> 507;
+            case COLLECTION_BUSY -> 409;
         };
     }
 

@@ -1,7 +1,10 @@
 package dev.cairn.http;
 
+import java.util.Optional;
+
 import dev.cairn.auth.Action;
 import dev.cairn.metadata.MetadataException;
+import dev.cairn.storage.BlobStoreUnavailableException;
 import dev.cairn.registry.ErrorCode;
 import dev.cairn.registry.Registry;
 import dev.cairn.registry.RegistryException;
@@ -31,11 +34,11 @@ public final class RegistryHandler extends Handler.Abstract {
     private final AccessGate gate;
     private final TokenResource tokens;
 
-    RegistryHandler(Registry registry, AdminResource admin, AccessGate gate) {
+    RegistryHandler(Registry registry, AdminResource admin, AccessGate gate, Optional<java.time.Duration> blobRedirectFor) {
         this.registry = registry;
         this.admin = admin;
         this.gate = gate;
-        this.blobs = new BlobResource(registry);
+        this.blobs = new BlobResource(registry, blobRedirectFor);
         this.uploads = new UploadResource(registry, gate);
         this.manifests = new ManifestResource(registry);
         this.listings = new ListingResource(registry, gate);
@@ -58,6 +61,9 @@ public final class RegistryHandler extends Handler.Abstract {
         } catch (UncheckedIOException e) {
             if (e.getCause() instanceof EofException) {
                 callback.failed(e.getCause()); // the client went away; nobody to answer
+            } else if (e.getCause() instanceof BlobStoreUnavailableException unavailable) {
+                log.error("blob store unavailable on {} {}: {}", request.getMethod(), request.getHttpURI().getPath(), unavailable.getMessage());
+                sendFailure(x, 503, "the blob store is unavailable; retry later");
             } else {
                 log.error("storage failure on {} {}", request.getMethod(), request.getHttpURI().getPath(), e);
                 sendFailure(x, 503, "the blob store failed; retry later");
@@ -172,6 +178,7 @@ public final class RegistryHandler extends Handler.Abstract {
             return;
         }
         x.settleUnreadBody();
+        if (status == 503) x.response.getHeaders().put("Retry-After", "5");
         // 5xx carry the spec's body shape too; UNKNOWN is Distribution's code for server-side faults.
         x.sendJson(status, "application/json", Map.of("errors", java.util.List.of(
                 Map.of("code", "UNKNOWN", "message", message, "detail", Map.of()))));

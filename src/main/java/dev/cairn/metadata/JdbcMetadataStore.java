@@ -5,6 +5,7 @@ import com.zaxxer.hikari.HikariDataSource;
 import dev.cairn.registry.Digest;
 import dev.cairn.registry.RepositoryName;
 import dev.cairn.registry.Tag;
+import dev.cairn.storage.UploadLedger;
 import org.sqlite.SQLiteConfig;
 import org.sqlite.SQLiteDataSource;
 
@@ -21,6 +22,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -28,9 +30,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@link MetadataStore} over JDBC. The SQL is shared by SQLite and PostgreSQL (both take
  * {@code INSERT ... ON CONFLICT}); only the connection set-up and the binary column type differ.
  */
-public final class JdbcMetadataStore implements MetadataStore, RetentionRecords {
+public final class JdbcMetadataStore implements MetadataStore, RetentionRecords, UploadLedger {
     /** Migrations in order; each runs once, recorded in schema_version. */
-    private static final List<String> MIGRATIONS = List.of("V1__registry.sql", "V2__retention.sql", "V3__audit.sql");
+    private static final List<String> MIGRATIONS = List.of("V1__registry.sql", "V2__retention.sql", "V3__audit.sql", "V4__shared_uploads.sql");
 
     /** What differs between the two databases; the SQL itself is shared. */
     private enum Dialect {
@@ -62,10 +64,24 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
      */
     private final ReentrantLock writeLock;
 
-    private JdbcMetadataStore(HikariDataSource dataSource, Dialect dialect, ReentrantLock writeLock) {
+    /**
+     * PostgreSQL only: connections that hold cross-node advisory locks while their holder works (a blob
+     * published to the object store, a collection). A pool of their own, so a lock holder waiting for an
+     * ordinary connection can never starve the pool it holds one of.
+     */
+    private final HikariDataSource lockConnections;
+
+    /** Advisory lock keys: the collector's (one bigint), and the class of digest locks (two ints). */
+    private static final long COLLECTOR_LOCK = 4242002;
+    private static final long AUDIT_LOCK = 4242003;
+    private static final long MIGRATION_LOCK = 4242001;
+    private static final int DIGEST_LOCK_CLASS = 4242;
+
+    private JdbcMetadataStore(HikariDataSource dataSource, Dialect dialect, ReentrantLock writeLock, HikariDataSource lockConnections) {
         this.dataSource = dataSource;
         this.dialect = dialect;
         this.writeLock = writeLock;
+        this.lockConnections = lockConnections;
     }
 
     /** The embedded store: one SQLite file in WAL mode, durable at every commit. */
@@ -84,7 +100,7 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
         pool.setPoolName("cairn-sqlite");
         pool.setMaximumPoolSize(8);
         pool.setMinimumIdle(1);
-        JdbcMetadataStore store = new JdbcMetadataStore(new HikariDataSource(pool), Dialect.SQLITE, new ReentrantLock(true));
+        JdbcMetadataStore store = new JdbcMetadataStore(new HikariDataSource(pool), Dialect.SQLITE, new ReentrantLock(true), null);
         store.migrate();
         return store;
     }
@@ -100,7 +116,15 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
         pool.setMinimumIdle(1);
         pool.setConnectionTimeout(10_000);
         pool.setInitializationFailTimeout(30_000);
-        JdbcMetadataStore store = new JdbcMetadataStore(new HikariDataSource(pool), Dialect.POSTGRES, null);
+        HikariConfig locks = new HikariConfig();
+        pool.copyStateTo(locks);
+        locks.setPoolName("cairn-postgres-locks");
+        locks.setMaximumPoolSize(Math.max(2, poolSize / 2));
+        locks.setMinimumIdle(0);
+        // A lock held by a node that lost its network must not stall the others for ever.
+        locks.setConnectionInitSql("SET lock_timeout = '60s'");
+        HikariDataSource main = new HikariDataSource(pool);
+        JdbcMetadataStore store = new JdbcMetadataStore(main, Dialect.POSTGRES, null, new HikariDataSource(locks));
         store.migrate();
         return store;
     }
@@ -111,6 +135,20 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
     public boolean isBlobLinked(RepositoryName repository, Digest digest) {
         return read(c -> exists(c, "SELECT 1 FROM repository_blobs WHERE repository = ? AND digest = ?",
                 repository.value(), digest.toString()));
+    }
+
+    @Override
+    public Optional<LinkedBlob> linkedBlob(RepositoryName repository, Digest digest) {
+        return read(c -> {
+            try (PreparedStatement s = c.prepareStatement("SELECT b.size, b.last_used_at FROM repository_blobs l JOIN blobs b ON b.digest = l.digest "
+                    + "WHERE l.repository = ? AND l.digest = ?")) {
+                s.setString(1, repository.value());
+                s.setString(2, digest.toString());
+                try (ResultSet r = s.executeQuery()) {
+                    return r.next() ? Optional.of(new LinkedBlob(r.getLong(1), Instant.ofEpochMilli(r.getLong(2)))) : Optional.empty();
+                }
+            }
+        });
     }
 
     @Override
@@ -303,6 +341,25 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
                 }
             }
         });
+    }
+
+    @Override
+    public Optional<UploadLedger.Entry> readProgress(String id) {
+        return read(c -> {
+            try (PreparedStatement s = c.prepareStatement("SELECT progress, revision FROM uploads WHERE id = ?")) {
+                s.setString(1, id);
+                try (ResultSet r = s.executeQuery()) {
+                    return r.next() ? Optional.of(new UploadLedger.Entry(Objects.requireNonNullElse(r.getString(1), ""), r.getLong(2)))
+                            : Optional.empty();
+                }
+            }
+        });
+    }
+
+    @Override
+    public boolean writeProgress(String id, long revision, String progress) {
+        return write(c -> update(c, "UPDATE uploads SET progress = ?, revision = revision + 1 WHERE id = ? AND revision = ?",
+                progress, id, revision) == 1);
     }
 
     @Override
@@ -680,8 +737,107 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
     }
 
     @Override
+    public <T> T withDigestLocks(Collection<Digest> digests, java.util.function.Supplier<T> work) {
+        if (lockConnections == null) return work.get();
+        int[] keys = digests.stream().mapToInt(d -> (int) Long.parseLong(d.hex().substring(0, 8), 16)).distinct().sorted().toArray();
+        try (Connection c = lockConnections.getConnection()) {
+            // Taken in key order by every node, so two batches cannot deadlock; released with the connection's
+            // session (or at once if the node dies: PostgreSQL drops a dead session's locks).
+            try (PreparedStatement s = c.prepareStatement(
+                    "SELECT count(pg_advisory_lock(?, k)) FROM (SELECT k FROM unnest(?::int[]) AS k ORDER BY k) AS ordered")) {
+                s.setInt(1, DIGEST_LOCK_CLASS);
+                s.setArray(2, c.createArrayOf("int4", java.util.Arrays.stream(keys).boxed().toArray()));
+                s.executeQuery().close();
+            }
+            try {
+                return work.get();
+            } finally {
+                try (Statement s = c.createStatement()) {
+                    s.execute("SELECT pg_advisory_unlock_all()");
+                } catch (SQLException e) {
+                    lockConnections.evictConnection(c); // never hand out a connection that may still hold locks
+                    throw e;
+                }
+            }
+        } catch (SQLException e) {
+            throw new MetadataException("cross-node digest lock failed: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void whileCopyingAudit(Runnable work) {
+        if (lockConnections == null) {
+            work.run();
+            return;
+        }
+        try (Connection c = lockConnections.getConnection()) {
+            try (Statement s = c.createStatement()) {
+                s.execute("SELECT pg_advisory_lock(" + AUDIT_LOCK + ")");
+            }
+            try {
+                work.run();
+            } finally {
+                try (Statement s = c.createStatement()) {
+                    s.execute("SELECT pg_advisory_unlock(" + AUDIT_LOCK + ")");
+                }
+            }
+        } catch (SQLException e) {
+            throw new MetadataException("audit lock failed: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The collector's lock: at most one node collects at a time. Empty when another node holds it and
+     * does not let go within {@code wait}. Closing the lease releases it; a node that dies releases it
+     * with its database session, so a surviving node takes over at its next attempt.
+     */
+    public Optional<AutoCloseable> collectorLock(java.time.Duration wait) {
+        if (lockConnections == null) return Optional.of(() -> { });
+        Connection c;
+        try {
+            c = lockConnections.getConnection();
+        } catch (SQLException e) {
+            throw new MetadataException("collector lock failed: " + e.getMessage(), e);
+        }
+        try {
+            long deadline = System.nanoTime() + wait.toNanos();
+            while (true) {
+                try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT pg_try_advisory_lock(" + COLLECTOR_LOCK + ")")) {
+                    r.next();
+                    if (r.getBoolean(1)) {
+                        return Optional.of(() -> {
+                            try (c; Statement unlock = c.createStatement()) {
+                                unlock.execute("SELECT pg_advisory_unlock(" + COLLECTOR_LOCK + ")");
+                            }
+                        });
+                    }
+                }
+                if (System.nanoTime() >= deadline) {
+                    c.close();
+                    return Optional.empty();
+                }
+                Thread.sleep(200);
+            }
+        } catch (SQLException | InterruptedException e) {
+            try {
+                c.close();
+            } catch (SQLException ignored) {
+                // the failure below says what matters
+            }
+            if (e instanceof InterruptedException) Thread.currentThread().interrupt();
+            throw new MetadataException("collector lock failed: " + e.getMessage(), e);
+        }
+    }
+
+    /** Which database this is, for the start-up line and {@code cairn config check} (never the password). */
+    public boolean isShared() {
+        return dialect == Dialect.POSTGRES;
+    }
+
+    @Override
     public void close() {
         dataSource.close();
+        if (lockConnections != null) lockConnections.close();
     }
 
     // ---- plumbing ----
@@ -834,13 +990,27 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords 
     }
 
     private void migrate() {
-        write(c -> {
-            if (dialect == Dialect.POSTGRES) {
-                // Nodes starting together: one migrates, the others wait and then find nothing to do.
-                try (Statement s = c.createStatement()) {
-                    s.execute("SELECT pg_advisory_xact_lock(4242001)");
-                }
+        if (dialect != Dialect.POSTGRES) {
+            migrateHoldingLock();
+            return;
+        }
+        // Nodes starting together: one migrates, the others wait and then find nothing to do. The lock is
+        // taken on a connection of its own before the migration's transaction begins: a SERIALIZABLE
+        // transaction that waited for it inside would still see the database as it was before the wait.
+        try (Connection lock = lockConnections.getConnection(); Statement s = lock.createStatement()) {
+            s.execute("SELECT pg_advisory_lock(" + MIGRATION_LOCK + ")");
+            try {
+                migrateHoldingLock();
+            } finally {
+                s.execute("SELECT pg_advisory_unlock(" + MIGRATION_LOCK + ")");
             }
+        } catch (SQLException e) {
+            throw new MetadataException("schema migration lock failed: " + e.getMessage(), e);
+        }
+    }
+
+    private void migrateHoldingLock() {
+        write(c -> {
             try (Statement s = c.createStatement()) {
                 s.executeUpdate("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
             }

@@ -17,6 +17,13 @@ public interface MetadataStore extends AutoCloseable {
     /** True when the repository may serve the blob (it was pushed or mounted into it). */
     boolean isBlobLinked(RepositoryName repository, Digest digest);
 
+    /** A blob the repository may serve: its size and when it was last used, as recorded. */
+    record LinkedBlob(long size, java.time.Instant lastUsedAt) {
+    }
+
+    /** The blob when the repository may serve it, else empty. */
+    Optional<LinkedBlob> linkedBlob(RepositoryName repository, Digest digest);
+
     /**
      * Records that the repository holds the blob; creates the repository on first use. Returns true when
      * the blob itself is new to the store (its bytes now count against the budget).
@@ -75,6 +82,15 @@ public interface MetadataStore extends AutoCloseable {
 
     /** Applies a batch of last-use times; a time never moves backwards. */
     void recordLastUse(Collection<LastUse> uses);
+
+    /**
+     * Runs {@code work} holding these digests' locks across every node that shares this store, so that no
+     * node publishes a blob while another deletes it. Where only one node can use the store (SQLite), the
+     * node's own locks suffice and this just runs the work.
+     */
+    default <T> T withDigestLocks(Collection<Digest> digests, java.util.function.Supplier<T> work) {
+        return work.get();
+    }
 
     /** Answers when the database answers; throws otherwise (for readiness probes). */
     void ping();

@@ -6,12 +6,21 @@ import java.util.function.Supplier;
 /**
  * Serialises, per digest, the two moments when a blob's file and its record must agree: publishing a
  * blob and linking it, and deleting an unlinked blob's record and then its file. Without it a push
- * could find the file present (and skip writing it) just before the collector deletes it.
+ * could find the file present (and skip writing it) just before the collector deletes it. Within a node
+ * the locks are striped in memory; where nodes share the stores, the metadata store adds its own
+ * cross-node locks (PostgreSQL advisory locks) inside them.
  */
 final class DigestLocks {
-    private final ReentrantLock[] stripes;
+    /** The same locks among every node sharing the stores: taken after this node's own, in a fixed order. */
+    interface AcrossNodes {
+        <T> T withDigestLocks(java.util.Collection<Digest> digests, Supplier<T> work);
+    }
 
-    DigestLocks(int stripes) {
+    private final ReentrantLock[] stripes;
+    private final AcrossNodes acrossNodes;
+
+    DigestLocks(int stripes, AcrossNodes acrossNodes) {
+        this.acrossNodes = acrossNodes;
         this.stripes = new ReentrantLock[stripes];
         for (int i = 0; i < stripes; i++) this.stripes[i] = new ReentrantLock();
     }
@@ -20,7 +29,7 @@ final class DigestLocks {
         ReentrantLock lock = stripes[stripeOf(digest)];
         lock.lock();
         try {
-            return work.get();
+            return acrossNodes.withDigestLocks(java.util.List.of(digest), work);
         } finally {
             lock.unlock();
         }
@@ -35,7 +44,7 @@ final class DigestLocks {
                 stripes[stripe].lock();
                 taken++;
             }
-            return work.get();
+            return acrossNodes.withDigestLocks(digests, work);
         } finally {
             for (int i = taken - 1; i >= 0; i--) stripes[order[i]].unlock();
         }

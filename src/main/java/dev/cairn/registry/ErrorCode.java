@@ -26,7 +26,9 @@ public enum ErrorCode {
     /** Cairn's code for a malformed admin API request (a bad glob, duration or JSON body). */
     INVALID_REQUEST("the request is malformed"),
     /** Cairn's code for a push refused by the hard budget limit: nothing more could be evicted to make room. */
-    BUDGET_EXCEEDED("the cache's byte budget is exhausted and nothing more can be evicted");
+    BUDGET_EXCEEDED("the cache's byte budget is exhausted and nothing more can be evicted"),
+    /** Cairn's code for a collection asked of a node while another node sharing the stores runs one. */
+    COLLECTION_BUSY("another node is collecting; retry when it is done");
 
     private final String defaultMessage;
 

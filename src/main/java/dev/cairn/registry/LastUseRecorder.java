@@ -7,6 +7,7 @@ import org.slf4j.LoggerFactory;
 
 import java.time.Clock;
 import java.time.Duration;
+import java.util.Optional;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -31,9 +32,22 @@ public final class LastUseRecorder implements AutoCloseable {
     private final Thread flusher;
     private final CountDownLatch stopping = new CountDownLatch(1);
 
+    /**
+     * Where nodes share the database, a use seen here reaches the database only at this node's next flush,
+     * while another node's collector may decide meanwhile. A use of something the database last saw used
+     * longer ago than this is therefore written at once (rarely: once per item per period), so no other
+     * node's sweep can take it before its time. Empty for a single node, whose collector flushes first.
+     */
+    private final Optional<Duration> writeThroughWhenOlderThan;
+
     public LastUseRecorder(MetadataStore metadata, Clock clock, Duration interval) {
+        this(metadata, clock, interval, Optional.empty());
+    }
+
+    public LastUseRecorder(MetadataStore metadata, Clock clock, Duration interval, Optional<Duration> writeThroughWhenOlderThan) {
         this.metadata = metadata;
         this.clock = clock;
+        this.writeThroughWhenOlderThan = writeThroughWhenOlderThan;
         // Stopped by a latch, not an interrupt: an interrupt would abort a flush half-way through its write.
         this.flusher = Thread.ofVirtual().name("cairn-last-use").start(() -> {
             try {
@@ -52,6 +66,19 @@ public final class LastUseRecorder implements AutoCloseable {
 
     public void blobUsed(Digest digest) {
         pending.put(digest, clock.instant());
+    }
+
+    /**
+     * A use of a blob the database last saw used at {@code recordedUse}: batched like any other, unless
+     * nodes share the database and that record is old enough for another node's sweep to act on it.
+     */
+    public void blobUsed(Digest digest, Instant recordedUse) {
+        Instant now = clock.instant();
+        if (writeThroughWhenOlderThan.isPresent() && recordedUse.isBefore(now.minus(writeThroughWhenOlderThan.get()))) {
+            metadata.recordLastUse(java.util.List.of(new LastUse.OfBlob(digest, now)));
+            return;
+        }
+        pending.put(digest, now);
     }
 
     /** Writes everything recorded so far. */

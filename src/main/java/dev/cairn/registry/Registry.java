@@ -29,6 +29,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@link RegistryException} thrown before anything stored changes.
  */
 public final class Registry {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Registry.class);
     /** Upper bound on one page of tags or repositories when the client names none. */
     public static final int MAX_PAGE = 10_000;
 
@@ -43,7 +44,7 @@ public final class Registry {
      */
     private final Map<String, ReentrantLock> uploadLocks = new ConcurrentHashMap<>();
 
-    private final DigestLocks digestLocks = new DigestLocks(1024);
+    private final DigestLocks digestLocks;
     private volatile RegistryEvents events = RegistryEvents.NONE;
 
     public Registry(BlobStore blobs, MetadataStore metadata, LastUseRecorder lastUse, Clock clock, long maxManifestBytes) {
@@ -52,6 +53,7 @@ public final class Registry {
         this.lastUse = lastUse;
         this.clock = clock;
         this.maxManifestBytes = maxManifestBytes;
+        this.digestLocks = new DigestLocks(1024, metadata::withDigestLocks);
     }
 
     /** Who hears about hits, misses, bytes and deletions (metrics, retention). */
@@ -61,18 +63,47 @@ public final class Registry {
 
     // ---- blobs ----
 
-    /** The blob as the repository may serve it; BLOB_UNKNOWN when it is not linked or its bytes are gone. */
-    public BlobInfo statBlob(RepositoryName repository, Digest digest) {
-        if (!metadata.isBlobLinked(repository, digest)) {
-            throw blobUnknown(digest);
+    /** A blob a repository may serve: its digest and size, and when the records last saw it used. */
+    public record ServableBlob(BlobInfo info, java.time.Instant recordedUse) {
+        public Digest digest() {
+            return info.digest();
         }
-        return io(() -> blobs.stat(digest)).orElseThrow(() -> blobUnknown(digest));
+
+        public long size() {
+            return info.size();
+        }
     }
 
-    /** Records a successful GET or HEAD of a blob (a cache import's HEAD counts as a use). */
-    public void blobServed(Digest digest, long bytes) {
-        lastUse.blobUsed(digest);
+    /** The blob as the repository may serve it; BLOB_UNKNOWN when it is not linked or its bytes are gone. */
+    public ServableBlob statBlob(RepositoryName repository, Digest digest) {
+        Optional<MetadataStore.LinkedBlob> linked = metadata.linkedBlob(repository, digest);
+        if (linked.isEmpty()) {
+            throw blobUnknown(digest);
+        }
+        if (blobs.isRemote()) {
+            // A record exists only while its bytes do (published before linking, record deleted before bytes,
+            // both under the digest's lock), so a round trip to the object store would tell nothing new.
+            return new ServableBlob(new BlobInfo(digest, linked.get().size()), linked.get().lastUsedAt());
+        }
+        BlobInfo info = io(() -> blobs.stat(digest)).orElseThrow(() -> blobUnknown(digest));
+        return new ServableBlob(info, linked.get().lastUsedAt());
+    }
+
+    /**
+     * Records a successful GET or HEAD of a blob. A HEAD counts as a use: it may let a client skip an
+     * upload, so it must protect the blob from a sweep (on any node: see LastUseRecorder's write-through).
+     */
+    public void blobServed(ServableBlob blob, long bytes) {
+        lastUse.blobUsed(blob.digest(), blob.recordedUse());
         if (bytes > 0) events.blobBytesServed(bytes);
+    }
+
+    /**
+     * A short-lived URL the client may fetch the blob from directly (the store's, not this node's), for
+     * a blob {@link #statBlob} just found; empty when the store serves no such URLs.
+     */
+    public Optional<java.net.URI> blobReadUrl(Digest digest, java.time.Duration validFor) {
+        return blobs.readUrl(digest, validFor);
     }
 
     /** Opens a blob the repository may serve, at {@code offset}. */
@@ -151,11 +182,12 @@ public final class Registry {
 
     public UploadState startUpload(RepositoryName repository) {
         String id = UUID.randomUUID().toString();
+        // The record first: a store that keeps its progress in the database writes to this row.
+        metadata.createUpload(new UploadSession(id, repository, clock.instant()));
         io(() -> {
             blobs.startUpload(id);
             return null;
         });
-        metadata.createUpload(new UploadSession(id, repository, clock.instant()));
         return new UploadState(repository, id, 0);
     }
 
@@ -174,33 +206,59 @@ public final class Registry {
     /** Appends the final chunk (if any), verifies the digest and publishes the blob into the repository. */
     public BlobInfo finishUpload(RepositoryName repository, String id, Digest digest, OptionalLong start, InputStream body) {
         return withUpload(repository, id, size -> {
+            if (size == 0 && (start.isEmpty() || start.getAsLong() == 0)) {
+                // The whole blob in the closing PUT (as containerd pushes): the digest is known before the
+                // bytes, so stage them as a monolithic push does; an object store then writes them to the
+                // blob's own key instead of to a session object it would have to copy.
+                return publishSession(repository, id, true, () -> blobs.stage(digest, body));
+            }
             append(id, start, body);
-            StagedBlob staged;
-            try {
-                staged = blobs.stageUpload(id, digest);
-            } catch (DigestMismatchException e) {
-                endSession(id);
-                throw digestMismatch(e);
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-            try {
-                return publishAndLink(repository, staged);
-            } finally {
-                endSession(id);
-            }
+            return publishSession(repository, id, false, () -> blobs.stageUpload(id, digest));
         });
+    }
+
+    private interface Staging {
+        StagedBlob stage() throws IOException, DigestMismatchException;
+    }
+
+    /**
+     * Stages the session's blob, publishes it into the repository and ends the session, whether or not
+     * the digest matched; {@code discardUpload} also drops what the session itself holds.
+     */
+    private BlobInfo publishSession(RepositoryName repository, String id, boolean discardUpload, Staging staging) {
+        StagedBlob staged;
+        try {
+            staged = staging.stage();
+        } catch (DigestMismatchException e) {
+            endSession(id, discardUpload);
+            throw digestMismatch(e);
+        } catch (NoSuchFileException e) {
+            throw sessionLost(id);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        try {
+            return publishAndLink(repository, staged);
+        } finally {
+            endSession(id, discardUpload);
+        }
     }
 
     public void cancelUpload(RepositoryName repository, String id) {
         withUpload(repository, id, size -> {
+            endSession(id, true);
+            return null;
+        });
+    }
+
+    private void endSession(String id, boolean discardUpload) {
+        if (discardUpload) {
             io(() -> {
                 blobs.abortUpload(id);
                 return null;
             });
-            endSession(id);
-            return null;
-        });
+        }
+        endSession(id);
     }
 
     /**
@@ -225,17 +283,15 @@ public final class Registry {
             try {
                 Optional<java.time.Instant> lastWrite = io(() -> blobs.uploadLastWrite(session.id()));
                 if (lastWrite.isEmpty() || lastWrite.get().isBefore(cutoff)) {
-                    io(() -> {
-                        blobs.abortUpload(session.id());
-                        return null;
-                    });
-                    endSession(session.id());
+                    endSession(session.id(), true);
                     expired++;
                 }
             } finally {
                 lock.unlock();
             }
         }
+        int removed = io(() -> blobs.removeAbandonedUploads(cutoff, id -> metadata.upload(id).isPresent()));
+        if (removed > 0) log.info("removed {} abandoned upload part(s) or object(s) no open session owns", removed);
         return expired;
     }
 
@@ -244,9 +300,17 @@ public final class Registry {
             return blobs.appendUpload(id, start, body);
         } catch (UploadOffsetException e) {
             throw new UploadRangeException(id, e.currentSize(), e.getMessage());
+        } catch (NoSuchFileException e) {
+            throw sessionLost(id);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** The store can no longer continue the session (its pieces are gone): end it, so the client starts over. */
+    private RegistryException sessionLost(String id) {
+        endSession(id, true);
+        return new RegistryException(ErrorCode.BLOB_UPLOAD_UNKNOWN, "upload " + abbreviate(id) + " can no longer be completed; start it again");
     }
 
     private interface UploadWork<T> {

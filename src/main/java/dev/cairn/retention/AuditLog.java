@@ -60,6 +60,10 @@ public final class AuditLog implements AutoCloseable {
      * line rather than losing one.
      */
     public synchronized void drain(RetentionRecords records) {
+        records.whileCopyingAudit(() -> copy(records));
+    }
+
+    private void copy(RetentionRecords records) {
         if (lastWrittenId > 0) {
             records.forgetAuditEvents(lastWrittenId); // copied before a crash that came before the database forgot them
             lastWrittenId = 0;

@@ -48,6 +48,9 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     /** Runs woken by pushes are at least this far apart, so a stream of pushes cannot keep the collector spinning. */
     private static final Duration MIN_TRIGGERED_SPACING = Duration.ofSeconds(1);
     private static final Duration ORPHAN_SWEEP_EVERY = Duration.ofHours(6);
+    /** How long an explicit collection (CLI, admin API, invalidation) waits for another node's collection to end. */
+    private static final Duration EXPLICIT_LOCK_WAIT = Duration.ofSeconds(60);
+    private static final Duration ADMISSION_LOCK_WAIT = Duration.ofSeconds(30);
     static final String UNREFERENCED = "unreferenced";
     static final String ORPHAN = "orphan";
     static final String MANUAL = "manual";
@@ -67,6 +70,8 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     private final Condition wake = signal.newCondition();
     private final Condition finished = signal.newCondition();
     private boolean runRequested;
+    /** Pushes waiting on the hard limit for a collection: then a run waits for another node's collection to end. */
+    private final java.util.concurrent.atomic.AtomicInteger admissionsWaiting = new java.util.concurrent.atomic.AtomicInteger();
     private long completedRuns;
     private volatile boolean stopping;
     private final Thread collector;
@@ -125,7 +130,12 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     @Override
     public void admit(long bytes) {
         if (!policy.hardLimit() || storedBytes.get() + bytes <= policy.maxBytes()) return;
-        awaitRun(Duration.ofSeconds(60));
+        admissionsWaiting.incrementAndGet();
+        try {
+            awaitRun(Duration.ofSeconds(60));
+        } finally {
+            admissionsWaiting.decrementAndGet();
+        }
         if (storedBytes.get() + bytes > policy.maxBytes()) {
             throw new RegistryException(ErrorCode.BUDGET_EXCEEDED, "storing " + bytes + " more bytes would exceed the budget of "
                     + policy.maxBytes() + " bytes (" + storedBytes.get() + " stored) and nothing more can be evicted");
@@ -152,7 +162,8 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
                     Thread.sleep(java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(MIN_TRIGGERED_SPACING.toNanos() - sinceLast));
                 }
                 lastRunStarted = System.nanoTime();
-                collect(false);
+                // Periodic and push-triggered runs do not wait: if another node is collecting, this one need not.
+                collect(false, admissionsWaiting.get() > 0 ? ADMISSION_LOCK_WAIT : Duration.ZERO);
             } catch (InterruptedException e) {
                 return;
             } catch (RuntimeException e) {
@@ -204,40 +215,74 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         }
     }
 
-    /** One collection now: evict what the rules and the budget say, then sweep. A dry run deletes nothing. */
+    /**
+     * One collection now: evict what the rules and the budget say, then sweep. A dry run deletes nothing.
+     * Where nodes share the stores, waits a while for another node's collection to end, then refuses.
+     */
     public CollectionReport collect(boolean dryRun) {
+        return collect(dryRun, EXPLICIT_LOCK_WAIT).orElseThrow(CacheKeeper::busy);
+    }
+
+    private static RegistryException busy() {
+        return new RegistryException(ErrorCode.COLLECTION_BUSY, "another node sharing this cache's stores is collecting; retry when it is done");
+    }
+
+    /** A collection if this node may run one within {@code lockWait} (only one node at a time does); empty otherwise. */
+    private Optional<CollectionReport> collect(boolean dryRun, Duration lockWait) {
         collecting.lock();
-        long started = System.nanoTime();
         try {
-            lastUse.flush(); // a manifest pulled just now must count as used
-            Instant now = clock.instant();
-            long before = records.storedBytes();
-            storedBytes.set(before);
-            // No local for the snapshot: once planned, it is garbage (most of the heap a collection needs).
-            List<CacheGraph.Eviction> plan = EvictionPlanner.plan(records.snapshot(), policy, before, now);
-            List<CollectionReport.EvictedUnit> evicted = dryRun ? describe(plan) : execute(plan, now, true);
-            List<CollectionReport.DeletedBlob> swept = dryRun ? sweepable(now) : sweep(now);
-            long after = dryRun ? before : records.storedBytes();
-            storedBytes.set(after);
-            Duration took = Duration.ofNanos(System.nanoTime() - started);
-            if (!dryRun) {
-                metrics.gcRun(took);
-                if (!evicted.isEmpty() || !swept.isEmpty()) {
-                    log.info("collection: evicted {} unit(s), deleted {} blob(s); stored {} -> {} bytes (budget {}) in {} ms",
-                            evicted.size(), swept.size(), before, after, policy.maxBytes(), took.toMillis());
-                }
+            if (dryRun) return Optional.of(collectHoldingLock(true));
+            Optional<AutoCloseable> lease = records.collectorLock(lockWait);
+            if (lease.isEmpty()) {
+                storedBytes.set(records.storedBytes()); // another node collects: take its result as it stands
+                return Optional.empty();
             }
-            return new CollectionReport(dryRun, evicted, swept, before, after, took.toMillis());
+            try (AutoCloseable held = lease.get()) {
+                return Optional.of(collectHoldingLock(false));
+            } catch (RuntimeException e) {
+                throw e;
+            } catch (Exception e) {
+                log.warn("releasing the collector lock failed (the database drops it with the session): {}", e.toString());
+                return Optional.empty();
+            }
         } finally {
             collecting.unlock();
         }
+    }
+
+    private CollectionReport collectHoldingLock(boolean dryRun) {
+        long started = System.nanoTime();
+        lastUse.flush(); // a manifest pulled just now must count as used
+        Instant now = clock.instant();
+        long before = records.storedBytes();
+        storedBytes.set(before);
+        // No local for the snapshot: once planned, it is garbage (most of the heap a collection needs).
+        List<CacheGraph.Eviction> plan = EvictionPlanner.plan(records.snapshot(), policy, before, now);
+        List<CollectionReport.EvictedUnit> evicted = dryRun ? describe(plan) : execute(plan, now, true);
+        List<CollectionReport.DeletedBlob> swept = dryRun ? sweepable(now) : sweep(now);
+        long after = dryRun ? before : records.storedBytes();
+        storedBytes.set(after);
+        Duration took = Duration.ofNanos(System.nanoTime() - started);
+        if (!dryRun) {
+            metrics.gcRun(took);
+            if (!evicted.isEmpty() || !swept.isEmpty()) {
+                log.info("collection: evicted {} unit(s), deleted {} blob(s); stored {} -> {} bytes (budget {}) in {} ms",
+                        evicted.size(), swept.size(), before, after, policy.maxBytes(), took.toMillis());
+            }
+        }
+        return new CollectionReport(dryRun, evicted, swept, before, after, took.toMillis());
     }
 
     /** Deletes the units an invalidation matches at once; their blobs follow through the sweep. */
     public CollectionReport invalidate(Glob repositories, Optional<Glob> tags, Optional<Duration> olderThan, boolean dryRun) {
         collecting.lock();
         long started = System.nanoTime();
-        try {
+        Optional<AutoCloseable> lease = dryRun ? Optional.of(() -> { }) : records.collectorLock(EXPLICIT_LOCK_WAIT);
+        if (lease.isEmpty()) {
+            collecting.unlock();
+            throw busy();
+        }
+        try (AutoCloseable held = lease.get()) {
             Instant now = clock.instant();
             long before = records.storedBytes();
             List<CacheGraph.Eviction> plan = EvictionPlanner.invalidation(records.snapshot(), repositories, tags, olderThan, now);
@@ -245,6 +290,10 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
             long after = dryRun ? before : records.storedBytes();
             storedBytes.set(after);
             return new CollectionReport(dryRun, evicted, List.of(), before, after, Duration.ofNanos(System.nanoTime() - started).toMillis());
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException("releasing the collector lock failed", e);
         } finally {
             collecting.unlock();
         }

@@ -71,6 +71,28 @@ public interface BlobStore extends AutoCloseable {
     /** Discards an upload's bytes; absent uploads are not an error. */
     void abortUpload(String id) throws IOException;
 
+    /**
+     * Removes upload leftovers that no open session owns and that are older than {@code cutoff} (a node
+     * died mid-request, a session ended while one of its requests still ran). Returns how many went.
+     */
+    int removeAbandonedUploads(java.time.Instant cutoff, java.util.function.Predicate<String> isOpenSession) throws IOException;
+
+    /**
+     * True when asking the store costs a network round trip (an object store); then callers trust the
+     * records, which exist only while the bytes do, rather than ask the store whether a blob is there.
+     */
+    default boolean isRemote() {
+        return false;
+    }
+
+    /**
+     * A short-lived URL from which a client may read the blob directly, bypassing this node; empty when
+     * the store has no such thing (local files).
+     */
+    default Optional<java.net.URI> readUrl(Digest digest, java.time.Duration validFor) {
+        return Optional.empty();
+    }
+
     @Override
     default void close() throws IOException {
     }

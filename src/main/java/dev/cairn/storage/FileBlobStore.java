@@ -104,7 +104,7 @@ public final class FileBlobStore implements BlobStore {
             }
             verify(expected, Digest.of(expected.algorithm(), hasher.digest()));
             staged = true;
-            return new StagedBlob(expected, size, temp.toString());
+            return new StagedBlob(expected, size, temp);
         } finally {
             if (!staged) Files.deleteIfExists(temp);
         }
@@ -143,9 +143,8 @@ public final class FileBlobStore implements BlobStore {
 
     /** Staged bytes live in the temporary area; refuse any other path (the location comes back from callers). */
     private Path stagedFile(StagedBlob staged) {
-        Path file = Path.of(staged.location());
-        if (!tmp.equals(file.getParent())) {
-            throw new IllegalArgumentException("not a staged blob of this store: " + staged.location());
+        if (!(staged.handle() instanceof Path file) || !tmp.equals(file.getParent())) {
+            throw new IllegalArgumentException("not a staged blob of this store: " + staged.handle());
         }
         return file;
     }
@@ -244,7 +243,7 @@ public final class FileBlobStore implements BlobStore {
             }
             verify(expected, actual);
             Files.move(path, staged, StandardCopyOption.ATOMIC_MOVE);
-            return new StagedBlob(expected, size, staged.toString());
+            return new StagedBlob(expected, size, staged);
         } finally {
             Files.deleteIfExists(path);
         }
@@ -263,6 +262,25 @@ public final class FileBlobStore implements BlobStore {
     public void abortUpload(String id) throws IOException {
         runningHashes.remove(id);
         Files.deleteIfExists(uploadPath(id));
+    }
+
+    @Override
+    public int removeAbandonedUploads(java.time.Instant cutoff, java.util.function.Predicate<String> isOpenSession) throws IOException {
+        int removed = 0;
+        try (var files = Files.list(uploads)) {
+            for (Path file : files.toList()) {
+                String id = file.getFileName().toString();
+                try {
+                    if (!isOpenSession.test(id) && Files.getLastModifiedTime(file).toInstant().isBefore(cutoff)) {
+                        runningHashes.remove(id);
+                        if (Files.deleteIfExists(file)) removed++;
+                    }
+                } catch (NoSuchFileException e) {
+                    // finished meanwhile
+                }
+            }
+        }
+        return removed;
     }
 
     private Path uploadPath(String id) {

@@ -4,7 +4,8 @@ import dev.cairn.registry.Digest;
 
 /**
  * Bytes that are written, on stable storage and verified against their digest, but not yet visible as a
- * blob. {@code location} is the store's own handle on them (a temporary file, an object key).
+ * blob. {@code handle} is the store's own reference to them (a temporary file, a pending multipart
+ * upload, a staging object); only the store that made it interprets it.
  */
-public record StagedBlob(Digest digest, long size, String location) {
+public record StagedBlob(Digest digest, long size, Object handle) {
 }

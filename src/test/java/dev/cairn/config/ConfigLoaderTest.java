@@ -119,4 +119,62 @@ class ConfigLoaderTest {
         assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of("CAIRN_RETENTION_UNTAGGED", "sometimes"), Map.of()))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("retention.untagged");
     }
+
+    @Test
+    void theThreeSupportedStorageCombinationsAreNamedAndOthersRefused(@TempDir Path dir) throws Exception {
+        CairnConfig embedded = ConfigLoader.load(Optional.empty(), Map.of(), Map.of()).config();
+        assertThat(embedded.mode()).startsWith("embedded (file + sqlite)");
+
+        Map<String, String> s3 = Map.of("storage.type", "s3", "storage.s3.bucket", "ci-cache", "storage.s3.prefix", "cairn",
+                "storage.s3.endpoint", "http://127.0.0.1:9000", "storage.s3.path-style", "true");
+        CairnConfig single = ConfigLoader.load(Optional.empty(), Map.of(), s3).config();
+        assertThat(single.mode()).startsWith("single node, durable blobs (s3 + sqlite)").contains("s3://ci-cache/cairn");
+        assertThat(single.storage().s3().orElseThrow().partSize()).isEqualTo(8L << 20);
+
+        Map<String, String> scaleOut = new java.util.HashMap<>(s3);
+        scaleOut.putAll(Map.of("metadata.type", "postgres", "metadata.postgres.url", "jdbc:postgresql://db:5432/cairn?password=hunter2",
+                "metadata.postgres.user", "cairn", "metadata.postgres.password", "s3cret-pg", "storage.s3.access-key", "AKIAEXAMPLE",
+                "storage.s3.secret-key", "very-secret-key", "storage.redirect", "true"));
+        ConfigLoader.Loaded loaded = ConfigLoader.load(Optional.empty(), Map.of(), scaleOut);
+        assertThat(loaded.config().mode()).startsWith("scale-out (s3 + postgres)");
+        assertThat(loaded.config().storage().redirect()).isTrue();
+        // Credentials never appear in what is printed at start or by `cairn config check`.
+        String printed = String.join("\n", loaded.config().describe(loaded.sources())) + loaded.config().mode()
+                + loaded.config().storage();
+        assertThat(printed).doesNotContain("s3cret-pg").doesNotContain("very-secret-key").doesNotContain("AKIAEXAMPLE")
+                .doesNotContain("hunter2").contains("metadata.postgres.password = (set)");
+
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of(),
+                Map.of("metadata.type", "postgres", "metadata.postgres.url", "jdbc:postgresql://db/cairn")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("file with metadata.type postgres is not supported")
+                .hasMessageContaining("s3 + postgres");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of(), Map.of("storage.type", "s3")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("storage.s3.bucket");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of(), Map.of("storage.redirect", "true")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("storage.redirect needs storage.type s3");
+        Map<String, String> tinyParts = new java.util.HashMap<>(s3);
+        tinyParts.put("storage.s3.part-size", "1MiB");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of(), tinyParts))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("storage.s3.part-size");
+        Map<String, String> halfCredentials = new java.util.HashMap<>(s3);
+        halfCredentials.put("storage.s3.access-key", "AKIAEXAMPLE");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of(), halfCredentials))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("go together");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of(), Map.of("storage.type", "gcs")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("[file, s3]");
+        Path yaml = dir.resolve("scale-out.yaml");
+        Files.writeString(yaml, """
+                storage:
+                  type: s3
+                  s3:
+                    bucket: from-yaml
+                metadata:
+                  type: postgres
+                  postgres:
+                    url: jdbc:postgresql://db:5432/cairn
+                """);
+        CairnConfig fromYaml = ConfigLoader.load(Optional.of(yaml), Map.of("CAIRN_METADATA_POSTGRES_POOL_SIZE", "4"), Map.of()).config();
+        assertThat(fromYaml.storage().s3().orElseThrow().bucket()).isEqualTo("from-yaml");
+        assertThat(fromYaml.storage().postgres().orElseThrow().poolSize()).isEqualTo(4);
+    }
 }

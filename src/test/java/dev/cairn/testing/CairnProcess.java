@@ -53,7 +53,8 @@ public final class CairnProcess implements AutoCloseable {
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
         builder.environment().putAll(environment);
         process = builder.start();
-        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        // generous: on a busy two-core machine a JVM starting beside others may take tens of seconds
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
         while (System.nanoTime() < deadline) {
             if (!process.isAlive()) {
                 throw new AssertionError("Cairn exited with " + process.exitValue() + "; see " + log);
@@ -64,7 +65,8 @@ public final class CairnProcess implements AutoCloseable {
                 Thread.sleep(100);
             }
         }
-        throw new AssertionError("Cairn did not listen on " + port + " within 30 s; see " + log);
+        kill(); // not left running behind the failure
+        throw new AssertionError("Cairn did not listen on " + port + " within 60 s; see " + log);
     }
 
     /** SIGKILL: no shutdown hook, no flush, no cleanup. */
@@ -84,6 +86,11 @@ public final class CairnProcess implements AutoCloseable {
 
     public Path dataDir() {
         return dataDir;
+    }
+
+    /** Where the current run writes its output (the access log too, unless {@code log.access} is off). */
+    public Path log() {
+        return dataDir.resolveSibling("cairn-" + starts + ".log");
     }
 
     @Override

@@ -1,0 +1,186 @@
+package dev.cairn;
+
+import dev.cairn.testing.OciClient;
+import dev.cairn.testing.RunningCairn;
+import dev.cairn.testing.S3Server;
+import dev.cairn.testing.SharedStore;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Random;
+import java.util.UUID;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Three nodes on three loopback ports over one bucket (S3Proxy) and one database (PostgreSQL): any node
+ * continues what another began, and a deletion on one is seen by all at once.
+ */
+class ScaleOutTest {
+    private static final int PART = 5 << 20;
+
+    private static S3Server s3;
+    private static SharedStore store;
+    private static List<RunningCairn> nodes;
+    private static List<OciClient> clients;
+
+    @BeforeAll
+    static void start() throws Exception {
+        store = SharedStore.fresh();
+        s3 = store.s3();
+        Map<String, String> settings = Map.of("metadata.postgres.pool-size", "4", "storage.s3.part-size", "5MiB",
+                "retention.grace", "1s", "retention.gc-interval", "1h");
+        nodes = new java.util.ArrayList<>();
+        for (int i = 0; i < 3; i++) nodes.add(RunningCairn.startOn(store, settings));
+        clients = nodes.stream().map(OciClient::new).toList();
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        for (RunningCairn node : nodes) node.close();
+        store.drop();
+    }
+
+    private static byte[] random(int size, long seed) {
+        byte[] bytes = new byte[size];
+        new Random(seed).nextBytes(bytes);
+        return bytes;
+    }
+
+    @Test
+    void anUploadOpenedOnOneNodeIsPatchedOnAnotherAndFinishedOnAThird() {
+        byte[] content = random(PART + PART / 2, 1);
+        String digest = OciClient.sha256(content);
+        HttpResponse<byte[]> opened = clients.get(0).post("/v2/team/app/blobs/uploads/", new byte[0]);
+        assertThat(opened.statusCode()).isEqualTo(202);
+        String location = opened.headers().firstValue("Location").orElseThrow();
+        String path = URI.create(location).isAbsolute() ? URI.create(location).getRawPath() : location;
+
+        int cut = 3 << 20;
+        HttpResponse<byte[]> first = clients.get(1).patch(path, java.util.Arrays.copyOfRange(content, 0, cut),
+                "Content-Range", "0-" + (cut - 1), "Content-Type", "application/octet-stream");
+        assertThat(first.statusCode()).isEqualTo(202);
+        assertThat(first.headers().firstValue("Range")).hasValue("0-" + (cut - 1));
+        HttpResponse<byte[]> status = clients.get(2).get(path);
+        assertThat(status.statusCode()).isEqualTo(204);
+        assertThat(status.headers().firstValue("Range")).hasValue("0-" + (cut - 1));
+
+        String sep = path.contains("?") ? "&" : "?";
+        HttpResponse<byte[]> done = clients.get(2).put(path + sep + "digest=" + digest, java.util.Arrays.copyOfRange(content, cut, content.length),
+                "Content-Type", "application/octet-stream");
+        assertThat(done.statusCode()).isEqualTo(201);
+        for (OciClient client : clients) {
+            HttpResponse<byte[]> blob = client.get("/v2/team/app/blobs/" + digest);
+            assertThat(blob.statusCode()).isEqualTo(200);
+            assertThat(blob.body()).isEqualTo(content);
+        }
+    }
+
+    @Test
+    void aManifestPushedThroughOneNodeIsPulledThroughAnother() {
+        OciClient.Image image = clients.get(0).prepareImage("team/web", "application/vnd.oci.image.config.v1+json",
+                random(1000, 2), random(PART + 1, 3));
+        assertThat(clients.get(0).put("/v2/team/web/manifests/main", image.manifest(), "Content-Type", OciClient.OCI_MANIFEST).statusCode())
+                .isEqualTo(201);
+        HttpResponse<byte[]> pulled = clients.get(2).get("/v2/team/web/manifests/main", "Accept", OciClient.OCI_MANIFEST);
+        assertThat(pulled.statusCode()).isEqualTo(200);
+        assertThat(pulled.body()).isEqualTo(image.manifest());
+        for (String layer : image.layerDigests()) {
+            assertThat(clients.get(1).head("/v2/team/web/blobs/" + layer).statusCode()).isEqualTo(200);
+        }
+    }
+
+    @Test
+    void aBlobCollectedOnOneNodeIsGoneOnEveryNodeAtOnce() throws Exception {
+        byte[] content = random(4096, 4);
+        String digest = clients.get(0).pushBlob("team/gc", content);
+        for (OciClient client : clients) assertThat(client.head("/v2/team/gc/blobs/" + digest).statusCode()).isEqualTo(200);
+        // Unreferenced by any manifest: once the grace window has passed, node 2's collection deletes it.
+        Thread.sleep(1500);
+        var report = nodes.get(1).node().keeper().collect(false);
+        assertThat(report.blobs()).anyMatch(b -> b.digest().equals(digest));
+        for (OciClient client : clients) {
+            assertThat(client.head("/v2/team/gc/blobs/" + digest).statusCode()).isEqualTo(404);
+            assertThat(client.get("/v2/team/gc/blobs/" + digest).statusCode()).isEqualTo(404);
+        }
+        assertThat(s3.objects("").stream().map(S3Server.StoredObject::key)).noneMatch(k -> k.endsWith(digest.substring(7)));
+    }
+
+    @Test
+    void onlyOneNodeAtATimeHoldsTheCollectorLockAndItPassesOnWhenReleased() throws Exception {
+        Optional<AutoCloseable> first = nodes.get(0).node().metadata().collectorLock(Duration.ZERO);
+        assertThat(first).isPresent();
+        try {
+            assertThat(nodes.get(1).node().metadata().collectorLock(Duration.ofMillis(300))).isEmpty();
+            assertThat(nodes.get(2).node().metadata().collectorLock(Duration.ZERO)).isEmpty();
+        } finally {
+            first.get().close();
+        }
+        Optional<AutoCloseable> second = nodes.get(2).node().metadata().collectorLock(Duration.ofSeconds(5));
+        assertThat(second).isPresent();
+        second.get().close();
+    }
+
+    @Test
+    void redirectsSendBlobReadsStraightToTheBucket() throws Exception {
+        Map<String, String> settings = new HashMap<>(s3.cairnSettings("scale-out-redirect-" + UUID.randomUUID()));
+        settings.put("storage.redirect", "true");
+        try (RunningCairn redirecting = RunningCairn.start(settings)) {
+            OciClient client = new OciClient(redirecting);
+            byte[] content = random(PART + 17, 5);
+            String digest = client.pushBlob("team/direct", content);
+            HttpResponse<byte[]> answer = client.get("/v2/team/direct/blobs/" + digest);
+            assertThat(answer.statusCode()).isEqualTo(307);
+            URI direct = URI.create(answer.headers().firstValue("Location").orElseThrow());
+            assertThat(direct.getPort()).isEqualTo(s3.port());
+            assertThat(direct.getQuery()).contains("X-Amz-Signature");
+            HttpResponse<byte[]> fetched = HttpClient.newHttpClient().send(HttpRequest.newBuilder(direct).build(),
+                    HttpResponse.BodyHandlers.ofByteArray());
+            assertThat(fetched.statusCode()).isEqualTo(200);
+            assertThat(fetched.body()).isEqualTo(content);
+            // HEAD is answered by the node itself.
+            HttpResponse<byte[]> head = client.head("/v2/team/direct/blobs/" + digest);
+            assertThat(head.statusCode()).isEqualTo(200);
+            assertThat(head.headers().firstValueAsLong("Content-Length")).hasValue(content.length);
+            // A blob the repository does not have is a 404, not a redirect to somewhere.
+            assertThat(client.get("/v2/team/other/blobs/" + digest).statusCode()).isEqualTo(404);
+        }
+    }
+
+    @Test
+    void whileTheBucketIsDownRequestsGet503AndServiceResumesWhenItIsBack() throws Exception {
+        S3Server own = S3Server.start();
+        try (RunningCairn node = RunningCairn.start(own.cairnSettings("outage"))) {
+            OciClient client = new OciClient(node);
+            byte[] before = random(2000, 6);
+            String kept = client.pushBlob("team/outage", before);
+            own.stop();
+            byte[] during = random(3000, 7);
+            String duringDigest = OciClient.sha256(during);
+            HttpResponse<byte[]> push = client.post("/v2/team/outage/blobs/uploads/?digest=" + duringDigest, during,
+                    "Content-Type", "application/octet-stream");
+            assertThat(push.statusCode()).isEqualTo(503);
+            assertThat(push.headers().firstValue("Retry-After")).isPresent();
+            assertThat(OciClient.text(push)).contains("blob store is unavailable");
+            assertThat(client.get("/v2/team/outage/blobs/" + kept).statusCode()).isEqualTo(503);
+            assertThat(client.get("/readyz").statusCode()).isEqualTo(503);
+            own.startAgain();
+            assertThat(client.get("/readyz").statusCode()).isEqualTo(200);
+            assertThat(client.head("/v2/team/outage/blobs/" + duringDigest).statusCode()).isEqualTo(404); // nothing half-written
+            assertThat(client.get("/v2/team/outage/blobs/" + kept).body()).isEqualTo(before);
+            assertThat(client.pushBlob("team/outage", during)).isEqualTo(duringDigest);
+        } finally {
+            own.close();
+        }
+    }
+}
