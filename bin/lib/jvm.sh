@@ -4,10 +4,13 @@
 # cairn_jvm_options: sets the array CAIRN_JVM_OPTIONS from the defaults below and $CAIRN_JAVA_OPTS.
 #
 # Defaults, each left out when $CAIRN_JAVA_OPTS sets its own (e.g. CAIRN_JAVA_OPTS='-Xmx1g -XX:+UseG1GC'):
-#   -Xmx128m           Cairn's live heap is tens of MiB (metadata lives in SQLite, bytes on disk); left to its
+#   -Xmx112m           Cairn's live heap is tens of MiB (metadata lives in SQLite, bytes on disk); left to its
 #                      ergonomics the JVM commits a quarter of the host's memory and cycles garbage through it
-#                      (300-600 MiB RSS on a 24 GiB host, bench/ANALYSIS.md). Any -Xmx, -XX:MaxHeapSize or
-#                      -XX:MaxRAM* in $CAIRN_JAVA_OPTS replaces it.
+#                      (300-600 MiB RSS on a 24 GiB host, bench/ANALYSIS.md). A collection holds a model of the
+#                      whole store: ~60 MiB live for 100,000 blobs in 10,000 manifests, so a store several times
+#                      larger needs more (e.g. CAIRN_JAVA_OPTS=-Xmx512m). With Serial GC the whole heap ends up
+#                      resident, so this number plus ~125 MiB (JVM, JIT, class data, SQLite) is the peak RSS.
+#                      Any -Xmx, -XX:MaxHeapSize or -XX:MaxRAM* in $CAIRN_JAVA_OPTS replaces it.
 #   -XX:+UseSerialGC   with a heap this small, Serial has the smallest footprint and pauses of a few ms; any
 #                      -XX:+Use...GC in $CAIRN_JAVA_OPTS replaces it.
 #   AppCDS             the classes a start loads (~4,800; a third of the start's CPU) are kept in a class-data
@@ -21,6 +24,8 @@
 #   -Dcairn.native.dir where SQLite's native library is extracted once (target/native), instead of into the
 #                      temporary directory at every start.
 # $CAIRN_JAVA_OPTS comes last, so it also wins over anything else set here.
+# bin/cairn also sets MALLOC_ARENA_MAX=2 unless it is set: glibc otherwise gives busy threads malloc arenas of
+# their own (SQLite allocates from every request thread), ~20 MiB more resident for nothing on a small node.
 #
 # Arguments: the directory of the jar, then Cairn's own arguments (the archive depends on the command).
 cairn_jvm_options() {
@@ -28,7 +33,7 @@ cairn_jvm_options() {
   CAIRN_JVM_OPTIONS=(--enable-native-access=ALL-UNNAMED)
   case $user in
     *" -Xmx"* | *"-XX:MaxHeapSize="* | *"-XX:MaxRAM"*) ;;
-    *) CAIRN_JVM_OPTIONS+=(-Xmx128m) ;;
+    *) CAIRN_JVM_OPTIONS+=(-Xmx112m) ;;
   esac
   case $user in
     *"-XX:+Use"*"GC "*) ;;
