@@ -39,15 +39,46 @@ public final class FileBlobStore implements BlobStore {
     private final Path tmp;
     private final Path uploads;
     /**
-     * The hash of each upload's bytes so far, kept while the upload grows in this process, so that
-     * committing does not read the bytes a second time. It is a shortcut only: after a restart, or if it
-     * does not cover the file exactly, the file is hashed from disk.
+     * Upload sessions this process is writing, each with its file open and its writer, so that a PATCH is
+     * answered once its bytes are received and hashed while the writer goes on writing them, as the next
+     * PATCH arrives. Requests of one session never overlap (the registry holds the session's lock), so
+     * each entry is used by one request at a time. A session not here (after a restart, or after a failed
+     * chunk) is reopened from its file: its size is the upload's size and it is hashed again when committed.
      */
-    private final Map<String, RunningHash> runningHashes = new ConcurrentHashMap<>();
+    private final Map<String, OpenUpload> openUploads = new ConcurrentHashMap<>();
 
     private static volatile boolean directorySyncWarned;
 
-    private record RunningHash(long length, MessageDigest sha256) {
+    /**
+     * An upload session being written: the bytes accepted so far ({@code length}, which the file reaches once
+     * the writer drained) and the hash of them while it covers them all.
+     */
+    private static final class OpenUpload {
+        final FileChannel channel;
+        final WritePipeline pipeline;
+        long length;
+        MessageDigest sha256;
+
+        OpenUpload(Path path) throws IOException {
+            this.channel = FileChannel.open(path, StandardOpenOption.WRITE);
+            try {
+                this.length = channel.size();
+                channel.position(length);
+            } catch (IOException | RuntimeException e) {
+                channel.close();
+                throw e;
+            }
+            this.pipeline = new WritePipeline(channel);
+            this.sha256 = length == 0 ? Digest.newHasher("sha256") : null;
+        }
+
+        /** Writes what is queued and closes the file; throws what the writer met. */
+        void finish() throws IOException {
+            try (FileChannel file = channel) {
+                pipeline.close();
+                pipeline.drain();
+            }
+        }
     }
 
     public FileBlobStore(Path root) throws IOException {
@@ -181,59 +212,69 @@ public final class FileBlobStore implements BlobStore {
     @Override
     public void startUpload(String id) throws IOException {
         Files.createFile(uploadPath(id));
-        runningHashes.put(id, new RunningHash(0, Digest.newHasher("sha256")));
     }
 
     @Override
     public OptionalLong uploadSize(String id) throws IOException {
+        Path path = uploadPath(id);
+        OpenUpload open = openUploads.get(id);
+        if (open != null) return OptionalLong.of(open.length);
         try {
-            return OptionalLong.of(Files.size(uploadPath(id)));
+            return OptionalLong.of(Files.size(path));
         } catch (NoSuchFileException e) {
             return OptionalLong.empty();
         }
     }
 
+    /**
+     * Appends a chunk without waiting for its last bytes to be written: they are written while the answer
+     * goes out and the next chunk comes in. A process killed meanwhile leaves the file shorter than the
+     * client was told; its next chunk then gets 416 with the true size, or the digest check at the end fails,
+     * and the client starts the blob over. Nothing unverified is ever published.
+     */
     @Override
     public long appendUpload(String id, OptionalLong expectedStart, InputStream body) throws IOException, UploadOffsetException {
         Path path = uploadPath(id);
-        try (FileChannel out = FileChannel.open(path, StandardOpenOption.WRITE)) {
-            long size = out.size();
-            if (expectedStart.isPresent() && expectedStart.getAsLong() != size) {
-                throw new UploadOffsetException(expectedStart.getAsLong(), size);
+        OpenUpload open = openUploads.get(id);
+        if (open == null) {
+            open = new OpenUpload(path);
+            openUploads.put(id, open);
+        }
+        long start = open.length;
+        if (expectedStart.isPresent() && expectedStart.getAsLong() != start) {
+            throw new UploadOffsetException(expectedStart.getAsLong(), start);
+        }
+        try {
+            open.length = start + open.pipeline.feed(body, open.sha256);
+            return open.length;
+        } catch (IOException | RuntimeException e) {
+            // A chunk cut short (client gone, malformed chunked body) leaves the upload as it was, so the
+            // client can resend the same chunk; the hash had taken part of it, so it is dropped.
+            openUploads.remove(id);
+            try (FileChannel file = open.channel) {
+                open.pipeline.close();
+                file.truncate(start);
+            } catch (IOException suppressed) {
+                e.addSuppressed(suppressed);
             }
-            out.position(size);
-            RunningHash running = runningHashes.remove(id);
-            MessageDigest hasher = running != null && running.length() == size ? running.sha256()
-                    : size == 0 ? Digest.newHasher("sha256") : null;
-            long written;
-            try {
-                written = copyHashing(body, out, hasher);
-            } catch (IOException | RuntimeException e) {
-                // A chunk cut short (client gone, malformed chunked body) leaves the upload as it was, so the
-                // client can resend the same chunk.
-                out.truncate(size);
-                throw e;
-            }
-            if (hasher != null) {
-                runningHashes.put(id, new RunningHash(size + written, hasher));
-            }
-            return size + written;
+            throw e;
         }
     }
 
     @Override
     public StagedBlob stageUpload(String id, Digest expected) throws IOException, DigestMismatchException {
         Path path = uploadPath(id);
-        RunningHash running = runningHashes.remove(id);
         Path staged = tmp.resolve(UUID.randomUUID().toString());
         try {
+            OpenUpload open = openUploads.remove(id);
+            if (open != null) open.finish();
             long size;
             Digest actual;
             try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
                 size = channel.size();
                 channel.force(false);
-                if (running != null && running.length() == size && expected.algorithm().equals("sha256")) {
-                    actual = Digest.of("sha256", running.sha256().digest());
+                if (open != null && open.sha256 != null && open.length == size && expected.algorithm().equals("sha256")) {
+                    actual = Digest.of("sha256", open.sha256.digest());
                 } else {
                     MessageDigest hasher = expected.newHasher();
                     channel.position(0);
@@ -260,8 +301,35 @@ public final class FileBlobStore implements BlobStore {
 
     @Override
     public void abortUpload(String id) throws IOException {
-        runningHashes.remove(id);
-        Files.deleteIfExists(uploadPath(id));
+        Path path = uploadPath(id);
+        closeQuietly(openUploads.remove(id));
+        Files.deleteIfExists(path);
+    }
+
+    /** Stops a session's writer and closes its file, whatever the writer met: its bytes are being thrown away. */
+    private static void closeQuietly(OpenUpload open) {
+        if (open == null) return;
+        try {
+            open.finish();
+        } catch (IOException e) {
+            // nothing of it is kept
+        }
+    }
+
+    /** Writes out every open session's accepted bytes, so a restart finds each session's file complete. */
+    @Override
+    public void close() throws IOException {
+        IOException first = null;
+        for (String id : java.util.List.copyOf(openUploads.keySet())) {
+            OpenUpload open = openUploads.remove(id);
+            if (open == null) continue;
+            try {
+                open.finish();
+            } catch (IOException e) {
+                if (first == null) first = e; else first.addSuppressed(e);
+            }
+        }
+        if (first != null) throw first;
     }
 
     @Override
@@ -272,7 +340,7 @@ public final class FileBlobStore implements BlobStore {
                 String id = file.getFileName().toString();
                 try {
                     if (!isOpenSession.test(id) && Files.getLastModifiedTime(file).toInstant().isBefore(cutoff)) {
-                        runningHashes.remove(id);
+                        closeQuietly(openUploads.remove(id));
                         if (Files.deleteIfExists(file)) removed++;
                     }
                 } catch (NoSuchFileException e) {
@@ -298,7 +366,12 @@ public final class FileBlobStore implements BlobStore {
     private static long copyHashing(InputStream in, FileChannel out, MessageDigest hasher) throws IOException {
         if (in instanceof ChunkedBody body && out != null) {
             long length = body.length();
-            return length >= 0 && length <= DIRECT_WRITE_LIMIT ? copyChunks(body, out, hasher) : copyPipelined(body, out, hasher);
+            if (length >= 0 && length <= DIRECT_WRITE_LIMIT) return copyChunks(body, out, hasher);
+            try (WritePipeline pipeline = new WritePipeline(out)) {
+                long total = pipeline.feed(in, hasher);
+                pipeline.drain();
+                return total;
+            }
         }
         byte[] buffer = new byte[STREAM_BUFFER_SIZE];
         long total = 0;
@@ -320,189 +393,14 @@ public final class FileBlobStore implements BlobStore {
         long total = 0;
         for (ByteBuffer chunk; (chunk = body.nextChunk()) != null; ) {
             total += chunk.remaining();
-            hash(hasher, chunk);
+            if (hasher != null) {
+                int position = chunk.position();
+                hasher.update(chunk);
+                chunk.position(position);
+            }
             while (chunk.hasRemaining()) out.write(chunk);
         }
         return total;
-    }
-
-    /** A large (or unbounded) body: received and hashed here, gathered into pooled buffers that another thread writes. */
-    private static long copyPipelined(ChunkedBody body, FileChannel out, MessageDigest hasher) throws IOException {
-        long total = 0;
-        try (WritePipeline pipeline = new WritePipeline(out)) {
-            ByteBuffer filling = null;
-            for (ByteBuffer chunk; (chunk = body.nextChunk()) != null; ) {
-                total += chunk.remaining();
-                hash(hasher, chunk);
-                while (chunk.hasRemaining()) {
-                    if (filling == null) filling = pipeline.emptyBuffer();
-                    int n = Math.min(filling.remaining(), chunk.remaining());
-                    filling.put(filling.position(), chunk, chunk.position(), n);
-                    filling.position(filling.position() + n);
-                    chunk.position(chunk.position() + n);
-                    if (!filling.hasRemaining()) {
-                        pipeline.write(filling);
-                        filling = null;
-                    }
-                }
-            }
-            if (filling != null) pipeline.write(filling);
-            pipeline.finish();
-        }
-        return total;
-    }
-
-    private static void hash(MessageDigest hasher, ByteBuffer chunk) {
-        if (hasher == null) return;
-        int position = chunk.position();
-        hasher.update(chunk);
-        chunk.position(position);
-    }
-
-    /**
-     * Writes the buffers handed to it, in order, on a second (virtual) thread, so that receiving and hashing
-     * (the request's thread) overlap the write system calls instead of adding to them. Each pipeline cycles
-     * {@link #DEPTH} direct buffers (the kernel reads them as they are, no copy into a temporary one) taken
-     * from a small shared pool. Closing it without {@link #finish()} stops the writer; either way, once
-     * {@code close} returns nothing writes to the channel any more, so a caller may truncate it.
-     */
-    private static final class WritePipeline implements AutoCloseable {
-        private static final int BUFFER_SIZE = 1 << 20;
-        private static final int DEPTH = 3;
-        private static final int MAX_IDLE = 8;
-        private static final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> IDLE = new java.util.concurrent.ConcurrentLinkedQueue<>();
-        private static final java.util.concurrent.atomic.AtomicInteger IDLE_COUNT = new java.util.concurrent.atomic.AtomicInteger();
-        private static final ByteBuffer END = ByteBuffer.allocate(0);
-
-        private final FileChannel out;
-        private final java.util.concurrent.BlockingQueue<ByteBuffer> toWrite = new java.util.concurrent.ArrayBlockingQueue<>(DEPTH + 1);
-        private final java.util.concurrent.BlockingQueue<ByteBuffer> written = new java.util.concurrent.ArrayBlockingQueue<>(DEPTH);
-        private final java.util.List<ByteBuffer> owned = new java.util.ArrayList<>(DEPTH);
-        private Thread writer;
-        private volatile IOException failure;
-        private boolean ended;
-
-        WritePipeline(FileChannel out) {
-            this.out = out;
-        }
-
-        /** An empty buffer to fill: a pooled one while the pipeline has fewer than DEPTH, else the next one written. */
-        ByteBuffer emptyBuffer() throws IOException {
-            checkFailure();
-            ByteBuffer buffer;
-            if (owned.size() < DEPTH) {
-                buffer = acquire();
-                owned.add(buffer);
-            } else {
-                buffer = nextWritten();
-            }
-            checkFailure();
-            return buffer.clear();
-        }
-
-        /** Queues a filled buffer for writing; the pipeline owns it again. */
-        void write(ByteBuffer filled) throws IOException {
-            checkFailure();
-            filled.flip();
-            if (writer == null) writer = Thread.ofVirtual().name("cairn-blob-writer").start(this::run);
-            put(filled);
-        }
-
-        /** Waits until every queued buffer is written; throws what the writer met. */
-        void finish() throws IOException {
-            end();
-            checkFailure();
-        }
-
-        private void end() {
-            if (ended) return;
-            ended = true;
-            if (writer == null) return;
-            put(END);
-            boolean interrupted = false;
-            while (true) {
-                try {
-                    writer.join();
-                    break;
-                } catch (InterruptedException e) {
-                    interrupted = true; // the writer must be done before anyone touches the file again
-                }
-            }
-            if (interrupted) Thread.currentThread().interrupt();
-        }
-
-        @Override
-        public void close() throws IOException {
-            try {
-                if (!ended && failure == null) failure = new IOException("upload stopped"); // the writer skips what is left
-                end();
-            } finally {
-                for (ByteBuffer buffer : owned) release(buffer);
-                owned.clear();
-            }
-        }
-
-        private void run() {
-            while (true) {
-                ByteBuffer buffer;
-                try {
-                    buffer = toWrite.take();
-                } catch (InterruptedException e) {
-                    if (failure == null) failure = new java.io.InterruptedIOException("blob writer interrupted");
-                    continue; // keep handing buffers back until END, so the request thread never waits forever
-                }
-                if (buffer == END) return;
-                if (failure == null) {
-                    try {
-                        while (buffer.hasRemaining()) out.write(buffer);
-                    } catch (IOException e) {
-                        failure = e;
-                    } catch (RuntimeException | Error e) {
-                        failure = new IOException(e);
-                    }
-                }
-                written.add(buffer); // never blocks: at most DEPTH buffers exist
-            }
-        }
-
-        /** The next buffer the writer is done with; fails rather than waits if the writer is gone. */
-        private ByteBuffer nextWritten() throws IOException {
-            try {
-                while (true) {
-                    ByteBuffer buffer = written.poll(1, java.util.concurrent.TimeUnit.SECONDS);
-                    if (buffer != null) return buffer;
-                    if (writer == null || !writer.isAlive()) throw new IOException("the blob writer stopped");
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new java.io.InterruptedIOException("interrupted while writing a blob");
-            }
-        }
-
-        private void checkFailure() throws IOException {
-            IOException e = failure;
-            if (e != null) throw new IOException("writing the blob failed: " + e.getMessage(), e);
-        }
-
-        /** Never blocks nor fails: the queue has room for every buffer of the pipeline and the end mark. */
-        private void put(ByteBuffer buffer) {
-            if (!toWrite.offer(buffer)) throw new IllegalStateException("blob write queue full");
-        }
-
-        private static ByteBuffer acquire() {
-            ByteBuffer buffer = IDLE.poll();
-            if (buffer == null) return ByteBuffer.allocateDirect(BUFFER_SIZE);
-            IDLE_COUNT.decrementAndGet();
-            return buffer;
-        }
-
-        private static void release(ByteBuffer buffer) {
-            if (IDLE_COUNT.incrementAndGet() <= MAX_IDLE) {
-                IDLE.offer(buffer.clear());
-            } else {
-                IDLE_COUNT.decrementAndGet(); // freed with the object
-            }
-        }
     }
 
     /** Creates {@code dir} if needed and fsyncs every directory it added, so a published blob's path survives power loss. */

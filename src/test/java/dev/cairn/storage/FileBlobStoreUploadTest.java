@@ -1,0 +1,111 @@
+package dev.cairn.storage;
+
+import dev.cairn.registry.Digest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.OptionalLong;
+import java.util.Random;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * Upload sessions on local disk: a chunk is answered before all of it is written (the writer goes on while
+ * the next one arrives), so what the store reports, keeps across a restart and publishes must still be
+ * exactly the bytes accepted.
+ */
+class FileBlobStoreUploadTest {
+    private static byte[] random(int size, long seed) {
+        byte[] bytes = new byte[size];
+        new Random(seed).nextBytes(bytes);
+        return bytes;
+    }
+
+    /** A body that delivers {@code bytes} and then fails, as a client that goes away mid-chunk. */
+    private static InputStream cutAfter(byte[] bytes) {
+        return new java.io.SequenceInputStream(new ByteArrayInputStream(bytes), new InputStream() {
+            @Override
+            public int read() throws IOException {
+                throw new IOException("client went away");
+            }
+        });
+    }
+
+    @Test
+    void chunksAcceptedBackToBackAreAllOnDiskAfterTheStoreClosesAndPublishWithTheirDigest(@TempDir Path root) throws Exception {
+        ByteArrayOutputStream whole = new ByteArrayOutputStream();
+        try (FileBlobStore store = new FileBlobStore(root)) {
+            store.startUpload("s1");
+            for (int i = 0; i < 6; i++) {
+                byte[] chunk = random(3_000_000 + i, i); // three 1 MiB buffers and more per chunk: writes still queued on return
+                long length = store.appendUpload("s1", OptionalLong.of(whole.size()), new ByteArrayInputStream(chunk));
+                whole.write(chunk);
+                assertThat(length).isEqualTo(whole.size());
+                assertThat(store.uploadSize("s1")).hasValue(whole.size());
+            }
+        }
+        // what the closed store leaves is what a restarted one resumes from
+        assertThat(Files.size(root.resolve("uploads/s1"))).isEqualTo(whole.size());
+        try (FileBlobStore restarted = new FileBlobStore(root)) {
+            assertThat(restarted.uploadSize("s1")).hasValue(whole.size());
+            byte[] tail = random(1234, 99);
+            restarted.appendUpload("s1", OptionalLong.of(whole.size()), new ByteArrayInputStream(tail));
+            whole.write(tail);
+            Digest digest = Digest.sha256(whole.toByteArray());
+            StagedBlob staged = restarted.stageUpload("s1", digest); // hashed from disk: the running hash did not survive
+            restarted.publish(staged);
+            try (InputStream in = restarted.open(digest, 0)) {
+                assertThat(in.readAllBytes()).isEqualTo(whole.toByteArray());
+            }
+        }
+    }
+
+    @Test
+    void aChunkThatFailsMidwayLeavesTheSessionAsItWasBehindQueuedWrites(@TempDir Path root) throws Exception {
+        try (FileBlobStore store = new FileBlobStore(root)) {
+            store.startUpload("s2");
+            byte[] first = random(4_000_000, 1);
+            store.appendUpload("s2", OptionalLong.of(0), new ByteArrayInputStream(first));
+            assertThatThrownBy(() -> store.appendUpload("s2", OptionalLong.of(first.length), cutAfter(random(2_500_000, 2))))
+                    .isInstanceOf(IOException.class);
+            assertThat(store.uploadSize("s2")).hasValue(first.length);
+            assertThat(Files.size(root.resolve("uploads/s2"))).isEqualTo(first.length);
+            assertThatThrownBy(() -> store.appendUpload("s2", OptionalLong.of(first.length + 10), new ByteArrayInputStream(new byte[1])))
+                    .isInstanceOf(UploadOffsetException.class);
+
+            byte[] second = random(2_500_000, 3);
+            store.appendUpload("s2", OptionalLong.of(first.length), new ByteArrayInputStream(second));
+            byte[] whole = new byte[first.length + second.length];
+            System.arraycopy(first, 0, whole, 0, first.length);
+            System.arraycopy(second, 0, whole, first.length, second.length);
+            Digest digest = Digest.sha256(whole);
+            assertThatThrownBy(() -> store.stageUpload("s2", Digest.sha256(first))).isInstanceOf(DigestMismatchException.class);
+            assertThat(store.uploadSize("s2")).isEmpty(); // a failed commit ends the session's bytes too
+            store.startUpload("s3");
+            store.appendUpload("s3", OptionalLong.of(0), new ByteArrayInputStream(whole));
+            assertThat(store.stageUpload("s3", digest).size()).isEqualTo(whole.length);
+        }
+    }
+
+    @Test
+    void anAbortedSessionStopsItsWriterAndLeavesNoFile(@TempDir Path root) throws Exception {
+        try (FileBlobStore store = new FileBlobStore(root)) {
+            store.startUpload("s4");
+            store.appendUpload("s4", OptionalLong.empty(), new ByteArrayInputStream(random(3_500_000, 4)));
+            store.abortUpload("s4");
+            assertThat(store.uploadSize("s4")).isEmpty();
+            try (var files = Files.list(root.resolve("uploads"))) {
+                assertThat(files).isEmpty();
+            }
+            assertThatThrownBy(() -> store.appendUpload("s4", OptionalLong.empty(), new ByteArrayInputStream(new byte[1])))
+                    .isInstanceOf(java.nio.file.NoSuchFileException.class);
+        }
+    }
+}
