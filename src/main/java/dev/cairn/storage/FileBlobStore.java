@@ -57,7 +57,7 @@ public final class FileBlobStore implements BlobStore {
         final FileChannel channel;
         final WritePipeline pipeline;
         long length;
-        MessageDigest sha256;
+        final MessageDigest sha256;
 
         OpenUpload(Path path) throws IOException {
             this.channel = FileChannel.open(path, StandardOpenOption.WRITE);
