@@ -1,5 +1,6 @@
 package dev.cairn;
 
+import dev.cairn.testing.SeededBytes;
 import dev.cairn.testing.OciClient;
 import dev.cairn.testing.OneCairnPerClass;
 import org.junit.jupiter.api.BeforeAll;
@@ -19,7 +20,7 @@ class BlobApiTest extends OneCairnPerClass {
 
     @BeforeAll
     static void fixtures() {
-        blob = UploadApiTest.random(100_000, 42);
+        blob = SeededBytes.of(100_000, 42);
         digest = client.pushBlob("blobs/app", blob);
     }
 
@@ -60,7 +61,7 @@ class BlobApiTest extends OneCairnPerClass {
     void largeBlobsAndRangesAcrossSendWindowsComeBackWhole() {
         // larger than the size served by reading, and spanning several of the windows large blobs are mapped in
         int size = 20 << 20;
-        byte[] large = UploadApiTest.random(size, 44);
+        byte[] large = SeededBytes.of(size, 44);
         String d = client.pushBlob("blobs/large", large);
         HttpResponse<byte[]> whole = client.get("/v2/blobs/large/blobs/" + d);
         assertThat(whole.statusCode()).isEqualTo(200);
@@ -117,7 +118,7 @@ class BlobApiTest extends OneCairnPerClass {
 
     @Test
     void deleteUnlinksTheBlobFromTheRepository() {
-        byte[] other = UploadApiTest.random(5_000, 43);
+        byte[] other = SeededBytes.of(5_000, 43);
         String d = client.pushBlob("blobs/deleting", other);
         client.pushBlob("blobs/keeping", other);
         assertThat(client.delete("/v2/blobs/deleting/blobs/" + d).statusCode()).isEqualTo(202);

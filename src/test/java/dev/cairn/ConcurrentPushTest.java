@@ -1,5 +1,6 @@
 package dev.cairn;
 
+import dev.cairn.testing.SeededBytes;
 import dev.cairn.testing.OciClient;
 import dev.cairn.testing.RunningCairn;
 import dev.cairn.testing.StoreProbe;
@@ -31,7 +32,7 @@ class ConcurrentPushTest {
     @Timeout(value = 3, unit = TimeUnit.MINUTES)
     void sixteenClientsPushTheSameBlobAndTagAtOnce() throws Exception {
         try (RunningCairn cairn = RunningCairn.start()) {
-            byte[] blob = UploadApiTest.random(BLOB_SIZE, 16);
+            byte[] blob = SeededBytes.of(BLOB_SIZE, 16);
             String digest = sha256(blob);
             byte[] config = "{\"architecture\":\"amd64\",\"os\":\"linux\"}".getBytes();
             String configDigest = sha256(config);

@@ -1,5 +1,6 @@
 package dev.cairn;
 
+import dev.cairn.testing.SeededBytes;
 import dev.cairn.testing.OciClient;
 import dev.cairn.testing.RunningCairn;
 import dev.cairn.testing.S3Server;
@@ -12,7 +13,6 @@ import java.net.http.HttpResponse;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.UUID;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -35,8 +35,7 @@ class ScaleOutLastUseTest {
                 // The default is 10s: the window below is at most that long in production; 1h makes the test deterministic.
                 "registry.last-use-flush-interval", "1h",
                 "retention.grace", "1s", "retention.gc-interval", "1h");
-        nodes = new java.util.ArrayList<>();
-        for (int i = 0; i < 2; i++) nodes.add(RunningCairn.startOn(store, settings));
+        nodes = store.startNodes(2, settings);
         clients = nodes.stream().map(OciClient::new).toList();
     }
 
@@ -46,16 +45,10 @@ class ScaleOutLastUseTest {
         store.drop();
     }
 
-    private static byte[] random(int size, long seed) {
-        byte[] bytes = new byte[size];
-        new Random(seed).nextBytes(bytes);
-        return bytes;
-    }
-
     /** A runner HEADs its layers, skips uploading them, then pushes the manifest: a collection in between must not break that. */
     private static int skipUploadsThenPushManifest(OciClient pusher, OciClient headVia, RunningCairn collector, String repository, long seed)
             throws Exception {
-        OciClient.Image image = pusher.prepareImage(repository, "application/vnd.oci.image.config.v1+json", random(3000, seed));
+        OciClient.Image image = pusher.prepareImage(repository, "application/vnd.oci.image.config.v1+json", SeededBytes.of(3000, seed));
         Thread.sleep(1500); // the blobs are older than the grace window and no manifest references them yet
         assertThat(headVia.head("/v2/" + repository + "/blobs/" + image.configDigest()).statusCode()).isEqualTo(200);
         for (String layer : image.layerDigests()) {

@@ -1,5 +1,6 @@
 package dev.cairn;
 
+import dev.cairn.testing.SeededBytes;
 import dev.cairn.testing.OciClient;
 import dev.cairn.testing.RunningCairn;
 import dev.cairn.testing.S3Server;
@@ -17,7 +18,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Random;
 import java.util.UUID;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -40,8 +40,7 @@ class ScaleOutTest {
         s3 = store.s3();
         Map<String, String> settings = Map.of("metadata.postgres.pool-size", "4", "storage.s3.part-size", "5MiB",
                 "retention.grace", "1s", "retention.gc-interval", "1h");
-        nodes = new java.util.ArrayList<>();
-        for (int i = 0; i < 3; i++) nodes.add(RunningCairn.startOn(store, settings));
+        nodes = store.startNodes(3, settings);
         clients = nodes.stream().map(OciClient::new).toList();
     }
 
@@ -51,15 +50,9 @@ class ScaleOutTest {
         store.drop();
     }
 
-    private static byte[] random(int size, long seed) {
-        byte[] bytes = new byte[size];
-        new Random(seed).nextBytes(bytes);
-        return bytes;
-    }
-
     @Test
     void anUploadOpenedOnOneNodeIsPatchedOnAnotherAndFinishedOnAThird() {
-        byte[] content = random(PART + PART / 2, 1);
+        byte[] content = SeededBytes.of(PART + PART / 2, 1);
         String digest = OciClient.sha256(content);
         HttpResponse<byte[]> opened = clients.get(0).post("/v2/team/app/blobs/uploads/", new byte[0]);
         assertThat(opened.statusCode()).isEqualTo(202);
@@ -89,7 +82,7 @@ class ScaleOutTest {
     @Test
     void aManifestPushedThroughOneNodeIsPulledThroughAnother() {
         OciClient.Image image = clients.get(0).prepareImage("team/web", "application/vnd.oci.image.config.v1+json",
-                random(1000, 2), random(PART + 1, 3));
+                SeededBytes.of(1000, 2), SeededBytes.of(PART + 1, 3));
         assertThat(clients.get(0).put("/v2/team/web/manifests/main", image.manifest(), "Content-Type", OciClient.OCI_MANIFEST).statusCode())
                 .isEqualTo(201);
         HttpResponse<byte[]> pulled = clients.get(2).get("/v2/team/web/manifests/main", "Accept", OciClient.OCI_MANIFEST);
@@ -102,7 +95,7 @@ class ScaleOutTest {
 
     @Test
     void aBlobCollectedOnOneNodeIsGoneOnEveryNodeAtOnce() throws Exception {
-        byte[] content = random(4096, 4);
+        byte[] content = SeededBytes.of(4096, 4);
         String digest = clients.get(0).pushBlob("team/gc", content);
         for (OciClient client : clients) assertThat(client.head("/v2/team/gc/blobs/" + digest).statusCode()).isEqualTo(200);
         // Unreferenced by any manifest: once the grace window has passed, node 2's collection deletes it.
@@ -137,7 +130,7 @@ class ScaleOutTest {
         settings.put("storage.redirect", "true");
         try (RunningCairn redirecting = RunningCairn.start(settings)) {
             OciClient client = new OciClient(redirecting);
-            byte[] content = random(PART + 17, 5);
+            byte[] content = SeededBytes.of(PART + 17, 5);
             String digest = client.pushBlob("team/direct", content);
             HttpResponse<byte[]> answer = client.get("/v2/team/direct/blobs/" + digest);
             assertThat(answer.statusCode()).isEqualTo(307);
@@ -162,10 +155,10 @@ class ScaleOutTest {
         S3Server own = S3Server.start();
         try (RunningCairn node = RunningCairn.start(own.cairnSettings("outage"))) {
             OciClient client = new OciClient(node);
-            byte[] before = random(2000, 6);
+            byte[] before = SeededBytes.of(2000, 6);
             String kept = client.pushBlob("team/outage", before);
             own.stop();
-            byte[] during = random(3000, 7);
+            byte[] during = SeededBytes.of(3000, 7);
             String duringDigest = OciClient.sha256(during);
             HttpResponse<byte[]> push = client.post("/v2/team/outage/blobs/uploads/?digest=" + duringDigest, during,
                     "Content-Type", "application/octet-stream");

@@ -1,5 +1,6 @@
 package dev.cairn;
 
+import dev.cairn.testing.SeededBytes;
 import dev.cairn.testing.OciClient;
 import dev.cairn.testing.OneCairnPerClass;
 import dev.cairn.testing.RunningCairn;
@@ -13,7 +14,6 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
-import java.util.Random;
 
 import static dev.cairn.testing.OciClient.errorCode;
 import static dev.cairn.testing.OciClient.sha256;
@@ -21,12 +21,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /** Blob uploads: end-4a, end-4b, end-5, end-6, end-11, end-13 and cancelling. */
 class UploadApiTest extends OneCairnPerClass {
-
-    static byte[] random(int size, long seed) {
-        byte[] bytes = new byte[size];
-        new Random(seed).nextBytes(bytes);
-        return bytes;
-    }
 
     static String open(String repository) {
         HttpResponse<byte[]> r = client.post("/v2/" + repository + "/blobs/uploads/", null);
@@ -45,7 +39,7 @@ class UploadApiTest extends OneCairnPerClass {
 
     @Test
     void monolithicPostWithDigestCreatesTheBlob() {
-        byte[] blob = random(70_000, 1);
+        byte[] blob = SeededBytes.of(70_000, 1);
         String digest = sha256(blob);
         HttpResponse<byte[]> r = client.post("/v2/up/mono/blobs/uploads/?digest=" + digest, blob,
                 "Content-Type", "application/octet-stream");
@@ -57,7 +51,7 @@ class UploadApiTest extends OneCairnPerClass {
 
     @Test
     void sessionThenSinglePutWithTheWholeBlob() {
-        byte[] blob = random(123_456, 2);
+        byte[] blob = SeededBytes.of(123_456, 2);
         String digest = sha256(blob);
         String location = open("up/put");
         HttpResponse<byte[]> r = client.put(withDigest(location, digest), blob, "Content-Type", "application/octet-stream");
@@ -71,7 +65,7 @@ class UploadApiTest extends OneCairnPerClass {
 
     @Test
     void chunksWithContentRangeThenStatusThenEmptyPut() {
-        byte[] blob = random(300_000, 3);
+        byte[] blob = SeededBytes.of(300_000, 3);
         String digest = sha256(blob);
         String location = open("up/chunks");
         int[] cuts = {0, 100_000, 200_000, blob.length};
@@ -95,7 +89,7 @@ class UploadApiTest extends OneCairnPerClass {
 
     @Test
     void chunksWithoutContentRangeAndAFinalChunkOnPut() {
-        byte[] blob = random(50_000, 4);
+        byte[] blob = SeededBytes.of(50_000, 4);
         String location = open("up/stream");
         HttpResponse<byte[]> r = client.patch(location, Arrays.copyOfRange(blob, 0, 20_000));
         assertThat(r.statusCode()).isEqualTo(202);
@@ -108,7 +102,7 @@ class UploadApiTest extends OneCairnPerClass {
 
     @Test
     void patchWithTransferEncodingChunked() throws Exception {
-        byte[] blob = random(2_000_000, 5);
+        byte[] blob = SeededBytes.of(2_000_000, 5);
         String location = open("up/te");
         // A body of unknown length: the JDK client sends it with Transfer-Encoding: chunked, as buildah does.
         HttpRequest request = HttpRequest.newBuilder(URI.create("http://" + cairn.hostPort() + location))
@@ -123,7 +117,7 @@ class UploadApiTest extends OneCairnPerClass {
 
     @Test
     void outOfOrderAndRepeatedChunksAre416WithTheCurrentRange() {
-        byte[] blob = random(30_000, 6);
+        byte[] blob = SeededBytes.of(30_000, 6);
         String location = open("up/order");
         assertThat(client.patch(location, Arrays.copyOfRange(blob, 0, 10_000), "Content-Range", "0-9999").statusCode()).isEqualTo(202);
 
@@ -148,7 +142,7 @@ class UploadApiTest extends OneCairnPerClass {
     @Test
     void cancelledAndUnknownSessionsAre404BlobUploadUnknown() {
         String location = open("up/cancel");
-        assertThat(client.patch(location, random(1000, 7)).statusCode()).isEqualTo(202);
+        assertThat(client.patch(location, SeededBytes.of(1000, 7)).statusCode()).isEqualTo(202);
         assertThat(client.delete(location).statusCode()).isEqualTo(204);
         for (HttpResponse<byte[]> r : java.util.List.of(client.get(location), client.patch(location, new byte[10]),
                 client.put(withDigest(location, sha256(new byte[10])), null), client.delete(location))) {
@@ -171,7 +165,7 @@ class UploadApiTest extends OneCairnPerClass {
 
     @Test
     void digestMismatchOnPutKeepsNothing() {
-        byte[] blob = random(10_000, 8);
+        byte[] blob = SeededBytes.of(10_000, 8);
         String wrong = sha256("something else".getBytes(StandardCharsets.UTF_8));
         String location = open("up/mismatch");
         HttpResponse<byte[]> r = client.put(withDigest(location, wrong), blob);
@@ -183,7 +177,7 @@ class UploadApiTest extends OneCairnPerClass {
 
     @Test
     void crossRepositoryMountLinksWithoutUploading() {
-        byte[] blob = random(40_000, 9);
+        byte[] blob = SeededBytes.of(40_000, 9);
         String digest = client.pushBlob("up/source", blob);
         HttpResponse<byte[]> mounted = client.post("/v2/up/target/blobs/uploads/?mount=" + digest + "&from=up/source", null);
         assertThat(mounted.statusCode()).isEqualTo(201);
@@ -194,7 +188,7 @@ class UploadApiTest extends OneCairnPerClass {
 
     @Test
     void mountFromARepositoryWithoutTheBlobFallsBackToAnUploadSession() {
-        byte[] blob = random(1_000, 10);
+        byte[] blob = SeededBytes.of(1_000, 10);
         String digest = client.pushBlob("up/holder", blob);
         for (String from : new String[]{"up/empty-source", "Not_A_Valid_Name"}) {
             HttpResponse<byte[]> r = client.post("/v2/up/mount-target/blobs/uploads/?mount=" + digest + "&from=" + from, null);
@@ -207,7 +201,7 @@ class UploadApiTest extends OneCairnPerClass {
 
     @Test
     void sessionsSurviveARestart() throws Exception {
-        byte[] blob = random(80_000, 11);
+        byte[] blob = SeededBytes.of(80_000, 11);
         String location = open("up/restart");
         assertThat(client.patch(location, Arrays.copyOfRange(blob, 0, 30_000), "Content-Range", "0-29999").statusCode()).isEqualTo(202);
         cairn.restart();
@@ -271,30 +265,38 @@ class UploadApiTest extends OneCairnPerClass {
         assertThat(inFlight.get(30, java.util.concurrent.TimeUnit.SECONDS).statusCode()).isEqualTo(202);
     }
 
+    /**
+     * The session's Range once the server noticed the client went away (within 10 s): what the status
+     * answers when it equals {@code expected}, else its last answer.
+     */
+    private java.util.Optional<String> rangeOnceSettled(String location, String expected) throws InterruptedException {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        java.util.Optional<String> range;
+        do {
+            Thread.sleep(100);
+            range = client.get(location).headers().firstValue("Range");
+        } while (!range.equals(java.util.Optional.of(expected)) && System.nanoTime() < deadline);
+        return range;
+    }
+
     @Test
     void aChunkCutShortLeavesTheUploadAsItWas() throws Exception {
         String location = open("up/cut");
-        assertThat(client.patch(location, random(1000, 12), "Content-Range", "0-999").statusCode()).isEqualTo(202);
+        assertThat(client.patch(location, SeededBytes.of(1000, 12), "Content-Range", "0-999").statusCode()).isEqualTo(202);
         // declares 3000 bytes, sends 1000, then hangs up
         byte[] head = ("PATCH " + location + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3000\r\n"
                 + "Content-Range: 1000-3999\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1);
         try (java.net.Socket socket = new java.net.Socket("127.0.0.1", cairn.port())) {
             socket.getOutputStream().write(head);
-            socket.getOutputStream().write(random(1000, 13));
+            socket.getOutputStream().write(SeededBytes.of(1000, 13));
             socket.getOutputStream().flush();
             Thread.sleep(200);
         }
-        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
-        HttpResponse<byte[]> status;
-        do {
-            Thread.sleep(100);
-            status = client.get(location);
-        } while (!"0-999".equals(status.headers().firstValue("Range").orElse("")) && System.nanoTime() < deadline);
-        assertThat(status.headers().firstValue("Range")).hasValue("0-999");
+        assertThat(rangeOnceSettled(location, "0-999")).hasValue("0-999");
         // the same chunk can be sent again and the blob completes
         byte[] blob = new byte[4000];
-        System.arraycopy(random(1000, 12), 0, blob, 0, 1000);
-        System.arraycopy(random(3000, 14), 0, blob, 1000, 3000);
+        System.arraycopy(SeededBytes.of(1000, 12), 0, blob, 0, 1000);
+        System.arraycopy(SeededBytes.of(3000, 14), 0, blob, 1000, 3000);
         assertThat(client.patch(location, Arrays.copyOfRange(blob, 1000, 4000), "Content-Range", "1000-3999").statusCode()).isEqualTo(202);
         assertThat(client.put(withDigest(location, sha256(blob)), null).statusCode()).isEqualTo(201);
     }
@@ -303,9 +305,9 @@ class UploadApiTest extends OneCairnPerClass {
     void aLargeChunkCutShortLeavesTheUploadAsItWas() throws Exception {
         // large enough to be written by the upload's second thread (the pipelined path), cut short in the middle
         String location = open("up/cut-large");
-        byte[] first = random(1000, 15);
+        byte[] first = SeededBytes.of(1000, 15);
         assertThat(client.patch(location, first, "Content-Range", "0-999").statusCode()).isEqualTo(202);
-        byte[] second = random(5_000_000, 16);
+        byte[] second = SeededBytes.of(5_000_000, 16);
         byte[] head = ("PATCH " + location + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " + second.length + "\r\n"
                 + "Content-Range: 1000-" + (1000 + second.length - 1) + "\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1);
         try (java.net.Socket socket = new java.net.Socket("127.0.0.1", cairn.port())) {
@@ -314,13 +316,7 @@ class UploadApiTest extends OneCairnPerClass {
             socket.getOutputStream().flush();
             Thread.sleep(300);
         }
-        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
-        HttpResponse<byte[]> status;
-        do {
-            Thread.sleep(100);
-            status = client.get(location);
-        } while (!"0-999".equals(status.headers().firstValue("Range").orElse("")) && System.nanoTime() < deadline);
-        assertThat(status.headers().firstValue("Range")).hasValue("0-999");
+        assertThat(rangeOnceSettled(location, "0-999")).hasValue("0-999");
         byte[] blob = new byte[first.length + second.length];
         System.arraycopy(first, 0, blob, 0, first.length);
         System.arraycopy(second, 0, blob, first.length, second.length);
@@ -331,8 +327,8 @@ class UploadApiTest extends OneCairnPerClass {
 
     @Test
     void aLargeMonolithicPushWithTheWrongDigestKeepsNothing() throws Exception {
-        byte[] blob = random(3_000_000, 17);
-        String wrong = sha256(random(10, 18));
+        byte[] blob = SeededBytes.of(3_000_000, 17);
+        String wrong = sha256(SeededBytes.of(10, 18));
         HttpResponse<byte[]> r = client.post("/v2/up/mono-wrong/blobs/uploads/?digest=" + wrong, blob);
         assertThat(r.statusCode()).isEqualTo(400);
         assertThat(errorCode(r)).isEqualTo("DIGEST_INVALID");

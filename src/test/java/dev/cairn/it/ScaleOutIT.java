@@ -1,5 +1,6 @@
 package dev.cairn.it;
 
+import dev.cairn.testing.SeededBytes;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.cairn.testing.OciClient;
 import dev.cairn.testing.Postgres;
@@ -25,7 +26,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -54,12 +54,6 @@ class ScaleOutIT {
     private static final int DIGEST_LOCK_CLASS = 4242;
     /** JdbcMetadataStore's pool waits this long for a connection before it gives up (HikariCP connectionTimeout). */
     private static final Duration POOL_CONNECTION_TIMEOUT = Duration.ofSeconds(10);
-
-    private static byte[] random(int size, long seed) {
-        byte[] bytes = new byte[size];
-        new Random(seed).nextBytes(bytes);
-        return bytes;
-    }
 
     private static String seconds(long nanos) {
         return String.format(Locale.ROOT, "%.1f s", nanos / 1e9);
@@ -123,7 +117,7 @@ class ScaleOutIT {
     void aNodeKilledMidChunkLosesThatChunkOnlyAndTheClientFinishesTheSameSessionOnTheOtherNodes() throws Exception {
         try (ScaleOutNodes nodes = ScaleOutNodes.start(S3Server.shared(), Postgres.shared(), 3, SMALL_PARTS)) {
             S3Server s3 = S3Server.shared();
-            byte[] content = random(16 * MIB, 11);
+            byte[] content = SeededBytes.of(16 * MIB, 11);
             String digest = sha256(content);
             String repository = "team/killed";
 
@@ -261,7 +255,7 @@ class ScaleOutIT {
              Connection pusher = postgres.connect(nodes.jdbcUrl())) {
             // a blob nothing references: the next collection deletes it once the grace second has passed
             String repository = "team/collected";
-            String garbage = nodes.client(2).pushBlob(repository, random(4096, 21));
+            String garbage = nodes.client(2).pushBlob(repository, SeededBytes.of(4096, 21));
             Thread.sleep(1500);
 
             // This connection stands for a push of the same blob on another node, holding the blob's digest
@@ -333,17 +327,17 @@ class ScaleOutIT {
             OciClient client = nodes.client(1);
             String repository = "team/outage";
             OciClient.Image before = client.prepareImage(repository, "application/vnd.oci.image.config.v1+json",
-                    random(3000, 31), random(6 * MIB, 32));
+                    SeededBytes.of(3000, 31), SeededBytes.of(6 * MIB, 32));
             client.pushManifest(repository, "v1", OCI_MANIFEST, before.manifest());
             // an upload under way when the database goes: 2 MiB acknowledged
-            byte[] sessionBlob = random(7 * MIB, 33);
+            byte[] sessionBlob = SeededBytes.of(7 * MIB, 33);
             String location = client.post("/v2/" + repository + "/blobs/uploads/", null).headers().firstValue("Location").orElseThrow();
             assertThat(client.patch(location, Arrays.copyOfRange(sessionBlob, 0, 2 * MIB), "Content-Range", "0-" + (2 * MIB - 1),
                     "Content-Type", "application/octet-stream").statusCode()).isEqualTo(202);
 
-            byte[] lost = random(6 * MIB, 34); // pushed during the outage: more than a part, so it streams to S3 first
+            byte[] lost = SeededBytes.of(6 * MIB, 34); // pushed during the outage: more than a part, so it streams to S3 first
             String lostDigest = sha256(lost);
-            OciClient.Image unpushed = client.prepareImage(repository, "application/vnd.oci.image.config.v1+json", random(100, 35));
+            OciClient.Image unpushed = client.prepareImage(repository, "application/vnd.oci.image.config.v1+json", SeededBytes.of(100, 35));
 
             postgres.stop();
             long down = System.nanoTime();

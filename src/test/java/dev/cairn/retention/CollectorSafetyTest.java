@@ -1,5 +1,6 @@
 package dev.cairn.retention;
 
+import dev.cairn.testing.SeededBytes;
 import dev.cairn.metadata.JdbcMetadataStore;
 import dev.cairn.metadata.NewManifest;
 import dev.cairn.metadata.RetentionRecords;
@@ -81,7 +82,7 @@ class CollectorSafetyTest {
             client.pushManifest("live/app", "v1", OCI_MANIFEST,
                     client.prepareImage("live/app", "application/vnd.oci.image.config.v1+json", new byte[300_000]).manifest());
             // a push in flight: blobs up, manifest not yet; together with the live entry, past the high watermark
-            client.pushBlob("live/pending", RetentionTest.bytes(700_000, 99));
+            client.pushBlob("live/pending", SeededBytes.of(700_000, 99));
             CollectionReport report = cairn.node().keeper().collect(false);
             assertThat(report.evicted()).isEmpty();
             assertThat(client.head("/v2/live/app/manifests/v1").statusCode()).isEqualTo(200);

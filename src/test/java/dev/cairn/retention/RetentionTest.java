@@ -1,5 +1,6 @@
 package dev.cairn.retention;
 
+import dev.cairn.testing.SeededBytes;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.cairn.testing.OciClient;
 import dev.cairn.testing.RunningCairn;
@@ -10,7 +11,6 @@ import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 
 import static dev.cairn.testing.OciClient.OCI_MANIFEST;
 import static dev.cairn.testing.OciClient.errorCode;
@@ -21,17 +21,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 class RetentionTest {
     static final String CONFIG_TYPE = "application/vnd.oci.image.config.v1+json";
 
-    static byte[] bytes(int size, long seed) {
-        byte[] b = new byte[size];
-        new Random(seed).nextBytes(b);
-        return b;
-    }
-
     /** Pushes an image whose layers are the given sizes (seeded, so the same seed shares a layer) under a tag. */
     static OciClient.Image push(OciClient client, String repository, String tag, long... layerSeedsAndSizes) throws InterruptedException {
         List<byte[]> layers = new ArrayList<>();
         for (int i = 0; i < layerSeedsAndSizes.length; i += 2) {
-            layers.add(bytes((int) layerSeedsAndSizes[i + 1], layerSeedsAndSizes[i]));
+            layers.add(SeededBytes.of((int) layerSeedsAndSizes[i + 1], layerSeedsAndSizes[i]));
         }
         OciClient.Image image = client.prepareImage(repository, CONFIG_TYPE, layers.toArray(byte[][]::new));
         client.pushManifest(repository, tag, OCI_MANIFEST, image.manifest());
@@ -111,9 +105,9 @@ class RetentionTest {
                     "cairn_gc_duration_seconds_count", "cairn_blob_received_bytes_total", "cairn_blob_served_bytes_total");
 
             // no stale existence: a re-push of the deleted layer uploads it again
-            HttpResponse<byte[]> again = client.post("/v2/lru/c/blobs/uploads/?digest=" + cLayer, bytes(200_000, 3));
+            HttpResponse<byte[]> again = client.post("/v2/lru/c/blobs/uploads/?digest=" + cLayer, SeededBytes.of(200_000, 3));
             assertThat(again.statusCode()).isEqualTo(201);
-            assertThat(client.get("/v2/lru/c/blobs/" + cLayer).body()).isEqualTo(bytes(200_000, 3));
+            assertThat(client.get("/v2/lru/c/blobs/" + cLayer).body()).isEqualTo(SeededBytes.of(200_000, 3));
         }
     }
 
@@ -168,7 +162,7 @@ class RetentionTest {
             OciClient.Image unused = push(client, "idle/unused", "v1", 22, 1000);
             push(client, "keep/app", "v1", 23, 1000);
             OciClient.Image tagged = push(client, "plain/app", "v1", 24, 1000);
-            OciClient.Image untagged = client.prepareImage("plain/app", CONFIG_TYPE, bytes(1000, 25));
+            OciClient.Image untagged = client.prepareImage("plain/app", CONFIG_TYPE, SeededBytes.of(1000, 25));
             client.pushManifest("plain/app", untagged.digest(), OCI_MANIFEST, untagged.manifest());
             Thread.sleep(1300);
             pull(client, "idle/used", "v1");
@@ -219,8 +213,8 @@ class RetentionTest {
         try (RunningCairn cairn = RunningCairn.start(Map.of("retention.max-bytes", "500000", "retention.hard-limit", "true",
                 "retention.gc-interval", "1s", "retention.rules", "[{\"repositories\": \"**\", \"evict\": \"never\"}]"))) {
             OciClient client = new OciClient(cairn);
-            client.pushBlob("hard/app", bytes(300_000, 40));
-            byte[] second = bytes(300_000, 41);
+            client.pushBlob("hard/app", SeededBytes.of(300_000, 40));
+            byte[] second = SeededBytes.of(300_000, 41);
             HttpResponse<byte[]> refused = client.post("/v2/hard/app/blobs/uploads/?digest=" + sha256(second), second);
             assertThat(refused.statusCode()).isEqualTo(507);
             assertThat(errorCode(refused)).isEqualTo("BUDGET_EXCEEDED");

@@ -1,5 +1,6 @@
 package dev.cairn.storage;
 
+import dev.cairn.testing.SeededBytes;
 import dev.cairn.registry.Digest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -11,7 +12,6 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.OptionalLong;
-import java.util.Random;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -22,12 +22,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * exactly the bytes accepted.
  */
 class FileBlobStoreUploadTest {
-    private static byte[] random(int size, long seed) {
-        byte[] bytes = new byte[size];
-        new Random(seed).nextBytes(bytes);
-        return bytes;
-    }
-
     /** A body that delivers {@code bytes} and then fails, as a client that goes away mid-chunk. */
     private static InputStream cutAfter(byte[] bytes) {
         return new java.io.SequenceInputStream(new ByteArrayInputStream(bytes), new InputStream() {
@@ -44,7 +38,7 @@ class FileBlobStoreUploadTest {
         try (FileBlobStore store = new FileBlobStore(root)) {
             store.startUpload("s1");
             for (int i = 0; i < 6; i++) {
-                byte[] chunk = random(3_000_000 + i, i); // three 1 MiB buffers and more per chunk: writes still queued on return
+                byte[] chunk = SeededBytes.of(3_000_000 + i, i); // three 1 MiB buffers and more per chunk: writes still queued on return
                 long length = store.appendUpload("s1", OptionalLong.of(whole.size()), new ByteArrayInputStream(chunk));
                 whole.write(chunk);
                 assertThat(length).isEqualTo(whole.size());
@@ -55,7 +49,7 @@ class FileBlobStoreUploadTest {
         assertThat(Files.size(root.resolve("uploads/s1"))).isEqualTo(whole.size());
         try (FileBlobStore restarted = new FileBlobStore(root)) {
             assertThat(restarted.uploadSize("s1")).hasValue(whole.size());
-            byte[] tail = random(1234, 99);
+            byte[] tail = SeededBytes.of(1234, 99);
             restarted.appendUpload("s1", OptionalLong.of(whole.size()), new ByteArrayInputStream(tail));
             whole.write(tail);
             Digest digest = Digest.sha256(whole.toByteArray());
@@ -71,16 +65,16 @@ class FileBlobStoreUploadTest {
     void aChunkThatFailsMidwayLeavesTheSessionAsItWasBehindQueuedWrites(@TempDir Path root) throws Exception {
         try (FileBlobStore store = new FileBlobStore(root)) {
             store.startUpload("s2");
-            byte[] first = random(4_000_000, 1);
+            byte[] first = SeededBytes.of(4_000_000, 1);
             store.appendUpload("s2", OptionalLong.of(0), new ByteArrayInputStream(first));
-            assertThatThrownBy(() -> store.appendUpload("s2", OptionalLong.of(first.length), cutAfter(random(2_500_000, 2))))
+            assertThatThrownBy(() -> store.appendUpload("s2", OptionalLong.of(first.length), cutAfter(SeededBytes.of(2_500_000, 2))))
                     .isInstanceOf(IOException.class);
             assertThat(store.uploadSize("s2")).hasValue(first.length);
             assertThat(Files.size(root.resolve("uploads/s2"))).isEqualTo(first.length);
             assertThatThrownBy(() -> store.appendUpload("s2", OptionalLong.of(first.length + 10), new ByteArrayInputStream(new byte[1])))
                     .isInstanceOf(UploadOffsetException.class);
 
-            byte[] second = random(2_500_000, 3);
+            byte[] second = SeededBytes.of(2_500_000, 3);
             store.appendUpload("s2", OptionalLong.of(first.length), new ByteArrayInputStream(second));
             byte[] whole = new byte[first.length + second.length];
             System.arraycopy(first, 0, whole, 0, first.length);
@@ -98,7 +92,7 @@ class FileBlobStoreUploadTest {
     void anAbortedSessionStopsItsWriterAndLeavesNoFile(@TempDir Path root) throws Exception {
         try (FileBlobStore store = new FileBlobStore(root)) {
             store.startUpload("s4");
-            store.appendUpload("s4", OptionalLong.empty(), new ByteArrayInputStream(random(3_500_000, 4)));
+            store.appendUpload("s4", OptionalLong.empty(), new ByteArrayInputStream(SeededBytes.of(3_500_000, 4)));
             store.abortUpload("s4");
             assertThat(store.uploadSize("s4")).isEmpty();
             try (var files = Files.list(root.resolve("uploads"))) {

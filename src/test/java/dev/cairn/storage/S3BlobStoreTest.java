@@ -1,5 +1,6 @@
 package dev.cairn.storage;
 
+import dev.cairn.testing.SeededBytes;
 import dev.cairn.metadata.JdbcMetadataStore;
 import dev.cairn.metadata.UploadSession;
 import dev.cairn.registry.Digest;
@@ -23,7 +24,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
-import java.util.Random;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -72,12 +72,6 @@ class S3BlobStoreTest {
         TempFiles.deleteRecursively(dir);
     }
 
-    private static byte[] random(int size, long seed) {
-        byte[] bytes = new byte[size];
-        new Random(seed).nextBytes(bytes);
-        return bytes;
-    }
-
     private static byte[] read(S3BlobStore store, Digest digest, long offset) throws IOException {
         try (InputStream in = store.open(digest, offset)) {
             return in.readAllBytes();
@@ -103,7 +97,7 @@ class S3BlobStoreTest {
     @Test
     void monolithicPushesOfSmallAndMultiPartBlobsAreStoredUnderTheirDigestAndReadBack() throws Exception {
         for (int size : new int[]{0, 1000, PART, 2 * PART + 12345}) {
-            byte[] content = random(size, size);
+            byte[] content = SeededBytes.of(size, size);
             Digest digest = Digest.sha256(content);
             BlobInfo info = nodeA.put(digest, new ByteArrayInputStream(content));
             assertThat(info.size()).isEqualTo(size);
@@ -121,8 +115,8 @@ class S3BlobStoreTest {
     @Test
     void bytesThatDoNotMatchTheirDigestLeaveNothingBehind() throws Exception {
         for (int size : new int[]{100, 2 * PART + 1}) {
-            byte[] content = random(size, 7 + size);
-            Digest claimed = Digest.sha256(random(size, 8 + size));
+            byte[] content = SeededBytes.of(size, 7 + size);
+            Digest claimed = Digest.sha256(SeededBytes.of(size, 8 + size));
             assertThatThrownBy(() -> nodeA.put(claimed, new ByteArrayInputStream(content))).isInstanceOf(DigestMismatchException.class);
             assertThat(nodeA.stat(claimed)).isEmpty();
         }
@@ -131,7 +125,7 @@ class S3BlobStoreTest {
 
     @Test
     void aChunkedUploadMayContinueOnAnotherNodeAndIsPublishedOnlyWhenVerified() throws Exception {
-        byte[] content = random(2 * PART + 777_777, 42);
+        byte[] content = SeededBytes.of(2 * PART + 777_777, 42);
         Digest digest = Digest.sha256(content);
         String id = openSession();
         nodeA.startUpload(id);
@@ -155,8 +149,8 @@ class S3BlobStoreTest {
     @Test
     void aChunkThatDoesNotStartWhereTheUploadEndsIsRefusedAndChangesNothing() throws Exception {
         String id = openSession();
-        nodeA.appendUpload(id, OptionalLong.of(0), new ByteArrayInputStream(random(1000, 1)));
-        assertThatThrownBy(() -> nodeB.appendUpload(id, OptionalLong.of(999), new ByteArrayInputStream(random(10, 2))))
+        nodeA.appendUpload(id, OptionalLong.of(0), new ByteArrayInputStream(SeededBytes.of(1000, 1)));
+        assertThatThrownBy(() -> nodeB.appendUpload(id, OptionalLong.of(999), new ByteArrayInputStream(SeededBytes.of(10, 2))))
                 .isInstanceOf(UploadOffsetException.class);
         assertThat(nodeB.uploadSize(id)).hasValue(1000);
         nodeA.abortUpload(id);
@@ -166,10 +160,10 @@ class S3BlobStoreTest {
 
     @Test
     void aWrongDigestAtTheEndDiscardsTheSession() throws Exception {
-        byte[] content = random(PART + 10, 3);
+        byte[] content = SeededBytes.of(PART + 10, 3);
         String id = openSession();
         nodeA.appendUpload(id, OptionalLong.empty(), new ByteArrayInputStream(content));
-        Digest wrong = Digest.sha256(random(PART + 10, 4));
+        Digest wrong = Digest.sha256(SeededBytes.of(PART + 10, 4));
         assertThatThrownBy(() -> nodeB.stageUpload(id, wrong)).isInstanceOf(DigestMismatchException.class);
         ledger.deleteUpload(id);
         assertThat(nodeA.stat(wrong)).isEmpty();
@@ -178,7 +172,7 @@ class S3BlobStoreTest {
 
     @Test
     void aSha512DigestIsVerifiedByReadingTheStagedBytesBack() throws Exception {
-        byte[] content = random(PART + 99, 5);
+        byte[] content = SeededBytes.of(PART + 99, 5);
         Digest digest = Digest.of("sha512", MessageDigest.getInstance("SHA-512").digest(content));
         String id = openSession();
         nodeA.appendUpload(id, OptionalLong.empty(), new ByteArrayInputStream(content));
@@ -192,8 +186,8 @@ class S3BlobStoreTest {
     @Test
     void twoRequestsRacingOnOneSessionCannotBothAdvanceIt() throws Exception {
         String id = openSession();
-        byte[] first = random(PART + 3, 11);
-        byte[] second = random(PART + 3, 12);
+        byte[] first = SeededBytes.of(PART + 3, 11);
+        byte[] second = SeededBytes.of(PART + 3, 12);
         CountDownLatch bothReading = new CountDownLatch(2);
         ExecutorService pool = Executors.newFixedThreadPool(2);
         try {
@@ -238,9 +232,9 @@ class S3BlobStoreTest {
     @Test
     void abandonedMultipartUploadsAndTailsAreRemovedButOpenSessionsKeepTheirs() throws Exception {
         String open = openSession();
-        nodeA.appendUpload(open, OptionalLong.empty(), new ByteArrayInputStream(random(PART + 5, 21)));
+        nodeA.appendUpload(open, OptionalLong.empty(), new ByteArrayInputStream(SeededBytes.of(PART + 5, 21)));
         String gone = openSession();
-        nodeA.appendUpload(gone, OptionalLong.empty(), new ByteArrayInputStream(random(PART + 5, 22)));
+        nodeA.appendUpload(gone, OptionalLong.empty(), new ByteArrayInputStream(SeededBytes.of(PART + 5, 22)));
         ledger.deleteUpload(gone); // its node died before cleaning up: a multipart upload and a tail stay behind
         Thread.sleep(1100); // S3's times have second resolution
         int removed = nodeB.removeAbandonedUploads(Instant.now(), id -> ledger.upload(id).isPresent());

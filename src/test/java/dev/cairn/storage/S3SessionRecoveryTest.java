@@ -1,5 +1,6 @@
 package dev.cairn.storage;
 
+import dev.cairn.testing.SeededBytes;
 import dev.cairn.metadata.JdbcMetadataStore;
 import dev.cairn.metadata.UploadSession;
 import dev.cairn.registry.Digest;
@@ -31,7 +32,6 @@ import java.time.Instant;
 import java.util.Arrays;
 import java.util.Optional;
 import java.util.OptionalLong;
-import java.util.Random;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
@@ -97,12 +97,6 @@ class S3SessionRecoveryTest {
         return store;
     }
 
-    private static byte[] random(int size, long seed) {
-        byte[] bytes = new byte[size];
-        new Random(seed).nextBytes(bytes);
-        return bytes;
-    }
-
     private static byte[] concat(byte[] a, byte[] b) {
         byte[] out = Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, out, a.length, b.length);
@@ -120,7 +114,7 @@ class S3SessionRecoveryTest {
         try (S3BlobStore blobs = store();
              LastUseRecorder lastUse = new LastUseRecorder(ledger, Clock.systemUTC(), Duration.ofHours(1), Duration.ofMinutes(30))) {
             Registry registry = new Registry(blobs, ledger, lastUse, Clock.systemUTC(), 1 << 20);
-            byte[] content = random(PART + 1000, 1); // one part and a 1000-byte tail
+            byte[] content = SeededBytes.of(PART + 1000, 1); // one part and a 1000-byte tail
             Digest digest = Digest.sha256(content);
             UploadState opened = registry.startUpload(REPO);
             registry.appendChunk(REPO, opened.id(), OptionalLong.of(0), new ByteArrayInputStream(content));
@@ -156,9 +150,9 @@ class S3SessionRecoveryTest {
         try (S3BlobStore nodeA = store(); S3BlobStore nodeB = store()) {
             String id = UUID.randomUUID().toString();
             ledger.createUpload(new UploadSession(id, REPO, Instant.now()));
-            byte[] first = random(PART, 10);
-            byte[] winner = random(PART, 11);
-            byte[] loser = random(PART, 12);
+            byte[] first = SeededBytes.of(PART, 10);
+            byte[] winner = SeededBytes.of(PART, 11);
+            byte[] loser = SeededBytes.of(PART, 12);
             nodeA.appendUpload(id, OptionalLong.of(0), new ByteArrayInputStream(first)); // part 1: the multipart upload exists
 
             CountDownLatch loserHasReadTheSession = new CountDownLatch(1);

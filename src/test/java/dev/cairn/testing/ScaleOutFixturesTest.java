@@ -26,7 +26,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Random;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -44,12 +43,6 @@ class ScaleOutFixturesTest {
     @AfterAll
     static void stopS3() throws Exception {
         s3.close();
-    }
-
-    private static byte[] random(int size, long seed) {
-        byte[] bytes = new byte[size];
-        new Random(seed).nextBytes(bytes);
-        return bytes;
     }
 
     private static byte[] get(String key) {
@@ -96,7 +89,7 @@ class ScaleOutFixturesTest {
     @Test
     void multipartUploadOfThreePartsIsReadBackWhole() {
         S3Client client = s3.client();
-        byte[] whole = random(3 * PART, 1);
+        byte[] whole = SeededBytes.of(3 * PART, 1);
         String key = "mpu/whole";
         String uploadId = client.createMultipartUpload(b -> b.bucket(s3.bucket()).key(key)).uploadId();
         assertThat(s3.openUploads("mpu/")).containsExactly(new S3Server.OpenUpload(key, uploadId));
@@ -125,7 +118,7 @@ class ScaleOutFixturesTest {
         S3Client client = s3.client();
         String kept = client.createMultipartUpload(b -> b.bucket(s3.bucket()).key("abort/kept")).uploadId();
         String aborted = client.createMultipartUpload(b -> b.bucket(s3.bucket()).key("abort/dropped")).uploadId();
-        client.uploadPart(b -> b.bucket(s3.bucket()).key("abort/dropped").uploadId(aborted).partNumber(1), RequestBody.fromBytes(random(1000, 2)));
+        client.uploadPart(b -> b.bucket(s3.bucket()).key("abort/dropped").uploadId(aborted).partNumber(1), RequestBody.fromBytes(SeededBytes.of(1000, 2)));
         assertThat(s3.openUploads("abort/")).containsExactlyInAnyOrder(
                 new S3Server.OpenUpload("abort/kept", kept), new S3Server.OpenUpload("abort/dropped", aborted));
 
@@ -140,7 +133,7 @@ class ScaleOutFixturesTest {
     @Test
     void uploadPartCopyAssemblesAnObjectFromRangesOfAnother() {
         S3Client client = s3.client();
-        byte[] source = random(2 * PART + 100, 3);
+        byte[] source = SeededBytes.of(2 * PART + 100, 3);
         put("copy/source", source);
         String key = "copy/assembled";
         String uploadId = client.createMultipartUpload(b -> b.bucket(s3.bucket()).key(key)).uploadId();
@@ -183,7 +176,7 @@ class ScaleOutFixturesTest {
 
     @Test
     void presignedGetUrlWorksWithAPlainHttpClient() throws Exception {
-        byte[] bytes = random(100_000, 4);
+        byte[] bytes = SeededBytes.of(100_000, 4);
         put("presigned/blob", bytes);
         URI url;
         try (S3Presigner presigner = s3.presigner()) {
@@ -206,7 +199,7 @@ class ScaleOutFixturesTest {
         try (S3Server own = S3Server.start()) {
             int port = own.port();
             own.client().putObject(b -> b.bucket(own.bucket()).key("kept"), RequestBody.fromString("still here"));
-            byte[] first = random(PART, 5);
+            byte[] first = SeededBytes.of(PART, 5);
             String uploadId = own.client().createMultipartUpload(b -> b.bucket(own.bucket()).key("open")).uploadId();
             String etag = own.client().uploadPart(b -> b.bucket(own.bucket()).key("open").uploadId(uploadId).partNumber(1),
                     RequestBody.fromBytes(first)).eTag();

@@ -33,6 +33,18 @@ public record SharedStore(S3Server s3, String keyPrefix, Postgres postgres, Stri
         return settings;
     }
 
+    /** Starts {@code count} nodes on this store, each with {@code settings} over the store's own; the caller closes them. */
+    public java.util.List<RunningCairn> startNodes(int count, Map<String, String> settings) throws Exception {
+        java.util.List<RunningCairn> nodes = new java.util.ArrayList<>();
+        try {
+            for (int i = 0; i < count; i++) nodes.add(RunningCairn.startOn(this, settings));
+        } catch (Exception | Error e) {
+            for (RunningCairn node : nodes) node.close();
+            throw e;
+        }
+        return nodes;
+    }
+
     /** Removes every object and open multipart upload under the prefix, and the database. */
     public void drop() throws SQLException {
         if (s3.running()) s3.deleteAll(keyPrefix);
