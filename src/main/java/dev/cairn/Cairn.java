@@ -101,7 +101,13 @@ public final class Cairn implements AutoCloseable {
 
     private static BlobStore blobStore(StorageSettings storage, Path dataDir, JdbcMetadataStore metadata) throws IOException {
         return switch (storage.storageType()) {
-            case FILE -> new FileBlobStore(dataDir);
+            case FILE -> {
+                FileBlobStore store = new FileBlobStore(dataDir);
+                log.info("blobs: {} on {}", store.writesDirect()
+                        ? "large bodies written with O_DIRECT (around the page cache)"
+                        : "written through the page cache (the filesystem refuses O_DIRECT)", dataDir);
+                yield store;
+            }
             case S3 -> {
                 StorageSettings.S3 s3 = storage.s3().orElseThrow();
                 S3BlobStore store = new S3BlobStore(new S3BlobStore.Location(s3.bucket(), s3.prefix(), s3.region(), s3.endpoint(),

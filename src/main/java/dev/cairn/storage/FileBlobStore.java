@@ -30,7 +30,7 @@ import java.util.regex.Pattern;
  */
 public final class FileBlobStore implements BlobStore {
     /** Bodies up to this size are written chunk by chunk on the request's thread; larger ones through a {@link WritePipeline}. */
-    private static final long DIRECT_WRITE_LIMIT = 256 << 10;
+    private static final long SMALL_BODY_LIMIT = 256 << 10;
     /** For streams that are not a {@link ChunkedBody} (re-hashing an upload from disk, tests). */
     private static final int STREAM_BUFFER_SIZE = 64 << 10;
     private static final Pattern UPLOAD_ID = Pattern.compile("[A-Za-z0-9-]{1,64}");
@@ -46,6 +46,8 @@ public final class FileBlobStore implements BlobStore {
      * chunk) is reopened from its file: its size is the upload's size and it is hashed again when committed.
      */
     private final Map<String, OpenUpload> openUploads = new ConcurrentHashMap<>();
+    /** Whether large bodies are written around the page cache ({@link WritePipeline}); probed at start. */
+    private final boolean directWrites;
 
     private static volatile boolean directorySyncWarned;
 
@@ -55,26 +57,28 @@ public final class FileBlobStore implements BlobStore {
      */
     private static final class OpenUpload {
         final FileChannel channel;
+        /** The same file opened for direct writes, or null. */
+        final FileChannel direct;
         final WritePipeline pipeline;
         long length;
         final MessageDigest sha256;
 
-        OpenUpload(Path path) throws IOException {
+        OpenUpload(Path path, boolean directWrites) throws IOException {
             this.channel = FileChannel.open(path, StandardOpenOption.WRITE);
             try {
                 this.length = channel.size();
-                channel.position(length);
             } catch (IOException | RuntimeException e) {
                 channel.close();
                 throw e;
             }
-            this.pipeline = new WritePipeline(channel);
+            this.direct = directWrites ? WritePipeline.openDirect(path) : null;
+            this.pipeline = new WritePipeline(channel, direct, length);
             this.sha256 = length == 0 ? Digest.newHasher("sha256") : null;
         }
 
         /** Writes what is queued and closes the file; throws what the writer met. */
         void finish() throws IOException {
-            try (FileChannel file = channel) {
+            try (FileChannel file = channel; FileChannel directFile = direct) {
                 pipeline.close();
                 pipeline.drain();
             }
@@ -95,6 +99,12 @@ public final class FileBlobStore implements BlobStore {
                 Files.deleteIfExists(leftover);
             }
         }
+        this.directWrites = WritePipeline.supportsDirectWrites(tmp);
+    }
+
+    /** Whether large blobs are written around the page cache (O_DIRECT): the filesystem of the data directory allows it. */
+    public boolean writesDirect() {
+        return directWrites;
     }
 
     Path pathOf(Digest digest) {
@@ -130,7 +140,7 @@ public final class FileBlobStore implements BlobStore {
             MessageDigest hasher = expected.newHasher();
             long size;
             try (FileChannel out = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-                size = copyHashing(body, out, hasher);
+                size = copyHashing(body, out, directWrites ? temp : null, hasher);
                 out.force(false);
             }
             verify(expected, Digest.of(expected.algorithm(), hasher.digest()));
@@ -237,7 +247,7 @@ public final class FileBlobStore implements BlobStore {
         Path path = uploadPath(id);
         OpenUpload open = openUploads.get(id);
         if (open == null) {
-            open = new OpenUpload(path);
+            open = new OpenUpload(path, directWrites);
             openUploads.put(id, open);
         }
         long start = open.length;
@@ -251,7 +261,7 @@ public final class FileBlobStore implements BlobStore {
             // A chunk cut short (client gone, malformed chunked body) leaves the upload as it was, so the
             // client can resend the same chunk; the hash had taken part of it, so it is dropped.
             openUploads.remove(id);
-            try (FileChannel file = open.channel) {
+            try (FileChannel file = open.channel; FileChannel directFile = open.direct) {
                 open.pipeline.close();
                 file.truncate(start);
             } catch (IOException suppressed) {
@@ -278,7 +288,7 @@ public final class FileBlobStore implements BlobStore {
                 } else {
                     MessageDigest hasher = expected.newHasher();
                     channel.position(0);
-                    copyHashing(Channels.newInputStream(channel), null, hasher);
+                    copyHashing(Channels.newInputStream(channel), null, null, hasher);
                     actual = Digest.of(expected.algorithm(), hasher.digest());
                 }
             }
@@ -361,13 +371,15 @@ public final class FileBlobStore implements BlobStore {
     /**
      * Copies everything, feeding the hasher (if any) on the way; returns the byte count. A {@link ChunkedBody}
      * (an HTTP request) is hashed and written from the server's own buffers; a large one is written by a
-     * second thread while this one receives and hashes the next bytes ({@link WritePipeline}).
+     * second thread while this one receives and hashes the next bytes ({@link WritePipeline}), around the
+     * page cache when {@code directPath} (the file {@code out} writes) is given.
      */
-    private static long copyHashing(InputStream in, FileChannel out, MessageDigest hasher) throws IOException {
+    private static long copyHashing(InputStream in, FileChannel out, Path directPath, MessageDigest hasher) throws IOException {
         if (in instanceof ChunkedBody body && out != null) {
             long length = body.length();
-            if (length >= 0 && length <= DIRECT_WRITE_LIMIT) return copyChunks(body, out, hasher);
-            try (WritePipeline pipeline = new WritePipeline(out)) {
+            if (length >= 0 && length <= SMALL_BODY_LIMIT) return copyChunks(body, out, hasher);
+            try (FileChannel direct = directPath == null ? null : WritePipeline.openDirect(directPath);
+                 WritePipeline pipeline = new WritePipeline(out, direct, 0)) {
                 long total = pipeline.feed(in, hasher);
                 pipeline.drain();
                 return total;

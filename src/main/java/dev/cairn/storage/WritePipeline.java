@@ -5,7 +5,11 @@ import java.io.InputStream;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
+import java.util.UUID;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -24,6 +28,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 final class WritePipeline implements AutoCloseable {
     private static final int BUFFER_SIZE = 1 << 20;
+    /** What {@code O_DIRECT} needs of a write's file offset, length and memory address on common Linux filesystems. */
+    static final int ALIGNMENT = 4096;
     private static final int DEPTH = 3;
     private static final int MAX_IDLE = 8;
     /** For streams that are not a {@link ChunkedBody} (tests, re-hashing from disk). */
@@ -33,6 +39,14 @@ final class WritePipeline implements AutoCloseable {
     private static final ByteBuffer END = ByteBuffer.allocate(0);
 
     private final FileChannel out;
+    /** The same file opened with O_DIRECT, or null; the writer's own (dropped if a direct write fails). */
+    private FileChannel direct;
+    private final boolean aligning;
+    /** The file offset of the next byte fed (request's thread) and of the next byte written (writer). */
+    private long fedPosition;
+    private long writePosition;
+    /** Bytes that went through {@code direct}: the writer's, read after {@link #close()}. */
+    private long directBytes;
     /** One permit per buffer this pipeline may still take; the writer gives each back once it wrote the buffer. */
     private final Semaphore permits = new Semaphore(DEPTH);
     private final BlockingQueue<ByteBuffer> toWrite = new ArrayBlockingQueue<>(DEPTH + 1);
@@ -40,8 +54,46 @@ final class WritePipeline implements AutoCloseable {
     private volatile IOException failure;
     private boolean closed;
 
-    WritePipeline(FileChannel out) {
+    /** Writes to {@code out} from {@code position} on; aligned buffers through {@code direct} when it is not null. */
+    WritePipeline(FileChannel out, FileChannel direct, long position) {
         this.out = out;
+        this.direct = direct;
+        this.aligning = direct != null;
+        this.fedPosition = position;
+        this.writePosition = position;
+    }
+
+    /**
+     * Opens {@code path} for direct writes, or answers null when this JVM or the filesystem has none (tmpfs
+     * refuses the flag; {@link #supportsDirectWrites} tells in advance).
+     */
+    static FileChannel openDirect(Path path) {
+        try {
+            return FileChannel.open(path, StandardOpenOption.WRITE, com.sun.nio.file.ExtendedOpenOption.DIRECT);
+        } catch (IOException | UnsupportedOperationException e) {
+            return null;
+        }
+    }
+
+    /** Whether a file in {@code dir} takes an aligned direct write: tried once with a probe file. */
+    static boolean supportsDirectWrites(Path dir) {
+        Path probe = dir.resolve("direct-write-probe-" + UUID.randomUUID());
+        try {
+            Files.createFile(probe);
+            try (FileChannel channel = openDirect(probe)) {
+                if (channel == null) return false;
+                ByteBuffer block = ByteBuffer.allocateDirect(2 * ALIGNMENT).alignedSlice(ALIGNMENT).limit(ALIGNMENT);
+                return channel.write(block, 0) == ALIGNMENT;
+            }
+        } catch (IOException | RuntimeException e) {
+            return false;
+        } finally {
+            try {
+                Files.deleteIfExists(probe);
+            } catch (IOException ignored) {
+                // a stray probe file in the temporary area is removed at the next start
+            }
+        }
     }
 
     /**
@@ -101,6 +153,11 @@ final class WritePipeline implements AutoCloseable {
         checkFailure();
     }
 
+    /** How many bytes went to the disk around the page cache; complete once {@link #close()} returned. */
+    long directBytes() {
+        return directBytes;
+    }
+
     /** Writes what is queued, then stops the writer. */
     @Override
     public void close() {
@@ -125,13 +182,18 @@ final class WritePipeline implements AutoCloseable {
         checkFailure();
         acquire(1);
         ByteBuffer buffer = IDLE.poll();
-        if (buffer == null) return ByteBuffer.allocateDirect(BUFFER_SIZE);
-        IDLE_COUNT.decrementAndGet();
-        return buffer.clear();
+        if (buffer == null) {
+            buffer = ByteBuffer.allocateDirect(BUFFER_SIZE + ALIGNMENT).alignedSlice(ALIGNMENT);
+        } else {
+            IDLE_COUNT.decrementAndGet();
+        }
+        // Cut short when the file offset is off a boundary, so that the buffers after it start on one.
+        return buffer.clear().limit(BUFFER_SIZE - (aligning ? (int) (fedPosition % ALIGNMENT) : 0));
     }
 
     private void write(ByteBuffer filled) throws IOException {
         filled.flip();
+        fedPosition += filled.remaining();
         if (failure != null) {
             giveBack(filled);
             checkFailure();
@@ -152,7 +214,7 @@ final class WritePipeline implements AutoCloseable {
             if (buffer == END) return;
             if (failure == null) {
                 try {
-                    while (buffer.hasRemaining()) out.write(buffer);
+                    writeOut(buffer);
                 } catch (IOException e) {
                     failure = e;
                 } catch (RuntimeException | Error e) {
@@ -161,6 +223,24 @@ final class WritePipeline implements AutoCloseable {
             }
             giveBack(buffer);
         }
+    }
+
+    private void writeOut(ByteBuffer buffer) throws IOException {
+        long start = writePosition;
+        int length = buffer.remaining();
+        writePosition += length;
+        if (direct != null && start % ALIGNMENT == 0 && length % ALIGNMENT == 0) {
+            try {
+                while (buffer.hasRemaining()) direct.write(buffer, start + buffer.position());
+                directBytes += length;
+                return;
+            } catch (IOException e) {
+                // Refused (a filesystem that takes the flag but not this write): from here on through the
+                // page cache, which reports a failing disk at its own write or at the fsync.
+                direct = null;
+            }
+        }
+        while (buffer.hasRemaining()) out.write(buffer, start + buffer.position());
     }
 
     /** Returns a buffer to the shared pool (or to the collector, past MAX_IDLE) and its permit to this pipeline. */
