@@ -1,5 +1,8 @@
 package dev.cairn.storage;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
@@ -37,6 +40,9 @@ final class WritePipeline implements AutoCloseable {
     private static final ConcurrentLinkedQueue<ByteBuffer> IDLE = new ConcurrentLinkedQueue<>();
     private static final AtomicInteger IDLE_COUNT = new AtomicInteger();
     private static final ByteBuffer END = ByteBuffer.allocate(0);
+    private static final Logger log = LoggerFactory.getLogger(WritePipeline.class);
+    /** Said once per process: a filesystem that refuses direct writes would refuse every one. */
+    private static volatile boolean fallbackLogged;
 
     private final FileChannel out;
     /** The same file opened with O_DIRECT, or null; the writer's own (dropped if a direct write fails). */
@@ -70,7 +76,7 @@ final class WritePipeline implements AutoCloseable {
     static FileChannel openDirect(Path path) {
         try {
             return FileChannel.open(path, StandardOpenOption.WRITE, com.sun.nio.file.ExtendedOpenOption.DIRECT);
-        } catch (IOException | UnsupportedOperationException e) {
+        } catch (IOException | RuntimeException e) {
             return null;
         }
     }
@@ -187,8 +193,10 @@ final class WritePipeline implements AutoCloseable {
         } else {
             IDLE_COUNT.decrementAndGet();
         }
-        // Cut short when the file offset is off a boundary, so that the buffers after it start on one.
-        return buffer.clear().limit(BUFFER_SIZE - (aligning ? (int) (fedPosition % ALIGNMENT) : 0));
+        // Off a boundary (a chunk ended there): fill only up to the next one, so this short buffer goes
+        // through the page cache and every buffer after it starts on a boundary again.
+        int offBoundary = aligning ? (int) (fedPosition % ALIGNMENT) : 0;
+        return buffer.clear().limit(offBoundary == 0 ? BUFFER_SIZE : ALIGNMENT - offBoundary);
     }
 
     private void write(ByteBuffer filled) throws IOException {
@@ -235,9 +243,13 @@ final class WritePipeline implements AutoCloseable {
                 directBytes += length;
                 return;
             } catch (IOException e) {
-                // Refused (a filesystem that takes the flag but not this write): from here on through the
-                // page cache, which reports a failing disk at its own write or at the fsync.
+                // Refused (a filesystem that takes the flag but not this write, or a failing disk): from here
+                // on through the page cache, which reports a failing disk at its own write or at the fsync.
                 direct = null;
+                if (!fallbackLogged) {
+                    fallbackLogged = true;
+                    log.warn("a direct (O_DIRECT) blob write failed ({}); this and later writes of the blob go through the page cache", e.toString());
+                }
             }
         }
         while (buffer.hasRemaining()) out.write(buffer, start + buffer.position());

@@ -46,7 +46,8 @@ class WritePipelineTest {
             assertThat(directOut != null).isEqualTo(supported);
             WritePipeline pipeline = new WritePipeline(out, supported ? directOut : null, 0);
             // 3 MiB + 5: three direct buffers and a 5-byte tail through the page cache; the next chunk's first
-            // buffer is cut short to end on a boundary (page cache), then four direct ones and another tail.
+            // buffer holds only the 4091 bytes up to the next boundary (page cache), then four direct 1 MiB
+            // buffers and the chunk's last 1 MiB - 4091 bytes, which end off a boundary (page cache).
             fed = feedAll(pipeline, 3 * MIB + 5, 5 * MIB);
             direct = pipeline.directBytes();
         }
@@ -60,14 +61,42 @@ class WritePipelineTest {
         byte[] head = SeededBytes.of(MIB + 77, 42);
         Files.write(file, head);
         byte[] fed;
+        WritePipeline pipeline;
         try (FileChannel out = FileChannel.open(file, StandardOpenOption.WRITE);
              FileChannel directOut = WritePipeline.openDirect(file)) {
-            fed = feedAll(new WritePipeline(out, directOut, head.length), 2 * MIB, 4096, 3);
+            pipeline = new WritePipeline(out, directOut, head.length);
+            fed = feedAll(pipeline, 2 * MIB, 4096, 3);
         }
         ByteArrayOutputStream expected = new ByteArrayOutputStream();
         expected.write(head);
         expected.write(fed);
         assertThat(Files.readAllBytes(file)).isEqualTo(expected.toByteArray());
+        // 4019 bytes to the boundary, then one whole direct 1 MiB buffer (the rest of the 2 MiB ends off one)
+        assertThat(pipeline.directBytes()).isEqualTo(WritePipeline.supportsDirectWrites(dir) ? MIB : 0);
+    }
+
+    @Test
+    void aDirectChannelThatFailsMidBlobLeavesTheRestToThePageCache(@TempDir Path dir) throws Exception {
+        Path file = Files.createFile(dir.resolve("blob"));
+        FileChannel directOut = WritePipeline.openDirect(file);
+        org.junit.jupiter.api.Assumptions.assumeTrue(directOut != null, "the temporary directory's filesystem takes no O_DIRECT");
+        ByteArrayOutputStream fed = new ByteArrayOutputStream();
+        WritePipeline pipeline;
+        try (FileChannel out = FileChannel.open(file, StandardOpenOption.WRITE)) {
+            pipeline = new WritePipeline(out, directOut, 0);
+            byte[] first = SeededBytes.of(2 * MIB, 1);
+            pipeline.feed(new ByteArrayInputStream(first), null);
+            pipeline.drain();
+            fed.write(first);
+            directOut.close(); // the direct channel fails from here on
+            byte[] second = SeededBytes.of(3 * MIB + 100, 2);
+            pipeline.feed(new ByteArrayInputStream(second), null);
+            fed.write(second);
+            pipeline.close();
+            pipeline.drain();
+        }
+        assertThat(Files.readAllBytes(file)).isEqualTo(fed.toByteArray());
+        assertThat(pipeline.directBytes()).isEqualTo(2L * MIB);
     }
 
     @Test
