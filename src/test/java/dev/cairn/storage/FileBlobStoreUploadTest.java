@@ -102,4 +102,59 @@ class FileBlobStoreUploadTest {
                     .isInstanceOf(java.nio.file.NoSuchFileException.class);
         }
     }
+
+    /** A request body as the HTTP server hands it over: its bytes in buffers of the size they arrived in. */
+    private static final class ArrivingBody extends InputStream implements ChunkedBody {
+        private final java.nio.ByteBuffer bytes;
+        private final int piece;
+
+        ArrivingBody(byte[] bytes, int piece) {
+            this.bytes = java.nio.ByteBuffer.wrap(bytes);
+            this.piece = piece;
+        }
+
+        @Override
+        public java.nio.ByteBuffer nextChunk() {
+            if (!bytes.hasRemaining()) return null;
+            int n = Math.min(piece, bytes.remaining());
+            java.nio.ByteBuffer chunk = bytes.slice(bytes.position(), n);
+            bytes.position(bytes.position() + n);
+            return chunk;
+        }
+
+        @Override
+        public long length() {
+            return bytes.capacity();
+        }
+
+        @Override
+        public int read() {
+            throw new UnsupportedOperationException("read through nextChunk()");
+        }
+    }
+
+    @Test
+    void aLargeMonolithicBodyIsWrittenAroundThePageCacheAndPublishedExactly() throws Exception {
+        // Under target/, on the checkout's disk: /tmp may be a tmpfs, which takes no O_DIRECT.
+        Path root = Files.createTempDirectory(Files.createDirectories(Path.of("target", "direct-write-test")), "store");
+        try (FileBlobStore store = new FileBlobStore(root)) {
+            assertThat(store.writesDirect()).as("O_DIRECT on %s: the checkout must be on a filesystem that takes it (ext4, XFS)", root).isTrue();
+            byte[] blob = SeededBytes.of(5 * (1 << 20) + 12345, 7); // five direct buffers and a tail through the page cache
+            Digest digest = Digest.sha256(blob);
+            StagedBlob staged = store.stage(digest, new ArrivingBody(blob, 65_536 + 17));
+            store.publish(staged);
+            try (InputStream in = store.open(digest, 0)) {
+                assertThat(in.readAllBytes()).isEqualTo(blob);
+            }
+            assertThatThrownBy(() -> store.stage(Digest.sha256(new byte[1]), new ArrivingBody(blob, 1 << 20)))
+                    .isInstanceOf(DigestMismatchException.class);
+            try (var left = Files.list(root.resolve("tmp"))) {
+                assertThat(left).isEmpty(); // a refused body leaves nothing staged
+            }
+        } finally {
+            try (var files = Files.walk(root)) {
+                for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(p);
+            }
+        }
+    }
 }
