@@ -16,6 +16,7 @@ import dev.cairn.retention.RetentionPolicy;
 import java.util.Optional;
 import dev.cairn.http.HttpServer;
 import dev.cairn.metadata.JdbcMetadataStore;
+import dev.cairn.metadata.ReadProtection;
 import dev.cairn.registry.LastUseRecorder;
 import dev.cairn.registry.Registry;
 import dev.cairn.config.StorageSettings;
@@ -62,7 +63,7 @@ public final class Cairn implements AutoCloseable {
             throw e;
         }
         this.lastUse = new LastUseRecorder(metadata, Clock.systemUTC(), config.lastUseFlushInterval(),
-                confirmBlobUseAge(metadata, config.retention().grace(), config.lastUseFlushInterval()));
+                readProtection(metadata, config.retention().grace(), config.lastUseFlushInterval()));
         this.registry = new Registry(blobs, metadata, lastUse, Clock.systemUTC(), config.maxManifestBytes());
         this.metrics = new CacheMetrics();
         this.audit = new AuditLog(config.dataDir().resolve("audit.log"));
@@ -78,15 +79,16 @@ public final class Cairn implements AutoCloseable {
     }
 
     /**
-     * A blob use is written at once, with a check that the link is still there, when its record is older
-     * than half the grace window (a sweep takes only what is older than the whole window). With nodes
-     * sharing the database the other half must also leave more than a flush interval of margin for the
-     * batched uses, or every use is written at once.
+     * A use is written at once, with a check that what was read is still there, when its record is older
+     * than half the grace window (a sweep takes only what is older than the whole window, and an eviction
+     * retires what was read within the window plus that lag). With nodes sharing the database the other
+     * half must also leave more than a flush interval of margin for the batched uses, or every use is
+     * written at once.
      */
-    private static Duration confirmBlobUseAge(JdbcMetadataStore metadata, Duration grace, Duration flushInterval) {
+    private static ReadProtection readProtection(JdbcMetadataStore metadata, Duration grace, Duration flushInterval) {
         Duration half = grace.dividedBy(2);
-        if (!metadata.isShared()) return half;
-        return half.compareTo(flushInterval.multipliedBy(2)) > 0 ? half : Duration.ZERO;
+        if (!metadata.isShared()) return new ReadProtection(grace, half);
+        return new ReadProtection(grace, half.compareTo(flushInterval.multipliedBy(2)) > 0 ? half : Duration.ZERO);
     }
 
     private static JdbcMetadataStore metadataStore(StorageSettings storage, Path dataDir) {

@@ -32,7 +32,7 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class JdbcMetadataStore implements MetadataStore, RetentionRecords, UploadLedger {
     /** Migrations in order; each runs once, recorded in schema_version. */
-    private static final List<String> MIGRATIONS = List.of("V1__registry.sql", "V2__retention.sql", "V3__audit.sql", "V4__shared_uploads.sql");
+    private static final List<String> MIGRATIONS = List.of("V1__registry.sql", "V2__retention.sql", "V3__audit.sql", "V4__shared_uploads.sql", "V5__retired_manifests.sql");
 
     /** What differs between the two databases; the SQL itself is shared. */
     private enum Dialect {
@@ -168,6 +168,17 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
+    public boolean confirmManifestUse(RepositoryName repository, Digest digest, Instant at, Instant keepRetiredUntil) {
+        long when = at.toEpochMilli();
+        long keep = keepRetiredUntil.toEpochMilli();
+        // One statement: it finds the row (or not) and moves its times forward only, so a confirmation never
+        // shortens what another read was promised.
+        return write(c -> update(c, "UPDATE manifests SET last_used_at = CASE WHEN last_used_at < ? THEN ? ELSE last_used_at END, "
+                + "retired_until = CASE WHEN retired_until IS NULL THEN NULL WHEN retired_until < ? THEN ? ELSE retired_until END "
+                + "WHERE repository = ? AND digest = ?", when, when, keep, keep, repository.value(), digest.toString()) > 0);
+    }
+
+    @Override
     public boolean linkBlob(RepositoryName repository, Digest digest, long size) {
         long now = System.currentTimeMillis();
         return write(c -> {
@@ -193,8 +204,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     @Override
     public Optional<StoredManifest> manifest(RepositoryName repository, Digest digest) {
         return read(c -> {
-            try (PreparedStatement s = c.prepareStatement("SELECT media_type, content, subject, artifact_type, pushed_at "
-                    + "FROM manifests WHERE repository = ? AND digest = ?")) {
+            try (PreparedStatement s = c.prepareStatement("SELECT media_type, content, subject, artifact_type, pushed_at, "
+                    + "last_used_at, retired_until FROM manifests WHERE repository = ? AND digest = ?")) {
                 s.setString(1, repository.value());
                 s.setString(2, digest.toString());
                 try (ResultSet r = s.executeQuery()) {
@@ -208,7 +219,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
         return new StoredManifest(repository, digest, r.getString("media_type"), r.getBytes("content"),
                 Optional.ofNullable(r.getString("subject")).map(Digest::parse),
                 Optional.ofNullable(r.getString("artifact_type")),
-                Instant.ofEpochMilli(r.getLong("pushed_at")));
+                Instant.ofEpochMilli(r.getLong("pushed_at")), Instant.ofEpochMilli(r.getLong("last_used_at")),
+                Optional.ofNullable((Number) r.getObject("retired_until")).map(n -> Instant.ofEpochMilli(n.longValue())));
     }
 
     @Override
@@ -236,27 +248,38 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
         long now = m.pushedAt().toEpochMilli();
         return write(c -> {
             List<Digest> missing = new ArrayList<>();
+            List<Digest> retired = new ArrayList<>();
             try (PreparedStatement s = c.prepareStatement(
-                    "SELECT 1 FROM repository_blobs WHERE repository = ? AND digest = ? "
-                            + "UNION ALL SELECT 1 FROM manifests WHERE repository = ? AND digest = ?")) {
+                    "SELECT 0 FROM repository_blobs WHERE repository = ? AND digest = ? "
+                            + "UNION ALL SELECT CASE WHEN retired_until IS NULL THEN 0 ELSE 1 END FROM manifests WHERE repository = ? AND digest = ?")) {
                 for (Digest reference : m.sortedReferences()) {
                     s.setString(1, repo);
                     s.setString(2, reference.toString());
                     s.setString(3, repo);
                     s.setString(4, reference.toString());
                     try (ResultSet r = s.executeQuery()) {
-                        if (!r.next()) missing.add(reference);
+                        if (!r.next()) {
+                            missing.add(reference);
+                        } else {
+                            do {
+                                if (r.getInt(1) == 1) retired.add(reference);
+                            } while (r.next());
+                        }
                     }
                 }
             }
             if (!missing.isEmpty()) {
                 return missing;
             }
+            // A manifest that references a retired one takes it back: it must outlive its retirement now.
+            for (Digest reference : retired) {
+                update(c, "UPDATE manifests SET retired_until = NULL WHERE repository = ? AND digest = ?", repo, reference.toString());
+            }
             ensureRepository(c, m.repository(), now);
             try (PreparedStatement s = c.prepareStatement("INSERT INTO manifests (repository, digest, media_type, content, size, "
                     + "subject, artifact_type, pushed_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     + "ON CONFLICT (repository, digest) DO UPDATE SET pushed_at = excluded.pushed_at, "
-                    + "last_used_at = excluded.last_used_at")) {
+                    + "last_used_at = excluded.last_used_at, retired_until = NULL")) {
                 s.setString(1, repo);
                 s.setString(2, digest);
                 s.setString(3, m.mediaType());
@@ -323,8 +346,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     public List<StoredManifest> referrers(RepositoryName repository, Digest subject) {
         return read(c -> {
             List<StoredManifest> found = new ArrayList<>();
-            try (PreparedStatement s = c.prepareStatement("SELECT digest, media_type, content, subject, artifact_type, pushed_at "
-                    + "FROM manifests WHERE repository = ? AND subject = ? ORDER BY digest")) {
+            try (PreparedStatement s = c.prepareStatement("SELECT digest, media_type, content, subject, artifact_type, pushed_at, "
+                    + "last_used_at, retired_until FROM manifests WHERE repository = ? AND subject = ? AND retired_until IS NULL ORDER BY digest")) {
                 s.setString(1, repository.value());
                 s.setString(2, subject.toString());
                 try (ResultSet r = s.executeQuery()) {
@@ -452,7 +475,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
             // and stall every push. The lists may disagree by a concurrent push; retention checks each
             // deletion against the database again, and the model ignores references to unknown manifests.
             try (Statement s = c.createStatement()) {
-                try (ResultSet r = s.executeQuery("SELECT repository, digest, size, pushed_at, last_used_at, subject FROM manifests")) {
+                try (ResultSet r = s.executeQuery("SELECT repository, digest, size, pushed_at, last_used_at, subject FROM manifests "
+                        + "WHERE retired_until IS NULL")) {
                     while (r.next()) {
                         manifests.add(new CacheSnapshot.ManifestRow(one.apply(r.getString(1)), one.apply(r.getString(2)), r.getLong(3),
                                 Instant.ofEpochMilli(r.getLong(4)), Instant.ofEpochMilli(r.getLong(5)), Optional.ofNullable(one.apply(r.getString(6)))));
@@ -485,17 +509,18 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
-    public List<List<String>> deleteUnits(List<UnitDeletion> units) {
+    public List<List<String>> deleteUnits(List<UnitDeletion> units, ReadProtection protection, Instant now) {
         return write(c -> {
             try (Statements st = new Statements(c)) {
                 List<List<String>> results = new ArrayList<>();
-                for (UnitDeletion unit : units) results.add(deleteUnitIfUnchanged(st, unit));
+                for (UnitDeletion unit : units) results.add(deleteUnitIfUnchanged(st, unit, protection, now));
                 return results;
             }
         });
     }
 
-    private static List<String> deleteUnitIfUnchanged(Statements st, UnitDeletion unit) throws SQLException {
+    private static List<String> deleteUnitIfUnchanged(Statements st, UnitDeletion unit, ReadProtection protection, Instant now)
+            throws SQLException {
         String repo = unit.repository().value();
         String root = unit.digests().getFirst();
         PreparedStatement pushed = st.prepare("SELECT pushed_at FROM manifests WHERE repository = ? AND digest = ?");
@@ -518,14 +543,66 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
                 if (!members.contains(referrer)) return List.of();
             }
         }
+        // Read in this transaction: a confirmation that committed before it counts, one that comes after finds
+        // the unit retired (and extends its stay) or gone (and answers 404).
+        Optional<Instant> keepUntil = lastRecordedUse(st, repo, unit.digests()).flatMap(used -> protection.keepEvictedUntil(used, now));
         List<String> deleted = new ArrayList<>();
         for (String digest : unit.digests()) {
             insertManifestAuditEvent(st, repo, digest, unit.reason());
+            st.update("DELETE FROM tags WHERE repository = ? AND digest = ?", repo, digest);
+            if (keepUntil.isPresent()) {
+                if (st.update("UPDATE manifests SET retired_until = ? WHERE repository = ? AND digest = ?",
+                        keepUntil.get().toEpochMilli(), repo, digest) > 0) {
+                    deleted.add(digest);
+                }
+                continue;
+            }
             if (st.update("DELETE FROM manifests WHERE repository = ? AND digest = ?", repo, digest) > 0) deleted.add(digest);
             st.update("DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", repo, digest);
-            st.update("DELETE FROM tags WHERE repository = ? AND digest = ?", repo, digest);
         }
         return deleted;
+    }
+
+    private static Optional<Instant> lastRecordedUse(Statements st, String repo, List<String> digests) throws SQLException {
+        Optional<Instant> last = Optional.empty();
+        PreparedStatement used = st.prepare("SELECT last_used_at FROM manifests WHERE repository = ? AND digest = ?");
+        for (String digest : digests) {
+            bind(used, repo, digest);
+            try (ResultSet r = used.executeQuery()) {
+                if (r.next()) {
+                    Instant at = Instant.ofEpochMilli(r.getLong(1));
+                    if (last.isEmpty() || at.isAfter(last.get())) last = Optional.of(at);
+                }
+            }
+        }
+        return last;
+    }
+
+    @Override
+    public int deleteRetiredManifests(Instant now, int limit) {
+        return write(c -> {
+            List<String[]> due = new ArrayList<>();
+            try (PreparedStatement s = c.prepareStatement("SELECT repository, digest FROM manifests "
+                    + "WHERE retired_until IS NOT NULL AND retired_until < ? ORDER BY retired_until LIMIT ?")) {
+                s.setLong(1, now.toEpochMilli());
+                s.setInt(2, limit);
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) due.add(new String[]{r.getString(1), r.getString(2)});
+                }
+            }
+            int deleted = 0;
+            try (Statements st = new Statements(c)) {
+                for (String[] m : due) {
+                    // Checked again in the statement: a push may have taken it back since the select.
+                    if (st.update("DELETE FROM manifests WHERE repository = ? AND digest = ? AND retired_until IS NOT NULL "
+                            + "AND retired_until < ?", m[0], m[1], now.toEpochMilli()) > 0) {
+                        st.update("DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", m[0], m[1]);
+                        deleted++;
+                    }
+                }
+            }
+            return deleted;
+        });
     }
 
     /** Records the deletion of a manifest that is about to go (nothing when it is not there), with its tags and size. */

@@ -91,6 +91,14 @@ public interface MetadataStore extends AutoCloseable {
     boolean confirmBlobUse(RepositoryName repository, Digest digest, java.time.Instant at);
 
     /**
+     * Records a read of a manifest at {@code at} in one statement that also finds it; false (and nothing
+     * written) when the manifest is gone. A retired manifest (see ReadProtection) stays at least until
+     * {@code keepRetiredUntil}. An eviction deciding on the manifest is therefore either before this (false,
+     * or retired with this read's stay) or sees this use.
+     */
+    boolean confirmManifestUse(RepositoryName repository, Digest digest, java.time.Instant at, java.time.Instant keepRetiredUntil);
+
+    /**
      * Runs {@code work} holding these digests' locks across every node that shares this store, so that no
      * node publishes a blob while another deletes it. Where only one node can use the store (SQLite), the
      * node's own locks suffice and this just runs the work.

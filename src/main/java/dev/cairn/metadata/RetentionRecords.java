@@ -30,10 +30,15 @@ public interface RetentionRecords {
 
     /**
      * Deletes each unit that is still as seen, with its tags and references, in one transaction for the
-     * batch, recording an audit event per manifest in the same transaction. Returns, per unit in order,
-     * the digests deleted (empty for a unit that changed).
+     * batch, recording an audit event per manifest in the same transaction. A unit whose recorded use says
+     * a read may still be within its grace window ({@link ReadProtection#keepEvictedUntil}) loses its tags
+     * but is retired rather than deleted: readable by digest, its references kept, until then. Returns, per
+     * unit in order, the digests evicted (empty for a unit that changed).
      */
-    List<List<String>> deleteUnits(List<UnitDeletion> units);
+    List<List<String>> deleteUnits(List<UnitDeletion> units, ReadProtection protection, Instant now);
+
+    /** Deletes up to {@code limit} retired manifests whose stay ended before {@code now}, with their references; returns how many. */
+    int deleteRetiredManifests(Instant now, int limit);
 
     /**
      * Deletes up to {@code limit} links that no manifest of their repository references, made before

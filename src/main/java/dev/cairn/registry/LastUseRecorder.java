@@ -2,6 +2,7 @@ package dev.cairn.registry;
 
 import dev.cairn.metadata.LastUse;
 import dev.cairn.metadata.MetadataStore;
+import dev.cairn.metadata.ReadProtection;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -11,6 +12,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -32,18 +34,19 @@ public final class LastUseRecorder implements AutoCloseable {
     private final CountDownLatch stopping = new CountDownLatch(1);
 
     /**
-     * A sweep deletes a link only when its blob was last used longer than the grace window ago, as the
-     * database says. A use of a blob whose record is older than this (half the window) is therefore written
-     * at once, with a check that the link is still there, rather than batched: a use that is batched
-     * instead has at least this long to reach the database before any sweep could act on its record
-     * (this node's collector flushes first; another node's waits for this node's next flush).
+     * When a use is batched and when it is written at once. A sweep deletes a link only when its blob was
+     * last used longer than the grace window ago, as the database says, and an eviction keeps (retires)
+     * what a read may still be within its grace window of; both rely on the records lagging a read by no
+     * more than {@link ReadProtection#batchedLag()}. A use whose record is older than that is written at
+     * once, with a check that the thing read is still there; a batched one reaches the database within the
+     * lag (this node's collector flushes first; another node's relies on the flush interval being shorter).
      */
-    private final Duration confirmWhenOlderThan;
+    private final ReadProtection protection;
 
-    public LastUseRecorder(MetadataStore metadata, Clock clock, Duration interval, Duration confirmWhenOlderThan) {
+    public LastUseRecorder(MetadataStore metadata, Clock clock, Duration interval, ReadProtection protection) {
         this.metadata = metadata;
         this.clock = clock;
-        this.confirmWhenOlderThan = confirmWhenOlderThan;
+        this.protection = protection;
         // Stopped by a latch, not an interrupt: an interrupt would abort a flush half-way through its write.
         this.flusher = Thread.ofVirtual().name("cairn-last-use").start(() -> {
             try {
@@ -56,8 +59,23 @@ public final class LastUseRecorder implements AutoCloseable {
         });
     }
 
-    public void manifestUsed(RepositoryName repository, Digest digest) {
-        pending.put(new ManifestKey(repository, digest), clock.instant());
+    public ReadProtection protection() {
+        return protection;
+    }
+
+    /**
+     * A read of a manifest that the database last saw used at {@code recordedUse} (retired until
+     * {@code retiredUntil}, if an eviction retired it), taken after the caller read it. False when the
+     * manifest is gone by now (an eviction took it after the read): the caller must answer as if it had
+     * never found it. A retired manifest's read is always written at once, since it extends its stay.
+     */
+    public boolean manifestUsed(RepositoryName repository, Digest digest, Instant recordedUse, Optional<Instant> retiredUntil) {
+        Instant now = clock.instant();
+        if (retiredUntil.isPresent() || protection.mustConfirm(recordedUse, now)) {
+            return metadata.confirmManifestUse(repository, digest, now, now.plus(protection.grace()));
+        }
+        pending.put(new ManifestKey(repository, digest), now);
+        return true;
     }
 
     /**
@@ -67,7 +85,7 @@ public final class LastUseRecorder implements AutoCloseable {
      */
     public boolean blobUsed(RepositoryName repository, Digest digest, Instant recordedUse) {
         Instant now = clock.instant();
-        if (recordedUse.isBefore(now.minus(confirmWhenOlderThan))) {
+        if (protection.mustConfirm(recordedUse, now)) {
             return metadata.confirmBlobUse(repository, digest, now);
         }
         pending.put(digest, now);

@@ -356,9 +356,10 @@ public final class Registry {
             case Reference.ByDigest d -> Optional.of(d.digest());
             case Reference.ByTag t -> metadata.resolveTag(repository, t.tag());
         };
-        // The use is noted before the read, so a collection deciding meanwhile already sees it.
-        digest.ifPresent(d -> lastUse.manifestUsed(repository, d));
-        Optional<StoredManifest> manifest = digest.flatMap(d -> metadata.manifest(repository, d));
+        // The use is noted after the read, from what the read found: a use the records would learn of too late
+        // for a collector on another node is written before the answer (see LastUseRecorder).
+        Optional<StoredManifest> manifest = digest.flatMap(d -> metadata.manifest(repository, d))
+                .filter(m -> lastUse.manifestUsed(repository, m.digest(), m.recordedUse(), m.retiredUntil()));
         if (manifest.isEmpty()) {
             events.manifestMiss(repository);
             throw manifestUnknown(reference);

@@ -1,6 +1,7 @@
 package dev.cairn.retention;
 
 import dev.cairn.metadata.JdbcMetadataStore;
+import dev.cairn.metadata.ReadProtection;
 import dev.cairn.metadata.RetentionRecords;
 import dev.cairn.metrics.CacheMetrics;
 import dev.cairn.registry.Digest;
@@ -325,7 +326,8 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
                         e.deleted().stream().map(CacheGraph.Node::digest).toList(), e.unit().root().pushedAt(), usedNoLaterThan,
                         EvictionPlanner.UNTAGGED.equals(e.reason()), e.reason()));
             }
-            List<List<String>> results = records.deleteUnits(deletions);
+            // An invalidation (no use guard) is meant to take the entries from everyone at once, builds in flight included.
+            List<List<String>> results = records.deleteUnits(deletions, guardUse ? lastUse.protection() : ReadProtection.NONE, clock.instant());
             for (int i = 0; i < batch.size(); i++) {
                 List<String> deleted = results.get(i);
                 if (!deleted.isEmpty()) done.add(record(batch.get(i), deleted));
@@ -356,6 +358,9 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     private List<CollectionReport.DeletedBlob> sweep(Instant now) {
         Instant cutoff = now.minus(policy.grace());
         lastUse.flush(); // a HEAD that let a client skip an upload must protect that blob's link
+        while (records.deleteRetiredManifests(now, UNIT_BATCH) == UNIT_BATCH) {
+            // evicted manifests whose readers' grace windows have passed; their blobs follow below
+        }
         Optional<RetentionRecords.LinkKey> page = Optional.empty();
         do {
             page = records.deleteUnreferencedLinks(cutoff, page, LINK_PAGE); // one pass over the links, a page per transaction

@@ -35,6 +35,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class MetadataStoreContractTest {
     private static final RepositoryName REPO = RepositoryName.of("contract/app");
+    /** Deletions planned long after the last read of anything the tests push (at 1 s past the epoch): nothing is retired. */
+    private static final ReadProtection NO_RECENT_READS = new ReadProtection(java.time.Duration.ofHours(1), java.time.Duration.ofMinutes(30));
     private static final AtomicInteger DATABASES = new AtomicInteger();
 
     private EmbeddedPostgres postgres;
@@ -115,6 +117,55 @@ class MetadataStoreContractTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"sqlite", "postgres"})
+    void aUnitReadWithinTheGraceWindowIsRetiredUntilThatReadsWindowEndsThenDeleted(String kind) throws Exception {
+        try (JdbcMetadataStore store = store(kind)) {
+            Instant pushed = Instant.ofEpochMilli(1000);
+            Digest layer = Digest.sha256("layer".getBytes());
+            store.linkBlob(REPO, layer, 5);
+            NewManifest child = manifest("child", Set.of(layer), pushed);
+            store.putManifest(child, Optional.empty());
+            NewManifest index = manifest("index", Set.of(child.digest()), pushed);
+            store.putManifest(index, Optional.of(new Tag("main")));
+            ReadProtection protection = new ReadProtection(java.time.Duration.ofMinutes(60), java.time.Duration.ofMinutes(30));
+            // the records say the unit was last used at its push; a read may have happened up to 30 min later
+            Instant evictedAt = pushed.plus(java.time.Duration.ofMinutes(10));
+            var unit = new RetentionRecords.UnitDeletion(REPO, List.of(index.digest().toString(), child.digest().toString()), pushed,
+                    Optional.of(pushed), false, "budget");
+            assertThat(store.deleteUnits(List.of(unit), protection, evictedAt).getFirst())
+                    .containsExactly(index.digest().toString(), child.digest().toString());
+            Instant keptUntil = pushed.plus(java.time.Duration.ofMinutes(90));
+
+            assertThat(store.resolveTag(REPO, new Tag("main"))).as("no new build finds it by tag").isEmpty();
+            assertThat(store.manifest(REPO, child.digest())).as("a build that read the index still reads the child")
+                    .hasValueSatisfying(m -> assertThat(m.retiredUntil()).hasValue(keptUntil));
+            assertThat(store.snapshot().manifests()).as("retention plans no more on it").isEmpty();
+            assertThat(store.auditEvents(10)).extracting(RetentionRecords.AuditEvent::reason).containsExactly("budget", "budget");
+            assertThat(store.deleteUnreferencedLinks(Instant.now().plusSeconds(3600), 100)).as("its references keep the layer").isZero();
+
+            // a read of a retired manifest extends its stay to that read's own window, never shortens it
+            Instant lateRead = pushed.plus(java.time.Duration.ofMinutes(50));
+            assertThat(store.confirmManifestUse(REPO, child.digest(), lateRead, lateRead.plus(protection.grace()))).isTrue();
+            assertThat(store.confirmManifestUse(REPO, child.digest(), evictedAt, evictedAt.plus(protection.grace()))).isTrue();
+            Instant extended = lateRead.plus(protection.grace());
+            assertThat(store.manifest(REPO, child.digest()).orElseThrow().retiredUntil()).hasValue(extended);
+            assertThat(store.manifest(REPO, index.digest()).orElseThrow().retiredUntil()).hasValue(keptUntil);
+
+            assertThat(store.deleteRetiredManifests(keptUntil.minusSeconds(1), 100)).isZero();
+            assertThat(store.deleteRetiredManifests(keptUntil.plusSeconds(1), 100)).as("the index's stay is over").isEqualTo(1);
+            assertThat(store.manifest(REPO, index.digest())).isEmpty();
+            assertThat(store.confirmManifestUse(REPO, index.digest(), keptUntil, keptUntil)).as("a read after it went finds nothing").isFalse();
+
+            // a push that references the retired child takes it back for good
+            NewManifest again = manifest("index again", Set.of(child.digest()), extended.minusSeconds(60));
+            assertThat(store.putManifest(again, Optional.of(new Tag("main")))).isEmpty();
+            assertThat(store.manifest(REPO, child.digest()).orElseThrow().retiredUntil()).isEmpty();
+            assertThat(store.deleteRetiredManifests(extended.plusSeconds(1), 100)).isZero();
+            assertThat(store.snapshot().manifests()).hasSize(2);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sqlite", "postgres"})
     void unitsAreDeletedOnlyWhenStillAsSeen(String kind) throws Exception {
         try (JdbcMetadataStore store = store(kind)) {
             Instant pushed = Instant.ofEpochMilli(1000);
@@ -123,14 +174,14 @@ class MetadataStoreContractTest {
             NewManifest index = manifest("index", Set.of(child.digest()), pushed);
             store.putManifest(index, Optional.empty());
             var onlyChild = new RetentionRecords.UnitDeletion(REPO, List.of(child.digest().toString()), pushed, Optional.empty(), true, "untagged");
-            assertThat(store.deleteUnits(List.of(onlyChild)).getFirst()).as("an index references it").isEmpty();
+            assertThat(store.deleteUnits(List.of(onlyChild), NO_RECENT_READS, Instant.now()).getFirst()).as("an index references it").isEmpty();
 
             var whole = new RetentionRecords.UnitDeletion(REPO, List.of(index.digest().toString(), child.digest().toString()), pushed,
                     Optional.of(pushed), true, "budget");
             store.recordLastUse(List.of(new LastUse.OfManifest(REPO, child.digest(), pushed.plusSeconds(5))));
-            assertThat(store.deleteUnits(List.of(whole)).getFirst()).as("used since the plan").isEmpty();
+            assertThat(store.deleteUnits(List.of(whole), NO_RECENT_READS, Instant.now()).getFirst()).as("used since the plan").isEmpty();
             var later = new RetentionRecords.UnitDeletion(REPO, whole.digests(), pushed, Optional.of(pushed.plusSeconds(5)), true, "budget");
-            assertThat(store.deleteUnits(List.of(later)).getFirst()).containsExactly(index.digest().toString(), child.digest().toString());
+            assertThat(store.deleteUnits(List.of(later), NO_RECENT_READS, Instant.now()).getFirst()).containsExactly(index.digest().toString(), child.digest().toString());
             assertThat(store.auditEvents(10)).extracting(RetentionRecords.AuditEvent::reason).containsExactly("budget", "budget");
             store.forgetAuditEvents(store.auditEvents(10).getLast().id());
             assertThat(store.auditEvents(10)).isEmpty();

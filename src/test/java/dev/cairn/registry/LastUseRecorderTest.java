@@ -4,6 +4,7 @@ import dev.cairn.metadata.JdbcMetadataStore;
 import dev.cairn.metadata.LastUse;
 import dev.cairn.metadata.MetadataException;
 import dev.cairn.metadata.MetadataStore;
+import dev.cairn.metadata.ReadProtection;
 import dev.cairn.metadata.NewManifest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -49,8 +50,8 @@ class LastUseRecorderTest {
                         }
                     });
             Instant usedAt = Instant.parse("2026-06-01T00:00:00Z");
-            try (LastUseRecorder recorder = new LastUseRecorder(flaky, Clock.fixed(usedAt, java.time.ZoneOffset.UTC), Duration.ofHours(1), Duration.ofMinutes(30))) {
-                recorder.manifestUsed(repo, digest);
+            try (LastUseRecorder recorder = new LastUseRecorder(flaky, Clock.fixed(usedAt, java.time.ZoneOffset.UTC), Duration.ofHours(1), new ReadProtection(Duration.ofHours(1), Duration.ofMinutes(30)))) {
+                assertThat(recorder.manifestUsed(repo, digest, usedAt, Optional.empty())).isTrue();
                 assertThatThrownBy(recorder::flush).isInstanceOf(MetadataException.class);
                 assertThat(real.manifestLastUse(repo, digest)).hasValue(pushedAt);
                 recorder.flush();
@@ -71,6 +72,41 @@ class LastUseRecorderTest {
             Collection<LastUse> older = java.util.List.of(new LastUse.OfManifest(repo, digest, pushedAt.minusSeconds(60)));
             store.recordLastUse(older);
             assertThat(store.manifestLastUse(repo, digest)).hasValue(pushedAt);
+        }
+    }
+
+    @Test
+    void aManifestReadOfAnOldRecordIsWrittenAtOnceAndAnswersFalseWhenTheManifestWentMeanwhile(@TempDir Path dir) {
+        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
+            RepositoryName repo = RepositoryName.of("use/read");
+            byte[] content = "{\"schemaVersion\":2,\"manifests\":[]}".getBytes();
+            Digest digest = Digest.sha256(content);
+            Instant pushedAt = Instant.parse("2026-03-01T00:00:00Z");
+            store.putManifest(new NewManifest(repo, digest, MediaTypes.OCI_INDEX, content, Optional.empty(), Optional.empty(), Set.of(),
+                    pushedAt), Optional.of(new dev.cairn.registry.Tag("main")));
+            ReadProtection protection = new ReadProtection(GRACE, GRACE.dividedBy(2));
+            Instant now = pushedAt.plus(GRACE).plusSeconds(60);
+            try (LastUseRecorder recorder = new LastUseRecorder(store, Clock.fixed(now, java.time.ZoneOffset.UTC), Duration.ofHours(1), protection)) {
+                // the record is older than the lag: the read is in the database before it is answered
+                assertThat(recorder.manifestUsed(repo, digest, pushedAt, Optional.empty())).isTrue();
+                assertThat(store.manifestLastUse(repo, digest)).hasValue(now);
+
+                // an eviction now retires it (it was just read); a read of the retired manifest extends its stay
+                var unit = new dev.cairn.metadata.RetentionRecords.UnitDeletion(repo, java.util.List.of(digest.toString()), pushedAt,
+                        Optional.of(now), false, "budget");
+                assertThat(store.deleteUnits(java.util.List.of(unit), protection, now).getFirst()).containsExactly(digest.toString());
+                Instant retiredUntil = store.manifest(repo, digest).orElseThrow().retiredUntil().orElseThrow();
+                assertThat(retiredUntil).isEqualTo(now.plus(protection.batchedLag()).plus(GRACE));
+                try (LastUseRecorder later = new LastUseRecorder(store, Clock.fixed(retiredUntil.minusSeconds(1), java.time.ZoneOffset.UTC),
+                        Duration.ofHours(1), protection)) {
+                    assertThat(later.manifestUsed(repo, digest, now, Optional.of(retiredUntil))).isTrue();
+                }
+                assertThat(store.manifest(repo, digest).orElseThrow().retiredUntil()).hasValue(retiredUntil.minusSeconds(1).plus(GRACE));
+
+                // gone between the read and the record of its use: the read must answer as if it found nothing
+                assertThat(store.deleteManifest(repo, digest)).isTrue();
+                assertThat(recorder.manifestUsed(repo, digest, pushedAt, Optional.empty())).isFalse();
+            }
         }
     }
 
@@ -109,7 +145,7 @@ class LastUseRecorderTest {
             CountDownLatch entered = new CountDownLatch(1);
             CountDownLatch release = new CountDownLatch(1);
             try (LastUseRecorder recorder = new LastUseRecorder(firstWriteHeld(real, entered, release),
-                    Clock.fixed(usedAt, java.time.ZoneOffset.UTC), Duration.ofHours(1), GRACE.dividedBy(2))) {
+                    Clock.fixed(usedAt, java.time.ZoneOffset.UTC), Duration.ofHours(1), new ReadProtection(GRACE, GRACE.dividedBy(2)))) {
                 assertThat(recorder.blobUsed(LINKED, blob, linkedUse)).isTrue();
                 // the periodic flush has taken the batch and waits for the database ...
                 Thread periodic = Thread.ofVirtual().start(recorder::flush);
@@ -131,7 +167,7 @@ class LastUseRecorderTest {
             Instant recorded = linkedAndLastUsed(store, blob);
             Instant now = recorded.plus(GRACE).plusSeconds(60); // the record is older than the whole grace window
             try (LastUseRecorder recorder = new LastUseRecorder(store, Clock.fixed(now, java.time.ZoneOffset.UTC),
-                    Duration.ofHours(1), GRACE.dividedBy(2))) {
+                    Duration.ofHours(1), new ReadProtection(GRACE, GRACE.dividedBy(2)))) {
                 // a HEAD read the link; a sweep deleted it before the HEAD recorded its use: the HEAD must answer 404
                 assertThat(store.deleteUnreferencedLinks(now.minus(GRACE), 100)).isEqualTo(1);
                 assertThat(recorder.blobUsed(LINKED, blob, recorded)).isFalse();
@@ -153,7 +189,7 @@ class LastUseRecorderTest {
             Instant recorded = linkedAndLastUsed(store, blob);
             Instant now = recorded.plus(GRACE.dividedBy(2)).minusSeconds(1);
             try (LastUseRecorder recorder = new LastUseRecorder(store, Clock.fixed(now, java.time.ZoneOffset.UTC),
-                    Duration.ofHours(1), GRACE.dividedBy(2))) {
+                    Duration.ofHours(1), new ReadProtection(GRACE, GRACE.dividedBy(2)))) {
                 assertThat(recorder.blobUsed(LINKED, blob, recorded)).isTrue();
                 assertThat(store.linkedBlob(LINKED, blob).orElseThrow().lastUsedAt()).isEqualTo(recorded);
                 recorder.flush();

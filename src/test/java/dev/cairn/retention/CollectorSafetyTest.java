@@ -26,6 +26,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 /** The collector's guards against the interleavings a busy fleet produces. */
 class CollectorSafetyTest {
     private static final RepositoryName REPO = RepositoryName.of("guard/app");
+    /** Deletions planned long after the last read of anything here: nothing is retired. */
+    private static final dev.cairn.metadata.ReadProtection NO_RECENT_READS =
+            new dev.cairn.metadata.ReadProtection(java.time.Duration.ofHours(1), java.time.Duration.ofMinutes(30));
 
     private static Digest manifest(JdbcMetadataStore store, String seed, Set<Digest> references) {
         byte[] content = ("{\"schemaVersion\":2,\"seed\":\"" + seed + "\"}").getBytes();
@@ -42,7 +45,7 @@ class CollectorSafetyTest {
             // the plan saw `child` as an untagged root; then an index listing it arrived
             manifest(store, "index", Set.of(child));
             List<List<String>> result = store.deleteUnits(List.of(new RetentionRecords.UnitDeletion(REPO, List.of(child.toString()),
-                    Instant.ofEpochMilli(1000), Optional.empty(), true, "untagged")));
+                    Instant.ofEpochMilli(1000), Optional.empty(), true, "untagged")), NO_RECENT_READS, Instant.now());
             assertThat(result.getFirst()).isEmpty();
             assertThat(store.manifest(REPO, child)).isPresent();
         }
