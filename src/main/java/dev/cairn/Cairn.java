@@ -15,6 +15,7 @@ import dev.cairn.retention.CacheKeeper;
 import dev.cairn.retention.RetentionPolicy;
 import java.util.Optional;
 import dev.cairn.http.HttpServer;
+import dev.cairn.metadata.ClusterLocks;
 import dev.cairn.metadata.JdbcMetadataStore;
 import dev.cairn.metadata.ReadProtection;
 import dev.cairn.registry.LastUseRecorder;
@@ -63,12 +64,12 @@ public final class Cairn implements AutoCloseable {
             throw e;
         }
         this.lastUse = new LastUseRecorder(metadata, Clock.systemUTC(), config.lastUseFlushInterval(),
-                readProtection(metadata, config.retention().grace(), config.lastUseFlushInterval()));
-        this.registry = new Registry(blobs, metadata, lastUse, Clock.systemUTC(), config.maxManifestBytes());
+                readProtection(metadata.locks(), config.retention().grace(), config.lastUseFlushInterval()));
+        this.registry = new Registry(blobs, metadata, metadata.locks(), lastUse, Clock.systemUTC(), config.maxManifestBytes());
         this.metrics = new CacheMetrics();
-        this.audit = new AuditLog(config.dataDir().resolve("audit.log"));
+        this.audit = new AuditLog(config.dataDir().resolve("audit.log"), metadata.locks());
         RetentionPolicy policy = policy(config.retention(), config.dataDir());
-        this.keeper = new CacheKeeper(registry, metadata, blobs, lastUse, policy, audit, metrics, Clock.systemUTC());
+        this.keeper = new CacheKeeper(registry, metadata, metadata.locks(), blobs, lastUse, policy, audit, metrics, Clock.systemUTC());
         registry.setEvents(RegistryEvents.both(metrics, keeper));
         Gatekeeper gatekeeper = gatekeeper(config.auth(), config.dataDir());
         this.http = new HttpServer(new HttpServer.Services(registry, keeper, metadata, metrics, gatekeeper, config.auth().tokenRealm(),
@@ -85,9 +86,9 @@ public final class Cairn implements AutoCloseable {
      * half must also leave more than a flush interval of margin for the batched uses, or every use is
      * written at once.
      */
-    private static ReadProtection readProtection(JdbcMetadataStore metadata, Duration grace, Duration flushInterval) {
+    private static ReadProtection readProtection(ClusterLocks locks, Duration grace, Duration flushInterval) {
         Duration half = grace.dividedBy(2);
-        if (!metadata.isShared()) return new ReadProtection(grace, half);
+        if (!locks.isShared()) return new ReadProtection(grace, half);
         return new ReadProtection(grace, half.compareTo(flushInterval.multipliedBy(2)) > 0 ? half : Duration.ZERO);
     }
 

@@ -111,15 +111,15 @@ class ScaleOutTest {
 
     @Test
     void onlyOneNodeAtATimeHoldsTheCollectorLockAndItPassesOnWhenReleased() throws Exception {
-        Optional<AutoCloseable> first = nodes.get(0).node().metadata().collectorLock(Duration.ZERO);
+        Optional<AutoCloseable> first = nodes.get(0).node().metadata().locks().collectorLock(Duration.ZERO);
         assertThat(first).isPresent();
         try {
-            assertThat(nodes.get(1).node().metadata().collectorLock(Duration.ofMillis(300))).isEmpty();
-            assertThat(nodes.get(2).node().metadata().collectorLock(Duration.ZERO)).isEmpty();
+            assertThat(nodes.get(1).node().metadata().locks().collectorLock(Duration.ofMillis(300))).isEmpty();
+            assertThat(nodes.get(2).node().metadata().locks().collectorLock(Duration.ZERO)).isEmpty();
         } finally {
             first.get().close();
         }
-        Optional<AutoCloseable> second = nodes.get(2).node().metadata().collectorLock(Duration.ofSeconds(5));
+        Optional<AutoCloseable> second = nodes.get(2).node().metadata().locks().collectorLock(Duration.ofSeconds(5));
         assertThat(second).isPresent();
         second.get().close();
     }

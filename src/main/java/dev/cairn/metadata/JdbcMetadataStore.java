@@ -64,24 +64,14 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
      */
     private final ReentrantLock writeLock;
 
-    /**
-     * PostgreSQL only: connections that hold cross-node advisory locks while their holder works (a blob
-     * published to the object store, a collection). A pool of their own, so a lock holder waiting for an
-     * ordinary connection can never starve the pool it holds one of.
-     */
-    private final HikariDataSource lockConnections;
+    /** PostgreSQL only: the cross-node locks, on connections of their own. */
+    private final PostgresAdvisoryLocks advisoryLocks;
 
-    /** Advisory lock keys: the collector's (one bigint), and the class of digest locks (two ints). */
-    private static final long COLLECTOR_LOCK = 4242002;
-    private static final long AUDIT_LOCK = 4242003;
-    private static final long MIGRATION_LOCK = 4242001;
-    private static final int DIGEST_LOCK_CLASS = 4242;
-
-    private JdbcMetadataStore(HikariDataSource dataSource, Dialect dialect, ReentrantLock writeLock, HikariDataSource lockConnections) {
+    private JdbcMetadataStore(HikariDataSource dataSource, Dialect dialect, ReentrantLock writeLock, PostgresAdvisoryLocks advisoryLocks) {
         this.dataSource = dataSource;
         this.dialect = dialect;
         this.writeLock = writeLock;
-        this.lockConnections = lockConnections;
+        this.advisoryLocks = advisoryLocks;
     }
 
     /** The embedded store: one SQLite file in WAL mode, durable at every commit. */
@@ -124,7 +114,7 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
         // A lock held by a node that lost its network must not stall the others for ever.
         locks.setConnectionInitSql("SET lock_timeout = '60s'");
         HikariDataSource main = new HikariDataSource(pool);
-        JdbcMetadataStore store = new JdbcMetadataStore(main, Dialect.POSTGRES, null, new HikariDataSource(locks));
+        JdbcMetadataStore store = new JdbcMetadataStore(main, Dialect.POSTGRES, null, new PostgresAdvisoryLocks(new HikariDataSource(locks)));
         store.migrate();
         return store;
     }
@@ -829,108 +819,15 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
         read(c -> exists(c, "SELECT 1"));
     }
 
-    @Override
-    public <T> T withDigestLocks(Collection<Digest> digests, java.util.function.Supplier<T> work) {
-        if (lockConnections == null) return work.get();
-        int[] keys = digests.stream().mapToInt(d -> (int) Long.parseLong(d.hex().substring(0, 8), 16)).distinct().sorted().toArray();
-        try (Connection c = lockConnections.getConnection()) {
-            // Taken in key order by every node, so two batches cannot deadlock; released with the connection's
-            // session (or at once if the node dies: PostgreSQL drops a dead session's locks).
-            try (PreparedStatement s = c.prepareStatement(
-                    "SELECT count(pg_advisory_lock(?, k)) FROM (SELECT k FROM unnest(?::int[]) AS k ORDER BY k) AS ordered")) {
-                s.setInt(1, DIGEST_LOCK_CLASS);
-                s.setArray(2, c.createArrayOf("int4", java.util.Arrays.stream(keys).boxed().toArray()));
-                s.executeQuery().close();
-            }
-            try {
-                return work.get();
-            } finally {
-                try (Statement s = c.createStatement()) {
-                    s.execute("SELECT pg_advisory_unlock_all()");
-                } catch (SQLException e) {
-                    lockConnections.evictConnection(c); // never hand out a connection that may still hold locks
-                    throw e;
-                }
-            }
-        } catch (SQLException e) {
-            throw new MetadataException("cross-node digest lock failed: " + e.getMessage(), e);
-        }
-    }
-
-    @Override
-    public void whileCopyingAudit(Runnable work) {
-        if (lockConnections == null) {
-            work.run();
-            return;
-        }
-        try (Connection c = lockConnections.getConnection()) {
-            try (Statement s = c.createStatement()) {
-                s.execute("SELECT pg_advisory_lock(" + AUDIT_LOCK + ")");
-            }
-            try {
-                work.run();
-            } finally {
-                try (Statement s = c.createStatement()) {
-                    s.execute("SELECT pg_advisory_unlock(" + AUDIT_LOCK + ")");
-                }
-            }
-        } catch (SQLException e) {
-            throw new MetadataException("audit lock failed: " + e.getMessage(), e);
-        }
-    }
-
-    /**
-     * The collector's lock: at most one node collects at a time. Empty when another node holds it and
-     * does not let go within {@code wait}. Closing the lease releases it; a node that dies releases it
-     * with its database session, so a surviving node takes over at its next attempt.
-     */
-    public Optional<AutoCloseable> collectorLock(java.time.Duration wait) {
-        if (lockConnections == null) return Optional.of(() -> { });
-        Connection c;
-        try {
-            c = lockConnections.getConnection();
-        } catch (SQLException e) {
-            throw new MetadataException("collector lock failed: " + e.getMessage(), e);
-        }
-        try {
-            long deadline = System.nanoTime() + wait.toNanos();
-            while (true) {
-                try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT pg_try_advisory_lock(" + COLLECTOR_LOCK + ")")) {
-                    r.next();
-                    if (r.getBoolean(1)) {
-                        return Optional.of(() -> {
-                            try (c; Statement unlock = c.createStatement()) {
-                                unlock.execute("SELECT pg_advisory_unlock(" + COLLECTOR_LOCK + ")");
-                            }
-                        });
-                    }
-                }
-                if (System.nanoTime() >= deadline) {
-                    c.close();
-                    return Optional.empty();
-                }
-                Thread.sleep(200);
-            }
-        } catch (SQLException | InterruptedException e) {
-            try {
-                c.close();
-            } catch (SQLException ignored) {
-                // the failure below says what matters
-            }
-            if (e instanceof InterruptedException) Thread.currentThread().interrupt();
-            throw new MetadataException("collector lock failed: " + e.getMessage(), e);
-        }
-    }
-
-    /** Which database this is, for the start-up line and {@code cairn config check} (never the password). */
-    public boolean isShared() {
-        return dialect == Dialect.POSTGRES;
+    /** How the nodes that share this database coordinate (nothing to coordinate for SQLite). */
+    public ClusterLocks locks() {
+        return advisoryLocks == null ? ClusterLocks.singleNode() : advisoryLocks;
     }
 
     @Override
     public void close() {
         dataSource.close();
-        if (lockConnections != null) lockConnections.close();
+        if (advisoryLocks != null) advisoryLocks.close();
     }
 
     // ---- plumbing ----
@@ -1087,19 +984,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
             migrateHoldingLock();
             return;
         }
-        // Nodes starting together: one migrates, the others wait and then find nothing to do. The lock is
-        // taken on a connection of its own before the migration's transaction begins: a SERIALIZABLE
-        // transaction that waited for it inside would still see the database as it was before the wait.
-        try (Connection lock = lockConnections.getConnection(); Statement s = lock.createStatement()) {
-            s.execute("SELECT pg_advisory_lock(" + MIGRATION_LOCK + ")");
-            try {
-                migrateHoldingLock();
-            } finally {
-                s.execute("SELECT pg_advisory_unlock(" + MIGRATION_LOCK + ")");
-            }
-        } catch (SQLException e) {
-            throw new MetadataException("schema migration lock failed: " + e.getMessage(), e);
-        }
+        // Nodes starting together: one migrates, the others wait and then find nothing to do.
+        advisoryLocks.whileMigrating(this::migrateHoldingLock);
     }
 
     private void migrateHoldingLock() {

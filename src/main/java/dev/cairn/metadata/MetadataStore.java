@@ -98,15 +98,6 @@ public interface MetadataStore extends AutoCloseable {
      */
     boolean confirmManifestUse(RepositoryName repository, Digest digest, java.time.Instant at, java.time.Instant keepRetiredUntil);
 
-    /**
-     * Runs {@code work} holding these digests' locks across every node that shares this store, so that no
-     * node publishes a blob while another deletes it. Where only one node can use the store (SQLite), the
-     * node's own locks suffice and this just runs the work.
-     */
-    default <T> T withDigestLocks(Collection<Digest> digests, java.util.function.Supplier<T> work) {
-        return work.get();
-    }
-
     /** Answers when the database answers; throws otherwise (for readiness probes). */
     void ping();
 

@@ -92,12 +92,4 @@ public interface RetentionRecords {
     }
 
     List<RepositoryFigures> repositoryFigures();
-
-    /**
-     * Runs {@code work} while no other node copies audit events, so each event reaches exactly one node's
-     * audit log once. Where one node owns the store, the caller's own lock suffices.
-     */
-    default void whileCopyingAudit(Runnable work) {
-        work.run();
-    }
 }

@@ -1,5 +1,6 @@
 package dev.cairn.registry;
 
+import dev.cairn.metadata.ClusterLocks;
 import dev.cairn.metadata.MetadataStore;
 import dev.cairn.metadata.NewManifest;
 import dev.cairn.metadata.StoredManifest;
@@ -47,13 +48,13 @@ public final class Registry {
     private final DigestLocks digestLocks;
     private volatile RegistryEvents events = RegistryEvents.NONE;
 
-    public Registry(BlobStore blobs, MetadataStore metadata, LastUseRecorder lastUse, Clock clock, long maxManifestBytes) {
+    public Registry(BlobStore blobs, MetadataStore metadata, ClusterLocks locks, LastUseRecorder lastUse, Clock clock, long maxManifestBytes) {
         this.blobs = blobs;
         this.metadata = metadata;
         this.lastUse = lastUse;
         this.clock = clock;
         this.maxManifestBytes = maxManifestBytes;
-        this.digestLocks = new DigestLocks(1024, metadata::withDigestLocks);
+        this.digestLocks = new DigestLocks(1024, locks::withDigestLocks);
     }
 
     /** Who hears about hits, misses, bytes and deletions (metrics, retention). */

@@ -9,6 +9,7 @@ import java.io.UncheckedIOException;
 import java.io.OutputStream;
 import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
+import dev.cairn.metadata.ClusterLocks;
 import dev.cairn.metadata.RetentionRecords;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -27,12 +28,14 @@ public final class AuditLog implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Path file;
+    private final ClusterLocks locks;
     private final FileChannel channel;
     private final OutputStream out;
     private long lastWrittenId;
 
-    public AuditLog(Path file) throws IOException {
+    public AuditLog(Path file, ClusterLocks locks) throws IOException {
         this.file = file;
+        this.locks = locks;
         this.channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
         this.out = new java.io.BufferedOutputStream(Channels.newOutputStream(channel), 1 << 16);
         this.lastWrittenId = lastId(file);
@@ -60,7 +63,7 @@ public final class AuditLog implements AutoCloseable {
      * line rather than losing one.
      */
     public synchronized void drain(RetentionRecords records) {
-        records.whileCopyingAudit(() -> copy(records));
+        locks.whileCopyingAudit(() -> copy(records));
     }
 
     private void copy(RetentionRecords records) {

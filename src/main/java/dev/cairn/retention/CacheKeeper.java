@@ -1,6 +1,6 @@
 package dev.cairn.retention;
 
-import dev.cairn.metadata.JdbcMetadataStore;
+import dev.cairn.metadata.ClusterLocks;
 import dev.cairn.metadata.ReadProtection;
 import dev.cairn.metadata.RetentionRecords;
 import dev.cairn.metrics.CacheMetrics;
@@ -57,7 +57,8 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     static final String MANUAL = "manual";
 
     private final Registry registry;
-    private final JdbcMetadataStore records;
+    private final RetentionRecords records;
+    private final ClusterLocks locks;
     private final BlobStore blobs;
     private final LastUseRecorder lastUse;
     private final RetentionPolicy policy;
@@ -82,10 +83,11 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     private Instant lastOrphanSweep = Instant.EPOCH;
     private long lastRunStarted = System.nanoTime() - MIN_TRIGGERED_SPACING.toNanos();
 
-    public CacheKeeper(Registry registry, JdbcMetadataStore records, BlobStore blobs, LastUseRecorder lastUse,
+    public CacheKeeper(Registry registry, RetentionRecords records, ClusterLocks locks, BlobStore blobs, LastUseRecorder lastUse,
                        RetentionPolicy policy, AuditLog audit, CacheMetrics metrics, Clock clock) {
         this.registry = registry;
         this.records = records;
+        this.locks = locks;
         this.blobs = blobs;
         this.lastUse = lastUse;
         this.policy = policy;
@@ -233,7 +235,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         collecting.lock();
         try {
             if (dryRun) return Optional.of(collectHoldingLock(true));
-            Optional<AutoCloseable> lease = records.collectorLock(lockWait);
+            Optional<AutoCloseable> lease = locks.collectorLock(lockWait);
             if (lease.isEmpty()) {
                 storedBytes.set(records.storedBytes()); // another node collects: take its result as it stands
                 return Optional.empty();
@@ -278,7 +280,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     public CollectionReport invalidate(Glob repositories, Optional<Glob> tags, Optional<Duration> olderThan, boolean dryRun) {
         collecting.lock();
         long started = System.nanoTime();
-        Optional<AutoCloseable> lease = dryRun ? Optional.of(() -> { }) : records.collectorLock(EXPLICIT_LOCK_WAIT);
+        Optional<AutoCloseable> lease = dryRun ? Optional.of(() -> { }) : locks.collectorLock(EXPLICIT_LOCK_WAIT);
         if (lease.isEmpty()) {
             collecting.unlock();
             throw busy();

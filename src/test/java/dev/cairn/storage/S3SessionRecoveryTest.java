@@ -113,7 +113,7 @@ class S3SessionRecoveryTest {
     void aClosingPutThatFailedOnAnS3BlipCanBeRetried() throws Exception {
         try (S3BlobStore blobs = store();
              LastUseRecorder lastUse = new LastUseRecorder(ledger, Clock.systemUTC(), Duration.ofHours(1), new dev.cairn.metadata.ReadProtection(Duration.ofHours(1), Duration.ofMinutes(30)))) {
-            Registry registry = new Registry(blobs, ledger, lastUse, Clock.systemUTC(), 1 << 20);
+            Registry registry = new Registry(blobs, ledger, ledger.locks(), lastUse, Clock.systemUTC(), 1 << 20);
             byte[] content = SeededBytes.of(PART + 1000, 1); // one part and a 1000-byte tail
             Digest digest = Digest.sha256(content);
             UploadState opened = registry.startUpload(REPO);

@@ -1,0 +1,142 @@
+package dev.cairn.metadata;
+
+import com.zaxxer.hikari.HikariDataSource;
+import dev.cairn.registry.Digest;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.Collection;
+import java.util.Optional;
+
+/**
+ * {@link ClusterLocks} for nodes sharing one PostgreSQL database: session-level advisory locks, held on
+ * connections of a pool of their own, so a lock holder waiting for an ordinary connection can never
+ * starve the pool it holds one of. A node that dies loses its sessions, and its locks with them.
+ */
+final class PostgresAdvisoryLocks implements ClusterLocks, AutoCloseable {
+    /** Advisory lock keys: the collector's, the audit copier's and the migration's (one bigint each), and the class of digest locks (two ints). */
+    private static final long MIGRATION_LOCK = 4242001;
+    private static final long COLLECTOR_LOCK = 4242002;
+    private static final long AUDIT_LOCK = 4242003;
+    private static final int DIGEST_LOCK_CLASS = 4242;
+
+    private final HikariDataSource lockConnections;
+
+    PostgresAdvisoryLocks(HikariDataSource lockConnections) {
+        this.lockConnections = lockConnections;
+    }
+
+    @Override
+    public <T> T withDigestLocks(Collection<Digest> digests, java.util.function.Supplier<T> work) {
+        int[] keys = digests.stream().mapToInt(d -> (int) Long.parseLong(d.hex().substring(0, 8), 16)).distinct().sorted().toArray();
+        try (Connection c = lockConnections.getConnection()) {
+            // Taken in key order by every node, so two batches cannot deadlock; released with the connection's
+            // session (or at once if the node dies: PostgreSQL drops a dead session's locks).
+            try (PreparedStatement s = c.prepareStatement(
+                    "SELECT count(pg_advisory_lock(?, k)) FROM (SELECT k FROM unnest(?::int[]) AS k ORDER BY k) AS ordered")) {
+                s.setInt(1, DIGEST_LOCK_CLASS);
+                s.setArray(2, c.createArrayOf("int4", java.util.Arrays.stream(keys).boxed().toArray()));
+                s.executeQuery().close();
+            }
+            try {
+                return work.get();
+            } finally {
+                try (Statement s = c.createStatement()) {
+                    s.execute("SELECT pg_advisory_unlock_all()");
+                } catch (SQLException e) {
+                    lockConnections.evictConnection(c); // never hand out a connection that may still hold locks
+                    throw e;
+                }
+            }
+        } catch (SQLException e) {
+            throw new MetadataException("cross-node digest lock failed: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void whileCopyingAudit(Runnable work) {
+        try (Connection c = lockConnections.getConnection()) {
+            try (Statement s = c.createStatement()) {
+                s.execute("SELECT pg_advisory_lock(" + AUDIT_LOCK + ")");
+            }
+            try {
+                work.run();
+            } finally {
+                try (Statement s = c.createStatement()) {
+                    s.execute("SELECT pg_advisory_unlock(" + AUDIT_LOCK + ")");
+                }
+            }
+        } catch (SQLException e) {
+            throw new MetadataException("audit lock failed: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public Optional<AutoCloseable> collectorLock(java.time.Duration wait) {
+        Connection c;
+        try {
+            c = lockConnections.getConnection();
+        } catch (SQLException e) {
+            throw new MetadataException("collector lock failed: " + e.getMessage(), e);
+        }
+        try {
+            long deadline = System.nanoTime() + wait.toNanos();
+            while (true) {
+                try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT pg_try_advisory_lock(" + COLLECTOR_LOCK + ")")) {
+                    r.next();
+                    if (r.getBoolean(1)) {
+                        return Optional.of(() -> {
+                            try (c; Statement unlock = c.createStatement()) {
+                                unlock.execute("SELECT pg_advisory_unlock(" + COLLECTOR_LOCK + ")");
+                            }
+                        });
+                    }
+                }
+                if (System.nanoTime() >= deadline) {
+                    c.close();
+                    return Optional.empty();
+                }
+                Thread.sleep(200);
+            }
+        } catch (SQLException | InterruptedException e) {
+            try {
+                c.close();
+            } catch (SQLException ignored) {
+                // the failure below says what matters
+            }
+            if (e instanceof InterruptedException) Thread.currentThread().interrupt();
+            throw new MetadataException("collector lock failed: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public boolean isShared() {
+        return true;
+    }
+
+    /**
+     * Runs a schema migration while no other node does. The lock is taken on a connection of its own before
+     * the migration's transaction begins: a SERIALIZABLE transaction that waited for it inside would still
+     * see the database as it was before the wait.
+     */
+    void whileMigrating(Runnable migration) {
+        try (Connection lock = lockConnections.getConnection(); Statement s = lock.createStatement()) {
+            s.execute("SELECT pg_advisory_lock(" + MIGRATION_LOCK + ")");
+            try {
+                migration.run();
+            } finally {
+                s.execute("SELECT pg_advisory_unlock(" + MIGRATION_LOCK + ")");
+            }
+        } catch (SQLException e) {
+            throw new MetadataException("schema migration lock failed: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void close() {
+        lockConnections.close();
+    }
+}
