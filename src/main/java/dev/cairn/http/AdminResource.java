@@ -28,7 +28,9 @@ import java.util.Optional;
  *   cache entries at once, so the next build misses and rebuilds.</li>
  * </ul>
  */
-final class AdminResource {
+final class AdminResource implements Front {
+    private static final String PREFIX = "/api/v1/";
+
     private final CacheKeeper keeper;
     private final RetentionRecords records;
     private final CacheMetrics metrics;
@@ -39,12 +41,30 @@ final class AdminResource {
         this.metrics = metrics;
     }
 
-    void metrics(Exchange x) {
-        x.sendBytes(200, "text/plain; version=0.0.4; charset=utf-8", metrics.scrape().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    @Override
+    public Optional<Routed> route(String rawPath) {
+        if (!rawPath.startsWith(PREFIX)) return Optional.empty();
+        String endpoint = rawPath.substring(PREFIX.length());
+        return Optional.of(new Routed() {
+            @Override
+            public void authorize(Exchange x, AccessGate gate) {
+                gate.requireAdmin(x.caller);
+            }
+
+            @Override
+            public void serve(Exchange x) {
+                handle(x, endpoint);
+            }
+
+            @Override
+            public String allowedMethods() {
+                return "GET, POST";
+            }
+        });
     }
 
-    void handle(Exchange x, Route route) {
-        switch (route.argument()) {
+    private void handle(Exchange x, String endpoint) {
+        switch (endpoint) {
             case "stats" -> {
                 require(x, "GET");
                 x.sendJson(200, "application/json", stats());
@@ -58,7 +78,7 @@ final class AdminResource {
                 require(x, "POST");
                 x.sendJson(200, "application/json", invalidate(x));
             }
-            default -> throw new RegistryException(ErrorCode.NAME_UNKNOWN, "no such admin endpoint: /api/v1/" + route.argument());
+            default -> throw new RegistryException(ErrorCode.NAME_UNKNOWN, "no such admin endpoint: " + PREFIX + endpoint);
         }
     }
 

@@ -23,7 +23,7 @@ final class BlobResource {
         this.redirectFor = redirectFor;
     }
 
-    void handle(Exchange x, Route route) {
+    void handle(Exchange x, OciRoute route) {
         RepositoryName repository = PathParameters.repository(route.name());
         Digest digest = PathParameters.digest(route.argument());
         switch (x.method()) {

@@ -109,8 +109,12 @@ public final class HttpServer implements AutoCloseable {
         server.addConnector(connector);
 
         AccessGate gate = new AccessGate(services.gatekeeper(), services.tokenRealm());
-        server.setHandler(new GracefulHandler(new RegistryHandler(services.registry(),
-                new AdminResource(services.keeper(), services.records(), services.metrics()), gate, services.blobRedirectFor())));
+        // One front per protocol; a request goes to the first that claims its path.
+        server.setHandler(new GracefulHandler(new FrontChain(gate, List.of(
+                new OciFront(services.registry(), gate, services.blobRedirectFor()),
+                new OperationsFront(services.registry(), services.metrics()),
+                new AdminResource(services.keeper(), services.records(), services.metrics()),
+                new TokenResource(gate)))));
         server.setErrorHandler(new OciErrorPages());
         if (accessLog) server.setRequestLog(new AccessLog());
         server.setStopTimeout(shutdownTimeout.toMillis());

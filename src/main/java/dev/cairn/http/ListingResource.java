@@ -28,7 +28,7 @@ final class ListingResource {
         this.gate = gate;
     }
 
-    void tags(Exchange x, Route route) {
+    void tags(Exchange x, OciRoute route) {
         requireGet(x);
         RepositoryName repository = PathParameters.repository(route.name());
         Page page = registry.tags(repository, x.query("last"), pageSize(x));
@@ -43,7 +43,7 @@ final class ListingResource {
         sendPage(x, "/v2/_catalog", page, Map.of("repositories", visible));
     }
 
-    void referrers(Exchange x, Route route) {
+    void referrers(Exchange x, OciRoute route) {
         requireGet(x);
         RepositoryName repository = PathParameters.repository(route.name());
         Digest subject = PathParameters.digest(route.argument());

@@ -20,7 +20,7 @@ final class ManifestResource {
         this.registry = registry;
     }
 
-    void handle(Exchange x, Route route) {
+    void handle(Exchange x, OciRoute route) {
         RepositoryName repository = PathParameters.repository(route.name());
         Reference reference = PathParameters.reference(route.argument());
         switch (x.method()) {

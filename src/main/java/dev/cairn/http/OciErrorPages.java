@@ -11,7 +11,7 @@ import java.nio.ByteBuffer;
 import java.util.Map;
 
 /**
- * Errors Jetty answers before a request reaches {@link RegistryHandler} (a path that climbs above the
+ * Errors Jetty answers before a request reaches {@link FrontChain} (a path that climbs above the
  * root, a header too large, bytes that are not HTTP) get the OCI error body too, never an HTML page.
  */
 final class OciErrorPages extends ErrorHandler {

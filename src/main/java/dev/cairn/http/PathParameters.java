@@ -9,7 +9,7 @@ import dev.cairn.registry.RepositoryName;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 
-/** Turns the raw path pieces of a {@link Route} into domain values, refusing anything ambiguous. */
+/** Turns the raw path pieces of a {@link OciRoute} into domain values, refusing anything ambiguous. */
 final class PathParameters {
     private PathParameters() {
     }

@@ -19,14 +19,30 @@ import java.util.Map;
  * Basic credentials (or none, for anonymous rules) in, a short-lived signed token with the granted
  * subset of the requested scopes out.
  */
-final class TokenResource {
+final class TokenResource implements Front {
     private final AccessGate gate;
 
     TokenResource(AccessGate gate) {
         this.gate = gate;
     }
 
-    void handle(Exchange x, Gatekeeper.Caller caller) {
+    @Override
+    public java.util.Optional<Routed> route(String rawPath) {
+        if (!rawPath.equals("/token")) return java.util.Optional.empty();
+        return java.util.Optional.of(new Routed() {
+            @Override
+            public void authorize(Exchange x, AccessGate gate) {
+                // anyone may ask; what the token grants is decided from the credentials sent
+            }
+
+            @Override
+            public void serve(Exchange x) {
+                handle(x, x.caller);
+            }
+        });
+    }
+
+    private void handle(Exchange x, Gatekeeper.Caller caller) {
         if (gate.gatekeeper().mode() != Gatekeeper.Mode.TOKEN) {
             throw new RegistryException(ErrorCode.NAME_UNKNOWN, "token authentication is not enabled");
         }

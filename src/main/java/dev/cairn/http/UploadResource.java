@@ -30,7 +30,7 @@ final class UploadResource {
         this.gate = gate;
     }
 
-    void start(Exchange x, Route route) {
+    void start(Exchange x, OciRoute route) {
         if (!x.method().equals("POST")) {
             throw new RegistryException(ErrorCode.UNSUPPORTED, x.method() + " is not supported on the uploads endpoint");
         }
@@ -64,7 +64,7 @@ final class UploadResource {
         }
     }
 
-    void handle(Exchange x, Route route) {
+    void handle(Exchange x, OciRoute route) {
         RepositoryName repository = PathParameters.repository(route.name());
         String id = PathParameters.decode(route.argument());
         switch (x.method()) {
