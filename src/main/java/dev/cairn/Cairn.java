@@ -9,6 +9,7 @@ import dev.cairn.config.CairnConfig;
 import dev.cairn.config.Quantities;
 import dev.cairn.config.RetentionSettings;
 import dev.cairn.metrics.CacheMetrics;
+import dev.cairn.registry.DigestLocks;
 import dev.cairn.registry.RegistryEvents;
 import dev.cairn.retention.AuditLog;
 import dev.cairn.retention.CacheKeeper;
@@ -65,12 +66,14 @@ public final class Cairn implements AutoCloseable {
         }
         this.lastUse = new LastUseRecorder(metadata, Clock.systemUTC(), config.lastUseFlushInterval(),
                 readProtection(metadata.locks(), config.retention().grace(), config.lastUseFlushInterval()));
-        this.registry = new Registry(blobs, metadata, metadata.locks(), lastUse, Clock.systemUTC(), config.maxManifestBytes());
+        // One set of digest locks for everything that publishes or deletes blob bytes: pushes and the collector.
+        DigestLocks digestLocks = new DigestLocks(1024, metadata.locks()::withDigestLocks);
         this.metrics = new CacheMetrics();
         this.audit = new AuditLog(config.dataDir().resolve("audit.log"), metadata.locks());
         RetentionPolicy policy = policy(config.retention(), config.dataDir());
-        this.keeper = new CacheKeeper(registry, metadata, metadata.locks(), blobs, lastUse, policy, audit, metrics, Clock.systemUTC());
-        registry.setEvents(RegistryEvents.both(metrics, keeper));
+        this.keeper = new CacheKeeper(metadata, metadata.locks(), digestLocks, blobs, lastUse, policy, audit, metrics, Clock.systemUTC());
+        this.registry = new Registry(blobs, metadata, digestLocks, lastUse, Clock.systemUTC(), config.maxManifestBytes(),
+                RegistryEvents.both(metrics, keeper));
         Gatekeeper gatekeeper = gatekeeper(config.auth(), config.dataDir());
         this.http = new HttpServer(new HttpServer.Services(registry, keeper, metadata, metrics, gatekeeper, config.auth().tokenRealm(),
                         config.storage().redirect() ? Optional.of(BLOB_REDIRECT_VALIDITY) : Optional.empty()),
@@ -191,7 +194,7 @@ public final class Cairn implements AutoCloseable {
                 return;
             }
             try {
-                int expired = registry.expireUploads(Instant.now().minus(expiry));
+                int expired = registry.uploads().expireUploads(Instant.now().minus(expiry));
                 if (expired > 0) log.info("ended {} upload session(s) idle for more than {}", expired, expiry);
             } catch (RuntimeException e) {
                 log.warn("upload expiry sweep failed; will retry: {}", e.getMessage());

@@ -5,7 +5,7 @@ import java.time.Duration;
 
 import dev.cairn.registry.Digest;
 import dev.cairn.registry.ErrorCode;
-import dev.cairn.registry.Registry;
+import dev.cairn.registry.RepositoryBlobs;
 import dev.cairn.registry.RegistryException;
 import dev.cairn.registry.RepositoryName;
 
@@ -14,12 +14,12 @@ import java.util.Optional;
 
 /** {@code GET|HEAD|DELETE /v2/<name>/blobs/<digest>} (end-2, end-10). */
 final class BlobResource {
-    private final Registry registry;
+    private final RepositoryBlobs blobs;
     /** When present, a blob GET answers 307 to a URL of the blob store valid this long, so bytes bypass the node. */
     private final Optional<Duration> redirectFor;
 
-    BlobResource(Registry registry, Optional<Duration> redirectFor) {
-        this.registry = registry;
+    BlobResource(RepositoryBlobs blobs, Optional<Duration> redirectFor) {
+        this.blobs = blobs;
         this.redirectFor = redirectFor;
     }
 
@@ -29,7 +29,7 @@ final class BlobResource {
         switch (x.method()) {
             case "GET", "HEAD" -> get(x, repository, digest);
             case "DELETE" -> {
-                registry.deleteBlob(repository, digest);
+                blobs.deleteBlob(repository, digest);
                 x.send(202);
             }
             default -> throw new RegistryException(ErrorCode.UNSUPPORTED, x.method() + " is not supported on a blob");
@@ -37,12 +37,12 @@ final class BlobResource {
     }
 
     private void get(Exchange x, RepositoryName repository, Digest digest) {
-        Registry.ServableBlob blob = registry.statBlob(repository, digest);
+        RepositoryBlobs.ServableBlob blob = blobs.statBlob(repository, digest);
         if (redirectFor.isPresent() && !x.isHead()) {
-            Optional<URI> direct = registry.blobReadUrl(digest, redirectFor.get());
+            Optional<URI> direct = blobs.blobReadUrl(digest, redirectFor.get());
             if (direct.isPresent()) {
                 // HEAD stays here (a presigned URL is for one method), and so does its answer: cheap, and what imports do.
-                registry.blobServed(blob, 0);
+                blobs.blobServed(blob, 0);
                 x.header("Docker-Content-Digest", digest.toString()).header("Location", direct.get().toString());
                 x.send(307);
                 return;
@@ -57,9 +57,9 @@ final class BlobResource {
         }
         long offset = range.map(ByteRange::first).orElse(0L);
         long length = range.map(ByteRange::length).orElse(blob.size());
-        InputStream content = x.isHead() ? InputStream.nullInputStream() : registry.openBlob(repository, digest, offset);
+        InputStream content = x.isHead() ? InputStream.nullInputStream() : blobs.openBlob(repository, digest, offset);
         try {
-            registry.blobServed(blob, x.isHead() ? 0 : length);
+            blobs.blobServed(blob, x.isHead() ? 0 : length);
         } catch (RuntimeException e) {
             closeQuietly(content);
             throw e;

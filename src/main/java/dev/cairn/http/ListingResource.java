@@ -5,7 +5,7 @@ import dev.cairn.registry.Digest;
 import dev.cairn.registry.ErrorCode;
 import dev.cairn.registry.MediaTypes;
 import dev.cairn.registry.Page;
-import dev.cairn.registry.Registry;
+import dev.cairn.registry.RepositoryManifests;
 import dev.cairn.registry.RegistryException;
 import dev.cairn.registry.RepositoryName;
 
@@ -20,24 +20,24 @@ import java.util.OptionalLong;
 
 /** Listings: tags (end-8a/b), the catalog, referrers (end-12a/b). */
 final class ListingResource {
-    private final Registry registry;
+    private final RepositoryManifests manifests;
     private final AccessGate gate;
 
-    ListingResource(Registry registry, AccessGate gate) {
-        this.registry = registry;
+    ListingResource(RepositoryManifests manifests, AccessGate gate) {
+        this.manifests = manifests;
         this.gate = gate;
     }
 
     void tags(Exchange x, OciRoute route) {
         requireGet(x);
         RepositoryName repository = PathParameters.repository(route.name());
-        Page page = registry.tags(repository, x.query("last"), pageSize(x));
+        Page page = manifests.tags(repository, x.query("last"), pageSize(x));
         sendPage(x, "/v2/" + repository + "/tags/list", page, Map.of("name", repository.value(), "tags", page.items()));
     }
 
     void catalog(Exchange x) {
         requireGet(x);
-        Page page = registry.repositories(x.query("last"), pageSize(x));
+        Page page = manifests.repositories(x.query("last"), pageSize(x));
         // Only what the caller may pull; the page may come out shorter, and Link still points past it.
         List<String> visible = page.items().stream().filter(name -> gate.listable(x.caller, name)).toList();
         sendPage(x, "/v2/_catalog", page, Map.of("repositories", visible));
@@ -48,21 +48,21 @@ final class ListingResource {
         RepositoryName repository = PathParameters.repository(route.name());
         Digest subject = PathParameters.digest(route.argument());
         Optional<String> artifactType = x.query("artifactType");
-        List<Map<String, Object>> manifests = new ArrayList<>();
-        for (Descriptor d : registry.referrers(repository, subject, artifactType)) {
+        List<Map<String, Object>> found = new ArrayList<>();
+        for (Descriptor d : manifests.referrers(repository, subject, artifactType)) {
             Map<String, Object> entry = new LinkedHashMap<>();
             entry.put("mediaType", d.mediaType());
             entry.put("digest", d.digest().toString());
             entry.put("size", d.size());
             d.artifactType().ifPresent(t -> entry.put("artifactType", t));
             if (!d.annotations().isEmpty()) entry.put("annotations", d.annotations());
-            manifests.add(entry);
+            found.add(entry);
         }
         artifactType.ifPresent(t -> x.header("OCI-Filters-Applied", "artifactType"));
         Map<String, Object> index = new LinkedHashMap<>();
         index.put("schemaVersion", 2);
         index.put("mediaType", MediaTypes.OCI_INDEX);
-        index.put("manifests", manifests);
+        index.put("manifests", found);
         x.sendJson(200, MediaTypes.OCI_INDEX, index);
     }
 

@@ -5,7 +5,7 @@ import dev.cairn.registry.ErrorCode;
 import dev.cairn.registry.ManifestPushed;
 import dev.cairn.registry.MediaTypes;
 import dev.cairn.registry.Reference;
-import dev.cairn.registry.Registry;
+import dev.cairn.registry.RepositoryManifests;
 import dev.cairn.registry.RegistryException;
 import dev.cairn.registry.RepositoryName;
 
@@ -14,10 +14,10 @@ import java.util.Map;
 
 /** {@code GET|HEAD|PUT|DELETE /v2/<name>/manifests/<reference>} (end-3, end-7, end-9). */
 final class ManifestResource {
-    private final Registry registry;
+    private final RepositoryManifests manifests;
 
-    ManifestResource(Registry registry) {
-        this.registry = registry;
+    ManifestResource(RepositoryManifests manifests) {
+        this.manifests = manifests;
     }
 
     void handle(Exchange x, OciRoute route) {
@@ -26,14 +26,14 @@ final class ManifestResource {
         switch (x.method()) {
             case "GET", "HEAD" -> get(x, repository, reference);
             case "PUT" -> {
-                ManifestPushed pushed = registry.putManifest(repository, reference, x.header("Content-Type"), x.body());
+                ManifestPushed pushed = manifests.putManifest(repository, reference, x.header("Content-Type"), x.body());
                 x.header("Location", "/v2/" + repository + "/manifests/" + pushed.digest())
                         .header("Docker-Content-Digest", pushed.digest().toString());
                 pushed.subject().ifPresent(subject -> x.header("OCI-Subject", subject.toString()));
                 x.send(201);
             }
             case "DELETE" -> {
-                registry.deleteManifest(repository, reference);
+                manifests.deleteManifest(repository, reference);
                 x.send(202);
             }
             default -> throw new RegistryException(ErrorCode.UNSUPPORTED, x.method() + " is not supported on a manifest");
@@ -41,7 +41,7 @@ final class ManifestResource {
     }
 
     private void get(Exchange x, RepositoryName repository, Reference reference) {
-        StoredManifest manifest = registry.getManifest(repository, reference);
+        StoredManifest manifest = manifests.getManifest(repository, reference);
         List<String> accepted = x.headerValues("Accept").stream().map(MediaTypes::bare).toList();
         if (!acceptable(manifest.mediaType(), accepted)) {
             throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN, "manifest " + reference + " is " + manifest.mediaType()

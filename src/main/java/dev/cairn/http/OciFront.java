@@ -18,10 +18,10 @@ final class OciFront implements Front {
     private final ListingResource listings;
 
     OciFront(Registry registry, AccessGate gate, Optional<Duration> blobRedirectFor) {
-        this.blobs = new BlobResource(registry, blobRedirectFor);
-        this.uploads = new UploadResource(registry, gate);
-        this.manifests = new ManifestResource(registry);
-        this.listings = new ListingResource(registry, gate);
+        this.blobs = new BlobResource(registry.blobs(), blobRedirectFor);
+        this.uploads = new UploadResource(registry.blobs(), registry.uploads(), gate);
+        this.manifests = new ManifestResource(registry.manifests());
+        this.listings = new ListingResource(registry.manifests(), gate);
     }
 
     @Override

@@ -2,7 +2,8 @@ package dev.cairn.http;
 
 import dev.cairn.registry.Digest;
 import dev.cairn.registry.ErrorCode;
-import dev.cairn.registry.Registry;
+import dev.cairn.registry.RepositoryBlobs;
+import dev.cairn.registry.UploadSessions;
 import dev.cairn.registry.RegistryException;
 import dev.cairn.registry.RepositoryName;
 import dev.cairn.registry.UploadRangeException;
@@ -22,11 +23,13 @@ final class UploadResource {
     /** {@code start-end}, as the spec writes it; {@code bytes start-end} and {@code bytes=start-end} as some clients do. */
     private static final Pattern CONTENT_RANGE = Pattern.compile("(?:bytes[ =])?(\\d+)-(\\d+)(?:/(?:\\d+|\\*))?");
 
-    private final Registry registry;
+    private final RepositoryBlobs blobs;
+    private final UploadSessions uploads;
     private final AccessGate gate;
 
-    UploadResource(Registry registry, AccessGate gate) {
-        this.registry = registry;
+    UploadResource(RepositoryBlobs blobs, UploadSessions uploads, AccessGate gate) {
+        this.blobs = blobs;
+        this.uploads = uploads;
         this.gate = gate;
     }
 
@@ -47,18 +50,18 @@ final class UploadResource {
         }
         Optional<String> digest = x.query("digest");
         if (digest.isPresent()) {
-            BlobInfo blob = registry.putBlob(repository, Digest.parse(digest.get()), x.body());
+            BlobInfo blob = blobs.putBlob(repository, Digest.parse(digest.get()), x.body());
             created(x, repository, blob.digest());
             return;
         }
-        sendState(x, 202, registry.startUpload(repository));
+        sendState(x, 202, uploads.startUpload(repository));
     }
 
     /** A mount the spec says to fall back from (bad digest, bad or unknown source) answers empty. */
     private Optional<BlobInfo> mount(RepositoryName repository, String digest, Optional<String> from) {
         if (from.isEmpty()) return Optional.empty();
         try {
-            return registry.mount(repository, Digest.parse(digest), RepositoryName.of(from.get()));
+            return blobs.mount(repository, Digest.parse(digest), RepositoryName.of(from.get()));
         } catch (RegistryException e) {
             return Optional.empty();
         }
@@ -68,16 +71,16 @@ final class UploadResource {
         RepositoryName repository = PathParameters.repository(route.name());
         String id = PathParameters.decode(route.argument());
         switch (x.method()) {
-            case "GET" -> sendState(x, 204, registry.uploadStatus(repository, id));
-            case "PATCH" -> sendState(x, 202, registry.appendChunk(repository, id, chunkStart(x, repository, id), x.body()));
+            case "GET" -> sendState(x, 204, uploads.uploadStatus(repository, id));
+            case "PATCH" -> sendState(x, 202, uploads.appendChunk(repository, id, chunkStart(x, repository, id), x.body()));
             case "PUT" -> {
                 Digest digest = Digest.parse(x.query("digest").orElseThrow(() ->
                         new RegistryException(ErrorCode.DIGEST_INVALID, "the digest query parameter is required to finish an upload")));
-                BlobInfo blob = registry.finishUpload(repository, id, digest, chunkStart(x, repository, id), x.body());
+                BlobInfo blob = uploads.finishUpload(repository, id, digest, chunkStart(x, repository, id), x.body());
                 created(x, repository, blob.digest());
             }
             case "DELETE" -> {
-                registry.cancelUpload(repository, id);
+                uploads.cancelUpload(repository, id);
                 x.send(204);
             }
             default -> throw new RegistryException(ErrorCode.UNSUPPORTED, x.method() + " is not supported on an upload");
@@ -107,7 +110,7 @@ final class UploadResource {
 
     /** The spec answers a bad Content-Range with 416 and the upload's current state (unknown sessions still 404). */
     private UploadRangeException badRange(RepositoryName repository, String id, String message) {
-        return new UploadRangeException(id, registry.uploadStatus(repository, id).size(), message);
+        return new UploadRangeException(id, uploads.uploadStatus(repository, id).size(), message);
     }
 
     static String location(UploadState state) {

@@ -33,12 +33,6 @@ public interface MetadataStore extends AutoCloseable {
     /** True when the store has a record of the blob (its file must then be kept). */
     boolean blobRecordExists(Digest digest);
 
-    /**
-     * Deletes the records of those blobs that no repository links and no manifest references (checked in
-     * the same transaction), with an audit event giving each one's reason; returns the size of each one deleted.
-     */
-    java.util.Map<Digest, Long> deleteBlobsIfUnlinked(java.util.Map<Digest, String> reasons);
-
     /** Forgets the repository's link to the blob; false when there was none. */
     boolean unlinkBlob(RepositoryName repository, Digest digest);
 

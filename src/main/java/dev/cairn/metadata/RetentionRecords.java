@@ -63,6 +63,15 @@ public interface RetentionRecords {
     /** Blobs that no repository links, created before {@code cutoff}, in digest order after {@code after}. */
     List<Digest> unlinkedBlobs(Instant cutoff, Optional<Digest> after, int limit);
 
+    /**
+     * Deletes the records of those blobs that no repository links and no manifest references (checked in
+     * the same transaction), with an audit event giving each one's reason; returns the size of each one deleted.
+     */
+    java.util.Map<Digest, Long> deleteBlobsIfUnlinked(java.util.Map<Digest, String> reasons);
+
+    /** True when the store has a record of the blob (its file must then be kept). */
+    boolean blobRecordExists(Digest digest);
+
     /** Those of {@code digests} that have a blob record (one query, for the walk over blob files). */
     java.util.Set<Digest> blobRecordsAmong(java.util.Collection<Digest> digests);
 

@@ -10,22 +10,22 @@ import java.util.function.Supplier;
  * the locks are striped in memory; where nodes share the stores, the metadata store adds its own
  * cross-node locks (PostgreSQL advisory locks) inside them.
  */
-final class DigestLocks {
+public final class DigestLocks {
     /** The same locks among every node sharing the stores: taken after this node's own, in a fixed order. */
-    interface AcrossNodes {
+    public interface AcrossNodes {
         <T> T withDigestLocks(java.util.Collection<Digest> digests, Supplier<T> work);
     }
 
     private final ReentrantLock[] stripes;
     private final AcrossNodes acrossNodes;
 
-    DigestLocks(int stripes, AcrossNodes acrossNodes) {
+    public DigestLocks(int stripes, AcrossNodes acrossNodes) {
         this.acrossNodes = acrossNodes;
         this.stripes = new ReentrantLock[stripes];
         for (int i = 0; i < stripes; i++) this.stripes[i] = new ReentrantLock();
     }
 
-    <T> T withLock(Digest digest, Supplier<T> work) {
+    public <T> T withLock(Digest digest, Supplier<T> work) {
         ReentrantLock lock = stripes[stripeOf(digest)];
         lock.lock();
         try {
@@ -36,7 +36,7 @@ final class DigestLocks {
     }
 
     /** Holds the locks of all these digests, taken in stripe order so two callers cannot deadlock. */
-    <T> T withLocks(java.util.Collection<Digest> digests, Supplier<T> work) {
+    public <T> T withLocks(java.util.Collection<Digest> digests, Supplier<T> work) {
         int[] order = digests.stream().mapToInt(this::stripeOf).distinct().sorted().toArray();
         int taken = 0;
         try {

@@ -1,7 +1,10 @@
 /**
  * The registry's domain: repository names, digests, references, manifests, upload sessions, tags and
  * referrers, and the rules that keep them consistent (a manifest is accepted only when everything it
- * references is in its repository). No HTTP, no SQL: it speaks to bytes through {@code storage} and to
- * records through {@code metadata}, and reports problems as {@link dev.cairn.registry.RegistryException}.
+ * references is in its repository). Three roles share one set of {@link dev.cairn.registry.DigestLocks}:
+ * {@link dev.cairn.registry.RepositoryBlobs}, {@link dev.cairn.registry.UploadSessions} and
+ * {@link dev.cairn.registry.RepositoryManifests} (with the listings); {@link dev.cairn.registry.Registry}
+ * holds the three. No HTTP, no SQL: it speaks to bytes through {@code storage} and to records through
+ * {@code metadata}, and reports problems as {@link dev.cairn.registry.RegistryException}.
  */
 package dev.cairn.registry;

@@ -5,9 +5,9 @@ import dev.cairn.metadata.ReadProtection;
 import dev.cairn.metadata.RetentionRecords;
 import dev.cairn.metrics.CacheMetrics;
 import dev.cairn.registry.Digest;
+import dev.cairn.registry.DigestLocks;
 import dev.cairn.registry.ErrorCode;
 import dev.cairn.registry.LastUseRecorder;
-import dev.cairn.registry.Registry;
 import dev.cairn.registry.RegistryEvents;
 import dev.cairn.registry.RegistryException;
 import dev.cairn.registry.RepositoryName;
@@ -56,7 +56,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     static final String ORPHAN = "orphan";
     static final String MANUAL = "manual";
 
-    private final Registry registry;
+    private final BlobSweeper sweeper;
     private final RetentionRecords records;
     private final ClusterLocks locks;
     private final BlobStore blobs;
@@ -83,9 +83,9 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     private Instant lastOrphanSweep = Instant.EPOCH;
     private long lastRunStarted = System.nanoTime() - MIN_TRIGGERED_SPACING.toNanos();
 
-    public CacheKeeper(Registry registry, RetentionRecords records, ClusterLocks locks, BlobStore blobs, LastUseRecorder lastUse,
+    public CacheKeeper(RetentionRecords records, ClusterLocks locks, DigestLocks digestLocks, BlobStore blobs, LastUseRecorder lastUse,
                        RetentionPolicy policy, AuditLog audit, CacheMetrics metrics, Clock clock) {
-        this.registry = registry;
+        this.sweeper = new BlobSweeper(blobs, records, digestLocks);
         this.records = records;
         this.locks = locks;
         this.blobs = blobs;
@@ -378,7 +378,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
             for (Digest digest : unlinked) {
                 reasons.put(digest, Optional.ofNullable(pendingBlobReasons.get(digest.toString())).orElse(UNREFERENCED));
             }
-            Map<Digest, Long> freed = registry.deleteUnlinkedBlobs(reasons);
+            Map<Digest, Long> freed = sweeper.deleteUnlinkedBlobs(reasons);
             audit.drain(records); // per batch, so that the log follows a long sweep (and tells how far a crash let it go)
             for (Map.Entry<Digest, Long> blob : freed.entrySet()) {
                 String reason = reasons.get(blob.getKey());
@@ -419,7 +419,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         if (candidates.isEmpty()) return;
         java.util.Set<Digest> recorded = records.blobRecordsAmong(candidates.stream().map(dev.cairn.storage.StoredBlob::digest).toList());
         for (dev.cairn.storage.StoredBlob blob : candidates) {
-            if (!recorded.contains(blob.digest()) && registry.deleteOrphanFile(blob.digest(), () -> records.addAuditEvent(
+            if (!recorded.contains(blob.digest()) && sweeper.deleteOrphanFile(blob.digest(), () -> records.addAuditEvent(
                     new RetentionRecords.AuditEvent(0, now, "blob", Optional.empty(), blob.digest().toString(), List.of(), blob.size(), ORPHAN)))) {
                 deleted.add(new CollectionReport.DeletedBlob(blob.digest().toString(), blob.size(), ORPHAN));
             }

@@ -5,7 +5,10 @@ import dev.cairn.metadata.JdbcMetadataStore;
 import dev.cairn.metadata.UploadSession;
 import dev.cairn.registry.Digest;
 import dev.cairn.registry.LastUseRecorder;
+import dev.cairn.registry.DigestLocks;
 import dev.cairn.registry.Registry;
+import dev.cairn.registry.RegistryEvents;
+import dev.cairn.registry.UploadSessions;
 import dev.cairn.registry.RepositoryName;
 import dev.cairn.registry.UploadState;
 import dev.cairn.testing.HeldBody;
@@ -113,7 +116,8 @@ class S3SessionRecoveryTest {
     void aClosingPutThatFailedOnAnS3BlipCanBeRetried() throws Exception {
         try (S3BlobStore blobs = store();
              LastUseRecorder lastUse = new LastUseRecorder(ledger, Clock.systemUTC(), Duration.ofHours(1), new dev.cairn.metadata.ReadProtection(Duration.ofHours(1), Duration.ofMinutes(30)))) {
-            Registry registry = new Registry(blobs, ledger, ledger.locks(), lastUse, Clock.systemUTC(), 1 << 20);
+            UploadSessions registry = new Registry(blobs, ledger, new DigestLocks(16, ledger.locks()::withDigestLocks), lastUse,
+                    Clock.systemUTC(), 1 << 20, RegistryEvents.NONE).uploads();
             byte[] content = SeededBytes.of(PART + 1000, 1); // one part and a 1000-byte tail
             Digest digest = Digest.sha256(content);
             UploadState opened = registry.startUpload(REPO);

@@ -1,0 +1,157 @@
+package dev.cairn.registry;
+
+import dev.cairn.metadata.MetadataStore;
+import dev.cairn.metadata.NewManifest;
+import dev.cairn.metadata.StoredManifest;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
+
+import static dev.cairn.registry.RegistryErrors.manifestUnknown;
+
+/** Manifests and tags as repositories hold them, and the listings over them (tags, catalog, referrers). */
+public final class RepositoryManifests {
+    /** Upper bound on one page of tags or repositories when the client names none. */
+    public static final int MAX_PAGE = 10_000;
+
+    private final MetadataStore metadata;
+    private final LastUseRecorder lastUse;
+    private final Clock clock;
+    private final long maxManifestBytes;
+    private final RegistryEvents events;
+
+    RepositoryManifests(MetadataStore metadata, LastUseRecorder lastUse, Clock clock, long maxManifestBytes, RegistryEvents events) {
+        this.metadata = metadata;
+        this.lastUse = lastUse;
+        this.clock = clock;
+        this.maxManifestBytes = maxManifestBytes;
+        this.events = events;
+    }
+
+    public StoredManifest getManifest(RepositoryName repository, Reference reference) {
+        Optional<Digest> digest = switch (reference) {
+            case Reference.ByDigest d -> Optional.of(d.digest());
+            case Reference.ByTag t -> metadata.resolveTag(repository, t.tag());
+        };
+        // The use is noted after the read, from what the read found: a use the records would learn of too late
+        // for a collector on another node is written before the answer (see LastUseRecorder).
+        Optional<StoredManifest> manifest = digest.flatMap(d -> metadata.manifest(repository, d))
+                .filter(m -> lastUse.manifestUsed(repository, m.digest(), m.recordedUse(), m.retiredUntil()));
+        if (manifest.isEmpty()) {
+            events.manifestMiss(repository);
+            throw manifestUnknown(reference);
+        }
+        events.manifestHit(repository);
+        return manifest.get();
+    }
+
+    /**
+     * Stores a manifest under a tag or digest. It is accepted only when it parses, its digest matches a
+     * digest reference, and everything it references is already in the repository.
+     */
+    public ManifestPushed putManifest(RepositoryName repository, Reference reference, Optional<String> contentType, InputStream body) {
+        byte[] content = readLimited(body);
+        Manifest manifest = ManifestParser.parse(content, contentType);
+        Digest digest = Digest.sha256(content);
+        if (reference instanceof Reference.ByDigest(Digest claimed)) {
+            Digest actual = claimed.algorithm().equals("sha256") ? digest
+                    : Digest.of(claimed.algorithm(), claimed.newHasher().digest(content));
+            if (!actual.equals(claimed)) {
+                throw new RegistryException(ErrorCode.DIGEST_INVALID, "manifest hashes to " + actual + ", not " + claimed,
+                        Map.of("digest", claimed.toString()));
+            }
+            digest = claimed;
+        }
+        Optional<Tag> tag = reference instanceof Reference.ByTag(Tag t) ? Optional.of(t) : Optional.empty();
+        boolean isNew = !metadata.manifestExists(repository, digest); // an index read, not the document
+        if (isNew) events.admit(content.length);
+        List<Digest> missing = metadata.putManifest(new NewManifest(repository, digest, manifest.mediaType(), content,
+                manifest.subject().map(Descriptor::digest), manifest.effectiveArtifactType().filter(t -> manifest.subject().isPresent()),
+                manifest.requiredDigests(), clock.instant()), tag);
+        if (!missing.isEmpty()) {
+            throw new RegistryException(ErrorCode.MANIFEST_BLOB_UNKNOWN,
+                    missing.size() + " referenced blob(s) or manifest(s) not in " + repository + ", first " + missing.getFirst(),
+                    Map.of("digest", missing.getFirst().toString()));
+        }
+        if (isNew) events.bytesStored(content.length);
+        return new ManifestPushed(digest, manifest.subject().map(Descriptor::digest));
+    }
+
+    /** Deletes a tag (the manifest stays) or, by digest, the manifest and every tag pointing at it. */
+    public void deleteManifest(RepositoryName repository, Reference reference) {
+        boolean deleted = switch (reference) {
+            case Reference.ByTag t -> metadata.deleteTag(repository, t.tag());
+            case Reference.ByDigest d -> {
+                Optional<StoredManifest> stored = metadata.manifest(repository, d.digest());
+                boolean gone = metadata.deleteManifest(repository, d.digest());
+                if (gone) events.manifestDeleted(repository, d.digest(), stored.map(m -> (long) m.content().length).orElse(0L));
+                yield gone;
+            }
+        };
+        if (!deleted) {
+            throw manifestUnknown(reference);
+        }
+    }
+
+    private byte[] readLimited(InputStream body) {
+        try {
+            byte[] content = body.readNBytes(Math.toIntExact(Math.min(maxManifestBytes + 1, Integer.MAX_VALUE - 16)));
+            if (content.length > maxManifestBytes) {
+                throw new ManifestTooLargeException(maxManifestBytes);
+            }
+            return content;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public Page tags(RepositoryName repository, Optional<String> last, OptionalLong n) {
+        if (!metadata.repositoryExists(repository)) {
+            throw new RegistryException(ErrorCode.NAME_UNKNOWN, "repository " + repository + " is not known",
+                    Map.of("name", repository.value()));
+        }
+        int limit = pageSize(n);
+        return page(metadata.tags(repository, last, limit + 1), limit);
+    }
+
+    public Page repositories(Optional<String> last, OptionalLong n) {
+        int limit = pageSize(n);
+        return page(metadata.repositories(last, limit + 1), limit);
+    }
+
+    /** Descriptors of the repository's manifests whose subject is {@code subject}, optionally of one artifact type. */
+    public List<Descriptor> referrers(RepositoryName repository, Digest subject, Optional<String> artifactType) {
+        List<Descriptor> result = new ArrayList<>();
+        for (StoredManifest stored : metadata.referrers(repository, subject)) {
+            if (artifactType.isPresent() && !artifactType.equals(stored.artifactType())) continue;
+            Manifest manifest = ManifestParser.parse(stored.content(), Optional.of(stored.mediaType()));
+            result.add(new Descriptor(stored.mediaType(), stored.digest(), stored.content().length,
+                    stored.artifactType(), manifest.annotations(), List.of()));
+        }
+        return result;
+    }
+
+    private static int pageSize(OptionalLong n) {
+        if (n.isEmpty()) return MAX_PAGE;
+        if (n.getAsLong() < 0) {
+            throw new RegistryException(ErrorCode.PAGINATION_NUMBER_INVALID, "n must not be negative");
+        }
+        return (int) Math.min(n.getAsLong(), MAX_PAGE);
+    }
+
+    private static Page page(List<String> fetched, int limit) {
+        if (fetched.size() > limit) {
+            List<String> items = fetched.subList(0, limit);
+            return new Page(items, items.isEmpty() ? Optional.empty() : Optional.of(items.getLast()));
+        }
+        return new Page(fetched, Optional.empty());
+    }
+
+}
