@@ -162,10 +162,12 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
         long when = at.toEpochMilli();
         long keep = keepRetiredUntil.toEpochMilli();
         // One statement: it finds the row (or not) and moves its times forward only, so a confirmation never
-        // shortens what another read was promised.
+        // shortens what another read was promised. A retired manifest's stay grows no further than its limit.
+        String extended = "(CASE WHEN retired_limit < ? THEN retired_limit ELSE ? END)";
         return write(c -> update(c, "UPDATE manifests SET last_used_at = CASE WHEN last_used_at < ? THEN ? ELSE last_used_at END, "
-                + "retired_until = CASE WHEN retired_until IS NULL THEN NULL WHEN retired_until < ? THEN ? ELSE retired_until END "
-                + "WHERE repository = ? AND digest = ?", when, when, keep, keep, repository.value(), digest.toString()) > 0);
+                + "retired_until = CASE WHEN retired_until IS NULL THEN NULL WHEN retired_until < " + extended + " THEN " + extended
+                + " ELSE retired_until END WHERE repository = ? AND digest = ?",
+                when, when, keep, keep, keep, keep, repository.value(), digest.toString()) > 0);
     }
 
     @Override
@@ -261,15 +263,12 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
             if (!missing.isEmpty()) {
                 return missing;
             }
-            // A manifest that references a retired one takes it back: it must outlive its retirement now.
-            for (Digest reference : retired) {
-                update(c, "UPDATE manifests SET retired_until = NULL WHERE repository = ? AND digest = ?", repo, reference.toString());
-            }
+            reviveRetired(c, repo, retired);
             ensureRepository(c, m.repository(), now);
             try (PreparedStatement s = c.prepareStatement("INSERT INTO manifests (repository, digest, media_type, content, size, "
                     + "subject, artifact_type, pushed_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     + "ON CONFLICT (repository, digest) DO UPDATE SET pushed_at = excluded.pushed_at, "
-                    + "last_used_at = excluded.last_used_at, retired_until = NULL")) {
+                    + "last_used_at = excluded.last_used_at, retired_until = NULL, retired_limit = NULL")) {
                 s.setString(1, repo);
                 s.setString(2, digest);
                 s.setString(3, m.mediaType());
@@ -298,6 +297,24 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
             }
             return List.of();
         });
+    }
+
+    /**
+     * A manifest pushed with references to retired ones takes them back, and every retired manifest below
+     * them: they must outlive their retirement now, whole, or the new manifest would point at nothing.
+     */
+    private static void reviveRetired(Connection c, String repo, List<Digest> retired) throws SQLException {
+        java.util.Deque<String> queue = new java.util.ArrayDeque<>();
+        retired.forEach(d -> queue.add(d.toString()));
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        while (!queue.isEmpty()) {
+            String digest = queue.poll();
+            if (!seen.add(digest)) continue;
+            update(c, "UPDATE manifests SET retired_until = NULL, retired_limit = NULL WHERE repository = ? AND digest = ?", repo, digest);
+            queue.addAll(strings(c, "SELECT r.reference FROM manifest_references r JOIN manifests m "
+                    + "ON m.repository = r.repository AND m.digest = r.reference "
+                    + "WHERE r.repository = ? AND r.manifest = ? AND m.retired_until IS NOT NULL", repo, digest));
+        }
     }
 
     @Override
@@ -337,7 +354,7 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
         return read(c -> {
             List<StoredManifest> found = new ArrayList<>();
             try (PreparedStatement s = c.prepareStatement("SELECT digest, media_type, content, subject, artifact_type, pushed_at, "
-                    + "last_used_at, retired_until FROM manifests WHERE repository = ? AND subject = ? AND retired_until IS NULL ORDER BY digest")) {
+                    + "last_used_at, retired_until FROM manifests WHERE repository = ? AND subject = ? ORDER BY digest")) {
                 s.setString(1, repository.value());
                 s.setString(2, subject.toString());
                 try (ResultSet r = s.executeQuery()) {
@@ -541,8 +558,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
             insertManifestAuditEvent(st, repo, digest, unit.reason());
             st.update("DELETE FROM tags WHERE repository = ? AND digest = ?", repo, digest);
             if (keepUntil.isPresent()) {
-                if (st.update("UPDATE manifests SET retired_until = ? WHERE repository = ? AND digest = ?",
-                        keepUntil.get().toEpochMilli(), repo, digest) > 0) {
+                if (st.update("UPDATE manifests SET retired_until = ?, retired_limit = ? WHERE repository = ? AND digest = ?",
+                        keepUntil.get().toEpochMilli(), keepUntil.get().plus(protection.grace()).toEpochMilli(), repo, digest) > 0) {
                     deleted.add(digest);
                 }
                 continue;
@@ -572,8 +589,11 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     public int deleteRetiredManifests(Instant now, int limit) {
         return write(c -> {
             List<String[]> due = new ArrayList<>();
-            try (PreparedStatement s = c.prepareStatement("SELECT repository, digest FROM manifests "
-                    + "WHERE retired_until IS NOT NULL AND retired_until < ? ORDER BY retired_until LIMIT ?")) {
+            // Only what no other manifest references: an index goes before its children, so a child stays as
+            // long as an index whose stay a read extended.
+            try (PreparedStatement s = c.prepareStatement("SELECT m.repository, m.digest FROM manifests m "
+                    + "WHERE m.retired_until IS NOT NULL AND m.retired_until < ? AND NOT EXISTS (SELECT 1 FROM manifest_references r "
+                    + "WHERE r.repository = m.repository AND r.reference = m.digest) ORDER BY m.retired_until LIMIT ?")) {
                 s.setLong(1, now.toEpochMilli());
                 s.setInt(2, limit);
                 try (ResultSet r = s.executeQuery()) {
@@ -585,7 +605,9 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
                 for (String[] m : due) {
                     // Checked again in the statement: a push may have taken it back since the select.
                     if (st.update("DELETE FROM manifests WHERE repository = ? AND digest = ? AND retired_until IS NOT NULL "
-                            + "AND retired_until < ?", m[0], m[1], now.toEpochMilli()) > 0) {
+                            + "AND retired_until < ? AND NOT EXISTS (SELECT 1 FROM manifest_references r "
+                            + "WHERE r.repository = manifests.repository AND r.reference = manifests.digest)",
+                            m[0], m[1], now.toEpochMilli()) > 0) {
                         st.update("DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", m[0], m[1]);
                         deleted++;
                     }
@@ -593,6 +615,39 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
             }
             return deleted;
         });
+    }
+
+    @Override
+    public int deleteRetiredManifests(java.util.function.Predicate<String> repositories, Optional<Instant> pushedBefore) {
+        int total = 0;
+        int deleted;
+        do { // indexes first, then, on the next pass, the children they held
+            deleted = write(c -> {
+                List<String[]> due = new ArrayList<>();
+                try (PreparedStatement s = c.prepareStatement("SELECT m.repository, m.digest, m.pushed_at FROM manifests m "
+                        + "WHERE m.retired_until IS NOT NULL AND NOT EXISTS (SELECT 1 FROM manifest_references r "
+                        + "WHERE r.repository = m.repository AND r.reference = m.digest)");
+                     ResultSet r = s.executeQuery()) {
+                    while (r.next()) {
+                        if (!repositories.test(r.getString(1))) continue;
+                        if (pushedBefore.isPresent() && !Instant.ofEpochMilli(r.getLong(3)).isBefore(pushedBefore.get())) continue;
+                        due.add(new String[]{r.getString(1), r.getString(2)});
+                    }
+                }
+                int count = 0;
+                try (Statements st = new Statements(c)) {
+                    for (String[] m : due) {
+                        if (st.update("DELETE FROM manifests WHERE repository = ? AND digest = ? AND retired_until IS NOT NULL", m[0], m[1]) > 0) {
+                            st.update("DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", m[0], m[1]);
+                            count++;
+                        }
+                    }
+                }
+                return count;
+            });
+            total += deleted;
+        } while (deleted > 0);
+        return total;
     }
 
     /** Records the deletion of a manifest that is about to go (nothing when it is not there), with its tags and size. */

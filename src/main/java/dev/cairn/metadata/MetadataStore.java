@@ -87,8 +87,8 @@ public interface MetadataStore extends AutoCloseable {
     /**
      * Records a read of a manifest at {@code at} in one statement that also finds it; false (and nothing
      * written) when the manifest is gone. A retired manifest (see ReadProtection) stays at least until
-     * {@code keepRetiredUntil}. An eviction deciding on the manifest is therefore either before this (false,
-     * or retired with this read's stay) or sees this use.
+     * {@code keepRetiredUntil}, or its limit when that comes first. An eviction deciding on the manifest is
+     * therefore either before this (false, or retired with a stay that covers this read) or sees this use.
      */
     boolean confirmManifestUse(RepositoryName repository, Digest digest, java.time.Instant at, java.time.Instant keepRetiredUntil);
 

@@ -41,6 +41,13 @@ public interface RetentionRecords {
     int deleteRetiredManifests(Instant now, int limit);
 
     /**
+     * Deletes at once every retired manifest of a repository {@code repositories} accepts (pushed before
+     * {@code pushedBefore}, when given) that no other manifest references, with its references, however long
+     * its stay had left: an invalidation's entries go from everyone. Returns how many.
+     */
+    int deleteRetiredManifests(java.util.function.Predicate<String> repositories, Optional<Instant> pushedBefore);
+
+    /**
      * Deletes up to {@code limit} links that no manifest of their repository references, made before
      * {@code cutoff}, to blobs not used since {@code cutoff} (what an abandoned push or an evicted
      * manifest leaves), each condition checked in the deleting statement itself. Returns how many went.

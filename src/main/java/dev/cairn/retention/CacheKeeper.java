@@ -290,6 +290,12 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
             long before = records.storedBytes();
             List<CacheGraph.Eviction> plan = EvictionPlanner.invalidation(records.snapshot(), repositories, tags, olderThan, now);
             List<CollectionReport.EvictedUnit> evicted = dryRun ? describe(plan) : execute(plan, now, false);
+            if (!dryRun && tags.isEmpty()) {
+                // What a collection retired earlier goes too: nobody is to build on an invalidated entry.
+                // (Retired manifests have no tags left, so an invalidation by tag cannot match them.)
+                int retired = records.deleteRetiredManifests(name -> repositories.matches(name), olderThan.map(now::minus));
+                if (retired > 0) log.info("invalidation: deleted {} retired manifest(s) at once", retired);
+            }
             long after = dryRun ? before : records.storedBytes();
             storedBytes.set(after);
             return new CollectionReport(dryRun, evicted, List.of(), before, after, Duration.ofNanos(System.nanoTime() - started).toMillis());
@@ -360,8 +366,9 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     private List<CollectionReport.DeletedBlob> sweep(Instant now) {
         Instant cutoff = now.minus(policy.grace());
         lastUse.flush(); // a HEAD that let a client skip an upload must protect that blob's link
-        while (records.deleteRetiredManifests(now, UNIT_BATCH) == UNIT_BATCH) {
-            // evicted manifests whose readers' grace windows have passed; their blobs follow below
+        while (records.deleteRetiredManifests(now, UNIT_BATCH) > 0) {
+            // evicted manifests whose readers' grace windows have passed, indexes before their children;
+            // their blobs follow below
         }
         Optional<RetentionRecords.LinkKey> page = Optional.empty();
         do {

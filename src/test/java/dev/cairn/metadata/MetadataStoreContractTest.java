@@ -166,6 +166,80 @@ class MetadataStoreContractTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"sqlite", "postgres"})
+    void aRetiredIndexKeepsItsChildrenWhileReadsExtendItAndNoReadExtendsAnythingPastItsLimit(String kind) throws Exception {
+        try (JdbcMetadataStore store = store(kind)) {
+            Instant pushed = Instant.ofEpochMilli(1000);
+            java.time.Duration minute = java.time.Duration.ofMinutes(1);
+            Digest layer = Digest.sha256("layer of a platform".getBytes());
+            store.linkBlob(REPO, layer, 5);
+            NewManifest child = manifest("platform", Set.of(layer), pushed);
+            store.putManifest(child, Optional.empty());
+            NewManifest index = manifest("multi-platform", Set.of(child.digest()), pushed);
+            store.putManifest(index, Optional.of(new Tag("main")));
+            ReadProtection protection = new ReadProtection(minute.multipliedBy(60), minute.multipliedBy(30));
+            var unit = new RetentionRecords.UnitDeletion(REPO, List.of(index.digest().toString(), child.digest().toString()), pushed,
+                    Optional.of(pushed), false, "budget");
+            store.deleteUnits(List.of(unit), protection, pushed.plus(minute.multipliedBy(10)));
+            // both retired until 90 min (push + lag + grace), extensible up to 150 min (one more window)
+
+            Instant read = pushed.plus(minute.multipliedBy(80)); // a read of the index, after the eviction
+            assertThat(store.confirmManifestUse(REPO, index.digest(), read, read.plus(protection.grace()))).isTrue();
+            assertThat(store.deleteRetiredManifests(pushed.plus(minute.multipliedBy(100)), 100))
+                    .as("the child's own stay is over, but the index that read extended still references it").isZero();
+            assertThat(store.manifest(REPO, child.digest())).isPresent();
+
+            Instant late = pushed.plus(minute.multipliedBy(100)); // a read of the child: served, but extended to the limit only
+            assertThat(store.confirmManifestUse(REPO, child.digest(), late, late.plus(protection.grace()))).isTrue();
+            assertThat(store.manifest(REPO, child.digest()).orElseThrow().retiredUntil()).hasValue(pushed.plus(minute.multipliedBy(150)));
+            Instant later = pushed.plus(minute.multipliedBy(149));
+            assertThat(store.confirmManifestUse(REPO, child.digest(), later, later.plus(protection.grace()))).isTrue();
+            assertThat(store.manifest(REPO, child.digest()).orElseThrow().retiredUntil()).as("no read keeps it longer")
+                    .hasValue(pushed.plus(minute.multipliedBy(150)));
+
+            assertThat(store.deleteRetiredManifests(pushed.plus(minute.multipliedBy(141)), 100)).as("the index").isEqualTo(1);
+            assertThat(store.deleteRetiredManifests(pushed.plus(minute.multipliedBy(141)), 100)).isZero();
+            assertThat(store.deleteRetiredManifests(pushed.plus(minute.multipliedBy(151)), 100)).as("then the child").isEqualTo(1);
+            assertThat(store.manifest(REPO, child.digest())).isEmpty();
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sqlite", "postgres"})
+    void aPushTakesBackTheWholeRetiredTreeItReferencesAndInvalidationDeletesRetiredEntriesAtOnce(String kind) throws Exception {
+        try (JdbcMetadataStore store = store(kind)) {
+            Instant pushed = Instant.ofEpochMilli(1000);
+            NewManifest leaf = manifest("leaf", Set.of(), pushed);
+            store.putManifest(leaf, Optional.empty());
+            NewManifest inner = manifest("inner", Set.of(leaf.digest()), pushed);
+            store.putManifest(inner, Optional.empty());
+            NewManifest top = manifest("top", Set.of(inner.digest()), pushed);
+            store.putManifest(top, Optional.of(new Tag("main")));
+            ReadProtection protection = new ReadProtection(java.time.Duration.ofHours(1), java.time.Duration.ofMinutes(30));
+            List<String> all = List.of(top.digest().toString(), inner.digest().toString(), leaf.digest().toString());
+            Instant evictedAt = pushed.plusSeconds(60);
+            store.deleteUnits(List.of(new RetentionRecords.UnitDeletion(REPO, all, pushed, Optional.of(pushed), false, "budget")),
+                    protection, evictedAt);
+            assertThat(store.snapshot().manifests()).isEmpty();
+
+            // pushed again under its tag: the top, and everything below it, is live again
+            assertThat(store.putManifest(manifest("top", Set.of(inner.digest()), evictedAt), Optional.of(new Tag("main")))).isEmpty();
+            for (NewManifest m : List.of(top, inner, leaf)) {
+                assertThat(store.manifest(REPO, m.digest()).orElseThrow().retiredUntil()).as(m.digest().toString()).isEmpty();
+            }
+            assertThat(store.deleteRetiredManifests(evictedAt.plus(java.time.Duration.ofDays(1)), 100)).isZero();
+            assertThat(store.snapshot().manifests()).hasSize(3);
+
+            // retired again, then invalidated: gone at once, whatever stay they had left, in other repositories not
+            store.deleteUnits(List.of(new RetentionRecords.UnitDeletion(REPO, all, evictedAt, Optional.of(evictedAt), false, "budget")),
+                    protection, evictedAt.plusSeconds(1));
+            assertThat(store.deleteRetiredManifests(name -> name.equals("other/app"), Optional.empty())).isZero();
+            assertThat(store.deleteRetiredManifests(name -> name.equals(REPO.value()), Optional.empty())).isEqualTo(3);
+            for (NewManifest m : List.of(top, inner, leaf)) assertThat(store.manifest(REPO, m.digest())).isEmpty();
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sqlite", "postgres"})
     void unitsAreDeletedOnlyWhenStillAsSeen(String kind) throws Exception {
         try (JdbcMetadataStore store = store(kind)) {
             Instant pushed = Instant.ofEpochMilli(1000);
