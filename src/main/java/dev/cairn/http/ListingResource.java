@@ -35,12 +35,34 @@ final class ListingResource {
         sendPage(x, "/v2/" + repository + "/tags/list", page, Map.of("name", repository.value(), "tags", page.items()));
     }
 
+    /**
+     * Only what the caller may pull, paginated over that list: a page holds up to {@code n} names the caller
+     * may see, and its Link names the last of them, never a repository the caller may not know of.
+     */
     void catalog(Exchange x) {
         requireGet(x);
-        Page page = manifests.repositories(x.query("last"), pageSize(x));
-        // Only what the caller may pull; the page may come out shorter, and Link still points past it.
-        List<String> visible = page.items().stream().filter(name -> gate.listable(x.caller, name)).toList();
-        sendPage(x, "/v2/_catalog", page, Map.of("repositories", visible));
+        long n = pageSize(x).orElse(RepositoryManifests.MAX_PAGE);
+        if (n < 0) throw new RegistryException(ErrorCode.PAGINATION_NUMBER_INVALID, "n must not be negative");
+        Page page = visiblePage(x, x.query("last"), (int) Math.min(n, RepositoryManifests.MAX_PAGE));
+        sendPage(x, "/v2/_catalog", page, Map.of("repositories", page.items()));
+    }
+
+    private Page visiblePage(Exchange x, Optional<String> last, int limit) {
+        List<String> visible = new ArrayList<>();
+        Optional<String> after = last;
+        while (true) {
+            Page stored = manifests.repositories(after, OptionalLong.of(RepositoryManifests.MAX_PAGE));
+            for (String name : stored.items()) {
+                if (!gate.listable(x.caller, name)) continue;
+                if (visible.size() == limit) {
+                    // one more visible name exists: this page is full and another follows
+                    return new Page(visible, visible.isEmpty() ? Optional.empty() : Optional.of(visible.getLast()));
+                }
+                visible.add(name);
+            }
+            if (stored.next().isEmpty()) return new Page(visible, Optional.empty());
+            after = stored.next();
+        }
     }
 
     void referrers(Exchange x, OciRoute route) {

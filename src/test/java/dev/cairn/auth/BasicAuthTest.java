@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.Map;
 
 import static dev.cairn.testing.OciClient.OCI_MANIFEST;
@@ -161,6 +162,27 @@ class BasicAuthTest {
         List<String> asDev = new ArrayList<>();
         OciClient.json(client.get("/v2/_catalog", "Authorization", developer)).path("repositories").forEach(n -> asDev.add(n.asText()));
         assertThat(asDev).contains("cache/app", "private/app", "public/base");
+    }
+
+    @Test
+    void theCatalogPaginatesOverWhatTheCallerMayPullAndItsLinksNameNothingElse() {
+        List<String> whole = new ArrayList<>();
+        OciClient.json(client.get("/v2/_catalog", "Authorization", runner)).path("repositories").forEach(n -> whole.add(n.asText()));
+        List<String> walked = new ArrayList<>();
+        String next = "/v2/_catalog?n=1";
+        for (int page = 0; next != null && page < 100; page++) {
+            HttpResponse<byte[]> r = client.get(next, "Authorization", runner);
+            assertThat(r.statusCode()).isEqualTo(200);
+            List<String> names = new ArrayList<>();
+            OciClient.json(r).path("repositories").forEach(n -> names.add(n.asText()));
+            assertThat(names).as("page " + page).hasSizeLessThanOrEqualTo(1);
+            walked.addAll(names);
+            Optional<String> link = r.headers().firstValue("Link");
+            link.ifPresent(l -> assertThat(l).doesNotContain("private"));
+            next = link.map(l -> l.substring(l.indexOf('<') + 1, l.indexOf('>'))).orElse(null);
+            if (next != null) assertThat(names).as("a page with a next page is full").hasSize(1);
+        }
+        assertThat(walked).isEqualTo(whole).doesNotContain("private/app").contains("cache/app");
     }
 
     @Test
