@@ -82,15 +82,39 @@ class BadInputTest {
     }
 
     @Test
+    void requestLinesJettyRefusesSayWhatWasWrong() throws Exception {
+        String climbing = RawHttp.get(cairn.port(), "/v2/../../etc/passwd");
+        assertRawOciError(climbing, 400, "NAME_INVALID");
+        assertThat(RawHttp.body(climbing)).contains("climbs above the root");
+        String badEscape = RawHttp.get(cairn.port(), "/v2/team/%zzapp/manifests/v1");
+        assertRawOciError(badEscape, 400, "NAME_INVALID");
+        assertThat(RawHttp.body(badEscape)).contains("malformed percent-encoding", "not 'z'");
+    }
+
+    @Test
     void unknownAlgorithmAndMalformedDigests() {
         byte[] body = "content".getBytes();
         for (String digest : List.of("md5:9a0364b9e99bb480dd25e1f0284c8555", "sha256:xyz", "sha256:" + "A".repeat(64),
                 "sha256:" + "a".repeat(63), "nocolon", "sha256:")) {
             assertOciError(client.post("/v2/bad/app/blobs/uploads/?digest=" + digest, body), 400, "DIGEST_INVALID");
-            assertOciError(client.get("/v2/bad/app/blobs/" + digest), 400, "DIGEST_INVALID");
+            // a read of what cannot exist is "not found", as in Distribution and the conformance suite
+            assertOciError(client.get("/v2/bad/app/blobs/" + digest), 404, "BLOB_UNKNOWN");
+            assertThat(client.head("/v2/bad/app/blobs/" + digest).statusCode()).isEqualTo(404);
         }
-        assertOciError(client.get("/v2/a/manifests/sha256:totallywrong"), 400, "DIGEST_INVALID");
-        assertOciError(client.delete("/v2/bad/app/manifests/sha256:totallywrong"), 400, "DIGEST_INVALID");
+        assertOciError(client.get("/v2/a/manifests/sha256:totallywrong"), 404, "MANIFEST_UNKNOWN");
+        assertOciError(client.delete("/v2/bad/app/manifests/sha256:totallywrong"), 404, "MANIFEST_UNKNOWN");
+    }
+
+    @Test
+    void aManifestReferenceThatIsNeitherTagNorDigestIsNotFoundOnReadAndInvalidOnPush() {
+        // (a push names the tag it creates: an invalid one is the spec's MANIFEST_INVALID, there being no TAG_INVALID in it)
+        for (String reference : List.of(".INVALID_MANIFEST_NAME", "-starts-with-dash", "a".repeat(129))) {
+            assertOciError(client.get("/v2/bad/app/manifests/" + reference), 404, "MANIFEST_UNKNOWN");
+            assertThat(client.head("/v2/bad/app/manifests/" + reference).statusCode()).isEqualTo(404);
+            assertOciError(client.delete("/v2/bad/app/manifests/" + reference), 404, "MANIFEST_UNKNOWN");
+            assertOciError(client.put("/v2/bad/app/manifests/" + reference, "{\"schemaVersion\":2}".getBytes(),
+                    "Content-Type", "application/vnd.oci.image.manifest.v1+json"), 400, "MANIFEST_INVALID");
+        }
     }
 
     @Test

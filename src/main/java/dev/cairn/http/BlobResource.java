@@ -25,7 +25,7 @@ final class BlobResource {
 
     void handle(Exchange x, OciRoute route) {
         RepositoryName repository = PathParameters.repository(route.name());
-        Digest digest = PathParameters.digest(route.argument());
+        Digest digest = readable(repository, route.argument());
         switch (x.method()) {
             case "GET", "HEAD" -> get(x, repository, digest);
             case "DELETE" -> {
@@ -33,6 +33,16 @@ final class BlobResource {
                 x.send(202);
             }
             default -> throw new RegistryException(ErrorCode.UNSUPPORTED, x.method() + " is not supported on a blob");
+        }
+    }
+
+    /** A blob path names a digest; a malformed one names a blob that cannot exist, which is not found (as in Distribution). */
+    private static Digest readable(RepositoryName repository, String raw) {
+        try {
+            return PathParameters.digest(raw);
+        } catch (RegistryException invalid) {
+            throw new RegistryException(ErrorCode.BLOB_UNKNOWN, "no blob " + ClientText.shortened(raw) + " in " + repository
+                    + ": " + invalid.getMessage(), java.util.Map.of("digest", ClientText.shortened(raw)));
         }
     }
 

@@ -22,7 +22,7 @@ final class ManifestResource {
 
     void handle(Exchange x, OciRoute route) {
         RepositoryName repository = PathParameters.repository(route.name());
-        Reference reference = PathParameters.reference(route.argument());
+        Reference reference = readable(x, repository, route.argument());
         switch (x.method()) {
             case "GET", "HEAD" -> get(x, repository, reference);
             case "PUT" -> {
@@ -37,6 +37,21 @@ final class ManifestResource {
                 x.send(202);
             }
             default -> throw new RegistryException(ErrorCode.UNSUPPORTED, x.method() + " is not supported on a manifest");
+        }
+    }
+
+    /**
+     * The reference; for a read or a deletion, one that is neither a valid tag nor a digest names something
+     * that cannot exist, so it is not found (as Distribution answers, and the conformance suite expects). A
+     * push with it is refused as invalid.
+     */
+    private static Reference readable(Exchange x, RepositoryName repository, String raw) {
+        try {
+            return PathParameters.reference(raw);
+        } catch (RegistryException invalid) {
+            if (x.method().equals("PUT")) throw invalid;
+            throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN, "no manifest " + ClientText.shortened(raw) + " in " + repository
+                    + ": " + invalid.getMessage(), Map.of("reference", ClientText.shortened(raw)));
         }
     }
 

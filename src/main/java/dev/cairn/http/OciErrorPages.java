@@ -29,14 +29,35 @@ final class OciErrorPages extends ErrorHandler {
             case 429 -> ErrorCode.TOOMANYREQUESTS;
             default -> ErrorCode.UNSUPPORTED;
         };
+        String said = status == 400 ? refusedRequestLine(cause).orElse(message) : message;
         byte[] body;
         try {
-            body = Exchange.JSON.writeValueAsBytes(OciErrors.body(code, message == null ? code.defaultMessage() : message, Map.of()));
+            body = Exchange.JSON.writeValueAsBytes(OciErrors.body(code, said == null ? code.defaultMessage() : said, Map.of()));
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
             body = "{}".getBytes();
         }
         response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
         response.getHeaders().put(HttpHeader.CONTENT_LENGTH, body.length);
         response.write(true, ByteBuffer.wrap(body), callback);
+    }
+
+    /**
+     * What was wrong with a request line Jetty refused, for the user who reads it in a client's error: Jetty
+     * itself says only "Bad Request" (and no longer has the path), but its cause names the fault.
+     */
+    static java.util.Optional<String> refusedRequestLine(Throwable cause) {
+        Throwable root = cause;
+        while (root != null && root.getCause() != null && root.getCause() != root) root = root.getCause();
+        if (root == null || root == cause) return java.util.Optional.empty();
+        String detail = root.getMessage() == null ? "" : root.getMessage();
+        if (root instanceof NumberFormatException && detail.startsWith("!hex ")) {
+            return java.util.Optional.of("the request path has a malformed percent-encoding: '%' must be followed by two hex digits, not '"
+                    + detail.substring("!hex ".length()) + "' (names and digests need no percent-encoding)");
+        }
+        if (detail.equals("Bad URI")) {
+            return java.util.Optional.of("the request path does not resolve: a '..' segment climbs above the root (a repository name has no "
+                    + "'.' or '..' segments, and nothing lies outside /v2/)");
+        }
+        return java.util.Optional.of("the request line is not valid HTTP: " + detail);
     }
 }
