@@ -76,7 +76,7 @@ public final class Cairn implements AutoCloseable {
                 RegistryEvents.both(metrics, keeper));
         Gatekeeper gatekeeper = gatekeeper(config.auth(), config.dataDir());
         this.http = new HttpServer(new HttpServer.Services(registry, keeper, metadata, metrics, gatekeeper, config.auth().tokenRealm(),
-                        config.storage().redirect() ? Optional.of(BLOB_REDIRECT_VALIDITY) : Optional.empty()),
+                        config.storage().redirect() ? Optional.of(BLOB_REDIRECT_VALIDITY) : Optional.empty(), config.trustedProxies()),
                 config.listenHost(), config.listenPort(), config.accessLog(), config.shutdownTimeout(), config.tls());
         warnIfOpen(config);
         this.uploadJanitor = Thread.ofVirtual().name("cairn-upload-expiry").unstarted(() -> expireUploadsPeriodically(config.uploadExpiry()));

@@ -82,18 +82,21 @@ public final class Gatekeeper {
 
     public Caller authenticate(Credentials credentials, String source) throws AuthenticationFailed {
         if (mode == Mode.NONE) return Caller.ANONYMOUS;
-        Optional<java.time.Instant> blocked = throttle.blocked(source);
-        if (blocked.isPresent() && !(credentials instanceof Credentials.None)) {
-            throw new AuthenticationFailed("too many failed logins from this address; try again later", blocked);
-        }
         return switch (credentials) {
             case Credentials.None none -> Caller.ANONYMOUS;
             case Credentials.Password p -> {
+                Optional<java.time.Instant> blocked = throttle.userBlocked(p.user(), source);
+                if (blocked.isPresent()) {
+                    throw new AuthenticationFailed("too many failed logins for this user from this address; try again later", blocked);
+                }
                 if (users.isPresent() && users.get().verify(p.user(), p.password())) {
-                    throttle.succeeded(source);
+                    throttle.succeeded(p.user(), source);
                     yield new Caller(Identity.user(p.user(), policy.groupsOf(p.user())), Optional.empty(), false);
                 }
-                throttle.failed(source);
+                Optional<java.time.Instant> addressCooling = throttle.failed(p.user(), source);
+                if (addressCooling.isPresent()) {
+                    throw new AuthenticationFailed("too many failed logins from this address; try again later", addressCooling);
+                }
                 throw new AuthenticationFailed("wrong user name or password", Optional.empty());
             }
             case Credentials.Bearer b -> {

@@ -6,51 +6,104 @@ import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Sources (client addresses) that fail to log in {@code maxFailures} times within {@code window} are
- * refused for {@code cooldown} (429), which makes guessing passwords over the network slow.
+ * Slows password guessing without locking out the fleet. Failures are counted per user name and client
+ * address together, and per client address alone:
+ * <ul>
+ *   <li>A user name that fails {@code maxFailures} times within {@code window} from one address is refused
+ *   there for {@code cooldown} (429), right password or not, so a guesser learns nothing meanwhile. Only
+ *   that user's success there clears the count; another user's does not.</li>
+ *   <li>An address that fails {@link #ADDRESS_FACTOR} times as often, whatever the user names (it may be a
+ *   proxy many runners share), gets 429 instead of 401 for every further wrong password during the cooldown,
+ *   so clients back off; a right password, or any valid token, from it is still accepted. Behind a proxy every runner may share one
+ *   address, and one guesser must not refuse them all.</li>
+ * </ul>
+ * Tokens are never counted or refused here: they expire in normal use and cannot be guessed.
  */
 public final class LoginThrottle {
-    private final int maxFailures;
+    /** Beyond this many tracked keys, the oldest state is dropped: a flood of names or addresses must not grow it without bound. */
+    private static final int MAX_KEYS = 100_000;
+    /** How many more failures an address may have than one user name at it before it is told to back off. */
+    static final int ADDRESS_FACTOR = 5;
+
     private final Duration window;
     private final Duration cooldown;
     private final Clock clock;
-    private final Map<String, Deque<Instant>> failures = new ConcurrentHashMap<>();
-    private final Map<String, Instant> blockedUntil = new ConcurrentHashMap<>();
+    private final Counter byUserAtAddress;
+    private final Counter byAddress;
 
     public LoginThrottle(int maxFailures, Duration window, Duration cooldown, Clock clock) {
-        this.maxFailures = maxFailures;
         this.window = window;
         this.cooldown = cooldown;
         this.clock = clock;
+        this.byUserAtAddress = new Counter(maxFailures);
+        this.byAddress = new Counter(maxFailures * ADDRESS_FACTOR);
     }
 
-    /** When the source may try again, if it is cooling off now. */
-    public java.util.Optional<Instant> blocked(String source) {
-        Instant until = blockedUntil.get(source);
-        if (until == null) return java.util.Optional.empty();
-        if (clock.instant().isBefore(until)) return java.util.Optional.of(until);
-        blockedUntil.remove(source, until);
-        return java.util.Optional.empty();
+    /** When {@code user} may try a password from {@code address} again, if that pair is cooling off now. */
+    public Optional<Instant> userBlocked(String user, String address) {
+        return byUserAtAddress.blocked(key(user, address));
     }
 
-    public void failed(String source) {
-        Instant now = clock.instant();
-        Deque<Instant> recent = failures.computeIfAbsent(source, k -> new ArrayDeque<>());
-        synchronized (recent) {
-            recent.addLast(now);
-            while (!recent.isEmpty() && recent.peekFirst().isBefore(now.minus(window))) recent.removeFirst();
-            if (recent.size() >= maxFailures) {
-                blockedUntil.put(source, now.plus(cooldown));
-                recent.clear();
+    /**
+     * Records a wrong password; returns when the address may fail again without a 429, if it was cooling off
+     * already (the failure that reaches the limit is still answered 401, as for a user name).
+     */
+    public Optional<Instant> failed(String user, String address) {
+        Optional<Instant> cooling = byAddress.blocked(address);
+        byUserAtAddress.failed(key(user, address));
+        byAddress.failed(address);
+        return cooling;
+    }
+
+    /** A right password: only this user's count at this address is forgotten. */
+    public void succeeded(String user, String address) {
+        byUserAtAddress.forget(key(user, address));
+    }
+
+    private static String key(String user, String address) {
+        return user + "\u0000" + address;
+    }
+
+    /** Failures within the window per key, and the keys cooling off. */
+    private final class Counter {
+        private final int limit;
+        private final Map<String, Deque<Instant>> failures = new ConcurrentHashMap<>();
+
+        Counter(int limit) {
+            this.limit = limit;
+        }
+
+        private final Map<String, Instant> blockedUntil = new ConcurrentHashMap<>();
+
+        Optional<Instant> blocked(String key) {
+            Instant until = blockedUntil.get(key);
+            if (until == null) return Optional.empty();
+            if (clock.instant().isBefore(until)) return Optional.of(until);
+            blockedUntil.remove(key, until);
+            return Optional.empty();
+        }
+
+        void failed(String key) {
+            Instant now = clock.instant();
+            if (failures.size() > MAX_KEYS) failures.clear();
+            if (blockedUntil.size() > MAX_KEYS) blockedUntil.clear();
+            Deque<Instant> recent = failures.computeIfAbsent(key, k -> new ArrayDeque<>());
+            synchronized (recent) {
+                recent.addLast(now);
+                while (!recent.isEmpty() && recent.peekFirst().isBefore(now.minus(window))) recent.removeFirst();
+                if (recent.size() >= limit) {
+                    blockedUntil.put(key, now.plus(cooldown));
+                    recent.clear();
+                }
             }
         }
-        if (failures.size() > 100_000) failures.clear(); // a flood of sources must not grow this without bound
-    }
 
-    public void succeeded(String source) {
-        failures.remove(source);
+        void forget(String key) {
+            failures.remove(key);
+        }
     }
 }

@@ -18,7 +18,9 @@ public record CairnConfig(
         TlsSettings tls,
         LogFormat logFormat,
         boolean accessLog,
-        Duration shutdownTimeout) {
+        Duration shutdownTimeout,
+        /** Proxies whose X-Forwarded-For / Forwarded headers name the client (for the login throttle); none by default. */
+        List<AddressRange> trustedProxies) {
 
     public enum StorageType { FILE, S3 }
 

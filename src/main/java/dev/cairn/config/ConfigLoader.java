@@ -85,10 +85,12 @@ public final class ConfigLoader {
             new Key("tls.reload-check", "5s", c -> Quantities.formatDuration(c.tls().reloadCheck())),
             new Key("log.format", "text", c -> c.logFormat().name().toLowerCase(Locale.ROOT)),
             new Key("log.access", "true", c -> Boolean.toString(c.accessLog())),
-            new Key("server.shutdown-timeout", "30s", c -> Quantities.formatDuration(c.shutdownTimeout())));
+            new Key("server.shutdown-timeout", "30s", c -> Quantities.formatDuration(c.shutdownTimeout())),
+            new Key("server.trusted-proxies", "[]", c -> c.trustedProxies().toString()));
 
     /** Keys whose value is a YAML list or mapping rather than a single value. */
-    private static final Set<String> STRUCTURED_KEYS = Set.of("retention.rules", "auth.rules", "auth.groups", "auth.admins");
+    private static final Set<String> STRUCTURED_KEYS = Set.of("retention.rules", "auth.rules", "auth.groups", "auth.admins",
+            "server.trusted-proxies");
 
     private ConfigLoader() {
     }
@@ -156,7 +158,32 @@ public final class ConfigLoader {
                 maxManifest, flush, uploadExpiry, retention, auth, tls,
                 choice(v, "log.format", CairnConfig.LogFormat.class),
                 bool(v, "log.access"),
-                duration(v, "server.shutdown-timeout"));
+                duration(v, "server.shutdown-timeout"),
+                trustedProxies(v.get("server.trusted-proxies")));
+    }
+
+    /** A YAML or JSON list of addresses and CIDR ranges, or (as an environment variable likes it) a comma-separated one. */
+    static List<AddressRange> trustedProxies(String text) {
+        List<String> items = new ArrayList<>();
+        String t = text.strip();
+        if (t.startsWith("[")) {
+            try {
+                for (JsonNode item : new ObjectMapper(new YAMLFactory()).readTree(t)) items.add(item.asText());
+            } catch (IOException e) {
+                throw new ConfigException("server.trusted-proxies: not a list of addresses: " + e.getMessage());
+            }
+        } else if (!t.isEmpty()) {
+            items.addAll(List.of(t.split(",")));
+        }
+        List<AddressRange> ranges = new ArrayList<>();
+        for (String item : items) {
+            try {
+                ranges.add(AddressRange.parse(item));
+            } catch (IllegalArgumentException e) {
+                throw new ConfigException("server.trusted-proxies: " + e.getMessage());
+            }
+        }
+        return List.copyOf(ranges);
     }
 
     private static String s3(CairnConfig c, Function<StorageSettings.S3, String> field) {

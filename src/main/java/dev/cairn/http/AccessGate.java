@@ -19,9 +19,11 @@ import java.util.Optional;
  */
 final class AccessGate {
     private final Gatekeeper gatekeeper;
+    private final ClientAddress clientAddress;
     private final Optional<String> configuredRealm;
 
-    AccessGate(Gatekeeper gatekeeper, Optional<String> configuredRealm) {
+    AccessGate(Gatekeeper gatekeeper, Optional<String> configuredRealm, ClientAddress clientAddress) {
+        this.clientAddress = clientAddress;
         this.gatekeeper = gatekeeper;
         this.configuredRealm = configuredRealm;
     }
@@ -55,8 +57,9 @@ final class AccessGate {
         refuseUnless(gatekeeper.isKnown(caller) ? Gatekeeper.Decision.ALLOWED : Gatekeeper.Decision.CHALLENGE, Optional.empty(), false);
     }
 
+    /** The admin API and /metrics; a token client is told the scope to ask for. */
     void requireAdmin(Gatekeeper.Caller caller) {
-        refuseUnless(gatekeeper.checkAdmin(caller), Optional.empty(), false);
+        refuseUnless(gatekeeper.checkAdmin(caller), Optional.of("registry:admin:*"), caller.tokenGrants().isPresent());
     }
 
     /** For the catalog: what the caller's user may pull by the rules (a token's scope does not narrow a listing). */
@@ -145,7 +148,8 @@ final class AccessGate {
         return Optional.empty();
     }
 
-    static String source(Request request) {
-        return Request.getRemoteAddr(request);
+    /** The client's address, as the login throttle counts it. */
+    String source(Request request) {
+        return clientAddress.of(request);
     }
 }

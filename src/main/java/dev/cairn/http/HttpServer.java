@@ -57,7 +57,8 @@ public final class HttpServer implements AutoCloseable {
 
     /** Everything the HTTP edge serves. */
     public record Services(Registry registry, CacheKeeper keeper, RetentionRecords records, CacheMetrics metrics,
-                           Gatekeeper gatekeeper, Optional<String> tokenRealm, Optional<Duration> blobRedirectFor) {
+                           Gatekeeper gatekeeper, Optional<String> tokenRealm, Optional<Duration> blobRedirectFor,
+                           List<dev.cairn.config.AddressRange> trustedProxies) {
     }
 
     public HttpServer(Services services, String host, int port, boolean accessLog, Duration shutdownTimeout, TlsSettings tlsSettings)
@@ -108,7 +109,7 @@ public final class HttpServer implements AutoCloseable {
         connector.setIdleTimeout(Duration.ofMinutes(5).toMillis());
         server.addConnector(connector);
 
-        AccessGate gate = new AccessGate(services.gatekeeper(), services.tokenRealm());
+        AccessGate gate = new AccessGate(services.gatekeeper(), services.tokenRealm(), new ClientAddress(services.trustedProxies()));
         // One front per protocol; a request goes to the first that claims its path.
         server.setHandler(new GracefulHandler(new FrontChain(gate, List.of(
                 new OciFront(services.registry(), gate, services.blobRedirectFor()),

@@ -79,7 +79,7 @@ final class TokenResource implements Front {
         Gatekeeper.Caller caller;
         try {
             caller = gate.gatekeeper().authenticate(new Gatekeeper.Credentials.Password(
-                    String.valueOf(first(form, "username")), String.valueOf(first(form, "password")).toCharArray()), AccessGate.source(x.request));
+                    String.valueOf(first(form, "username")), String.valueOf(first(form, "password")).toCharArray()), gate.source(x.request));
         } catch (Gatekeeper.AuthenticationFailed e) {
             throw new AccessRefusedException(e.retryAfter().isPresent() ? ErrorCode.TOOMANYREQUESTS : ErrorCode.UNAUTHORIZED, e.getMessage(),
                     java.util.Optional.empty(), false, e.retryAfter().map(t -> Math.max(1, t.getEpochSecond() - Instant.now().getEpochSecond())).orElse(0L));

@@ -48,6 +48,27 @@ class TokenAuthTest {
     }
 
     @Test
+    void aChallengeFromTheAdminApiNamesTheScopeToAskFor() throws Exception {
+        Path dir = Files.createTempDirectory("cairn-token-admin-");
+        Path htpasswd = TestUsers.htpasswd(dir.resolve("htpasswd"), Map.of("root", "ops-secret", "ci-1", "runner-secret"));
+        try (RunningCairn cairn = RunningCairn.start(Map.of("auth.mode", "token", "auth.htpasswd", htpasswd.toString(),
+                "auth.groups", "{runners: [ci-1], ops: [root]}", "auth.rules", RULES, "auth.admins", "{groups: [ops]}"))) {
+            OciClient client = new OciClient(cairn);
+            for (String path : List.of("/metrics", "/api/v1/stats")) {
+                HttpResponse<byte[]> challenge = client.get(path);
+                assertThat(challenge.statusCode()).isEqualTo(401);
+                assertThat(challenge.headers().firstValue("WWW-Authenticate").orElseThrow()).endsWith(",scope=\"registry:admin:*\"");
+            }
+            String admin = token(client, TestUsers.basic("root", "ops-secret"), "registry:admin:*");
+            assertThat(client.get("/metrics", "Authorization", admin).statusCode()).isEqualTo(200);
+            String runner = token(client, TestUsers.basic("ci-1", "runner-secret"), "registry:admin:*");
+            assertThat(client.get("/api/v1/stats", "Authorization", runner).statusCode()).as("not an admin: nothing granted").isEqualTo(403);
+        } finally {
+            TempFiles.deleteRecursively(dir);
+        }
+    }
+
+    @Test
     void theTokenDanceGrantsWhatTheRulesAllowAndNoMore() throws Exception {
         Path dir = Files.createTempDirectory("cairn-token-");
         Path htpasswd = TestUsers.htpasswd(dir.resolve("htpasswd"), Map.of("ci-1", "runner-secret", "alice", "dev-secret"));
