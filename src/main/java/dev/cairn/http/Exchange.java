@@ -25,7 +25,8 @@ final class Exchange {
     static final ObjectMapper JSON = new ObjectMapper();
     /** For blobs that are not local files (a remote store): bytes copied per write. */
     private static final int COPY_BUFFER = 64 << 10;
-    private static final long SMALL_BODY = 1 << 20;
+    /** The most of an unread body read and dropped before an early answer (a refused manifest, chunk or login). */
+    static final long DRAIN_LIMIT = 64L << 20;
 
     final Request request;
     final Response response;
@@ -83,19 +84,24 @@ final class Exchange {
     }
 
     /**
-     * Before an early answer (an error sent while the request body is unread): a small body is read and
-     * dropped so the connection stays usable; a large or unbounded one is not worth reading, so the
-     * answer says the connection closes, and the client does not send its next request into a socket
-     * that is about to go away.
+     * Before an early answer (an error sent while the request body is unread): the rest of the body, up to
+     * {@link #DRAIN_LIMIT}, is read and dropped. A client that sends its whole body before it reads (many
+     * do) would otherwise find the connection reset under it, as the kernel resets a socket closed with
+     * unread bytes, and see a broken pipe instead of the answer; and the connection stays usable. A longer
+     * body is not worth reading: the answer then says the connection closes.
      */
     void settleUnreadBody() {
         long length = request.getLength();
         if (length == 0) return;
         if (length < 0 && !request.getHeaders().contains(HttpHeader.TRANSFER_ENCODING)) return; // no body at all (GET, HEAD)
-        if (length > 0 && length <= SMALL_BODY) {
+        if (length <= DRAIN_LIMIT) {
             try {
-                Content.Source.asInputStream(request).skip(length);
-                return;
+                InputStream rest = Content.Source.asInputStream(request);
+                byte[] scratch = new byte[64 * 1024];
+                long drained = 0;
+                int n;
+                while (drained <= DRAIN_LIMIT && (n = rest.read(scratch)) >= 0) drained += n;
+                if (drained <= DRAIN_LIMIT) return;
             } catch (IOException | RuntimeException e) {
                 // fall through: close instead
             }
