@@ -72,7 +72,8 @@ public final class Cairn implements AutoCloseable {
         this.audit = new AuditLog(config.dataDir().resolve("audit.log"), metadata.locks());
         RetentionPolicy policy = policy(config.retention(), config.dataDir());
         this.keeper = new CacheKeeper(metadata, metadata.locks(), digestLocks, blobs, lastUse, policy, audit, metrics, Clock.systemUTC());
-        this.registry = new Registry(blobs, metadata, digestLocks, lastUse, Clock.systemUTC(), config.maxManifestBytes(),
+        this.registry = new Registry(blobs, metadata, digestLocks, lastUse, Clock.systemUTC(),
+                new Registry.Limits(config.maxManifestBytes(), config.maxUploadSessionsPerClient()),
                 RegistryEvents.both(metrics, keeper));
         Gatekeeper gatekeeper = gatekeeper(config.auth(), config.dataDir());
         this.http = new HttpServer(new HttpServer.Services(registry, keeper, metadata, metrics, gatekeeper, config.auth().tokenRealm(),

@@ -13,6 +13,7 @@ public record CairnConfig(
         long maxManifestBytes,
         Duration lastUseFlushInterval,
         Duration uploadExpiry,
+        int maxUploadSessionsPerClient,
         RetentionSettings retention,
         AuthSettings auth,
         TlsSettings tls,

@@ -56,6 +56,7 @@ public final class ConfigLoader {
             new Key("registry.max-manifest-bytes", "16MiB", c -> Quantities.formatSize(c.maxManifestBytes())),
             new Key("registry.last-use-flush-interval", "10s", c -> Quantities.formatDuration(c.lastUseFlushInterval())),
             new Key("registry.upload-expiry", "24h", c -> Quantities.formatDuration(c.uploadExpiry())),
+            new Key("registry.max-upload-sessions-per-client", "1000", c -> Integer.toString(c.maxUploadSessionsPerClient())),
             new Key("retention.max-bytes", "auto", c -> c.retention().maxBytes().map(Quantities::formatSize).orElse("auto")),
             new Key("retention.high-watermark", "95%", c -> percent(c.retention().highWatermark())),
             new Key("retention.low-watermark", "85%", c -> percent(c.retention().lowWatermark())),
@@ -153,9 +154,16 @@ public final class ConfigLoader {
         TlsSettings tls = tls(v);
         Duration uploadExpiry = duration(v, "registry.upload-expiry");
         if (uploadExpiry.isZero()) throw new ConfigException("registry.upload-expiry: must be positive");
+        int maxSessions;
+        try {
+            maxSessions = Integer.parseInt(v.get("registry.max-upload-sessions-per-client").strip());
+        } catch (NumberFormatException e) {
+            throw new ConfigException("registry.max-upload-sessions-per-client: expected a whole number");
+        }
+        if (maxSessions < 1) throw new ConfigException("registry.max-upload-sessions-per-client: must be at least 1");
         return new CairnConfig(host, port, Path.of(v.get("data-dir")),
                 storage(v),
-                maxManifest, flush, uploadExpiry, retention, auth, tls,
+                maxManifest, flush, uploadExpiry, maxSessions, retention, auth, tls,
                 choice(v, "log.format", CairnConfig.LogFormat.class),
                 bool(v, "log.access"),
                 duration(v, "server.shutdown-timeout"),

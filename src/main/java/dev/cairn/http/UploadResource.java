@@ -54,7 +54,12 @@ final class UploadResource {
             created(x, repository, blob.digest());
             return;
         }
-        sendState(x, 202, uploads.startUpload(repository));
+        sendState(x, 202, uploads.startUpload(repository, owner(x)));
+    }
+
+    /** Whose session this is, for the bound on open sessions: the user, or an anonymous client's address. */
+    private String owner(Exchange x) {
+        return x.caller.identity().anonymous() ? "address " + gate.source(x.request) : "user " + x.caller.identity().user();
     }
 
     /** A mount the spec says to fall back from (bad digest, bad or unknown source) answers empty. */

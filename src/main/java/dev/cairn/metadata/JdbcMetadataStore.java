@@ -32,7 +32,7 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class JdbcMetadataStore implements MetadataStore, RetentionRecords, UploadLedger {
     /** Migrations in order; each runs once, recorded in schema_version. */
-    private static final List<String> MIGRATIONS = List.of("V1__registry.sql", "V2__retention.sql", "V3__audit.sql", "V4__shared_uploads.sql", "V5__retired_manifests.sql");
+    private static final List<String> MIGRATIONS = List.of("V1__registry.sql", "V2__retention.sql", "V3__audit.sql", "V4__shared_uploads.sql", "V5__retired_manifests.sql", "V6__upload_owners.sql");
 
     /** What differs between the two databases; the SQL itself is shared. */
     private enum Dialect {
@@ -371,18 +371,36 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
 
     @Override
     public void createUpload(UploadSession session) {
-        write(c -> update(c, "INSERT INTO uploads (id, repository, started_at) VALUES (?, ?, ?)",
-                session.id(), session.repository().value(), session.startedAt().toEpochMilli()));
+        write(c -> update(c, "INSERT INTO uploads (id, repository, started_at, owner) VALUES (?, ?, ?, ?)",
+                session.id(), session.repository().value(), session.startedAt().toEpochMilli(), session.owner()));
+    }
+
+    @Override
+    public int countUploadsOf(String owner) {
+        return read(c -> {
+            try (PreparedStatement s = c.prepareStatement("SELECT count(*) FROM uploads WHERE owner = ?")) {
+                s.setString(1, owner);
+                try (ResultSet r = s.executeQuery()) {
+                    return r.next() ? r.getInt(1) : 0;
+                }
+            }
+        });
+    }
+
+    @Override
+    public List<UploadSession> uploadsOf(String owner, int limit) {
+        return uploadSessions("SELECT id, repository, started_at, owner FROM uploads WHERE owner = ? ORDER BY started_at LIMIT ?", owner, limit);
     }
 
     @Override
     public Optional<UploadSession> upload(String id) {
         return read(c -> {
-            try (PreparedStatement s = c.prepareStatement("SELECT repository, started_at FROM uploads WHERE id = ?")) {
+            try (PreparedStatement s = c.prepareStatement("SELECT repository, started_at, owner FROM uploads WHERE id = ?")) {
                 s.setString(1, id);
                 try (ResultSet r = s.executeQuery()) {
                     return r.next()
-                            ? Optional.of(new UploadSession(id, RepositoryName.of(r.getString(1)), Instant.ofEpochMilli(r.getLong(2))))
+                            ? Optional.of(new UploadSession(id, RepositoryName.of(r.getString(1)), Instant.ofEpochMilli(r.getLong(2)),
+                                    Optional.ofNullable(r.getString(3)).orElse("")))
                             : Optional.empty();
                 }
             }
@@ -415,13 +433,18 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
 
     @Override
     public List<UploadSession> uploadsStartedBefore(Instant cutoff) {
+        return uploadSessions("SELECT id, repository, started_at, owner FROM uploads WHERE started_at < ? ORDER BY started_at", cutoff.toEpochMilli());
+    }
+
+    private List<UploadSession> uploadSessions(String sql, Object... args) {
         return read(c -> {
             List<UploadSession> sessions = new ArrayList<>();
-            try (PreparedStatement s = c.prepareStatement("SELECT id, repository, started_at FROM uploads WHERE started_at < ? ORDER BY started_at")) {
-                s.setLong(1, cutoff.toEpochMilli());
+            try (PreparedStatement s = c.prepareStatement(sql)) {
+                bind(s, args);
                 try (ResultSet r = s.executeQuery()) {
                     while (r.next()) {
-                        sessions.add(new UploadSession(r.getString(1), RepositoryName.of(r.getString(2)), Instant.ofEpochMilli(r.getLong(3))));
+                        sessions.add(new UploadSession(r.getString(1), RepositoryName.of(r.getString(2)), Instant.ofEpochMilli(r.getLong(3)),
+                                Optional.ofNullable(r.getString(4)).orElse("")));
                     }
                 }
             }

@@ -67,6 +67,12 @@ public interface MetadataStore extends AutoCloseable {
 
     void createUpload(UploadSession session);
 
+    /** How many sessions {@code owner} has open. */
+    int countUploadsOf(String owner);
+
+    /** Up to {@code limit} of {@code owner}'s open sessions, oldest first. */
+    List<UploadSession> uploadsOf(String owner, int limit);
+
     Optional<UploadSession> upload(String id);
 
     void deleteUpload(String id);

@@ -4,6 +4,9 @@ import dev.cairn.registry.RepositoryName;
 
 import java.time.Instant;
 
-/** An open blob upload: its opaque id and the repository it will link the blob into. */
-public record UploadSession(String id, RepositoryName repository, Instant startedAt) {
+/**
+ * An open blob upload: its opaque id, the repository it will link the blob into, and who opened it (a user
+ * name or a client address; empty for sessions opened before owners were recorded).
+ */
+public record UploadSession(String id, RepositoryName repository, Instant startedAt, String owner) {
 }

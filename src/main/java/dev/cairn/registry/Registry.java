@@ -20,13 +20,17 @@ public final class Registry {
     private final RepositoryManifests manifests;
 
     /** {@code events}: who hears about hits, misses, bytes and deletions (metrics, retention). */
+    /** The bounds a registry keeps to: the largest manifest, and how many upload sessions one client may hold open. */
+    public record Limits(long maxManifestBytes, int maxUploadSessionsPerClient) {
+    }
+
     public Registry(BlobStore store, MetadataStore metadata, DigestLocks digestLocks, LastUseRecorder lastUse, Clock clock,
-                    long maxManifestBytes, RegistryEvents events) {
+                    Limits limits, RegistryEvents events) {
         this.store = store;
         this.metadata = metadata;
         this.blobs = new RepositoryBlobs(store, metadata, lastUse, digestLocks, events);
-        this.uploads = new UploadSessions(store, metadata, blobs, clock);
-        this.manifests = new RepositoryManifests(metadata, lastUse, clock, maxManifestBytes, events);
+        this.uploads = new UploadSessions(store, metadata, blobs, clock, limits.maxUploadSessionsPerClient());
+        this.manifests = new RepositoryManifests(metadata, lastUse, clock, limits.maxManifestBytes(), events);
     }
 
     public RepositoryBlobs blobs() {

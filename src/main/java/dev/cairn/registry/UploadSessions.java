@@ -13,6 +13,7 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.file.NoSuchFileException;
 import java.time.Clock;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
@@ -40,18 +41,35 @@ public final class UploadSessions {
      * racing a PUT of the same session cannot interleave bytes; other sessions never wait on it.
      */
     private final Map<String, ReentrantLock> uploadLocks = new ConcurrentHashMap<>();
+    /** A session without new bytes for this long is taken for abandoned when its owner is at its limit. */
+    static final java.time.Duration RECLAIM_IDLE = java.time.Duration.ofMinutes(15);
+    private final int maxSessionsPerClient;
 
-    UploadSessions(BlobStore blobs, MetadataStore metadata, RepositoryBlobs published, Clock clock) {
+    UploadSessions(BlobStore blobs, MetadataStore metadata, RepositoryBlobs published, Clock clock, int maxSessionsPerClient) {
         this.blobs = blobs;
         this.metadata = metadata;
         this.published = published;
         this.clock = clock;
+        this.maxSessionsPerClient = maxSessionsPerClient;
     }
 
-    public UploadState startUpload(RepositoryName repository) {
+    /**
+     * Opens a session for {@code owner} (a user name, or an anonymous client's address). An owner at its
+     * limit of open sessions first loses those it left without new bytes for {@link #RECLAIM_IDLE} (the
+     * leftovers of cancelled pushes); if it is still at the limit, the session is refused (429).
+     */
+    public UploadState startUpload(RepositoryName repository, String owner) {
+        if (metadata.countUploadsOf(owner) >= maxSessionsPerClient) {
+            int ended = endIdle(metadata.uploadsOf(owner, maxSessionsPerClient), clock.instant().minus(RECLAIM_IDLE));
+            if (ended > 0) log.info("ended {} upload session(s) of {} idle for over {} to open a new one", ended, owner, RECLAIM_IDLE);
+            if (metadata.countUploadsOf(owner) >= maxSessionsPerClient) {
+                throw new RegistryException(ErrorCode.TOOMANYREQUESTS, owner + " has " + maxSessionsPerClient + " upload sessions open "
+                        + "(registry.max-upload-sessions-per-client); finish or cancel some, or wait for idle ones to be ended");
+            }
+        }
         String id = UUID.randomUUID().toString();
         // The record first: a store that keeps its progress in the database writes to this row.
-        metadata.createUpload(new UploadSession(id, repository, clock.instant()));
+        metadata.createUpload(new UploadSession(id, repository, clock.instant(), owner));
         io(() -> {
             blobs.startUpload(id);
             return null;
@@ -144,23 +162,29 @@ public final class UploadSessions {
      * Returns how many were ended.
      */
     public int expireUploads(java.time.Instant cutoff) {
-        int expired = 0;
-        for (UploadSession session : metadata.uploadsStartedBefore(cutoff)) {
+        int expired = endIdle(metadata.uploadsStartedBefore(cutoff), cutoff);
+        int removed = io(() -> blobs.removeAbandonedUploads(cutoff, id -> metadata.upload(id).isPresent()));
+        if (removed > 0) log.info("removed {} abandoned upload part(s) or object(s) no open session owns", removed);
+        return expired;
+    }
+
+    /** Ends those of {@code sessions} with no new bytes since {@code cutoff}; sessions busy with a request are left alone. */
+    private int endIdle(List<UploadSession> sessions, java.time.Instant cutoff) {
+        int ended = 0;
+        for (UploadSession session : sessions) {
             ReentrantLock lock = uploadLocks.computeIfAbsent(session.id(), k -> new ReentrantLock());
             if (!lock.tryLock()) continue;
             try {
                 Optional<java.time.Instant> lastWrite = io(() -> blobs.uploadLastWrite(session.id()));
                 if (lastWrite.isEmpty() || lastWrite.get().isBefore(cutoff)) {
                     endSession(session.id(), true);
-                    expired++;
+                    ended++;
                 }
             } finally {
                 lock.unlock();
             }
         }
-        int removed = io(() -> blobs.removeAbandonedUploads(cutoff, id -> metadata.upload(id).isPresent()));
-        if (removed > 0) log.info("removed {} abandoned upload part(s) or object(s) no open session owns", removed);
-        return expired;
+        return ended;
     }
 
     private long append(String id, OptionalLong start, InputStream body) {

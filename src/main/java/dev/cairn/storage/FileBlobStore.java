@@ -15,6 +15,8 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
@@ -39,13 +41,23 @@ public final class FileBlobStore implements BlobStore {
     private final Path tmp;
     private final Path uploads;
     /**
-     * Upload sessions this process is writing, each with its file open and its writer, so that a PATCH is
-     * answered once its bytes are received and hashed while the writer goes on writing them, as the next
-     * PATCH arrives. Requests of one session never overlap (the registry holds the session's lock), so
-     * each entry is used by one request at a time. A session not here (after a restart, or after a failed
-     * chunk) is reopened from its file: its size is the upload's size and it is hashed again when committed.
+     * Upload sessions this process has written to, each with the bytes accepted so far and their running
+     * hash, and, while it is among the {@link #MAX_SESSIONS_WITH_FILES} most recently written, its file open
+     * and its writer, so that a PATCH is answered once its bytes are received and hashed while the writer
+     * goes on writing them, as the next PATCH arrives. Requests of one session never overlap (the registry
+     * holds the session's lock). A session not here (after a restart, or after a failed chunk) is reopened
+     * from its file: its size is the upload's size and it is hashed again when committed.
      */
     private final Map<String, OpenUpload> openUploads = new ConcurrentHashMap<>();
+    /**
+     * At most this many sessions hold their files open (two descriptors each: buffered and direct) at
+     * once; the least recently written of the others is parked (its writes finished, its files closed) and
+     * reopened at its next chunk. Without the bound, clients that leave sessions open (builds cancelled
+     * mid-push, or one client opening thousands) would hold every descriptor of the process.
+     */
+    static final int MAX_SESSIONS_WITH_FILES = 128;
+    /** The sessions holding files, least recently written first; guarded by itself. */
+    private final java.util.LinkedHashMap<String, OpenUpload> withFiles = new java.util.LinkedHashMap<>(16, 0.75f, true);
     /** Whether large bodies are written around the page cache ({@link WritePipeline}); probed at start. */
     private final boolean directWrites;
 
@@ -53,34 +65,58 @@ public final class FileBlobStore implements BlobStore {
 
     /**
      * An upload session being written: the bytes accepted so far ({@code length}, which the file reaches once
-     * the writer drained) and the hash of them while it covers them all.
+     * the writer drained) and the hash of them while it covers them all; its file and writer while it holds
+     * them. Opening, parking and a request's use are decided holding the object's monitor.
      */
     private static final class OpenUpload {
-        final FileChannel channel;
+        private final String id;
+        private final Path path;
+        private final boolean directWrites;
+        FileChannel channel;
         /** The same file opened for direct writes, or null. */
-        final FileChannel direct;
-        final WritePipeline pipeline;
+        FileChannel direct;
+        WritePipeline pipeline;
         long length;
         final MessageDigest sha256;
+        /** A request is writing to it: it may not be parked. */
+        boolean busy;
 
-        OpenUpload(Path path, boolean directWrites) throws IOException {
-            this.channel = FileChannel.open(path, StandardOpenOption.WRITE);
+        OpenUpload(String id, Path path, boolean directWrites) throws IOException {
+            this.id = id;
+            this.path = path;
+            this.directWrites = directWrites;
+            openFiles();
+            this.sha256 = length == 0 ? Digest.newHasher("sha256") : null;
+        }
+
+        boolean holdsFiles() {
+            return channel != null;
+        }
+
+        /** Opens the file where the accepted bytes end (its size: every earlier write was drained). */
+        void openFiles() throws IOException {
+            FileChannel opened = FileChannel.open(path, StandardOpenOption.WRITE);
             try {
-                this.length = channel.size();
+                this.length = opened.size();
             } catch (IOException | RuntimeException e) {
-                channel.close();
+                opened.close();
                 throw e;
             }
+            this.channel = opened;
             this.direct = directWrites ? WritePipeline.openDirect(path) : null;
             this.pipeline = new WritePipeline(channel, direct, length);
-            this.sha256 = length == 0 ? Digest.newHasher("sha256") : null;
         }
 
         /** Writes what is queued and closes the file; throws what the writer met. */
         void finish() throws IOException {
+            if (channel == null) return;
             try (FileChannel file = channel; FileChannel directFile = direct) {
                 pipeline.close();
                 pipeline.drain();
+            } finally {
+                channel = null;
+                direct = null;
+                pipeline = null;
             }
         }
     }
@@ -244,30 +280,106 @@ public final class FileBlobStore implements BlobStore {
      */
     @Override
     public long appendUpload(String id, OptionalLong expectedStart, InputStream body) throws IOException, UploadOffsetException {
-        Path path = uploadPath(id);
+        OpenUpload open = claim(id);
+        try {
+            long start = open.length;
+            if (expectedStart.isPresent() && expectedStart.getAsLong() != start) {
+                throw new UploadOffsetException(expectedStart.getAsLong(), start);
+            }
+            try {
+                open.length = start + open.pipeline.feed(body, open.sha256);
+                return open.length;
+            } catch (IOException | RuntimeException e) {
+                // A chunk cut short (client gone, malformed chunked body) leaves the upload as it was, so the
+                // client can resend the same chunk; the hash had taken part of it, so it is dropped.
+                forget(id);
+                try (FileChannel file = open.channel; FileChannel directFile = open.direct) {
+                    open.pipeline.close();
+                    file.truncate(start);
+                } catch (IOException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+                throw e;
+            }
+        } finally {
+            synchronized (open) {
+                open.busy = false;
+            }
+        }
+    }
+
+    /**
+     * The session for a request that writes to it, holding its files (reopened if it was parked) and marked
+     * busy; parks the least recently written idle sessions beyond {@link #MAX_SESSIONS_WITH_FILES}.
+     */
+    private OpenUpload claim(String id) throws IOException {
         OpenUpload open = openUploads.get(id);
         if (open == null) {
-            open = new OpenUpload(path, directWrites);
-            openUploads.put(id, open);
-        }
-        long start = open.length;
-        if (expectedStart.isPresent() && expectedStart.getAsLong() != start) {
-            throw new UploadOffsetException(expectedStart.getAsLong(), start);
-        }
-        try {
-            open.length = start + open.pipeline.feed(body, open.sha256);
-            return open.length;
-        } catch (IOException | RuntimeException e) {
-            // A chunk cut short (client gone, malformed chunked body) leaves the upload as it was, so the
-            // client can resend the same chunk; the hash had taken part of it, so it is dropped.
-            openUploads.remove(id);
-            try (FileChannel file = open.channel; FileChannel directFile = open.direct) {
-                open.pipeline.close();
-                file.truncate(start);
-            } catch (IOException suppressed) {
-                e.addSuppressed(suppressed);
+            open = new OpenUpload(id, uploadPath(id), directWrites);
+            OpenUpload raced = openUploads.putIfAbsent(id, open);
+            if (raced != null) {
+                open.finish();
+                open = raced;
             }
-            throw e;
+        }
+        synchronized (open) {
+            open.busy = true;
+            if (!open.holdsFiles()) {
+                try {
+                    open.openFiles();
+                } catch (IOException | RuntimeException e) {
+                    open.busy = false;
+                    throw e;
+                }
+            }
+        }
+        List<OpenUpload> toPark = new ArrayList<>();
+        synchronized (withFiles) {
+            withFiles.put(id, open);
+            var eldest = withFiles.entrySet().iterator();
+            int excess = withFiles.size() - MAX_SESSIONS_WITH_FILES;
+            while (excess > 0 && eldest.hasNext()) {
+                OpenUpload candidate = eldest.next().getValue();
+                if (candidate == open) continue;
+                eldest.remove();
+                toPark.add(candidate);
+                excess--;
+            }
+        }
+        for (OpenUpload idle : toPark) park(idle);
+        return open;
+    }
+
+    /**
+     * Finishes an idle session's writes and closes its files. One that a request claimed meanwhile keeps
+     * them, and is counted among the sessions with files again (after its monitor is let go: the order of
+     * the two locks is always the list's first).
+     */
+    private void park(OpenUpload idle) {
+        boolean busy;
+        synchronized (idle) {
+            busy = idle.busy;
+            if (!busy) {
+                try {
+                    idle.finish();
+                } catch (IOException e) {
+                    // Its bytes could not all be written: the next chunk finds the file's true size (416), or the
+                    // digest check at the end fails; nothing unverified is ever published.
+                    org.slf4j.LoggerFactory.getLogger(FileBlobStore.class).warn("parking upload {}: {}", idle.path.getFileName(), e.toString());
+                }
+            }
+        }
+        if (busy && openUploads.get(idle.id) == idle) {
+            synchronized (withFiles) {
+                withFiles.putIfAbsent(idle.id, idle);
+            }
+        }
+    }
+
+    private void forget(String id) {
+        openUploads.remove(id);
+        synchronized (withFiles) {
+            withFiles.remove(id);
         }
     }
 
@@ -276,8 +388,13 @@ public final class FileBlobStore implements BlobStore {
         Path path = uploadPath(id);
         Path staged = tmp.resolve(UUID.randomUUID().toString());
         try {
-            OpenUpload open = openUploads.remove(id);
-            if (open != null) open.finish();
+            OpenUpload open = openUploads.get(id);
+            forget(id);
+            if (open != null) {
+                synchronized (open) {
+                    open.finish();
+                }
+            }
             long size;
             Digest actual;
             try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
@@ -312,17 +429,21 @@ public final class FileBlobStore implements BlobStore {
     @Override
     public void abortUpload(String id) throws IOException {
         Path path = uploadPath(id);
-        closeQuietly(openUploads.remove(id));
+        OpenUpload open = openUploads.get(id);
+        forget(id);
+        closeQuietly(open);
         Files.deleteIfExists(path);
     }
 
     /** Stops a session's writer and closes its file, whatever the writer met: its bytes are being thrown away. */
     private static void closeQuietly(OpenUpload open) {
         if (open == null) return;
-        try {
-            open.finish();
-        } catch (IOException e) {
-            // nothing of it is kept
+        synchronized (open) {
+            try {
+                open.finish();
+            } catch (IOException e) {
+                // nothing of it is kept
+            }
         }
     }
 
@@ -331,12 +452,15 @@ public final class FileBlobStore implements BlobStore {
     public void close() throws IOException {
         IOException first = null;
         for (String id : java.util.List.copyOf(openUploads.keySet())) {
-            OpenUpload open = openUploads.remove(id);
+            OpenUpload open = openUploads.get(id);
+            forget(id);
             if (open == null) continue;
-            try {
-                open.finish();
-            } catch (IOException e) {
-                if (first == null) first = e; else first.addSuppressed(e);
+            synchronized (open) {
+                try {
+                    open.finish();
+                } catch (IOException e) {
+                    if (first == null) first = e; else first.addSuppressed(e);
+                }
             }
         }
         if (first != null) throw first;

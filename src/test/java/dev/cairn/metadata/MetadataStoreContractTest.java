@@ -331,7 +331,7 @@ class MetadataStoreContractTest {
     @ValueSource(strings = {"sqlite", "postgres"})
     void uploadsSettingsAndLastUse(String kind) throws Exception {
         try (JdbcMetadataStore store = store(kind)) {
-            store.createUpload(new UploadSession("u-1", REPO, Instant.ofEpochMilli(5000)));
+            store.createUpload(new UploadSession("u-1", REPO, Instant.ofEpochMilli(5000), "user ci-1"));
             assertThat(store.upload("u-1")).hasValueSatisfying(u -> assertThat(u.repository()).isEqualTo(REPO));
             assertThat(store.uploadsStartedBefore(Instant.ofEpochMilli(6000))).extracting(UploadSession::id).containsExactly("u-1");
             store.deleteUpload("u-1");

@@ -157,4 +157,39 @@ class FileBlobStoreUploadTest {
             }
         }
     }
+
+    private static long openDescriptors() throws IOException {
+        try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.count();
+        }
+    }
+
+    @Test
+    void sessionsBeyondTheBoundParkTheirFilesAndResumeWhereTheyStopped(@TempDir Path root) throws Exception {
+        int sessions = FileBlobStore.MAX_SESSIONS_WITH_FILES * 3;
+        long before = openDescriptors();
+        try (FileBlobStore store = new FileBlobStore(root)) {
+            for (int i = 0; i < sessions; i++) {
+                store.startUpload("s" + i);
+                store.appendUpload("s" + i, OptionalLong.of(0), new ByteArrayInputStream(new byte[]{(byte) i}));
+            }
+            assertThat(openDescriptors() - before).as("descriptors held by %d idle sessions", sessions)
+                    .isLessThanOrEqualTo(2L * FileBlobStore.MAX_SESSIONS_WITH_FILES + 16);
+            // the first session was parked long ago: it takes its next chunk where it stopped and publishes exactly
+            assertThat(store.uploadSize("s0")).hasValue(1);
+            byte[] rest = SeededBytes.of(3_000_000, 5);
+            assertThatThrownBy(() -> store.appendUpload("s0", OptionalLong.of(0), new ByteArrayInputStream(rest)))
+                    .isInstanceOf(UploadOffsetException.class);
+            store.appendUpload("s0", OptionalLong.of(1), new ByteArrayInputStream(rest));
+            ByteArrayOutputStream whole = new ByteArrayOutputStream();
+            whole.write(0);
+            whole.write(rest);
+            Digest digest = Digest.sha256(whole.toByteArray());
+            store.publish(store.stageUpload("s0", digest));
+            try (InputStream in = store.open(digest, 0)) {
+                assertThat(in.readAllBytes()).isEqualTo(whole.toByteArray());
+            }
+        }
+        assertThat(openDescriptors()).as("closing the store closes every session's files").isLessThanOrEqualTo(before + 4);
+    }
 }

@@ -80,7 +80,7 @@ class S3BlobStoreTest {
 
     private static String openSession() {
         String id = UUID.randomUUID().toString();
-        ledger.createUpload(new UploadSession(id, REPO, Instant.now()));
+        ledger.createUpload(new UploadSession(id, REPO, Instant.now(), "user test"));
         return id;
     }
 

@@ -117,10 +117,10 @@ class S3SessionRecoveryTest {
         try (S3BlobStore blobs = store();
              LastUseRecorder lastUse = new LastUseRecorder(ledger, Clock.systemUTC(), Duration.ofHours(1), new dev.cairn.metadata.ReadProtection(Duration.ofHours(1), Duration.ofMinutes(30)))) {
             UploadSessions registry = new Registry(blobs, ledger, new DigestLocks(16, ledger.locks()::withDigestLocks), lastUse,
-                    Clock.systemUTC(), 1 << 20, RegistryEvents.NONE).uploads();
+                    Clock.systemUTC(), new Registry.Limits(1 << 20, 1000), RegistryEvents.NONE).uploads();
             byte[] content = SeededBytes.of(PART + 1000, 1); // one part and a 1000-byte tail
             Digest digest = Digest.sha256(content);
-            UploadState opened = registry.startUpload(REPO);
+            UploadState opened = registry.startUpload(REPO, "user test");
             registry.appendChunk(REPO, opened.id(), OptionalLong.of(0), new ByteArrayInputStream(content));
 
             failOnce.add("completeMultipartUpload");
@@ -153,7 +153,7 @@ class S3SessionRecoveryTest {
     void aLosingRequestCannotChangeTheBytesOfTheWinningOne() throws Exception {
         try (S3BlobStore nodeA = store(); S3BlobStore nodeB = store()) {
             String id = UUID.randomUUID().toString();
-            ledger.createUpload(new UploadSession(id, REPO, Instant.now()));
+            ledger.createUpload(new UploadSession(id, REPO, Instant.now(), "user test"));
             byte[] first = SeededBytes.of(PART, 10);
             byte[] winner = SeededBytes.of(PART, 11);
             byte[] loser = SeededBytes.of(PART, 12);
