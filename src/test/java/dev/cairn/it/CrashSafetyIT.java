@@ -172,4 +172,88 @@ class CrashSafetyIT {
             TempFiles.deleteRecursively(root);
         }
     }
+
+    /**
+     * A chunk is answered 202 once its bytes are received and hashed, while they are still being written; a
+     * kill -9 right after can leave the session shorter than the client was told. The client's next chunk
+     * then gets 416 with the session's true Range, it resends from there, and the blob it finishes is exact.
+     */
+    @Test
+    @Timeout(value = 3, unit = TimeUnit.MINUTES)
+    void aKillRightAfterA202LeavesASessionTheClientResumesFromItsTrueRange() throws Exception {
+        long chunk = 64L << 20;
+        long total = 2 * chunk;
+        String digest = digestOf(11, total);
+        Path root = Files.createTempDirectory("cairn-crash-202-");
+        try (CairnProcess cairn = CairnProcess.start(root.resolve("data"))) {
+            OciClient client = new OciClient(cairn.hostPort());
+            HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+            String location = client.post("/v2/crash/resume/blobs/uploads/", null).headers().firstValue("Location").orElseThrow();
+            byte[] first;
+            try (InputStream in = bigBody(11, total)) {
+                first = in.readNBytes((int) chunk);
+            }
+            HttpResponse<byte[]> accepted = client.patch(location, first, "Content-Range", "0-" + (chunk - 1),
+                    "Content-Type", "application/octet-stream");
+            assertThat(accepted.statusCode()).isEqualTo(202);
+            assertThat(accepted.headers().firstValue("Range")).hasValue("0-" + (chunk - 1));
+            cairn.kill(); // at once: the writer may still have had part of the chunk to write
+
+            cairn.restart();
+            long durable = Long.parseLong(client.get(location).headers().firstValue("Range").orElseThrow().split("-")[1]) + 1;
+            assertThat(durable).isBetween(0L, chunk);
+            long resumeAt = chunk;
+            HttpResponse<String> next = http.send(HttpRequest.newBuilder(URI.create("http://" + cairn.hostPort() + location))
+                    .method("PATCH", HttpRequest.BodyPublishers.ofInputStream(() -> slice(11, total, chunk, total)))
+                    .header("Content-Range", chunk + "-" + (total - 1)).header("Content-Type", "application/octet-stream").build(),
+                    HttpResponse.BodyHandlers.ofString());
+            if (durable < chunk) {
+                // what the client was told is not all there: it is told where the session really ends
+                assertThat(next.statusCode()).isEqualTo(416);
+                assertThat(next.headers().firstValue("Range")).hasValue("0-" + (durable - 1));
+                resumeAt = durable;
+                HttpResponse<String> resent = http.send(HttpRequest.newBuilder(URI.create("http://" + cairn.hostPort() + location))
+                        .method("PATCH", HttpRequest.BodyPublishers.ofInputStream(() -> slice(11, total, durable, total)))
+                        .header("Content-Range", durable + "-" + (total - 1)).header("Content-Type", "application/octet-stream").build(),
+                        HttpResponse.BodyHandlers.ofString());
+                assertThat(resent.statusCode()).isEqualTo(202);
+            } else {
+                assertThat(next.statusCode()).isEqualTo(202);
+            }
+            assertThat(client.put(location + "?digest=" + digest, null).statusCode()).isEqualTo(201);
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            md.update(client.get("/v2/crash/resume/blobs/" + digest).body());
+            assertThat("sha256:" + HexFormat.of().formatHex(md.digest())).isEqualTo(digest);
+            System.out.printf("kill after a 202: %d of %d bytes were on disk; the client resumed from %d%n", durable, chunk, resumeAt);
+        } finally {
+            TempFiles.deleteRecursively(root);
+        }
+    }
+
+    /** Bytes {@code from} (inclusive) to {@code to} (exclusive) of the seeded body. */
+    private static InputStream slice(long seed, long length, long from, long to) {
+        InputStream in = bigBody(seed, length);
+        try {
+            in.skipNBytes(from);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        return new java.io.FilterInputStream(in) {
+            private long left = to - from;
+
+            @Override
+            public int read(byte[] b, int off, int len) throws IOException {
+                if (left <= 0) return -1;
+                int n = super.read(b, off, (int) Math.min(len, left));
+                if (n > 0) left -= n;
+                return n;
+            }
+
+            @Override
+            public int read() throws IOException {
+                byte[] one = new byte[1];
+                return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+            }
+        };
+    }
 }

@@ -85,8 +85,20 @@ public final class RunningCairn implements AutoCloseable {
 
     /** Stops the node and starts it again on the same port and data. */
     public void restart() throws Exception {
+        restart(() -> { });
+    }
+
+    /** Work done to the stores while the node is down (what a crash would leave, say). */
+    @FunctionalInterface
+    public interface WhileDown {
+        void run() throws Exception;
+    }
+
+    /** Stops the node, runs {@code whileDown}, and starts it again on the same port and data. */
+    public void restart(WhileDown whileDown) throws Exception {
         int port = cairn.port();
         cairn.close();
+        whileDown.run();
         cairn = Cairn.start(config(port));
     }
 
