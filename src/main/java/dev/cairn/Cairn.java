@@ -69,6 +69,7 @@ public final class Cairn implements AutoCloseable {
         // One set of digest locks for everything that publishes or deletes blob bytes: pushes and the collector.
         DigestLocks digestLocks = new DigestLocks(1024, metadata.locks()::withDigestLocks);
         this.metrics = new CacheMetrics();
+        metrics.claimWaits(blobs::requestsWaitingForSessionClaims);
         this.audit = new AuditLog(config.dataDir().resolve("audit.log"), metadata.locks());
         RetentionPolicy policy = policy(config.retention(), config.dataDir());
         this.keeper = new CacheKeeper(metadata, metadata.locks(), digestLocks, blobs, lastUse, policy, audit, metrics, Clock.systemUTC());

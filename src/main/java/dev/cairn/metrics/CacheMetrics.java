@@ -26,6 +26,12 @@ public final class CacheMetrics implements RegistryEvents {
     private final Map<String, LongAdder[]> lookups = new ConcurrentHashMap<>();
 
     /** The figures that live elsewhere, read when scraped. */
+    /** Requests waiting for another request's claim on an upload session (a node that died holding one: until it lapses). */
+    public void claimWaits(LongSupplier waiting) {
+        Gauge.builder("cairn.upload.claim.waits", waiting::getAsLong)
+                .description("requests waiting for another request's claim on an upload session to end or lapse").register(meters);
+    }
+
     public void gauges(LongSupplier storedBytes, LongSupplier budgetBytes) {
         Gauge.builder("cairn.stored.bytes", storedBytes::getAsLong).description("unique bytes stored (blobs once, plus manifests)").register(meters);
         Gauge.builder("cairn.budget.bytes", budgetBytes::getAsLong).description("the byte budget in force").register(meters);

@@ -96,4 +96,12 @@ public interface BlobStore extends AutoCloseable {
     @Override
     default void close() throws IOException {
     }
+
+    /**
+     * Requests waiting now for another request's hold on an upload session (stores whose sessions any node
+     * may continue hold one per request; a node that dies holding one keeps it until it lapses). Zero here.
+     */
+    default int requestsWaitingForSessionClaims() {
+        return 0;
+    }
 }

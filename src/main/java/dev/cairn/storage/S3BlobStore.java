@@ -69,6 +69,7 @@ public final class S3BlobStore implements BlobStore {
     private static final Duration BUFFER_WAIT = Duration.ofSeconds(30);
     /** How long a request's claim on an upload session lasts unless renewed (with every part it uploads). */
     static final Duration CLAIM = Duration.ofSeconds(20);
+    private final java.util.concurrent.atomic.AtomicInteger claimWaits = new java.util.concurrent.atomic.AtomicInteger();
 
     /** Where the bucket is and how to reach it; {@code accessKey}/{@code secretKey} empty means the SDK's default chain. */
     public record Location(String bucket, String prefix, String region, Optional<URI> endpoint, boolean pathStyle,
@@ -512,27 +513,45 @@ public final class S3BlobStore implements BlobStore {
     private Claim claim(String id) throws IOException {
         String owner = UUID.randomUUID().toString();
         long deadline = System.nanoTime() + CLAIM.plusSeconds(5).toNanos();
-        while (true) {
-            UploadLedger.Entry entry = entry(id).orElseThrow(() -> new NoSuchFileException("upload " + id));
-            Progress progress = progressOf(entry);
-            long now = clock.millis();
-            if (progress.claimedBy() == null || progress.claimedUntil() <= now) {
-                Progress claimed = progress.claimed(owner, now + CLAIM.toMillis());
-                if (ledger.writeProgress(id, entry.revision(), JSON.writeValueAsString(claimed))) {
-                    return new Claim(claimed, entry.revision() + 1, owner);
+        boolean waiting = false;
+        try {
+            while (true) {
+                UploadLedger.Entry entry = entry(id).orElseThrow(() -> new NoSuchFileException("upload " + id));
+                Progress progress = progressOf(entry);
+                long now = clock.millis();
+                if (progress.claimedBy() == null || progress.claimedUntil() <= now) {
+                    Progress claimed = progress.claimed(owner, now + CLAIM.toMillis());
+                    if (ledger.writeProgress(id, entry.revision(), JSON.writeValueAsString(claimed))) {
+                        return new Claim(claimed, entry.revision() + 1, owner);
+                    }
+                    continue; // another request changed it meanwhile: look again
                 }
-                continue; // another request changed it meanwhile: look again
+                if (System.nanoTime() > deadline) {
+                    throw new BlobStoreUnavailableException("upload " + id + " stayed busy with another request", null);
+                }
+                if (!waiting) {
+                    waiting = true;
+                    claimWaits.incrementAndGet();
+                    // A node that died mid-chunk holds its claim until it lapses: say what this request waits for.
+                    log.info("upload {} is being written by another request (claim {} until {}); waiting up to {} s for it to finish or lapse",
+                            id, progress.claimedBy(), java.time.Instant.ofEpochMilli(progress.claimedUntil()), CLAIM.plusSeconds(5).toSeconds());
+                }
+                try {
+                    Thread.sleep(200);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new java.io.InterruptedIOException("interrupted waiting for upload " + id);
+                }
             }
-            if (System.nanoTime() > deadline) {
-                throw new BlobStoreUnavailableException("upload " + id + " stayed busy with another request", null);
-            }
-            try {
-                Thread.sleep(200);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new java.io.InterruptedIOException("interrupted waiting for upload " + id);
-            }
+        } finally {
+            if (waiting) claimWaits.decrementAndGet();
         }
+    }
+
+    /** Requests waiting now for another request's claim on an upload session to end (or lapse, if its node died). */
+    @Override
+    public int requestsWaitingForSessionClaims() {
+        return claimWaits.get();
     }
 
     private Claim renewIfDue(String id, Claim claim) throws IOException {

@@ -168,7 +168,22 @@ class S3SessionRecoveryTest {
                     winnerDone.await();
                 })));
                 assertThat(loserHasReadTheSession.await(30, TimeUnit.SECONDS)).isTrue();
+                // while node A waits for node B's claim to lapse, it says so (the cairn_upload_claim_waits gauge)
+                java.util.concurrent.atomic.AtomicInteger seenWaiting = new java.util.concurrent.atomic.AtomicInteger();
+                Thread watcher = Thread.ofVirtual().start(() -> {
+                    while (!Thread.currentThread().isInterrupted()) {
+                        seenWaiting.accumulateAndGet(nodeA.requestsWaitingForSessionClaims(), Math::max);
+                        try {
+                            Thread.sleep(50);
+                        } catch (InterruptedException e) {
+                            return;
+                        }
+                    }
+                });
                 assertThat(nodeA.appendUpload(id, OptionalLong.of(PART), new ByteArrayInputStream(winner))).isEqualTo(2L * PART);
+                watcher.interrupt();
+                assertThat(seenWaiting.get()).as("requests seen waiting for the claim").isEqualTo(1);
+                assertThat(nodeA.requestsWaitingForSessionClaims()).isZero();
                 winnerDone.countDown();
                 assertThatThrownBy(losing::get).hasCauseInstanceOf(UploadOffsetException.class); // 416: "nothing appended"
             } finally {
