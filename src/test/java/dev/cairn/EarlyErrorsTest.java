@@ -70,4 +70,45 @@ class EarlyErrorsTest {
             assertThat(RawHttp.body(answer)).contains("\"code\":\"BLOB_UPLOAD_INVALID\"");
         }
     }
+
+    /** Sends {@code head} and reads what comes back within {@code seconds}, without sending a body. */
+    private static String answerToHeadersOnly(String head, int seconds) throws Exception {
+        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", cairn.port())) {
+            socket.setSoTimeout(seconds * 1000);
+            socket.getOutputStream().write(head.getBytes(StandardCharsets.ISO_8859_1));
+            socket.getOutputStream().flush();
+            java.io.InputStream in = socket.getInputStream();
+            ByteArrayOutputStream answer = new ByteArrayOutputStream();
+            byte[] buffer = new byte[4096];
+            try {
+                int n;
+                while ((n = in.read(buffer)) > 0) {
+                    answer.write(buffer, 0, n);
+                    if (answer.toString(StandardCharsets.ISO_8859_1).contains("}]}")) break;
+                }
+            } catch (java.net.SocketTimeoutException | java.net.SocketException e) {
+                // what came is the answer
+            }
+            return answer.toString(StandardCharsets.ISO_8859_1);
+        }
+    }
+
+    @Test
+    void aClientThatNeverFinishesItsBodyHoldsTheDrainOnlyBriefly() throws Exception {
+        long started = System.nanoTime();
+        String answer = answerToHeadersOnly("PUT /v2/early/app/blobs/uploads/no-such-session?digest=sha256:"
+                + "0".repeat(64) + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 60000000\r\n\r\nx", 20);
+        long seconds = java.util.concurrent.TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - started);
+        assertThat(answer).startsWith("HTTP/1.1 404");
+        assertThat(answer.toLowerCase(java.util.Locale.ROOT)).contains("connection: close");
+        assertThat(seconds).as("answered once the drain gave up").isLessThan(15);
+    }
+
+    @Test
+    void aClientWaitingFor100ContinueIsAnsweredWithoutBeingAskedForTheBody() throws Exception {
+        String answer = answerToHeadersOnly("PUT /v2/early/app/blobs/uploads/no-such-session?digest=sha256:"
+                + "0".repeat(64) + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 33554432\r\nExpect: 100-continue\r\n\r\n", 10);
+        assertThat(answer).startsWith("HTTP/1.1 404").doesNotContain("100 Continue");
+        assertThat(RawHttp.body(answer)).contains("BLOB_UPLOAD_UNKNOWN");
+    }
 }

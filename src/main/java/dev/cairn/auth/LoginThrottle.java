@@ -24,8 +24,15 @@ import java.util.concurrent.ConcurrentHashMap;
  * Tokens are never counted or refused here: they expire in normal use and cannot be guessed.
  */
 public final class LoginThrottle {
-    /** Beyond this many tracked keys, the oldest state is dropped: a flood of names or addresses must not grow it without bound. */
-    private static final int MAX_KEYS = 100_000;
+    /**
+     * Keys tracked per counter; beyond it the least recently failed go first. A flood of made-up names or
+     * addresses must not grow the heap: with names cut to a fixed size, this holds a few MiB at most. (A
+     * guesser who floods this many other keys to push its own out has been slowed to a handful of guesses
+     * per ten thousand requests, and the address count sees the flood.)
+     */
+    static final int MAX_KEYS = 10_000;
+    /** User names longer than this are counted by their hash: a name of 64 KiB must not cost 64 KiB. */
+    private static final int MAX_NAME = 64;
     /** How many more failures an address may have than one user name at it before it is told to back off. */
     static final int ADDRESS_FACTOR = 5;
 
@@ -64,14 +71,29 @@ public final class LoginThrottle {
         byUserAtAddress.forget(key(user, address));
     }
 
+    /** Keys remembered by both counts (for tests of the bound). */
+    int trackedKeys() {
+        return byUserAtAddress.size() + byAddress.size();
+    }
+
     private static String key(String user, String address) {
-        return user + "\u0000" + address;
+        String name = user.length() <= MAX_NAME ? user : "sha256:" + java.util.HexFormat.of().formatHex(sha256(user));
+        return name + "\u0000" + address;
+    }
+
+    private static byte[] sha256(String text) {
+        try {
+            return java.security.MessageDigest.getInstance("SHA-256").digest(text.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every JDK has SHA-256", e);
+        }
     }
 
     /** Failures within the window per key, and the keys cooling off. */
     private final class Counter {
         private final int limit;
-        private final Map<String, Deque<Instant>> failures = new ConcurrentHashMap<>();
+        /** Recent failures per key, least recently failed first; guarded by itself. */
+        private final Map<String, Deque<Instant>> failures = new java.util.LinkedHashMap<>(16, 0.75f, true);
 
         Counter(int limit) {
             this.limit = limit;
@@ -89,21 +111,34 @@ public final class LoginThrottle {
 
         void failed(String key) {
             Instant now = clock.instant();
-            if (failures.size() > MAX_KEYS) failures.clear();
-            if (blockedUntil.size() > MAX_KEYS) blockedUntil.clear();
-            Deque<Instant> recent = failures.computeIfAbsent(key, k -> new ArrayDeque<>());
-            synchronized (recent) {
+            synchronized (failures) {
+                Deque<Instant> recent = failures.computeIfAbsent(key, k -> new ArrayDeque<>());
                 recent.addLast(now);
                 while (!recent.isEmpty() && recent.peekFirst().isBefore(now.minus(window))) recent.removeFirst();
                 if (recent.size() >= limit) {
                     blockedUntil.put(key, now.plus(cooldown));
                     recent.clear();
                 }
+                var eldest = failures.keySet().iterator();
+                while (failures.size() > MAX_KEYS && eldest.hasNext()) {
+                    eldest.next();
+                    eldest.remove();
+                }
+            }
+            // Cooling-offs end by themselves; past the bound, the ended ones are dropped (a live one never is).
+            if (blockedUntil.size() > MAX_KEYS) blockedUntil.entrySet().removeIf(e -> !now.isBefore(e.getValue()));
+        }
+
+        int size() {
+            synchronized (failures) {
+                return failures.size();
             }
         }
 
         void forget(String key) {
-            failures.remove(key);
+            synchronized (failures) {
+                failures.remove(key);
+            }
         }
     }
 }

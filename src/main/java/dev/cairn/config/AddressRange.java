@@ -3,12 +3,15 @@ package dev.cairn.config;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Optional;
 import java.util.regex.Pattern;
 
 /** An IP address or a CIDR range of them ({@code 10.0.0.0/8}, {@code 2001:db8::/32}, {@code 127.0.0.1}). */
 public record AddressRange(byte[] network, int prefixLength) {
     private static final Pattern IPV4 = Pattern.compile("\\d{1,3}(\\.\\d{1,3}){3}");
+    /** Hex groups and colons, optionally ending in dotted IPv4; no scope id, nothing the JDK would take for a host name. */
+    private static final Pattern IPV6 = Pattern.compile("[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){1,7}(:\\d{1,3}(\\.\\d{1,3}){3})?");
 
     public AddressRange {
         network = network.clone();
@@ -35,20 +38,72 @@ public record AddressRange(byte[] network, int prefixLength) {
     }
 
     /**
-     * The address an IP literal names, without any DNS lookup: only dotted IPv4 and text with a ':' (IPv6,
-     * which no host name contains) reach the JDK's parser; empty for anything else.
+     * The address an IP literal names (dotted IPv4, or IPv6 with {@code ::} and an optional dotted tail,
+     * optionally in brackets), parsed here into bytes: no text ever reaches a resolver, so nothing a client
+     * writes can cause a DNS lookup. Empty for anything else.
      */
     public static Optional<InetAddress> literal(String text) {
         String t = text.strip();
         if (t.startsWith("[") && t.endsWith("]")) t = t.substring(1, t.length() - 1);
-        boolean v4 = IPV4.matcher(t).matches();
-        boolean v6 = t.indexOf(':') >= 0 && t.chars().allMatch(c -> Character.digit(c, 16) >= 0 || c == ':' || c == '.' || c == '%');
-        if (!v4 && !v6) return Optional.empty();
+        if (t.length() > 45) return Optional.empty(); // longer than any IPv6 literal
+        byte[] bytes = IPV4.matcher(t).matches() ? ipv4(t) : t.indexOf(':') >= 0 && IPV6.matcher(t).matches() ? ipv6(t) : null;
+        if (bytes == null) return Optional.empty();
         try {
-            return Optional.of(InetAddress.getByName(t));
-        } catch (UnknownHostException | SecurityException e) {
+            return Optional.of(InetAddress.getByAddress(bytes));
+        } catch (UnknownHostException e) {
             return Optional.empty();
         }
+    }
+
+    private static byte[] ipv4(String text) {
+        String[] parts = text.split("\\.");
+        byte[] bytes = new byte[4];
+        for (int i = 0; i < 4; i++) {
+            int value = Integer.parseInt(parts[i]);
+            if (value > 255) return null;
+            bytes[i] = (byte) value;
+        }
+        return bytes;
+    }
+
+    private static byte[] ipv6(String text) {
+        byte[] tail = null;
+        String hex = text;
+        int lastColon = text.lastIndexOf(':');
+        if (text.indexOf('.') > lastColon) { // an IPv4 tail, as in ::ffff:192.0.2.1
+            tail = ipv4(text.substring(lastColon + 1));
+            if (tail == null) return null;
+            hex = text.substring(0, lastColon + 1) + "0:0";
+        }
+        int gap = hex.indexOf("::");
+        if (gap >= 0 && hex.indexOf("::", gap + 1) >= 0) return null;
+        List<String> head = groups(gap < 0 ? hex : hex.substring(0, gap));
+        List<String> rest = gap < 0 ? List.of() : groups(hex.substring(gap + 2));
+        if (head == null || rest == null) return null;
+        int missing = 8 - head.size() - rest.size();
+        if (gap < 0 ? missing != 0 : missing < 1) return null;
+        byte[] bytes = new byte[16];
+        int at = 0;
+        for (String g : head) at = put(bytes, at, g);
+        at += 2 * missing;
+        for (String g : rest) at = put(bytes, at, g);
+        if (tail != null) System.arraycopy(tail, 0, bytes, 12, 4);
+        return bytes;
+    }
+
+    /** The colon-separated groups of one side of {@code ::}; null when a group is empty or longer than four digits. */
+    private static List<String> groups(String side) {
+        if (side.isEmpty()) return List.of();
+        List<String> groups = List.of(side.split(":", -1));
+        for (String g : groups) if (g.isEmpty() || g.length() > 4) return null;
+        return groups;
+    }
+
+    private static int put(byte[] bytes, int at, String group) {
+        int value = Integer.parseInt(group, 16);
+        bytes[at] = (byte) (value >> 8);
+        bytes[at + 1] = (byte) value;
+        return at + 2;
     }
 
     public boolean contains(InetAddress address) {

@@ -25,8 +25,10 @@ final class Exchange {
     static final ObjectMapper JSON = new ObjectMapper();
     /** For blobs that are not local files (a remote store): bytes copied per write. */
     private static final int COPY_BUFFER = 64 << 10;
-    /** The most of an unread body read and dropped before an early answer (a refused manifest, chunk or login). */
+    /** The most of an unread body read and dropped before an early answer (a refused manifest, chunk or login)... */
     static final long DRAIN_LIMIT = 64L << 20;
+    /** ...and the longest it is waited for: a client that sends slowly, or never finishes, holds nothing for long. */
+    static final java.time.Duration DRAIN_TIME = java.time.Duration.ofSeconds(5);
 
     final Request request;
     final Response response;
@@ -84,29 +86,51 @@ final class Exchange {
     }
 
     /**
-     * Before an early answer (an error sent while the request body is unread): the rest of the body, up to
-     * {@link #DRAIN_LIMIT}, is read and dropped. A client that sends its whole body before it reads (many
-     * do) would otherwise find the connection reset under it, as the kernel resets a socket closed with
-     * unread bytes, and see a broken pipe instead of the answer; and the connection stays usable. A longer
-     * body is not worth reading: the answer then says the connection closes.
+     * Before an early answer (an error sent while the request body is unread): the rest of the body is read
+     * and dropped, up to {@link #DRAIN_LIMIT} bytes and for at most {@link #DRAIN_TIME}. A client that sends
+     * its whole body before it reads (many do) would otherwise find the connection reset under it, as the
+     * kernel resets a socket closed with unread bytes, and see a broken pipe instead of the answer; and the
+     * connection stays usable. A longer or slower body is not worth waiting for, and a client that asked to
+     * be told before it sends ({@code Expect: 100-continue}) has sent nothing: the answer then says the
+     * connection closes. The drain holds no buffer of its own, only what the server already received.
      */
     void settleUnreadBody() {
         long length = request.getLength();
         if (length == 0) return;
         if (length < 0 && !request.getHeaders().contains(HttpHeader.TRANSFER_ENCODING)) return; // no body at all (GET, HEAD)
-        if (length <= DRAIN_LIMIT) {
+        boolean waitingToSend = request.getHeaders().contains(HttpHeader.EXPECT, "100-continue") && Request.getContentBytesRead(request) == 0;
+        if (length <= DRAIN_LIMIT && !waitingToSend && drained()) return;
+        response.getHeaders().put(HttpHeader.CONNECTION, "close");
+    }
+
+    /** Reads the rest of the body, dropping it; true when it ended within the byte and time bounds. */
+    private boolean drained() {
+        long deadline = System.nanoTime() + DRAIN_TIME.toNanos();
+        long drained = 0;
+        while (true) {
+            Content.Chunk chunk = request.read();
+            if (chunk == null) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) return false;
+                java.util.concurrent.CountDownLatch more = new java.util.concurrent.CountDownLatch(1);
+                request.demand(more::countDown);
+                try {
+                    if (!more.await(left, java.util.concurrent.TimeUnit.NANOSECONDS)) return false;
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return false;
+                }
+                continue;
+            }
             try {
-                InputStream rest = Content.Source.asInputStream(request);
-                byte[] scratch = new byte[64 * 1024];
-                long drained = 0;
-                int n;
-                while (drained <= DRAIN_LIMIT && (n = rest.read(scratch)) >= 0) drained += n;
-                if (drained <= DRAIN_LIMIT) return;
-            } catch (IOException | RuntimeException e) {
-                // fall through: close instead
+                if (Content.Chunk.isFailure(chunk)) return false;
+                drained += chunk.remaining();
+                if (drained > DRAIN_LIMIT) return false;
+                if (chunk.isLast()) return true;
+            } finally {
+                chunk.release();
             }
         }
-        response.getHeaders().put(HttpHeader.CONNECTION, "close");
     }
 
     Exchange header(String name, String value) {

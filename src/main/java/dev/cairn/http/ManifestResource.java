@@ -49,7 +49,7 @@ final class ManifestResource {
         try {
             return PathParameters.reference(raw);
         } catch (RegistryException invalid) {
-            if (x.method().equals("PUT")) throw invalid;
+            if (!x.method().equals("GET") && !x.method().equals("HEAD") && !x.method().equals("DELETE")) throw invalid;
             throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN, "no manifest " + ClientText.shortened(raw) + " in " + repository
                     + ": " + invalid.getMessage(), Map.of("reference", ClientText.shortened(raw)));
         }

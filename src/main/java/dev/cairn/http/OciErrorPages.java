@@ -58,6 +58,6 @@ final class OciErrorPages extends ErrorHandler {
             return java.util.Optional.of("the request path does not resolve: a '..' segment climbs above the root (a repository name has no "
                     + "'.' or '..' segments, and nothing lies outside /v2/)");
         }
-        return java.util.Optional.of("the request line is not valid HTTP: " + detail);
+        return java.util.Optional.of("the request is not valid HTTP (its request line or a header)" + (detail.isBlank() ? "" : ": " + detail));
     }
 }

@@ -32,7 +32,8 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class JdbcMetadataStore implements MetadataStore, RetentionRecords, UploadLedger {
     /** Migrations in order; each runs once, recorded in schema_version. */
-    private static final List<String> MIGRATIONS = List.of("V1__registry.sql", "V2__retention.sql", "V3__audit.sql", "V4__shared_uploads.sql", "V5__retired_manifests.sql", "V6__upload_owners.sql");
+    private static final List<String> MIGRATIONS = List.of("V1__registry.sql", "V2__retention.sql", "V3__audit.sql", "V4__shared_uploads.sql", "V5__retired_manifests.sql",
+            "V6__retirement_limit.sql", "V7__upload_owners.sql");
 
     /** What differs between the two databases; the SQL itself is shared. */
     private enum Dialect {
@@ -161,13 +162,29 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     public boolean confirmManifestUse(RepositoryName repository, Digest digest, Instant at, Instant keepRetiredUntil) {
         long when = at.toEpochMilli();
         long keep = keepRetiredUntil.toEpochMilli();
-        // One statement: it finds the row (or not) and moves its times forward only, so a confirmation never
-        // shortens what another read was promised. A retired manifest's stay grows no further than its limit.
+        String repo = repository.value();
+        // Found or not in one statement, and times only move forward, so a confirmation never shortens what
+        // another read was promised. A retired manifest is found while it is within its stay (a read served
+        // before, its own or a parent's, was promised it) or while its limit still leaves this read a whole
+        // window; its stay, and that of every retired manifest below it, grows to this read's window, never
+        // past a limit.
         String extended = "(CASE WHEN retired_limit < ? THEN retired_limit ELSE ? END)";
-        return write(c -> update(c, "UPDATE manifests SET last_used_at = CASE WHEN last_used_at < ? THEN ? ELSE last_used_at END, "
-                + "retired_until = CASE WHEN retired_until IS NULL THEN NULL WHEN retired_until < " + extended + " THEN " + extended
-                + " ELSE retired_until END WHERE repository = ? AND digest = ?",
-                when, when, keep, keep, keep, keep, repository.value(), digest.toString()) > 0);
+        return write(c -> {
+            boolean found = update(c, "UPDATE manifests SET last_used_at = CASE WHEN last_used_at < ? THEN ? ELSE last_used_at END, "
+                    + "retired_until = CASE WHEN retired_until IS NULL THEN NULL WHEN retired_until < " + extended + " THEN " + extended
+                    + " ELSE retired_until END WHERE repository = ? AND digest = ? "
+                    + "AND (retired_until IS NULL OR retired_until >= ? OR retired_limit >= ?)",
+                    when, when, keep, keep, keep, keep, repo, digest.toString(), when, keep) > 0;
+            if (found && exists(c, "SELECT 1 FROM manifests WHERE repository = ? AND digest = ? AND retired_until IS NOT NULL",
+                    repo, digest.toString())) {
+                update(c, "WITH RECURSIVE below (digest) AS (SELECT reference FROM manifest_references WHERE repository = ? AND manifest = ? "
+                        + "UNION SELECT r.reference FROM manifest_references r JOIN below b ON r.manifest = b.digest WHERE r.repository = ?) "
+                        + "UPDATE manifests SET retired_until = " + extended + " WHERE repository = ? AND retired_until IS NOT NULL "
+                        + "AND retired_until < " + extended + " AND digest IN (SELECT digest FROM below)",
+                        repo, digest.toString(), repo, keep, keep, repo, keep, keep);
+            }
+            return found;
+        });
     }
 
     @Override

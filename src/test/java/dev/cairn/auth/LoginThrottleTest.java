@@ -126,8 +126,22 @@ class LoginThrottleTest {
                     .as("the guessing client cools off").isEqualTo(429);
             assertThat(client.get("/v2/", "Authorization", right, "X-Forwarded-For", "198.51.100.7").statusCode())
                     .as("a runner behind the same proxy").isEqualTo(200);
-            assertThat(client.get("/v2/", "Authorization", right, "Forwarded", "for=\"[2001:db8::7]:4711\";proto=https").statusCode())
-                    .as("RFC 7239 Forwarded").isEqualTo(200);
+            // what a client forges does not escape the cooldown: a Forwarded header is not read, an entry that is
+            // no address ends the walk, and when every entry is a trusted proxy the nearest one is the client
+            for (String[] forged : new String[][]{{"Forwarded", "for=198.51.100.9"}, {"X-Forwarded-For", "garbage-1, 192.0.2.66"},
+                    {"X-Forwarded-For", "127.0.0.5, 192.0.2.66"}}) {
+                assertThat(client.get("/v2/", "Authorization", right, "X-Forwarded-For", "192.0.2.66", forged[0], forged[1]).statusCode())
+                        .as(forged[0] + ": " + forged[1]).isEqualTo(429);
+            }
+        }
+        try (RunningCairn cairn = start("basic", Map.of("server.trusted-proxies", "127.0.0.0/8"))) {
+            OciClient client = new OciClient(cairn);
+            for (int i = 0; i < 3; i++) {
+                // a proxy that appends nothing (or a client in a trusted range): every variant is one client
+                assertThat(client.get("/v2/", "Authorization", guess, "X-Forwarded-For", "garbage-" + i).statusCode()).isEqualTo(401);
+            }
+            assertThat(client.get("/v2/", "Authorization", right, "X-Forwarded-For", "127.0.0." + 7 + ", 127.0.0.99").statusCode())
+                    .isEqualTo(429);
         }
         // With no trusted proxies, the headers are anyone's words: every request comes from its TCP peer.
         try (RunningCairn cairn = start("basic", Map.of())) {
@@ -138,5 +152,16 @@ class LoginThrottleTest {
             assertThat(client.get("/v2/", "Authorization", right, "X-Forwarded-For", "198.51.100.7").statusCode())
                     .as("a forged header does not escape the cooldown").isEqualTo(429);
         }
+    }
+
+    @Test
+    void madeUpNamesCannotGrowWhatTheThrottleRemembers() {
+        LoginThrottle throttle = new LoginThrottle(3, java.time.Duration.ofMinutes(1), java.time.Duration.ofMinutes(1), java.time.Clock.systemUTC());
+        String longName = "n".repeat(40_000);
+        for (int i = 0; i < LoginThrottle.MAX_KEYS * 2; i++) throttle.failed(longName + i, "192.0.2.1");
+        assertThat(throttle.trackedKeys()).isLessThanOrEqualTo(2 * LoginThrottle.MAX_KEYS);
+        // the guesser's own count is still there when it is among the recent ones
+        for (int i = 0; i < 3; i++) throttle.failed("ci-1", "192.0.2.1");
+        assertThat(throttle.userBlocked("ci-1", "192.0.2.1")).isPresent();
     }
 }

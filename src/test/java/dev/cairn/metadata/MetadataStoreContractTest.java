@@ -188,6 +188,8 @@ class MetadataStoreContractTest {
                     .as("the child's own stay is over, but the index that read extended still references it").isZero();
             assertThat(store.manifest(REPO, child.digest())).isPresent();
 
+            assertThat(store.manifest(REPO, child.digest()).orElseThrow().retiredUntil()).as("the index's read covers its child too")
+                    .hasValue(pushed.plus(minute.multipliedBy(140)));
             Instant late = pushed.plus(minute.multipliedBy(100)); // a read of the child: served, but extended to the limit only
             assertThat(store.confirmManifestUse(REPO, child.digest(), late, late.plus(protection.grace()))).isTrue();
             assertThat(store.manifest(REPO, child.digest()).orElseThrow().retiredUntil()).hasValue(pushed.plus(minute.multipliedBy(150)));
@@ -196,6 +198,9 @@ class MetadataStoreContractTest {
             assertThat(store.manifest(REPO, child.digest()).orElseThrow().retiredUntil()).as("no read keeps it longer")
                     .hasValue(pushed.plus(minute.multipliedBy(150)));
 
+            Instant afterLimit = pushed.plus(minute.multipliedBy(151));
+            assertThat(store.confirmManifestUse(REPO, child.digest(), afterLimit, afterLimit.plus(protection.grace())))
+                    .as("past its stay and its limit, a read is not served: it could not be given its window").isFalse();
             assertThat(store.deleteRetiredManifests(pushed.plus(minute.multipliedBy(141)), 100)).as("the index").isEqualTo(1);
             assertThat(store.deleteRetiredManifests(pushed.plus(minute.multipliedBy(141)), 100)).isZero();
             assertThat(store.deleteRetiredManifests(pushed.plus(minute.multipliedBy(151)), 100)).as("then the child").isEqualTo(1);
