@@ -83,6 +83,7 @@ public final class ConfigLoader {
             new Key("tls.cert", "", c -> c.tls().cert().map(Path::toString).orElse("")),
             new Key("tls.key", "", c -> c.tls().key().map(p -> "(set)").orElse("")),
             new Key("tls.client-ca", "", c -> c.tls().clientCa().map(Path::toString).orElse("")),
+            new Key("tls.client-crl", "", c -> c.tls().clientCrl().map(Path::toString).orElse("")),
             new Key("tls.reload-check", "5s", c -> Quantities.formatDuration(c.tls().reloadCheck())),
             new Key("log.format", "text", c -> c.logFormat().name().toLowerCase(Locale.ROOT)),
             new Key("log.access", "true", c -> Boolean.toString(c.accessLog())),
@@ -317,7 +318,9 @@ public final class ConfigLoader {
         if (cert.isPresent() != key.isPresent()) throw new ConfigException("tls.cert and tls.key go together");
         Optional<Path> clientCa = path(v, "tls.client-ca");
         if (clientCa.isPresent() && cert.isEmpty()) throw new ConfigException("tls.client-ca needs tls.cert and tls.key");
-        return new TlsSettings(cert, key, clientCa, duration(v, "tls.reload-check"));
+        Optional<Path> clientCrl = path(v, "tls.client-crl");
+        if (clientCrl.isPresent() && clientCa.isEmpty()) throw new ConfigException("tls.client-crl needs tls.client-ca");
+        return new TlsSettings(cert, key, clientCa, clientCrl, duration(v, "tls.reload-check"));
     }
 
     private static Optional<String> optional(Map<String, String> v, String key) {

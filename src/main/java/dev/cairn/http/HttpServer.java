@@ -84,6 +84,11 @@ public final class HttpServer implements AutoCloseable {
             ssl.setSniRequired(false);
             if (tlsSettings.clientCa().isPresent()) {
                 ssl.setTrustStore(trustStore(tlsSettings.clientCa().get()));
+                tlsSettings.clientCrl().ifPresent(crl -> {
+                    // Jetty checks peers against the CRLs only with this flag; the file is read again at each reload.
+                    ssl.setCrlPath(crl.toString());
+                    ssl.setValidatePeerCerts(true);
+                });
                 ssl.setWantClientAuth(true); // a certificate is one way in; passwords and tokens still work
             }
             HttpConfiguration https = new HttpConfiguration(http);
@@ -95,7 +100,7 @@ public final class HttpServer implements AutoCloseable {
             alpn.setDefaultProtocol(http1.getProtocol());
             connector = new ServerConnector(server, new SslConnectionFactory(ssl, alpn.getProtocol()), alpn, http2, http1);
             certificateWatcher = Optional.of(Thread.ofVirtual().name("cairn-certificate-watch").unstarted(
-                    () -> reloadWhenChanged(ssl, tlsSettings.cert().get(), tlsSettings.key().get(), tlsSettings.reloadCheck())));
+                    () -> reloadWhenChanged(ssl, tlsSettings)));
         } else {
             // A plain-HTTP connector: a TLS ClientHello (clients probe TLS first with --tls-verify=false)
             // is not HTTP, so Jetty answers it 400 and closes that connection only.
@@ -142,26 +147,48 @@ public final class HttpServer implements AutoCloseable {
         server.stop();
     }
 
-    /** Polls the certificate and key files; when either changes, new handshakes use the new pair. */
-    private static void reloadWhenChanged(SslContextFactory.Server ssl, Path cert, Path key, Duration every) {
-        FileTime[] seen = {modified(cert), modified(key)};
+    /**
+     * Polls the certificate, key, client CA and CRL files; when any changes, new handshakes use what they
+     * now hold (a renewed certificate, a rotated client CA, a runner's certificate revoked).
+     */
+    private static void reloadWhenChanged(SslContextFactory.Server ssl, TlsSettings tls) {
+        List<Path> watched = new java.util.ArrayList<>(List.of(tls.cert().get(), tls.key().get()));
+        tls.clientCa().ifPresent(watched::add);
+        tls.clientCrl().ifPresent(watched::add);
+        List<FileTime> seen = watched.stream().map(HttpServer::modified).toList();
         while (!Thread.currentThread().isInterrupted()) {
             try {
-                Thread.sleep(every);
+                Thread.sleep(tls.reloadCheck());
             } catch (InterruptedException e) {
                 return;
             }
-            FileTime[] now = {modified(cert), modified(key)};
-            if (now[0].equals(seen[0]) && now[1].equals(seen[1])) continue;
+            List<FileTime> now = watched.stream().map(HttpServer::modified).toList();
+            if (now.equals(seen)) continue;
             try {
-                KeyStore renewed = keyStore(cert, key);
-                ssl.reload(factory -> factory.setKeyStore(renewed));
+                KeyStore renewed = keyStore(tls.cert().get(), tls.key().get());
+                Optional<KeyStore> clients = tls.clientCa().isPresent() ? Optional.of(trustStore(tls.clientCa().get())) : Optional.empty();
+                tls.clientCrl().ifPresent(HttpServer::checkCrl);
+                ssl.reload(factory -> {
+                    factory.setKeyStore(renewed);
+                    clients.ifPresent(factory::setTrustStore);
+                });
                 seen = now;
-                log.info("TLS certificate {} reloaded", cert);
+                log.info("TLS files reloaded: {}", watched);
             } catch (Exception e) {
-                // Half-written files during a rotation are common: keep serving the old pair, try again next round.
-                log.warn("cannot load the new TLS certificate yet ({}); still serving the previous one", e.getMessage());
+                // Half-written files during a rotation are common: keep serving the old ones, try again next round.
+                log.warn("cannot load the new TLS files yet ({}); still serving the previous ones", e.getMessage());
             }
+        }
+    }
+
+    /** Reads the CRL file as Jetty will, so a broken one is refused before it replaces a good one. */
+    private static void checkCrl(Path crl) {
+        try (java.io.InputStream in = Files.newInputStream(crl)) {
+            if (java.security.cert.CertificateFactory.getInstance("X.509").generateCRLs(in).isEmpty()) {
+                throw new IllegalArgumentException(crl + " holds no CRL");
+            }
+        } catch (IOException | GeneralSecurityException e) {
+            throw new IllegalArgumentException("cannot read the CRL " + crl + ": " + e.getMessage(), e);
         }
     }
 

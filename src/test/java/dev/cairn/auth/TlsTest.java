@@ -111,4 +111,76 @@ class TlsTest {
             TempFiles.deleteRecursively(dir);
         }
     }
+
+    private static KeyStore clientKeys(TestPki.Issued runner) throws Exception {
+        KeyStore keys = KeyStore.getInstance("PKCS12");
+        keys.load(null, null);
+        keys.setKeyEntry("runner", runner.keys().getPrivate(), "x".toCharArray(), new X509Certificate[]{runner.certificate()});
+        return keys;
+    }
+
+    /** The status of an upload start with this client certificate over a new connection, or -1 when the handshake is refused. */
+    private static int startUpload(RunningCairn cairn, TestPki serverCa, TestPki.Issued runner) throws Exception {
+        HttpClient client = HttpClient.newBuilder().sslContext(trusting(serverCa, clientKeys(runner))).build();
+        try {
+            return client.send(HttpRequest.newBuilder(URI.create("https://127.0.0.1:" + cairn.port() + "/v2/cache/app/blobs/uploads/"))
+                    .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString()).statusCode();
+        } catch (java.io.IOException refused) {
+            return -1;
+        } finally {
+            client.close();
+        }
+    }
+
+    private static void awaitStatus(RunningCairn cairn, TestPki serverCa, TestPki.Issued runner, java.util.function.IntPredicate expected,
+                                    String what) throws Exception {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(15);
+        int status;
+        while (!expected.test(status = startUpload(cairn, serverCa, runner))) {
+            if (System.nanoTime() > deadline) throw new AssertionError(what + " did not happen; last status " + status);
+            Thread.sleep(200);
+        }
+    }
+
+    @Test
+    void aRevokedRunnerCertificateAndARotatedClientCaTakeEffectWithoutARestart() throws Exception {
+        Path dir = Files.createTempDirectory("cairn-tls-crl-");
+        TestPki serverCa = new TestPki("Cairn server CA");
+        TestPki runners = new TestPki("Runners CA");
+        Path cert = dir.resolve("server.pem");
+        Path key = dir.resolve("server-key.pem");
+        serverCa.issue("127.0.0.1", true).writePem(cert, key);
+        Path ca = dir.resolve("clients-ca.pem");
+        runners.writeCaPem(ca);
+        Path crl = dir.resolve("clients.crl");
+        runners.writeCrlPem(crl);
+        Path htpasswd = TestUsers.htpasswd(dir.resolve("htpasswd"), Map.of("alice", "dev-secret"));
+        try (RunningCairn cairn = RunningCairn.start(Map.of("tls.cert", cert.toString(), "tls.key", key.toString(),
+                "tls.client-ca", ca.toString(), "tls.client-crl", crl.toString(), "tls.reload-check", "200ms",
+                "auth.mode", "basic", "auth.htpasswd", htpasswd.toString(),
+                "auth.rules", "[{users: [ci-1, ci-2, ci-3], repositories: 'cache/**', actions: [pull, push]}]"))) {
+            TestPki.Issued first = runners.issue("ci-1", false);
+            TestPki.Issued second = runners.issue("ci-2", false);
+            assertThat(startUpload(cairn, serverCa, first)).isEqualTo(202);
+            assertThat(startUpload(cairn, serverCa, second)).isEqualTo(202);
+
+            // ci-1's certificate leaks: the CRL revokes it, and the running server refuses it from its next connection
+            runners.writeCrlPem(crl, first.certificate());
+            awaitStatus(cairn, serverCa, first, status -> status != 202, "refusing the revoked certificate");
+            assertThat(startUpload(cairn, serverCa, second)).as("the others still work").isEqualTo(202);
+
+            // the runners' CA is rotated: certificates of the new one work, the old CA's no longer do
+            TestPki rotated = new TestPki("Runners CA 2");
+            TestPki.Issued third = rotated.issue("ci-3", false);
+            Path newCrl = dir.resolve("new.crl");
+            rotated.writeCrlPem(newCrl);
+            rotated.writeCaPem(dir.resolve("new-ca.pem"));
+            Files.move(newCrl, crl, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            Files.move(dir.resolve("new-ca.pem"), ca, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            awaitStatus(cairn, serverCa, third, status -> status == 202, "accepting a certificate of the new CA");
+            assertThat(startUpload(cairn, serverCa, second)).as("a certificate of the old CA").isNotEqualTo(202);
+        } finally {
+            TempFiles.deleteRecursively(dir);
+        }
+    }
 }

@@ -67,6 +67,22 @@ public final class TestPki {
         writeCertificate(file, ca);
     }
 
+    /** Writes a CRL of this CA (PEM) that revokes {@code revoked}, valid for a day. */
+    public void writeCrlPem(Path file, X509Certificate... revoked) throws Exception {
+        org.bouncycastle.cert.X509v2CRLBuilder builder = new org.bouncycastle.cert.jcajce.JcaX509v2CRLBuilder(ca,
+                Date.from(Instant.now().minus(Duration.ofMinutes(5))));
+        builder.setNextUpdate(Date.from(Instant.now().plus(Duration.ofDays(1))));
+        for (X509Certificate certificate : revoked) {
+            builder.addCRLEntry(certificate.getSerialNumber(), Date.from(Instant.now().minus(Duration.ofMinutes(1))),
+                    org.bouncycastle.asn1.x509.CRLReason.keyCompromise);
+        }
+        java.security.cert.X509CRL crl = new org.bouncycastle.cert.jcajce.JcaX509CRLConverter()
+                .getCRL(builder.build(new JcaContentSignerBuilder("SHA256withRSA").build(caKeys.getPrivate())));
+        Path written = Files.createTempFile(file.toAbsolutePath().getParent(), "crl-", ".tmp");
+        Files.writeString(written, pem("X509 CRL", crl.getEncoded()));
+        Files.move(written, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    }
+
     /** A trust store holding only this CA, for JDK clients. */
     public KeyStore trustStore() throws Exception {
         KeyStore store = KeyStore.getInstance("PKCS12");
