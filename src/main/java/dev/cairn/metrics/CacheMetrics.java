@@ -32,7 +32,17 @@ public final class CacheMetrics implements RegistryEvents {
                 .description("requests waiting for another request's claim on an upload session to end or lapse").register(meters);
     }
 
+    private final java.util.concurrent.atomic.AtomicLong lastCorrection = new java.util.concurrent.atomic.AtomicLong();
+
+    /** A collection replaced the running count of stored bytes with the records' figure, which differed by {@code bytes}. */
+    public void storedBytesCorrected(long bytes) {
+        lastCorrection.set(bytes);
+        meters.counter("cairn.stored.bytes.corrected").increment(Math.abs(bytes));
+    }
+
     public void gauges(LongSupplier storedBytes, LongSupplier budgetBytes) {
+        Gauge.builder("cairn.stored.bytes.drift", lastCorrection::get)
+                .description("how far the running count of stored bytes was from the records at the last collection").register(meters);
         Gauge.builder("cairn.stored.bytes", storedBytes::getAsLong).description("unique bytes stored (blobs once, plus manifests)").register(meters);
         Gauge.builder("cairn.budget.bytes", budgetBytes::getAsLong).description("the byte budget in force").register(meters);
     }

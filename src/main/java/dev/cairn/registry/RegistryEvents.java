@@ -28,8 +28,21 @@ public interface RegistryEvents {
     default void manifestDeleted(RepositoryName repository, Digest digest, long bytes) {
     }
 
-    /** Called before {@code bytes} of new content become visible; throws a RegistryException to refuse them. */
-    default void admit(long bytes) {
+    /**
+     * Called before {@code bytes} of new content become visible; throws a RegistryException to refuse them.
+     * What it admits is held for the caller until it closes the admission, once the bytes are stored (and
+     * {@link #bytesStored} said so) or abandoned, so concurrent admissions cannot all take the same room.
+     */
+    default Admission admit(long bytes) {
+        return Admission.NONE;
+    }
+
+    /** Room held for bytes on their way in; closing it gives back what was not stored. Closing twice is harmless. */
+    interface Admission extends AutoCloseable {
+        Admission NONE = () -> { };
+
+        @Override
+        void close();
     }
 
     /** Tells both, in order. */
@@ -72,9 +85,19 @@ public interface RegistryEvents {
             }
 
             @Override
-            public void admit(long bytes) {
-                first.admit(bytes);
-                second.admit(bytes);
+            public Admission admit(long bytes) {
+                Admission one = first.admit(bytes);
+                Admission two;
+                try {
+                    two = second.admit(bytes);
+                } catch (RuntimeException e) {
+                    one.close();
+                    throw e;
+                }
+                return () -> {
+                    two.close();
+                    one.close();
+                };
             }
         };
     }

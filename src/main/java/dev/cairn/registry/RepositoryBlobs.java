@@ -117,11 +117,9 @@ public final class RepositoryBlobs {
      */
     BlobInfo publishAndLink(RepositoryName repository, StagedBlob staged) {
         events.blobBytesReceived(staged.size());
-        try {
-            // Outside the digest lock: admission may wait for a collection, which takes digest locks itself.
-            if (!metadata.blobRecordExists(staged.digest())) {
-                events.admit(staged.size());
-            }
+        // Outside the digest lock: admission may wait for a collection, which takes digest locks itself.
+        try (RegistryEvents.Admission admission = metadata.blobRecordExists(staged.digest())
+                ? RegistryEvents.Admission.NONE : events.admit(staged.size())) {
             return digestLocks.withLock(staged.digest(), () -> {
                 BlobInfo info = io(() -> blobs.publish(staged));
                 if (metadata.linkBlob(repository, staged.digest(), info.size())) {

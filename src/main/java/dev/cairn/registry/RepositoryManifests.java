@@ -26,8 +26,11 @@ public final class RepositoryManifests {
     private final Clock clock;
     private final long maxManifestBytes;
     private final RegistryEvents events;
+    private final DigestLocks digestLocks;
 
-    RepositoryManifests(MetadataStore metadata, LastUseRecorder lastUse, Clock clock, long maxManifestBytes, RegistryEvents events) {
+    RepositoryManifests(MetadataStore metadata, LastUseRecorder lastUse, Clock clock, long maxManifestBytes, RegistryEvents events,
+                        DigestLocks digestLocks) {
+        this.digestLocks = digestLocks;
         this.metadata = metadata;
         this.lastUse = lastUse;
         this.clock = clock;
@@ -59,29 +62,41 @@ public final class RepositoryManifests {
     public ManifestPushed putManifest(RepositoryName repository, Reference reference, Optional<String> contentType, InputStream body) {
         byte[] content = readLimited(body);
         Manifest manifest = ManifestParser.parse(content, contentType);
-        Digest digest = Digest.sha256(content);
-        if (reference instanceof Reference.ByDigest(Digest claimed)) {
-            Digest actual = claimed.algorithm().equals("sha256") ? digest
-                    : Digest.of(claimed.algorithm(), claimed.newHasher().digest(content));
-            if (!actual.equals(claimed)) {
-                throw new RegistryException(ErrorCode.DIGEST_INVALID, "manifest hashes to " + actual + ", not " + claimed,
-                        Map.of("digest", claimed.toString()));
-            }
-            digest = claimed;
-        }
+        Digest digest = digestOf(reference, content);
         Optional<Tag> tag = reference instanceof Reference.ByTag(Tag t) ? Optional.of(t) : Optional.empty();
-        boolean isNew = !metadata.manifestExists(repository, digest); // an index read, not the document
-        if (isNew) events.admit(content.length);
-        List<Digest> missing = metadata.putManifest(new NewManifest(repository, digest, manifest.mediaType(), content,
+        NewManifest stored = new NewManifest(repository, digest, manifest.mediaType(), content,
                 manifest.subject().map(Descriptor::digest), manifest.effectiveArtifactType().filter(t -> manifest.subject().isPresent()),
-                manifest.requiredDigests(), clock.instant()), tag);
+                manifest.requiredDigests(), clock.instant());
+        boolean maybeNew = !metadata.manifestExists(repository, digest); // an index read, not the document
+        // Room first (it may wait for a collection), then, under the digest's lock, whether this push is the
+        // one that creates the manifest: concurrent pushes of one manifest on this node count it once.
+        List<Digest> missing;
+        try (RegistryEvents.Admission admission = maybeNew ? events.admit(content.length) : RegistryEvents.Admission.NONE) {
+            missing = digestLocks.withLock(digest, () -> {
+                boolean isNew = maybeNew && !metadata.manifestExists(repository, digest);
+                List<Digest> refused = metadata.putManifest(stored, tag);
+                if (refused.isEmpty() && isNew) events.bytesStored(content.length);
+                return refused;
+            });
+        }
         if (!missing.isEmpty()) {
             throw new RegistryException(ErrorCode.MANIFEST_BLOB_UNKNOWN,
                     missing.size() + " referenced blob(s) or manifest(s) not in " + repository + ", first " + missing.getFirst(),
                     Map.of("digest", missing.getFirst().toString()));
         }
-        if (isNew) events.bytesStored(content.length);
         return new ManifestPushed(digest, manifest.subject().map(Descriptor::digest));
+    }
+
+    /** The manifest's digest: sha256, or the algorithm a digest reference names, which it must match. */
+    private static Digest digestOf(Reference reference, byte[] content) {
+        Digest sha256 = Digest.sha256(content);
+        if (!(reference instanceof Reference.ByDigest(Digest claimed))) return sha256;
+        Digest actual = claimed.algorithm().equals("sha256") ? sha256 : Digest.of(claimed.algorithm(), claimed.newHasher().digest(content));
+        if (!actual.equals(claimed)) {
+            throw new RegistryException(ErrorCode.DIGEST_INVALID, "manifest hashes to " + actual + ", not " + claimed,
+                    Map.of("digest", claimed.toString()));
+        }
+        return claimed;
     }
 
     /** Deletes a tag (the manifest stays) or, by digest, the manifest and every tag pointing at it. */

@@ -78,6 +78,8 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     private volatile boolean stopping;
     private final Thread collector;
     private final AtomicLong storedBytes = new AtomicLong();
+    /** Room held by admissions whose bytes are on their way in (hard limit only). */
+    private final AtomicLong reserved = new AtomicLong();
     /** Why each blob freed by an eviction became unreferenced, until the sweep deletes it. */
     private final Map<String, String> pendingBlobReasons = new java.util.concurrent.ConcurrentHashMap<>();
     private Instant lastOrphanSweep = Instant.EPOCH;
@@ -131,18 +133,39 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
      * cannot make room, they are refused. Without the hard limit the budget is restored after the fact.
      */
     @Override
-    public void admit(long bytes) {
-        if (!policy.hardLimit() || storedBytes.get() + bytes <= policy.maxBytes()) return;
+    public Admission admit(long bytes) {
+        if (!policy.hardLimit()) return Admission.NONE;
+        Optional<Admission> room = reserve(bytes);
+        if (room.isPresent()) return room.get();
         admissionsWaiting.incrementAndGet();
         try {
             awaitRun(Duration.ofSeconds(60));
         } finally {
             admissionsWaiting.decrementAndGet();
         }
-        if (storedBytes.get() + bytes > policy.maxBytes()) {
-            throw new RegistryException(ErrorCode.BUDGET_EXCEEDED, "storing " + bytes + " more bytes would exceed the budget of "
-                    + policy.maxBytes() + " bytes (" + storedBytes.get() + " stored) and nothing more can be evicted");
+        return reserve(bytes).orElseThrow(() -> new RegistryException(ErrorCode.BUDGET_EXCEEDED, "storing " + bytes
+                + " more bytes would exceed the budget of " + policy.maxBytes() + " bytes (" + storedBytes.get() + " stored, "
+                + reservedBytes() + " on their way in) and nothing more can be evicted"));
+    }
+
+    /**
+     * Holds room for {@code bytes} when stored bytes, the room other admissions hold, and these fit the
+     * budget. The room goes back when the admission closes, after its bytes were counted as stored (or
+     * not, if they were abandoned or already there).
+     */
+    private Optional<Admission> reserve(long bytes) {
+        synchronized (reserved) {
+            if (storedBytes.get() + reserved.get() + bytes > policy.maxBytes()) return Optional.empty();
+            reserved.addAndGet(bytes);
         }
+        java.util.concurrent.atomic.AtomicBoolean open = new java.util.concurrent.atomic.AtomicBoolean(true);
+        return Optional.of(() -> {
+            if (open.compareAndSet(true, false)) reserved.addAndGet(-bytes);
+        });
+    }
+
+    long reservedBytes() {
+        return reserved.get();
     }
 
     // ---- the collector ----
@@ -258,7 +281,9 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         lastUse.flush(); // a manifest pulled just now must count as used
         Instant now = clock.instant();
         long before = records.storedBytes();
-        storedBytes.set(before);
+        // What the records say replaces the running count: pushes on other nodes, or two of one manifest at
+        // once on two nodes, make it drift; say by how much.
+        metrics.storedBytesCorrected(before - storedBytes.getAndSet(before));
         // No local for the snapshot: once planned, it is garbage (most of the heap a collection needs).
         List<CacheGraph.Eviction> plan = EvictionPlanner.plan(records.snapshot(), policy, before, now);
         List<CollectionReport.EvictedUnit> evicted = dryRun ? describe(plan) : execute(plan, now, true);

@@ -209,6 +209,37 @@ class RetentionTest {
     }
 
     @Test
+    void concurrentPushesAgainstANearlyFullHardLimitNeverLeaveMoreThanTheBudget() throws Exception {
+        try (RunningCairn cairn = RunningCairn.start(Map.of("retention.max-bytes", "1000000", "retention.hard-limit", "true",
+                "retention.gc-interval", "1s", "retention.rules", "[{\"repositories\": \"**\", \"evict\": \"never\"}]"))) {
+            OciClient client = new OciClient(cairn);
+            client.pushBlob("hard/full", SeededBytes.of(800_000, 50));
+            java.util.List<java.util.concurrent.Future<Integer>> pushes = new java.util.ArrayList<>();
+            try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+                for (int i = 0; i < 16; i++) {
+                    byte[] blob = SeededBytes.of(50_000, 60 + i);
+                    // half of them twice at once: one copy is kept, and counted once
+                    for (int copy = 0; copy < (i % 2 == 0 ? 2 : 1); copy++) {
+                        pushes.add(pool.submit(() -> client.post("/v2/hard/full/blobs/uploads/?digest=" + sha256(blob), blob).statusCode()));
+                    }
+                }
+            }
+            int stored = 0;
+            for (var push : pushes) {
+                int status = push.get();
+                assertThat(status).isIn(201, 507);
+                if (status == 201) stored++;
+            }
+            assertThat(stored).as("pushes that found room").isPositive();
+            long records = cairn.node().metadata().storedBytes();
+            assertThat(records).as("stored bytes, as the records count them").isLessThanOrEqualTo(1_000_000);
+            assertThat(cairn.node().keeper().storedBytes()).isEqualTo(records);
+            cairn.node().keeper().collect(false);
+            assertThat(OciClient.text(client.get("/metrics"))).contains("cairn_stored_bytes_drift ");
+        }
+    }
+
+    @Test
     void theHardLimitRefusesWhatNothingCanMakeRoomFor() throws Exception {
         try (RunningCairn cairn = RunningCairn.start(Map.of("retention.max-bytes", "500000", "retention.hard-limit", "true",
                 "retention.gc-interval", "1s", "retention.rules", "[{\"repositories\": \"**\", \"evict\": \"never\"}]"))) {
