@@ -70,6 +70,7 @@ public final class Cairn implements AutoCloseable {
         DigestLocks digestLocks = new DigestLocks(1024, metadata.locks()::withDigestLocks);
         this.metrics = new CacheMetrics();
         metrics.claimWaits(blobs::requestsWaitingForSessionClaims);
+        metrics.collectorLockWaits(metadata.locks()::collectionsWaitingForLock);
         this.audit = new AuditLog(config.dataDir().resolve("audit.log"), metadata.locks());
         RetentionPolicy policy = policy(config.retention(), config.dataDir());
         this.keeper = new CacheKeeper(metadata, metadata.locks(), digestLocks, blobs, lastUse, policy, audit, metrics, Clock.systemUTC());

@@ -114,7 +114,15 @@ class ScaleOutTest {
         Optional<AutoCloseable> first = nodes.get(0).node().metadata().locks().collectorLock(Duration.ZERO);
         assertThat(first).isPresent();
         try {
-            assertThat(nodes.get(1).node().metadata().locks().collectorLock(Duration.ofMillis(300))).isEmpty();
+            // a collection that waits for it says so, in the log and in /metrics (cairn_collector_lock_waits)
+            var waiting = java.util.concurrent.CompletableFuture.supplyAsync(
+                    () -> nodes.get(1).node().metadata().locks().collectorLock(Duration.ofMillis(1500)));
+            long deadline = System.nanoTime() + Duration.ofSeconds(1).toNanos();
+            while (nodes.get(1).node().metadata().locks().collectionsWaitingForLock() == 0 && System.nanoTime() < deadline) Thread.sleep(20);
+            assertThat(nodes.get(1).node().metadata().locks().collectionsWaitingForLock()).isEqualTo(1);
+            assertThat(OciClient.text(clients.get(1).get("/metrics"))).contains("cairn_collector_lock_waits 1.0");
+            assertThat(waiting.get()).isEmpty();
+            assertThat(nodes.get(1).node().metadata().locks().collectionsWaitingForLock()).isZero();
             assertThat(nodes.get(2).node().metadata().locks().collectorLock(Duration.ZERO)).isEmpty();
         } finally {
             first.get().close();

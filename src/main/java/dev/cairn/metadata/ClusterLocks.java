@@ -30,6 +30,11 @@ public interface ClusterLocks {
      */
     Optional<AutoCloseable> collectorLock(Duration wait);
 
+    /** Collections on this node waiting now for another node's collector lock (a node that died: until its session goes). */
+    default int collectionsWaitingForLock() {
+        return 0;
+    }
+
     /** True when other nodes may share the stores (so reads on them are invisible to this node until written). */
     boolean isShared();
 

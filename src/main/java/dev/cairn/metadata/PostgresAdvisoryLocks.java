@@ -24,6 +24,8 @@ final class PostgresAdvisoryLocks implements ClusterLocks, AutoCloseable {
     private static final int DIGEST_LOCK_CLASS = 4242;
 
     private final HikariDataSource lockConnections;
+    private final java.util.concurrent.atomic.AtomicInteger collectorLockWaits = new java.util.concurrent.atomic.AtomicInteger();
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(PostgresAdvisoryLocks.class);
 
     PostgresAdvisoryLocks(HikariDataSource lockConnections) {
         this.lockConnections = lockConnections;
@@ -82,6 +84,7 @@ final class PostgresAdvisoryLocks implements ClusterLocks, AutoCloseable {
         } catch (SQLException e) {
             throw new MetadataException("collector lock failed: " + e.getMessage(), e);
         }
+        boolean waiting = false;
         try {
             long deadline = System.nanoTime() + wait.toNanos();
             while (true) {
@@ -99,6 +102,11 @@ final class PostgresAdvisoryLocks implements ClusterLocks, AutoCloseable {
                     c.close();
                     return Optional.empty();
                 }
+                if (!waiting) {
+                    waiting = true;
+                    collectorLockWaits.incrementAndGet();
+                    log.info("waiting up to {} s for the collector lock, held by {}", wait.toSeconds(), holder(c));
+                }
                 Thread.sleep(200);
             }
         } catch (SQLException | InterruptedException e) {
@@ -109,7 +117,25 @@ final class PostgresAdvisoryLocks implements ClusterLocks, AutoCloseable {
             }
             if (e instanceof InterruptedException) Thread.currentThread().interrupt();
             throw new MetadataException("collector lock failed: " + e.getMessage(), e);
+        } finally {
+            if (waiting) collectorLockWaits.decrementAndGet();
         }
+    }
+
+    /** Which session holds the collector lock, as the database knows it (a node's pool name and address). */
+    private static String holder(Connection c) {
+        try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT a.pid, a.application_name, a.client_addr "
+                + "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+                + "AND l.objid = " + (COLLECTOR_LOCK & 0xffffffffL) + " AND l.classid = " + (COLLECTOR_LOCK >>> 32))) {
+            return r.next() ? "database session " + r.getInt(1) + " (" + r.getString(2) + " at " + r.getString(3) + ")" : "another node";
+        } catch (SQLException e) {
+            return "another node";
+        }
+    }
+
+    @Override
+    public int collectionsWaitingForLock() {
+        return collectorLockWaits.get();
     }
 
     @Override

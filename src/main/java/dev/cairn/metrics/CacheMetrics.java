@@ -27,6 +27,11 @@ public final class CacheMetrics implements RegistryEvents {
 
     /** The figures that live elsewhere, read when scraped. */
     /** Requests waiting for another request's claim on an upload session (a node that died holding one: until it lapses). */
+    public void collectorLockWaits(LongSupplier waiting) {
+        Gauge.builder("cairn.collector.lock.waits", waiting::getAsLong)
+                .description("collections waiting for another node's collector lock to be released").register(meters);
+    }
+
     public void claimWaits(LongSupplier waiting) {
         Gauge.builder("cairn.upload.claim.waits", waiting::getAsLong)
                 .description("requests waiting for another request's claim on an upload session to end or lapse").register(meters);
