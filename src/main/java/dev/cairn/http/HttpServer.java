@@ -84,11 +84,13 @@ public final class HttpServer implements AutoCloseable {
             ssl.setSniRequired(false);
             if (tlsSettings.clientCa().isPresent()) {
                 ssl.setTrustStore(trustStore(tlsSettings.clientCa().get()));
-                tlsSettings.clientCrl().ifPresent(crl -> {
+                if (tlsSettings.clientCrl().isPresent()) {
+                    Path crl = tlsSettings.clientCrl().get();
+                    checkCrl(crl, tlsSettings.clientCa().get());
                     // Jetty checks peers against the CRLs only with this flag; the file is read again at each reload.
                     ssl.setCrlPath(crl.toString());
                     ssl.setValidatePeerCerts(true);
-                });
+                }
                 ssl.setWantClientAuth(true); // a certificate is one way in; passwords and tokens still work
             }
             HttpConfiguration https = new HttpConfiguration(http);
@@ -167,7 +169,7 @@ public final class HttpServer implements AutoCloseable {
             try {
                 KeyStore renewed = keyStore(tls.cert().get(), tls.key().get());
                 Optional<KeyStore> clients = tls.clientCa().isPresent() ? Optional.of(trustStore(tls.clientCa().get())) : Optional.empty();
-                tls.clientCrl().ifPresent(HttpServer::checkCrl);
+                if (tls.clientCrl().isPresent()) checkCrl(tls.clientCrl().get(), tls.clientCa().get());
                 ssl.reload(factory -> {
                     factory.setKeyStore(renewed);
                     clients.ifPresent(factory::setTrustStore);
@@ -181,14 +183,32 @@ public final class HttpServer implements AutoCloseable {
         }
     }
 
-    /** Reads the CRL file as Jetty will, so a broken one is refused before it replaces a good one. */
-    private static void checkCrl(Path crl) {
-        try (java.io.InputStream in = Files.newInputStream(crl)) {
-            if (java.security.cert.CertificateFactory.getInstance("X.509").generateCRLs(in).isEmpty()) {
-                throw new IllegalArgumentException(crl + " holds no CRL");
+    /**
+     * Reads the CRL file as Jetty will, so a broken one is refused before it replaces a good one. With
+     * revocation checked, a certificate whose CA has no CRL cannot be checked and is refused: the file must
+     * hold a CRL of every client CA, or every runner of the missing one would be locked out. An expired CRL
+     * is still used (a revoked certificate must not come back), but said loudly: every certificate of its CA
+     * is refused until a fresh one is there.
+     */
+    private static void checkCrl(Path crlFile, Path caFile) throws IOException {
+        java.util.Collection<? extends java.security.cert.CRL> crls;
+        try (java.io.InputStream in = Files.newInputStream(crlFile)) {
+            crls = java.security.cert.CertificateFactory.getInstance("X.509").generateCRLs(in);
+        } catch (GeneralSecurityException e) {
+            throw new IOException("cannot read the CRL " + crlFile + ": " + e.getMessage(), e);
+        }
+        java.time.Instant now = java.time.Instant.now();
+        for (X509Certificate ca : Pem.certificates(caFile)) {
+            java.util.Optional<java.security.cert.X509CRL> ofCa = crls.stream().map(java.security.cert.X509CRL.class::cast)
+                    .filter(crl -> crl.getIssuerX500Principal().equals(ca.getSubjectX500Principal())).findFirst();
+            if (ofCa.isEmpty()) {
+                throw new IOException(crlFile + " holds no CRL of the client CA " + ca.getSubjectX500Principal().getName()
+                        + ": every certificate of that CA would be refused; add one (it may list nothing)");
             }
-        } catch (IOException | GeneralSecurityException e) {
-            throw new IllegalArgumentException("cannot read the CRL " + crl + ": " + e.getMessage(), e);
+            if (ofCa.get().getNextUpdate() != null && ofCa.get().getNextUpdate().toInstant().isBefore(now)) {
+                log.warn("the CRL of client CA {} in {} expired at {}: every certificate of that CA is refused until a fresh CRL is there",
+                        ca.getSubjectX500Principal().getName(), crlFile, ofCa.get().getNextUpdate().toInstant());
+            }
         }
     }
 

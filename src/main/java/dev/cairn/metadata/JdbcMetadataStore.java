@@ -1098,6 +1098,7 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
             }
             for (int version = current + 1; version <= MIGRATIONS.size(); version++) {
                 for (String statement : migrationStatements(MIGRATIONS.get(version - 1))) {
+                    if (addsColumnThatExists(c, statement)) continue;
                     try (Statement s = c.createStatement()) {
                         s.executeUpdate(statement);
                     }
@@ -1106,6 +1107,25 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
             }
             return null;
         });
+    }
+
+    private static final java.util.regex.Pattern ADD_COLUMN =
+            java.util.regex.Pattern.compile("(?is)ALTER\\s+TABLE\\s+(\\w+)\\s+ADD\\s+COLUMN\\s+(\\w+)\\b.*");
+
+    /**
+     * Whether {@code statement} adds a column the table already has. Columns added are never dropped, so a
+     * database an earlier build of a migration already gave the column (during development, a migration's
+     * content moved to a later one) takes the later one without failing; SQLite has no ADD COLUMN IF NOT EXISTS.
+     */
+    private static boolean addsColumnThatExists(Connection c, String statement) throws SQLException {
+        java.util.regex.Matcher m = ADD_COLUMN.matcher(statement);
+        if (!m.matches()) return false;
+        try (ResultSet columns = c.getMetaData().getColumns(null, null, m.group(1), null)) {
+            while (columns.next()) {
+                if (columns.getString("COLUMN_NAME").equalsIgnoreCase(m.group(2))) return true;
+            }
+        }
+        return false;
     }
 
     private List<String> migrationStatements(String name) {

@@ -77,7 +77,8 @@ public final class FileBlobStore implements BlobStore {
         FileChannel direct;
         WritePipeline pipeline;
         long length;
-        final MessageDigest sha256;
+        /** The hash of the first {@code length} bytes, or null once it may not be (then the commit hashes the file). */
+        MessageDigest sha256;
         /** A request is writing to it: it may not be parked. */
         boolean busy;
 
@@ -97,7 +98,10 @@ public final class FileBlobStore implements BlobStore {
         void openFiles() throws IOException {
             FileChannel opened = FileChannel.open(path, StandardOpenOption.WRITE);
             try {
-                this.length = opened.size();
+                long size = opened.size();
+                // A parked session whose last writes failed is shorter than it was: its running hash no longer fits.
+                if (sha256 != null && size != length) sha256 = null;
+                this.length = size;
             } catch (IOException | RuntimeException e) {
                 opened.close();
                 throw e;

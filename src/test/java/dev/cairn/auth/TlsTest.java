@@ -22,6 +22,7 @@ import java.security.cert.X509Certificate;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** tls.cert/tls.key: HTTPS with HTTP/2, certificate rotation without a restart, client-certificate logins. */
 class TlsTest {
@@ -179,6 +180,30 @@ class TlsTest {
             Files.move(dir.resolve("new-ca.pem"), ca, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
             awaitStatus(cairn, serverCa, third, status -> status == 202, "accepting a certificate of the new CA");
             assertThat(startUpload(cairn, serverCa, second)).as("a certificate of the old CA").isNotEqualTo(202);
+        } finally {
+            TempFiles.deleteRecursively(dir);
+        }
+    }
+
+    @Test
+    void aCrlThatLeavesAClientCaOutIsRefusedRatherThanLockingItsRunnersOut() throws Exception {
+        Path dir = Files.createTempDirectory("cairn-tls-crl-missing-");
+        TestPki serverCa = new TestPki("Cairn server CA");
+        TestPki one = new TestPki("Runners CA one");
+        TestPki two = new TestPki("Runners CA two");
+        Path cert = dir.resolve("server.pem");
+        Path key = dir.resolve("server-key.pem");
+        serverCa.issue("127.0.0.1", true).writePem(cert, key);
+        Path ca = dir.resolve("clients-ca.pem");
+        one.writeCaPem(dir.resolve("one.pem"));
+        two.writeCaPem(dir.resolve("two.pem"));
+        Files.writeString(ca, Files.readString(dir.resolve("one.pem")) + Files.readString(dir.resolve("two.pem")));
+        Path crl = dir.resolve("clients.crl");
+        one.writeCrlPem(crl);
+        try {
+            assertThatThrownBy(() -> RunningCairn.start(Map.of("tls.cert", cert.toString(), "tls.key", key.toString(),
+                    "tls.client-ca", ca.toString(), "tls.client-crl", crl.toString())).close())
+                    .hasStackTraceContaining("holds no CRL of the client CA").hasStackTraceContaining("Runners CA two");
         } finally {
             TempFiles.deleteRecursively(dir);
         }
