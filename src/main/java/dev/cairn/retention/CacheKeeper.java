@@ -164,6 +164,19 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         });
     }
 
+    /**
+     * Brings the running count to what the records say without losing what pushes add meanwhile: the count
+     * is read before the records and moved by the difference, so a push counted in between stays counted
+     * (at worst twice, until the next correction) and none is lost, which the hard limit relies on.
+     * Returns the correction.
+     */
+    private long correctStoredBytes() {
+        long estimate = storedBytes.get();
+        long correction = records.storedBytes() - estimate;
+        storedBytes.addAndGet(correction);
+        return correction;
+    }
+
     long reservedBytes() {
         return reserved.get();
     }
@@ -260,7 +273,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
             if (dryRun) return Optional.of(collectHoldingLock(true));
             Optional<AutoCloseable> lease = locks.collectorLock(lockWait);
             if (lease.isEmpty()) {
-                storedBytes.set(records.storedBytes()); // another node collects: take its result as it stands
+                correctStoredBytes(); // another node collects: take its result as it stands
                 return Optional.empty();
             }
             try (AutoCloseable held = lease.get()) {
@@ -280,16 +293,16 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         long started = System.nanoTime();
         lastUse.flush(); // a manifest pulled just now must count as used
         Instant now = clock.instant();
-        long before = records.storedBytes();
-        // What the records say replaces the running count: pushes on other nodes, or two of one manifest at
+        // What the records say corrects the running count: pushes on other nodes, or two of one manifest at
         // once on two nodes, make it drift; say by how much.
-        metrics.storedBytesCorrected(before - storedBytes.getAndSet(before));
+        long before = records.storedBytes();
+        metrics.storedBytesCorrected(correctStoredBytes());
         // No local for the snapshot: once planned, it is garbage (most of the heap a collection needs).
         List<CacheGraph.Eviction> plan = EvictionPlanner.plan(records.snapshot(), policy, before, now);
         List<CollectionReport.EvictedUnit> evicted = dryRun ? describe(plan) : execute(plan, now, true);
         List<CollectionReport.DeletedBlob> swept = dryRun ? sweepable(now) : sweep(now);
-        long after = dryRun ? before : records.storedBytes();
-        storedBytes.set(after);
+        if (!dryRun) correctStoredBytes();
+        long after = dryRun ? before : storedBytes.get();
         Duration took = Duration.ofNanos(System.nanoTime() - started);
         if (!dryRun) {
             metrics.gcRun(took);
@@ -321,8 +334,8 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
                 int retired = records.deleteRetiredManifests(name -> repositories.matches(name), olderThan.map(now::minus));
                 if (retired > 0) log.info("invalidation: deleted {} retired manifest(s) at once", retired);
             }
-            long after = dryRun ? before : records.storedBytes();
-            storedBytes.set(after);
+            if (!dryRun) correctStoredBytes();
+            long after = dryRun ? before : storedBytes.get();
             return new CollectionReport(dryRun, evicted, List.of(), before, after, Duration.ofNanos(System.nanoTime() - started).toMillis());
         } catch (RuntimeException e) {
             throw e;

@@ -233,8 +233,10 @@ class RetentionTest {
             assertThat(stored).as("pushes that found room").isPositive();
             long records = cairn.node().metadata().storedBytes();
             assertThat(records).as("stored bytes, as the records count them").isLessThanOrEqualTo(1_000_000);
-            assertThat(cairn.node().keeper().storedBytes()).isEqualTo(records);
+            // the running count may count a push twice while a collection corrects it, never miss one
+            assertThat(cairn.node().keeper().storedBytes()).isGreaterThanOrEqualTo(records);
             cairn.node().keeper().collect(false);
+            assertThat(cairn.node().keeper().storedBytes()).isEqualTo(cairn.node().metadata().storedBytes());
             assertThat(OciClient.text(client.get("/metrics"))).contains("cairn_stored_bytes_drift ");
         }
     }
