@@ -9,9 +9,6 @@ import dev.cairn.storage.UploadLedger;
 import org.sqlite.SQLiteConfig;
 import org.sqlite.SQLiteDataSource;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -26,52 +23,24 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.locks.ReentrantLock;
 
+import static dev.cairn.metadata.Statements.bind;
+import static dev.cairn.metadata.Statements.exists;
+import static dev.cairn.metadata.Statements.strings;
+import static dev.cairn.metadata.Statements.update;
+
 /**
  * {@link MetadataStore} over JDBC. The SQL is shared by SQLite and PostgreSQL (both take
  * {@code INSERT ... ON CONFLICT}); only the connection set-up and the binary column type differ.
  */
 public final class JdbcMetadataStore implements MetadataStore, RetentionRecords, UploadLedger {
     /** Migrations in order; each runs once, recorded in schema_version. */
-    private static final List<String> MIGRATIONS = List.of("V1__registry.sql", "V2__retention.sql", "V3__audit.sql", "V4__shared_uploads.sql", "V5__retired_manifests.sql",
-            "V6__retirement_limit.sql", "V7__upload_owners.sql");
-
-    /** What differs between the two databases; the SQL itself is shared. */
-    private enum Dialect {
-        SQLITE("TEXT", "BLOB", "INTEGER PRIMARY KEY AUTOINCREMENT"),
-        // "C" collation: tags and names sort by bytes, as the distribution spec's lexical order wants.
-        POSTGRES("TEXT COLLATE \"C\"", "BYTEA", "BIGSERIAL PRIMARY KEY");
-
-        final String text;
-        final String blob;
-        final String serial;
-
-        Dialect(String text, String blob, String serial) {
-            this.text = text;
-            this.blob = blob;
-            this.serial = serial;
-        }
-    }
-
-    /** PostgreSQL asks a serializable transaction to retry when it lost a race; so many tries before giving up. */
-    private static final int SERIALIZATION_RETRIES = 20;
-
-    private final HikariDataSource dataSource;
-    private final Dialect dialect;
-    /**
-     * SQLite allows one writer at a time. Queuing writers here, rather than letting them spin on
-     * SQLITE_BUSY, keeps writes fair and fast under many concurrent pushes. Null for PostgreSQL, where
-     * write transactions are SERIALIZABLE instead, so check-then-act (a manifest's references exist, a
-     * unit is still unreferenced) holds across nodes.
-     */
-    private final ReentrantLock writeLock;
-
     /** PostgreSQL only: the cross-node locks, on connections of their own. */
     private final PostgresAdvisoryLocks advisoryLocks;
 
-    private JdbcMetadataStore(HikariDataSource dataSource, Dialect dialect, ReentrantLock writeLock, PostgresAdvisoryLocks advisoryLocks) {
-        this.dataSource = dataSource;
-        this.dialect = dialect;
-        this.writeLock = writeLock;
+    private final SqlDatabase database;
+
+    private JdbcMetadataStore(SqlDatabase database, PostgresAdvisoryLocks advisoryLocks) {
+        this.database = database;
         this.advisoryLocks = advisoryLocks;
     }
 
@@ -91,8 +60,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
         pool.setPoolName("cairn-sqlite");
         pool.setMaximumPoolSize(8);
         pool.setMinimumIdle(1);
-        JdbcMetadataStore store = new JdbcMetadataStore(new HikariDataSource(pool), Dialect.SQLITE, new ReentrantLock(true), null);
-        store.migrate();
+        JdbcMetadataStore store = new JdbcMetadataStore(new SqlDatabase(new HikariDataSource(pool), Dialect.SQLITE, new ReentrantLock(true)), null);
+        SchemaMigrations.apply(store.database, null);
         return store;
     }
 
@@ -119,8 +88,9 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
         locks.setConnectionInitSql("SET lock_timeout = '60s'; SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; "
                 + "SET tcp_keepalives_count = 3");
         HikariDataSource main = new HikariDataSource(pool);
-        JdbcMetadataStore store = new JdbcMetadataStore(main, Dialect.POSTGRES, null, new PostgresAdvisoryLocks(new HikariDataSource(locks)));
-        store.migrate();
+        JdbcMetadataStore store = new JdbcMetadataStore(new SqlDatabase(main, Dialect.POSTGRES, null),
+                new PostgresAdvisoryLocks(new HikariDataSource(locks)));
+        SchemaMigrations.apply(store.database, store.advisoryLocks);
         return store;
     }
 
@@ -925,224 +895,22 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
 
     @Override
     public void close() {
-        dataSource.close();
+        database.close();
         if (advisoryLocks != null) advisoryLocks.close();
     }
 
     // ---- plumbing ----
 
-    @FunctionalInterface
-    private interface Work<T> {
-        T run(Connection connection) throws SQLException;
+    private <T> T read(SqlDatabase.Work<T> work) {
+        return database.read(work);
     }
 
-    private <T> T read(Work<T> work) {
-        try (Connection c = dataSource.getConnection()) {
-            return work.run(c);
-        } catch (SQLException e) {
-            throw new MetadataException("metadata read failed: " + e.getMessage(), e);
-        }
-    }
-
-    private <T> T write(Work<T> work) {
-        if (writeLock != null) writeLock.lock();
-        try {
-            for (int attempt = 1; ; attempt++) {
-                try (Connection c = dataSource.getConnection()) {
-                    if (dialect == Dialect.POSTGRES) c.setTransactionIsolation(Connection.TRANSACTION_SERIALIZABLE);
-                    c.setAutoCommit(false);
-                    try {
-                        T result = work.run(c);
-                        c.commit();
-                        return result;
-                    } catch (SQLException | RuntimeException e) {
-                        c.rollback();
-                        throw e;
-                    } finally {
-                        c.setAutoCommit(true);
-                        if (dialect == Dialect.POSTGRES) c.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
-                    }
-                } catch (SQLException e) {
-                    // 40001: serialization failure, 40P01: deadlock; both mean "run it again".
-                    boolean retry = dialect == Dialect.POSTGRES && ("40001".equals(e.getSQLState()) || "40P01".equals(e.getSQLState()));
-                    if (!retry || attempt >= SERIALIZATION_RETRIES) {
-                        throw new MetadataException("metadata write failed: " + e.getMessage(), e);
-                    }
-                    try {
-                        Thread.sleep(java.util.concurrent.ThreadLocalRandom.current().nextLong(1, 5L * attempt));
-                    } catch (InterruptedException interrupted) {
-                        Thread.currentThread().interrupt();
-                        throw new MetadataException("interrupted while retrying a write", interrupted);
-                    }
-                }
-            }
-        } finally {
-            if (writeLock != null) writeLock.unlock();
-        }
+    private <T> T write(SqlDatabase.Work<T> work) {
+        return database.write(work);
     }
 
     private static void ensureRepository(Connection c, RepositoryName repository, long now) throws SQLException {
         update(c, "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", repository.value(), now);
     }
 
-    private static int update(Connection c, String sql, Object... args) throws SQLException {
-        try (PreparedStatement s = c.prepareStatement(sql)) {
-            bind(s, args);
-            return s.executeUpdate();
-        }
-    }
-
-    private static boolean exists(Connection c, String sql, Object... args) throws SQLException {
-        try (PreparedStatement s = c.prepareStatement(sql)) {
-            bind(s, args);
-            try (ResultSet r = s.executeQuery()) {
-                return r.next();
-            }
-        }
-    }
-
-    private static List<String> strings(Connection c, String sql, Object... args) throws SQLException {
-        try (PreparedStatement s = c.prepareStatement(sql)) {
-            bind(s, args);
-            List<String> values = new ArrayList<>();
-            try (ResultSet r = s.executeQuery()) {
-                while (r.next()) values.add(r.getString(1));
-            }
-            return values;
-        }
-    }
-
-    /**
-     * Statements prepared once per transaction and reused (the collector runs the same few statements for
-     * thousands of rows; preparing each anew was a good part of its time). Closing closes them all.
-     */
-    private static final class Statements implements AutoCloseable {
-        private final Connection connection;
-        private final java.util.Map<String, PreparedStatement> prepared = new java.util.HashMap<>();
-
-        Statements(Connection connection) {
-            this.connection = connection;
-        }
-
-        PreparedStatement prepare(String sql) throws SQLException {
-            PreparedStatement s = prepared.get(sql);
-            if (s == null) {
-                s = connection.prepareStatement(sql);
-                prepared.put(sql, s);
-            }
-            return s;
-        }
-
-        int update(String sql, Object... args) throws SQLException {
-            PreparedStatement s = prepare(sql);
-            bind(s, args);
-            return s.executeUpdate();
-        }
-
-        boolean exists(String sql, Object... args) throws SQLException {
-            PreparedStatement s = prepare(sql);
-            bind(s, args);
-            try (ResultSet r = s.executeQuery()) {
-                return r.next();
-            }
-        }
-
-        List<String> strings(String sql, Object... args) throws SQLException {
-            PreparedStatement s = prepare(sql);
-            bind(s, args);
-            List<String> values = new ArrayList<>();
-            try (ResultSet r = s.executeQuery()) {
-                while (r.next()) values.add(r.getString(1));
-            }
-            return values;
-        }
-
-        @Override
-        public void close() throws SQLException {
-            SQLException first = null;
-            for (PreparedStatement s : prepared.values()) {
-                try {
-                    s.close();
-                } catch (SQLException e) {
-                    if (first == null) first = e;
-                }
-            }
-            prepared.clear();
-            if (first != null) throw first;
-        }
-    }
-
-    private static void bind(PreparedStatement s, Object... args) throws SQLException {
-        for (int i = 0; i < args.length; i++) {
-            s.setObject(i + 1, args[i]);
-        }
-    }
-
-    private void migrate() {
-        if (dialect != Dialect.POSTGRES) {
-            migrateHoldingLock();
-            return;
-        }
-        // Nodes starting together: one migrates, the others wait and then find nothing to do.
-        advisoryLocks.whileMigrating(this::migrateHoldingLock);
-    }
-
-    private void migrateHoldingLock() {
-        write(c -> {
-            try (Statement s = c.createStatement()) {
-                s.executeUpdate("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-            }
-            int current = 0;
-            try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT MAX(version) FROM schema_version")) {
-                if (r.next()) current = r.getInt(1);
-            }
-            for (int version = current + 1; version <= MIGRATIONS.size(); version++) {
-                for (String statement : migrationStatements(MIGRATIONS.get(version - 1))) {
-                    if (addsColumnThatExists(c, statement)) continue;
-                    try (Statement s = c.createStatement()) {
-                        s.executeUpdate(statement);
-                    }
-                }
-                update(c, "INSERT INTO schema_version (version) VALUES (?)", version);
-            }
-            return null;
-        });
-    }
-
-    private static final java.util.regex.Pattern ADD_COLUMN =
-            java.util.regex.Pattern.compile("(?is)ALTER\\s+TABLE\\s+(\\w+)\\s+ADD\\s+COLUMN\\s+(\\w+)\\b.*");
-
-    /**
-     * Whether {@code statement} adds a column the table already has. Columns added are never dropped, so a
-     * database an earlier build of a migration already gave the column (during development, a migration's
-     * content moved to a later one) takes the later one without failing; SQLite has no ADD COLUMN IF NOT EXISTS.
-     */
-    private static boolean addsColumnThatExists(Connection c, String statement) throws SQLException {
-        java.util.regex.Matcher m = ADD_COLUMN.matcher(statement);
-        if (!m.matches()) return false;
-        try (ResultSet columns = c.getMetaData().getColumns(null, null, m.group(1), null)) {
-            while (columns.next()) {
-                if (columns.getString("COLUMN_NAME").equalsIgnoreCase(m.group(2))) return true;
-            }
-        }
-        return false;
-    }
-
-    private List<String> migrationStatements(String name) {
-        try (InputStream in = JdbcMetadataStore.class.getResourceAsStream(name)) {
-            if (in == null) throw new IllegalStateException("missing migration " + name);
-            String sql = new String(in.readAllBytes(), StandardCharsets.UTF_8)
-                    .replaceAll("(?m)--.*$", "")
-                    .replace("${text}", dialect.text)
-                    .replace("${blob}", dialect.blob)
-                    .replace("${serial}", dialect.serial);
-            List<String> statements = new ArrayList<>();
-            for (String statement : sql.split(";")) {
-                if (!statement.isBlank()) statements.add(statement.strip());
-            }
-            return statements;
-        } catch (IOException e) {
-            throw new IllegalStateException("cannot read migration " + name, e);
-        }
-    }
 }

@@ -1,0 +1,103 @@
+package dev.cairn.metadata;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+
+import static dev.cairn.metadata.Statements.update;
+
+/**
+ * The schema, as numbered migrations run at start (V1__registry.sql ...), each in the dialect of its
+ * database; on PostgreSQL one node migrates while the others wait.
+ */
+final class SchemaMigrations {
+    private static final List<String> MIGRATIONS = List.of("V1__registry.sql", "V2__retention.sql", "V3__audit.sql", "V4__shared_uploads.sql", "V5__retired_manifests.sql",
+            "V6__retirement_limit.sql", "V7__upload_owners.sql");
+
+    private final SqlDatabase database;
+    private final PostgresAdvisoryLocks advisoryLocks;
+
+    private SchemaMigrations(SqlDatabase database, PostgresAdvisoryLocks advisoryLocks) {
+        this.database = database;
+        this.advisoryLocks = advisoryLocks;
+    }
+
+    /** Brings the schema up to date; {@code advisoryLocks} is null for SQLite. */
+    static void apply(SqlDatabase database, PostgresAdvisoryLocks advisoryLocks) {
+        new SchemaMigrations(database, advisoryLocks).migrate();
+    }
+
+    private void migrate() {
+        if (database.dialect != Dialect.POSTGRES) {
+            migrateHoldingLock();
+            return;
+        }
+        // Nodes starting together: one migrates, the others wait and then find nothing to do.
+        advisoryLocks.whileMigrating(this::migrateHoldingLock);
+    }
+
+    private void migrateHoldingLock() {
+        database.write(c -> {
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+            }
+            int current = 0;
+            try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT MAX(version) FROM schema_version")) {
+                if (r.next()) current = r.getInt(1);
+            }
+            for (int version = current + 1; version <= MIGRATIONS.size(); version++) {
+                for (String statement : migrationStatements(MIGRATIONS.get(version - 1))) {
+                    if (addsColumnThatExists(c, statement)) continue;
+                    try (Statement s = c.createStatement()) {
+                        s.executeUpdate(statement);
+                    }
+                }
+                update(c, "INSERT INTO schema_version (version) VALUES (?)", version);
+            }
+            return null;
+        });
+    }
+
+    private static final java.util.regex.Pattern ADD_COLUMN =
+            java.util.regex.Pattern.compile("(?is)ALTER\\s+TABLE\\s+(\\w+)\\s+ADD\\s+COLUMN\\s+(\\w+)\\b.*");
+
+    /**
+     * Whether {@code statement} adds a column the table already has. Columns added are never dropped, so a
+     * database an earlier build of a migration already gave the column (during development, a migration's
+     * content moved to a later one) takes the later one without failing; SQLite has no ADD COLUMN IF NOT EXISTS.
+     */
+    private static boolean addsColumnThatExists(Connection c, String statement) throws SQLException {
+        java.util.regex.Matcher m = ADD_COLUMN.matcher(statement);
+        if (!m.matches()) return false;
+        try (ResultSet columns = c.getMetaData().getColumns(null, null, m.group(1), null)) {
+            while (columns.next()) {
+                if (columns.getString("COLUMN_NAME").equalsIgnoreCase(m.group(2))) return true;
+            }
+        }
+        return false;
+    }
+
+    private List<String> migrationStatements(String name) {
+        try (InputStream in = SchemaMigrations.class.getResourceAsStream(name)) {
+            if (in == null) throw new IllegalStateException("missing migration " + name);
+            String sql = new String(in.readAllBytes(), StandardCharsets.UTF_8)
+                    .replaceAll("(?m)--.*$", "")
+                    .replace("${text}", database.dialect.text)
+                    .replace("${blob}", database.dialect.blob)
+                    .replace("${serial}", database.dialect.serial);
+            List<String> statements = new ArrayList<>();
+            for (String statement : sql.split(";")) {
+                if (!statement.isBlank()) statements.add(statement.strip());
+            }
+            return statements;
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read migration " + name, e);
+        }
+    }
+}

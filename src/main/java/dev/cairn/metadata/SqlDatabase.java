@@ -1,0 +1,88 @@
+package dev.cairn.metadata;
+
+import com.zaxxer.hikari.HikariDataSource;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * One database and how Cairn talks to it: a connection pool, plain reads, and write transactions that are
+ * serialised in-process for SQLite and SERIALIZABLE with retry for PostgreSQL. What is read and written
+ * is the record classes' business.
+ */
+final class SqlDatabase implements AutoCloseable {
+    /** PostgreSQL asks a serializable transaction to retry when it lost a race; so many tries before giving up. */
+    private static final int SERIALIZATION_RETRIES = 20;
+
+    private final HikariDataSource dataSource;
+    final Dialect dialect;
+    /**
+     * SQLite allows one writer at a time. Queuing writers here, rather than letting them spin on
+     * SQLITE_BUSY, keeps writes fair and fast under many concurrent pushes. Null for PostgreSQL, where
+     * write transactions are SERIALIZABLE instead, so check-then-act (a manifest's references exist, a
+     * unit is still unreferenced) holds across nodes.
+     */
+    private final ReentrantLock writeLock;
+
+    SqlDatabase(HikariDataSource dataSource, Dialect dialect, ReentrantLock writeLock) {
+        this.dataSource = dataSource;
+        this.dialect = dialect;
+        this.writeLock = writeLock;
+    }
+
+    @FunctionalInterface
+    interface Work<T> {
+        T run(Connection connection) throws SQLException;
+    }
+
+    <T> T read(Work<T> work) {
+        try (Connection c = dataSource.getConnection()) {
+            return work.run(c);
+        } catch (SQLException e) {
+            throw new MetadataException("metadata read failed: " + e.getMessage(), e);
+        }
+    }
+
+    <T> T write(Work<T> work) {
+        if (writeLock != null) writeLock.lock();
+        try {
+            for (int attempt = 1; ; attempt++) {
+                try (Connection c = dataSource.getConnection()) {
+                    if (dialect == Dialect.POSTGRES) c.setTransactionIsolation(Connection.TRANSACTION_SERIALIZABLE);
+                    c.setAutoCommit(false);
+                    try {
+                        T result = work.run(c);
+                        c.commit();
+                        return result;
+                    } catch (SQLException | RuntimeException e) {
+                        c.rollback();
+                        throw e;
+                    } finally {
+                        c.setAutoCommit(true);
+                        if (dialect == Dialect.POSTGRES) c.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
+                    }
+                } catch (SQLException e) {
+                    // 40001: serialization failure, 40P01: deadlock; both mean "run it again".
+                    boolean retry = dialect == Dialect.POSTGRES && ("40001".equals(e.getSQLState()) || "40P01".equals(e.getSQLState()));
+                    if (!retry || attempt >= SERIALIZATION_RETRIES) {
+                        throw new MetadataException("metadata write failed: " + e.getMessage(), e);
+                    }
+                    try {
+                        Thread.sleep(java.util.concurrent.ThreadLocalRandom.current().nextLong(1, 5L * attempt));
+                    } catch (InterruptedException interrupted) {
+                        Thread.currentThread().interrupt();
+                        throw new MetadataException("interrupted while retrying a write", interrupted);
+                    }
+                }
+            }
+        } finally {
+            if (writeLock != null) writeLock.unlock();
+        }
+    }
+
+    @Override
+    public void close() {
+        dataSource.close();
+    }
+}
