@@ -225,7 +225,7 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
-    public List<Digest> putManifest(NewManifest m, Optional<Tag> tag) {
+    public ManifestStored storeManifest(NewManifest m, Optional<Tag> tag) {
         String repo = m.repository().value();
         String digest = m.digest().toString();
         long now = m.pushedAt().toEpochMilli();
@@ -252,10 +252,11 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
                 }
             }
             if (!missing.isEmpty()) {
-                return missing;
+                return new ManifestStored(missing, false);
             }
             reviveRetired(c, repo, retired);
             ensureRepository(c, m.repository(), now);
+            boolean created = !exists(c, "SELECT 1 FROM manifests WHERE repository = ? AND digest = ?", repo, digest);
             try (PreparedStatement s = c.prepareStatement("INSERT INTO manifests (repository, digest, media_type, content, size, "
                     + "subject, artifact_type, pushed_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     + "ON CONFLICT (repository, digest) DO UPDATE SET pushed_at = excluded.pushed_at, "
@@ -286,7 +287,7 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
                         + "ON CONFLICT (repository, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
                         repo, tag.get().value(), digest, now);
             }
-            return List.of();
+            return new ManifestStored(List.of(), created);
         });
     }
 

@@ -42,11 +42,25 @@ public interface MetadataStore extends AutoCloseable {
 
     Optional<Digest> resolveTag(RepositoryName repository, Tag tag);
 
+    /** What storing a manifest did: the references it lacked (then nothing was stored), or whether it created the manifest. */
+    record ManifestStored(List<Digest> missing, boolean created) {
+        public ManifestStored {
+            missing = List.copyOf(missing);
+        }
+    }
+
     /**
      * Stores the manifest and, when given, points the tag at it, in one transaction. When any reference
      * is neither a blob nor a manifest of the repository, stores nothing and returns those references.
+     * {@code created} tells, exactly across nodes (the transaction decides), whether the manifest is new
+     * to the repository, so concurrent pushes of one manifest count its bytes once.
      */
-    List<Digest> putManifest(NewManifest manifest, Optional<Tag> tag);
+    ManifestStored storeManifest(NewManifest manifest, Optional<Tag> tag);
+
+    /** {@link #storeManifest}, for callers that need only the missing references. */
+    default List<Digest> putManifest(NewManifest manifest, Optional<Tag> tag) {
+        return storeManifest(manifest, tag).missing();
+    }
 
     /** Deletes the manifest and every tag pointing at it, with a "manual" audit event; false when it was not there. */
     boolean deleteManifest(RepositoryName repository, Digest digest);

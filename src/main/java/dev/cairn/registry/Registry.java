@@ -30,7 +30,7 @@ public final class Registry {
         this.metadata = metadata;
         this.blobs = new RepositoryBlobs(store, metadata, lastUse, digestLocks, events);
         this.uploads = new UploadSessions(store, metadata, blobs, clock, limits.maxUploadSessionsPerClient());
-        this.manifests = new RepositoryManifests(metadata, lastUse, clock, limits.maxManifestBytes(), events, digestLocks);
+        this.manifests = new RepositoryManifests(metadata, lastUse, clock, limits.maxManifestBytes(), events);
     }
 
     public RepositoryBlobs blobs() {

@@ -26,11 +26,8 @@ public final class RepositoryManifests {
     private final Clock clock;
     private final long maxManifestBytes;
     private final RegistryEvents events;
-    private final DigestLocks digestLocks;
 
-    RepositoryManifests(MetadataStore metadata, LastUseRecorder lastUse, Clock clock, long maxManifestBytes, RegistryEvents events,
-                        DigestLocks digestLocks) {
-        this.digestLocks = digestLocks;
+    RepositoryManifests(MetadataStore metadata, LastUseRecorder lastUse, Clock clock, long maxManifestBytes, RegistryEvents events) {
         this.metadata = metadata;
         this.lastUse = lastUse;
         this.clock = clock;
@@ -68,16 +65,13 @@ public final class RepositoryManifests {
                 manifest.subject().map(Descriptor::digest), manifest.effectiveArtifactType().filter(t -> manifest.subject().isPresent()),
                 manifest.requiredDigests(), clock.instant());
         boolean maybeNew = !metadata.manifestExists(repository, digest); // an index read, not the document
-        // Room first (it may wait for a collection), then, under the digest's lock, whether this push is the
-        // one that creates the manifest: concurrent pushes of one manifest on this node count it once.
+        // Room first (it may wait for a collection); the store's transaction then tells whether this push is the
+        // one that created the manifest, so concurrent pushes of one manifest, on any nodes, count it once.
         List<Digest> missing;
         try (RegistryEvents.Admission admission = maybeNew ? events.admit(content.length) : RegistryEvents.Admission.NONE) {
-            missing = digestLocks.withLock(digest, () -> {
-                boolean isNew = maybeNew && !metadata.manifestExists(repository, digest);
-                List<Digest> refused = metadata.putManifest(stored, tag);
-                if (refused.isEmpty() && isNew) events.bytesStored(content.length);
-                return refused;
-            });
+            MetadataStore.ManifestStored result = metadata.storeManifest(stored, tag);
+            missing = result.missing();
+            if (result.created()) events.bytesStored(content.length);
         }
         if (!missing.isEmpty()) {
             throw new RegistryException(ErrorCode.MANIFEST_BLOB_UNKNOWN,

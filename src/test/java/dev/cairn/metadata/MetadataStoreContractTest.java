@@ -245,6 +245,25 @@ class MetadataStoreContractTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"sqlite", "postgres"})
+    void concurrentStoresOfOneManifestCreateItOnce(String kind) throws Exception {
+        try (JdbcMetadataStore store = store(kind)) {
+            NewManifest m = manifest("stored at once", Set.of(), Instant.ofEpochMilli(1000));
+            List<Future<MetadataStore.ManifestStored>> results = new ArrayList<>();
+            try (ExecutorService pool = Executors.newFixedThreadPool(8)) {
+                for (int i = 0; i < 8; i++) results.add(pool.submit(() -> store.storeManifest(m, Optional.of(new Tag("main")))));
+            }
+            int created = 0;
+            for (Future<MetadataStore.ManifestStored> r : results) {
+                assertThat(r.get().missing()).isEmpty();
+                if (r.get().created()) created++;
+            }
+            assertThat(created).as("pushes that report creating it").isEqualTo(1);
+            assertThat(store.storeManifest(m, Optional.empty()).created()).as("a push of one already there").isFalse();
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sqlite", "postgres"})
     void unitsAreDeletedOnlyWhenStillAsSeen(String kind) throws Exception {
         try (JdbcMetadataStore store = store(kind)) {
             Instant pushed = Instant.ofEpochMilli(1000);
