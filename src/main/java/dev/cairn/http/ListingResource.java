@@ -50,8 +50,13 @@ final class ListingResource {
     private Page visiblePage(Exchange x, Optional<String> last, int limit) {
         List<String> visible = new ArrayList<>();
         Optional<String> after = last;
+        // As many stored names as the page needs, plus one to tell whether another page follows; more only
+        // when the rules hide some (doubling, up to the largest page), so a caller who may see everything
+        // costs one query of n + 1 names, as before the catalog was filtered.
+        long chunk = limit + 1L;
         while (true) {
-            Page stored = manifests.repositories(after, OptionalLong.of(RepositoryManifests.MAX_PAGE));
+            Page stored = manifests.repositories(after, OptionalLong.of(chunk));
+            chunk = Math.min(RepositoryManifests.MAX_PAGE, chunk * 2);
             for (String name : stored.items()) {
                 if (!gate.listable(x.caller, name)) continue;
                 if (visible.size() == limit) {
