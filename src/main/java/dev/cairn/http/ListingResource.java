@@ -48,27 +48,31 @@ final class ListingResource {
     }
 
     private Page visiblePage(Exchange x, Optional<String> last, int limit) {
+        if (limit == 0) return new Page(List.of(), Optional.empty());
         List<String> visible = new ArrayList<>();
         Optional<String> after = last;
-        // As many stored names as the page needs, plus one to tell whether another page follows; more only
-        // when the rules hide some (doubling, up to the largest page), so a caller who may see everything
-        // costs one query of n + 1 names, as before the catalog was filtered.
-        long chunk = limit + 1L;
+        // As many stored names as the page needs, plus one to tell whether another page follows (a caller who
+        // may see everything costs one query, as before the catalog was filtered); then, while the rules hide
+        // names, the largest pages, so a caller who sees few of many repositories costs as few queries as can be.
+        long chunk = Math.min(limit + 1L, RepositoryManifests.MAX_PAGE);
         while (true) {
             Page stored = manifests.repositories(after, OptionalLong.of(chunk));
-            chunk = Math.min(RepositoryManifests.MAX_PAGE, chunk * 2);
+            chunk = RepositoryManifests.MAX_PAGE;
             for (String name : stored.items()) {
                 if (!gate.listable(x.caller, name)) continue;
                 if (visible.size() == limit) {
                     // one more visible name exists: this page is full and another follows
-                    return new Page(visible, visible.isEmpty() ? Optional.empty() : Optional.of(visible.getLast()));
+                    return new Page(visible, Optional.of(visible.getLast()));
                 }
                 visible.add(name);
             }
             if (stored.next().isEmpty()) return new Page(visible, Optional.empty());
+            // Full, and more stored names follow: say so without reading on (the next page may turn out empty).
+            if (visible.size() == limit) return new Page(visible, Optional.of(visible.getLast()));
             after = stored.next();
         }
     }
+
 
     void referrers(Exchange x, OciRoute route) {
         requireGet(x);
