@@ -1,7 +1,7 @@
 package dev.cairn;
 
-import dev.cairn.registry.Digest;
-import dev.cairn.registry.RepositoryName;
+import dev.cairn.values.Digest;
+import dev.cairn.values.RepositoryName;
 import dev.cairn.testing.OciClient;
 import dev.cairn.testing.RunningCairn;
 import dev.cairn.testing.StoreProbe;

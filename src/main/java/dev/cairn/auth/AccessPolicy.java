@@ -1,6 +1,6 @@
 package dev.cairn.auth;
 
-import dev.cairn.retention.Glob;
+import dev.cairn.values.Glob;
 
 import java.util.EnumSet;
 import java.util.List;

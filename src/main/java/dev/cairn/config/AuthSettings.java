@@ -7,7 +7,7 @@ import dev.cairn.auth.AccessPolicy;
 import dev.cairn.auth.AccessRule;
 import dev.cairn.auth.Action;
 import dev.cairn.auth.Gatekeeper;
-import dev.cairn.retention.Glob;
+import dev.cairn.values.Glob;
 
 import java.nio.file.Path;
 import java.time.Duration;

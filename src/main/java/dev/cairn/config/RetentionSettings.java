@@ -3,7 +3,7 @@ package dev.cairn.config;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
-import dev.cairn.retention.Glob;
+import dev.cairn.values.Glob;
 import dev.cairn.retention.RetentionRule;
 
 import java.time.Duration;

@@ -1,8 +1,8 @@
 package dev.cairn.http;
 
+import dev.cairn.values.Refusal;
 import dev.cairn.auth.Action;
 import dev.cairn.auth.Gatekeeper;
-import dev.cairn.registry.ErrorCode;
 import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.server.Request;
 
@@ -40,9 +40,9 @@ final class AccessGate {
         } catch (Gatekeeper.AuthenticationFailed e) {
             if (e.retryAfter().isPresent()) {
                 long seconds = Math.max(1, Duration.between(Instant.now(), e.retryAfter().get()).toSeconds());
-                throw new AccessRefusedException(ErrorCode.TOOMANYREQUESTS, e.getMessage(), Optional.empty(), false, seconds);
+                throw new AccessRefusedException(Refusal.Reason.LOGIN_COOLING_OFF, e.getMessage(), Optional.empty(), false, seconds);
             }
-            throw new AccessRefusedException(ErrorCode.UNAUTHORIZED, e.getMessage(), Optional.empty(), false, 0);
+            throw new AccessRefusedException(Refusal.Reason.NOT_AUTHENTICATED, e.getMessage(), Optional.empty(), false, 0);
         }
     }
 
@@ -75,9 +75,9 @@ final class AccessGate {
         switch (decision) {
             case ALLOWED -> {
             }
-            case CHALLENGE -> throw new AccessRefusedException(ErrorCode.UNAUTHORIZED,
+            case CHALLENGE -> throw new AccessRefusedException(Refusal.Reason.NOT_AUTHENTICATED,
                     hadToken ? "the token does not grant " + scope.orElse("this") : "authentication required", scope, hadToken, 0);
-            case DENIED -> throw new AccessRefusedException(ErrorCode.DENIED,
+            case DENIED -> throw new AccessRefusedException(Refusal.Reason.ACCESS_DENIED,
                     "requested access to the resource is denied" + scope.map(s -> " (" + s + ")").orElse(""), scope, false, 0);
         }
     }

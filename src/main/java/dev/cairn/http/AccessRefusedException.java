@@ -1,7 +1,6 @@
 package dev.cairn.http;
 
-import dev.cairn.registry.ErrorCode;
-import dev.cairn.registry.RegistryException;
+import dev.cairn.values.Refusal;
 
 import java.util.Optional;
 
@@ -10,13 +9,13 @@ import java.util.Optional;
  * clients know what to ask for), 403 DENIED for a known caller without the right, or 429 while the
  * caller's address is cooling off.
  */
-final class AccessRefusedException extends RegistryException {
+final class AccessRefusedException extends Refusal {
     private final Optional<String> scope;
     private final boolean insufficientScope;
     private final long retryAfterSeconds;
 
-    AccessRefusedException(ErrorCode code, String message, Optional<String> scope, boolean insufficientScope, long retryAfterSeconds) {
-        super(code, message);
+    AccessRefusedException(Reason reason, String message, Optional<String> scope, boolean insufficientScope, long retryAfterSeconds) {
+        super(reason, message);
         this.scope = scope;
         this.insufficientScope = insufficientScope;
         this.retryAfterSeconds = retryAfterSeconds;

@@ -1,14 +1,13 @@
 package dev.cairn.http;
 
+import dev.cairn.values.Refusal;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.cairn.config.Quantities;
 import dev.cairn.metadata.RetentionRecords;
 import dev.cairn.metrics.CacheMetrics;
-import dev.cairn.registry.ErrorCode;
-import dev.cairn.registry.RegistryException;
 import dev.cairn.retention.CacheKeeper;
 import dev.cairn.retention.CollectionReport;
-import dev.cairn.retention.Glob;
+import dev.cairn.values.Glob;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -78,7 +77,7 @@ final class AdminResource implements Front {
                 require(x, "POST");
                 x.sendJson(200, "application/json", invalidate(x));
             }
-            default -> throw new RegistryException(ErrorCode.NAME_UNKNOWN, "no such admin endpoint: " + PREFIX + endpoint);
+            default -> throw new Refusal(Refusal.Reason.UNKNOWN_ENDPOINT, "no such admin endpoint: " + PREFIX + endpoint);
         }
     }
 
@@ -106,44 +105,36 @@ final class AdminResource implements Front {
     private CollectionReport invalidate(Exchange x) {
         // Only JSON: a browser form cannot send it cross-site, so an admin's cached credentials cannot be used by another page.
         if (!x.header("Content-Type").map(dev.cairn.registry.MediaTypes::bare).orElse("").equals("application/json")) {
-            throw new RegistryException(ErrorCode.INVALID_REQUEST, "send the request as Content-Type: application/json");
+            throw new Refusal(Refusal.Reason.INVALID_REQUEST, "send the request as Content-Type: application/json");
         }
         JsonNode request;
         try {
             request = Exchange.JSON.readTree(x.body().readNBytes(64 * 1024));
         } catch (IOException e) {
             if (e instanceof com.fasterxml.jackson.core.JsonProcessingException) {
-                throw new RegistryException(ErrorCode.INVALID_REQUEST, "the body must be a JSON object: " + e.getMessage());
+                throw new Refusal(Refusal.Reason.INVALID_REQUEST, "the body must be a JSON object: " + e.getMessage());
             }
             throw new UncheckedIOException(e);
         }
         if (request == null || !request.isObject() || !request.hasNonNull("repositories")) {
-            throw new RegistryException(ErrorCode.INVALID_REQUEST, "the body must be a JSON object with at least \"repositories\" (a glob)");
+            throw new Refusal(Refusal.Reason.INVALID_REQUEST, "the body must be a JSON object with at least \"repositories\" (a glob)");
         }
-        Glob repositories = glob(request.get("repositories").asText());
-        Optional<Glob> tag = request.hasNonNull("tag") ? Optional.of(glob(request.get("tag").asText())) : Optional.empty();
+        Glob repositories = new Glob(request.get("repositories").asText());
+        Optional<Glob> tag = request.hasNonNull("tag") ? Optional.of(new Glob(request.get("tag").asText())) : Optional.empty();
         Optional<Duration> olderThan = Optional.empty();
         if (request.hasNonNull("olderThan")) {
             try {
                 olderThan = Optional.of(Quantities.parseDuration(request.get("olderThan").asText()));
             } catch (IllegalArgumentException e) {
-                throw new RegistryException(ErrorCode.INVALID_REQUEST, "olderThan: " + e.getMessage());
+                throw new Refusal(Refusal.Reason.INVALID_REQUEST, "olderThan: " + e.getMessage());
             }
         }
         return keeper.invalidate(repositories, tag, olderThan, request.path("dryRun").asBoolean(false));
     }
 
-    private static Glob glob(String text) {
-        try {
-            return new Glob(text);
-        } catch (IllegalArgumentException e) {
-            throw new RegistryException(ErrorCode.INVALID_REQUEST, e.getMessage());
-        }
-    }
-
     private static void require(Exchange x, String method) {
         if (!x.method().equals(method)) {
-            throw new RegistryException(ErrorCode.UNSUPPORTED, x.method() + " is not supported here; use " + method);
+            throw new Refusal(Refusal.Reason.UNSUPPORTED_METHOD, x.method() + " is not supported here; use " + method);
         }
     }
 }

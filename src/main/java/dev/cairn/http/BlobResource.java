@@ -1,13 +1,12 @@
 package dev.cairn.http;
 
+import dev.cairn.values.Refusal;
 import java.net.URI;
 import java.time.Duration;
 
-import dev.cairn.registry.Digest;
-import dev.cairn.registry.ErrorCode;
+import dev.cairn.values.Digest;
 import dev.cairn.registry.RepositoryBlobs;
-import dev.cairn.registry.RegistryException;
-import dev.cairn.registry.RepositoryName;
+import dev.cairn.values.RepositoryName;
 
 import java.io.InputStream;
 import java.util.Optional;
@@ -32,7 +31,7 @@ final class BlobResource {
                 blobs.deleteBlob(repository, digest);
                 x.send(202);
             }
-            default -> throw new RegistryException(ErrorCode.UNSUPPORTED, x.method() + " is not supported on a blob");
+            default -> throw new Refusal(Refusal.Reason.UNSUPPORTED_METHOD, x.method() + " is not supported on a blob");
         }
     }
 
@@ -40,8 +39,8 @@ final class BlobResource {
     private static Digest readable(RepositoryName repository, String raw) {
         try {
             return PathParameters.digest(raw);
-        } catch (RegistryException invalid) {
-            throw new RegistryException(ErrorCode.BLOB_UNKNOWN, "no blob " + ClientText.shortened(raw) + " in " + repository
+        } catch (Refusal invalid) {
+            throw new Refusal(Refusal.Reason.BLOB_NOT_FOUND, "no blob " + ClientText.shortened(raw) + " in " + repository
                     + ": " + invalid.getMessage(), java.util.Map.of("digest", ClientText.shortened(raw)));
         }
     }
@@ -61,7 +60,7 @@ final class BlobResource {
         Optional<ByteRange> range;
         try {
             range = ByteRange.parse(x.header("Range"), blob.size());
-        } catch (RegistryException e) {
+        } catch (Refusal e) {
             x.header("Content-Range", "bytes */" + blob.size());
             throw e;
         }

@@ -1,7 +1,6 @@
 package dev.cairn.http;
 
-import dev.cairn.registry.ErrorCode;
-import dev.cairn.registry.RegistryException;
+import dev.cairn.values.Refusal;
 
 import java.util.Map;
 import java.util.Optional;
@@ -47,7 +46,7 @@ record ByteRange(long first, long last) {
         }
     }
 
-    private static RegistryException unsatisfiable(String message, long size) {
-        return new RegistryException(ErrorCode.RANGE_INVALID, message, Map.of("size", size));
+    private static Refusal unsatisfiable(String message, long size) {
+        return new Refusal(Refusal.Reason.UNSATISFIABLE_RANGE, message, Map.of("size", size));
     }
 }

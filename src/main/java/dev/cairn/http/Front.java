@@ -1,7 +1,7 @@
 package dev.cairn.http;
 
-import dev.cairn.registry.RegistryException;
 
+import dev.cairn.values.Refusal;
 import java.util.Optional;
 
 /**
@@ -37,7 +37,7 @@ interface Front {
         }
 
         /** Adds what an error answer to this request carries beyond the shared body (a session's Range, say). */
-        default void onError(Exchange x, RegistryException e) {
+        default void onError(Exchange x, Refusal e) {
         }
 
         /** The repository or namespace the access log line names; "-" for none. */

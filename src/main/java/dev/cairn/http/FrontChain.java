@@ -1,8 +1,8 @@
 package dev.cairn.http;
 
 import dev.cairn.metadata.MetadataException;
-import dev.cairn.registry.ErrorCode;
-import dev.cairn.registry.RegistryException;
+import dev.cairn.values.ErrorCode;
+import dev.cairn.values.Refusal;
 import dev.cairn.storage.BlobStoreUnavailableException;
 import org.eclipse.jetty.io.EofException;
 import org.eclipse.jetty.server.Handler;
@@ -47,8 +47,8 @@ public final class FrontChain extends Handler.Abstract {
             if (!routed.needsNoCaller()) x.caller = gate.authenticate(x);
             routed.authorize(x, gate);
             routed.serve(x);
-        } catch (RegistryException e) {
-            sendError(x, routed, e);
+        } catch (Refusal e) {
+            sendError(x, routed, e, OciErrors.answer(e));
         } catch (MetadataException e) {
             log.error("metadata unavailable: {}", e.getMessage());
             sendFailure(x, 503, "the metadata store is unavailable; retry later");
@@ -86,25 +86,25 @@ public final class FrontChain extends Handler.Abstract {
 
         @Override
         public void serve(Exchange x) {
-            throw new RegistryException(ErrorCode.NAME_UNKNOWN, "no such endpoint: " + x.request.getHttpURI().getPath(), Map.of());
+            throw new Refusal(Refusal.Reason.UNKNOWN_ENDPOINT, "no such endpoint: " + x.request.getHttpURI().getPath(), Map.of());
         }
     };
 
-    private void sendError(Exchange x, Front.Routed routed, RegistryException e) {
+    private void sendError(Exchange x, Front.Routed routed, Refusal e, OciErrors.Answer answer) {
         if (x.response.isCommitted()) {
             x.callback.failed(e);
             return;
         }
         x.settleUnreadBody();
         if (e instanceof AccessRefusedException refused) {
-            if (refused.code() == ErrorCode.UNAUTHORIZED) x.header("WWW-Authenticate", gate.challenge(x, refused));
+            if (refused.reason() == Refusal.Reason.NOT_AUTHENTICATED) x.header("WWW-Authenticate", gate.challenge(x, refused));
             if (refused.retryAfterSeconds() > 0) x.header("Retry-After", Long.toString(refused.retryAfterSeconds()));
         }
-        if (e.code() == ErrorCode.UNSUPPORTED) {
+        if (answer.code() == ErrorCode.UNSUPPORTED) {
             x.header("Allow", routed.allowedMethods());
         }
         routed.onError(x, e);
-        x.sendJson(OciErrors.status(e), "application/json", OciErrors.body(e));
+        x.sendJson(answer.status(), "application/json", OciErrors.body(answer));
     }
 
     private static void sendFailure(Exchange x, int status, String message) {
@@ -114,8 +114,6 @@ public final class FrontChain extends Handler.Abstract {
         }
         x.settleUnreadBody();
         if (status == 503) x.response.getHeaders().put("Retry-After", "5");
-        // 5xx carry the spec's body shape too; UNKNOWN is Distribution's code for server-side faults.
-        x.sendJson(status, "application/json", Map.of("errors", List.of(
-                Map.of("code", "UNKNOWN", "message", message, "detail", Map.of()))));
+        x.sendJson(status, "application/json", OciErrors.body(OciErrors.failure(status, message)));
     }
 }

@@ -1,13 +1,12 @@
 package dev.cairn.http;
 
-import dev.cairn.registry.Descriptor;
-import dev.cairn.registry.Digest;
-import dev.cairn.registry.ErrorCode;
+import dev.cairn.values.Refusal;
+import dev.cairn.values.Descriptor;
+import dev.cairn.values.Digest;
 import dev.cairn.registry.MediaTypes;
 import dev.cairn.registry.Page;
 import dev.cairn.registry.RepositoryManifests;
-import dev.cairn.registry.RegistryException;
-import dev.cairn.registry.RepositoryName;
+import dev.cairn.values.RepositoryName;
 
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
@@ -42,7 +41,7 @@ final class ListingResource {
     void catalog(Exchange x) {
         requireGet(x);
         long n = pageSize(x).orElse(RepositoryManifests.MAX_PAGE);
-        if (n < 0) throw new RegistryException(ErrorCode.PAGINATION_NUMBER_INVALID, "n must not be negative");
+        if (n < 0) throw new Refusal(Refusal.Reason.INVALID_PAGE_SIZE, "n must not be negative");
         Page page = visiblePage(x, x.query("last"), (int) Math.min(n, RepositoryManifests.MAX_PAGE));
         sendPage(x, "/v2/_catalog", page, Map.of("repositories", page.items()));
     }
@@ -109,13 +108,13 @@ final class ListingResource {
         try {
             return OptionalLong.of(Long.parseLong(n.get()));
         } catch (NumberFormatException e) {
-            throw new RegistryException(ErrorCode.PAGINATION_NUMBER_INVALID, "n must be a whole number, got " + n.get());
+            throw new Refusal(Refusal.Reason.INVALID_PAGE_SIZE, "n must be a whole number, got " + n.get());
         }
     }
 
     private static void requireGet(Exchange x) {
         if (!x.method().equals("GET") && !x.method().equals("HEAD")) {
-            throw new RegistryException(ErrorCode.UNSUPPORTED, x.method() + " is not supported here");
+            throw new Refusal(Refusal.Reason.UNSUPPORTED_METHOD, x.method() + " is not supported here");
         }
     }
 }

@@ -1,13 +1,12 @@
 package dev.cairn.http;
 
+import dev.cairn.values.Refusal;
 import dev.cairn.metadata.StoredManifest;
-import dev.cairn.registry.ErrorCode;
 import dev.cairn.registry.ManifestPushed;
 import dev.cairn.registry.MediaTypes;
-import dev.cairn.registry.Reference;
+import dev.cairn.values.Reference;
 import dev.cairn.registry.RepositoryManifests;
-import dev.cairn.registry.RegistryException;
-import dev.cairn.registry.RepositoryName;
+import dev.cairn.values.RepositoryName;
 
 import java.util.List;
 import java.util.Map;
@@ -36,7 +35,7 @@ final class ManifestResource {
                 manifests.deleteManifest(repository, reference);
                 x.send(202);
             }
-            default -> throw new RegistryException(ErrorCode.UNSUPPORTED, x.method() + " is not supported on a manifest");
+            default -> throw new Refusal(Refusal.Reason.UNSUPPORTED_METHOD, x.method() + " is not supported on a manifest");
         }
     }
 
@@ -48,9 +47,9 @@ final class ManifestResource {
     private static Reference readable(Exchange x, RepositoryName repository, String raw) {
         try {
             return PathParameters.reference(raw);
-        } catch (RegistryException invalid) {
+        } catch (Refusal invalid) {
             if (!x.method().equals("GET") && !x.method().equals("HEAD") && !x.method().equals("DELETE")) throw invalid;
-            throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN, "no manifest " + ClientText.shortened(raw) + " in " + repository
+            throw new Refusal(Refusal.Reason.MANIFEST_NOT_FOUND, "no manifest " + ClientText.shortened(raw) + " in " + repository
                     + ": " + invalid.getMessage(), Map.of("reference", ClientText.shortened(raw)));
         }
     }
@@ -59,7 +58,7 @@ final class ManifestResource {
         StoredManifest manifest = manifests.getManifest(repository, reference);
         List<String> accepted = x.headerValues("Accept").stream().map(MediaTypes::bare).toList();
         if (!acceptable(manifest.mediaType(), accepted)) {
-            throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN, "manifest " + reference + " is " + manifest.mediaType()
+            throw new Refusal(Refusal.Reason.MANIFEST_NOT_FOUND, "manifest " + reference + " is " + manifest.mediaType()
                     + ", which the request's Accept header does not include",
                     Map.of("mediaType", manifest.mediaType(), "accept", String.join(", ", accepted)));
         }

@@ -1,6 +1,6 @@
 package dev.cairn.http;
 
-import dev.cairn.registry.ErrorCode;
+import dev.cairn.values.ErrorCode;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
@@ -18,17 +18,7 @@ final class OciErrorPages extends ErrorHandler {
     @Override
     protected void generateResponse(Request request, Response response, int status, String message, Throwable cause,
                                     Callback callback) {
-        ErrorCode code = switch (status) {
-            // Jetty's own 400s come from request lines it cannot parse, in practice a path that climbs above
-            // the root ('/v2/../../x'); the repository name is the only free-form part of a registry path.
-            case 400 -> ErrorCode.NAME_INVALID;
-            case 413, 431 -> ErrorCode.SIZE_INVALID;
-            case 401 -> ErrorCode.UNAUTHORIZED;
-            case 403 -> ErrorCode.DENIED;
-            case 404 -> ErrorCode.NAME_UNKNOWN;
-            case 429 -> ErrorCode.TOOMANYREQUESTS;
-            default -> ErrorCode.UNSUPPORTED;
-        };
+        ErrorCode code = OciErrors.codeForJettyStatus(status);
         String said = status == 400 ? refusedRequestLine(cause).orElse(message) : message;
         byte[] body;
         try {

@@ -1,23 +1,75 @@
 package dev.cairn.http;
 
-import dev.cairn.registry.ErrorCode;
-import dev.cairn.registry.ManifestTooLargeException;
-import dev.cairn.registry.RegistryException;
-import dev.cairn.registry.UploadRangeException;
+import dev.cairn.values.ErrorCode;
+import dev.cairn.values.Refusal;
 
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** The one place where OCI error codes meet HTTP status codes, and where the spec's error body is built. */
+/**
+ * The one table where refusals meet the wire (and the only place outside {@code values} that names an OCI code): each domain reason's OCI error code and HTTP status, and the
+ * spec's error body, which every error answer (4xx and 5xx) carries.
+ */
 final class OciErrors {
     private OciErrors() {
     }
 
-    static int status(RegistryException e) {
-        if (e instanceof ManifestTooLargeException) return 413;
-        if (e instanceof UploadRangeException) return 416;
-        return status(e.code());
+    /** What an error answer says: its status, and the body's code, message and detail. */
+    record Answer(int status, ErrorCode code, String message, Map<String, Object> detail) {
+    }
+
+    static Answer answer(Refusal refusal) {
+        ErrorCode code = switch (refusal.reason()) {
+            case INVALID_DIGEST, CONTENT_DIGEST_MISMATCH -> ErrorCode.DIGEST_INVALID;
+            case INVALID_REPOSITORY_NAME -> ErrorCode.NAME_INVALID;
+            // The spec has no code for a bad tag; it travels as a manifest problem, as in Distribution.
+            case INVALID_TAG, INVALID_MANIFEST, MANIFEST_TOO_LARGE -> ErrorCode.MANIFEST_INVALID;
+            case INVALID_PATTERN -> ErrorCode.INVALID_REQUEST;
+            case INVALID_PAGE_SIZE -> ErrorCode.PAGINATION_NUMBER_INVALID;
+            case BLOB_NOT_FOUND -> ErrorCode.BLOB_UNKNOWN;
+            case MANIFEST_NOT_FOUND -> ErrorCode.MANIFEST_UNKNOWN;
+            case UPLOAD_NOT_FOUND -> ErrorCode.BLOB_UPLOAD_UNKNOWN;
+            case REPOSITORY_NOT_FOUND -> ErrorCode.NAME_UNKNOWN;
+            case MISSING_REFERENCES -> ErrorCode.MANIFEST_BLOB_UNKNOWN;
+            case UPLOAD_OUT_OF_ORDER -> ErrorCode.BLOB_UPLOAD_INVALID;
+            case TOO_MANY_UPLOAD_SESSIONS -> ErrorCode.TOOMANYREQUESTS;
+            case BUDGET_EXHAUSTED -> ErrorCode.BUDGET_EXCEEDED;
+            case COLLECTION_BUSY -> ErrorCode.COLLECTION_BUSY;
+            case UNSUPPORTED_METHOD -> ErrorCode.UNSUPPORTED;
+            case UNKNOWN_ENDPOINT -> ErrorCode.NAME_UNKNOWN;
+            case INVALID_REQUEST -> ErrorCode.INVALID_REQUEST;
+            case UNSATISFIABLE_RANGE -> ErrorCode.RANGE_INVALID;
+            case NOT_AUTHENTICATED -> ErrorCode.UNAUTHORIZED;
+            case ACCESS_DENIED -> ErrorCode.DENIED;
+            case LOGIN_COOLING_OFF -> ErrorCode.TOOMANYREQUESTS;
+        };
+        int status = switch (refusal.reason()) {
+            case MANIFEST_TOO_LARGE -> 413;
+            case UPLOAD_OUT_OF_ORDER -> 416;
+            default -> status(code);
+        };
+        return new Answer(status, code, refusal.getMessage(), refusal.detail().orElse(Map.of()));
+    }
+
+    /** A fault on Cairn's side (5xx): UNKNOWN, Distribution's code for those, in the same body. */
+    static Answer failure(int status, String message) {
+        return new Answer(status, ErrorCode.UNKNOWN, message, Map.of());
+    }
+
+    /** The code for an answer Jetty gives before any front sees the request (its status is already chosen). */
+    static ErrorCode codeForJettyStatus(int status) {
+        return switch (status) {
+            // Jetty's own 400s come from request lines it cannot parse, in practice a path that climbs above
+            // the root ('/v2/../../x'); the repository name is the only free-form part of a registry path.
+            case 400 -> ErrorCode.NAME_INVALID;
+            case 413, 431 -> ErrorCode.SIZE_INVALID;
+            case 401 -> ErrorCode.UNAUTHORIZED;
+            case 403 -> ErrorCode.DENIED;
+            case 404 -> ErrorCode.NAME_UNKNOWN;
+            case 429 -> ErrorCode.TOOMANYREQUESTS;
+            default -> ErrorCode.UNSUPPORTED;
+        };
     }
 
     static int status(ErrorCode code) {
@@ -32,6 +84,7 @@ final class OciErrors {
             case TOOMANYREQUESTS -> 429;
             case BUDGET_EXCEEDED -> 507;
             case COLLECTION_BUSY -> 409;
+            case UNKNOWN -> 500;
         };
     }
 
@@ -44,7 +97,7 @@ final class OciErrors {
         return Map.of("errors", List.of(error));
     }
 
-    static Map<String, Object> body(RegistryException e) {
-        return body(e.code(), e.getMessage(), e.detail().orElse(null));
+    static Map<String, Object> body(Answer answer) {
+        return body(answer.code(), answer.message(), answer.detail());
     }
 }

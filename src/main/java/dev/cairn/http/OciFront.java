@@ -1,9 +1,8 @@
 package dev.cairn.http;
 
+import dev.cairn.values.Refusal;
 import dev.cairn.auth.Action;
-import dev.cairn.registry.ErrorCode;
 import dev.cairn.registry.Registry;
-import dev.cairn.registry.RegistryException;
 import dev.cairn.registry.UploadRangeException;
 
 import java.time.Duration;
@@ -55,7 +54,7 @@ final class OciFront implements Front {
             switch (route.kind()) {
                 case BASE -> {
                     if (!x.method().equals("GET") && !x.method().equals("HEAD")) {
-                        throw new RegistryException(ErrorCode.UNSUPPORTED, x.method() + " is not supported here");
+                        throw new Refusal(Refusal.Reason.UNSUPPORTED_METHOD, x.method() + " is not supported here");
                     }
                     x.sendJson(200, "application/json", Map.of());
                 }
@@ -81,7 +80,7 @@ final class OciFront implements Front {
         }
 
         @Override
-        public void onError(Exchange x, RegistryException e) {
+        public void onError(Exchange x, Refusal e) {
             // A refused chunk tells the client where the session stands, so it can resume from there.
             if (e instanceof UploadRangeException r) {
                 x.header("Location", "/v2/" + route.name() + "/blobs/uploads/" + r.uploadId())

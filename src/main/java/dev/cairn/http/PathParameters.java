@@ -1,10 +1,9 @@
 package dev.cairn.http;
 
-import dev.cairn.registry.Digest;
-import dev.cairn.registry.ErrorCode;
-import dev.cairn.registry.Reference;
-import dev.cairn.registry.RegistryException;
-import dev.cairn.registry.RepositoryName;
+import dev.cairn.values.Digest;
+import dev.cairn.values.Refusal;
+import dev.cairn.values.Reference;
+import dev.cairn.values.RepositoryName;
 
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
@@ -20,7 +19,7 @@ final class PathParameters {
      */
     static RepositoryName repository(String raw) {
         if (raw.indexOf('%') >= 0) {
-            throw new RegistryException(ErrorCode.NAME_INVALID, "invalid repository name: percent-encoding is not allowed");
+            throw new Refusal(Refusal.Reason.INVALID_REPOSITORY_NAME, "invalid repository name: percent-encoding is not allowed");
         }
         return RepositoryName.of(raw);
     }
@@ -39,7 +38,7 @@ final class PathParameters {
         try {
             return URLDecoder.decode(raw.replace("+", "%2B"), StandardCharsets.UTF_8);
         } catch (IllegalArgumentException e) {
-            throw new RegistryException(ErrorCode.DIGEST_INVALID, "malformed percent-encoding in path");
+            throw new Refusal(Refusal.Reason.INVALID_DIGEST, "malformed percent-encoding in path");
         }
     }
 }

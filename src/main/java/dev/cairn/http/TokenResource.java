@@ -1,9 +1,8 @@
 package dev.cairn.http;
 
+import dev.cairn.values.Refusal;
 import dev.cairn.auth.Gatekeeper;
 import dev.cairn.auth.Grant;
-import dev.cairn.registry.ErrorCode;
-import dev.cairn.registry.RegistryException;
 import org.eclipse.jetty.server.Request;
 
 import java.net.URLDecoder;
@@ -44,19 +43,19 @@ final class TokenResource implements Front {
 
     private void handle(Exchange x, Gatekeeper.Caller caller) {
         if (gate.gatekeeper().mode() != Gatekeeper.Mode.TOKEN) {
-            throw new RegistryException(ErrorCode.NAME_UNKNOWN, "token authentication is not enabled");
+            throw new Refusal(Refusal.Reason.UNKNOWN_ENDPOINT, "token authentication is not enabled");
         }
         switch (x.method()) {
             case "GET" -> {
                 if (caller.tokenGrants().isPresent()) {
-                    throw new AccessRefusedException(ErrorCode.UNAUTHORIZED, "log in with a user name and password to get a token",
+                    throw new AccessRefusedException(Refusal.Reason.NOT_AUTHENTICATED, "log in with a user name and password to get a token",
                             java.util.Optional.empty(), false, 0);
                 }
                 List<String> scopes = Request.extractQueryParameters(x.request).getValues("scope");
                 send(x, caller, scopes == null ? List.of() : scopes, false);
             }
             case "POST" -> postForm(x);
-            default -> throw new RegistryException(ErrorCode.UNSUPPORTED, x.method() + " is not supported on the token endpoint");
+            default -> throw new Refusal(Refusal.Reason.UNSUPPORTED_METHOD, x.method() + " is not supported on the token endpoint");
         }
     }
 
@@ -74,14 +73,14 @@ final class TokenResource implements Front {
         }
         String grantType = first(form, "grant_type");
         if (!"password".equals(grantType)) {
-            throw new RegistryException(ErrorCode.NAME_UNKNOWN, "grant_type " + grantType + " is not supported; use GET with Basic credentials");
+            throw new Refusal(Refusal.Reason.UNKNOWN_ENDPOINT, "grant_type " + grantType + " is not supported; use GET with Basic credentials");
         }
         Gatekeeper.Caller caller;
         try {
             caller = gate.gatekeeper().authenticate(new Gatekeeper.Credentials.Password(
                     String.valueOf(first(form, "username")), String.valueOf(first(form, "password")).toCharArray()), gate.source(x.request));
         } catch (Gatekeeper.AuthenticationFailed e) {
-            throw new AccessRefusedException(e.retryAfter().isPresent() ? ErrorCode.TOOMANYREQUESTS : ErrorCode.UNAUTHORIZED, e.getMessage(),
+            throw new AccessRefusedException(e.retryAfter().isPresent() ? Refusal.Reason.LOGIN_COOLING_OFF : Refusal.Reason.NOT_AUTHENTICATED, e.getMessage(),
                     java.util.Optional.empty(), false, e.retryAfter().map(t -> Math.max(1, t.getEpochSecond() - Instant.now().getEpochSecond())).orElse(0L));
         }
         send(x, caller, form.getOrDefault("scope", List.of()), true);
@@ -95,7 +94,7 @@ final class TokenResource implements Front {
                 try {
                     requested.add(Grant.parseScope(one));
                 } catch (IllegalArgumentException e) {
-                    throw new RegistryException(ErrorCode.INVALID_REQUEST, e.getMessage());
+                    throw new Refusal(Refusal.Reason.INVALID_REQUEST, e.getMessage());
                 }
             }
         }

@@ -1,11 +1,10 @@
 package dev.cairn.http;
 
-import dev.cairn.registry.Digest;
-import dev.cairn.registry.ErrorCode;
+import dev.cairn.values.Refusal;
+import dev.cairn.values.Digest;
 import dev.cairn.registry.RepositoryBlobs;
 import dev.cairn.registry.UploadSessions;
-import dev.cairn.registry.RegistryException;
-import dev.cairn.registry.RepositoryName;
+import dev.cairn.values.RepositoryName;
 import dev.cairn.registry.UploadRangeException;
 import dev.cairn.registry.UploadState;
 import dev.cairn.storage.BlobInfo;
@@ -35,7 +34,7 @@ final class UploadResource {
 
     void start(Exchange x, OciRoute route) {
         if (!x.method().equals("POST")) {
-            throw new RegistryException(ErrorCode.UNSUPPORTED, x.method() + " is not supported on the uploads endpoint");
+            throw new Refusal(Refusal.Reason.UNSUPPORTED_METHOD, x.method() + " is not supported on the uploads endpoint");
         }
         RepositoryName repository = PathParameters.repository(route.name());
         Optional<String> mount = x.query("mount");
@@ -67,7 +66,7 @@ final class UploadResource {
         if (from.isEmpty()) return Optional.empty();
         try {
             return blobs.mount(repository, Digest.parse(digest), RepositoryName.of(from.get()));
-        } catch (RegistryException e) {
+        } catch (Refusal e) {
             return Optional.empty();
         }
     }
@@ -80,7 +79,7 @@ final class UploadResource {
             case "PATCH" -> sendState(x, 202, uploads.appendChunk(repository, id, chunkStart(x, repository, id), x.body()));
             case "PUT" -> {
                 Digest digest = Digest.parse(x.query("digest").orElseThrow(() ->
-                        new RegistryException(ErrorCode.DIGEST_INVALID, "the digest query parameter is required to finish an upload")));
+                        new Refusal(Refusal.Reason.INVALID_DIGEST, "the digest query parameter is required to finish an upload")));
                 BlobInfo blob = uploads.finishUpload(repository, id, digest, chunkStart(x, repository, id), x.body());
                 created(x, repository, blob.digest());
             }
@@ -88,7 +87,7 @@ final class UploadResource {
                 uploads.cancelUpload(repository, id);
                 x.send(204);
             }
-            default -> throw new RegistryException(ErrorCode.UNSUPPORTED, x.method() + " is not supported on an upload");
+            default -> throw new Refusal(Refusal.Reason.UNSUPPORTED_METHOD, x.method() + " is not supported on an upload");
         }
     }
 

@@ -2,9 +2,9 @@ package dev.cairn.metadata;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
-import dev.cairn.registry.Digest;
-import dev.cairn.registry.RepositoryName;
-import dev.cairn.registry.Tag;
+import dev.cairn.values.Digest;
+import dev.cairn.values.RepositoryName;
+import dev.cairn.values.Tag;
 import dev.cairn.storage.UploadLedger;
 import org.sqlite.SQLiteConfig;
 import org.sqlite.SQLiteDataSource;

@@ -1,8 +1,8 @@
 package dev.cairn.metadata;
 
-import dev.cairn.registry.Digest;
-import dev.cairn.registry.RepositoryName;
-import dev.cairn.registry.Tag;
+import dev.cairn.values.Digest;
+import dev.cairn.values.RepositoryName;
+import dev.cairn.values.Tag;
 
 import java.util.Collection;
 import java.util.List;

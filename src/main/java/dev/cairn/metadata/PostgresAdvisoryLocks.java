@@ -1,7 +1,7 @@
 package dev.cairn.metadata;
 
 import com.zaxxer.hikari.HikariDataSource;
-import dev.cairn.registry.Digest;
+import dev.cairn.values.Digest;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;

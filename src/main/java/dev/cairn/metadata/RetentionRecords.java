@@ -1,7 +1,7 @@
 package dev.cairn.metadata;
 
-import dev.cairn.registry.Digest;
-import dev.cairn.registry.RepositoryName;
+import dev.cairn.values.Digest;
+import dev.cairn.values.RepositoryName;
 
 import java.time.Instant;
 import java.util.List;

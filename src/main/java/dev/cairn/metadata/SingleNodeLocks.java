@@ -1,6 +1,6 @@
 package dev.cairn.metadata;
 
-import dev.cairn.registry.Digest;
+import dev.cairn.values.Digest;
 
 import java.time.Duration;
 import java.util.Collection;

@@ -1,6 +1,6 @@
 package dev.cairn.metadata;
 
-import dev.cairn.registry.RepositoryName;
+import dev.cairn.values.RepositoryName;
 
 import java.time.Instant;
 

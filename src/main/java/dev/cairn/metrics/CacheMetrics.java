@@ -1,7 +1,7 @@
 package dev.cairn.metrics;
 
 import dev.cairn.registry.RegistryEvents;
-import dev.cairn.registry.RepositoryName;
+import dev.cairn.values.RepositoryName;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Timer;

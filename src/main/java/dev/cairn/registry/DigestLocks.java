@@ -1,5 +1,6 @@
 package dev.cairn.registry;
 
+import dev.cairn.values.Digest;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Supplier;
 

@@ -1,5 +1,7 @@
 package dev.cairn.registry;
 
+import dev.cairn.values.Digest;
+import dev.cairn.values.RepositoryName;
 import dev.cairn.metadata.LastUse;
 import dev.cairn.metadata.MetadataStore;
 import dev.cairn.metadata.ReadProtection;

@@ -1,5 +1,7 @@
 package dev.cairn.registry;
 
+import dev.cairn.values.Descriptor;
+import dev.cairn.values.Digest;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;

@@ -1,5 +1,8 @@
 package dev.cairn.registry;
 
+import dev.cairn.values.Refusal;
+import dev.cairn.values.Digest;
+import dev.cairn.values.Descriptor;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.json.JsonReadFeature;
@@ -124,7 +127,7 @@ public final class ManifestParser {
         Digest digest;
         try {
             digest = Digest.parse(digestText);
-        } catch (RegistryException e) {
+        } catch (Refusal e) {
             throw invalid(where + ": " + e.getMessage());
         }
         JsonNode size = node.get("size");
@@ -159,7 +162,7 @@ public final class ManifestParser {
         return Optional.of(value.asText());
     }
 
-    private static RegistryException invalid(String message) {
-        return new RegistryException(ErrorCode.MANIFEST_INVALID, message);
+    private static Refusal invalid(String message) {
+        return new Refusal(Refusal.Reason.INVALID_MANIFEST, message);
     }
 }

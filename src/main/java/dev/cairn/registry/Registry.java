@@ -1,5 +1,6 @@
 package dev.cairn.registry;
 
+import dev.cairn.values.Digest;
 import dev.cairn.metadata.MetadataStore;
 import dev.cairn.storage.BlobStore;
 
@@ -10,7 +11,7 @@ import static dev.cairn.registry.StorageCall.io;
 /**
  * The OCI Distribution operations over a {@link BlobStore} and a {@link MetadataStore}, in three roles that
  * share one set of digest locks: blobs, upload sessions, manifests with their listings. Every refusal is a
- * {@link RegistryException} thrown before anything stored changes.
+ * {@link dev.cairn.values.Refusal} thrown before anything stored changes.
  */
 public final class Registry {
     private final BlobStore store;

@@ -1,5 +1,8 @@
 package dev.cairn.registry;
 
+import dev.cairn.values.Digest;
+import dev.cairn.values.Refusal;
+import dev.cairn.values.Reference;
 import dev.cairn.storage.DigestMismatchException;
 
 import java.util.Map;
@@ -9,18 +12,18 @@ final class RegistryErrors {
     private RegistryErrors() {
     }
 
-    static RegistryException blobUnknown(Digest digest) {
-        return new RegistryException(ErrorCode.BLOB_UNKNOWN, "blob " + digest + " is not in this repository",
+    static Refusal blobUnknown(Digest digest) {
+        return new Refusal(Refusal.Reason.BLOB_NOT_FOUND, "blob " + digest + " is not in this repository",
                 Map.of("digest", digest.toString()));
     }
 
-    static RegistryException manifestUnknown(Reference reference) {
-        return new RegistryException(ErrorCode.MANIFEST_UNKNOWN, "manifest " + reference + " is not in this repository",
+    static Refusal manifestUnknown(Reference reference) {
+        return new Refusal(Refusal.Reason.MANIFEST_NOT_FOUND, "manifest " + reference + " is not in this repository",
                 Map.of(reference instanceof Reference.ByTag ? "tag" : "digest", reference.toString()));
     }
 
-    static RegistryException digestMismatch(DigestMismatchException e) {
-        return new RegistryException(ErrorCode.DIGEST_INVALID, e.getMessage(), Map.of("digest", e.expected().toString()));
+    static Refusal digestMismatch(DigestMismatchException e) {
+        return new Refusal(Refusal.Reason.CONTENT_DIGEST_MISMATCH, e.getMessage(), Map.of("digest", e.expected().toString()));
     }
 
     /** An identifier a client sent, cut short enough to put in a message. */

@@ -1,5 +1,8 @@
 package dev.cairn.registry;
 
+import dev.cairn.values.Digest;
+import dev.cairn.values.RepositoryName;
+
 /**
  * What the registry tells the rest of Cairn as it works: metrics count these, retention keeps its
  * byte count and may refuse new bytes (the hard budget limit) in {@link #admit}.
@@ -29,7 +32,7 @@ public interface RegistryEvents {
     }
 
     /**
-     * Called before {@code bytes} of new content become visible; throws a RegistryException to refuse them.
+     * Called before {@code bytes} of new content become visible; throws a {@link dev.cairn.values.Refusal} to refuse them.
      * What it admits is held for the caller until it closes the admission, once the bytes are stored (and
      * {@link #bytesStored} said so) or abandoned, so concurrent admissions cannot all take the same room.
      */

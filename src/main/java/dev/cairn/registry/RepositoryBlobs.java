@@ -1,5 +1,7 @@
 package dev.cairn.registry;
 
+import dev.cairn.values.Digest;
+import dev.cairn.values.RepositoryName;
 import dev.cairn.metadata.MetadataStore;
 import dev.cairn.storage.BlobInfo;
 import dev.cairn.storage.BlobStore;

@@ -1,5 +1,11 @@
 package dev.cairn.registry;
 
+import dev.cairn.values.Tag;
+import dev.cairn.values.Descriptor;
+import dev.cairn.values.Refusal;
+import dev.cairn.values.Digest;
+import dev.cairn.values.Reference;
+import dev.cairn.values.RepositoryName;
 import dev.cairn.metadata.MetadataStore;
 import dev.cairn.metadata.NewManifest;
 import dev.cairn.metadata.StoredManifest;
@@ -74,7 +80,7 @@ public final class RepositoryManifests {
             if (result.created()) events.bytesStored(content.length);
         }
         if (!missing.isEmpty()) {
-            throw new RegistryException(ErrorCode.MANIFEST_BLOB_UNKNOWN,
+            throw new Refusal(Refusal.Reason.MISSING_REFERENCES,
                     missing.size() + " referenced blob(s) or manifest(s) not in " + repository + ", first " + missing.getFirst(),
                     Map.of("digest", missing.getFirst().toString()));
         }
@@ -87,7 +93,7 @@ public final class RepositoryManifests {
         if (!(reference instanceof Reference.ByDigest(Digest claimed))) return sha256;
         Digest actual = claimed.algorithm().equals("sha256") ? sha256 : Digest.of(claimed.algorithm(), claimed.newHasher().digest(content));
         if (!actual.equals(claimed)) {
-            throw new RegistryException(ErrorCode.DIGEST_INVALID, "manifest hashes to " + actual + ", not " + claimed,
+            throw new Refusal(Refusal.Reason.CONTENT_DIGEST_MISMATCH, "manifest hashes to " + actual + ", not " + claimed,
                     Map.of("digest", claimed.toString()));
         }
         return claimed;
@@ -113,7 +119,7 @@ public final class RepositoryManifests {
         try {
             byte[] content = body.readNBytes(Math.toIntExact(Math.min(maxManifestBytes + 1, Integer.MAX_VALUE - 16)));
             if (content.length > maxManifestBytes) {
-                throw new ManifestTooLargeException(maxManifestBytes);
+                throw new Refusal(Refusal.Reason.MANIFEST_TOO_LARGE, "manifest exceeds the limit of " + maxManifestBytes + " bytes");
             }
             return content;
         } catch (IOException e) {
@@ -123,7 +129,7 @@ public final class RepositoryManifests {
 
     public Page tags(RepositoryName repository, Optional<String> last, OptionalLong n) {
         if (!metadata.repositoryExists(repository)) {
-            throw new RegistryException(ErrorCode.NAME_UNKNOWN, "repository " + repository + " is not known",
+            throw new Refusal(Refusal.Reason.REPOSITORY_NOT_FOUND, "repository " + repository + " is not known",
                     Map.of("name", repository.value()));
         }
         int limit = pageSize(n);
@@ -150,7 +156,7 @@ public final class RepositoryManifests {
     private static int pageSize(OptionalLong n) {
         if (n.isEmpty()) return MAX_PAGE;
         if (n.getAsLong() < 0) {
-            throw new RegistryException(ErrorCode.PAGINATION_NUMBER_INVALID, "n must not be negative");
+            throw new Refusal(Refusal.Reason.INVALID_PAGE_SIZE, "n must not be negative");
         }
         return (int) Math.min(n.getAsLong(), MAX_PAGE);
     }

@@ -1,5 +1,8 @@
 package dev.cairn.registry;
 
+import dev.cairn.values.Digest;
+import dev.cairn.values.Refusal;
+import dev.cairn.values.RepositoryName;
 import dev.cairn.metadata.MetadataStore;
 import dev.cairn.metadata.UploadSession;
 import dev.cairn.storage.BlobInfo;
@@ -63,7 +66,7 @@ public final class UploadSessions {
             int ended = endIdle(metadata.uploadsOf(owner, maxSessionsPerClient), clock.instant().minus(RECLAIM_IDLE));
             if (ended > 0) log.info("ended {} upload session(s) of {} idle for over {} to open a new one", ended, owner, RECLAIM_IDLE);
             if (metadata.countUploadsOf(owner) >= maxSessionsPerClient) {
-                throw new RegistryException(ErrorCode.TOOMANYREQUESTS, owner + " has " + maxSessionsPerClient + " upload sessions open "
+                throw new Refusal(Refusal.Reason.TOO_MANY_UPLOAD_SESSIONS, owner + " has " + maxSessionsPerClient + " upload sessions open "
                         + "(registry.max-upload-sessions-per-client); finish or cancel some, or wait for idle ones to be ended");
             }
         }
@@ -200,9 +203,9 @@ public final class UploadSessions {
     }
 
     /** The store can no longer continue the session (its pieces are gone): end it, so the client starts over. */
-    private RegistryException sessionLost(String id) {
+    private Refusal sessionLost(String id) {
         endSession(id, true);
-        return new RegistryException(ErrorCode.BLOB_UPLOAD_UNKNOWN, "upload " + abbreviate(id) + " can no longer be completed; start it again");
+        return new Refusal(Refusal.Reason.UPLOAD_NOT_FOUND, "upload " + abbreviate(id) + " can no longer be completed; start it again");
     }
 
     private interface UploadWork<T> {
@@ -212,7 +215,7 @@ public final class UploadSessions {
     /** Runs {@code work} holding the session's lock, after checking that the session is open and belongs to the repository. */
     private <T> T withUpload(RepositoryName repository, String id, UploadWork<T> work) {
         if (!isPlausibleUploadId(id)) {
-            throw new RegistryException(ErrorCode.BLOB_UPLOAD_UNKNOWN, "no open upload " + abbreviate(id) + " in " + repository);
+            throw new Refusal(Refusal.Reason.UPLOAD_NOT_FOUND, "no open upload " + abbreviate(id) + " in " + repository);
         }
         ReentrantLock lock = uploadLocks.computeIfAbsent(id, k -> new ReentrantLock());
         lock.lock();
@@ -222,12 +225,12 @@ public final class UploadSessions {
                 uploadLocks.remove(id, lock);
             }
             if (session.isEmpty() || !session.get().repository().equals(repository)) {
-                throw new RegistryException(ErrorCode.BLOB_UPLOAD_UNKNOWN, "no open upload " + abbreviate(id) + " in " + repository);
+                throw new Refusal(Refusal.Reason.UPLOAD_NOT_FOUND, "no open upload " + abbreviate(id) + " in " + repository);
             }
             OptionalLong size = io(() -> blobs.uploadSize(id));
             if (size.isEmpty()) {
                 endSession(id); // its bytes are gone (finished elsewhere or swept): the session is over
-                throw new RegistryException(ErrorCode.BLOB_UPLOAD_UNKNOWN, "no open upload " + abbreviate(id) + " in " + repository);
+                throw new Refusal(Refusal.Reason.UPLOAD_NOT_FOUND, "no open upload " + abbreviate(id) + " in " + repository);
             }
             return work.run(size.getAsLong());
         } finally {

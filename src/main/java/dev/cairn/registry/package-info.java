@@ -5,6 +5,6 @@
  * {@link dev.cairn.registry.RepositoryBlobs}, {@link dev.cairn.registry.UploadSessions} and
  * {@link dev.cairn.registry.RepositoryManifests} (with the listings); {@link dev.cairn.registry.Registry}
  * holds the three. No HTTP, no SQL: it speaks to bytes through {@code storage} and to records through
- * {@code metadata}, and reports problems as {@link dev.cairn.registry.RegistryException}.
+ * {@code metadata}, and reports refusals as {@link dev.cairn.values.Refusal}, a domain reason the HTTP edge turns into a wire code.
  */
 package dev.cairn.registry;

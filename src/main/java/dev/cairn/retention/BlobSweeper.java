@@ -1,7 +1,7 @@
 package dev.cairn.retention;
 
 import dev.cairn.metadata.RetentionRecords;
-import dev.cairn.registry.Digest;
+import dev.cairn.values.Digest;
 import dev.cairn.registry.DigestLocks;
 import dev.cairn.storage.BlobStore;
 

@@ -1,16 +1,16 @@
 package dev.cairn.retention;
 
+import dev.cairn.values.Glob;
 import dev.cairn.metadata.ClusterLocks;
 import dev.cairn.metadata.ReadProtection;
 import dev.cairn.metadata.RetentionRecords;
 import dev.cairn.metrics.CacheMetrics;
-import dev.cairn.registry.Digest;
+import dev.cairn.values.Digest;
 import dev.cairn.registry.DigestLocks;
-import dev.cairn.registry.ErrorCode;
 import dev.cairn.registry.LastUseRecorder;
 import dev.cairn.registry.RegistryEvents;
-import dev.cairn.registry.RegistryException;
-import dev.cairn.registry.RepositoryName;
+import dev.cairn.values.Refusal;
+import dev.cairn.values.RepositoryName;
 import dev.cairn.storage.BlobStore;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -143,7 +143,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         } finally {
             admissionsWaiting.decrementAndGet();
         }
-        return reserve(bytes).orElseThrow(() -> new RegistryException(ErrorCode.BUDGET_EXCEEDED, "storing " + bytes
+        return reserve(bytes).orElseThrow(() -> new Refusal(Refusal.Reason.BUDGET_EXHAUSTED, "storing " + bytes
                 + " more bytes would exceed the budget of " + policy.maxBytes() + " bytes (" + storedBytes.get() + " stored, "
                 + reservedBytes() + " on their way in) and nothing more can be evicted"));
     }
@@ -262,8 +262,8 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         return collect(dryRun, EXPLICIT_LOCK_WAIT).orElseThrow(CacheKeeper::busy);
     }
 
-    private static RegistryException busy() {
-        return new RegistryException(ErrorCode.COLLECTION_BUSY, "another node sharing this cache's stores is collecting; retry when it is done");
+    private static Refusal busy() {
+        return new Refusal(Refusal.Reason.COLLECTION_BUSY, "another node sharing this cache's stores is collecting; retry when it is done");
     }
 
     /** A collection if this node may run one within {@code lockWait} (only one node at a time does); empty otherwise. */

@@ -1,5 +1,6 @@
 package dev.cairn.retention;
 
+import dev.cairn.values.Glob;
 import java.time.Duration;
 import java.util.Optional;
 

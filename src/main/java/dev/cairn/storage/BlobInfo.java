@@ -1,6 +1,6 @@
 package dev.cairn.storage;
 
-import dev.cairn.registry.Digest;
+import dev.cairn.values.Digest;
 
 /** A stored blob: its digest and length in bytes. */
 public record BlobInfo(Digest digest, long size) {

@@ -1,6 +1,6 @@
 package dev.cairn.storage;
 
-import dev.cairn.registry.Digest;
+import dev.cairn.values.Digest;
 
 import java.io.IOException;
 import java.io.InputStream;

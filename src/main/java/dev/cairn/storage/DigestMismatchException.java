@@ -1,6 +1,6 @@
 package dev.cairn.storage;
 
-import dev.cairn.registry.Digest;
+import dev.cairn.values.Digest;
 
 /** The bytes did not hash to the digest the client named; nothing was kept. */
 public final class DigestMismatchException extends Exception {

@@ -1,7 +1,7 @@
 package dev.cairn.storage;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.cairn.registry.Digest;
+import dev.cairn.values.Digest;
 import org.bouncycastle.crypto.digests.SHA256Digest;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

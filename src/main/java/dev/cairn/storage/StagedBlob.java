@@ -1,6 +1,6 @@
 package dev.cairn.storage;
 
-import dev.cairn.registry.Digest;
+import dev.cairn.values.Digest;
 
 /**
  * Bytes that are written, on stable storage and verified against their digest, but not yet visible as a

@@ -1,9 +1,9 @@
 package dev.cairn.metadata;
 
-import dev.cairn.registry.Digest;
+import dev.cairn.values.Digest;
 import dev.cairn.registry.MediaTypes;
-import dev.cairn.registry.RepositoryName;
-import dev.cairn.registry.Tag;
+import dev.cairn.values.RepositoryName;
+import dev.cairn.values.Tag;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;

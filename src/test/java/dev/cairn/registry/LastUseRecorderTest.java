@@ -1,5 +1,7 @@
 package dev.cairn.registry;
 
+import dev.cairn.values.Digest;
+import dev.cairn.values.RepositoryName;
 import dev.cairn.metadata.JdbcMetadataStore;
 import dev.cairn.metadata.LastUse;
 import dev.cairn.metadata.MetadataException;
@@ -83,7 +85,7 @@ class LastUseRecorderTest {
             Digest digest = Digest.sha256(content);
             Instant pushedAt = Instant.parse("2026-03-01T00:00:00Z");
             store.putManifest(new NewManifest(repo, digest, MediaTypes.OCI_INDEX, content, Optional.empty(), Optional.empty(), Set.of(),
-                    pushedAt), Optional.of(new dev.cairn.registry.Tag("main")));
+                    pushedAt), Optional.of(new dev.cairn.values.Tag("main")));
             ReadProtection protection = new ReadProtection(GRACE, GRACE.dividedBy(2));
             Instant now = pushedAt.plus(GRACE).plusSeconds(60);
             try (LastUseRecorder recorder = new LastUseRecorder(store, Clock.fixed(now, java.time.ZoneOffset.UTC), Duration.ofHours(1), protection)) {

@@ -1,5 +1,6 @@
 package dev.cairn.retention;
 
+import dev.cairn.values.Glob;
 import dev.cairn.metadata.CacheSnapshot;
 import org.junit.jupiter.api.Test;
 

@@ -1,7 +1,7 @@
 package dev.cairn.storage;
 
 import dev.cairn.testing.SeededBytes;
-import dev.cairn.registry.Digest;
+import dev.cairn.values.Digest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -1,4 +1,4 @@
-package dev.cairn.registry;
+package dev.cairn.values;
 
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -18,17 +18,17 @@ public record Digest(String algorithm, String hex) implements Comparable<Digest>
         Pattern hexPattern = switch (algorithm) {
             case "sha256" -> SHA256;
             case "sha512" -> SHA512;
-            default -> throw new RegistryException(ErrorCode.DIGEST_INVALID, "unsupported digest algorithm: " + algorithm);
+            default -> throw new Refusal(Refusal.Reason.INVALID_DIGEST, "unsupported digest algorithm: " + algorithm);
         };
         if (!hexPattern.matcher(hex).matches()) {
-            throw new RegistryException(ErrorCode.DIGEST_INVALID, "malformed " + algorithm + " digest");
+            throw new Refusal(Refusal.Reason.INVALID_DIGEST, "malformed " + algorithm + " digest");
         }
     }
 
-    /** Parses {@code algorithm:hex}; throws DIGEST_INVALID for anything else. */
+    /** Parses {@code algorithm:hex}; refuses anything else as an invalid digest for anything else. */
     public static Digest parse(String text) {
         if (text == null || text.length() > 256 || !GRAMMAR.matcher(text).matches()) {
-            throw new RegistryException(ErrorCode.DIGEST_INVALID, "invalid digest: " + abbreviate(text));
+            throw new Refusal(Refusal.Reason.INVALID_DIGEST, "invalid digest: " + abbreviate(text));
         }
         int colon = text.indexOf(':');
         return new Digest(text.substring(0, colon), text.substring(colon + 1));

@@ -1,4 +1,4 @@
-package dev.cairn.registry;
+package dev.cairn.values;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -17,15 +17,15 @@ class NamesAndDigestsTest {
     @ParameterizedTest
     @ValueSource(strings = {"", "A", "a/", "/a", "a//b", "a/../b", "..", "a/./b", "-a", "a-", "a___b", "a.-b", "a b", "a/B", "ä"})
     void invalidRepositoryNames(String name) {
-        assertThatThrownBy(() -> RepositoryName.of(name)).isInstanceOfSatisfying(RegistryException.class,
-                e -> assertThat(e.code()).isEqualTo(ErrorCode.NAME_INVALID));
+        assertThatThrownBy(() -> RepositoryName.of(name)).isInstanceOfSatisfying(Refusal.class,
+                e -> assertThat(e.reason()).isEqualTo(Refusal.Reason.INVALID_REPOSITORY_NAME));
     }
 
     @Test
     void repositoryNamesAreLimitedTo255Characters() {
         String name255 = "a".repeat(127) + "/" + "b".repeat(127);
         assertThat(RepositoryName.of(name255).value()).hasSize(255);
-        assertThatThrownBy(() -> RepositoryName.of(name255 + "c")).isInstanceOf(RegistryException.class);
+        assertThatThrownBy(() -> RepositoryName.of(name255 + "c")).isInstanceOf(Refusal.class);
     }
 
     @Test
@@ -42,9 +42,9 @@ class NamesAndDigestsTest {
     @ValueSource(strings = {"sha256:" + "A0000000000000000000000000000000000000000000000000000000000000000",
             "sha256:abc", "md5:d41d8cd98f00b204e9800998ecf8427e", "sha256", "sha256:", ":abc", "SHA256:" + "a",
             "sha256:" + "g000000000000000000000000000000000000000000000000000000000000000", "sha512:" + "0"})
-    void malformedDigestsAreDigestInvalid(String text) {
-        assertThatThrownBy(() -> Digest.parse(text)).isInstanceOfSatisfying(RegistryException.class,
-                e -> assertThat(e.code()).isEqualTo(ErrorCode.DIGEST_INVALID));
+    void malformedDigestsAreRefusedAsInvalidDigests(String text) {
+        assertThatThrownBy(() -> Digest.parse(text)).isInstanceOfSatisfying(Refusal.class,
+                e -> assertThat(e.reason()).isEqualTo(Refusal.Reason.INVALID_DIGEST));
     }
 
     @Test
@@ -52,9 +52,9 @@ class NamesAndDigestsTest {
         assertThat(Reference.parse("latest")).isInstanceOf(Reference.ByTag.class);
         assertThat(Reference.parse("a".repeat(64))).isInstanceOf(Reference.ByTag.class);
         assertThat(Reference.parse("sha256:" + "b".repeat(64))).isInstanceOf(Reference.ByDigest.class);
-        assertThatThrownBy(() -> Reference.parse("sha256:nope")).isInstanceOf(RegistryException.class);
-        assertThatThrownBy(() -> Reference.parse(".hidden")).isInstanceOf(RegistryException.class);
-        assertThatThrownBy(() -> Reference.parse("t".repeat(129))).isInstanceOf(RegistryException.class);
+        assertThatThrownBy(() -> Reference.parse("sha256:nope")).isInstanceOf(Refusal.class);
+        assertThatThrownBy(() -> Reference.parse(".hidden")).isInstanceOf(Refusal.class);
+        assertThatThrownBy(() -> Reference.parse("t".repeat(129))).isInstanceOf(Refusal.class);
         assertThat(Reference.parse("t".repeat(128))).isInstanceOf(Reference.ByTag.class);
     }
 }

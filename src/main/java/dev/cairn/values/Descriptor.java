@@ -1,4 +1,4 @@
-package dev.cairn.registry;
+package dev.cairn.values;
 
 import java.util.List;
 import java.util.Map;

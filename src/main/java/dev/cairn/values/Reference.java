@@ -1,4 +1,4 @@
-package dev.cairn.registry;
+package dev.cairn.values;
 
 /** What follows {@code /manifests/}: a tag or a digest. */
 public sealed interface Reference {

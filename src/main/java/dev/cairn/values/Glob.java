@@ -1,4 +1,4 @@
-package dev.cairn.retention;
+package dev.cairn.values;
 
 import java.util.regex.Pattern;
 
@@ -8,7 +8,7 @@ import java.util.regex.Pattern;
  */
 public record Glob(String pattern) {
     public Glob {
-        if (pattern == null || pattern.isBlank()) throw new IllegalArgumentException("empty repository pattern");
+        if (pattern == null || pattern.isBlank()) throw new Refusal(Refusal.Reason.INVALID_PATTERN, "empty pattern");
     }
 
     public boolean matches(String name) {

@@ -1,4 +1,4 @@
-package dev.cairn.registry;
+package dev.cairn.values;
 
 /**
  * The OCI Distribution error codes. They are domain facts (the blob is unknown, the digest is invalid);
@@ -28,7 +28,9 @@ public enum ErrorCode {
     /** Cairn's code for a push refused by the hard budget limit: nothing more could be evicted to make room. */
     BUDGET_EXCEEDED("the cache's byte budget is exhausted and nothing more can be evicted"),
     /** Cairn's code for a collection asked of a node while another node sharing the stores runs one. */
-    COLLECTION_BUSY("another node is collecting; retry when it is done");
+    COLLECTION_BUSY("another node is collecting; retry when it is done"),
+    /** Distribution's code for a fault on the server's side; it travels with a 5xx. */
+    UNKNOWN("unknown error");
 
     private final String defaultMessage;
 

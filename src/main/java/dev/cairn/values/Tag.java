@@ -1,4 +1,4 @@
-package dev.cairn.registry;
+package dev.cairn.values;
 
 import java.util.regex.Pattern;
 
@@ -8,7 +8,7 @@ public record Tag(String value) implements Comparable<Tag> {
 
     public Tag {
         if (value == null || !GRAMMAR.matcher(value).matches()) {
-            throw new RegistryException(ErrorCode.MANIFEST_INVALID, "invalid tag: "
+            throw new Refusal(Refusal.Reason.INVALID_TAG, "invalid tag: "
                     + (value == null ? "(none)" : value.length() > 80 ? value.substring(0, 80) + "..." : value));
         }
     }
