@@ -30,7 +30,7 @@ public final class Registry {
         this.store = store;
         this.metadata = metadata;
         this.blobs = new RepositoryBlobs(store, metadata, lastUse, digestLocks, events);
-        this.uploads = new UploadSessions(store, metadata, blobs, clock, limits.maxUploadSessionsPerClient());
+        this.uploads = new UploadSessions(store, store, metadata, blobs, clock, limits.maxUploadSessionsPerClient());
         this.manifests = new RepositoryManifests(metadata, lastUse, clock, limits.maxManifestBytes(), events);
     }
 

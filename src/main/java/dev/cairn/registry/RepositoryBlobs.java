@@ -4,7 +4,7 @@ import dev.cairn.values.Digest;
 import dev.cairn.values.RepositoryName;
 import dev.cairn.metadata.MetadataStore;
 import dev.cairn.storage.BlobInfo;
-import dev.cairn.storage.BlobStore;
+import dev.cairn.storage.BlobContent;
 import dev.cairn.storage.DigestMismatchException;
 import dev.cairn.storage.StagedBlob;
 
@@ -23,13 +23,13 @@ import static dev.cairn.registry.StorageCall.io;
  * and linked under the digest's lock, counted against the budget when new to the store.
  */
 public final class RepositoryBlobs {
-    private final BlobStore blobs;
+    private final BlobContent blobs;
     private final MetadataStore metadata;
     private final LastUseRecorder lastUse;
     private final DigestLocks digestLocks;
     private final RegistryEvents events;
 
-    RepositoryBlobs(BlobStore blobs, MetadataStore metadata, LastUseRecorder lastUse, DigestLocks digestLocks, RegistryEvents events) {
+    RepositoryBlobs(BlobContent blobs, MetadataStore metadata, LastUseRecorder lastUse, DigestLocks digestLocks, RegistryEvents events) {
         this.blobs = blobs;
         this.metadata = metadata;
         this.lastUse = lastUse;

@@ -5,11 +5,12 @@ import dev.cairn.values.Refusal;
 import dev.cairn.values.RepositoryName;
 import dev.cairn.metadata.MetadataStore;
 import dev.cairn.metadata.UploadSession;
+import dev.cairn.storage.BlobContent;
 import dev.cairn.storage.BlobInfo;
-import dev.cairn.storage.BlobStore;
 import dev.cairn.storage.DigestMismatchException;
 import dev.cairn.storage.StagedBlob;
 import dev.cairn.storage.UploadOffsetException;
+import dev.cairn.storage.UploadSessionStore;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -35,7 +36,9 @@ import static dev.cairn.registry.StorageCall.io;
 public final class UploadSessions {
     private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(UploadSessions.class);
 
-    private final BlobStore blobs;
+    private final UploadSessionStore uploads;
+    /** For a closing PUT that carries the whole blob: staged as a monolithic push is. */
+    private final BlobContent blobs;
     private final MetadataStore metadata;
     private final RepositoryBlobs published;
     private final Clock clock;
@@ -48,7 +51,9 @@ public final class UploadSessions {
     static final java.time.Duration RECLAIM_IDLE = java.time.Duration.ofMinutes(15);
     private final int maxSessionsPerClient;
 
-    UploadSessions(BlobStore blobs, MetadataStore metadata, RepositoryBlobs published, Clock clock, int maxSessionsPerClient) {
+    UploadSessions(UploadSessionStore uploads, BlobContent blobs, MetadataStore metadata, RepositoryBlobs published, Clock clock,
+                   int maxSessionsPerClient) {
+        this.uploads = uploads;
         this.blobs = blobs;
         this.metadata = metadata;
         this.published = published;
@@ -74,7 +79,7 @@ public final class UploadSessions {
         // The record first: a store that keeps its progress in the database writes to this row.
         metadata.createUpload(new UploadSession(id, repository, clock.instant(), owner));
         io(() -> {
-            blobs.startUpload(id);
+            uploads.startUpload(id);
             return null;
         });
         return new UploadState(repository, id, 0);
@@ -102,7 +107,7 @@ public final class UploadSessions {
                 return publishSession(repository, id, true, () -> blobs.stage(digest, body));
             }
             append(id, start, body);
-            return publishSession(repository, id, false, () -> blobs.stageUpload(id, digest));
+            return publishSession(repository, id, false, () -> uploads.stageUpload(id, digest));
         });
     }
 
@@ -143,7 +148,7 @@ public final class UploadSessions {
     private void endSession(String id, boolean discardUpload) {
         if (discardUpload) {
             io(() -> {
-                blobs.abortUpload(id);
+                uploads.abortUpload(id);
                 return null;
             });
         }
@@ -166,7 +171,7 @@ public final class UploadSessions {
      */
     public int expireUploads(java.time.Instant cutoff) {
         int expired = endIdle(metadata.uploadsStartedBefore(cutoff), cutoff);
-        int removed = io(() -> blobs.removeAbandonedUploads(cutoff, id -> metadata.upload(id).isPresent()));
+        int removed = io(() -> uploads.removeAbandonedUploads(cutoff, id -> metadata.upload(id).isPresent()));
         if (removed > 0) log.info("removed {} abandoned upload part(s) or object(s) no open session owns", removed);
         return expired;
     }
@@ -178,7 +183,7 @@ public final class UploadSessions {
             ReentrantLock lock = uploadLocks.computeIfAbsent(session.id(), k -> new ReentrantLock());
             if (!lock.tryLock()) continue;
             try {
-                Optional<java.time.Instant> lastWrite = io(() -> blobs.uploadLastWrite(session.id()));
+                Optional<java.time.Instant> lastWrite = io(() -> uploads.uploadLastWrite(session.id()));
                 if (lastWrite.isEmpty() || lastWrite.get().isBefore(cutoff)) {
                     endSession(session.id(), true);
                     ended++;
@@ -192,7 +197,7 @@ public final class UploadSessions {
 
     private long append(String id, OptionalLong start, InputStream body) {
         try {
-            return blobs.appendUpload(id, start, body);
+            return uploads.appendUpload(id, start, body);
         } catch (UploadOffsetException e) {
             throw new UploadRangeException(id, e.currentSize(), e.getMessage());
         } catch (NoSuchFileException e) {
@@ -227,7 +232,7 @@ public final class UploadSessions {
             if (session.isEmpty() || !session.get().repository().equals(repository)) {
                 throw new Refusal(Refusal.Reason.UPLOAD_NOT_FOUND, "no open upload " + abbreviate(id) + " in " + repository);
             }
-            OptionalLong size = io(() -> blobs.uploadSize(id));
+            OptionalLong size = io(() -> uploads.uploadSize(id));
             if (size.isEmpty()) {
                 endSession(id); // its bytes are gone (finished elsewhere or swept): the session is over
                 throw new Refusal(Refusal.Reason.UPLOAD_NOT_FOUND, "no open upload " + abbreviate(id) + " in " + repository);

@@ -3,7 +3,7 @@ package dev.cairn.retention;
 import dev.cairn.metadata.RetentionRecords;
 import dev.cairn.values.Digest;
 import dev.cairn.registry.DigestLocks;
-import dev.cairn.storage.BlobStore;
+import dev.cairn.storage.BlobContent;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -17,11 +17,11 @@ import java.util.Map;
  * the collector deletes it.
  */
 final class BlobSweeper {
-    private final BlobStore blobs;
+    private final BlobContent blobs;
     private final RetentionRecords metadata;
     private final DigestLocks digestLocks;
 
-    BlobSweeper(BlobStore blobs, RetentionRecords metadata, DigestLocks digestLocks) {
+    BlobSweeper(BlobContent blobs, RetentionRecords metadata, DigestLocks digestLocks) {
         this.blobs = blobs;
         this.metadata = metadata;
         this.digestLocks = digestLocks;
