@@ -1,6 +1,5 @@
 package dev.cairn.storage;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cairn.values.Digest;
 import org.bouncycastle.crypto.digests.SHA256Digest;
 import org.slf4j.Logger;
@@ -37,8 +36,6 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Base64;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
@@ -54,7 +51,8 @@ import java.util.function.Predicate;
  * so any number of nodes share them. Nothing about an upload lives on the node: its bytes go to a
  * multipart upload in part-sized pieces (what is left over, less than a part, waits in a small "tail"
  * object), and its progress (the multipart upload, its parts, the running SHA-256 state) is a row in the
- * {@link UploadLedger}, so the next chunk may arrive at any node. A blob becomes visible only after its
+ * {@link UploadLedger} ({@link S3UploadProgress}), so the next chunk may arrive at any node; one request at
+ * a time writes to a session ({@link S3UploadClaims}). A blob becomes visible only after its
  * digest is verified: a multipart upload is completed (or a small blob written with one PUT) after the
  * hash matched, and a session's staging object is copied to the blob's key only then.
  */
@@ -64,12 +62,8 @@ public final class S3BlobStore implements BlobStore {
     public static final long MIN_PART_SIZE = 5L << 20;
     private static final int MAX_PARTS = 10_000;
     private static final long MAX_SINGLE_COPY = 5L << 30;
-    private static final ObjectMapper JSON = new ObjectMapper();
     /** How long an upload waits for a part buffer before it is answered 503 (the node is saturated). */
     private static final Duration BUFFER_WAIT = Duration.ofSeconds(30);
-    /** How long a request's claim on an upload session lasts unless renewed (with every part it uploads). */
-    static final Duration CLAIM = Duration.ofSeconds(20);
-    private final java.util.concurrent.atomic.AtomicInteger claimWaits = new java.util.concurrent.atomic.AtomicInteger();
 
     /** Where the bucket is and how to reach it; {@code accessKey}/{@code secretKey} empty means the SDK's default chain. */
     public record Location(String bucket, String prefix, String region, Optional<URI> endpoint, boolean pathStyle,
@@ -85,36 +79,9 @@ public final class S3BlobStore implements BlobStore {
     private final String bucket;
     private final String prefix;
     private final int partSize;
-    private final UploadLedger ledger;
+    private final S3UploadClaims claims;
     private final Clock clock;
     private final PartBuffers buffers;
-
-    /** What an upload session has sent so far. {@code size} counts the parts and the tail. */
-    /**
-     * What an upload session has sent so far. {@code size} counts the parts and the tail. {@code claimedBy}
-     * names the request that is writing to the session until {@code claimedUntil} (epoch ms), if any.
-     */
-    record Progress(long size, String sha256State, String multipartId, List<Part> parts, String tailKey, long tailSize,
-                    long writtenAt, String claimedBy, long claimedUntil) {
-        static Progress empty(Instant now) {
-            return new Progress(0, encode(new SHA256Digest()), null, List.of(), null, 0, now.toEpochMilli(), null, 0);
-        }
-
-        Progress claimed(String owner, long until) {
-            return new Progress(size, sha256State, multipartId, parts, tailKey, tailSize, writtenAt, owner, until);
-        }
-    }
-
-    /** This request's claim lapsed and another request took the session over. */
-    private static final class TakenOver extends IOException {
-        TakenOver() {
-            super("the upload session was taken over by another request", null);
-        }
-    }
-
-    /** A session this request holds: its progress as claimed, and the revision that claim wrote. */
-    private record Claim(Progress progress, long revision, String owner) {
-    }
 
     record Part(int number, String etag, long size) {
     }
@@ -165,7 +132,7 @@ public final class S3BlobStore implements BlobStore {
         this.bucket = location.bucket();
         this.prefix = normalizePrefix(location.prefix());
         this.partSize = location.partSize();
-        this.ledger = ledger;
+        this.claims = new S3UploadClaims(ledger, clock);
         this.clock = clock;
         // Part buffers may take a quarter of the heap at most (the launcher keeps heaps small), and need
         // not outnumber a quarter of the connections to S3.
@@ -401,32 +368,22 @@ public final class S3BlobStore implements BlobStore {
         // Nothing to create: a session with no recorded progress is empty.
     }
 
-    private Optional<UploadLedger.Entry> entry(String id) {
-        return ledger.readProgress(id);
-    }
-
-    private Progress progressOf(UploadLedger.Entry entry) throws IOException {
-        if (entry.progress().isEmpty()) return Progress.empty(Instant.EPOCH);
-        return JSON.readValue(entry.progress(), Progress.class);
-    }
-
     @Override
     public OptionalLong uploadSize(String id) throws IOException {
-        Optional<UploadLedger.Entry> entry = entry(id);
-        return entry.isEmpty() ? OptionalLong.empty() : OptionalLong.of(progressOf(entry.get()).size());
+        Optional<S3UploadProgress> progress = claims.progress(id);
+        return progress.isEmpty() ? OptionalLong.empty() : OptionalLong.of(progress.get().size());
     }
 
     @Override
     public Optional<Instant> uploadLastWrite(String id) throws IOException {
-        Optional<UploadLedger.Entry> entry = entry(id);
-        if (entry.isEmpty() || entry.get().progress().isEmpty()) return Optional.empty();
-        return Optional.of(Instant.ofEpochMilli(progressOf(entry.get()).writtenAt()));
+        return claims.lastWrite(id);
     }
 
     /**
      * Streams the chunk on from where the session stands: the waiting tail first, then the body, one
-     * part at a time; what is left (less than a part) becomes the new tail. The new progress is recorded
-     * only if no other request advanced the session meanwhile; otherwise what this request wrote is dropped.
+     * part at a time; what is left (less than a part) becomes the new tail. The request holds the session's
+     * claim ({@link S3UploadClaims}) throughout: the new progress is recorded only if no other request
+     * advanced the session meanwhile; otherwise what this request wrote is dropped.
      */
     @Override
     public long appendUpload(String id, OptionalLong expectedStart, InputStream body) throws IOException, UploadOffsetException {
@@ -435,13 +392,13 @@ public final class S3BlobStore implements BlobStore {
             long size = uploadSize(id).orElseThrow(() -> new NoSuchFileException("upload " + id));
             if (expectedStart.getAsLong() != size) throw new UploadOffsetException(expectedStart.getAsLong(), size);
         }
-        Claim claim = claim(id);
-        Progress before = claim.progress();
+        S3UploadClaims.Claim claim = claims.claim(id);
+        S3UploadProgress before = claim.progress();
         if (expectedStart.isPresent() && expectedStart.getAsLong() != before.size()) {
-            release(id, claim); // the session moved on between the look and the claim
+            claims.release(id, claim); // the session moved on between the look and the claim
             throw new UploadOffsetException(expectedStart.getAsLong(), before.size());
         }
-        SHA256Digest hasher = decode(before.sha256State());
+        SHA256Digest hasher = S3UploadProgress.decode(before.sha256State());
         String key = stagingKey(id);
         byte[] buffer = buffers.take();
         String newTail = null;
@@ -459,12 +416,12 @@ public final class S3BlobStore implements BlobStore {
                     int n = body.read(buffer, filled, buffer.length - filled);
                     if (n < 0) break;
                     filled += n;
-                    claim = renewIfDue(id, claim); // a slow client keeps its claim; a stalled one finds it gone
+                    claim = claims.renewIfDue(id, claim); // a slow client keeps its claim; a stalled one finds it gone
                 }
                 hasher.update(buffer, start, filled - start);
                 received += filled - start;
                 if (filled < buffer.length) break;
-                claim = renew(id, claim); // still ours before a part goes out under the next number
+                claim = claims.renew(id, claim); // still ours before a part goes out under the next number
                 if (multipartId == null) {
                     multipartId = createMultipart(key);
                     createdMultipart = multipartId;
@@ -479,15 +436,13 @@ public final class S3BlobStore implements BlobStore {
                 newTail = uploadsPrefix() + id + "/tail-" + UUID.randomUUID();
                 putBytes(newTail, buffer, filled);
             }
-            Progress after = new Progress(before.size() + received, encode(hasher), multipartId, List.copyOf(parts), newTail, filled,
-                    clock.millis(), null, 0);
-            if (!ledger.writeProgress(id, claim.revision(), JSON.writeValueAsString(after))) {
-                throw new TakenOver();
-            }
+            S3UploadProgress after = new S3UploadProgress(before.size() + received, S3UploadProgress.encode(hasher), multipartId,
+                    List.copyOf(parts), newTail, filled, clock.millis(), null, 0);
+            claims.record(id, claim, after);
             recorded = true;
             if (before.tailKey() != null) deleteQuietly(before.tailKey());
             return after.size();
-        } catch (TakenOver e) {
+        } catch (S3UploadClaims.TakenOver e) {
             // This request stalled past its claim and another one wrote meanwhile: its chunk is not appended.
             throw new UploadOffsetException(before.size(), uploadSize(id).orElseThrow(() -> new NoSuchFileException("upload " + id)));
         } catch (BlobStoreUnavailableException e) {
@@ -498,88 +453,21 @@ public final class S3BlobStore implements BlobStore {
                 // A chunk cut short leaves the session as it was, so the client can send it again.
                 if (newTail != null) deleteQuietly(newTail);
                 if (createdMultipart != null) abortQuietly(key, createdMultipart);
-                release(id, claim);
+                claims.release(id, claim);
             }
-        }
-    }
-
-    /**
-     * Makes this request the only one writing to the session, on any node: two requests racing on one
-     * session would otherwise both upload "the next part" under the same number, and the later one would
-     * replace the bytes the other recorded. A claim lasts {@link #CLAIM} and is renewed with every part, so
-     * a node that dies mid-request holds its session only that long; a request finding the session claimed
-     * waits for it (then, typically, finds it moved on and gets 416).
-     */
-    private Claim claim(String id) throws IOException {
-        String owner = UUID.randomUUID().toString();
-        long deadline = System.nanoTime() + CLAIM.plusSeconds(5).toNanos();
-        boolean waiting = false;
-        try {
-            while (true) {
-                UploadLedger.Entry entry = entry(id).orElseThrow(() -> new NoSuchFileException("upload " + id));
-                Progress progress = progressOf(entry);
-                long now = clock.millis();
-                if (progress.claimedBy() == null || progress.claimedUntil() <= now) {
-                    Progress claimed = progress.claimed(owner, now + CLAIM.toMillis());
-                    if (ledger.writeProgress(id, entry.revision(), JSON.writeValueAsString(claimed))) {
-                        return new Claim(claimed, entry.revision() + 1, owner);
-                    }
-                    continue; // another request changed it meanwhile: look again
-                }
-                if (System.nanoTime() > deadline) {
-                    throw new BlobStoreUnavailableException("upload " + id + " stayed busy with another request", null);
-                }
-                if (!waiting) {
-                    waiting = true;
-                    claimWaits.incrementAndGet();
-                    // A node that died mid-chunk holds its claim until it lapses: say what this request waits for.
-                    log.info("upload {} is being written by another request (claim {} until {}); waiting up to {} s for it to finish or lapse",
-                            id, progress.claimedBy(), java.time.Instant.ofEpochMilli(progress.claimedUntil()), CLAIM.plusSeconds(5).toSeconds());
-                }
-                try {
-                    Thread.sleep(200);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new java.io.InterruptedIOException("interrupted waiting for upload " + id);
-                }
-            }
-        } finally {
-            if (waiting) claimWaits.decrementAndGet();
         }
     }
 
     /** Requests waiting now for another request's claim on an upload session to end (or lapse, if its node died). */
     @Override
     public int requestsWaitingForSessionClaims() {
-        return claimWaits.get();
-    }
-
-    private Claim renewIfDue(String id, Claim claim) throws IOException {
-        long left = claim.progress().claimedUntil() - clock.millis();
-        return left < CLAIM.toMillis() * 3 / 4 ? renew(id, claim) : claim;
-    }
-
-    private Claim renew(String id, Claim claim) throws IOException {
-        Progress renewed = claim.progress().claimed(claim.owner(), clock.millis() + CLAIM.toMillis());
-        if (!ledger.writeProgress(id, claim.revision(), JSON.writeValueAsString(renewed))) {
-            throw new TakenOver();
-        }
-        return new Claim(renewed, claim.revision() + 1, claim.owner());
-    }
-
-    /** Gives the session back as it was before this request, if this request still holds it. */
-    private void release(String id, Claim claim) {
-        try {
-            ledger.writeProgress(id, claim.revision(), JSON.writeValueAsString(claim.progress().claimed(null, 0)));
-        } catch (IOException | RuntimeException e) {
-            log.warn("could not release upload {} (its claim lapses in {} s): {}", id, CLAIM.toSeconds(), e.getMessage());
-        }
+        return claims.requestsWaiting();
     }
 
     @Override
     public StagedBlob stageUpload(String id, Digest expected) throws IOException, DigestMismatchException {
-        Claim claim = claim(id); // a stale request on another node must not write a part while this one completes
-        Progress progress = claim.progress();
+        S3UploadClaims.Claim claim = claims.claim(id); // a stale request on another node must not write a part while this one completes
+        S3UploadProgress progress = claim.progress();
         String key = stagingKey(id);
         boolean staged = false;
         try {
@@ -593,7 +481,7 @@ public final class S3BlobStore implements BlobStore {
                 return new StagedBlob(expected, bytes.length, new SmallBlob(bytes, bytes.length, progress.tailKey()));
             }
             boolean sha256 = expected.algorithm().equals("sha256");
-            if (sha256) verify(expected, Digest.of("sha256", finish(decode(progress.sha256State()))));
+            if (sha256) verify(expected, Digest.of("sha256", finish(S3UploadProgress.decode(progress.sha256State()))));
             List<Part> parts = new ArrayList<>(progress.parts());
             if (progress.tailKey() != null) {
                 // The last part; a retry after a failure below uploads it again under the same number.
@@ -615,7 +503,7 @@ public final class S3BlobStore implements BlobStore {
             // it, unless S3 says the session's pieces are gone; then it cannot be finished at all.
             throw sessionLostOr(id, e);
         } finally {
-            if (!staged) release(id, claim);
+            if (!staged) claims.release(id, claim);
         }
     }
 
@@ -632,9 +520,9 @@ public final class S3BlobStore implements BlobStore {
 
     @Override
     public void abortUpload(String id) throws IOException {
-        Optional<UploadLedger.Entry> entry = entry(id);
-        if (entry.isEmpty()) return;
-        Progress progress = progressOf(entry.get());
+        Optional<S3UploadProgress> found = claims.progress(id);
+        if (found.isEmpty()) return;
+        S3UploadProgress progress = found.get();
         if (progress.multipartId() != null) abortMultipart(stagingKey(id), progress.multipartId());
         if (progress.tailKey() != null) deleteKey(progress.tailKey());
     }
@@ -680,8 +568,7 @@ public final class S3BlobStore implements BlobStore {
         if (!key.startsWith(uploadsPrefix())) return false; // a monolithic push's multipart upload: never outlives its request
         String id = sessionOf(key);
         if (!isOpenSession.test(id)) return false;
-        Optional<UploadLedger.Entry> entry = entry(id);
-        return entry.isPresent() && uploadId.equals(progressOf(entry.get()).multipartId());
+        return claims.progress(id).map(progress -> uploadId.equals(progress.multipartId())).orElse(false);
     }
 
     // ---- S3 calls ----
@@ -827,22 +714,10 @@ public final class S3BlobStore implements BlobStore {
         if (!actual.equals(expected)) throw new DigestMismatchException(expected, actual);
     }
 
-    static String encode(SHA256Digest hasher) {
-        return Base64.getEncoder().encodeToString(hasher.getEncodedState());
-    }
-
-    static SHA256Digest decode(String state) {
-        return new SHA256Digest(Base64.getDecoder().decode(state));
-    }
-
     private static byte[] finish(SHA256Digest hasher) {
         byte[] out = new byte[hasher.getDigestSize()];
         hasher.doFinal(out, 0);
         return out;
-    }
-
-    static String hex(byte[] bytes) {
-        return HexFormat.of().formatHex(bytes);
     }
 
     /**
