@@ -4,29 +4,10 @@ import dev.cairn.values.Digest;
 import org.bouncycastle.crypto.digests.SHA256Digest;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
-import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
-import software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider;
-import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
-import software.amazon.awssdk.core.ResponseInputStream;
-import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
-import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
 import software.amazon.awssdk.core.exception.SdkException;
-import software.amazon.awssdk.core.sync.RequestBody;
-import software.amazon.awssdk.http.apache.ApacheHttpClient;
-import software.amazon.awssdk.regions.Region;
-import software.amazon.awssdk.services.s3.S3Client;
-import software.amazon.awssdk.services.s3.S3Configuration;
-import software.amazon.awssdk.services.s3.model.CompletedPart;
-import software.amazon.awssdk.services.s3.model.GetObjectResponse;
-import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
 import software.amazon.awssdk.services.s3.model.MultipartUpload;
-import software.amazon.awssdk.services.s3.model.NoSuchUploadException;
 import software.amazon.awssdk.services.s3.model.S3Exception;
-import software.amazon.awssdk.services.s3.model.S3Object;
-import software.amazon.awssdk.services.s3.presigner.S3Presigner;
 
-import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
@@ -40,8 +21,6 @@ import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.UUID;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import java.util.function.Predicate;
@@ -58,12 +37,8 @@ import java.util.function.Predicate;
  */
 public final class S3BlobStore implements BlobStore {
     private static final Logger log = LoggerFactory.getLogger(S3BlobStore.class);
-    /** S3's limits: the smallest part but the last, the most parts, the largest single copy. */
+    /** S3's limit: the smallest part but the last. */
     public static final long MIN_PART_SIZE = 5L << 20;
-    private static final int MAX_PARTS = 10_000;
-    private static final long MAX_SINGLE_COPY = 5L << 30;
-    /** How long an upload waits for a part buffer before it is answered 503 (the node is saturated). */
-    private static final Duration BUFFER_WAIT = Duration.ofSeconds(30);
 
     /** Where the bucket is and how to reach it; {@code accessKey}/{@code secretKey} empty means the SDK's default chain. */
     public record Location(String bucket, String prefix, String region, Optional<URI> endpoint, boolean pathStyle,
@@ -74,17 +49,12 @@ public final class S3BlobStore implements BlobStore {
         }
     }
 
-    private final S3Client s3;
-    private final S3Presigner presigner;
-    private final String bucket;
+    private final S3Bucket bucket;
     private final String prefix;
     private final int partSize;
     private final S3UploadClaims claims;
     private final Clock clock;
     private final PartBuffers buffers;
-
-    record Part(int number, String etag, long size) {
-    }
 
     /** Staged bytes: a small blob held in memory, a multipart upload at the blob's key, or a staging object. */
     private sealed interface Staged permits SmallBlob, PendingMultipart, StagingObject {
@@ -94,7 +64,7 @@ public final class S3BlobStore implements BlobStore {
     private record SmallBlob(byte[] bytes, int length, String tailKey) implements Staged {
     }
 
-    private record PendingMultipart(String key, String uploadId, List<Part> parts) implements Staged {
+    private record PendingMultipart(String key, String uploadId, List<S3Bucket.Part> parts) implements Staged {
     }
 
     private record StagingObject(String key, String tailKey) implements Staged {
@@ -104,32 +74,7 @@ public final class S3BlobStore implements BlobStore {
         if (location.partSize() < MIN_PART_SIZE) {
             throw new IllegalArgumentException("the part size must be at least 5MiB (S3's minimum)");
         }
-        AwsCredentialsProvider credentials = location.accessKey().isPresent()
-                ? StaticCredentialsProvider.create(AwsBasicCredentials.create(location.accessKey().get(), location.secretKey().orElse("")))
-                : DefaultCredentialsProvider.builder().build();
-        var builder = S3Client.builder()
-                .region(Region.of(location.region()))
-                .credentialsProvider(credentials)
-                .forcePathStyle(location.pathStyle())
-                // S3-compatible stores (MinIO, Ceph, S3Proxy) do not all take the SDK's newer trailing checksums;
-                // blobs are verified by their SHA-256 digest anyway.
-                .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
-                .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
-                .httpClientBuilder(ApacheHttpClient.builder()
-                        .maxConnections(location.maxConnections())
-                        .connectionTimeout(Duration.ofSeconds(5))
-                        .socketTimeout(Duration.ofSeconds(60)));
-        var presignerBuilder = S3Presigner.builder()
-                .region(Region.of(location.region()))
-                .credentialsProvider(credentials)
-                .serviceConfiguration(S3Configuration.builder().pathStyleAccessEnabled(location.pathStyle()).build());
-        location.endpoint().ifPresent(endpoint -> {
-            builder.endpointOverride(endpoint);
-            presignerBuilder.endpointOverride(endpoint);
-        });
-        this.s3 = builder.build();
-        this.presigner = presignerBuilder.build();
-        this.bucket = location.bucket();
+        this.bucket = new S3Bucket(location);
         this.prefix = normalizePrefix(location.prefix());
         this.partSize = location.partSize();
         this.claims = new S3UploadClaims(ledger, clock);
@@ -144,7 +89,7 @@ public final class S3BlobStore implements BlobStore {
 
     /** Throws, in S3's words, when the bucket cannot be reached with these credentials. */
     public void checkBucket() throws IOException {
-        call("HEAD bucket " + bucket, () -> s3.headBucket(b -> b.bucket(bucket)));
+        bucket.check();
     }
 
     static String normalizePrefix(String prefix) {
@@ -168,70 +113,13 @@ public final class S3BlobStore implements BlobStore {
 
     @Override
     public Optional<BlobInfo> stat(Digest digest) throws IOException {
-        return head(keyOf(digest)).map(h -> new BlobInfo(digest, h.contentLength()));
-    }
-
-    private Optional<HeadObjectResponse> head(String key) throws IOException {
-        try {
-            return Optional.of(s3.headObject(b -> b.bucket(bucket).key(key)));
-        } catch (S3Exception e) {
-            if (e.statusCode() == 404) return Optional.empty();
-            throw failure("HEAD " + key, e);
-        } catch (SdkException e) {
-            throw failure("HEAD " + key, e);
-        }
+        OptionalLong size = bucket.size(keyOf(digest));
+        return size.isEmpty() ? Optional.empty() : Optional.of(new BlobInfo(digest, size.getAsLong()));
     }
 
     @Override
     public InputStream open(Digest digest, long offset) throws IOException {
-        String key = keyOf(digest);
-        try {
-            ResponseInputStream<GetObjectResponse> in = s3.getObject(b -> {
-                b.bucket(bucket).key(key);
-                if (offset > 0) b.range("bytes=" + offset + "-");
-            });
-            return new AbortingStream(in);
-        } catch (S3Exception e) {
-            if (e.statusCode() == 404) throw new NoSuchFileException(key);
-            if (e.statusCode() == 416) return InputStream.nullInputStream(); // offset at the end: nothing left to send
-            throw failure("GET " + key, e);
-        } catch (SdkException e) {
-            throw failure("GET " + key, e);
-        }
-    }
-
-    /**
-     * An object's body that, closed before its end (a client that went away, a range served), aborts the
-     * connection instead of reading the rest of a possibly huge object to reuse it.
-     */
-    private static final class AbortingStream extends java.io.FilterInputStream {
-        private final ResponseInputStream<GetObjectResponse> response;
-        private boolean ended;
-
-        AbortingStream(ResponseInputStream<GetObjectResponse> response) {
-            super(response);
-            this.response = response;
-        }
-
-        @Override
-        public int read() throws IOException {
-            int b = super.read();
-            if (b < 0) ended = true;
-            return b;
-        }
-
-        @Override
-        public int read(byte[] buffer, int offset, int length) throws IOException {
-            int n = super.read(buffer, offset, length);
-            if (n < 0) ended = true;
-            return n;
-        }
-
-        @Override
-        public void close() throws IOException {
-            if (!ended) response.abort();
-            super.close();
-        }
+        return bucket.open(keyOf(digest), offset);
     }
 
     @Override
@@ -242,8 +130,7 @@ public final class S3BlobStore implements BlobStore {
     @Override
     public Optional<URI> readUrl(Digest digest, Duration validFor) {
         try {
-            return Optional.of(URI.create(presigner.presignGetObject(p -> p.signatureDuration(validFor)
-                    .getObjectRequest(g -> g.bucket(bucket).key(keyOf(digest)))).url().toString()));
+            return Optional.of(bucket.presignGet(keyOf(digest), validFor));
         } catch (SdkException | IllegalArgumentException e) {
             log.warn("cannot presign a URL for {} (serving it through this node): {}", digest, e.getMessage());
             return Optional.empty(); // signing is local (credentials, clock); the node can still serve the bytes
@@ -264,11 +151,11 @@ public final class S3BlobStore implements BlobStore {
                 staged = true;
                 return new StagedBlob(expected, filled, new SmallBlob(java.util.Arrays.copyOf(buffer, filled), filled, null));
             }
-            multipartId = createMultipart(key);
-            List<Part> parts = new ArrayList<>();
+            multipartId = bucket.createMultipart(key);
+            List<S3Bucket.Part> parts = new ArrayList<>();
             long size = 0;
             while (filled > 0) {
-                parts.add(uploadPart(key, multipartId, parts.size() + 1, buffer, filled));
+                parts.add(bucket.uploadPart(key, multipartId, parts.size() + 1, buffer, filled));
                 size += filled;
                 filled = filled < buffer.length ? 0 : fill(body, buffer, 0, hasher);
             }
@@ -277,7 +164,7 @@ public final class S3BlobStore implements BlobStore {
             return new StagedBlob(expected, size, new PendingMultipart(key, multipartId, List.copyOf(parts)));
         } finally {
             buffers.give(buffer);
-            if (!staged && multipartId != null) abortMultipart(key, multipartId);
+            if (!staged && multipartId != null) bucket.abortMultipart(key, multipartId);
         }
     }
 
@@ -286,21 +173,17 @@ public final class S3BlobStore implements BlobStore {
         String key = keyOf(staged.digest());
         switch (handleOf(staged)) {
             case SmallBlob small -> {
-                if (head(key).isEmpty()) {
-                    call("PUT " + key, () -> s3.putObject(b -> b.bucket(bucket).key(key).contentLength((long) small.length()),
-                            RequestBody.fromContentProvider(() -> new ByteArrayInputStream(small.bytes(), 0, small.length()),
-                                    small.length(), "application/octet-stream")));
-                }
+                if (bucket.size(key).isEmpty()) bucket.put(key, small.bytes(), small.length());
             }
             case PendingMultipart pending -> {
-                if (head(key).isPresent()) {
-                    abortQuietly(pending.key(), pending.uploadId()); // same digest, same bytes: keep the one copy
+                if (bucket.size(key).isPresent()) {
+                    bucket.abortQuietly(pending.key(), pending.uploadId()); // same digest, same bytes: keep the one copy
                 } else {
-                    completeMultipart(pending.key(), pending.uploadId(), pending.parts());
+                    bucket.completeMultipart(pending.key(), pending.uploadId(), pending.parts());
                 }
             }
             case StagingObject object -> {
-                if (head(key).isEmpty()) copy(object.key(), key, staged.size());
+                if (bucket.size(key).isEmpty()) bucket.copy(object.key(), key, staged.size());
             }
         }
         return new BlobInfo(staged.digest(), staged.size());
@@ -311,12 +194,12 @@ public final class S3BlobStore implements BlobStore {
     public void discard(StagedBlob staged) {
         switch (handleOf(staged)) {
             case SmallBlob small -> {
-                if (small.tailKey() != null) deleteQuietly(small.tailKey());
+                if (small.tailKey() != null) bucket.deleteQuietly(small.tailKey());
             }
-            case PendingMultipart pending -> abortQuietly(pending.key(), pending.uploadId());
+            case PendingMultipart pending -> bucket.abortQuietly(pending.key(), pending.uploadId());
             case StagingObject object -> {
-                deleteQuietly(object.key());
-                if (object.tailKey() != null) deleteQuietly(object.tailKey());
+                bucket.deleteQuietly(object.key());
+                if (object.tailKey() != null) bucket.deleteQuietly(object.tailKey());
             }
         }
     }
@@ -332,7 +215,7 @@ public final class S3BlobStore implements BlobStore {
     public void forEachBlob(Consumer<StoredBlob> visitor) throws IOException {
         for (String algorithm : new String[]{"sha256", "sha512"}) {
             String under = prefix + "blobs/" + algorithm + "/";
-            forEachObject(under, object -> {
+            bucket.forEachObject(under, object -> {
                 String hex = object.key().substring(object.key().lastIndexOf('/') + 1);
                 Digest digest;
                 try {
@@ -345,20 +228,9 @@ public final class S3BlobStore implements BlobStore {
         }
     }
 
-    private void forEachObject(String under, Consumer<S3Object> visitor) throws IOException {
-        call("LIST " + under, () -> {
-            s3.listObjectsV2Paginator(b -> b.bucket(bucket).prefix(under)).contents().forEach(visitor);
-            return null;
-        });
-    }
-
     @Override
     public void delete(Digest digest) throws IOException {
-        deleteKey(keyOf(digest));
-    }
-
-    private void deleteKey(String key) throws IOException {
-        call("DELETE " + key, () -> s3.deleteObject(b -> b.bucket(bucket).key(key)));
+        bucket.delete(keyOf(digest));
     }
 
     // ---- upload sessions ----
@@ -406,8 +278,8 @@ public final class S3BlobStore implements BlobStore {
         boolean recorded = false;
         try {
             int filled = 0;
-            if (before.tailKey() != null) filled = readTail(before.tailKey(), buffer);
-            List<Part> parts = new ArrayList<>(before.parts());
+            if (before.tailKey() != null) filled = bucket.readTail(before.tailKey(), buffer);
+            List<S3Bucket.Part> parts = new ArrayList<>(before.parts());
             String multipartId = before.multipartId();
             long received = 0;
             while (true) {
@@ -423,24 +295,24 @@ public final class S3BlobStore implements BlobStore {
                 if (filled < buffer.length) break;
                 claim = claims.renew(id, claim); // still ours before a part goes out under the next number
                 if (multipartId == null) {
-                    multipartId = createMultipart(key);
+                    multipartId = bucket.createMultipart(key);
                     createdMultipart = multipartId;
                 }
-                if (parts.size() >= MAX_PARTS - 1) {
-                    throw new IOException("upload exceeds " + MAX_PARTS + " parts of " + partSize + " bytes; raise storage.s3.part-size");
+                if (parts.size() >= S3Bucket.MAX_PARTS - 1) {
+                    throw new IOException("upload exceeds " + S3Bucket.MAX_PARTS + " parts of " + partSize + " bytes; raise storage.s3.part-size");
                 }
-                parts.add(uploadPart(key, multipartId, parts.size() + 1, buffer, filled));
+                parts.add(bucket.uploadPart(key, multipartId, parts.size() + 1, buffer, filled));
                 filled = 0;
             }
             if (filled > 0) {
                 newTail = uploadsPrefix() + id + "/tail-" + UUID.randomUUID();
-                putBytes(newTail, buffer, filled);
+                bucket.put(newTail, buffer, filled);
             }
             S3UploadProgress after = new S3UploadProgress(before.size() + received, S3UploadProgress.encode(hasher), multipartId,
                     List.copyOf(parts), newTail, filled, clock.millis(), null, 0);
             claims.record(id, claim, after);
             recorded = true;
-            if (before.tailKey() != null) deleteQuietly(before.tailKey());
+            if (before.tailKey() != null) bucket.deleteQuietly(before.tailKey());
             return after.size();
         } catch (S3UploadClaims.TakenOver e) {
             // This request stalled past its claim and another one wrote meanwhile: its chunk is not appended.
@@ -451,8 +323,8 @@ public final class S3BlobStore implements BlobStore {
             buffers.give(buffer);
             if (!recorded) {
                 // A chunk cut short leaves the session as it was, so the client can send it again.
-                if (newTail != null) deleteQuietly(newTail);
-                if (createdMultipart != null) abortQuietly(key, createdMultipart);
+                if (newTail != null) bucket.deleteQuietly(newTail);
+                if (createdMultipart != null) bucket.abortQuietly(key, createdMultipart);
                 claims.release(id, claim);
             }
         }
@@ -473,7 +345,7 @@ public final class S3BlobStore implements BlobStore {
         try {
             if (progress.multipartId() == null) {
                 // Less than one part: the whole blob is the tail. One PUT will make it the blob.
-                byte[] bytes = progress.tailKey() == null ? new byte[0] : readAll(progress.tailKey(), progress.tailSize());
+                byte[] bytes = progress.tailKey() == null ? new byte[0] : bucket.readAll(progress.tailKey(), progress.tailSize());
                 MessageDigest hasher = expected.newHasher();
                 hasher.update(bytes);
                 verify(expected, Digest.of(expected.algorithm(), hasher.digest()));
@@ -482,21 +354,21 @@ public final class S3BlobStore implements BlobStore {
             }
             boolean sha256 = expected.algorithm().equals("sha256");
             if (sha256) verify(expected, Digest.of("sha256", finish(S3UploadProgress.decode(progress.sha256State()))));
-            List<Part> parts = new ArrayList<>(progress.parts());
+            List<S3Bucket.Part> parts = new ArrayList<>(progress.parts());
             if (progress.tailKey() != null) {
                 // The last part; a retry after a failure below uploads it again under the same number.
-                byte[] tail = readAll(progress.tailKey(), progress.tailSize());
-                parts.add(uploadPart(key, progress.multipartId(), parts.size() + 1, tail, tail.length));
+                byte[] tail = bucket.readAll(progress.tailKey(), progress.tailSize());
+                parts.add(bucket.uploadPart(key, progress.multipartId(), parts.size() + 1, tail, tail.length));
             }
-            completeMultipart(key, progress.multipartId(), parts);
-            if (!sha256) verify(expected, hashObject(key, expected)); // no running state for other algorithms: read it back
+            bucket.completeMultipart(key, progress.multipartId(), parts);
+            if (!sha256) verify(expected, bucket.hash(key, expected)); // no running state for other algorithms: read it back
             staged = true;
             return new StagedBlob(expected, progress.size(), new StagingObject(key, progress.tailKey()));
         } catch (DigestMismatchException e) {
             // The session is over: drop everything it wrote.
-            if (progress.multipartId() != null) abortQuietly(key, progress.multipartId());
-            if (progress.tailKey() != null) deleteQuietly(progress.tailKey());
-            deleteQuietly(key);
+            if (progress.multipartId() != null) bucket.abortQuietly(key, progress.multipartId());
+            if (progress.tailKey() != null) bucket.deleteQuietly(progress.tailKey());
+            bucket.deleteQuietly(key);
             throw e;
         } catch (BlobStoreUnavailableException e) {
             // Anything else leaves the session as it was, so the client's retry of the closing PUT can finish
@@ -523,8 +395,8 @@ public final class S3BlobStore implements BlobStore {
         Optional<S3UploadProgress> found = claims.progress(id);
         if (found.isEmpty()) return;
         S3UploadProgress progress = found.get();
-        if (progress.multipartId() != null) abortMultipart(stagingKey(id), progress.multipartId());
-        if (progress.tailKey() != null) deleteKey(progress.tailKey());
+        if (progress.multipartId() != null) bucket.abortMultipart(stagingKey(id), progress.multipartId());
+        if (progress.tailKey() != null) bucket.delete(progress.tailKey());
     }
 
     /**
@@ -538,21 +410,20 @@ public final class S3BlobStore implements BlobStore {
         // Only under our own areas: a bucket may be shared with other applications (or an empty prefix).
         List<MultipartUpload> multiparts = new ArrayList<>();
         for (String area : List.of(prefix + "blobs/", uploadsPrefix())) {
-            multiparts.addAll(call("LIST multipart uploads under " + area, () ->
-                    s3.listMultipartUploadsPaginator(b -> b.bucket(bucket).prefix(area)).uploads().stream().toList()));
+            multiparts.addAll(bucket.multipartUploads(area));
         }
         for (MultipartUpload upload : multiparts) {
             if (upload.initiated() == null || !upload.initiated().isBefore(cutoff)) continue;
             if (recordedByOpenSession(upload.key(), upload.uploadId(), isOpenSession)) continue;
-            abortQuietly(upload.key(), upload.uploadId());
+            bucket.abortQuietly(upload.key(), upload.uploadId());
             removed.incrementAndGet();
         }
         List<String> leftovers = new ArrayList<>();
-        forEachObject(uploadsPrefix(), object -> {
+        bucket.forEachObject(uploadsPrefix(), object -> {
             if (object.lastModified().isBefore(cutoff) && !isOpenSession.test(sessionOf(object.key()))) leftovers.add(object.key());
         });
         for (String key : leftovers) {
-            deleteQuietly(key);
+            bucket.deleteQuietly(key);
             removed.incrementAndGet();
         }
         return removed.get();
@@ -569,132 +440,6 @@ public final class S3BlobStore implements BlobStore {
         String id = sessionOf(key);
         if (!isOpenSession.test(id)) return false;
         return claims.progress(id).map(progress -> uploadId.equals(progress.multipartId())).orElse(false);
-    }
-
-    // ---- S3 calls ----
-
-    private String createMultipart(String key) throws IOException {
-        return call("create multipart upload " + key, () -> s3.createMultipartUpload(b -> b.bucket(bucket).key(key)).uploadId());
-    }
-
-    private Part uploadPart(String key, String uploadId, int number, byte[] bytes, int length) throws IOException {
-        String etag = call("upload part " + number + " of " + key, () -> s3.uploadPart(
-                b -> b.bucket(bucket).key(key).uploadId(uploadId).partNumber(number).contentLength((long) length),
-                RequestBody.fromContentProvider(() -> new ByteArrayInputStream(bytes, 0, length), length, "application/octet-stream"))
-                .eTag());
-        return new Part(number, etag, length);
-    }
-
-    private void completeMultipart(String key, String uploadId, List<Part> parts) throws IOException {
-        List<CompletedPart> completed = parts.stream().map(p -> CompletedPart.builder().partNumber(p.number()).eTag(p.etag()).build()).toList();
-        call("complete multipart upload " + key, () -> s3.completeMultipartUpload(b -> b.bucket(bucket).key(key).uploadId(uploadId)
-                .multipartUpload(m -> m.parts(completed))));
-    }
-
-    private void abortMultipart(String key, String uploadId) throws IOException {
-        try {
-            s3.abortMultipartUpload(b -> b.bucket(bucket).key(key).uploadId(uploadId));
-        } catch (NoSuchUploadException e) {
-            // already completed or aborted
-        } catch (S3Exception e) {
-            if (e.statusCode() != 404) throw failure("abort multipart upload " + key, e);
-        } catch (SdkException e) {
-            throw failure("abort multipart upload " + key, e);
-        }
-    }
-
-    private void abortQuietly(String key, String uploadId) {
-        try {
-            abortMultipart(key, uploadId);
-        } catch (IOException e) {
-            log.warn("could not abort multipart upload of {} (GC will): {}", key, e.getMessage());
-        }
-    }
-
-    private void deleteQuietly(String key) {
-        try {
-            deleteKey(key);
-        } catch (IOException e) {
-            log.warn("could not delete {} (GC will): {}", key, e.getMessage());
-        }
-    }
-
-    private void putBytes(String key, byte[] bytes, int length) throws IOException {
-        call("PUT " + key, () -> s3.putObject(b -> b.bucket(bucket).key(key).contentLength((long) length),
-                RequestBody.fromContentProvider(() -> new ByteArrayInputStream(bytes, 0, length), length, "application/octet-stream")));
-    }
-
-    /** Reads a tail object into the start of {@code buffer}; returns its length. */
-    private int readTail(String key, byte[] buffer) throws IOException {
-        try (InputStream in = call("GET " + key, () -> s3.getObject(b -> b.bucket(bucket).key(key)))) {
-            int n = in.readNBytes(buffer, 0, buffer.length);
-            if (in.read() >= 0) throw new IOException("upload tail " + key + " is larger than a part");
-            return n;
-        }
-    }
-
-    private byte[] readAll(String key, long expectedSize) throws IOException {
-        try (InputStream in = call("GET " + key, () -> s3.getObject(b -> b.bucket(bucket).key(key)))) {
-            byte[] bytes = in.readNBytes(Math.toIntExact(expectedSize) + 1);
-            if (bytes.length != expectedSize) throw new IOException("upload tail " + key + " holds " + bytes.length + " bytes, not " + expectedSize);
-            return bytes;
-        }
-    }
-
-    private Digest hashObject(String key, Digest expected) throws IOException {
-        MessageDigest hasher = expected.newHasher();
-        try (InputStream in = call("GET " + key, () -> s3.getObject(b -> b.bucket(bucket).key(key)))) {
-            byte[] chunk = new byte[1 << 16];
-            int n;
-            while ((n = in.read(chunk)) >= 0) hasher.update(chunk, 0, n);
-        }
-        return Digest.of(expected.algorithm(), hasher.digest());
-    }
-
-    /** Copies within the bucket; above S3's single-copy limit, as a multipart copy of part-sized ranges. */
-    private void copy(String from, String to, long size) throws IOException {
-        if (size <= MAX_SINGLE_COPY) {
-            call("COPY " + from + " to " + to, () -> s3.copyObject(b -> b.sourceBucket(bucket).sourceKey(from)
-                    .destinationBucket(bucket).destinationKey(to)));
-            return;
-        }
-        long rangeSize = Math.max(partSize, (size + MAX_PARTS - 1) / MAX_PARTS);
-        rangeSize = Math.max(rangeSize, 1L << 30);
-        String uploadId = createMultipart(to);
-        boolean done = false;
-        try {
-            List<Part> parts = new ArrayList<>();
-            for (long start = 0; start < size; start += rangeSize) {
-                long end = Math.min(size, start + rangeSize) - 1;
-                int number = parts.size() + 1;
-                long first = start;
-                String etag = call("copy part " + number + " of " + to, () -> s3.uploadPartCopy(b -> b.sourceBucket(bucket).sourceKey(from)
-                        .destinationBucket(bucket).destinationKey(to).uploadId(uploadId).partNumber(number)
-                        .copySourceRange("bytes=" + first + "-" + end)).copyPartResult().eTag());
-                parts.add(new Part(number, etag, end - first + 1));
-            }
-            completeMultipart(to, uploadId, parts);
-            done = true;
-        } finally {
-            if (!done) abortQuietly(to, uploadId);
-        }
-    }
-
-    private interface S3Call<T> {
-        T run();
-    }
-
-    private static <T> T call(String what, S3Call<T> work) throws IOException {
-        try {
-            return work.run();
-        } catch (SdkException e) {
-            throw failure(what, e);
-        }
-    }
-
-    /** S3 failures become IOExceptions, which the HTTP layer answers with 503: the store, not the request, is at fault. */
-    private static IOException failure(String what, SdkException e) {
-        return new BlobStoreUnavailableException("S3 " + what + " failed: " + e.getMessage(), e);
     }
 
     // ---- bytes and hashes ----
@@ -720,48 +465,8 @@ public final class S3BlobStore implements BlobStore {
         return out;
     }
 
-    /**
-     * Part-sized buffers, reused: an upload holds one while it streams a part, so memory is bounded by
-     * the pool (parts waiting for a buffer wait, they are not refused).
-     */
-    private static final class PartBuffers {
-        private final BlockingQueue<byte[]> free;
-        private final int size;
-        private final AtomicInteger made = new AtomicInteger();
-        private final int max;
-
-        PartBuffers(int size, int max) {
-            this.size = size;
-            this.max = max;
-            this.free = new ArrayBlockingQueue<>(max);
-        }
-
-        byte[] take() throws IOException {
-            byte[] buffer = free.poll();
-            if (buffer != null) return buffer;
-            if (made.incrementAndGet() <= max) return new byte[size];
-            made.decrementAndGet();
-            try {
-                byte[] freed = free.poll(BUFFER_WAIT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
-                if (freed == null) {
-                    throw new BlobStoreUnavailableException("all " + max + " upload buffers stayed busy for " + BUFFER_WAIT.toSeconds()
-                            + " s (raise the heap or storage.s3.max-connections, or add nodes)", null);
-                }
-                return freed;
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new java.io.InterruptedIOException("interrupted waiting for an upload buffer");
-            }
-        }
-
-        void give(byte[] buffer) {
-            free.offer(buffer);
-        }
-    }
-
     @Override
     public void close() {
-        presigner.close();
-        s3.close();
+        bucket.close();
     }
 }

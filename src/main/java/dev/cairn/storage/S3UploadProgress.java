@@ -12,7 +12,7 @@ import java.util.List;
  * state lets the digest be checked without reading the bytes back. {@code claimedBy} names the request
  * that is writing to the session until {@code claimedUntil} (epoch ms), if any ({@link S3UploadClaims}).
  */
-record S3UploadProgress(long size, String sha256State, String multipartId, List<S3BlobStore.Part> parts, String tailKey, long tailSize,
+record S3UploadProgress(long size, String sha256State, String multipartId, List<S3Bucket.Part> parts, String tailKey, long tailSize,
                         long writtenAt, String claimedBy, long claimedUntil) {
     static S3UploadProgress empty(Instant now) {
         return new S3UploadProgress(0, encode(new SHA256Digest()), null, List.of(), null, 0, now.toEpochMilli(), null, 0);

@@ -82,9 +82,12 @@ class S3SessionRecoveryTest {
         S3BlobStore store = new S3BlobStore(new S3BlobStore.Location(s3.bucket(), prefix, s3.region(),
                 Optional.of(java.net.URI.create(s3.endpoint())), true, Optional.of(s3.accessKey()), Optional.of(s3.secretKey()), PART, 16),
                 ledger, Clock.systemUTC());
-        Field field = S3BlobStore.class.getDeclaredField("s3");
+        Field bucketField = S3BlobStore.class.getDeclaredField("bucket");
+        bucketField.setAccessible(true);
+        S3Bucket bucket = (S3Bucket) bucketField.get(store);
+        Field field = S3Bucket.class.getDeclaredField("s3");
         field.setAccessible(true);
-        S3Client real = (S3Client) field.get(store);
+        S3Client real = (S3Client) field.get(bucket);
         S3Client faulty = (S3Client) Proxy.newProxyInstance(S3Client.class.getClassLoader(), new Class<?>[]{S3Client.class},
                 (proxy, method, args) -> {
                     if (failOnce.remove(method.getName())) {
@@ -96,7 +99,7 @@ class S3SessionRecoveryTest {
                         throw e.getCause();
                     }
                 });
-        field.set(store, faulty);
+        field.set(bucket, faulty);
         return store;
     }
 

@@ -1,0 +1,310 @@
+package dev.cairn.storage;
+
+import dev.cairn.values.Digest;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
+import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
+import software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider;
+import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
+import software.amazon.awssdk.core.ResponseInputStream;
+import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
+import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
+import software.amazon.awssdk.core.exception.SdkException;
+import software.amazon.awssdk.core.sync.RequestBody;
+import software.amazon.awssdk.http.apache.ApacheHttpClient;
+import software.amazon.awssdk.regions.Region;
+import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.S3Configuration;
+import software.amazon.awssdk.services.s3.model.CompletedPart;
+import software.amazon.awssdk.services.s3.model.GetObjectResponse;
+import software.amazon.awssdk.services.s3.model.MultipartUpload;
+import software.amazon.awssdk.services.s3.model.NoSuchUploadException;
+import software.amazon.awssdk.services.s3.model.S3Exception;
+import software.amazon.awssdk.services.s3.model.S3Object;
+import software.amazon.awssdk.services.s3.presigner.S3Presigner;
+
+import java.io.ByteArrayInputStream;
+import java.io.FilterInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URI;
+import java.nio.file.NoSuchFileException;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalLong;
+import java.util.function.Consumer;
+
+/**
+ * The S3 calls an {@link S3BlobStore} makes, on one bucket, by key. Every failure of S3 (or of the way to
+ * it) comes out as a {@link BlobStoreUnavailableException}, which the HTTP layer answers with 503: the
+ * store, not the request, is at fault. What the keys mean is the store's business.
+ */
+final class S3Bucket implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(S3Bucket.class);
+    /** S3's limits: the most parts of a multipart upload, the largest single copy. */
+    static final int MAX_PARTS = 10_000;
+    private static final long MAX_SINGLE_COPY = 5L << 30;
+
+    private final S3Client s3;
+    private final S3Presigner presigner;
+    private final String bucket;
+    private final int partSize;
+
+    /** A part of a multipart upload, as S3 acknowledged it. */
+    record Part(int number, String etag, long size) {
+    }
+
+    S3Bucket(S3BlobStore.Location location) {
+        AwsCredentialsProvider credentials = location.accessKey().isPresent()
+                ? StaticCredentialsProvider.create(AwsBasicCredentials.create(location.accessKey().get(), location.secretKey().orElse("")))
+                : DefaultCredentialsProvider.builder().build();
+        var builder = S3Client.builder()
+                .region(Region.of(location.region()))
+                .credentialsProvider(credentials)
+                .forcePathStyle(location.pathStyle())
+                // S3-compatible stores (MinIO, Ceph, S3Proxy) do not all take the SDK's newer trailing checksums;
+                // blobs are verified by their SHA-256 digest anyway.
+                .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
+                .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
+                .httpClientBuilder(ApacheHttpClient.builder()
+                        .maxConnections(location.maxConnections())
+                        .connectionTimeout(Duration.ofSeconds(5))
+                        .socketTimeout(Duration.ofSeconds(60)));
+        var presignerBuilder = S3Presigner.builder()
+                .region(Region.of(location.region()))
+                .credentialsProvider(credentials)
+                .serviceConfiguration(S3Configuration.builder().pathStyleAccessEnabled(location.pathStyle()).build());
+        location.endpoint().ifPresent(endpoint -> {
+            builder.endpointOverride(endpoint);
+            presignerBuilder.endpointOverride(endpoint);
+        });
+        this.s3 = builder.build();
+        this.presigner = presignerBuilder.build();
+        this.bucket = location.bucket();
+        this.partSize = location.partSize();
+    }
+
+    /** Throws, in S3's words, when the bucket cannot be reached with these credentials. */
+    void check() throws IOException {
+        call("HEAD bucket " + bucket, () -> s3.headBucket(b -> b.bucket(bucket)));
+    }
+
+    /** The object's size, or empty when there is no such object. */
+    OptionalLong size(String key) throws IOException {
+        try {
+            return OptionalLong.of(s3.headObject(b -> b.bucket(bucket).key(key)).contentLength());
+        } catch (S3Exception e) {
+            if (e.statusCode() == 404) return OptionalLong.empty();
+            throw failure("HEAD " + key, e);
+        } catch (SdkException e) {
+            throw failure("HEAD " + key, e);
+        }
+    }
+
+    /** Opens the object at {@code offset}; throws {@link NoSuchFileException} when there is no such object. */
+    InputStream open(String key, long offset) throws IOException {
+        try {
+            ResponseInputStream<GetObjectResponse> in = s3.getObject(b -> {
+                b.bucket(bucket).key(key);
+                if (offset > 0) b.range("bytes=" + offset + "-");
+            });
+            return new AbortingStream(in);
+        } catch (S3Exception e) {
+            if (e.statusCode() == 404) throw new NoSuchFileException(key);
+            if (e.statusCode() == 416) return InputStream.nullInputStream(); // offset at the end: nothing left to send
+            throw failure("GET " + key, e);
+        } catch (SdkException e) {
+            throw failure("GET " + key, e);
+        }
+    }
+
+    /**
+     * An object's body that, closed before its end (a client that went away, a range served), aborts the
+     * connection instead of reading the rest of a possibly huge object to reuse it.
+     */
+    private static final class AbortingStream extends FilterInputStream {
+        private final ResponseInputStream<GetObjectResponse> response;
+        private boolean ended;
+
+        AbortingStream(ResponseInputStream<GetObjectResponse> response) {
+            super(response);
+            this.response = response;
+        }
+
+        @Override
+        public int read() throws IOException {
+            int b = super.read();
+            if (b < 0) ended = true;
+            return b;
+        }
+
+        @Override
+        public int read(byte[] buffer, int offset, int length) throws IOException {
+            int n = super.read(buffer, offset, length);
+            if (n < 0) ended = true;
+            return n;
+        }
+
+        @Override
+        public void close() throws IOException {
+            if (!ended) response.abort();
+            super.close();
+        }
+    }
+
+    /** A URL to GET the object, signed for {@code validFor}; signing is local, and throws the SDK's exceptions. */
+    URI presignGet(String key, Duration validFor) {
+        return URI.create(presigner.presignGetObject(p -> p.signatureDuration(validFor)
+                .getObjectRequest(g -> g.bucket(bucket).key(key))).url().toString());
+    }
+
+    void forEachObject(String under, Consumer<S3Object> visitor) throws IOException {
+        call("LIST " + under, () -> {
+            s3.listObjectsV2Paginator(b -> b.bucket(bucket).prefix(under)).contents().forEach(visitor);
+            return null;
+        });
+    }
+
+    List<MultipartUpload> multipartUploads(String under) throws IOException {
+        return call("LIST multipart uploads under " + under, () ->
+                s3.listMultipartUploadsPaginator(b -> b.bucket(bucket).prefix(under)).uploads().stream().toList());
+    }
+
+    void delete(String key) throws IOException {
+        call("DELETE " + key, () -> s3.deleteObject(b -> b.bucket(bucket).key(key)));
+    }
+
+    /** Deletes, or leaves the object to the collector's sweep of leftovers: the caller's outcome is decided. */
+    void deleteQuietly(String key) {
+        try {
+            delete(key);
+        } catch (IOException e) {
+            log.warn("could not delete {} (GC will): {}", key, e.getMessage());
+        }
+    }
+
+    void put(String key, byte[] bytes, int length) throws IOException {
+        call("PUT " + key, () -> s3.putObject(b -> b.bucket(bucket).key(key).contentLength((long) length),
+                RequestBody.fromContentProvider(() -> new ByteArrayInputStream(bytes, 0, length), length, "application/octet-stream")));
+    }
+
+    String createMultipart(String key) throws IOException {
+        return call("create multipart upload " + key, () -> s3.createMultipartUpload(b -> b.bucket(bucket).key(key)).uploadId());
+    }
+
+    Part uploadPart(String key, String uploadId, int number, byte[] bytes, int length) throws IOException {
+        String etag = call("upload part " + number + " of " + key, () -> s3.uploadPart(
+                b -> b.bucket(bucket).key(key).uploadId(uploadId).partNumber(number).contentLength((long) length),
+                RequestBody.fromContentProvider(() -> new ByteArrayInputStream(bytes, 0, length), length, "application/octet-stream"))
+                .eTag());
+        return new Part(number, etag, length);
+    }
+
+    void completeMultipart(String key, String uploadId, List<Part> parts) throws IOException {
+        List<CompletedPart> completed = parts.stream().map(p -> CompletedPart.builder().partNumber(p.number()).eTag(p.etag()).build()).toList();
+        call("complete multipart upload " + key, () -> s3.completeMultipartUpload(b -> b.bucket(bucket).key(key).uploadId(uploadId)
+                .multipartUpload(m -> m.parts(completed))));
+    }
+
+    void abortMultipart(String key, String uploadId) throws IOException {
+        try {
+            s3.abortMultipartUpload(b -> b.bucket(bucket).key(key).uploadId(uploadId));
+        } catch (NoSuchUploadException e) {
+            // already completed or aborted
+        } catch (S3Exception e) {
+            if (e.statusCode() != 404) throw failure("abort multipart upload " + key, e);
+        } catch (SdkException e) {
+            throw failure("abort multipart upload " + key, e);
+        }
+    }
+
+    /** Aborts, or leaves the upload to the collector's sweep of leftovers: the caller's outcome is decided. */
+    void abortQuietly(String key, String uploadId) {
+        try {
+            abortMultipart(key, uploadId);
+        } catch (IOException e) {
+            log.warn("could not abort multipart upload of {} (GC will): {}", key, e.getMessage());
+        }
+    }
+
+    /** Reads a tail object into the start of {@code buffer}; returns its length. */
+    int readTail(String key, byte[] buffer) throws IOException {
+        try (InputStream in = call("GET " + key, () -> s3.getObject(b -> b.bucket(bucket).key(key)))) {
+            int n = in.readNBytes(buffer, 0, buffer.length);
+            if (in.read() >= 0) throw new IOException("upload tail " + key + " is larger than a part");
+            return n;
+        }
+    }
+
+    byte[] readAll(String key, long expectedSize) throws IOException {
+        try (InputStream in = call("GET " + key, () -> s3.getObject(b -> b.bucket(bucket).key(key)))) {
+            byte[] bytes = in.readNBytes(Math.toIntExact(expectedSize) + 1);
+            if (bytes.length != expectedSize) throw new IOException("upload tail " + key + " holds " + bytes.length + " bytes, not " + expectedSize);
+            return bytes;
+        }
+    }
+
+    Digest hash(String key, Digest expected) throws IOException {
+        MessageDigest hasher = expected.newHasher();
+        try (InputStream in = call("GET " + key, () -> s3.getObject(b -> b.bucket(bucket).key(key)))) {
+            byte[] chunk = new byte[1 << 16];
+            int n;
+            while ((n = in.read(chunk)) >= 0) hasher.update(chunk, 0, n);
+        }
+        return Digest.of(expected.algorithm(), hasher.digest());
+    }
+
+    /** Copies within the bucket; above S3's single-copy limit, as a multipart copy of part-sized ranges. */
+    void copy(String from, String to, long size) throws IOException {
+        if (size <= MAX_SINGLE_COPY) {
+            call("COPY " + from + " to " + to, () -> s3.copyObject(b -> b.sourceBucket(bucket).sourceKey(from)
+                    .destinationBucket(bucket).destinationKey(to)));
+            return;
+        }
+        long rangeSize = Math.max(partSize, (size + MAX_PARTS - 1) / MAX_PARTS);
+        rangeSize = Math.max(rangeSize, 1L << 30);
+        String uploadId = createMultipart(to);
+        boolean done = false;
+        try {
+            List<Part> parts = new ArrayList<>();
+            for (long start = 0; start < size; start += rangeSize) {
+                long end = Math.min(size, start + rangeSize) - 1;
+                int number = parts.size() + 1;
+                long first = start;
+                String etag = call("copy part " + number + " of " + to, () -> s3.uploadPartCopy(b -> b.sourceBucket(bucket).sourceKey(from)
+                        .destinationBucket(bucket).destinationKey(to).uploadId(uploadId).partNumber(number)
+                        .copySourceRange("bytes=" + first + "-" + end)).copyPartResult().eTag());
+                parts.add(new Part(number, etag, end - first + 1));
+            }
+            completeMultipart(to, uploadId, parts);
+            done = true;
+        } finally {
+            if (!done) abortQuietly(to, uploadId);
+        }
+    }
+
+    private interface S3Call<T> {
+        T run();
+    }
+
+    private static <T> T call(String what, S3Call<T> work) throws IOException {
+        try {
+            return work.run();
+        } catch (SdkException e) {
+            throw failure(what, e);
+        }
+    }
+
+    private static IOException failure(String what, SdkException e) {
+        return new BlobStoreUnavailableException("S3 " + what + " failed: " + e.getMessage(), e);
+    }
+
+    @Override
+    public void close() {
+        presigner.close();
+        s3.close();
+    }
+}
