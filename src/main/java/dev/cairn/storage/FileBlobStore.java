@@ -15,13 +15,9 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Pattern;
 
 /**
@@ -40,90 +36,12 @@ public final class FileBlobStore implements BlobStore {
     private final Path blobs;
     private final Path tmp;
     private final Path uploads;
-    /**
-     * Upload sessions this process has written to, each with the bytes accepted so far and their running
-     * hash, and, while it is among the {@link #MAX_SESSIONS_WITH_FILES} most recently written, its file open
-     * and its writer, so that a PATCH is answered once its bytes are received and hashed while the writer
-     * goes on writing them, as the next PATCH arrives. Requests of one session never overlap (the registry
-     * holds the session's lock). A session not here (after a restart, or after a failed chunk) is reopened
-     * from its file: its size is the upload's size and it is hashed again when committed.
-     */
-    private final Map<String, OpenUpload> openUploads = new ConcurrentHashMap<>();
-    /**
-     * At most this many sessions hold their files open (two descriptors each: buffered and direct) at
-     * once; the least recently written of the others is parked (its writes finished, its files closed) and
-     * reopened at its next chunk. Without the bound, clients that leave sessions open (builds cancelled
-     * mid-push, or one client opening thousands) would hold every descriptor of the process.
-     */
-    static final int MAX_SESSIONS_WITH_FILES = 128;
-    /** The sessions holding files, least recently written first; guarded by itself. */
-    private final java.util.LinkedHashMap<String, OpenUpload> withFiles = new java.util.LinkedHashMap<>(16, 0.75f, true);
+    /** Upload sessions this process has written to, at most a bounded number of them holding their files open. */
+    private final OpenUploads openUploads;
     /** Whether large bodies are written around the page cache ({@link WritePipeline}); probed at start. */
     private final boolean directWrites;
 
     private static volatile boolean directorySyncWarned;
-
-    /**
-     * An upload session being written: the bytes accepted so far ({@code length}, which the file reaches once
-     * the writer drained) and the hash of them while it covers them all; its file and writer while it holds
-     * them. Opening, parking and a request's use are decided holding the object's monitor.
-     */
-    private static final class OpenUpload {
-        private final String id;
-        private final Path path;
-        private final boolean directWrites;
-        FileChannel channel;
-        /** The same file opened for direct writes, or null. */
-        FileChannel direct;
-        WritePipeline pipeline;
-        long length;
-        /** The hash of the first {@code length} bytes, or null once it may not be (then the commit hashes the file). */
-        MessageDigest sha256;
-        /** A request is writing to it: it may not be parked. */
-        boolean busy;
-
-        OpenUpload(String id, Path path, boolean directWrites) throws IOException {
-            this.id = id;
-            this.path = path;
-            this.directWrites = directWrites;
-            openFiles();
-            this.sha256 = length == 0 ? Digest.newHasher("sha256") : null;
-        }
-
-        boolean holdsFiles() {
-            return channel != null;
-        }
-
-        /** Opens the file where the accepted bytes end (its size: every earlier write was drained). */
-        void openFiles() throws IOException {
-            FileChannel opened = FileChannel.open(path, StandardOpenOption.WRITE);
-            try {
-                long size = opened.size();
-                // A parked session whose last writes failed is shorter than it was: its running hash no longer fits.
-                if (sha256 != null && size != length) sha256 = null;
-                this.length = size;
-            } catch (IOException | RuntimeException e) {
-                opened.close();
-                throw e;
-            }
-            this.channel = opened;
-            this.direct = directWrites ? WritePipeline.openDirect(path) : null;
-            this.pipeline = new WritePipeline(channel, direct, length);
-        }
-
-        /** Writes what is queued and closes the file; throws what the writer met. */
-        void finish() throws IOException {
-            if (channel == null) return;
-            try (FileChannel file = channel; FileChannel directFile = direct) {
-                pipeline.close();
-                pipeline.drain();
-            } finally {
-                channel = null;
-                direct = null;
-                pipeline = null;
-            }
-        }
-    }
 
     public FileBlobStore(Path root) throws IOException {
         root = root.toAbsolutePath().normalize();
@@ -140,6 +58,7 @@ public final class FileBlobStore implements BlobStore {
             }
         }
         this.directWrites = WritePipeline.supportsDirectWrites(tmp);
+        this.openUploads = new OpenUploads(directWrites);
     }
 
     /** Whether large blobs are written around the page cache (O_DIRECT): the filesystem of the data directory allows it. */
@@ -284,7 +203,7 @@ public final class FileBlobStore implements BlobStore {
      */
     @Override
     public long appendUpload(String id, OptionalLong expectedStart, InputStream body) throws IOException, UploadOffsetException {
-        OpenUpload open = claim(id);
+        OpenUpload open = openUploads.claim(id, uploadPath(id));
         try {
             long start = open.length;
             if (expectedStart.isPresent() && expectedStart.getAsLong() != start) {
@@ -296,7 +215,7 @@ public final class FileBlobStore implements BlobStore {
             } catch (IOException | RuntimeException e) {
                 // A chunk cut short (client gone, malformed chunked body) leaves the upload as it was, so the
                 // client can resend the same chunk; the hash had taken part of it, so it is dropped.
-                forget(id);
+                openUploads.forget(id);
                 try (FileChannel file = open.channel; FileChannel directFile = open.direct) {
                     open.pipeline.close();
                     file.truncate(start);
@@ -312,88 +231,13 @@ public final class FileBlobStore implements BlobStore {
         }
     }
 
-    /**
-     * The session for a request that writes to it, holding its files (reopened if it was parked) and marked
-     * busy; parks the least recently written idle sessions beyond {@link #MAX_SESSIONS_WITH_FILES}.
-     */
-    private OpenUpload claim(String id) throws IOException {
-        OpenUpload open = openUploads.get(id);
-        if (open == null) {
-            open = new OpenUpload(id, uploadPath(id), directWrites);
-            OpenUpload raced = openUploads.putIfAbsent(id, open);
-            if (raced != null) {
-                open.finish();
-                open = raced;
-            }
-        }
-        synchronized (open) {
-            open.busy = true;
-            if (!open.holdsFiles()) {
-                try {
-                    open.openFiles();
-                } catch (IOException | RuntimeException e) {
-                    open.busy = false;
-                    throw e;
-                }
-            }
-        }
-        List<OpenUpload> toPark = new ArrayList<>();
-        synchronized (withFiles) {
-            withFiles.put(id, open);
-            var eldest = withFiles.entrySet().iterator();
-            int excess = withFiles.size() - MAX_SESSIONS_WITH_FILES;
-            while (excess > 0 && eldest.hasNext()) {
-                OpenUpload candidate = eldest.next().getValue();
-                if (candidate == open) continue;
-                eldest.remove();
-                toPark.add(candidate);
-                excess--;
-            }
-        }
-        for (OpenUpload idle : toPark) park(idle);
-        return open;
-    }
-
-    /**
-     * Finishes an idle session's writes and closes its files. One that a request claimed meanwhile keeps
-     * them, and is counted among the sessions with files again (after its monitor is let go: the order of
-     * the two locks is always the list's first).
-     */
-    private void park(OpenUpload idle) {
-        boolean busy;
-        synchronized (idle) {
-            busy = idle.busy;
-            if (!busy) {
-                try {
-                    idle.finish();
-                } catch (IOException e) {
-                    // Its bytes could not all be written: the next chunk finds the file's true size (416), or the
-                    // digest check at the end fails; nothing unverified is ever published.
-                    org.slf4j.LoggerFactory.getLogger(FileBlobStore.class).warn("parking upload {}: {}", idle.path.getFileName(), e.toString());
-                }
-            }
-        }
-        if (busy && openUploads.get(idle.id) == idle) {
-            synchronized (withFiles) {
-                withFiles.putIfAbsent(idle.id, idle);
-            }
-        }
-    }
-
-    private void forget(String id) {
-        openUploads.remove(id);
-        synchronized (withFiles) {
-            withFiles.remove(id);
-        }
-    }
-
     @Override
     public StagedBlob stageUpload(String id, Digest expected) throws IOException, DigestMismatchException {
         Path path = uploadPath(id);
         Path staged = tmp.resolve(UUID.randomUUID().toString());
         try {
             OpenUpload open = openUploads.get(id);
-            forget(id);
+            openUploads.forget(id);
             if (open != null) {
                 synchronized (open) {
                     open.finish();
@@ -434,40 +278,15 @@ public final class FileBlobStore implements BlobStore {
     public void abortUpload(String id) throws IOException {
         Path path = uploadPath(id);
         OpenUpload open = openUploads.get(id);
-        forget(id);
-        closeQuietly(open);
+        openUploads.forget(id);
+        OpenUpload.closeQuietly(open);
         Files.deleteIfExists(path);
-    }
-
-    /** Stops a session's writer and closes its file, whatever the writer met: its bytes are being thrown away. */
-    private static void closeQuietly(OpenUpload open) {
-        if (open == null) return;
-        synchronized (open) {
-            try {
-                open.finish();
-            } catch (IOException e) {
-                // nothing of it is kept
-            }
-        }
     }
 
     /** Writes out every open session's accepted bytes, so a restart finds each session's file complete. */
     @Override
     public void close() throws IOException {
-        IOException first = null;
-        for (String id : java.util.List.copyOf(openUploads.keySet())) {
-            OpenUpload open = openUploads.get(id);
-            forget(id);
-            if (open == null) continue;
-            synchronized (open) {
-                try {
-                    open.finish();
-                } catch (IOException e) {
-                    if (first == null) first = e; else first.addSuppressed(e);
-                }
-            }
-        }
-        if (first != null) throw first;
+        openUploads.finishAll();
     }
 
     @Override
@@ -478,7 +297,7 @@ public final class FileBlobStore implements BlobStore {
                 String id = file.getFileName().toString();
                 try {
                     if (!isOpenSession.test(id) && Files.getLastModifiedTime(file).toInstant().isBefore(cutoff)) {
-                        closeQuietly(openUploads.remove(id));
+                        OpenUpload.closeQuietly(openUploads.removeAbandoned(id));
                         if (Files.deleteIfExists(file)) removed++;
                     }
                 } catch (NoSuchFileException e) {

@@ -166,7 +166,7 @@ class FileBlobStoreUploadTest {
 
     @Test
     void sessionsBeyondTheBoundParkTheirFilesAndResumeWhereTheyStopped(@TempDir Path root) throws Exception {
-        int sessions = FileBlobStore.MAX_SESSIONS_WITH_FILES * 3;
+        int sessions = OpenUploads.MAX_SESSIONS_WITH_FILES * 3;
         long before = openDescriptors();
         try (FileBlobStore store = new FileBlobStore(root)) {
             for (int i = 0; i < sessions; i++) {
@@ -174,7 +174,7 @@ class FileBlobStoreUploadTest {
                 store.appendUpload("s" + i, OptionalLong.of(0), new ByteArrayInputStream(new byte[]{(byte) i}));
             }
             assertThat(openDescriptors() - before).as("descriptors held by %d idle sessions", sessions)
-                    .isLessThanOrEqualTo(2L * FileBlobStore.MAX_SESSIONS_WITH_FILES + 16);
+                    .isLessThanOrEqualTo(2L * OpenUploads.MAX_SESSIONS_WITH_FILES + 16);
             // the first session was parked long ago: it takes its next chunk where it stopped and publishes exactly
             assertThat(store.uploadSize("s0")).hasValue(1);
             byte[] rest = SeededBytes.of(3_000_000, 5);
