@@ -7,6 +7,7 @@
  * {@link dev.cairn.storage.BlobContent} (blobs by digest: pulls and pushes), {@link
  * dev.cairn.storage.UploadSessionStore} (uploads not yet a blob) and {@link dev.cairn.storage.BlobListing}
  * (the collector's walk over every blob). Two stores play them: files on local disk and objects in an
- * S3-compatible bucket shared by every node.
+ * S3-compatible bucket shared by every node; one contract suite ({@code BlobStoreContractTest}) holds both
+ * to the same behaviour, and a new backend joins it.
  */
 package dev.cairn.storage;

@@ -17,7 +17,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -31,11 +30,12 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * The S3 blob store against a real S3 API server (S3Proxy on loopback), with its upload progress in a
- * real SQLite ledger. Two store instances over the same bucket and ledger stand for two nodes.
+ * real SQLite ledger. Two store instances over the same bucket and ledger stand for two nodes. What every
+ * blob store does is in {@link BlobStoreContractTest}; here, what only S3 has: claims on a session that two
+ * nodes race for, and URLs that serve a blob without the node.
  */
 class S3BlobStoreTest {
     private static final int PART = 5 << 20;
@@ -95,92 +95,17 @@ class S3BlobStoreTest {
     }
 
     @Test
-    void monolithicPushesOfSmallAndMultiPartBlobsAreStoredUnderTheirDigestAndReadBack() throws Exception {
-        for (int size : new int[]{0, 1000, PART, 2 * PART + 12345}) {
-            byte[] content = SeededBytes.of(size, size);
-            Digest digest = Digest.sha256(content);
-            BlobInfo info = nodeA.put(digest, new ByteArrayInputStream(content));
-            assertThat(info.size()).isEqualTo(size);
-            assertThat(keys(prefix + "/blobs/sha256/" + digest.hex().substring(0, 2) + "/")).contains(
-                    prefix + "/blobs/sha256/" + digest.hex().substring(0, 2) + "/" + digest.hex());
-            assertThat(nodeB.stat(digest)).hasValue(new BlobInfo(digest, size));
-            assertThat(read(nodeB, digest, 0)).isEqualTo(content);
-            if (size > 10) {
-                assertThat(read(nodeB, digest, size - 10)).isEqualTo(java.util.Arrays.copyOfRange(content, size - 10, size));
-            }
-        }
-        assertThat(uploadLeftovers()).isEmpty();
-    }
-
-    @Test
-    void bytesThatDoNotMatchTheirDigestLeaveNothingBehind() throws Exception {
-        for (int size : new int[]{100, 2 * PART + 1}) {
-            byte[] content = SeededBytes.of(size, 7 + size);
-            Digest claimed = Digest.sha256(SeededBytes.of(size, 8 + size));
-            assertThatThrownBy(() -> nodeA.put(claimed, new ByteArrayInputStream(content))).isInstanceOf(DigestMismatchException.class);
-            assertThat(nodeA.stat(claimed)).isEmpty();
-        }
-        assertThat(s3.openUploads(prefix + "/")).isEmpty();
-    }
-
-    @Test
-    void aChunkedUploadMayContinueOnAnotherNodeAndIsPublishedOnlyWhenVerified() throws Exception {
-        byte[] content = SeededBytes.of(2 * PART + 777_777, 42);
+    void aPresignedUrlServesTheBlobWithoutTheNode() throws Exception {
+        byte[] content = SeededBytes.of(1000, 51);
         Digest digest = Digest.sha256(content);
-        String id = openSession();
-        nodeA.startUpload(id);
-        // Chunks that straddle part boundaries, alternating between the two nodes.
-        int[] cuts = {0, 3 << 20, (3 << 20) + 1, PART + 100, 2 * PART + 5, content.length};
-        for (int i = 0; i + 1 < cuts.length; i++) {
-            S3BlobStore node = i % 2 == 0 ? nodeA : nodeB;
-            long size = node.appendUpload(id, OptionalLong.of(cuts[i]), new ByteArrayInputStream(content, cuts[i], cuts[i + 1] - cuts[i]));
-            assertThat(size).isEqualTo(cuts[i + 1]);
-            assertThat((i % 2 == 0 ? nodeB : nodeA).uploadSize(id)).hasValue(cuts[i + 1]);
+        nodeA.put(digest, new ByteArrayInputStream(content));
+        assertThat(nodeB.isRemote()).isTrue();
+        java.net.URI url = nodeB.readUrl(digest, java.time.Duration.ofMinutes(1)).orElseThrow();
+        try (var http = java.net.http.HttpClient.newHttpClient()) {
+            var response = http.send(java.net.http.HttpRequest.newBuilder(url).build(), java.net.http.HttpResponse.BodyHandlers.ofByteArray());
+            assertThat(response.statusCode()).isEqualTo(200);
+            assertThat(response.body()).isEqualTo(content);
         }
-        assertThat(nodeA.stat(digest)).isEmpty(); // nothing is a blob before the digest is checked
-        StagedBlob staged = nodeB.stageUpload(id, digest);
-        nodeB.publish(staged);
-        nodeB.discard(staged);
-        ledger.deleteUpload(id);
-        assertThat(read(nodeA, digest, 0)).isEqualTo(content);
-        assertThat(uploadLeftovers()).isEmpty();
-    }
-
-    @Test
-    void aChunkThatDoesNotStartWhereTheUploadEndsIsRefusedAndChangesNothing() throws Exception {
-        String id = openSession();
-        nodeA.appendUpload(id, OptionalLong.of(0), new ByteArrayInputStream(SeededBytes.of(1000, 1)));
-        assertThatThrownBy(() -> nodeB.appendUpload(id, OptionalLong.of(999), new ByteArrayInputStream(SeededBytes.of(10, 2))))
-                .isInstanceOf(UploadOffsetException.class);
-        assertThat(nodeB.uploadSize(id)).hasValue(1000);
-        nodeA.abortUpload(id);
-        ledger.deleteUpload(id);
-        assertThat(uploadLeftovers()).isEmpty();
-    }
-
-    @Test
-    void aWrongDigestAtTheEndDiscardsTheSession() throws Exception {
-        byte[] content = SeededBytes.of(PART + 10, 3);
-        String id = openSession();
-        nodeA.appendUpload(id, OptionalLong.empty(), new ByteArrayInputStream(content));
-        Digest wrong = Digest.sha256(SeededBytes.of(PART + 10, 4));
-        assertThatThrownBy(() -> nodeB.stageUpload(id, wrong)).isInstanceOf(DigestMismatchException.class);
-        ledger.deleteUpload(id);
-        assertThat(nodeA.stat(wrong)).isEmpty();
-        assertThat(uploadLeftovers()).isEmpty();
-    }
-
-    @Test
-    void aSha512DigestIsVerifiedByReadingTheStagedBytesBack() throws Exception {
-        byte[] content = SeededBytes.of(PART + 99, 5);
-        Digest digest = Digest.of("sha512", MessageDigest.getInstance("SHA-512").digest(content));
-        String id = openSession();
-        nodeA.appendUpload(id, OptionalLong.empty(), new ByteArrayInputStream(content));
-        StagedBlob staged = nodeA.stageUpload(id, digest);
-        nodeA.publish(staged);
-        nodeA.discard(staged);
-        ledger.deleteUpload(id);
-        assertThat(read(nodeB, digest, 0)).isEqualTo(content);
     }
 
     @Test
@@ -227,21 +152,5 @@ class S3BlobStoreTest {
         } finally {
             pool.shutdownNow();
         }
-    }
-
-    @Test
-    void abandonedMultipartUploadsAndTailsAreRemovedButOpenSessionsKeepTheirs() throws Exception {
-        String open = openSession();
-        nodeA.appendUpload(open, OptionalLong.empty(), new ByteArrayInputStream(SeededBytes.of(PART + 5, 21)));
-        String gone = openSession();
-        nodeA.appendUpload(gone, OptionalLong.empty(), new ByteArrayInputStream(SeededBytes.of(PART + 5, 22)));
-        ledger.deleteUpload(gone); // its node died before cleaning up: a multipart upload and a tail stay behind
-        Thread.sleep(1100); // S3's times have second resolution
-        int removed = nodeB.removeAbandonedUploads(Instant.now(), id -> ledger.upload(id).isPresent());
-        assertThat(removed).isEqualTo(2);
-        assertThat(uploadLeftovers()).allMatch(key -> key.contains(open)).isNotEmpty();
-        nodeA.abortUpload(open);
-        ledger.deleteUpload(open);
-        assertThat(uploadLeftovers()).isEmpty();
     }
 }
