@@ -19,7 +19,6 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
-import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -38,10 +37,12 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     private final PostgresAdvisoryLocks advisoryLocks;
 
     private final SqlDatabase database;
+    private final SqlUploadRecords uploads;
 
     private JdbcMetadataStore(SqlDatabase database, PostgresAdvisoryLocks advisoryLocks) {
         this.database = database;
         this.advisoryLocks = advisoryLocks;
+        this.uploads = new SqlUploadRecords(database);
     }
 
     /** The embedded store: one SQLite file in WAL mode, durable at every commit. */
@@ -363,85 +364,42 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
 
     @Override
     public void createUpload(UploadSession session) {
-        write(c -> update(c, "INSERT INTO uploads (id, repository, started_at, owner) VALUES (?, ?, ?, ?)",
-                session.id(), session.repository().value(), session.startedAt().toEpochMilli(), session.owner()));
+        uploads.createUpload(session);
     }
 
     @Override
     public int countUploadsOf(String owner) {
-        return read(c -> {
-            try (PreparedStatement s = c.prepareStatement("SELECT count(*) FROM uploads WHERE owner = ?")) {
-                s.setString(1, owner);
-                try (ResultSet r = s.executeQuery()) {
-                    return r.next() ? r.getInt(1) : 0;
-                }
-            }
-        });
+        return uploads.countUploadsOf(owner);
     }
 
     @Override
     public List<UploadSession> uploadsOf(String owner, int limit) {
-        return uploadSessions("SELECT id, repository, started_at, owner FROM uploads WHERE owner = ? ORDER BY started_at LIMIT ?", owner, limit);
+        return uploads.uploadsOf(owner, limit);
     }
 
     @Override
     public Optional<UploadSession> upload(String id) {
-        return read(c -> {
-            try (PreparedStatement s = c.prepareStatement("SELECT repository, started_at, owner FROM uploads WHERE id = ?")) {
-                s.setString(1, id);
-                try (ResultSet r = s.executeQuery()) {
-                    return r.next()
-                            ? Optional.of(new UploadSession(id, RepositoryName.of(r.getString(1)), Instant.ofEpochMilli(r.getLong(2)),
-                                    Optional.ofNullable(r.getString(3)).orElse("")))
-                            : Optional.empty();
-                }
-            }
-        });
+        return uploads.upload(id);
     }
 
     @Override
     public Optional<UploadLedger.Entry> readProgress(String id) {
-        return read(c -> {
-            try (PreparedStatement s = c.prepareStatement("SELECT progress, revision FROM uploads WHERE id = ?")) {
-                s.setString(1, id);
-                try (ResultSet r = s.executeQuery()) {
-                    return r.next() ? Optional.of(new UploadLedger.Entry(Objects.requireNonNullElse(r.getString(1), ""), r.getLong(2)))
-                            : Optional.empty();
-                }
-            }
-        });
+        return uploads.readProgress(id);
     }
 
     @Override
     public boolean writeProgress(String id, long revision, String progress) {
-        return write(c -> update(c, "UPDATE uploads SET progress = ?, revision = revision + 1 WHERE id = ? AND revision = ?",
-                progress, id, revision) == 1);
+        return uploads.writeProgress(id, revision, progress);
     }
 
     @Override
     public void deleteUpload(String id) {
-        write(c -> update(c, "DELETE FROM uploads WHERE id = ?", id));
+        uploads.deleteUpload(id);
     }
 
     @Override
     public List<UploadSession> uploadsStartedBefore(Instant cutoff) {
-        return uploadSessions("SELECT id, repository, started_at, owner FROM uploads WHERE started_at < ? ORDER BY started_at", cutoff.toEpochMilli());
-    }
-
-    private List<UploadSession> uploadSessions(String sql, Object... args) {
-        return read(c -> {
-            List<UploadSession> sessions = new ArrayList<>();
-            try (PreparedStatement s = c.prepareStatement(sql)) {
-                bind(s, args);
-                try (ResultSet r = s.executeQuery()) {
-                    while (r.next()) {
-                        sessions.add(new UploadSession(r.getString(1), RepositoryName.of(r.getString(2)), Instant.ofEpochMilli(r.getLong(3)),
-                                Optional.ofNullable(r.getString(4)).orElse("")));
-                    }
-                }
-            }
-            return sessions;
-        });
+        return uploads.uploadsStartedBefore(cutoff);
     }
 
     // ---- last use ----
