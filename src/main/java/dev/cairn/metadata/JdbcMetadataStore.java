@@ -22,6 +22,8 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.locks.ReentrantLock;
 
+import static dev.cairn.metadata.SqlAuditEvents.insertAuditEvent;
+import static dev.cairn.metadata.SqlAuditEvents.insertManifestAuditEvent;
 import static dev.cairn.metadata.Statements.bind;
 import static dev.cairn.metadata.Statements.exists;
 import static dev.cairn.metadata.Statements.strings;
@@ -38,11 +40,13 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
 
     private final SqlDatabase database;
     private final SqlUploadRecords uploads;
+    private final SqlAuditEvents auditEvents;
 
     private JdbcMetadataStore(SqlDatabase database, PostgresAdvisoryLocks advisoryLocks) {
         this.database = database;
         this.advisoryLocks = advisoryLocks;
         this.uploads = new SqlUploadRecords(database);
+        this.auditEvents = new SqlAuditEvents(database);
     }
 
     /** The embedded store: one SQLite file in WAL mode, durable at every commit. */
@@ -623,69 +627,19 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
         return total;
     }
 
-    /** Records the deletion of a manifest that is about to go (nothing when it is not there), with its tags and size. */
-    private static void insertManifestAuditEvent(Statements st, String repository, String digest, String reason) throws SQLException {
-        Long size = null;
-        PreparedStatement s = st.prepare("SELECT size FROM manifests WHERE repository = ? AND digest = ?");
-        bind(s, repository, digest);
-        try (ResultSet r = s.executeQuery()) {
-            if (r.next()) size = r.getLong(1);
-        }
-        if (size == null) return;
-        List<String> tags = st.strings("SELECT name FROM tags WHERE repository = ? AND digest = ? ORDER BY name", repository, digest);
-        insertAuditEvent(st, new AuditEvent(0, Instant.now(), "manifest", Optional.of(repository), digest, tags, size, reason));
-    }
-
-    private static void insertManifestAuditEvent(Connection c, String repository, String digest, String reason) throws SQLException {
-        try (Statements st = new Statements(c)) {
-            insertManifestAuditEvent(st, repository, digest, reason);
-        }
-    }
-
-    private static final String INSERT_AUDIT_EVENT =
-            "INSERT INTO audit_events (at, kind, repository, digest, tags, bytes, reason) VALUES (?, ?, ?, ?, ?, ?, ?)";
-
-    private static void insertAuditEvent(Statements st, AuditEvent e) throws SQLException {
-        st.update(INSERT_AUDIT_EVENT, e.at().toEpochMilli(), e.kind(), e.repository().orElse(null), e.digest(),
-                String.join(",", e.tags()), e.bytes(), e.reason());
-    }
-
-    private static void insertAuditEvent(Connection c, AuditEvent e) throws SQLException {
-        update(c, "INSERT INTO audit_events (at, kind, repository, digest, tags, bytes, reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                e.at().toEpochMilli(), e.kind(), e.repository().orElse(null), e.digest(), String.join(",", e.tags()), e.bytes(), e.reason());
-    }
-
     @Override
     public void addAuditEvent(AuditEvent event) {
-        write(c -> {
-            insertAuditEvent(c, event);
-            return null;
-        });
+        auditEvents.addAuditEvent(event);
     }
 
     @Override
     public List<AuditEvent> auditEvents(int limit) {
-        return read(c -> {
-            List<AuditEvent> events = new ArrayList<>();
-            try (PreparedStatement s = c.prepareStatement(
-                    "SELECT id, at, kind, repository, digest, tags, bytes, reason FROM audit_events ORDER BY id LIMIT ?")) {
-                s.setInt(1, limit);
-                try (ResultSet r = s.executeQuery()) {
-                    while (r.next()) {
-                        String tags = r.getString(6);
-                        events.add(new AuditEvent(r.getLong(1), Instant.ofEpochMilli(r.getLong(2)), r.getString(3),
-                                Optional.ofNullable(r.getString(4)), r.getString(5),
-                                tags == null || tags.isEmpty() ? List.of() : List.of(tags.split(",")), r.getLong(7), r.getString(8)));
-                    }
-                }
-            }
-            return events;
-        });
+        return auditEvents.auditEvents(limit);
     }
 
     @Override
     public void forgetAuditEvents(long id) {
-        write(c -> update(c, "DELETE FROM audit_events WHERE id <= ?", id));
+        auditEvents.forgetAuditEvents(id);
     }
 
     @Override

@@ -1,0 +1,87 @@
+package dev.cairn.metadata;
+
+import dev.cairn.metadata.RetentionRecords.AuditEvent;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+import static dev.cairn.metadata.Statements.bind;
+import static dev.cairn.metadata.Statements.update;
+
+/**
+ * The audit events in SQL: one row per deletion, written in the transaction of the deletion it records,
+ * until the audit log has copied it. Apart from the registry's and retention's records because both write
+ * them (a manual delete of a manifest, an eviction, a swept blob), and the audit log alone reads them.
+ */
+final class SqlAuditEvents {
+    private static final String INSERT_AUDIT_EVENT =
+            "INSERT INTO audit_events (at, kind, repository, digest, tags, bytes, reason) VALUES (?, ?, ?, ?, ?, ?, ?)";
+
+    private final SqlDatabase database;
+
+    SqlAuditEvents(SqlDatabase database) {
+        this.database = database;
+    }
+
+    /** Records the deletion of a manifest that is about to go (nothing when it is not there), with its tags and size. */
+    static void insertManifestAuditEvent(Statements st, String repository, String digest, String reason) throws SQLException {
+        Long size = null;
+        PreparedStatement s = st.prepare("SELECT size FROM manifests WHERE repository = ? AND digest = ?");
+        bind(s, repository, digest);
+        try (ResultSet r = s.executeQuery()) {
+            if (r.next()) size = r.getLong(1);
+        }
+        if (size == null) return;
+        List<String> tags = st.strings("SELECT name FROM tags WHERE repository = ? AND digest = ? ORDER BY name", repository, digest);
+        insertAuditEvent(st, new AuditEvent(0, Instant.now(), "manifest", Optional.of(repository), digest, tags, size, reason));
+    }
+
+    static void insertManifestAuditEvent(Connection c, String repository, String digest, String reason) throws SQLException {
+        try (Statements st = new Statements(c)) {
+            insertManifestAuditEvent(st, repository, digest, reason);
+        }
+    }
+
+    static void insertAuditEvent(Statements st, AuditEvent e) throws SQLException {
+        st.update(INSERT_AUDIT_EVENT, e.at().toEpochMilli(), e.kind(), e.repository().orElse(null), e.digest(),
+                String.join(",", e.tags()), e.bytes(), e.reason());
+    }
+
+    void addAuditEvent(AuditEvent event) {
+        database.write(c -> {
+            try (Statements st = new Statements(c)) {
+                insertAuditEvent(st, event);
+            }
+            return null;
+        });
+    }
+
+    List<AuditEvent> auditEvents(int limit) {
+        return database.read(c -> {
+            List<AuditEvent> events = new ArrayList<>();
+            try (PreparedStatement s = c.prepareStatement(
+                    "SELECT id, at, kind, repository, digest, tags, bytes, reason FROM audit_events ORDER BY id LIMIT ?")) {
+                s.setInt(1, limit);
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) {
+                        String tags = r.getString(6);
+                        events.add(new AuditEvent(r.getLong(1), Instant.ofEpochMilli(r.getLong(2)), r.getString(3),
+                                Optional.ofNullable(r.getString(4)), r.getString(5),
+                                tags == null || tags.isEmpty() ? List.of() : List.of(tags.split(",")), r.getLong(7), r.getString(8)));
+                    }
+                }
+            }
+            return events;
+        });
+    }
+
+    void forgetAuditEvents(long id) {
+        database.write(c -> update(c, "DELETE FROM audit_events WHERE id <= ?", id));
+    }
+}
