@@ -10,32 +10,27 @@ import org.sqlite.SQLiteConfig;
 import org.sqlite.SQLiteDataSource;
 
 import java.nio.file.Path;
-import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
-import java.sql.SQLException;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.locks.ReentrantLock;
 
-import static dev.cairn.metadata.SqlAuditEvents.insertManifestAuditEvent;
 import static dev.cairn.metadata.Statements.exists;
-import static dev.cairn.metadata.Statements.strings;
-import static dev.cairn.metadata.Statements.update;
 
 /**
  * {@link MetadataStore} over JDBC. The SQL is shared by SQLite and PostgreSQL (both take
  * {@code INSERT ... ON CONFLICT}); only the connection set-up and the binary column type differ.
+ * This class sets up the database (pool, migrations, cross-node locks) and answers each interface by
+ * handing the call to the records of its role: {@link SqlRegistryRecords}, {@link SqlUploadRecords},
+ * {@link SqlRetentionRecords} and {@link SqlAuditEvents}, all on the one {@link SqlDatabase}.
  */
 public final class JdbcMetadataStore implements MetadataStore, RetentionRecords, UploadLedger {
-    /** Migrations in order; each runs once, recorded in schema_version. */
     /** PostgreSQL only: the cross-node locks, on connections of their own. */
     private final PostgresAdvisoryLocks advisoryLocks;
 
     private final SqlDatabase database;
+    private final SqlRegistryRecords registry;
     private final SqlUploadRecords uploads;
     private final SqlAuditEvents auditEvents;
     private final SqlRetentionRecords retention;
@@ -43,6 +38,7 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     private JdbcMetadataStore(SqlDatabase database, PostgresAdvisoryLocks advisoryLocks) {
         this.database = database;
         this.advisoryLocks = advisoryLocks;
+        this.registry = new SqlRegistryRecords(database);
         this.uploads = new SqlUploadRecords(database);
         this.auditEvents = new SqlAuditEvents(database);
         this.retention = new SqlRetentionRecords(database);
@@ -98,269 +94,102 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
         return store;
     }
 
-    // ---- blobs ----
+    // ---- registry ----
 
     @Override
     public boolean isBlobLinked(RepositoryName repository, Digest digest) {
-        return read(c -> exists(c, "SELECT 1 FROM repository_blobs WHERE repository = ? AND digest = ?",
-                repository.value(), digest.toString()));
+        return registry.isBlobLinked(repository, digest);
     }
 
     @Override
     public Optional<LinkedBlob> linkedBlob(RepositoryName repository, Digest digest) {
-        return read(c -> {
-            try (PreparedStatement s = c.prepareStatement("SELECT b.size, b.last_used_at FROM repository_blobs l JOIN blobs b ON b.digest = l.digest "
-                    + "WHERE l.repository = ? AND l.digest = ?")) {
-                s.setString(1, repository.value());
-                s.setString(2, digest.toString());
-                try (ResultSet r = s.executeQuery()) {
-                    return r.next() ? Optional.of(new LinkedBlob(r.getLong(1), Instant.ofEpochMilli(r.getLong(2)))) : Optional.empty();
-                }
-            }
-        });
+        return registry.linkedBlob(repository, digest);
     }
 
     @Override
     public boolean confirmBlobUse(RepositoryName repository, Digest digest, Instant at) {
-        return write(c -> {
-            try (PreparedStatement s = c.prepareStatement("SELECT 1 FROM repository_blobs WHERE repository = ? AND digest = ?")) {
-                s.setString(1, repository.value());
-                s.setString(2, digest.toString());
-                try (ResultSet r = s.executeQuery()) {
-                    if (!r.next()) return false;
-                }
-            }
-            long when = at.toEpochMilli();
-            update(c, "UPDATE blobs SET last_used_at = ? WHERE digest = ? AND last_used_at < ?", when, digest.toString(), when);
-            return true;
-        });
+        return registry.confirmBlobUse(repository, digest, at);
     }
 
     @Override
     public boolean confirmManifestUse(RepositoryName repository, Digest digest, Instant at, Instant keepRetiredUntil) {
-        long when = at.toEpochMilli();
-        long keep = keepRetiredUntil.toEpochMilli();
-        String repo = repository.value();
-        // Found or not in one statement, and times only move forward, so a confirmation never shortens what
-        // another read was promised. A retired manifest is found while it is within its stay (a read served
-        // before, its own or a parent's, was promised it) or while its limit still leaves this read a whole
-        // window; its stay, and that of every retired manifest below it, grows to this read's window, never
-        // past a limit.
-        String extended = "(CASE WHEN retired_limit < ? THEN retired_limit ELSE ? END)";
-        return write(c -> {
-            boolean found = update(c, "UPDATE manifests SET last_used_at = CASE WHEN last_used_at < ? THEN ? ELSE last_used_at END, "
-                    + "retired_until = CASE WHEN retired_until IS NULL THEN NULL WHEN retired_until < " + extended + " THEN " + extended
-                    + " ELSE retired_until END WHERE repository = ? AND digest = ? "
-                    + "AND (retired_until IS NULL OR retired_until >= ? OR retired_limit >= ?)",
-                    when, when, keep, keep, keep, keep, repo, digest.toString(), when, keep) > 0;
-            if (found && exists(c, "SELECT 1 FROM manifests WHERE repository = ? AND digest = ? AND retired_until IS NOT NULL",
-                    repo, digest.toString())) {
-                update(c, "WITH RECURSIVE below (digest) AS (SELECT reference FROM manifest_references WHERE repository = ? AND manifest = ? "
-                        + "UNION SELECT r.reference FROM manifest_references r JOIN below b ON r.manifest = b.digest WHERE r.repository = ?) "
-                        + "UPDATE manifests SET retired_until = " + extended + " WHERE repository = ? AND retired_until IS NOT NULL "
-                        + "AND retired_until < " + extended + " AND digest IN (SELECT digest FROM below)",
-                        repo, digest.toString(), repo, keep, keep, repo, keep, keep);
-            }
-            return found;
-        });
+        return registry.confirmManifestUse(repository, digest, at, keepRetiredUntil);
     }
 
     @Override
     public boolean linkBlob(RepositoryName repository, Digest digest, long size) {
-        long now = System.currentTimeMillis();
-        return write(c -> {
-            ensureRepository(c, repository, now);
-            int added = update(c, "INSERT INTO blobs (digest, size, created_at, last_used_at) VALUES (?, ?, ?, ?) "
-                    + "ON CONFLICT (digest) DO NOTHING", digest.toString(), size, now, now);
-            // A re-link renews linked_at: the push it belongs to is in flight again, so GC's grace starts over.
-            update(c, "INSERT INTO repository_blobs (repository, digest, linked_at) VALUES (?, ?, ?) "
-                    + "ON CONFLICT (repository, digest) DO UPDATE SET linked_at = excluded.linked_at",
-                    repository.value(), digest.toString(), now);
-            return added > 0;
-        });
+        return registry.linkBlob(repository, digest, size);
     }
 
     @Override
     public boolean unlinkBlob(RepositoryName repository, Digest digest) {
-        return write(c -> update(c, "DELETE FROM repository_blobs WHERE repository = ? AND digest = ?",
-                repository.value(), digest.toString()) > 0);
+        return registry.unlinkBlob(repository, digest);
     }
 
-    // ---- manifests and tags ----
+    /** Both interfaces declare it: the registry asks before it admits a blob's bytes to the budget, retention before it deletes a blob file. */
+    @Override
+    public boolean blobRecordExists(Digest digest) {
+        return registry.blobRecordExists(digest);
+    }
 
     @Override
     public Optional<StoredManifest> manifest(RepositoryName repository, Digest digest) {
-        return read(c -> {
-            try (PreparedStatement s = c.prepareStatement("SELECT media_type, content, subject, artifact_type, pushed_at, "
-                    + "last_used_at, retired_until FROM manifests WHERE repository = ? AND digest = ?")) {
-                s.setString(1, repository.value());
-                s.setString(2, digest.toString());
-                try (ResultSet r = s.executeQuery()) {
-                    return r.next() ? Optional.of(storedManifest(repository, digest, r)) : Optional.empty();
-                }
-            }
-        });
-    }
-
-    private static StoredManifest storedManifest(RepositoryName repository, Digest digest, ResultSet r) throws SQLException {
-        return new StoredManifest(repository, digest, r.getString("media_type"), r.getBytes("content"),
-                Optional.ofNullable(r.getString("subject")).map(Digest::parse),
-                Optional.ofNullable(r.getString("artifact_type")),
-                Instant.ofEpochMilli(r.getLong("pushed_at")), Instant.ofEpochMilli(r.getLong("last_used_at")),
-                Optional.ofNullable((Number) r.getObject("retired_until")).map(n -> Instant.ofEpochMilli(n.longValue())));
+        return registry.manifest(repository, digest);
     }
 
     @Override
     public boolean manifestExists(RepositoryName repository, Digest digest) {
-        return read(c -> exists(c, "SELECT 1 FROM manifests WHERE repository = ? AND digest = ?", repository.value(), digest.toString()));
+        return registry.manifestExists(repository, digest);
     }
 
     @Override
     public Optional<Digest> resolveTag(RepositoryName repository, Tag tag) {
-        return read(c -> {
-            try (PreparedStatement s = c.prepareStatement("SELECT digest FROM tags WHERE repository = ? AND name = ?")) {
-                s.setString(1, repository.value());
-                s.setString(2, tag.value());
-                try (ResultSet r = s.executeQuery()) {
-                    return r.next() ? Optional.of(Digest.parse(r.getString(1))) : Optional.empty();
-                }
-            }
-        });
+        return registry.resolveTag(repository, tag);
     }
 
     @Override
     public ManifestStored storeManifest(NewManifest m, Optional<Tag> tag) {
-        String repo = m.repository().value();
-        String digest = m.digest().toString();
-        long now = m.pushedAt().toEpochMilli();
-        return write(c -> {
-            List<Digest> missing = new ArrayList<>();
-            List<Digest> retired = new ArrayList<>();
-            try (PreparedStatement s = c.prepareStatement(
-                    "SELECT 0 FROM repository_blobs WHERE repository = ? AND digest = ? "
-                            + "UNION ALL SELECT CASE WHEN retired_until IS NULL THEN 0 ELSE 1 END FROM manifests WHERE repository = ? AND digest = ?")) {
-                for (Digest reference : m.sortedReferences()) {
-                    s.setString(1, repo);
-                    s.setString(2, reference.toString());
-                    s.setString(3, repo);
-                    s.setString(4, reference.toString());
-                    try (ResultSet r = s.executeQuery()) {
-                        if (!r.next()) {
-                            missing.add(reference);
-                        } else {
-                            do {
-                                if (r.getInt(1) == 1) retired.add(reference);
-                            } while (r.next());
-                        }
-                    }
-                }
-            }
-            if (!missing.isEmpty()) {
-                return new ManifestStored(missing, false);
-            }
-            reviveRetired(c, repo, retired);
-            ensureRepository(c, m.repository(), now);
-            boolean created = !exists(c, "SELECT 1 FROM manifests WHERE repository = ? AND digest = ?", repo, digest);
-            try (PreparedStatement s = c.prepareStatement("INSERT INTO manifests (repository, digest, media_type, content, size, "
-                    + "subject, artifact_type, pushed_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    + "ON CONFLICT (repository, digest) DO UPDATE SET pushed_at = excluded.pushed_at, "
-                    + "last_used_at = excluded.last_used_at, retired_until = NULL, retired_limit = NULL")) {
-                s.setString(1, repo);
-                s.setString(2, digest);
-                s.setString(3, m.mediaType());
-                s.setBytes(4, m.content());
-                s.setLong(5, m.content().length);
-                s.setString(6, m.subject().map(Digest::toString).orElse(null));
-                s.setString(7, m.artifactType().orElse(null));
-                s.setLong(8, now);
-                s.setLong(9, now);
-                s.executeUpdate();
-            }
-            try (PreparedStatement s = c.prepareStatement("INSERT INTO manifest_references (repository, manifest, reference) "
-                    + "VALUES (?, ?, ?) ON CONFLICT DO NOTHING")) {
-                for (Digest reference : m.sortedReferences()) {
-                    s.setString(1, repo);
-                    s.setString(2, digest);
-                    s.setString(3, reference.toString());
-                    s.addBatch();
-                }
-                s.executeBatch();
-            }
-            if (tag.isPresent()) {
-                update(c, "INSERT INTO tags (repository, name, digest, updated_at) VALUES (?, ?, ?, ?) "
-                        + "ON CONFLICT (repository, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
-                        repo, tag.get().value(), digest, now);
-            }
-            return new ManifestStored(List.of(), created);
-        });
-    }
-
-    /**
-     * A manifest pushed with references to retired ones takes them back, and every retired manifest below
-     * them: they must outlive their retirement now, whole, or the new manifest would point at nothing.
-     */
-    private static void reviveRetired(Connection c, String repo, List<Digest> retired) throws SQLException {
-        java.util.Deque<String> queue = new java.util.ArrayDeque<>();
-        retired.forEach(d -> queue.add(d.toString()));
-        java.util.Set<String> seen = new java.util.HashSet<>();
-        while (!queue.isEmpty()) {
-            String digest = queue.poll();
-            if (!seen.add(digest)) continue;
-            update(c, "UPDATE manifests SET retired_until = NULL, retired_limit = NULL WHERE repository = ? AND digest = ?", repo, digest);
-            queue.addAll(strings(c, "SELECT r.reference FROM manifest_references r JOIN manifests m "
-                    + "ON m.repository = r.repository AND m.digest = r.reference "
-                    + "WHERE r.repository = ? AND r.manifest = ? AND m.retired_until IS NOT NULL", repo, digest));
-        }
+        return registry.storeManifest(m, tag);
     }
 
     @Override
     public boolean deleteManifest(RepositoryName repository, Digest digest) {
-        return write(c -> {
-            insertManifestAuditEvent(c, repository.value(), digest.toString(), "manual");
-            int deleted = update(c, "DELETE FROM manifests WHERE repository = ? AND digest = ?", repository.value(), digest.toString());
-            update(c, "DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", repository.value(), digest.toString());
-            update(c, "DELETE FROM tags WHERE repository = ? AND digest = ?", repository.value(), digest.toString());
-            return deleted > 0;
-        });
+        return registry.deleteManifest(repository, digest);
     }
 
     @Override
     public boolean deleteTag(RepositoryName repository, Tag tag) {
-        return write(c -> update(c, "DELETE FROM tags WHERE repository = ? AND name = ?", repository.value(), tag.value()) > 0);
+        return registry.deleteTag(repository, tag);
     }
 
     @Override
     public List<String> tags(RepositoryName repository, Optional<String> after, int limit) {
-        return read(c -> strings(c, "SELECT name FROM tags WHERE repository = ? AND name > ? ORDER BY name LIMIT ?",
-                repository.value(), after.orElse(""), limit));
+        return registry.tags(repository, after, limit);
     }
 
     @Override
     public boolean repositoryExists(RepositoryName repository) {
-        return read(c -> exists(c, "SELECT 1 FROM repositories WHERE name = ?", repository.value()));
+        return registry.repositoryExists(repository);
     }
 
     @Override
     public List<String> repositories(Optional<String> after, int limit) {
-        return read(c -> strings(c, "SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?", after.orElse(""), limit));
+        return registry.repositories(after, limit);
     }
 
     @Override
     public List<StoredManifest> referrers(RepositoryName repository, Digest subject) {
-        return read(c -> {
-            List<StoredManifest> found = new ArrayList<>();
-            try (PreparedStatement s = c.prepareStatement("SELECT digest, media_type, content, subject, artifact_type, pushed_at, "
-                    + "last_used_at, retired_until FROM manifests WHERE repository = ? AND subject = ? ORDER BY digest")) {
-                s.setString(1, repository.value());
-                s.setString(2, subject.toString());
-                try (ResultSet r = s.executeQuery()) {
-                    while (r.next()) {
-                        found.add(storedManifest(repository, Digest.parse(r.getString("digest")), r));
-                    }
-                }
-            }
-            return found;
-        });
+        return registry.referrers(repository, subject);
+    }
+
+    @Override
+    public void recordLastUse(Collection<LastUse> uses) {
+        registry.recordLastUse(uses);
+    }
+
+    /** The last-use time recorded for a manifest, for tests and retention. */
+    public Optional<Instant> manifestLastUse(RepositoryName repository, Digest digest) {
+        return registry.manifestLastUse(repository, digest);
     }
 
     // ---- uploads ----
@@ -403,41 +232,6 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     @Override
     public List<UploadSession> uploadsStartedBefore(Instant cutoff) {
         return uploads.uploadsStartedBefore(cutoff);
-    }
-
-    // ---- last use ----
-
-    @Override
-    public void recordLastUse(Collection<LastUse> uses) {
-        if (uses.isEmpty()) return;
-        write(c -> {
-            try (PreparedStatement manifests = c.prepareStatement(
-                    "UPDATE manifests SET last_used_at = ? WHERE repository = ? AND digest = ? AND last_used_at < ?");
-                 PreparedStatement blobs = c.prepareStatement(
-                         "UPDATE blobs SET last_used_at = ? WHERE digest = ? AND last_used_at < ?")) {
-                for (LastUse use : uses) {
-                    long at = use.at().toEpochMilli();
-                    switch (use) {
-                        case LastUse.OfManifest m -> {
-                            manifests.setLong(1, at);
-                            manifests.setString(2, m.repository().value());
-                            manifests.setString(3, m.digest().toString());
-                            manifests.setLong(4, at);
-                            manifests.addBatch();
-                        }
-                        case LastUse.OfBlob b -> {
-                            blobs.setLong(1, at);
-                            blobs.setString(2, b.digest().toString());
-                            blobs.setLong(3, at);
-                            blobs.addBatch();
-                        }
-                    }
-                }
-                manifests.executeBatch();
-                blobs.executeBatch();
-            }
-            return null;
-        });
     }
 
     // ---- retention ----
@@ -523,26 +317,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
-    public boolean blobRecordExists(Digest digest) {
-        return read(c -> exists(c, "SELECT 1 FROM blobs WHERE digest = ?", digest.toString()));
-    }
-
-    /** The last-use time recorded for a manifest, for tests and retention. */
-    public Optional<Instant> manifestLastUse(RepositoryName repository, Digest digest) {
-        return read(c -> {
-            try (PreparedStatement s = c.prepareStatement("SELECT last_used_at FROM manifests WHERE repository = ? AND digest = ?")) {
-                s.setString(1, repository.value());
-                s.setString(2, digest.toString());
-                try (ResultSet r = s.executeQuery()) {
-                    return r.next() ? Optional.of(Instant.ofEpochMilli(r.getLong(1))) : Optional.empty();
-                }
-            }
-        });
-    }
-
-    @Override
     public void ping() {
-        read(c -> exists(c, "SELECT 1"));
+        database.read(c -> exists(c, "SELECT 1"));
     }
 
     /** How the nodes that share this database coordinate (nothing to coordinate for SQLite). */
@@ -556,18 +332,5 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
         if (advisoryLocks != null) advisoryLocks.close();
     }
 
-    // ---- plumbing ----
-
-    private <T> T read(SqlDatabase.Work<T> work) {
-        return database.read(work);
-    }
-
-    private <T> T write(SqlDatabase.Work<T> work) {
-        return database.write(work);
-    }
-
-    private static void ensureRepository(Connection c, RepositoryName repository, long now) throws SQLException {
-        update(c, "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", repository.value(), now);
-    }
 
 }
