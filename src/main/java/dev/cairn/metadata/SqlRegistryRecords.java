@@ -41,16 +41,9 @@ final class SqlRegistryRecords {
     }
 
     Optional<LinkedBlob> linkedBlob(RepositoryName repository, Digest digest) {
-        return database.read(c -> {
-            try (PreparedStatement s = c.prepareStatement("SELECT b.size, b.last_used_at FROM repository_blobs l JOIN blobs b ON b.digest = l.digest "
-                    + "WHERE l.repository = ? AND l.digest = ?")) {
-                s.setString(1, repository.value());
-                s.setString(2, digest.toString());
-                try (ResultSet r = s.executeQuery()) {
-                    return r.next() ? Optional.of(new LinkedBlob(r.getLong(1), Instant.ofEpochMilli(r.getLong(2)))) : Optional.empty();
-                }
-            }
-        });
+        return row("SELECT b.size, b.last_used_at FROM repository_blobs l JOIN blobs b ON b.digest = l.digest "
+                + "WHERE l.repository = ? AND l.digest = ?", repository, digest,
+                r -> new LinkedBlob(r.getLong(1), Instant.ofEpochMilli(r.getLong(2))));
     }
 
     boolean confirmBlobUse(RepositoryName repository, Digest digest, Instant at) {
@@ -122,16 +115,9 @@ final class SqlRegistryRecords {
     // ---- manifests and tags ----
 
     Optional<StoredManifest> manifest(RepositoryName repository, Digest digest) {
-        return database.read(c -> {
-            try (PreparedStatement s = c.prepareStatement("SELECT media_type, content, subject, artifact_type, pushed_at, "
-                    + "last_used_at, retired_until FROM manifests WHERE repository = ? AND digest = ?")) {
-                s.setString(1, repository.value());
-                s.setString(2, digest.toString());
-                try (ResultSet r = s.executeQuery()) {
-                    return r.next() ? Optional.of(storedManifest(repository, digest, r)) : Optional.empty();
-                }
-            }
-        });
+        return row("SELECT media_type, content, subject, artifact_type, pushed_at, "
+                + "last_used_at, retired_until FROM manifests WHERE repository = ? AND digest = ?", repository, digest,
+                r -> storedManifest(repository, digest, r));
     }
 
     private static StoredManifest storedManifest(RepositoryName repository, Digest digest, ResultSet r) throws SQLException {
@@ -322,15 +308,26 @@ final class SqlRegistryRecords {
 
     /** The last-use time recorded for a manifest, for tests and retention. */
     Optional<Instant> manifestLastUse(RepositoryName repository, Digest digest) {
+        return row("SELECT last_used_at FROM manifests WHERE repository = ? AND digest = ?", repository, digest,
+                r -> Instant.ofEpochMilli(r.getLong(1)));
+    }
+
+    /** Reads one row of {@code sql}, which takes a repository and a digest, or empty when there is none. */
+    private <T> Optional<T> row(String sql, RepositoryName repository, Digest digest, RowReader<T> reader) {
         return database.read(c -> {
-            try (PreparedStatement s = c.prepareStatement("SELECT last_used_at FROM manifests WHERE repository = ? AND digest = ?")) {
+            try (PreparedStatement s = c.prepareStatement(sql)) {
                 s.setString(1, repository.value());
                 s.setString(2, digest.toString());
                 try (ResultSet r = s.executeQuery()) {
-                    return r.next() ? Optional.of(Instant.ofEpochMilli(r.getLong(1))) : Optional.empty();
+                    return r.next() ? Optional.of(reader.read(r)) : Optional.empty();
                 }
             }
         });
+    }
+
+    @FunctionalInterface
+    private interface RowReader<T> {
+        T read(ResultSet row) throws SQLException;
     }
 
     private static void ensureRepository(Connection c, RepositoryName repository, long now) throws SQLException {
