@@ -16,11 +16,10 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * The cache as retention sees it: manifests grouped into the units that are evicted whole. A unit is a
+ * The OCI manifests as retention sees them: grouped into the units that are evicted whole. A unit is a
  * root manifest (tagged, or referenced by no other manifest of its repository) with the untagged
  * manifests it pulls in: an index's children and the referrers (signatures, SBOMs) of any member.
- * Evicting a unit in this model also counts the bytes it frees: blobs that no surviving manifest, in
- * any repository, references any more.
+ * {@link OciUnits} turns each unit into an {@link Entry}; what evicting one frees is the planner's count.
  */
 final class CacheGraph {
     /** One manifest of one repository. */
@@ -41,21 +40,14 @@ final class CacheGraph {
         }
     }
 
-    /** What evicting a unit deletes and frees. */
-    record Eviction(Unit unit, String reason, List<Node> deleted, Map<String, Long> freedBlobs, long freedBytes) {
-    }
-
     private final Map<String, Node> nodes = new HashMap<>();
     private final Map<String, List<String>> tags = new HashMap<>();
     private final Map<String, List<String>> childManifests = new HashMap<>();
     private final Map<String, List<String>> referrers = new HashMap<>();
     private final Map<String, List<String>> blobReferences = new HashMap<>();
     private final Map<String, Integer> inDegree = new HashMap<>();
-    private final Map<String, Integer> blobReferenceCount = new HashMap<>();
-    private final Map<String, Long> blobSizes;
 
     CacheGraph(CacheSnapshot snapshot) {
-        this.blobSizes = snapshot.blobSizes();
         for (CacheSnapshot.ManifestRow m : snapshot.manifests()) {
             Node node = new Node(m.repository(), m.digest(), m.size(), m.pushedAt(), m.lastUsedAt(), m.subject());
             nodes.put(node.key(), node);
@@ -72,7 +64,6 @@ final class CacheGraph {
                 inDegree.merge(to, 1, Integer::sum);
             } else {
                 blobReferences.computeIfAbsent(from, k -> new ArrayList<>()).add(r.reference());
-                blobReferenceCount.merge(r.reference(), 1, Integer::sum);
             }
         }
         for (Node node : nodes.values()) {
@@ -85,13 +76,9 @@ final class CacheGraph {
         }
     }
 
-    /** Bytes of stored blobs that no manifest references: the sweep frees them, evicting cannot free them sooner. */
-    long unreferencedBlobBytes() {
-        long bytes = 0;
-        for (Map.Entry<String, Long> blob : blobSizes.entrySet()) {
-            if (blobReferenceCount.getOrDefault(blob.getKey(), 0) == 0) bytes += blob.getValue();
-        }
-        return bytes;
+    /** The blobs (references to anything but a manifest of the repository) a manifest makes. */
+    List<String> blobsReferencedBy(Node node) {
+        return blobReferences.getOrDefault(node.key(), List.of());
     }
 
     private boolean isTagged(String key) {
@@ -131,44 +118,6 @@ final class CacheGraph {
         Instant lastUse = memberNodes.stream().map(n -> n.lastUsedAt().isAfter(n.pushedAt()) ? n.lastUsedAt() : n.pushedAt())
                 .max(Comparator.naturalOrder()).orElse(root.pushedAt());
         return new Unit(root, memberNodes, List.copyOf(tags.getOrDefault(root.key(), List.of())), lastUse);
-    }
-
-    /**
-     * Removes the unit from this model: the root, then every member no surviving manifest still needs
-     * (untagged, no references left, not a referrer of a surviving subject). Returns what went and the
-     * blobs whose last reference went with it.
-     */
-    Eviction evict(Unit unit, String reason) {
-        List<Node> deleted = new ArrayList<>();
-        Map<String, Long> freedBlobs = new HashMap<>();
-        long freed = 0;
-        Set<String> done = new HashSet<>();
-        Deque<String> queue = new ArrayDeque<>(List.of(unit.root().key()));
-        while (!queue.isEmpty()) {
-            String key = queue.poll();
-            Node node = nodes.get(key);
-            if (node == null || done.contains(key)) continue;
-            boolean isUnitRoot = key.equals(unit.root().key());
-            if (!isUnitRoot && (isTagged(key) || inDegree.getOrDefault(key, 0) > 0 || followsItsSubject(node))) continue;
-            done.add(key);
-            nodes.remove(key);
-            tags.remove(key);
-            deleted.add(node);
-            freed += node.size();
-            for (String child : childManifests.getOrDefault(key, List.of())) {
-                inDegree.merge(child, -1, Integer::sum);
-                queue.add(child);
-            }
-            queue.addAll(referrers.getOrDefault(key, List.of()));
-            for (String blob : blobReferences.getOrDefault(key, List.of())) {
-                if (blobReferenceCount.merge(blob, -1, Integer::sum) == 0) {
-                    long size = blobSizes.getOrDefault(blob, 0L);
-                    freedBlobs.put(blob, size);
-                    freed += size;
-                }
-            }
-        }
-        return new Eviction(unit, reason, deleted, freedBlobs, freed);
     }
 
     private static List<String> concat(List<String> a, List<String> b) {

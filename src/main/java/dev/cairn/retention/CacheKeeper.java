@@ -1,5 +1,7 @@
 package dev.cairn.retention;
 
+import dev.cairn.metadata.CacheSnapshot;
+import dev.cairn.values.DeletionReason;
 import dev.cairn.values.Glob;
 import dev.cairn.metadata.ClusterLocks;
 import dev.cairn.metadata.ReadProtection;
@@ -52,9 +54,6 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     /** How long an explicit collection (CLI, admin API, invalidation) waits for another node's collection to end. */
     private static final Duration EXPLICIT_LOCK_WAIT = Duration.ofSeconds(60);
     private static final Duration ADMISSION_LOCK_WAIT = Duration.ofSeconds(30);
-    static final String UNREFERENCED = "unreferenced";
-    static final String ORPHAN = "orphan";
-    static final String MANUAL = "manual";
 
     private final BlobSweeper sweeper;
     private final RetentionRecords records;
@@ -81,7 +80,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     /** Room held by admissions whose bytes are on their way in (hard limit only). */
     private final AtomicLong reserved = new AtomicLong();
     /** Why each blob freed by an eviction became unreferenced, until the sweep deletes it. */
-    private final Map<String, String> pendingBlobReasons = new java.util.concurrent.ConcurrentHashMap<>();
+    private final Map<String, DeletionReason> pendingBlobReasons = new java.util.concurrent.ConcurrentHashMap<>();
     private Instant lastOrphanSweep = Instant.EPOCH;
     private long lastRunStarted = System.nanoTime() - MIN_TRIGGERED_SPACING.toNanos();
 
@@ -125,7 +124,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     public void manifestDeleted(RepositoryName repository, Digest digest, long bytes) {
         storedBytes.addAndGet(-bytes);
         audit.drain(records); // the delete wrote its "manual" event in its own transaction
-        metrics.evicted(MANUAL, 1, bytes);
+        metrics.evicted(DeletionReason.MANUAL.wireName(), 1, bytes);
     }
 
     /**
@@ -297,8 +296,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         // once on two nodes, make it drift; say by how much.
         long before = records.storedBytes();
         metrics.storedBytesCorrected(correctStoredBytes());
-        // No local for the snapshot: once planned, it is garbage (most of the heap a collection needs).
-        List<CacheGraph.Eviction> plan = EvictionPlanner.plan(records.snapshot(), policy, before, now);
+        List<EntryHoldings.Eviction> plan = plan(now, before);
         List<CollectionReport.EvictedUnit> evicted = dryRun ? describe(plan) : execute(plan, now, true);
         List<CollectionReport.DeletedBlob> swept = dryRun ? sweepable(now) : sweep(now);
         if (!dryRun) correctStoredBytes();
@@ -326,7 +324,9 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         try (AutoCloseable held = lease.get()) {
             Instant now = clock.instant();
             long before = records.storedBytes();
-            List<CacheGraph.Eviction> plan = EvictionPlanner.invalidation(records.snapshot(), repositories, tags, olderThan, now);
+            CacheSnapshot snapshot = records.snapshot();
+            List<EntryHoldings.Eviction> plan = EvictionPlanner.invalidation(entries(snapshot), snapshot.blobSizes(), repositories, tags,
+                    olderThan, now);
             List<CollectionReport.EvictedUnit> evicted = dryRun ? describe(plan) : execute(plan, now, false);
             if (!dryRun && tags.isEmpty()) {
                 // What a collection retired earlier goes too: nobody is to build on an invalidated entry.
@@ -346,53 +346,68 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         }
     }
 
-    private static List<CollectionReport.EvictedUnit> describe(List<CacheGraph.Eviction> plan) {
-        List<CollectionReport.EvictedUnit> units = new ArrayList<>();
-        for (CacheGraph.Eviction e : plan) {
-            units.add(new CollectionReport.EvictedUnit(e.unit().repository(), e.unit().root().digest(), e.unit().tags(),
-                    e.deleted().stream().map(CacheGraph.Node::digest).toList(), e.reason(), e.freedBytes()));
+    /** The plan of a collection; once made, the snapshot it came from is garbage (most of the heap a collection needs). */
+    private List<EntryHoldings.Eviction> plan(Instant now, long storedBytes) {
+        CacheSnapshot snapshot = records.snapshot();
+        return EvictionPlanner.plan(entries(snapshot), snapshot.blobSizes(), policy, storedBytes, now);
+    }
+
+    /** The entries of every kind the snapshot holds. */
+    private List<Entry> entries(CacheSnapshot snapshot) {
+        List<Entry> entries = new ArrayList<>();
+        for (EntryKind kind : List.<EntryKind>of(new OciUnits(records, snapshot))) {
+            entries.addAll(kind.entries());
         }
+        return entries;
+    }
+
+    private static List<CollectionReport.EvictedUnit> describe(List<EntryHoldings.Eviction> plan) {
+        List<CollectionReport.EvictedUnit> units = new ArrayList<>();
+        for (EntryHoldings.Eviction e : plan) units.add(report(e, e.released()));
         return units;
     }
 
+    private static CollectionReport.EvictedUnit report(EntryHoldings.Eviction e, List<String> deleted) {
+        Entry entry = e.entry();
+        // An OCI entry's records are its manifests, which a report names by digest alone.
+        String prefix = entry.name() + "@";
+        List<String> names = deleted.stream().map(key -> key.startsWith(prefix) ? key.substring(prefix.length()) : key).toList();
+        return new CollectionReport.EvictedUnit(entry.name(), entry.key(), entry.tags(), names, e.reason().wireName(), e.freedBytes(),
+                entry.kind().name());
+    }
+
     /**
-     * Deletes each planned unit in its own transaction, only if it is still as planned (see
-     * RetentionRecords.UnitDeletion); a unit used or re-tagged since the snapshot stays.
+     * Deletes the planned entries in batches, each kind's share of a batch in one transaction, only if still
+     * as planned (see RetentionRecords.UnitDeletion); an entry used or re-tagged since the snapshot stays.
      */
-    private List<CollectionReport.EvictedUnit> execute(List<CacheGraph.Eviction> plan, Instant now, boolean guardUse) {
+    private List<CollectionReport.EvictedUnit> execute(List<EntryHoldings.Eviction> plan, Instant now, boolean guardUse) {
         List<CollectionReport.EvictedUnit> done = new ArrayList<>();
         for (int from = 0; from < plan.size(); from += UNIT_BATCH) {
-            List<CacheGraph.Eviction> batch = plan.subList(from, Math.min(plan.size(), from + UNIT_BATCH));
+            List<EntryHoldings.Eviction> batch = plan.subList(from, Math.min(plan.size(), from + UNIT_BATCH));
             lastUse.flush(); // uses since the snapshot must stop the deletion of what they used
-            List<RetentionRecords.UnitDeletion> deletions = new ArrayList<>();
-            for (CacheGraph.Eviction e : batch) {
-                Optional<Instant> usedNoLaterThan = guardUse
-                        ? e.deleted().stream().map(CacheGraph.Node::lastUsedAt).max(Instant::compareTo) : Optional.empty();
-                deletions.add(new RetentionRecords.UnitDeletion(RepositoryName.of(e.unit().repository()),
-                        e.deleted().stream().map(CacheGraph.Node::digest).toList(), e.unit().root().pushedAt(), usedNoLaterThan,
-                        EvictionPlanner.UNTAGGED.equals(e.reason()), e.reason()));
-            }
-            // An invalidation (no use guard) is meant to take the entries from everyone at once, builds in flight included.
-            List<List<String>> results = records.deleteUnits(deletions, guardUse ? lastUse.protection() : ReadProtection.NONE, clock.instant());
-            for (int i = 0; i < batch.size(); i++) {
-                List<String> deleted = results.get(i);
-                if (!deleted.isEmpty()) done.add(record(batch.get(i), deleted));
+            Map<EntryKind, List<EntryHoldings.Eviction>> byKind = new LinkedHashMap<>();
+            for (EntryHoldings.Eviction e : batch) byKind.computeIfAbsent(e.entry().kind(), k -> new ArrayList<>()).add(e);
+            for (Map.Entry<EntryKind, List<EntryHoldings.Eviction>> share : byKind.entrySet()) {
+                // An invalidation (no use guard) is meant to take the entries from everyone at once, builds in flight included.
+                List<List<String>> results = share.getKey().delete(share.getValue(), guardUse ? lastUse.protection() : ReadProtection.NONE,
+                        clock.instant(), guardUse);
+                for (int i = 0; i < share.getValue().size(); i++) {
+                    List<String> deleted = results.get(i);
+                    if (!deleted.isEmpty()) done.add(record(share.getValue().get(i), deleted));
+                }
             }
         }
         audit.drain(records); // once for all batches: each drain fsyncs the file and the database
         return done;
     }
 
-    /** Counts one deleted unit (its audit events were written with the deletion). */
-    private CollectionReport.EvictedUnit record(CacheGraph.Eviction e, List<String> deleted) {
-        CacheGraph.Unit unit = e.unit();
-        long manifestBytes = 0;
-        for (CacheGraph.Node node : e.deleted()) {
-            if (deleted.contains(node.digest())) manifestBytes += node.size();
-        }
+    /** Counts one deleted entry (its audit events were written with the deletion). */
+    private CollectionReport.EvictedUnit record(EntryHoldings.Eviction e, List<String> deleted) {
+        long ownBytes = 0;
+        for (String key : deleted) ownBytes += e.entry().own().getOrDefault(key, 0L);
         e.freedBlobs().keySet().forEach(blob -> pendingBlobReasons.put(blob, e.reason()));
-        metrics.evicted(e.reason(), deleted.size(), manifestBytes);
-        return new CollectionReport.EvictedUnit(unit.repository(), unit.root().digest(), unit.tags(), deleted, e.reason(), e.freedBytes());
+        metrics.evicted(e.reason().wireName(), deleted.size(), ownBytes);
+        return report(e, deleted);
     }
 
     /**
@@ -419,17 +434,19 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
             unlinked = records.unlinkedBlobs(cutoff, after, SWEEP_BATCH);
             if (unlinked.isEmpty()) break;
             after = Optional.of(unlinked.getLast());
-            Map<Digest, String> reasons = new LinkedHashMap<>();
+            Map<Digest, DeletionReason> reasons = new LinkedHashMap<>();
             for (Digest digest : unlinked) {
-                reasons.put(digest, Optional.ofNullable(pendingBlobReasons.get(digest.toString())).orElse(UNREFERENCED));
+                reasons.put(digest, Optional.ofNullable(pendingBlobReasons.get(digest.toString())).orElse(DeletionReason.UNREFERENCED));
             }
-            Map<Digest, Long> freed = sweeper.deleteUnlinkedBlobs(reasons);
+            Map<Digest, String> said = new LinkedHashMap<>();
+            reasons.forEach((digest, reason) -> said.put(digest, reason.wireName()));
+            Map<Digest, Long> freed = sweeper.deleteUnlinkedBlobs(said);
             audit.drain(records); // per batch, so that the log follows a long sweep (and tells how far a crash let it go)
             for (Map.Entry<Digest, Long> blob : freed.entrySet()) {
-                String reason = reasons.get(blob.getKey());
+                DeletionReason reason = reasons.get(blob.getKey());
                 pendingBlobReasons.remove(blob.getKey().toString());
-                metrics.evicted(reason, 0, blob.getValue());
-                deleted.add(new CollectionReport.DeletedBlob(blob.getKey().toString(), blob.getValue(), reason));
+                metrics.evicted(reason.wireName(), 0, blob.getValue());
+                deleted.add(new CollectionReport.DeletedBlob(blob.getKey().toString(), blob.getValue(), reason.wireName()));
             }
         } while (unlinked.size() == SWEEP_BATCH);
         if (lastOrphanSweep.isBefore(now.minus(ORPHAN_SWEEP_EVERY))) {
@@ -465,8 +482,8 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         java.util.Set<Digest> recorded = records.blobRecordsAmong(candidates.stream().map(dev.cairn.storage.StoredBlob::digest).toList());
         for (dev.cairn.storage.StoredBlob blob : candidates) {
             if (!recorded.contains(blob.digest()) && sweeper.deleteOrphanFile(blob.digest(), () -> records.addAuditEvent(
-                    new RetentionRecords.AuditEvent(0, now, "blob", Optional.empty(), blob.digest().toString(), List.of(), blob.size(), ORPHAN)))) {
-                deleted.add(new CollectionReport.DeletedBlob(blob.digest().toString(), blob.size(), ORPHAN));
+                    new RetentionRecords.AuditEvent(0, now, "blob", Optional.empty(), blob.digest().toString(), List.of(), blob.size(), DeletionReason.ORPHAN.wireName())))) {
+                deleted.add(new CollectionReport.DeletedBlob(blob.digest().toString(), blob.size(), DeletionReason.ORPHAN.wireName()));
             }
         }
         candidates.clear();
@@ -477,7 +494,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         Instant cutoff = now.minus(policy.grace());
         Map<String, CollectionReport.DeletedBlob> blobsToGo = new LinkedHashMap<>();
         for (Digest digest : records.unlinkedBlobs(cutoff, Optional.empty(), SWEEP_BATCH)) {
-            blobsToGo.put(digest.toString(), new CollectionReport.DeletedBlob(digest.toString(), 0, UNREFERENCED));
+            blobsToGo.put(digest.toString(), new CollectionReport.DeletedBlob(digest.toString(), 0, DeletionReason.UNREFERENCED.wireName()));
         }
         return new ArrayList<>(blobsToGo.values());
     }

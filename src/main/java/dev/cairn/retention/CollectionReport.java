@@ -10,8 +10,13 @@ public record CollectionReport(boolean dryRun, List<EvictedUnit> evicted, List<D
         blobs = List.copyOf(blobs);
     }
 
-    /** A unit of manifests evicted together: its root, tags, every manifest digest, the reason, the bytes it frees. */
-    public record EvictedUnit(String repository, String root, List<String> tags, List<String> manifests, String reason, long bytes) {
+    /**
+     * An entry evicted whole. For an OCI unit ({@code kind} "manifest"): its repository, root digest, tags and every
+     * manifest digest; for a keyed entry: its namespace and key (as root and only record). Then the reason and
+     * the bytes it frees.
+     */
+    public record EvictedUnit(String repository, String root, List<String> tags, List<String> manifests, String reason, long bytes,
+                              String kind) {
         public EvictedUnit {
             tags = List.copyOf(tags);
             manifests = List.copyOf(manifests);

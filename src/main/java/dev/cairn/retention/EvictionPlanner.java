@@ -1,53 +1,59 @@
 package dev.cairn.retention;
 
+import dev.cairn.values.DeletionReason;
 import dev.cairn.values.Glob;
-import dev.cairn.metadata.CacheSnapshot;
 
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /**
- * Decides what goes, in order: first what the rules say has expired (max-age since push, max-idle since
- * last use, untagged past its delay), then, while stored bytes are above the high watermark, the least
- * recently used units until the low watermark is reached. Repositories whose rule says {@code evict: never}
- * are left out of both.
+ * Decides what goes, over entries of every kind alike, in order: first what the rules say has expired
+ * (max-age since push, max-idle since last use, untagged past its delay), then, while stored bytes are above
+ * the high watermark, the least recently used entries until the low watermark is reached. Names whose rule
+ * says {@code evict: never} are left out of both.
  */
 final class EvictionPlanner {
-    static final String BUDGET = "budget";
-    static final String MAX_AGE = "max-age";
-    static final String MAX_IDLE = "max-idle";
-    static final String UNTAGGED = "untagged";
-    static final String INVALIDATED = "invalidated";
-
     private EvictionPlanner() {
     }
 
-    static List<CacheGraph.Eviction> plan(CacheSnapshot snapshot, RetentionPolicy policy, long storedBytes, Instant now) {
-        CacheGraph graph = new CacheGraph(snapshot);
-        List<CacheGraph.Eviction> evictions = new ArrayList<>();
-        // Plan against what live manifests hold: blobs already unreferenced (waiting out the grace window)
-        // go with the sweep, and evicting more entries would not bring them back sooner.
-        long usage = storedBytes - graph.unreferencedBlobBytes();
-        for (CacheGraph.Unit unit : graph.units()) {
-            RetentionRule rule = policy.ruleFor(unit.repository());
+    /** Least recently used first; ties by push time, then by name and key, so that a plan is reproducible. */
+    static List<Entry> leastRecentlyUsedFirst(List<Entry> entries) {
+        List<Entry> ordered = new ArrayList<>(entries);
+        ordered.sort(Comparator.comparing(Entry::lastUse).thenComparing(Entry::pushedAt).thenComparing(Entry::id));
+        return ordered;
+    }
+
+    static List<EntryHoldings.Eviction> plan(List<Entry> entries, Map<String, Long> blobSizes, RetentionPolicy policy, long storedBytes,
+                                             Instant now) {
+        EntryHoldings holdings = new EntryHoldings(entries, blobSizes);
+        List<Entry> ordered = leastRecentlyUsedFirst(entries);
+        List<EntryHoldings.Eviction> evictions = new ArrayList<>();
+        // Plan against what live entries hold: blobs already unheld (waiting out the grace window) go with
+        // the sweep, and evicting more entries would not bring them back sooner.
+        long usage = storedBytes - holdings.unheldBlobBytes();
+        for (Entry entry : ordered) {
+            RetentionRule rule = policy.ruleFor(entry.name());
             if (rule.neverEvict()) continue;
-            Optional<String> reason = expiry(unit, rule, policy, now);
+            Optional<DeletionReason> reason = expiry(entry, rule, policy, now);
             if (reason.isPresent()) {
-                CacheGraph.Eviction eviction = graph.evict(unit, reason.get());
-                if (!eviction.deleted().isEmpty()) {
+                EntryHoldings.Eviction eviction = holdings.evict(entry, reason.get());
+                if (!eviction.released().isEmpty()) {
                     evictions.add(eviction);
                     usage -= eviction.freedBytes();
                 }
             }
         }
         if (usage > policy.highBytes()) {
-            for (CacheGraph.Unit unit : graph.units()) {
+            for (Entry entry : ordered) {
                 if (usage <= policy.lowBytes()) break;
-                if (policy.ruleFor(unit.repository()).neverEvict()) continue;
-                CacheGraph.Eviction eviction = graph.evict(unit, BUDGET);
-                if (!eviction.deleted().isEmpty()) {
+                if (policy.ruleFor(entry.name()).neverEvict()) continue;
+                EntryHoldings.Eviction eviction = holdings.evict(entry, DeletionReason.BUDGET);
+                if (!eviction.released().isEmpty()) {
                     evictions.add(eviction);
                     usage -= eviction.freedBytes();
                 }
@@ -56,30 +62,30 @@ final class EvictionPlanner {
         return evictions;
     }
 
-    private static Optional<String> expiry(CacheGraph.Unit unit, RetentionRule rule, RetentionPolicy policy, Instant now) {
-        if (rule.maxAge().isPresent() && unit.root().pushedAt().isBefore(now.minus(rule.maxAge().get()))) {
-            return Optional.of(MAX_AGE);
+    private static Optional<DeletionReason> expiry(Entry entry, RetentionRule rule, RetentionPolicy policy, Instant now) {
+        if (rule.maxAge().isPresent() && entry.pushedAt().isBefore(now.minus(rule.maxAge().get()))) {
+            return Optional.of(DeletionReason.MAX_AGE);
         }
-        if (rule.maxIdle().isPresent() && unit.lastUse().isBefore(now.minus(rule.maxIdle().get()))) {
-            return Optional.of(MAX_IDLE);
+        if (rule.maxIdle().isPresent() && entry.lastUse().isBefore(now.minus(rule.maxIdle().get()))) {
+            return Optional.of(DeletionReason.MAX_IDLE);
         }
-        if (!unit.tagged() && policy.untaggedAfter().isPresent() && unit.root().pushedAt().isBefore(now.minus(policy.untaggedAfter().get()))) {
-            return Optional.of(UNTAGGED);
+        if (entry.expiresUntagged() && policy.untaggedAfter().isPresent() && entry.pushedAt().isBefore(now.minus(policy.untaggedAfter().get()))) {
+            return Optional.of(DeletionReason.UNTAGGED);
         }
         return Optional.empty();
     }
 
-    /** Units matching an invalidation request, evicted in the model; dry runs stop here. */
-    static List<CacheGraph.Eviction> invalidation(CacheSnapshot snapshot, Glob repositories, Optional<Glob> tags,
-                                                  Optional<java.time.Duration> olderThan, Instant now) {
-        CacheGraph graph = new CacheGraph(snapshot);
-        List<CacheGraph.Eviction> evictions = new ArrayList<>();
-        for (CacheGraph.Unit unit : graph.units()) {
-            if (!repositories.matches(unit.repository())) continue;
-            if (tags.isPresent() && unit.tags().stream().noneMatch(tags.get()::matches)) continue;
-            if (olderThan.isPresent() && !unit.root().pushedAt().isBefore(now.minus(olderThan.get()))) continue;
-            CacheGraph.Eviction eviction = graph.evict(unit, INVALIDATED);
-            if (!eviction.deleted().isEmpty()) evictions.add(eviction);
+    /** Entries matching an invalidation request, evicted in the model; dry runs stop here. */
+    static List<EntryHoldings.Eviction> invalidation(List<Entry> entries, Map<String, Long> blobSizes, Glob names, Optional<Glob> tags,
+                                                     Optional<Duration> olderThan, Instant now) {
+        EntryHoldings holdings = new EntryHoldings(entries, blobSizes);
+        List<EntryHoldings.Eviction> evictions = new ArrayList<>();
+        for (Entry entry : leastRecentlyUsedFirst(entries)) {
+            if (!names.matches(entry.name())) continue;
+            if (tags.isPresent() && entry.tags().stream().noneMatch(tags.get()::matches)) continue;
+            if (olderThan.isPresent() && !entry.pushedAt().isBefore(now.minus(olderThan.get()))) continue;
+            EntryHoldings.Eviction eviction = holdings.evict(entry, DeletionReason.INVALIDATED);
+            if (!eviction.released().isEmpty()) evictions.add(eviction);
         }
         return evictions;
     }

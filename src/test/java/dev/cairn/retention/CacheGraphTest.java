@@ -1,5 +1,6 @@
 package dev.cairn.retention;
 
+import dev.cairn.values.DeletionReason;
 import dev.cairn.values.Glob;
 import dev.cairn.metadata.CacheSnapshot;
 import org.junit.jupiter.api.Test;
@@ -32,8 +33,23 @@ class CacheGraphTest {
         for (String t : to) references.add(new CacheSnapshot.ReferenceRow(repo, from, t));
     }
 
+    private CacheSnapshot snapshot() {
+        return new CacheSnapshot(manifests, tags, references, blobs);
+    }
+
     private CacheGraph graph() {
-        return new CacheGraph(new CacheSnapshot(manifests, tags, references, blobs));
+        return new CacheGraph(snapshot());
+    }
+
+    /** The OCI entries, least recently used first, as the planner sees them. */
+    private List<Entry> entries() {
+        return EvictionPlanner.leastRecentlyUsedFirst(new OciUnits(null, snapshot()).entries());
+    }
+
+    /** The manifests an eviction deletes, by digest. */
+    private static List<String> deleted(EntryHoldings.Eviction eviction) {
+        String prefix = eviction.entry().name() + "@";
+        return eviction.released().stream().map(key -> key.substring(prefix.length())).toList();
     }
 
     @Test
@@ -53,11 +69,16 @@ class CacheGraphTest {
         List<CacheGraph.Unit> units = graph.units();
         assertThat(units).hasSize(1);
         assertThat(units.getFirst().members()).extracting(CacheGraph.Node::digest).containsExactlyInAnyOrder("index", "amd64", "arm64", "sig");
-        CacheGraph.Eviction eviction = graph.evict(units.getFirst(), "budget");
-        assertThat(eviction.deleted()).extracting(CacheGraph.Node::digest).containsExactlyInAnyOrder("index", "amd64", "arm64", "sig");
+        List<Entry> entries = entries();
+        assertThat(entries).hasSize(1);
+        EntryHoldings holdings = new EntryHoldings(entries, blobs);
+        EntryHoldings.Eviction eviction = holdings.evict(entries.getFirst(), DeletionReason.BUDGET);
+        assertThat(deleted(eviction)).containsExactlyInAnyOrder("index", "amd64", "arm64", "sig");
+        assertThat(deleted(eviction).getFirst()).as("the root is named first").isEqualTo("index");
         assertThat(eviction.freedBlobs()).containsOnlyKeys("L1", "L2");
         assertThat(eviction.freedBytes()).isEqualTo(1000 + 2000 + 4 * 100);
-        assertThat(graph.units()).isEmpty();
+        assertThat(holdings.evict(entries.getFirst(), DeletionReason.BUDGET).released()).as("nothing is left to evict").isEmpty();
+        assertThat(holdings.unheldBlobBytes()).isEqualTo(3000);
     }
 
     @Test
@@ -75,13 +96,21 @@ class CacheGraphTest {
         tags.add(new CacheSnapshot.TagRow("r", "new", "new-index"));
         tags.add(new CacheSnapshot.TagRow("r", "pinned", "pinned"));
 
-        CacheGraph graph = graph();
-        CacheGraph.Unit oldest = graph.units().getFirst();
-        assertThat(oldest.root().digest()).isEqualTo("old-index");
-        CacheGraph.Eviction eviction = graph.evict(oldest, "budget");
-        assertThat(eviction.deleted()).extracting(CacheGraph.Node::digest).containsExactly("old-index");
+        List<Entry> entries = entries();
+        Entry oldest = entries.getFirst();
+        assertThat(oldest.key()).isEqualTo("old-index");
+        EntryHoldings holdings = new EntryHoldings(entries, blobs);
+        EntryHoldings.Eviction eviction = holdings.evict(oldest, DeletionReason.BUDGET);
+        assertThat(deleted(eviction)).containsExactly("old-index");
         assertThat(eviction.freedBlobs()).isEmpty();
-        assertThat(graph.units()).extracting(u -> u.root().digest()).containsExactlyInAnyOrder("new-index", "pinned");
+        assertThat(entries.subList(1, entries.size())).extracting(Entry::key).containsExactlyInAnyOrder("new-index", "pinned");
+        Entry newIndex = entries.stream().filter(e -> e.key().equals("new-index")).findFirst().orElseThrow();
+        Entry pinned = entries.stream().filter(e -> e.key().equals("pinned")).findFirst().orElseThrow();
+        assertThat(deleted(holdings.evict(newIndex, DeletionReason.BUDGET))).as("the shared child goes with its last parent")
+                .containsExactlyInAnyOrder("new-index", "shared");
+        EntryHoldings.Eviction last = holdings.evict(pinned, DeletionReason.BUDGET);
+        assertThat(deleted(last)).containsExactly("pinned");
+        assertThat(last.freedBlobs()).containsOnlyKeys("L");
     }
 
     @Test
@@ -94,10 +123,11 @@ class CacheGraphTest {
         refer("b", "m2", "base");
         tags.add(new CacheSnapshot.TagRow("a", "v", "m1"));
         tags.add(new CacheSnapshot.TagRow("b", "v", "m2"));
-        CacheGraph graph = graph();
-        CacheGraph.Eviction first = graph.evict(graph.units().getFirst(), "budget");
+        List<Entry> entries = entries();
+        EntryHoldings holdings = new EntryHoldings(entries, blobs);
+        EntryHoldings.Eviction first = holdings.evict(entries.get(0), DeletionReason.BUDGET);
         assertThat(first.freedBlobs()).containsOnlyKeys("top");
-        CacheGraph.Eviction second = graph.evict(graph.units().getFirst(), "budget");
+        EntryHoldings.Eviction second = holdings.evict(entries.get(1), DeletionReason.BUDGET);
         assertThat(second.freedBlobs()).containsOnlyKeys("base");
     }
 
@@ -107,6 +137,7 @@ class CacheGraphTest {
         manifests.add(new CacheSnapshot.ManifestRow("r", "pushed-late", 100, Instant.ofEpochSecond(20), Instant.ofEpochSecond(20), Optional.empty()));
         manifests.add(new CacheSnapshot.ManifestRow("r", "untouched", 100, Instant.ofEpochSecond(5), Instant.ofEpochSecond(5), Optional.empty()));
         assertThat(graph().units()).extracting(u -> u.root().digest()).containsExactly("untouched", "pushed-late", "pushed-early-used-late");
+        assertThat(entries()).extracting(Entry::key).containsExactly("untouched", "pushed-late", "pushed-early-used-late");
     }
 
     @Test
