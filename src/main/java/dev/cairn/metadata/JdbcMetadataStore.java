@@ -23,9 +23,9 @@ import static dev.cairn.metadata.Statements.exists;
  * {@code INSERT ... ON CONFLICT}); only the connection set-up and the binary column type differ.
  * This class sets up the database (pool, migrations, cross-node locks) and answers each interface by
  * handing the call to the records of its role: {@link SqlRegistryRecords}, {@link SqlUploadRecords},
- * {@link SqlRetentionRecords} and {@link SqlAuditEvents}, all on the one {@link SqlDatabase}.
+ * {@link SqlRetentionRecords}, {@link SqlKeyedEntries} and {@link SqlAuditEvents}, all on the one {@link SqlDatabase}.
  */
-public final class JdbcMetadataStore implements MetadataStore, RetentionRecords, UploadLedger {
+public final class JdbcMetadataStore implements MetadataStore, RetentionRecords, EntryRecords, UploadLedger {
     /** PostgreSQL only: the cross-node locks, on connections of their own. */
     private final PostgresAdvisoryLocks advisoryLocks;
 
@@ -34,6 +34,7 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     private final SqlUploadRecords uploads;
     private final SqlAuditEvents auditEvents;
     private final SqlRetentionRecords retention;
+    private final SqlKeyedEntries keyedEntries;
 
     private JdbcMetadataStore(SqlDatabase database, PostgresAdvisoryLocks advisoryLocks) {
         this.database = database;
@@ -42,6 +43,7 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
         this.uploads = new SqlUploadRecords(database);
         this.auditEvents = new SqlAuditEvents(database);
         this.retention = new SqlRetentionRecords(database);
+        this.keyedEntries = new SqlKeyedEntries(database);
     }
 
     /** The embedded store: one SQLite file in WAL mode, durable at every commit. */
@@ -235,6 +237,26 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     // ---- retention ----
+
+    @Override
+    public List<Digest> putEntry(String kind, RepositoryName namespace, String key, long size, Collection<Digest> blobs, Instant now) {
+        return keyedEntries.putEntry(kind, namespace, key, size, blobs, now);
+    }
+
+    @Override
+    public Optional<KeyedEntry> entry(String kind, RepositoryName namespace, String key) {
+        return keyedEntries.entry(kind, namespace, key);
+    }
+
+    @Override
+    public boolean entryUsed(String kind, RepositoryName namespace, String key, Instant at) {
+        return keyedEntries.entryUsed(kind, namespace, key, at);
+    }
+
+    @Override
+    public List<Boolean> deleteEntries(List<EntryDeletion> deletions, Instant now) {
+        return keyedEntries.deleteEntries(deletions, now);
+    }
 
     @Override
     public CacheSnapshot snapshot() {

@@ -1,5 +1,6 @@
 package dev.cairn.metadata;
 
+import dev.cairn.values.DeletionReason;
 import dev.cairn.values.Digest;
 import dev.cairn.values.RepositoryName;
 
@@ -37,6 +38,21 @@ public interface RetentionRecords {
      */
     List<List<String>> deleteUnits(List<UnitDeletion> units, ReadProtection protection, Instant now);
 
+    /**
+     * A keyed entry as retention saw it: deleted only if still as seen, not pushed again ({@code pushedAt}) and,
+     * when given, not used after {@code usedNoLaterThan}.
+     */
+    record EntryDeletion(String kind, String namespace, String key, Instant pushedAt, Optional<Instant> usedNoLaterThan,
+                         DeletionReason reason) {
+    }
+
+    /**
+     * Deletes each keyed entry still as seen, with its hold on its blobs, in one transaction for the batch,
+     * recording an audit event per entry (its kind, namespace and key) in the same transaction. Returns, per
+     * deletion in order, whether the entry went.
+     */
+    List<Boolean> deleteEntries(List<EntryDeletion> deletions, Instant now);
+
     /** Deletes up to {@code limit} retired manifests whose stay ended before {@code now}, with their references; returns how many. */
     int deleteRetiredManifests(Instant now, int limit);
 
@@ -67,11 +83,11 @@ public interface RetentionRecords {
      */
     Optional<LinkKey> deleteUnreferencedLinks(Instant cutoff, Optional<LinkKey> after, int pageSize);
 
-    /** Blobs that no repository links, created before {@code cutoff}, in digest order after {@code after}. */
+    /** Blobs that no repository links and no keyed entry holds, created before {@code cutoff}, in digest order after {@code after}. */
     List<Digest> unlinkedBlobs(Instant cutoff, Optional<Digest> after, int limit);
 
     /**
-     * Deletes the records of those blobs that no repository links and no manifest references (checked in
+     * Deletes the records of those blobs that no repository links, no manifest references and no keyed entry holds (checked in
      * the same transaction), with an audit event giving each one's reason; returns the size of each one deleted.
      */
     java.util.Map<Digest, Long> deleteBlobsIfUnlinked(java.util.Map<Digest, String> reasons);

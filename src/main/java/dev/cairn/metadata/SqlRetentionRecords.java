@@ -69,14 +69,15 @@ final class SqlRetentionRecords {
                     while (r.next()) sizes.put(one.apply(r.getString(1)), r.getLong(2));
                 }
             }
-            return new CacheSnapshot(manifests, tags, references, sizes);
+            return new CacheSnapshot(manifests, tags, references, sizes, SqlKeyedEntries.rows(c, one));
         });
     }
 
     long storedBytes() {
         return database.read(c -> {
             try (Statement s = c.createStatement();
-                 ResultSet r = s.executeQuery("SELECT (SELECT COALESCE(SUM(size), 0) FROM blobs) + (SELECT COALESCE(SUM(size), 0) FROM manifests)")) {
+                 ResultSet r = s.executeQuery("SELECT (SELECT COALESCE(SUM(size), 0) FROM blobs) + (SELECT COALESCE(SUM(size), 0) FROM manifests) "
+                         + "+ (SELECT COALESCE(SUM(size), 0) FROM keyed_entries)")) {
                 return r.next() ? r.getLong(1) : 0L;
             }
         });
@@ -254,7 +255,8 @@ final class SqlRetentionRecords {
         return database.read(c -> {
             List<Digest> blobs = new ArrayList<>();
             try (PreparedStatement s = c.prepareStatement("SELECT b.digest FROM blobs b WHERE b.digest > ? AND b.created_at < ? "
-                    + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest) ORDER BY b.digest LIMIT ?")) {
+                    + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest) "
+                    + "AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = b.digest) ORDER BY b.digest LIMIT ?")) {
                 s.setString(1, after.map(Digest::toString).orElse(""));
                 s.setLong(2, cutoff.toEpochMilli());
                 s.setInt(3, limit);
@@ -298,8 +300,9 @@ final class SqlRetentionRecords {
                     }
                     if (size != null && st.update("DELETE FROM blobs WHERE digest = ? "
                             + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = ?) "
-                            + "AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.reference = ?)",
-                            digest.toString(), digest.toString(), digest.toString()) > 0) {
+                            + "AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.reference = ?) "
+                            + "AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = ?)",
+                            digest.toString(), digest.toString(), digest.toString(), digest.toString()) > 0) {
                         deleted.put(digest, size);
                         insertAuditEvent(st, new AuditEvent(0, Instant.now(), "blob", Optional.empty(), digest.toString(), List.of(), size,
                                 reasons.get(digest)));

@@ -355,7 +355,9 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     /** The entries of every kind the snapshot holds. */
     private List<Entry> entries(CacheSnapshot snapshot) {
         List<Entry> entries = new ArrayList<>();
-        for (EntryKind kind : List.<EntryKind>of(new OciUnits(records, snapshot))) {
+        List<EntryKind> kinds = new ArrayList<>(List.of(new OciUnits(records, snapshot)));
+        kinds.addAll(KeyedEntries.kindsIn(records, snapshot));
+        for (EntryKind kind : kinds) {
             entries.addAll(kind.entries());
         }
         return entries;

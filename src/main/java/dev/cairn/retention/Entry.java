@@ -17,8 +17,9 @@ import java.util.Set;
  * @param lastUse  its latest use, or its push if never used (max-idle and the LRU order count from here)
  * @param tags     the tags an invalidation's tag glob matches (none for entries that have no tags)
  * @param expiresUntagged true for an untagged OCI root, which the untagged delay applies to
- * @param own      records deleted with the entry, by the kind's key, with their bytes; an item two entries
- *                 of one kind share (an index's child under two indexes) goes with the last of them
+ * @param own      records deleted with the entry, as {@code name@key} (an OCI manifest as repository@digest),
+ *                 with their bytes; one two entries of a kind share (an index's child under two indexes) goes
+ *                 with the last of them
  * @param blobs    digests of the blobs it holds; a blob stays while any entry of any kind holds it
  */
 public record Entry(EntryKind kind, String name, String key, Instant pushedAt, Instant lastUse, List<String> tags,

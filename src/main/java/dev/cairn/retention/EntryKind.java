@@ -8,7 +8,7 @@ import java.util.List;
 /**
  * One kind of cached entry, as of one read of the records: lists its entries for the planner and deletes
  * those the planner evicts. The OCI unit is one kind ({@link OciUnits}); results keyed by a build tool or
- * a step hash are another.
+ * a step hash are another ({@link KeyedEntries}).
  */
 public interface EntryKind {
     /** The audit log's and the reports' word for entries of this kind. */

@@ -1,0 +1,37 @@
+package dev.cairn.metadata;
+
+import dev.cairn.values.Digest;
+import dev.cairn.values.RepositoryName;
+
+import java.time.Instant;
+import java.util.Collection;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Entries stored by key in a namespace, of any kind but the OCI unit: what a build-tool cache or the step
+ * cache keeps. Retention evicts them beside images (see {@link RetentionRecords#snapshot}); a blob an entry
+ * names stays while the entry does. Every method is one transaction.
+ */
+public interface EntryRecords {
+    /** An entry as stored: its kind, namespace (what the rules' globs match), key, own bytes, times and blobs. */
+    record KeyedEntry(String kind, RepositoryName namespace, String key, long size, Instant pushedAt, Instant lastUsedAt,
+                      List<Digest> blobs) {
+        public KeyedEntry {
+            blobs = List.copyOf(blobs);
+        }
+    }
+
+    /**
+     * Stores the entry, or replaces one under the same kind, namespace and key (a new push time, new blobs).
+     * Returns the blobs it names that have no record, and stores nothing then. Call it under the digest
+     * locks of its blobs, as a link is made, so that a sweep deleting one of them either comes first (and
+     * the blob is missing here) or sees the entry holding it.
+     */
+    List<Digest> putEntry(String kind, RepositoryName namespace, String key, long size, Collection<Digest> blobs, Instant now);
+
+    Optional<KeyedEntry> entry(String kind, RepositoryName namespace, String key);
+
+    /** Notes a use of the entry at {@code at} (later uses win); false when it is not there. */
+    boolean entryUsed(String kind, RepositoryName namespace, String key, Instant at);
+}

@@ -1,0 +1,141 @@
+package dev.cairn.metadata;
+
+import dev.cairn.metadata.RetentionRecords.AuditEvent;
+import dev.cairn.metadata.RetentionRecords.EntryDeletion;
+import dev.cairn.values.Digest;
+import dev.cairn.values.RepositoryName;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.UnaryOperator;
+
+import static dev.cairn.metadata.SqlAuditEvents.insertAuditEvent;
+
+/**
+ * Keyed entries in SQL: one row per entry and one per blob it holds. Apart from the registry's records
+ * because no repository, manifest or tag is involved: a kind of entry that is not an OCI image stores
+ * here, and retention reads and deletes it beside the images without knowing its kind.
+ */
+final class SqlKeyedEntries {
+    private final SqlDatabase database;
+
+    SqlKeyedEntries(SqlDatabase database) {
+        this.database = database;
+    }
+
+    List<Digest> putEntry(String kind, RepositoryName namespace, String key, long size, Collection<Digest> blobs, Instant now) {
+        List<Digest> held = List.copyOf(new LinkedHashSet<>(blobs));
+        return database.write(c -> {
+            try (Statements st = new Statements(c)) {
+                List<Digest> missing = new ArrayList<>();
+                for (Digest blob : held) {
+                    if (!st.exists("SELECT 1 FROM blobs WHERE digest = ?", blob.toString())) missing.add(blob);
+                }
+                if (!missing.isEmpty()) return missing;
+                String ns = namespace.value();
+                st.update("DELETE FROM keyed_entry_blobs WHERE kind = ? AND namespace = ? AND entry_key = ?", kind, ns, key);
+                st.update("INSERT INTO keyed_entries (kind, namespace, entry_key, size, pushed_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?) "
+                                + "ON CONFLICT (kind, namespace, entry_key) DO UPDATE SET size = excluded.size, pushed_at = excluded.pushed_at, "
+                                + "last_used_at = excluded.last_used_at",
+                        kind, ns, key, size, now.toEpochMilli(), now.toEpochMilli());
+                for (Digest blob : held) {
+                    st.update("INSERT INTO keyed_entry_blobs (kind, namespace, entry_key, digest) VALUES (?, ?, ?, ?)", kind, ns, key, blob.toString());
+                }
+                return List.of();
+            }
+        });
+    }
+
+    Optional<EntryRecords.KeyedEntry> entry(String kind, RepositoryName namespace, String key) {
+        return database.read(c -> {
+            try (Statements st = new Statements(c)) {
+                PreparedStatement s = st.prepare("SELECT size, pushed_at, last_used_at FROM keyed_entries WHERE kind = ? AND namespace = ? AND entry_key = ?");
+                Statements.bind(s, kind, namespace.value(), key);
+                try (ResultSet r = s.executeQuery()) {
+                    if (!r.next()) return Optional.empty();
+                    List<Digest> blobs = st.strings("SELECT digest FROM keyed_entry_blobs WHERE kind = ? AND namespace = ? AND entry_key = ? "
+                            + "ORDER BY digest", kind, namespace.value(), key).stream().map(Digest::parse).toList();
+                    return Optional.of(new EntryRecords.KeyedEntry(kind, namespace, key, r.getLong(1), Instant.ofEpochMilli(r.getLong(2)),
+                            Instant.ofEpochMilli(r.getLong(3)), blobs));
+                }
+            }
+        });
+    }
+
+    boolean entryUsed(String kind, RepositoryName namespace, String key, Instant at) {
+        return database.write(c -> {
+            try (Statements st = new Statements(c)) {
+                if (!st.exists("SELECT 1 FROM keyed_entries WHERE kind = ? AND namespace = ? AND entry_key = ?", kind, namespace.value(), key)) {
+                    return false;
+                }
+                st.update("UPDATE keyed_entries SET last_used_at = ? WHERE kind = ? AND namespace = ? AND entry_key = ? AND last_used_at < ?",
+                        at.toEpochMilli(), kind, namespace.value(), key, at.toEpochMilli());
+                return true;
+            }
+        });
+    }
+
+    /** Every entry with its blobs, for retention's snapshot (same plain read, strings shared through {@code one}). */
+    static List<CacheSnapshot.EntryRow> rows(Connection c, UnaryOperator<String> one) throws SQLException {
+        Map<String, List<String>> blobs = new HashMap<>();
+        try (Statement s = c.createStatement();
+             ResultSet r = s.executeQuery("SELECT kind, namespace, entry_key, digest FROM keyed_entry_blobs")) {
+            while (r.next()) {
+                blobs.computeIfAbsent(r.getString(1) + " " + r.getString(2) + " " + r.getString(3), k -> new ArrayList<>()).add(one.apply(r.getString(4)));
+            }
+        }
+        List<CacheSnapshot.EntryRow> rows = new ArrayList<>();
+        try (Statement s = c.createStatement();
+             ResultSet r = s.executeQuery("SELECT kind, namespace, entry_key, size, pushed_at, last_used_at FROM keyed_entries")) {
+            while (r.next()) {
+                String kind = one.apply(r.getString(1));
+                String namespace = one.apply(r.getString(2));
+                String key = r.getString(3);
+                rows.add(new CacheSnapshot.EntryRow(kind, namespace, key, r.getLong(4), Instant.ofEpochMilli(r.getLong(5)),
+                        Instant.ofEpochMilli(r.getLong(6)), blobs.getOrDefault(kind + " " + namespace + " " + key, List.of())));
+            }
+        }
+        return rows;
+    }
+
+    List<Boolean> deleteEntries(List<EntryDeletion> deletions, Instant now) {
+        return database.write(c -> {
+            try (Statements st = new Statements(c)) {
+                List<Boolean> results = new ArrayList<>();
+                for (EntryDeletion d : deletions) results.add(deleteIfUnchanged(st, d, now));
+                return results;
+            }
+        });
+    }
+
+    private static boolean deleteIfUnchanged(Statements st, EntryDeletion d, Instant now) throws SQLException {
+        PreparedStatement s = st.prepare("SELECT size FROM keyed_entries WHERE kind = ? AND namespace = ? AND entry_key = ?");
+        Statements.bind(s, d.kind(), d.namespace(), d.key());
+        long size;
+        try (ResultSet r = s.executeQuery()) {
+            if (!r.next()) return false;
+            size = r.getLong(1);
+        }
+        // The conditions sit in the deleting statement itself, so that a push or a use committed since the
+        // read above (on another node, under PostgreSQL's read committed) keeps the entry.
+        long usedNoLaterThan = d.usedNoLaterThan().map(Instant::toEpochMilli).orElse(Long.MAX_VALUE);
+        if (st.update("DELETE FROM keyed_entries WHERE kind = ? AND namespace = ? AND entry_key = ? AND pushed_at = ? AND last_used_at <= ?",
+                d.kind(), d.namespace(), d.key(), d.pushedAt().toEpochMilli(), usedNoLaterThan) == 0) {
+            return false;
+        }
+        st.update("DELETE FROM keyed_entry_blobs WHERE kind = ? AND namespace = ? AND entry_key = ?", d.kind(), d.namespace(), d.key());
+        insertAuditEvent(st, new AuditEvent(0, now, d.kind(), Optional.of(d.namespace()), d.key(), List.of(), size, d.reason().wireName()));
+        return true;
+    }
+}
