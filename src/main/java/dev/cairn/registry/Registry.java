@@ -11,7 +11,8 @@ import static dev.cairn.registry.StorageCall.io;
 /**
  * The OCI Distribution operations over a {@link BlobStore} and a {@link MetadataStore}, in three roles that
  * share one set of digest locks: blobs, upload sessions, manifests with their listings. Every refusal is a
- * {@link dev.cairn.values.Refusal} thrown before anything stored changes.
+ * {@link dev.cairn.values.Refusal} thrown before anything stored changes. A read that misses stays a miss:
+ * {@link Upstream} is where the pull-through mirror will let it fall through.
  */
 public final class Registry {
     private final BlobStore store;
@@ -20,11 +21,11 @@ public final class Registry {
     private final UploadSessions uploads;
     private final RepositoryManifests manifests;
 
-    /** {@code events}: who hears about hits, misses, bytes and deletions (metrics, retention). */
     /** The bounds a registry keeps to: the largest manifest, and how many upload sessions one client may hold open. */
     public record Limits(long maxManifestBytes, int maxUploadSessionsPerClient) {
     }
 
+    /** {@code events}: who hears about hits, misses, bytes and deletions (metrics, retention). */
     public Registry(BlobStore store, MetadataStore metadata, DigestLocks digestLocks, LastUseRecorder lastUse, Clock clock,
                     Limits limits, RegistryEvents events) {
         this.store = store;
