@@ -364,18 +364,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     }
 
     private static List<CollectionReport.EvictedUnit> describe(List<EntryHoldings.Eviction> plan) {
-        List<CollectionReport.EvictedUnit> units = new ArrayList<>();
-        for (EntryHoldings.Eviction e : plan) units.add(report(e, e.released()));
-        return units;
-    }
-
-    private static CollectionReport.EvictedUnit report(EntryHoldings.Eviction e, List<String> deleted) {
-        Entry entry = e.entry();
-        // An OCI entry's records are its manifests, which a report names by digest alone.
-        String prefix = entry.name() + "@";
-        List<String> names = deleted.stream().map(key -> key.startsWith(prefix) ? key.substring(prefix.length()) : key).toList();
-        return new CollectionReport.EvictedUnit(entry.name(), entry.key(), entry.tags(), names, e.reason().wireName(), e.freedBytes(),
-                entry.kind().name());
+        return plan.stream().map(e -> CollectionReport.EvictedUnit.of(e, e.released())).toList();
     }
 
     /**
@@ -409,7 +398,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         for (String key : deleted) ownBytes += e.entry().own().getOrDefault(key, 0L);
         e.freedBlobs().keySet().forEach(blob -> pendingBlobReasons.put(blob, e.reason()));
         metrics.evicted(e.reason().wireName(), deleted.size(), ownBytes);
-        return report(e, deleted);
+        return CollectionReport.EvictedUnit.of(e, deleted);
     }
 
     /**

@@ -21,6 +21,15 @@ public record CollectionReport(boolean dryRun, List<EvictedUnit> evicted, List<D
             tags = List.copyOf(tags);
             manifests = List.copyOf(manifests);
         }
+
+        /** The report of an eviction whose records {@code deleted} went (all it released, in a dry run). */
+        static EvictedUnit of(EntryHoldings.Eviction e, List<String> deleted) {
+            Entry entry = e.entry();
+            // An entry's records are keyed name@key; an OCI unit's are its manifests, which a report names by digest.
+            String prefix = entry.name() + "@";
+            List<String> names = deleted.stream().map(key -> key.startsWith(prefix) ? key.substring(prefix.length()) : key).toList();
+            return new EvictedUnit(entry.name(), entry.key(), entry.tags(), names, e.reason().wireName(), e.freedBytes(), entry.kind().name());
+        }
     }
 
     public record DeletedBlob(String digest, long bytes, String reason) {
