@@ -2,6 +2,7 @@ package dev.cairn.metadata;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
+import dev.cairn.values.DeletionReason;
 import dev.cairn.values.Digest;
 import dev.cairn.values.RepositoryName;
 import dev.cairn.values.Tag;
@@ -304,7 +305,7 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
-    public java.util.Map<Digest, Long> deleteBlobsIfUnlinked(java.util.Map<Digest, String> reasons) {
+    public java.util.Map<Digest, Long> deleteBlobsIfUnlinked(java.util.Map<Digest, DeletionReason> reasons) {
         return retention.deleteBlobsIfUnlinked(reasons);
     }
 

@@ -23,7 +23,7 @@ public interface RetentionRecords {
      * {@code rootMustBeUntagged}), and no manifest outside the unit referencing a member.
      */
     record UnitDeletion(RepositoryName repository, List<String> digests, Instant rootPushedAt,
-                        Optional<Instant> usedNoLaterThan, boolean rootMustBeUntagged, String reason) {
+                        Optional<Instant> usedNoLaterThan, boolean rootMustBeUntagged, DeletionReason reason) {
         public UnitDeletion {
             digests = List.copyOf(digests);
         }
@@ -90,7 +90,7 @@ public interface RetentionRecords {
      * Deletes the records of those blobs that no repository links, no manifest references and no keyed entry holds (checked in
      * the same transaction), with an audit event giving each one's reason; returns the size of each one deleted.
      */
-    java.util.Map<Digest, Long> deleteBlobsIfUnlinked(java.util.Map<Digest, String> reasons);
+    java.util.Map<Digest, Long> deleteBlobsIfUnlinked(java.util.Map<Digest, DeletionReason> reasons);
 
     /** True when the store has a record of the blob (its file must then be kept). */
     boolean blobRecordExists(Digest digest);

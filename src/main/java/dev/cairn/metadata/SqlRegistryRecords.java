@@ -2,6 +2,7 @@ package dev.cairn.metadata;
 
 import dev.cairn.metadata.MetadataStore.LinkedBlob;
 import dev.cairn.metadata.MetadataStore.ManifestStored;
+import dev.cairn.values.DeletionReason;
 import dev.cairn.values.Digest;
 import dev.cairn.values.RepositoryName;
 import dev.cairn.values.Tag;
@@ -230,7 +231,7 @@ final class SqlRegistryRecords {
 
     boolean deleteManifest(RepositoryName repository, Digest digest) {
         return database.write(c -> {
-            insertManifestAuditEvent(c, repository.value(), digest.toString(), "manual");
+            insertManifestAuditEvent(c, repository.value(), digest.toString(), DeletionReason.MANUAL.wireName());
             int deleted = update(c, "DELETE FROM manifests WHERE repository = ? AND digest = ?", repository.value(), digest.toString());
             update(c, "DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", repository.value(), digest.toString());
             update(c, "DELETE FROM tags WHERE repository = ? AND digest = ?", repository.value(), digest.toString());

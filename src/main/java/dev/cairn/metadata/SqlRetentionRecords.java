@@ -4,6 +4,7 @@ import dev.cairn.metadata.RetentionRecords.AuditEvent;
 import dev.cairn.metadata.RetentionRecords.LinkKey;
 import dev.cairn.metadata.RetentionRecords.RepositoryFigures;
 import dev.cairn.metadata.RetentionRecords.UnitDeletion;
+import dev.cairn.values.DeletionReason;
 import dev.cairn.values.Digest;
 
 import java.sql.PreparedStatement;
@@ -122,7 +123,7 @@ final class SqlRetentionRecords {
         Optional<Instant> keepUntil = lastRecordedUse(st, repo, unit.digests()).flatMap(used -> protection.keepEvictedUntil(used, now));
         List<String> deleted = new ArrayList<>();
         for (String digest : unit.digests()) {
-            insertManifestAuditEvent(st, repo, digest, unit.reason());
+            insertManifestAuditEvent(st, repo, digest, unit.reason().wireName());
             st.update("DELETE FROM tags WHERE repository = ? AND digest = ?", repo, digest);
             if (keepUntil.isPresent()) {
                 if (st.update("UPDATE manifests SET retired_until = ?, retired_limit = ? WHERE repository = ? AND digest = ?",
@@ -287,7 +288,7 @@ final class SqlRetentionRecords {
         return found;
     }
 
-    java.util.Map<Digest, Long> deleteBlobsIfUnlinked(java.util.Map<Digest, String> reasons) {
+    java.util.Map<Digest, Long> deleteBlobsIfUnlinked(java.util.Map<Digest, DeletionReason> reasons) {
         return database.write(c -> {
             java.util.Map<Digest, Long> deleted = new java.util.LinkedHashMap<>();
             try (Statements st = new Statements(c)) {
@@ -305,7 +306,7 @@ final class SqlRetentionRecords {
                             digest.toString(), digest.toString(), digest.toString(), digest.toString()) > 0) {
                         deleted.put(digest, size);
                         insertAuditEvent(st, new AuditEvent(0, Instant.now(), "blob", Optional.empty(), digest.toString(), List.of(), size,
-                                reasons.get(digest)));
+                                reasons.get(digest).wireName()));
                     }
                 }
             }

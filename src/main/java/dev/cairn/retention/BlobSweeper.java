@@ -1,6 +1,7 @@
 package dev.cairn.retention;
 
 import dev.cairn.metadata.RetentionRecords;
+import dev.cairn.values.DeletionReason;
 import dev.cairn.values.Digest;
 import dev.cairn.registry.DigestLocks;
 import dev.cairn.storage.BlobContent;
@@ -33,7 +34,7 @@ final class BlobSweeper {
      * holding their digests' locks so no push can be publishing one meanwhile. Returns the size of each
      * blob deleted; a blob linked again in the meantime stays.
      */
-    Map<Digest, Long> deleteUnlinkedBlobs(Map<Digest, String> reasons) {
+    Map<Digest, Long> deleteUnlinkedBlobs(Map<Digest, DeletionReason> reasons) {
         return digestLocks.withLocks(reasons.keySet(), () -> {
             Map<Digest, Long> deleted = metadata.deleteBlobsIfUnlinked(reasons);
             deleteFiles(List.copyOf(deleted.keySet()));

@@ -429,9 +429,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
             for (Digest digest : unlinked) {
                 reasons.put(digest, Optional.ofNullable(pendingBlobReasons.get(digest.toString())).orElse(DeletionReason.UNREFERENCED));
             }
-            Map<Digest, String> said = new LinkedHashMap<>();
-            reasons.forEach((digest, reason) -> said.put(digest, reason.wireName()));
-            Map<Digest, Long> freed = sweeper.deleteUnlinkedBlobs(said);
+            Map<Digest, Long> freed = sweeper.deleteUnlinkedBlobs(reasons);
             audit.drain(records); // per batch, so that the log follows a long sweep (and tells how far a crash let it go)
             for (Map.Entry<Digest, Long> blob : freed.entrySet()) {
                 DeletionReason reason = reasons.get(blob.getKey());

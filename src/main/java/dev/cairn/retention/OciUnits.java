@@ -68,7 +68,7 @@ final class OciUnits implements EntryKind {
                     ? released.stream().map(CacheGraph.Node::lastUsedAt).max(Instant::compareTo) : Optional.empty();
             deletions.add(new RetentionRecords.UnitDeletion(RepositoryName.of(e.entry().name()),
                     released.stream().map(CacheGraph.Node::digest).toList(), e.entry().pushedAt(), usedNoLaterThan,
-                    e.reason() == DeletionReason.UNTAGGED, e.reason().wireName()));
+                    e.reason() == DeletionReason.UNTAGGED, e.reason()));
         }
         List<List<String>> deletedDigests = records.deleteUnits(deletions, protection, now);
         List<List<String>> deletedKeys = new ArrayList<>();

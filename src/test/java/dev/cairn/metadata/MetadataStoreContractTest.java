@@ -1,5 +1,6 @@
 package dev.cairn.metadata;
 
+import dev.cairn.values.DeletionReason;
 import dev.cairn.values.Digest;
 import dev.cairn.registry.MediaTypes;
 import dev.cairn.values.RepositoryName;
@@ -130,7 +131,7 @@ class MetadataStoreContractTest {
             // the records say the unit was last used at its push; a read may have happened up to 30 min later
             Instant evictedAt = pushed.plus(java.time.Duration.ofMinutes(10));
             var unit = new RetentionRecords.UnitDeletion(REPO, List.of(index.digest().toString(), child.digest().toString()), pushed,
-                    Optional.of(pushed), false, "budget");
+                    Optional.of(pushed), false, DeletionReason.BUDGET);
             assertThat(store.deleteUnits(List.of(unit), protection, evictedAt).getFirst())
                     .containsExactly(index.digest().toString(), child.digest().toString());
             Instant keptUntil = pushed.plus(java.time.Duration.ofMinutes(90));
@@ -178,7 +179,7 @@ class MetadataStoreContractTest {
             store.putManifest(index, Optional.of(new Tag("main")));
             ReadProtection protection = new ReadProtection(minute.multipliedBy(60), minute.multipliedBy(30));
             var unit = new RetentionRecords.UnitDeletion(REPO, List.of(index.digest().toString(), child.digest().toString()), pushed,
-                    Optional.of(pushed), false, "budget");
+                    Optional.of(pushed), false, DeletionReason.BUDGET);
             store.deleteUnits(List.of(unit), protection, pushed.plus(minute.multipliedBy(10)));
             // both retired until 90 min (push + lag + grace), extensible up to 150 min (one more window)
 
@@ -222,7 +223,7 @@ class MetadataStoreContractTest {
             ReadProtection protection = new ReadProtection(java.time.Duration.ofHours(1), java.time.Duration.ofMinutes(30));
             List<String> all = List.of(top.digest().toString(), inner.digest().toString(), leaf.digest().toString());
             Instant evictedAt = pushed.plusSeconds(60);
-            store.deleteUnits(List.of(new RetentionRecords.UnitDeletion(REPO, all, pushed, Optional.of(pushed), false, "budget")),
+            store.deleteUnits(List.of(new RetentionRecords.UnitDeletion(REPO, all, pushed, Optional.of(pushed), false, DeletionReason.BUDGET)),
                     protection, evictedAt);
             assertThat(store.snapshot().manifests()).isEmpty();
 
@@ -235,7 +236,7 @@ class MetadataStoreContractTest {
             assertThat(store.snapshot().manifests()).hasSize(3);
 
             // retired again, then invalidated: gone at once, whatever stay they had left, in other repositories not
-            store.deleteUnits(List.of(new RetentionRecords.UnitDeletion(REPO, all, evictedAt, Optional.of(evictedAt), false, "budget")),
+            store.deleteUnits(List.of(new RetentionRecords.UnitDeletion(REPO, all, evictedAt, Optional.of(evictedAt), false, DeletionReason.BUDGET)),
                     protection, evictedAt.plusSeconds(1));
             assertThat(store.deleteRetiredManifests(name -> name.equals("other/app"), Optional.empty())).isZero();
             assertThat(store.deleteRetiredManifests(name -> name.equals(REPO.value()), Optional.empty())).isEqualTo(3);
@@ -271,14 +272,14 @@ class MetadataStoreContractTest {
             store.putManifest(child, Optional.empty());
             NewManifest index = manifest("index", Set.of(child.digest()), pushed);
             store.putManifest(index, Optional.empty());
-            var onlyChild = new RetentionRecords.UnitDeletion(REPO, List.of(child.digest().toString()), pushed, Optional.empty(), true, "untagged");
+            var onlyChild = new RetentionRecords.UnitDeletion(REPO, List.of(child.digest().toString()), pushed, Optional.empty(), true, DeletionReason.UNTAGGED);
             assertThat(store.deleteUnits(List.of(onlyChild), NO_RECENT_READS, Instant.now()).getFirst()).as("an index references it").isEmpty();
 
             var whole = new RetentionRecords.UnitDeletion(REPO, List.of(index.digest().toString(), child.digest().toString()), pushed,
-                    Optional.of(pushed), true, "budget");
+                    Optional.of(pushed), true, DeletionReason.BUDGET);
             store.recordLastUse(List.of(new LastUse.OfManifest(REPO, child.digest(), pushed.plusSeconds(5))));
             assertThat(store.deleteUnits(List.of(whole), NO_RECENT_READS, Instant.now()).getFirst()).as("used since the plan").isEmpty();
-            var later = new RetentionRecords.UnitDeletion(REPO, whole.digests(), pushed, Optional.of(pushed.plusSeconds(5)), true, "budget");
+            var later = new RetentionRecords.UnitDeletion(REPO, whole.digests(), pushed, Optional.of(pushed.plusSeconds(5)), true, DeletionReason.BUDGET);
             assertThat(store.deleteUnits(List.of(later), NO_RECENT_READS, Instant.now()).getFirst()).containsExactly(index.digest().toString(), child.digest().toString());
             assertThat(store.auditEvents(10)).extracting(RetentionRecords.AuditEvent::reason).containsExactly("budget", "budget");
             store.forgetAuditEvents(store.auditEvents(10).getLast().id());
@@ -299,7 +300,7 @@ class MetadataStoreContractTest {
             assertThat(store.deleteUnreferencedLinks(Instant.now().plusSeconds(60), 100)).isEqualTo(1);
             assertThat(store.unlinkedBlobs(Instant.now().plusSeconds(60), Optional.empty(), 10)).containsExactly(loose);
             store.unlinkBlob(REPO, kept); // a blob DELETE; a manifest still references it
-            Map<Digest, Long> deleted = store.deleteBlobsIfUnlinked(Map.of(loose, "unreferenced", kept, "unreferenced"));
+            Map<Digest, Long> deleted = store.deleteBlobsIfUnlinked(Map.of(loose, DeletionReason.UNREFERENCED, kept, DeletionReason.UNREFERENCED));
             assertThat(deleted).containsOnlyKeys(loose).containsEntry(loose, 50L);
             assertThat(store.blobRecordExists(kept)).isTrue();
             assertThat(store.auditEvents(10)).extracting(RetentionRecords.AuditEvent::digest).containsExactly(loose.toString());

@@ -95,7 +95,7 @@ class LastUseRecorderTest {
 
                 // an eviction now retires it (it was just read); a read of the retired manifest extends its stay
                 var unit = new dev.cairn.metadata.RetentionRecords.UnitDeletion(repo, java.util.List.of(digest.toString()), pushedAt,
-                        Optional.of(now), false, "budget");
+                        Optional.of(now), false, dev.cairn.values.DeletionReason.BUDGET);
                 assertThat(store.deleteUnits(java.util.List.of(unit), protection, now).getFirst()).containsExactly(digest.toString());
                 Instant retiredUntil = store.manifest(repo, digest).orElseThrow().retiredUntil().orElseThrow();
                 assertThat(retiredUntil).isEqualTo(now.plus(protection.batchedLag()).plus(GRACE));

@@ -1,5 +1,6 @@
 package dev.cairn.retention;
 
+import dev.cairn.values.DeletionReason;
 import dev.cairn.testing.SeededBytes;
 import dev.cairn.metadata.JdbcMetadataStore;
 import dev.cairn.metadata.NewManifest;
@@ -45,7 +46,7 @@ class CollectorSafetyTest {
             // the plan saw `child` as an untagged root; then an index listing it arrived
             manifest(store, "index", Set.of(child));
             List<List<String>> result = store.deleteUnits(List.of(new RetentionRecords.UnitDeletion(REPO, List.of(child.toString()),
-                    Instant.ofEpochMilli(1000), Optional.empty(), true, "untagged")), NO_RECENT_READS, Instant.now());
+                    Instant.ofEpochMilli(1000), Optional.empty(), true, DeletionReason.UNTAGGED)), NO_RECENT_READS, Instant.now());
             assertThat(result.getFirst()).isEmpty();
             assertThat(store.manifest(REPO, child)).isPresent();
         }
