@@ -18,6 +18,11 @@ final class StatsCommand implements Callable<Integer> {
             JsonNode stats = api.call("GET", "/api/v1/stats", null);
             System.out.printf("stored %s of a %s budget%n", Reports.size(stats.path("storedBytes").asLong()),
                     Reports.size(stats.path("budgetBytes").asLong()));
+            JsonNode collector = stats.path("collector");
+            if (collector.path("state").asText().equals("failing")) {
+                System.out.printf("collector FAILING since %s (%d runs in a row; the budget is not being kept): %s%n",
+                        collector.path("failingSince").asText(), collector.path("failuresInARow").asLong(), collector.path("lastError").asText());
+            }
             System.out.printf("%-40s %9s %6s %10s %8s %8s  %s%n", "REPOSITORY", "MANIFESTS", "TAGS", "BYTES", "HITS", "MISSES", "LAST USE");
             for (JsonNode r : stats.path("repositories")) {
                 System.out.printf("%-40s %9d %6d %10s %8d %8d  %s%n", r.path("repository").asText(), r.path("manifests").asLong(),

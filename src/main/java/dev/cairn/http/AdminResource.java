@@ -96,6 +96,14 @@ final class AdminResource implements Front {
             repositories.add(row);
         }
         Map<String, Object> body = new LinkedHashMap<>();
+        CacheKeeper.CollectorHealth health = keeper.health();
+        Map<String, Object> collector = new LinkedHashMap<>();
+        collector.put("state", health.failingSince().isPresent() ? "failing" : "ok");
+        collector.put("failingSince", health.failingSince().map(Object::toString).orElse(null));
+        collector.put("failuresInARow", health.failuresInARow());
+        collector.put("lastError", health.lastError().orElse(null));
+        collector.put("lastSuccess", health.lastSuccess().map(Object::toString).orElse(null));
+        body.put("collector", collector);
         body.put("storedBytes", keeper.storedBytes());
         body.put("budgetBytes", keeper.policy().maxBytes());
         body.put("repositories", repositories);

@@ -120,7 +120,7 @@ public final class HttpServer implements AutoCloseable {
         // One front per protocol; a request goes to the first that claims its path.
         server.setHandler(new GracefulHandler(new FrontChain(gate, List.of(
                 new OciFront(services.registry(), gate, services.blobRedirectFor()),
-                new OperationsFront(services.registry(), services.metrics()),
+                new OperationsFront(services.registry(), services.keeper(), services.metrics()),
                 new AdminResource(services.keeper(), services.records(), services.metrics()),
                 new TokenResource(gate)))));
         server.setErrorHandler(new OciErrorPages());

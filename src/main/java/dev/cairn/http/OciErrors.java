@@ -68,7 +68,8 @@ final class OciErrors {
             case 403 -> ErrorCode.DENIED;
             case 404 -> ErrorCode.NAME_UNKNOWN;
             case 429 -> ErrorCode.TOOMANYREQUESTS;
-            default -> ErrorCode.UNSUPPORTED;
+            // A fault on Cairn's side (an error no front caught, out of memory say) is UNKNOWN, never UNSUPPORTED.
+            default -> status >= 500 ? ErrorCode.UNKNOWN : ErrorCode.UNSUPPORTED;
         };
     }
 

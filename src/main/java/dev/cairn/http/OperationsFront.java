@@ -2,6 +2,7 @@ package dev.cairn.http;
 
 import dev.cairn.metrics.CacheMetrics;
 import dev.cairn.registry.Registry;
+import dev.cairn.retention.CacheKeeper;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,10 +17,12 @@ final class OperationsFront implements Front {
     private static final Logger log = LoggerFactory.getLogger(OperationsFront.class);
 
     private final Registry registry;
+    private final CacheKeeper keeper;
     private final CacheMetrics metrics;
 
-    OperationsFront(Registry registry, CacheMetrics metrics) {
+    OperationsFront(Registry registry, CacheKeeper keeper, CacheMetrics metrics) {
         this.registry = registry;
+        this.keeper = keeper;
         this.metrics = metrics;
     }
 
@@ -64,7 +67,9 @@ final class OperationsFront implements Front {
     private void ready(Exchange x) {
         try {
             registry.checkReady();
-            x.sendBytes(200, "text/plain", "ready\n".getBytes(StandardCharsets.UTF_8));
+            // Still ready (it serves), but a collector that keeps failing is said where every probe looks.
+            String collector = keeper.health().failingSince().map(since -> "; collector failing since " + since).orElse("");
+            x.sendBytes(200, "text/plain", ("ready" + collector + "\n").getBytes(StandardCharsets.UTF_8));
         } catch (RuntimeException e) {
             log.warn("not ready: {}", e.toString()); // the details go to the log, not to unauthenticated callers
             x.sendBytes(503, "text/plain", "not ready: storage or metadata does not answer\n".getBytes(StandardCharsets.UTF_8));

@@ -23,6 +23,7 @@ public final class CacheMetrics implements RegistryEvents {
     private final Counter served = Counter.builder("cairn.blob.served.bytes").description("blob bytes sent to clients").register(meters);
     private final Counter received = Counter.builder("cairn.blob.received.bytes").description("blob bytes received from clients").register(meters);
     private final Timer gcRuns = Timer.builder("cairn.gc.duration").description("garbage collection runs").register(meters);
+    private final Counter gcFailures = Counter.builder("cairn.gc.failures").description("garbage collection runs that failed").register(meters);
     private final Map<String, LongAdder[]> lookups = new ConcurrentHashMap<>();
 
     /** The figures that live elsewhere, read when scraped. */
@@ -89,6 +90,17 @@ public final class CacheMetrics implements RegistryEvents {
                 .register(meters).increment(manifests);
         Counter.builder("cairn.evicted.bytes").description("bytes freed by evictions and deletions, by reason").tag("reason", reason)
                 .register(meters).increment(bytes);
+    }
+
+    /** A collection that ended in an error (out of memory included); the next one is tried. */
+    public void collectionFailed() {
+        gcFailures.increment();
+    }
+
+    /** 1 while the collector's runs fail, 0 once one succeeds: worth an alert, as the budget is not kept meanwhile. */
+    public void collectorFailing(java.util.function.BooleanSupplier failing) {
+        Gauge.builder("cairn.collector.failing", () -> failing.getAsBoolean() ? 1 : 0)
+                .description("1 while garbage collections fail (the budget is not being kept)").register(meters);
     }
 
     public void gcRun(Duration took) {

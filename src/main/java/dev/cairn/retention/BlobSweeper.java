@@ -4,29 +4,151 @@ import dev.cairn.metadata.RetentionRecords;
 import dev.cairn.values.DeletionReason;
 import dev.cairn.values.Digest;
 import dev.cairn.registry.DigestLocks;
-import dev.cairn.storage.BlobContent;
+import dev.cairn.metrics.CacheMetrics;
+import dev.cairn.registry.LastUseRecorder;
+import dev.cairn.storage.BlobListing;
+import dev.cairn.storage.BlobStore;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.Optional;
 import java.util.List;
 import java.util.Map;
 
 /**
- * The collector's deletions of blob bytes: records first, then files, each under its digest's lock (the
- * same locks a push holds while it publishes and links), so no push can find a file present just before
- * the collector deletes it.
+ * The collection's sweep, after its evictions: retired manifests whose stay ended, links no manifest
+ * references, blobs nothing holds any more, and now and then files no record points at. Blob deletions go
+ * records first, then files, each under its digest's lock (the same locks a push holds while it publishes
+ * and links), so no push can find a file present just before the collector deletes it.
  */
 final class BlobSweeper {
-    private final BlobContent blobs;
+    private static final int SWEEP_BATCH = 1000;
+    /** Retired manifests deleted per transaction. */
+    private static final int RETIRED_BATCH = 250;
+    /** Links examined per transaction by the link sweep. */
+    private static final int LINK_PAGE = 10_000;
+    private static final Duration ORPHAN_SWEEP_EVERY = Duration.ofHours(6);
+
+    private final BlobStore blobs;
+    private final BlobListing listing;
     private final RetentionRecords metadata;
     private final DigestLocks digestLocks;
+    private final LastUseRecorder lastUse;
+    private final AuditLog audit;
+    private final CacheMetrics metrics;
+    private final Duration grace;
+    /** Why each blob freed by an eviction became unreferenced, until the sweep deletes it. */
+    private final Map<String, DeletionReason> pendingBlobReasons = new java.util.concurrent.ConcurrentHashMap<>();
+    private Instant lastOrphanSweep = Instant.EPOCH;
 
-    BlobSweeper(BlobContent blobs, RetentionRecords metadata, DigestLocks digestLocks) {
+    BlobSweeper(BlobStore blobs, RetentionRecords metadata, DigestLocks digestLocks, LastUseRecorder lastUse, AuditLog audit,
+                CacheMetrics metrics, Duration grace) {
         this.blobs = blobs;
+        this.listing = blobs;
         this.metadata = metadata;
         this.digestLocks = digestLocks;
+        this.lastUse = lastUse;
+        this.audit = audit;
+        this.metrics = metrics;
+        this.grace = grace;
     }
+
+    /** Notes why these blobs lost their last holder, for the audit event the sweep writes when it deletes them. */
+    void freedBy(java.util.Collection<String> freedBlobs, DeletionReason reason) {
+        freedBlobs.forEach(blob -> pendingBlobReasons.put(blob, reason));
+    }
+
+    /**
+     * Deletes what nothing needs any more and the grace window no longer protects: first repository links
+     * no manifest of that repository references, then blobs no repository links, then (every few hours)
+     * files no record points at. Blob deletion takes the digest's lock, so a concurrent push of the same
+     * blob either comes first (and the blob stays) or after (and uploads it again).
+     */
+    List<CollectionReport.DeletedBlob> sweep(Instant now) {
+        Instant cutoff = now.minus(grace);
+        lastUse.flush(); // a HEAD that let a client skip an upload must protect that blob's link
+        while (metadata.deleteRetiredManifests(now, RETIRED_BATCH) > 0) {
+            // evicted manifests whose readers' grace windows have passed, indexes before their children;
+            // their blobs follow below
+        }
+        Optional<RetentionRecords.LinkKey> page = Optional.empty();
+        do {
+            page = metadata.deleteUnreferencedLinks(cutoff, page, LINK_PAGE); // one pass over the links, a page per transaction
+        } while (page.isPresent());
+        List<CollectionReport.DeletedBlob> deleted = new ArrayList<>();
+        Optional<Digest> after = Optional.empty();
+        List<Digest> unlinked;
+        do {
+            unlinked = metadata.unlinkedBlobs(cutoff, after, SWEEP_BATCH);
+            if (unlinked.isEmpty()) break;
+            after = Optional.of(unlinked.getLast());
+            Map<Digest, DeletionReason> reasons = new LinkedHashMap<>();
+            for (Digest digest : unlinked) {
+                reasons.put(digest, Optional.ofNullable(pendingBlobReasons.get(digest.toString())).orElse(DeletionReason.UNREFERENCED));
+            }
+            Map<Digest, Long> freed = deleteUnlinkedBlobs(reasons);
+            audit.drain(metadata); // per batch, so that the log follows a long sweep (and tells how far a crash let it go)
+            for (Map.Entry<Digest, Long> blob : freed.entrySet()) {
+                DeletionReason reason = reasons.get(blob.getKey());
+                pendingBlobReasons.remove(blob.getKey().toString());
+                metrics.evicted(reason.wireName(), 0, blob.getValue());
+                deleted.add(new CollectionReport.DeletedBlob(blob.getKey().toString(), blob.getValue(), reason.wireName()));
+            }
+        } while (unlinked.size() == SWEEP_BATCH);
+        if (lastOrphanSweep.isBefore(now.minus(ORPHAN_SWEEP_EVERY))) {
+            lastOrphanSweep = now;
+            deleted.addAll(sweepOrphanFiles(now, cutoff));
+        }
+        return deleted;
+    }
+
+    /**
+     * Deletes blob files older than the grace window that no record points at. Files are checked against the
+     * records a thousand at a time; only the few without one are looked at again, under their digest's lock.
+     */
+    private List<CollectionReport.DeletedBlob> sweepOrphanFiles(Instant now, Instant cutoff) {
+        List<CollectionReport.DeletedBlob> deleted = new ArrayList<>();
+        List<dev.cairn.storage.StoredBlob> candidates = new ArrayList<>(SWEEP_BATCH);
+        try {
+            listing.forEachBlob(blob -> {
+                if (!blob.writtenAt().isBefore(cutoff)) return;
+                candidates.add(blob);
+                if (candidates.size() == SWEEP_BATCH) deleteOrphans(candidates, now, deleted);
+            });
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        deleteOrphans(candidates, now, deleted);
+        audit.drain(metadata);
+        return deleted;
+    }
+
+    private void deleteOrphans(List<dev.cairn.storage.StoredBlob> candidates, Instant now, List<CollectionReport.DeletedBlob> deleted) {
+        if (candidates.isEmpty()) return;
+        java.util.Set<Digest> recorded = metadata.blobRecordsAmong(candidates.stream().map(dev.cairn.storage.StoredBlob::digest).toList());
+        for (dev.cairn.storage.StoredBlob blob : candidates) {
+            if (!recorded.contains(blob.digest()) && deleteOrphanFile(blob.digest(), () -> metadata.addAuditEvent(
+                    new RetentionRecords.AuditEvent(0, now, "blob", Optional.empty(), blob.digest().toString(), List.of(), blob.size(), DeletionReason.ORPHAN.wireName())))) {
+                deleted.add(new CollectionReport.DeletedBlob(blob.digest().toString(), blob.size(), DeletionReason.ORPHAN.wireName()));
+            }
+        }
+        candidates.clear();
+    }
+
+    /** What a sweep would delete now: links already unreferenced past the grace window are counted by their blobs. */
+    List<CollectionReport.DeletedBlob> sweepable(Instant now) {
+        Instant cutoff = now.minus(grace);
+        Map<String, CollectionReport.DeletedBlob> blobsToGo = new LinkedHashMap<>();
+        for (Digest digest : metadata.unlinkedBlobs(cutoff, Optional.empty(), SWEEP_BATCH)) {
+            blobsToGo.put(digest.toString(), new CollectionReport.DeletedBlob(digest.toString(), 0, DeletionReason.UNREFERENCED.wireName()));
+        }
+        return new ArrayList<>(blobsToGo.values());
+    }
+
 
     /**
      * Deletes blobs that no repository links and no manifest references, each for the reason given: their

@@ -17,8 +17,6 @@ import dev.cairn.storage.BlobStore;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -40,17 +38,13 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(CacheKeeper.class);
-    private static final int SWEEP_BATCH = 1000;
     /**
      * Units deleted per transaction. Every transaction costs an fsync of SQLite's log, which on a busy disk
      * takes tens of milliseconds; 250 units hold the write lock for well under a tenth of a second.
      */
     private static final int UNIT_BATCH = 250;
-    /** Links examined per transaction by the link sweep. */
-    private static final int LINK_PAGE = 10_000;
     /** Runs woken by pushes are at least this far apart, so a stream of pushes cannot keep the collector spinning. */
     private static final Duration MIN_TRIGGERED_SPACING = Duration.ofSeconds(1);
-    private static final Duration ORPHAN_SWEEP_EVERY = Duration.ofHours(6);
     /** How long an explicit collection (CLI, admin API, invalidation) waits for another node's collection to end. */
     private static final Duration EXPLICIT_LOCK_WAIT = Duration.ofSeconds(60);
     private static final Duration ADMISSION_LOCK_WAIT = Duration.ofSeconds(30);
@@ -58,7 +52,6 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     private final BlobSweeper sweeper;
     private final RetentionRecords records;
     private final ClusterLocks locks;
-    private final BlobStore blobs;
     private final LastUseRecorder lastUse;
     private final RetentionPolicy policy;
     private final AuditLog audit;
@@ -77,19 +70,17 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     private volatile boolean stopping;
     private final Thread collector;
     private final AtomicLong storedBytes = new AtomicLong();
+    private final java.util.concurrent.atomic.AtomicReference<CollectorHealth> health =
+            new java.util.concurrent.atomic.AtomicReference<>(new CollectorHealth(Optional.empty(), 0, Optional.empty(), Optional.empty()));
     /** Room held by admissions whose bytes are on their way in (hard limit only). */
     private final AtomicLong reserved = new AtomicLong();
-    /** Why each blob freed by an eviction became unreferenced, until the sweep deletes it. */
-    private final Map<String, DeletionReason> pendingBlobReasons = new java.util.concurrent.ConcurrentHashMap<>();
-    private Instant lastOrphanSweep = Instant.EPOCH;
     private long lastRunStarted = System.nanoTime() - MIN_TRIGGERED_SPACING.toNanos();
 
     public CacheKeeper(RetentionRecords records, ClusterLocks locks, DigestLocks digestLocks, BlobStore blobs, LastUseRecorder lastUse,
                        RetentionPolicy policy, AuditLog audit, CacheMetrics metrics, Clock clock) {
-        this.sweeper = new BlobSweeper(blobs, records, digestLocks);
+        this.sweeper = new BlobSweeper(blobs, records, digestLocks, lastUse, audit, metrics, policy.grace());
         this.records = records;
         this.locks = locks;
-        this.blobs = blobs;
         this.lastUse = lastUse;
         this.policy = policy;
         this.audit = audit;
@@ -98,6 +89,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         this.storedBytes.set(records.storedBytes());
         this.collector = Thread.ofVirtual().name("cairn-collector").unstarted(this::collectPeriodically);
         metrics.gauges(storedBytes::get, policy::maxBytes);
+        metrics.collectorFailing(() -> health.get().failingSince().isPresent());
     }
 
     public void start() {
@@ -204,8 +196,10 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
                 collect(false, admissionsWaiting.get() > 0 ? ADMISSION_LOCK_WAIT : Duration.ZERO);
             } catch (InterruptedException e) {
                 return;
-            } catch (RuntimeException e) {
-                log.warn("garbage collection failed; will retry: {}", e.toString());
+            } catch (Throwable e) {
+                // Out of memory included: the run's heap is garbage once it unwinds, and the next run is tried.
+                // Nothing but stopping ends this loop; collect() has already counted the failure.
+                if (!(e instanceof CollectionFailure)) failed(e);
             } finally {
                 signal.lock();
                 try {
@@ -276,7 +270,15 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
                 return Optional.empty();
             }
             try (AutoCloseable held = lease.get()) {
-                return Optional.of(collectHoldingLock(false));
+                CollectionReport report;
+                try {
+                    report = collectHoldingLock(false);
+                } catch (Throwable e) {
+                    failed(e);
+                    throw new CollectionFailure(e);
+                }
+                health.set(CollectorHealth.succeeded(clock.instant()));
+                return Optional.of(report);
             } catch (RuntimeException e) {
                 throw e;
             } catch (Exception e) {
@@ -286,6 +288,47 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         } finally {
             collecting.unlock();
         }
+    }
+
+    /**
+     * How the collector is doing: since when its runs fail (empty while they succeed), how many failed in a
+     * row, the last error, and the last run that succeeded. A failing collector no longer keeps the budget,
+     * so this is shown in {@code /api/v1/stats}, {@code /readyz} and the metrics.
+     */
+    public record CollectorHealth(Optional<Instant> failingSince, long failuresInARow, Optional<String> lastError,
+                                  Optional<Instant> lastSuccess) {
+        static CollectorHealth succeeded(Instant at) {
+            return new CollectorHealth(Optional.empty(), 0, Optional.empty(), Optional.of(at));
+        }
+
+        CollectorHealth failed(Instant at, String error) {
+            return new CollectorHealth(Optional.of(failingSince.orElse(at)), failuresInARow + 1, Optional.of(error), lastSuccess);
+        }
+    }
+
+    /** A collection that failed, already counted and logged; what the caller of an explicit collection sees. */
+    public static final class CollectionFailure extends RuntimeException {
+        CollectionFailure(Throwable cause) {
+            super("the collection failed: " + describe(cause), cause, false, false);
+        }
+    }
+
+    private static String describe(Throwable e) {
+        return e instanceof OutOfMemoryError
+                ? "out of memory (" + e.getMessage() + "); give the node a larger heap, e.g. CAIRN_JAVA_OPTS='-Xmx512m'"
+                : e.toString();
+    }
+
+    public CollectorHealth health() {
+        return health.get();
+    }
+
+    private void failed(Throwable e) {
+        CollectorHealth now = health.updateAndGet(h -> h.failed(clock.instant(), describe(e)));
+        metrics.collectionFailed();
+        // Loud on purpose: while collections fail, nothing keeps the cache within its budget.
+        log.error("collection failed ({} in a row, failing since {}; the budget is not being kept): {}", now.failuresInARow(),
+                now.failingSince().orElseThrow(), describe(e), e instanceof OutOfMemoryError ? null : e);
     }
 
     private CollectionReport collectHoldingLock(boolean dryRun) {
@@ -298,7 +341,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         metrics.storedBytesCorrected(correctStoredBytes());
         List<EntryHoldings.Eviction> plan = plan(now, before);
         List<CollectionReport.EvictedUnit> evicted = dryRun ? describe(plan) : execute(plan, now, true);
-        List<CollectionReport.DeletedBlob> swept = dryRun ? sweepable(now) : sweep(now);
+        List<CollectionReport.DeletedBlob> swept = dryRun ? sweeper.sweepable(now) : sweeper.sweep(now);
         if (!dryRun) correctStoredBytes();
         long after = dryRun ? before : storedBytes.get();
         Duration took = Duration.ofNanos(System.nanoTime() - started);
@@ -396,96 +439,9 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     private CollectionReport.EvictedUnit record(EntryHoldings.Eviction e, List<String> deleted) {
         long ownBytes = 0;
         for (String key : deleted) ownBytes += e.entry().own().getOrDefault(key, 0L);
-        e.freedBlobs().keySet().forEach(blob -> pendingBlobReasons.put(blob, e.reason()));
+        sweeper.freedBy(e.freedBlobs().keySet(), e.reason());
         metrics.evicted(e.reason().wireName(), deleted.size(), ownBytes);
         return CollectionReport.EvictedUnit.of(e, deleted);
-    }
-
-    /**
-     * Deletes what nothing needs any more and the grace window no longer protects: first repository links
-     * no manifest of that repository references, then blobs no repository links, then (every few hours)
-     * files no record points at. Blob deletion takes the digest's lock, so a concurrent push of the same
-     * blob either comes first (and the blob stays) or after (and uploads it again).
-     */
-    private List<CollectionReport.DeletedBlob> sweep(Instant now) {
-        Instant cutoff = now.minus(policy.grace());
-        lastUse.flush(); // a HEAD that let a client skip an upload must protect that blob's link
-        while (records.deleteRetiredManifests(now, UNIT_BATCH) > 0) {
-            // evicted manifests whose readers' grace windows have passed, indexes before their children;
-            // their blobs follow below
-        }
-        Optional<RetentionRecords.LinkKey> page = Optional.empty();
-        do {
-            page = records.deleteUnreferencedLinks(cutoff, page, LINK_PAGE); // one pass over the links, a page per transaction
-        } while (page.isPresent());
-        List<CollectionReport.DeletedBlob> deleted = new ArrayList<>();
-        Optional<Digest> after = Optional.empty();
-        List<Digest> unlinked;
-        do {
-            unlinked = records.unlinkedBlobs(cutoff, after, SWEEP_BATCH);
-            if (unlinked.isEmpty()) break;
-            after = Optional.of(unlinked.getLast());
-            Map<Digest, DeletionReason> reasons = new LinkedHashMap<>();
-            for (Digest digest : unlinked) {
-                reasons.put(digest, Optional.ofNullable(pendingBlobReasons.get(digest.toString())).orElse(DeletionReason.UNREFERENCED));
-            }
-            Map<Digest, Long> freed = sweeper.deleteUnlinkedBlobs(reasons);
-            audit.drain(records); // per batch, so that the log follows a long sweep (and tells how far a crash let it go)
-            for (Map.Entry<Digest, Long> blob : freed.entrySet()) {
-                DeletionReason reason = reasons.get(blob.getKey());
-                pendingBlobReasons.remove(blob.getKey().toString());
-                metrics.evicted(reason.wireName(), 0, blob.getValue());
-                deleted.add(new CollectionReport.DeletedBlob(blob.getKey().toString(), blob.getValue(), reason.wireName()));
-            }
-        } while (unlinked.size() == SWEEP_BATCH);
-        if (lastOrphanSweep.isBefore(now.minus(ORPHAN_SWEEP_EVERY))) {
-            lastOrphanSweep = now;
-            deleted.addAll(sweepOrphanFiles(now, cutoff));
-        }
-        return deleted;
-    }
-
-    /**
-     * Deletes blob files older than the grace window that no record points at. Files are checked against the
-     * records a thousand at a time; only the few without one are looked at again, under their digest's lock.
-     */
-    private List<CollectionReport.DeletedBlob> sweepOrphanFiles(Instant now, Instant cutoff) {
-        List<CollectionReport.DeletedBlob> deleted = new ArrayList<>();
-        List<dev.cairn.storage.StoredBlob> candidates = new ArrayList<>(SWEEP_BATCH);
-        try {
-            blobs.forEachBlob(blob -> {
-                if (!blob.writtenAt().isBefore(cutoff)) return;
-                candidates.add(blob);
-                if (candidates.size() == SWEEP_BATCH) deleteOrphans(candidates, now, deleted);
-            });
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        deleteOrphans(candidates, now, deleted);
-        audit.drain(records);
-        return deleted;
-    }
-
-    private void deleteOrphans(List<dev.cairn.storage.StoredBlob> candidates, Instant now, List<CollectionReport.DeletedBlob> deleted) {
-        if (candidates.isEmpty()) return;
-        java.util.Set<Digest> recorded = records.blobRecordsAmong(candidates.stream().map(dev.cairn.storage.StoredBlob::digest).toList());
-        for (dev.cairn.storage.StoredBlob blob : candidates) {
-            if (!recorded.contains(blob.digest()) && sweeper.deleteOrphanFile(blob.digest(), () -> records.addAuditEvent(
-                    new RetentionRecords.AuditEvent(0, now, "blob", Optional.empty(), blob.digest().toString(), List.of(), blob.size(), DeletionReason.ORPHAN.wireName())))) {
-                deleted.add(new CollectionReport.DeletedBlob(blob.digest().toString(), blob.size(), DeletionReason.ORPHAN.wireName()));
-            }
-        }
-        candidates.clear();
-    }
-
-    /** What a sweep would delete now: links already unreferenced past the grace window are counted by their blobs. */
-    private List<CollectionReport.DeletedBlob> sweepable(Instant now) {
-        Instant cutoff = now.minus(policy.grace());
-        Map<String, CollectionReport.DeletedBlob> blobsToGo = new LinkedHashMap<>();
-        for (Digest digest : records.unlinkedBlobs(cutoff, Optional.empty(), SWEEP_BATCH)) {
-            blobsToGo.put(digest.toString(), new CollectionReport.DeletedBlob(digest.toString(), 0, DeletionReason.UNREFERENCED.wireName()));
-        }
-        return new ArrayList<>(blobsToGo.values());
     }
 
     @Override
