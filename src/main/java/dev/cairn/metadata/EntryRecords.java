@@ -24,7 +24,9 @@ public interface EntryRecords {
 
     /**
      * Stores the entry, or replaces one under the same kind, namespace and key (a new push time, new blobs).
-     * Returns the blobs it names that have no record, and stores nothing then. Call it under the digest
+     * Returns the blobs it names that have no record, and stores nothing then. {@code kind} is a lower-case
+     * word ({@code ccache}, {@code bazel-ac}), never {@code manifest} or {@code blob}, the audit log's words for
+     * OCI records. Call it under the digest
      * locks of its blobs, as a link is made, so that a sweep deleting one of them either comes first (and
      * the blob is missing here) or sees the entry holding it.
      */

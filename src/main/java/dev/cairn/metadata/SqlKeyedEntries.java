@@ -34,7 +34,16 @@ final class SqlKeyedEntries {
         this.database = database;
     }
 
+    /** Lower-case words joined by '-': no space (rows are keyed by kind, namespace and key joined by spaces). */
+    private static final java.util.regex.Pattern KIND = java.util.regex.Pattern.compile("[a-z][a-z0-9]*(-[a-z0-9]+)*");
+    /** The audit log's words for OCI manifests and blobs: a keyed kind named so would read as one of them. */
+    private static final java.util.Set<String> RESERVED_KINDS = java.util.Set.of("manifest", "blob");
+
     List<Digest> putEntry(String kind, RepositoryName namespace, String key, long size, Collection<Digest> blobs, Instant now) {
+        if (kind.length() > 64 || !KIND.matcher(kind).matches() || RESERVED_KINDS.contains(kind)) {
+            throw new IllegalArgumentException("an entry kind is a lower-case word such as 'ccache' (not 'manifest' or 'blob'): " + kind);
+        }
+        if (key.isEmpty() || size < 0) throw new IllegalArgumentException("an entry needs a key and a size of at least 0");
         List<Digest> held = List.copyOf(new LinkedHashSet<>(blobs));
         return database.write(c -> {
             try (Statements st = new Statements(c)) {

@@ -23,10 +23,8 @@ import java.util.Set;
  */
 final class CacheGraph {
     /** One manifest of one repository. */
-    record Node(String repository, String digest, long size, Instant pushedAt, Instant lastUsedAt, Optional<String> subject) {
-        String key() {
-            return repository + "@" + digest;
-        }
+    /** {@code key} is repository@digest, made once: every map of the graph and of the plan is keyed by it. */
+    record Node(String repository, String digest, long size, Instant pushedAt, Instant lastUsedAt, Optional<String> subject, String key) {
     }
 
     /** A root and what is evicted with it, as of when the unit was formed. */
@@ -49,7 +47,8 @@ final class CacheGraph {
 
     CacheGraph(CacheSnapshot snapshot) {
         for (CacheSnapshot.ManifestRow m : snapshot.manifests()) {
-            Node node = new Node(m.repository(), m.digest(), m.size(), m.pushedAt(), m.lastUsedAt(), m.subject());
+            Node node = new Node(m.repository(), m.digest(), m.size(), m.pushedAt(), m.lastUsedAt(), m.subject(),
+                    m.repository() + "@" + m.digest());
             nodes.put(node.key(), node);
         }
         for (CacheSnapshot.TagRow t : snapshot.tags()) {
@@ -74,6 +73,15 @@ final class CacheGraph {
                 }
             });
         }
+    }
+
+    /** The manifests none of whose keys (repository@digest) is among {@code inUnits}: those no unit reaches. */
+    List<Node> nodesInNoUnit(Set<String> inUnits) {
+        List<Node> stranded = new ArrayList<>();
+        for (Node node : nodes.values()) {
+            if (!inUnits.contains(node.key())) stranded.add(node);
+        }
+        return stranded;
     }
 
     /** The blobs (references to anything but a manifest of the repository) a manifest makes. */

@@ -389,7 +389,10 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         }
     }
 
-    /** The plan of a collection; once made, the snapshot it came from is garbage (most of the heap a collection needs). */
+    /**
+     * The plan of a collection. Once made, the snapshot and the graph it came from are garbage (most of the heap
+     * a collection needs); what stays until the deletions are done is the plan and, per manifest, its node.
+     */
     private List<EntryHoldings.Eviction> plan(Instant now, long storedBytes) {
         CacheSnapshot snapshot = records.snapshot();
         return EvictionPlanner.plan(entries(snapshot), snapshot.blobSizes(), policy, storedBytes, now);

@@ -4,7 +4,8 @@ import dev.cairn.values.DeletionReason;
 
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -20,20 +21,17 @@ final class EntryHoldings {
 
     private final Map<String, Long> blobSizes;
     private final Map<String, Integer> blobHolders = new HashMap<>();
-    /** Keyed by kind name and the kind's own key: two kinds may use the same keys. */
-    private final Map<String, Integer> ownHolders = new HashMap<>();
-    private final Set<String> evicted = new HashSet<>();
+    /** Per kind: two kinds may use the same keys for records of their own. */
+    private final Map<EntryKind, Map<String, Integer>> ownHolders = new IdentityHashMap<>();
+    private final Set<Entry> evicted = Collections.newSetFromMap(new IdentityHashMap<>());
 
     EntryHoldings(List<Entry> entries, Map<String, Long> blobSizes) {
         this.blobSizes = blobSizes;
         for (Entry entry : entries) {
             for (String blob : entry.blobs()) blobHolders.merge(blob, 1, Integer::sum);
-            for (String item : entry.own().keySet()) ownHolders.merge(ownKey(entry, item), 1, Integer::sum);
+            Map<String, Integer> holders = ownHolders.computeIfAbsent(entry.kind(), k -> new HashMap<>());
+            for (String item : entry.own().keySet()) holders.merge(item, 1, Integer::sum);
         }
-    }
-
-    private static String ownKey(Entry entry, String item) {
-        return entry.kind().name() + " " + item;
     }
 
     /** Bytes of stored blobs that no entry holds: the sweep frees them, evicting cannot free them sooner. */
@@ -50,9 +48,10 @@ final class EntryHoldings {
         List<String> released = new ArrayList<>();
         Map<String, Long> freedBlobs = new HashMap<>();
         long freed = 0;
-        if (!evicted.add(entry.kind().name() + " " + entry.id())) return new Eviction(entry, reason, released, freedBlobs, 0);
+        if (!evicted.add(entry)) return new Eviction(entry, reason, released, freedBlobs, 0);
+        Map<String, Integer> holders = ownHolders.get(entry.kind());
         for (Map.Entry<String, Long> item : entry.own().entrySet()) {
-            if (ownHolders.merge(ownKey(entry, item.getKey()), -1, Integer::sum) == 0) {
+            if (holders.merge(item.getKey(), -1, Integer::sum) == 0) {
                 released.add(item.getKey());
                 freed += item.getValue();
             }

@@ -24,7 +24,7 @@ final class EvictionPlanner {
     /** Least recently used first; ties by push time, then by name and key, so that a plan is reproducible. */
     static List<Entry> leastRecentlyUsedFirst(List<Entry> entries) {
         List<Entry> ordered = new ArrayList<>(entries);
-        ordered.sort(Comparator.comparing(Entry::lastUse).thenComparing(Entry::pushedAt).thenComparing(Entry::id));
+        ordered.sort(Comparator.comparing(Entry::lastUse).thenComparing(Entry::pushedAt).thenComparing(Entry::compareIds));
         return ordered;
     }
 
@@ -37,6 +37,7 @@ final class EvictionPlanner {
         // the sweep, and evicting more entries would not bring them back sooner.
         long usage = storedBytes - holdings.unheldBlobBytes();
         for (Entry entry : ordered) {
+            if (!entry.evictable()) continue;
             RetentionRule rule = policy.ruleFor(entry.name());
             if (rule.neverEvict()) continue;
             Optional<DeletionReason> reason = expiry(entry, rule, policy, now);
@@ -51,7 +52,7 @@ final class EvictionPlanner {
         if (usage > policy.highBytes()) {
             for (Entry entry : ordered) {
                 if (usage <= policy.lowBytes()) break;
-                if (policy.ruleFor(entry.name()).neverEvict()) continue;
+                if (!entry.evictable() || policy.ruleFor(entry.name()).neverEvict()) continue;
                 EntryHoldings.Eviction eviction = holdings.evict(entry, DeletionReason.BUDGET);
                 if (!eviction.released().isEmpty()) {
                     evictions.add(eviction);
@@ -81,7 +82,7 @@ final class EvictionPlanner {
         EntryHoldings holdings = new EntryHoldings(entries, blobSizes);
         List<EntryHoldings.Eviction> evictions = new ArrayList<>();
         for (Entry entry : leastRecentlyUsedFirst(entries)) {
-            if (!names.matches(entry.name())) continue;
+            if (!entry.evictable() || !names.matches(entry.name())) continue;
             if (tags.isPresent() && entry.tags().stream().noneMatch(tags.get()::matches)) continue;
             if (olderThan.isPresent() && !entry.pushedAt().isBefore(now.minus(olderThan.get()))) continue;
             EntryHoldings.Eviction eviction = holdings.evict(entry, DeletionReason.INVALIDATED);

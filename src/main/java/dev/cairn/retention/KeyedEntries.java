@@ -6,7 +6,6 @@ import dev.cairn.metadata.RetentionRecords;
 
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -48,7 +47,7 @@ final class KeyedEntries implements EntryKind {
             Instant lastUse = row.lastUsedAt().isAfter(row.pushedAt()) ? row.lastUsedAt() : row.pushedAt();
             // Named by its key, an entry is never "untagged": the untagged delay is for OCI roots nobody named.
             entries.add(new Entry(this, row.namespace(), row.key(), row.pushedAt(), lastUse, List.of(), false,
-                    Map.of(row.namespace() + "@" + row.key(), row.size()), new LinkedHashSet<>(row.blobs())));
+                    Map.of(row.namespace() + "@" + row.key(), row.size()), row.blobs(), true));
         }
         return entries;
     }

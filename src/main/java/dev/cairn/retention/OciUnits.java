@@ -9,11 +9,11 @@ import dev.cairn.values.RepositoryName;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
+import java.util.Collection;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 
 /**
  * The OCI kind: each unit of the {@link CacheGraph} (a root manifest with its untagged children and
@@ -24,12 +24,13 @@ final class OciUnits implements EntryKind {
     static final String NAME = "manifest";
 
     private final RetentionRecords records;
-    private final CacheGraph graph;
-    private final Map<String, CacheGraph.Node> nodes = new LinkedHashMap<>();
+    private CacheSnapshot snapshot;
+    /** Every manifest the entries own, by repository@digest: what a deletion needs of the ones it releases. */
+    private final Map<String, CacheGraph.Node> nodes = new HashMap<>();
 
     OciUnits(RetentionRecords records, CacheSnapshot snapshot) {
         this.records = records;
-        this.graph = new CacheGraph(snapshot);
+        this.snapshot = snapshot;
     }
 
     @Override
@@ -37,19 +38,40 @@ final class OciUnits implements EntryKind {
         return NAME;
     }
 
+    /**
+     * The units, and, as entries never evicted, the manifests in no unit (an index that is also the referrer
+     * of its own child has neither a root above it nor a way to become one): what they reference stays held.
+     * Called once; the graph is garbage afterwards, only the nodes stay for the deletions.
+     */
     @Override
     public List<Entry> entries() {
+        CacheGraph graph = new CacheGraph(snapshot);
+        snapshot = null;
         List<Entry> entries = new ArrayList<>();
         for (CacheGraph.Unit unit : graph.units()) {
-            Map<String, Long> own = new LinkedHashMap<>(); // the root first: deletions name it first
-            Set<String> blobs = new LinkedHashSet<>();
-            for (CacheGraph.Node member : unit.members()) {
-                nodes.put(member.key(), member);
-                own.put(member.key(), member.size());
-                blobs.addAll(graph.blobsReferencedBy(member));
+            List<CacheGraph.Node> members = unit.members();
+            Map<String, Long> own;
+            Collection<String> blobs;
+            if (members.size() == 1) { // most units: no copies of what the graph already holds
+                CacheGraph.Node root = members.getFirst();
+                own = Map.of(root.key(), root.size());
+                blobs = graph.blobsReferencedBy(root);
+            } else {
+                own = new LinkedHashMap<>(); // the root first: deletions name it first
+                List<String> all = new ArrayList<>();
+                for (CacheGraph.Node member : members) {
+                    own.put(member.key(), member.size());
+                    all.addAll(graph.blobsReferencedBy(member));
+                }
+                blobs = all;
             }
+            for (CacheGraph.Node member : members) nodes.put(member.key(), member);
             entries.add(new Entry(this, unit.repository(), unit.root().digest(), unit.root().pushedAt(), unit.lastUse(), unit.tags(),
-                    !unit.tagged(), own, blobs));
+                    !unit.tagged(), own, blobs, true));
+        }
+        for (CacheGraph.Node stranded : graph.nodesInNoUnit(nodes.keySet())) {
+            entries.add(new Entry(this, stranded.repository(), stranded.digest(), stranded.pushedAt(), stranded.lastUsedAt(), List.of(),
+                    false, Map.of(stranded.key(), stranded.size()), graph.blobsReferencedBy(stranded), false));
         }
         return entries;
     }

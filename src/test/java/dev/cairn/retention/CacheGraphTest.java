@@ -141,6 +141,29 @@ class CacheGraphTest {
     }
 
     @Test
+    void manifestsNoUnitReachesKeepWhatTheyReferenceAndTheBudgetStillCountsIt() {
+        // An index that is also the referrer of its own child: neither can be a root, so no unit holds them;
+        // they are never evicted, and their blob is not free bytes the planner may count on.
+        blob("b1", 1000);
+        blob("b2", 500);
+        manifest("r", "index", 1, "child");
+        manifest("r", "child", 1, null);
+        refer("r", "index", "child");
+        refer("r", "child", "b1");
+        manifest("r", "tagged", 2, null);
+        refer("r", "tagged", "b2");
+        tags.add(new CacheSnapshot.TagRow("r", "v", "tagged"));
+        RetentionPolicy policy = new RetentionPolicy(1000, 0.9, 0.5, false, java.time.Duration.ofHours(1), java.time.Duration.ofHours(1),
+                Optional.empty(), List.of());
+        List<EntryHoldings.Eviction> plan = EvictionPlanner.plan(new OciUnits(null, snapshot()).entries(), blobs, policy, 1530,
+                Instant.ofEpochSecond(100));
+        assertThat(plan).extracting(e -> e.entry().key()).containsExactly("tagged");
+        assertThat(plan.getFirst().freedBlobs()).containsOnlyKeys("b2");
+        assertThat(EvictionPlanner.invalidation(new OciUnits(null, snapshot()).entries(), blobs, new Glob("**"), Optional.empty(),
+                Optional.empty(), Instant.ofEpochSecond(100))).extracting(e -> e.entry().key()).containsExactly("tagged");
+    }
+
+    @Test
     void globsMatchSegmentsAndDeepPaths() {
         assertThat(new Glob("cache/**").matches("cache/app")).isTrue();
         assertThat(new Glob("cache/**").matches("cache/team/app")).isTrue();

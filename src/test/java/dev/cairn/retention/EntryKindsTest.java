@@ -20,6 +20,7 @@ import static dev.cairn.retention.RetentionTest.present;
 import static dev.cairn.retention.RetentionTest.pull;
 import static dev.cairn.retention.RetentionTest.push;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * A kind of entry that exists only in this test, stored by key beside OCI images: the budget and the LRU
@@ -50,6 +51,10 @@ class EntryKindsTest {
                     List.of(Digest.sha256("never pushed".getBytes())), Instant.now()))
                     .as("an entry naming a blob the store lacks is refused").hasSize(1);
             assertThat(entries.entry(TEST_KIND, RepositoryName.of("tool/two"), "k3")).isEmpty();
+            for (String kind : List.of("manifest", "blob", "Test", "two words", "")) {
+                assertThatThrownBy(() -> entries.putEntry(kind, RepositoryName.of("tool/two"), "k4", 10, List.of(z), Instant.now()))
+                        .as(kind).isInstanceOf(IllegalArgumentException.class);
+            }
 
             Thread.sleep(1600); // past the grace window: the scratch links may go, and evicted blobs with them
             pull(client, "oci/old", "v1");
