@@ -112,7 +112,11 @@ final class CacheGraph {
         return units;
     }
 
-    private Unit unitOf(Node root) {
+    /**
+     * What a manifest keeps while it stays, as a unit would: itself, its untagged children and their referrers,
+     * down the graph. For a manifest no unit reaches, which stays for good.
+     */
+    Unit unitOf(Node root) {
         Set<String> members = new LinkedHashSet<>();
         Deque<String> queue = new ArrayDeque<>(List.of(root.key()));
         while (!queue.isEmpty()) {

@@ -70,8 +70,17 @@ final class OciUnits implements EntryKind {
                     !unit.tagged(), own, blobs, true));
         }
         for (CacheGraph.Node stranded : graph.nodesInNoUnit(nodes.keySet())) {
+            // Never evicted, so what it "owns" is only held: itself and what it keeps as a unit would (its
+            // children, theirs, their referrers), which the database will not delete while it references them,
+            // and their blobs. A unit sharing one of those goes without it, and without its blobs.
+            Map<String, Long> held = new LinkedHashMap<>();
+            List<String> heldBlobs = new ArrayList<>();
+            for (CacheGraph.Node kept : graph.unitOf(stranded).members()) {
+                held.put(kept.key(), kept.size());
+                heldBlobs.addAll(graph.blobsReferencedBy(kept));
+            }
             entries.add(new Entry(this, stranded.repository(), stranded.digest(), stranded.pushedAt(), stranded.lastUsedAt(), List.of(),
-                    false, Map.of(stranded.key(), stranded.size()), graph.blobsReferencedBy(stranded), false));
+                    false, held, heldBlobs, false));
         }
         return entries;
     }

@@ -164,6 +164,26 @@ class CacheGraphTest {
     }
 
     @Test
+    void aManifestNoUnitReachesKeepsTheManifestsItReferencesFromTheUnitsThatShareThem() {
+        // root -> child; stranded (a referrer of subject, which it also lists) -> subject, child. The database
+        // refuses to delete child while stranded references it, so evicting root must release root alone.
+        blob("bc", 1000);
+        manifest("r", "root", 1, null);
+        manifest("r", "child", 1, null);
+        manifest("r", "stranded", 1, "subject");
+        manifest("r", "subject", 1, null);
+        refer("r", "root", "child");
+        refer("r", "child", "bc");
+        refer("r", "stranded", "subject", "child");
+        tags.add(new CacheSnapshot.TagRow("r", "v1", "root"));
+        List<EntryHoldings.Eviction> plan = EvictionPlanner.invalidation(new OciUnits(null, snapshot()).entries(), blobs, new Glob("**"),
+                Optional.empty(), Optional.empty(), Instant.ofEpochSecond(100));
+        EntryHoldings.Eviction root = plan.stream().filter(e -> e.entry().key().equals("root")).findFirst().orElseThrow();
+        assertThat(deleted(root)).containsExactly("root");
+        assertThat(root.freedBlobs()).isEmpty();
+    }
+
+    @Test
     void globsMatchSegmentsAndDeepPaths() {
         assertThat(new Glob("cache/**").matches("cache/app")).isTrue();
         assertThat(new Glob("cache/**").matches("cache/team/app")).isTrue();
