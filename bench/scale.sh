@@ -1,0 +1,90 @@
+# bench/run --scale: collections over stores of growing size, each under push load, with the launcher's
+# default heap. Sourced by bench/run after its set-up (packages, build, work directory, load generator),
+# so it uses bench/run's helpers. Sizes: SCALE_BLOBS (default 300,000, 1,000,000 and 5,000,000 blobs),
+# 10 blobs per manifest over 100 repositories, as the default run's GC phase. Seeding goes through the API
+# with fsync off (eatmydata), then everything is synced; the collection itself runs with fsync on.
+# Writes the "Collections at scale" section of bench/RESULTS.md (a full run keeps that section).
+
+SCALE_TSV=$WORK/scale.tsv
+: >"$SCALE_TSV"
+P_SCALE=$(free_port)
+SCALE_REPOS=100
+SCALE_PER_MANIFEST=10
+for total in $SCALE_BLOBS; do
+  per_repo=$(( total / (SCALE_REPOS * SCALE_PER_MANIFEST) ))
+  manifests=$(( per_repo * SCALE_REPOS ))
+  data=$WORK/scale-$total
+  phase "scale-$total" "scale: seeding $total blobs in $manifests manifests ($SCALE_REPOS repositories) through the API, fsync off"
+  start_cairn "scale-seed-$total" "$P_SCALE" "$data" CAIRN_RETENTION_MAX_BYTES=1TiB CAIRN_RETENTION_GC_INTERVAL=1h -- eatmydata
+  seed_pid=$PID
+  lg seed --url "http://127.0.0.1:$P_SCALE" --repos "$SCALE_REPOS" --per-repo "$per_repo" --blobs "$SCALE_PER_MANIFEST" --single-post \
+    --clients 32 || die "seeding $total blobs"
+  seed_line=$LG_OUT
+  seed_done=$(date +%s)
+  stored=$(curl -s "http://127.0.0.1:$P_SCALE/api/v1/stats" | grep -o '"storedBytes":[0-9]*' | cut -d: -f2)
+  [ -n "$stored" ] || die "no storedBytes from /api/v1/stats"
+  seed_rss=$(peak_rss_mib "$seed_pid")
+  stop_pid "$seed_pid"
+  sync
+  log "  seeded: $seed_line; peak RSS $seed_rss MiB"
+  budget=$((stored * 100 / 170))
+  start_cairn "scale-$total" "$P_SCALE" "$data" CAIRN_RETENTION_MAX_BYTES="$budget" CAIRN_RETENTION_GRACE=${GC_GRACE_S}s \
+    CAIRN_RETENTION_UNTAGGED=keep CAIRN_RETENTION_GC_INTERVAL=1h
+  gc_pid=$PID
+  log "  restarted with a budget of $budget bytes (stored $stored): first 200 after $START_MS ms"
+  while [ $(( $(date +%s) - seed_done )) -le "$GC_GRACE_S" ]; do sleep 0.5; done
+  if lg gc-under-load --url "http://127.0.0.1:$P_SCALE" --pushers 8 --delay-ms 300 --after-ms 2000 --limit-s "$GC_LIMIT_S"; then
+    gc_line=$LG_OUT
+  else
+    gc_line="took_ms=failed $LG_OUT"
+  fi
+  failures=$(curl -s --max-time 10 "http://127.0.0.1:$P_SCALE/metrics" | awk '/^cairn_gc_failures_total/ {printf "%d", $2}')
+  alive=yes
+  kill -0 "$gc_pid" 2>/dev/null || alive=no
+  gc_rss=$(peak_rss_mib "$gc_pid" 2>/dev/null || echo nan)
+  log "  collection: $gc_line; collector failures ${failures:-?}; peak RSS $gc_rss MiB; process alive: $alive"
+  stop_pid "$gc_pid"
+  took=$(kv took_ms "$gc_line")
+  deleted=$(kv deleted_blobs "$gc_line")
+  rate=nan
+  if [[ $took =~ ^[0-9]+$ ]] && [ "$took" -gt 0 ]; then rate=$(awk -v d="$deleted" -v t="$took" 'BEGIN {printf "%.0f", d * 1000 / t}'); fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$total" "$manifests" "$stored" "$took" "$deleted" "$rate" "$gc_rss" \
+    "$(kv push_errors "$gc_line")" "$(kv missing_after "$gc_line")" "${failures:-?}" "$(kv seconds "$seed_line")" >>"$SCALE_TSV"
+  [ -d "$data/blobs/sha256" ] && find "$data/blobs/sha256" -mindepth 1 -maxdepth 1 -print0 | xargs -0 -r -P 4 rm -rf
+  rm -rf "$data"
+done
+
+SCALE_SECTION=$WORK/scale.md
+{
+  echo "## Collections at scale"
+  echo
+  echo "Printed by \`bench/run --scale\` on $(date -u '+%Y-%m-%d %H:%M UTC') ($CORES cores, $MEM_GIB GiB, $FS_DESC; $JDK_DESC; Cairn with the"
+  echo "launcher's default heap). Each store: 10 blobs of 512-2047 bytes per tagged manifest over 100 repositories, seeded through the API"
+  echo "(fsync off, then synced); Cairn restarted with a budget of stored ÷ 1.7, then \`POST /api/v1/gc\` while 8 clients push images"
+  echo "(limit ${GC_LIMIT_S} s). \"failed\" is a collection that answered an error; RSS is the node's peak during the collection."
+  echo
+  echo "| blobs | manifests | stored bytes | collection | blobs deleted | deleted/s | peak RSS | push errors | images lost | collector failures | seeding |"
+  echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  while IFS=$'\t' read -r total manifests stored took deleted rate rss errors lost failures seeded; do
+    case $took in
+      failed) shown=failed ;;
+      -1) shown="over ${GC_LIMIT_S} s" ;;
+      *) shown=$(awk -v t="$took" 'BEGIN {printf "%.1f s", t / 1000}') ;;
+    esac
+    echo "| $total | $manifests | $stored | $shown | $deleted | $rate | $rss MiB | $errors | $lost | $failures | ${seeded} s |"
+  done <"$SCALE_TSV"
+} >"$SCALE_SECTION"
+echo
+cat "$SCALE_SECTION"
+if [ -f "$root/bench/RESULTS.md" ]; then
+  # Replace the section (it runs to the end of the file, or to the next "## " heading) or append it.
+  awk -v section="$SCALE_SECTION" '
+    /^## Collections at scale/ { while ((getline line < section) > 0) print line; skipping = 1; next }
+    skipping && /^## / { skipping = 0 }
+    !skipping { print }' "$root/bench/RESULTS.md" >"$WORK/RESULTS.new"
+  grep -q '^## Collections at scale' "$WORK/RESULTS.new" || { echo; cat "$SCALE_SECTION"; } >>"$WORK/RESULTS.new"
+  cp "$WORK/RESULTS.new" "$root/bench/RESULTS.md"
+else
+  cp "$SCALE_SECTION" "$root/bench/RESULTS.md"
+fi
+log "done in $(( $(date +%s) - T_START )) s; the table is in bench/RESULTS.md"
