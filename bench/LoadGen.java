@@ -479,6 +479,7 @@ public final class LoadGen {
         ConcurrentLinkedQueue<Pushed> pushed = new ConcurrentLinkedQueue<>();
         List<long[]> latencies = Collections.synchronizedList(new ArrayList<>());
         String report;
+        boolean gcFailed = false;
         long gcWallMs;
         try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
             long t0 = System.nanoTime();
@@ -534,6 +535,11 @@ public final class LoadGen {
             } catch (java.util.concurrent.TimeoutException e) {
                 report = "{\"tookMillis\":-1}"; // still collecting: bench/run reports it as over the limit
                 gcConn.close();
+            } catch (java.util.concurrent.ExecutionException e) {
+                // the collection answered an error (out of memory, say): the pushers still stop and are checked
+                report = "{}";
+                gcFailed = true;
+                errorSamples.add("collection: " + e.getCause().getMessage());
             }
             gcWallMs = (System.nanoTime() - t0) / 1_000_000;
             Thread.sleep(afterMs);
@@ -553,7 +559,7 @@ public final class LoadGen {
         long[] all = latencies.stream().flatMapToLong(java.util.Arrays::stream).sorted().toArray();
         System.out.printf(Locale.ROOT, "took_ms=%s wall_ms=%d evicted_units=%d deleted_blobs=%d before=%s after=%s pushes=%d push_errors=%d "
                         + "push_p50_ms=%.1f push_p99_ms=%.1f push_max_ms=%.1f missing_after=%d%s%n",
-                field(report, "tookMillis"), gcWallMs, count(report, "\"root\":"), count(report, "\"reason\":") - count(report, "\"root\":"),
+                gcFailed ? "failed" : field(report, "tookMillis"), gcWallMs, count(report, "\"root\":"), count(report, "\"reason\":") - count(report, "\"root\":"),
                 field(report, "storedBytesBefore"), field(report, "storedBytesAfter"), pushed.size(), errors.get(),
                 pct(all, 50) / 1e6, pct(all, 99) / 1e6, maxPushNanos.get() / 1e6, missing,
                 errorSamples.isEmpty() ? "" : " first_error=" + String.valueOf(errorSamples.peek()).replace(' ', '_'));

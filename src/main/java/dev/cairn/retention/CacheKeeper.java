@@ -45,6 +45,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     private static final int UNIT_BATCH = 250;
     /** Runs woken by pushes are at least this far apart, so a stream of pushes cannot keep the collector spinning. */
     private static final Duration MIN_TRIGGERED_SPACING = Duration.ofSeconds(1);
+    private static final Duration FIRST_BACKOFF = Duration.ofSeconds(5);
     /** How long an explicit collection (CLI, admin API, invalidation) waits for another node's collection to end. */
     private static final Duration EXPLICIT_LOCK_WAIT = Duration.ofSeconds(60);
     private static final Duration ADMISSION_LOCK_WAIT = Duration.ofSeconds(30);
@@ -75,6 +76,8 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     /** Room held by admissions whose bytes are on their way in (hard limit only). */
     private final AtomicLong reserved = new AtomicLong();
     private long lastRunStarted = System.nanoTime() - MIN_TRIGGERED_SPACING.toNanos();
+    /** When the last automatic or explicit run ended, failed or not: the backoff after failures counts from here. */
+    private volatile long lastRunEnded = System.nanoTime();
 
     public CacheKeeper(RetentionRecords records, ClusterLocks locks, DigestLocks digestLocks, BlobStore blobs, LastUseRecorder lastUse,
                        RetentionPolicy policy, AuditLog audit, CacheMetrics metrics, Clock clock) {
@@ -191,6 +194,9 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
                 if (sinceLast < MIN_TRIGGERED_SPACING.toNanos()) {
                     Thread.sleep(java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(MIN_TRIGGERED_SPACING.toNanos() - sinceLast));
                 }
+                long sinceFailure = System.nanoTime() - lastRunEnded;
+                long backoff = backoff(health.get().failuresInARow()).toNanos();
+                if (sinceFailure < backoff) Thread.sleep(java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(backoff - sinceFailure));
                 lastRunStarted = System.nanoTime();
                 // Periodic and push-triggered runs do not wait: if another node is collecting, this one need not.
                 collect(false, admissionsWaiting.get() > 0 ? ADMISSION_LOCK_WAIT : Duration.ZERO);
@@ -201,6 +207,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
                 // Nothing but stopping ends this loop; collect() has already counted the failure.
                 if (!(e instanceof CollectionFailure)) failed(e);
             } finally {
+                lastRunEnded = System.nanoTime();
                 signal.lock();
                 try {
                     completedRuns++;
@@ -210,6 +217,17 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
                 }
             }
         }
+    }
+
+    /**
+     * How long automatic runs wait after {@code failures} failed ones in a row: 5 s, doubling per failure, at
+     * most the collection interval. A run that failed for want of memory fails again at once, and every attempt
+     * takes the heap from the requests being served; explicit collections (the API, the CLI) do not wait.
+     */
+    Duration backoff(long failures) {
+        if (failures == 0) return Duration.ZERO;
+        Duration doubled = FIRST_BACKOFF.multipliedBy(1L << Math.min(20, failures - 1));
+        return doubled.compareTo(policy.gcInterval()) < 0 ? doubled : policy.gcInterval();
     }
 
     /** Asks the background collector to run as soon as it can. */
@@ -274,6 +292,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
                 try {
                     report = collectHoldingLock(false);
                 } catch (Throwable e) {
+                    lastRunEnded = System.nanoTime();
                     failed(e);
                     throw new CollectionFailure(e);
                 }

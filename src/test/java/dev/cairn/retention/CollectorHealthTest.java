@@ -50,8 +50,8 @@ class CollectorHealthTest {
             HttpResponse<byte[]> gc = client.post("/api/v1/gc", new byte[0]);
             assertThat(gc.statusCode()).isEqualTo(500);
             assertThat(OciClient.errorCode(gc)).as("a fault on Cairn's side, never UNSUPPORTED").isEqualTo("UNKNOWN");
-            cairn.node().keeper().requestRun(); // the background collector trips too, and carries on
-            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            cairn.node().keeper().requestRun(); // the background collector trips too (after its backoff), and carries on
+            long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
             while (cairn.node().keeper().health().failuresInARow() < 2 && System.nanoTime() < deadline) Thread.sleep(50);
             CacheKeeper.CollectorHealth failing = cairn.node().keeper().health();
             assertThat(failing.failuresInARow()).isGreaterThanOrEqualTo(2);
@@ -108,14 +108,21 @@ class CollectorHealthTest {
                 keeper.start();
                 assertThatThrownBy(() -> keeper.collect(false)).isInstanceOf(CacheKeeper.CollectionFailure.class)
                         .hasMessageContaining("out of memory").hasMessageContaining("-Xmx");
-                keeper.requestRun();
-                long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+                // Failed runs are not retried at once: each attempt would take the heap from the requests again.
+                for (int i = 0; i < 5; i++) {
+                    keeper.requestRun();
+                    Thread.sleep(400);
+                }
+                assertThat(keeper.health().failuresInARow()).as("within the first backoff (%s)", keeper.backoff(1)).isEqualTo(1);
+                assertThat(keeper.backoff(2)).isEqualTo(keeper.backoff(1).multipliedBy(2));
+                assertThat(keeper.backoff(40)).as("at most the interval").isEqualTo(Duration.ofHours(1));
+                long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
                 while (keeper.health().failuresInARow() < 2 && System.nanoTime() < deadline) Thread.sleep(50);
                 assertThat(keeper.health().failuresInARow()).as("the background run failed too, and was counted").isGreaterThanOrEqualTo(2);
 
                 outOfMemory.set(false);
                 keeper.requestRun();
-                deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+                deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
                 while (keeper.health().failingSince().isPresent() && System.nanoTime() < deadline) Thread.sleep(50);
                 assertThat(keeper.health().failingSince()).as("the collector thread lived on and its next run succeeded").isEmpty();
                 assertThat(keeper.health().lastSuccess()).isPresent();
