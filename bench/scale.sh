@@ -61,9 +61,10 @@ SCALE_SECTION=$WORK/scale.md
   echo "Printed by \`bench/run --scale\` on $(date -u '+%Y-%m-%d %H:%M UTC') ($CORES cores, $MEM_GIB GiB, $FS_DESC; $JDK_DESC; Cairn with the"
   echo "launcher's default heap). Each store: 10 blobs of 512-2047 bytes per tagged manifest over 100 repositories, seeded through the API"
   echo "(fsync off, then synced); Cairn restarted with a budget of stored ÷ 1.7, then \`POST /api/v1/gc\` while 8 clients push images"
-  echo "(limit ${GC_LIMIT_S} s). \"failed\" is a collection that answered an error; RSS is the node's peak during the collection."
+  echo "(limit ${GC_LIMIT_S} s). \"failed\" is a collection that answered an error; RSS is the node's peak during the collection;"
+  echo "\"images missing\" counts images the pushers were told were stored whose manifest or a blob did not answer 200 at the check afterwards."
   echo
-  echo "| blobs | manifests | stored bytes | collection | blobs deleted | deleted/s | peak RSS | push errors | images lost | collector failures | seeding |"
+  echo "| blobs | manifests | stored bytes | collection | blobs deleted | deleted/s | peak RSS | push errors | images missing | collector failures | seeding |"
   echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   while IFS=$'\t' read -r total manifests stored took deleted rate rss errors lost failures seeded; do
     case $took in
