@@ -480,6 +480,7 @@ public final class LoadGen {
         List<long[]> latencies = Collections.synchronizedList(new ArrayList<>());
         String report;
         boolean gcFailed = false;
+        String gcError = null;
         long gcWallMs;
         try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
             long t0 = System.nanoTime();
@@ -539,7 +540,7 @@ public final class LoadGen {
                 // the collection answered an error (out of memory, say): the pushers still stop and are checked
                 report = "{}";
                 gcFailed = true;
-                errorSamples.add("collection: " + e.getCause().getMessage());
+                gcError = "collection: " + e.getCause();
             }
             gcWallMs = (System.nanoTime() - t0) / 1_000_000;
             Thread.sleep(afterMs);
@@ -562,7 +563,8 @@ public final class LoadGen {
                 gcFailed ? "failed" : field(report, "tookMillis"), gcWallMs, count(report, "\"root\":"), count(report, "\"reason\":") - count(report, "\"root\":"),
                 field(report, "storedBytesBefore"), field(report, "storedBytesAfter"), pushed.size(), errors.get(),
                 pct(all, 50) / 1e6, pct(all, 99) / 1e6, maxPushNanos.get() / 1e6, missing,
-                errorSamples.isEmpty() ? "" : " first_error=" + String.valueOf(errorSamples.peek()).replace(' ', '_'));
+                gcError != null ? " first_error=" + gcError.replace(' ', '_')
+                        : errorSamples.isEmpty() ? "" : " first_error=" + String.valueOf(errorSamples.peek()).replace(' ', '_'));
     }
 
     static String field(String json, String name) {

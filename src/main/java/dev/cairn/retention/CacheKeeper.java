@@ -78,6 +78,11 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     private long lastRunStarted = System.nanoTime() - MIN_TRIGGERED_SPACING.toNanos();
     /** When the last automatic or explicit run ended, failed or not: the backoff after failures counts from here. */
     private volatile long lastRunEnded = System.nanoTime();
+    /**
+     * Failed automatic runs in a row, which set the backoff; explicit ones (an operator retrying `cairn gc`)
+     * do not lengthen it. Any success ends it.
+     */
+    private volatile long automaticFailures;
 
     public CacheKeeper(RetentionRecords records, ClusterLocks locks, DigestLocks digestLocks, BlobStore blobs, LastUseRecorder lastUse,
                        RetentionPolicy policy, AuditLog audit, CacheMetrics metrics, Clock clock) {
@@ -194,9 +199,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
                 if (sinceLast < MIN_TRIGGERED_SPACING.toNanos()) {
                     Thread.sleep(java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(MIN_TRIGGERED_SPACING.toNanos() - sinceLast));
                 }
-                long sinceFailure = System.nanoTime() - lastRunEnded;
-                long backoff = backoff(health.get().failuresInARow()).toNanos();
-                if (sinceFailure < backoff) Thread.sleep(java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(backoff - sinceFailure));
+                awaitBackoff();
                 lastRunStarted = System.nanoTime();
                 // Periodic and push-triggered runs do not wait: if another node is collecting, this one need not.
                 collect(false, admissionsWaiting.get() > 0 ? ADMISSION_LOCK_WAIT : Duration.ZERO);
@@ -205,6 +208,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
             } catch (Throwable e) {
                 // Out of memory included: the run's heap is garbage once it unwinds, and the next run is tried.
                 // Nothing but stopping ends this loop; collect() has already counted the failure.
+                automaticFailures++;
                 if (!(e instanceof CollectionFailure)) failed(e);
             } finally {
                 lastRunEnded = System.nanoTime();
@@ -228,6 +232,17 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         if (failures == 0) return Duration.ZERO;
         Duration doubled = FIRST_BACKOFF.multipliedBy(1L << Math.min(20, failures - 1));
         return doubled.compareTo(policy.gcInterval()) < 0 ? doubled : policy.gcInterval();
+    }
+
+    /**
+     * Waits out the backoff after failed automatic runs, but no longer once a push is waiting for room under
+     * the hard limit (it must see a run, failing or not, within its wait), or once a run has succeeded.
+     */
+    private void awaitBackoff() throws InterruptedException {
+        long until = lastRunEnded + backoff(automaticFailures).toNanos();
+        while (!stopping && automaticFailures > 0 && admissionsWaiting.get() == 0 && System.nanoTime() < until) {
+            Thread.sleep(Math.min(250, Math.max(1, java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(until - System.nanoTime()))));
+        }
     }
 
     /** Asks the background collector to run as soon as it can. */
@@ -282,27 +297,31 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         collecting.lock();
         try {
             if (dryRun) return Optional.of(collectHoldingLock(true));
-            Optional<AutoCloseable> lease = locks.collectorLock(lockWait);
-            if (lease.isEmpty()) {
-                correctStoredBytes(); // another node collects: take its result as it stands
-                return Optional.empty();
-            }
-            try (AutoCloseable held = lease.get()) {
+            try {
+                Optional<AutoCloseable> lease = locks.collectorLock(lockWait);
+                if (lease.isEmpty()) {
+                    correctStoredBytes(); // another node collects: take its result as it stands
+                    return Optional.empty();
+                }
                 CollectionReport report;
-                try {
+                try (AutoCloseable held = lease.get()) {
                     report = collectHoldingLock(false);
-                } catch (Throwable e) {
-                    lastRunEnded = System.nanoTime();
-                    failed(e);
-                    throw new CollectionFailure(e);
+                } catch (Exception e) {
+                    if (!(e instanceof RuntimeException) && e.getSuppressed().length == 0) {
+                        // the collection went through; only releasing the lock failed, which the session's end does
+                        log.warn("releasing the collector lock failed (the database drops it with the session): {}", e.toString());
+                        return Optional.empty();
+                    }
+                    throw e;
                 }
                 health.set(CollectorHealth.succeeded(clock.instant()));
+                automaticFailures = 0;
                 return Optional.of(report);
-            } catch (RuntimeException e) {
-                throw e;
-            } catch (Exception e) {
-                log.warn("releasing the collector lock failed (the database drops it with the session): {}", e.toString());
-                return Optional.empty();
+            } catch (Throwable e) {
+                // Recorded here, under the collecting lock, so that a later run's outcome cannot be overwritten by it.
+                lastRunEnded = System.nanoTime();
+                failed(e);
+                throw new CollectionFailure(e);
             }
         } finally {
             collecting.unlock();
@@ -328,7 +347,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     /** A collection that failed, already counted and logged; what the caller of an explicit collection sees. */
     public static final class CollectionFailure extends RuntimeException {
         CollectionFailure(Throwable cause) {
-            super("the collection failed: " + describe(cause), cause, false, false);
+            super("the collection failed: " + describe(cause), cause, true, false);
         }
     }
 
@@ -343,11 +362,15 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     }
 
     private void failed(Throwable e) {
-        CollectorHealth now = health.updateAndGet(h -> h.failed(clock.instant(), describe(e)));
-        metrics.collectionFailed();
-        // Loud on purpose: while collections fail, nothing keeps the cache within its budget.
-        log.error("collection failed ({} in a row, failing since {}; the budget is not being kept): {}", now.failuresInARow(),
-                now.failingSince().orElseThrow(), describe(e), e instanceof OutOfMemoryError ? null : e);
+        try {
+            CollectorHealth now = health.updateAndGet(h -> h.failed(clock.instant(), describe(e)));
+            metrics.collectionFailed();
+            // Loud on purpose: while collections fail, nothing keeps the cache within its budget.
+            log.error("collection failed ({} in a row, failing since {}; the budget is not being kept): {}", now.failuresInARow(),
+                    now.failingSince().orElseThrow(), describe(e), e instanceof OutOfMemoryError ? null : e);
+        } catch (Throwable whileRecording) {
+            // out of memory again, say: the collector must live on even when it cannot say why it failed
+        }
     }
 
     private CollectionReport collectHoldingLock(boolean dryRun) {
@@ -378,7 +401,13 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     public CollectionReport invalidate(Glob repositories, Optional<Glob> tags, Optional<Duration> olderThan, boolean dryRun) {
         collecting.lock();
         long started = System.nanoTime();
-        Optional<AutoCloseable> lease = dryRun ? Optional.of(() -> { }) : locks.collectorLock(EXPLICIT_LOCK_WAIT);
+        Optional<AutoCloseable> lease;
+        try {
+            lease = dryRun ? Optional.of(() -> { }) : locks.collectorLock(EXPLICIT_LOCK_WAIT);
+        } catch (RuntimeException | Error e) {
+            collecting.unlock();
+            throw e;
+        }
         if (lease.isEmpty()) {
             collecting.unlock();
             throw busy();

@@ -10,6 +10,7 @@ import dev.cairn.registry.LastUseRecorder;
 import dev.cairn.storage.FileBlobStore;
 import dev.cairn.testing.OciClient;
 import dev.cairn.testing.RunningCairn;
+import dev.cairn.testing.SeededBytes;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -81,6 +82,36 @@ class CollectorHealthTest {
     }
 
     /**
+     * The backoff after failures never makes a push under the hard limit wait out the backoff: a push waiting for
+     * room gets a run at once, and an operator's failing retries do not lengthen the automatic backoff.
+     */
+    @Test
+    void aPushWaitingForRoomDoesNotWaitOutTheBackoff() throws Exception {
+        try (RunningCairn cairn = RunningCairn.start(Map.of("retention.max-bytes", "1000000", "retention.hard-limit", "true",
+                "retention.grace", "0s", "retention.gc-interval", "5m"))) {
+            OciClient client = new OciClient(cairn);
+            push(client, "old/a", "v1", 1, 500_000);
+            String db = "jdbc:sqlite:" + cairn.dataDir().resolve("cairn.db");
+            try (Connection c = DriverManager.getConnection(db); Statement s = c.createStatement()) {
+                s.executeUpdate("ALTER TABLE keyed_entries RENAME TO keyed_entries_away");
+            }
+            push(client, "old/b", "v1", 2, 460_000); // past the high watermark: the run it wakes fails
+            for (int i = 0; i < 5; i++) {
+                assertThatThrownBy(() -> cairn.node().keeper().collect(false)).isInstanceOf(CacheKeeper.CollectionFailure.class);
+            }
+            assertThat(cairn.node().keeper().health().failuresInARow()).isGreaterThanOrEqualTo(5);
+            try (Connection c = DriverManager.getConnection(db); Statement s = c.createStatement()) {
+                s.executeUpdate("ALTER TABLE keyed_entries_away RENAME TO keyed_entries");
+            }
+            byte[] blob = SeededBytes.of(300_000, 99);
+            HttpResponse<byte[]> pushed = client.post("/v2/new/app/blobs/uploads/?digest=" + OciClient.sha256(blob), blob);
+            assertThat(pushed.statusCode()).as("room was made by a run, not refused after the backoff").isEqualTo(201);
+            assertThat(RetentionTest.present(client, "old/a", "v1")).as("the least recently used went").isFalse();
+            assertThat(cairn.node().keeper().health().failingSince()).isEmpty();
+        }
+    }
+
+    /**
      * Out of memory, as a collection over a store too large for the heap meets it: the collector thread lives
      * on and the next run is tried. The error is injected into the records the keeper reads (the real SQLite
      * store behind them), as a heap that runs out cannot be made to on cue.
@@ -108,17 +139,22 @@ class CollectorHealthTest {
                 keeper.start();
                 assertThatThrownBy(() -> keeper.collect(false)).isInstanceOf(CacheKeeper.CollectionFailure.class)
                         .hasMessageContaining("out of memory").hasMessageContaining("-Xmx");
-                // Failed runs are not retried at once: each attempt would take the heap from the requests again.
+                // An explicit failure sets no backoff: the background run tries at once, and fails too.
+                keeper.requestRun();
+                long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+                while (keeper.health().failuresInARow() < 2 && System.nanoTime() < deadline) Thread.sleep(50);
+                assertThat(keeper.health().failuresInARow()).as("the background run failed too, and was counted").isEqualTo(2);
+                // A failed automatic run is not retried at once: each attempt would take the heap from the requests again.
                 for (int i = 0; i < 5; i++) {
                     keeper.requestRun();
                     Thread.sleep(400);
                 }
-                assertThat(keeper.health().failuresInARow()).as("within the first backoff (%s)", keeper.backoff(1)).isEqualTo(1);
+                assertThat(keeper.health().failuresInARow()).as("within the first backoff (%s)", keeper.backoff(1)).isEqualTo(2);
                 assertThat(keeper.backoff(2)).isEqualTo(keeper.backoff(1).multipliedBy(2));
                 assertThat(keeper.backoff(40)).as("at most the interval").isEqualTo(Duration.ofHours(1));
-                long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-                while (keeper.health().failuresInARow() < 2 && System.nanoTime() < deadline) Thread.sleep(50);
-                assertThat(keeper.health().failuresInARow()).as("the background run failed too, and was counted").isGreaterThanOrEqualTo(2);
+                deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+                while (keeper.health().failuresInARow() < 3 && System.nanoTime() < deadline) Thread.sleep(50);
+                assertThat(keeper.health().failuresInARow()).as("retried after the backoff").isEqualTo(3);
 
                 outOfMemory.set(false);
                 keeper.requestRun();
