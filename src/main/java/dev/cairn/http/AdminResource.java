@@ -6,6 +6,7 @@ import dev.cairn.config.Quantities;
 import dev.cairn.metadata.RetentionRecords;
 import dev.cairn.metrics.CacheMetrics;
 import dev.cairn.retention.CacheKeeper;
+import dev.cairn.retention.CollectorHealth;
 import dev.cairn.retention.CollectionReport;
 import dev.cairn.values.Glob;
 
@@ -96,7 +97,7 @@ final class AdminResource implements Front {
             repositories.add(row);
         }
         Map<String, Object> body = new LinkedHashMap<>();
-        CacheKeeper.CollectorHealth health = keeper.health();
+        CollectorHealth health = keeper.health();
         Map<String, Object> collector = new LinkedHashMap<>();
         collector.put("state", health.failingSince().isPresent() ? "failing" : "ok");
         collector.put("failingSince", health.failingSince().map(Object::toString).orElse(null));

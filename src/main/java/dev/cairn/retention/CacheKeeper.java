@@ -328,30 +328,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         }
     }
 
-    /**
-     * How the collector is doing: since when its runs fail (empty while they succeed), how many failed in a
-     * row, the last error, and the last run that succeeded. A failing collector no longer keeps the budget,
-     * so this is shown in {@code /api/v1/stats}, {@code /readyz} and the metrics.
-     */
-    public record CollectorHealth(Optional<Instant> failingSince, long failuresInARow, Optional<String> lastError,
-                                  Optional<Instant> lastSuccess) {
-        static CollectorHealth succeeded(Instant at) {
-            return new CollectorHealth(Optional.empty(), 0, Optional.empty(), Optional.of(at));
-        }
-
-        CollectorHealth failed(Instant at, String error) {
-            return new CollectorHealth(Optional.of(failingSince.orElse(at)), failuresInARow + 1, Optional.of(error), lastSuccess);
-        }
-    }
-
-    /** A collection that failed, already counted and logged; what the caller of an explicit collection sees. */
-    public static final class CollectionFailure extends RuntimeException {
-        CollectionFailure(Throwable cause) {
-            super("the collection failed: " + describe(cause), cause, true, false);
-        }
-    }
-
-    private static String describe(Throwable e) {
+    static String describe(Throwable e) {
         return e instanceof OutOfMemoryError
                 ? "out of memory (" + e.getMessage() + "); give the node a larger heap, e.g. CAIRN_JAVA_OPTS='-Xmx512m'"
                 : e.toString();

@@ -54,7 +54,7 @@ class CollectorHealthTest {
             cairn.node().keeper().requestRun(); // the background collector trips too (after its backoff), and carries on
             long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
             while (cairn.node().keeper().health().failuresInARow() < 2 && System.nanoTime() < deadline) Thread.sleep(50);
-            CacheKeeper.CollectorHealth failing = cairn.node().keeper().health();
+            CollectorHealth failing = cairn.node().keeper().health();
             assertThat(failing.failuresInARow()).isGreaterThanOrEqualTo(2);
             assertThat(failing.failingSince()).isPresent();
             assertThat(failing.lastError()).hasValueSatisfying(e -> assertThat(e).contains("keyed_entries"));
@@ -97,7 +97,7 @@ class CollectorHealthTest {
             }
             push(client, "old/b", "v1", 2, 460_000); // past the high watermark: the run it wakes fails
             for (int i = 0; i < 5; i++) {
-                assertThatThrownBy(() -> cairn.node().keeper().collect(false)).isInstanceOf(CacheKeeper.CollectionFailure.class);
+                assertThatThrownBy(() -> cairn.node().keeper().collect(false)).isInstanceOf(CollectionFailure.class);
             }
             assertThat(cairn.node().keeper().health().failuresInARow()).isGreaterThanOrEqualTo(5);
             try (Connection c = DriverManager.getConnection(db); Statement s = c.createStatement()) {
@@ -137,7 +137,7 @@ class CollectorHealthTest {
             try (CacheKeeper keeper = new CacheKeeper(records, store.locks(), new DigestLocks(16, store.locks()::withDigestLocks), blobs,
                     lastUse, policy, new AuditLog(dir.resolve("audit.log"), store.locks()), new CacheMetrics(), Clock.systemUTC())) {
                 keeper.start();
-                assertThatThrownBy(() -> keeper.collect(false)).isInstanceOf(CacheKeeper.CollectionFailure.class)
+                assertThatThrownBy(() -> keeper.collect(false)).isInstanceOf(CollectionFailure.class)
                         .hasMessageContaining("out of memory").hasMessageContaining("-Xmx");
                 // An explicit failure sets no backoff: the background run tries at once, and fails too.
                 keeper.requestRun();
