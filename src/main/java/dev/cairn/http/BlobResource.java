@@ -1,5 +1,6 @@
 package dev.cairn.http;
 
+import dev.cairn.values.ClientText;
 import dev.cairn.values.Refusal;
 import java.net.URI;
 import java.time.Duration;

@@ -1,5 +1,6 @@
 package dev.cairn.http;
 
+import dev.cairn.values.ClientText;
 import dev.cairn.values.Refusal;
 import dev.cairn.metadata.StoredManifest;
 import dev.cairn.registry.ManifestPushed;

@@ -25,9 +25,4 @@ final class RegistryErrors {
     static Refusal digestMismatch(DigestMismatchException e) {
         return new Refusal(Refusal.Reason.CONTENT_DIGEST_MISMATCH, e.getMessage(), Map.of("digest", e.expected().toString()));
     }
-
-    /** An identifier a client sent, cut short enough to put in a message. */
-    static String abbreviate(String text) {
-        return text.length() <= 64 ? text : text.substring(0, 64) + "...";
-    }
 }

@@ -26,7 +26,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
 
 import static dev.cairn.registry.RegistryErrors.digestMismatch;
-import static dev.cairn.registry.RegistryErrors.abbreviate;
+import static dev.cairn.values.ClientText.shortened;
 import static dev.cairn.registry.StorageCall.io;
 
 /**
@@ -210,7 +210,7 @@ public final class UploadSessions {
     /** The store can no longer continue the session (its pieces are gone): end it, so the client starts over. */
     private Refusal sessionLost(String id) {
         endSession(id, true);
-        return new Refusal(Refusal.Reason.UPLOAD_NOT_FOUND, "upload " + abbreviate(id) + " can no longer be completed; start it again");
+        return new Refusal(Refusal.Reason.UPLOAD_NOT_FOUND, "upload " + shortened(id) + " can no longer be completed; start it again");
     }
 
     private interface UploadWork<T> {
@@ -220,7 +220,7 @@ public final class UploadSessions {
     /** Runs {@code work} holding the session's lock, after checking that the session is open and belongs to the repository. */
     private <T> T withUpload(RepositoryName repository, String id, UploadWork<T> work) {
         if (!isPlausibleUploadId(id)) {
-            throw new Refusal(Refusal.Reason.UPLOAD_NOT_FOUND, "no open upload " + abbreviate(id) + " in " + repository);
+            throw new Refusal(Refusal.Reason.UPLOAD_NOT_FOUND, "no open upload " + shortened(id) + " in " + repository);
         }
         ReentrantLock lock = uploadLocks.computeIfAbsent(id, k -> new ReentrantLock());
         lock.lock();
@@ -230,12 +230,12 @@ public final class UploadSessions {
                 uploadLocks.remove(id, lock);
             }
             if (session.isEmpty() || !session.get().repository().equals(repository)) {
-                throw new Refusal(Refusal.Reason.UPLOAD_NOT_FOUND, "no open upload " + abbreviate(id) + " in " + repository);
+                throw new Refusal(Refusal.Reason.UPLOAD_NOT_FOUND, "no open upload " + shortened(id) + " in " + repository);
             }
             OptionalLong size = io(() -> uploads.uploadSize(id));
             if (size.isEmpty()) {
                 endSession(id); // its bytes are gone (finished elsewhere or swept): the session is over
-                throw new Refusal(Refusal.Reason.UPLOAD_NOT_FOUND, "no open upload " + abbreviate(id) + " in " + repository);
+                throw new Refusal(Refusal.Reason.UPLOAD_NOT_FOUND, "no open upload " + shortened(id) + " in " + repository);
             }
             return work.run(size.getAsLong());
         } finally {

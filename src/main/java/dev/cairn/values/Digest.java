@@ -28,7 +28,7 @@ public record Digest(String algorithm, String hex) implements Comparable<Digest>
     /** Parses {@code algorithm:hex}; refuses anything else as an invalid digest for anything else. */
     public static Digest parse(String text) {
         if (text == null || text.length() > 256 || !GRAMMAR.matcher(text).matches()) {
-            throw new Refusal(Refusal.Reason.INVALID_DIGEST, "invalid digest: " + abbreviate(text));
+            throw new Refusal(Refusal.Reason.INVALID_DIGEST, "invalid digest: " + ClientText.shortened(text));
         }
         int colon = text.indexOf(':');
         return new Digest(text.substring(0, colon), text.substring(colon + 1));
@@ -72,10 +72,5 @@ public record Digest(String algorithm, String hex) implements Comparable<Digest>
     @Override
     public int compareTo(Digest other) {
         return toString().compareTo(other.toString());
-    }
-
-    private static String abbreviate(String text) {
-        if (text == null) return "(none)";
-        return text.length() <= 80 ? text : text.substring(0, 80) + "...";
     }
 }

@@ -12,7 +12,7 @@ public record RepositoryName(String value) implements Comparable<RepositoryName>
     public RepositoryName {
         if (value == null || value.isEmpty() || value.length() > MAX_LENGTH || !GRAMMAR.matcher(value).matches()) {
             throw new Refusal(Refusal.Reason.INVALID_REPOSITORY_NAME, "invalid repository name: "
-                    + (value == null ? "(none)" : value.length() > 80 ? value.substring(0, 80) + "..." : value));
+                    + ClientText.shortened(value));
         }
     }
 

@@ -9,7 +9,7 @@ public record Tag(String value) implements Comparable<Tag> {
     public Tag {
         if (value == null || !GRAMMAR.matcher(value).matches()) {
             throw new Refusal(Refusal.Reason.INVALID_TAG, "invalid tag: "
-                    + (value == null ? "(none)" : value.length() > 80 ? value.substring(0, 80) + "..." : value));
+                    + ClientText.shortened(value));
         }
     }
 
