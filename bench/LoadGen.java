@@ -560,7 +560,7 @@ public final class LoadGen {
         long[] all = latencies.stream().flatMapToLong(java.util.Arrays::stream).sorted().toArray();
         System.out.printf(Locale.ROOT, "took_ms=%s wall_ms=%d evicted_units=%d deleted_blobs=%d before=%s after=%s pushes=%d push_errors=%d "
                         + "push_p50_ms=%.1f push_p99_ms=%.1f push_max_ms=%.1f missing_after=%d%s%n",
-                gcFailed ? "failed" : field(report, "tookMillis"), gcWallMs, count(report, "\"root\":"), count(report, "\"reason\":") - count(report, "\"root\":"),
+                gcFailed ? "failed" : field(report, "tookMillis"), gcWallMs, longField(report, "evictedCount"), longField(report, "blobCount"),
                 field(report, "storedBytesBefore"), field(report, "storedBytesAfter"), pushed.size(), errors.get(),
                 pct(all, 50) / 1e6, pct(all, 99) / 1e6, maxPushNanos.get() / 1e6, missing,
                 gcError != null ? " first_error=" + gcError.replace(' ', '_')
@@ -572,10 +572,10 @@ public final class LoadGen {
         return m.find() ? m.group(1) : "?";
     }
 
-    static int count(String text, String needle) {
-        int n = 0;
-        for (int i = text.indexOf(needle); i >= 0; i = text.indexOf(needle, i + needle.length())) n++;
-        return n;
+    /** A count the report gives (it lists only the first thousand of what it counts); 0 when it failed. */
+    static long longField(String json, String name) {
+        String value = field(json, name);
+        return value.equals("?") ? 0 : Long.parseLong(value);
     }
 
     // ---------------------------------------------------------------- OCI documents

@@ -8,20 +8,26 @@ final class Reports {
     }
 
     static void print(JsonNode report, String verb) {
-        int units = 0;
+        int listedUnits = 0;
         for (JsonNode unit : report.path("evicted")) {
-            units++;
+            listedUnits++;
             System.out.printf("%s %s@%s%s (%d manifest(s), %s): %s%n", verb, unit.path("repository").asText(),
                     shortDigest(unit.path("root").asText()), unit.path("tags").isEmpty() ? "" : " " + unit.path("tags"),
                     unit.path("manifests").size(), size(unit.path("bytes").asLong()), unit.path("reason").asText());
         }
-        int blobs = 0;
+        int listedBlobs = 0;
         for (JsonNode blob : report.path("blobs")) {
-            blobs++;
+            listedBlobs++;
             System.out.printf("%s blob %s (%s): %s%n", report.path("dryRun").asBoolean() ? "would delete" : "deleted",
                     shortDigest(blob.path("digest").asText()), size(blob.path("bytes").asLong()), blob.path("reason").asText());
         }
-        System.out.printf("%d unit(s), %d blob(s); stored %s -> %s%n", units, blobs,
+        // A report lists the first thousand of each and counts them all.
+        long units = report.path("evictedCount").asLong(listedUnits);
+        long blobs = report.path("blobCount").asLong(listedBlobs);
+        if (units > listedUnits || blobs > listedBlobs) {
+            System.out.printf("(the first %d entr(ies) and %d blob(s) are listed)%n", listedUnits, listedBlobs);
+        }
+        System.out.printf("%d entr(ies), %d blob(s); stored %s -> %s%n", units, blobs,
                 size(report.path("storedBytesBefore").asLong()), size(report.path("storedBytesAfter").asLong()));
     }
 

@@ -24,7 +24,7 @@ import static dev.cairn.metadata.Statements.exists;
  * {@code INSERT ... ON CONFLICT}); only the connection set-up and the binary column type differ.
  * This class sets up the database (pool, migrations, cross-node locks) and answers each interface by
  * handing the call to the records of its role: {@link SqlRegistryRecords}, {@link SqlUploadRecords},
- * {@link SqlRetentionRecords}, {@link SqlKeyedEntries} and {@link SqlAuditEvents}, all on the one {@link SqlDatabase}.
+ * {@link SqlRetentionRecords}, {@link SqlEntryListing}, {@link SqlKeyedEntries} and {@link SqlAuditEvents}, all on the one {@link SqlDatabase}.
  */
 public final class JdbcMetadataStore implements MetadataStore, RetentionRecords, EntryRecords, UploadLedger {
     /** PostgreSQL only: the cross-node locks, on connections of their own. */
@@ -35,6 +35,7 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     private final SqlUploadRecords uploads;
     private final SqlAuditEvents auditEvents;
     private final SqlRetentionRecords retention;
+    private final SqlEntryListing listing;
     private final SqlKeyedEntries keyedEntries;
 
     private JdbcMetadataStore(SqlDatabase database, PostgresAdvisoryLocks advisoryLocks) {
@@ -44,6 +45,7 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
         this.uploads = new SqlUploadRecords(database);
         this.auditEvents = new SqlAuditEvents(database);
         this.retention = new SqlRetentionRecords(database);
+        this.listing = new SqlEntryListing(database);
         this.keyedEntries = new SqlKeyedEntries(database);
     }
 
@@ -255,13 +257,38 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
-    public List<Boolean> deleteEntries(List<EntryDeletion> deletions, Instant now) {
-        return keyedEntries.deleteEntries(deletions, now);
+    public List<ListedEntry> rootManifests(EntryOrder order, EntryPosition after, Instant before, int limit) {
+        return listing.rootManifests(order, after, before, limit);
     }
 
     @Override
-    public CacheSnapshot snapshot() {
-        return retention.snapshot();
+    public List<ListedEntry> keyedEntries(EntryOrder order, EntryPosition after, Instant before, int limit) {
+        return listing.keyedEntries(order, after, before, limit);
+    }
+
+    @Override
+    public List<UnitMember> unitMembers(String repository, String root) {
+        return listing.unitMembers(repository, root);
+    }
+
+    @Override
+    public List<String> tagsOf(String repository, String digest) {
+        return listing.tagsOf(repository, digest);
+    }
+
+    @Override
+    public long unheldBlobBytes() {
+        return listing.unheldBlobBytes();
+    }
+
+    @Override
+    public java.util.Map<String, Long> blobsHeldBy(String kind, String name, List<String> records) {
+        return listing.blobsHeldBy(kind, name, records);
+    }
+
+    @Override
+    public List<String> blobHolders(String digest, int limit) {
+        return listing.blobHolders(digest, limit);
     }
 
     @Override
@@ -270,8 +297,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
-    public List<List<String>> deleteUnits(List<UnitDeletion> units, ReadProtection protection, Instant now) {
-        return retention.deleteUnits(units, protection, now);
+    public List<Evicted> evict(List<? extends Deletion> deletions, ReadProtection protection, Instant now, long bytesToFree) {
+        return retention.evict(deletions, protection, now, bytesToFree);
     }
 
     @Override
@@ -305,7 +332,7 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
-    public java.util.Map<Digest, Long> deleteBlobsIfUnlinked(java.util.Map<Digest, DeletionReason> reasons) {
+    public java.util.Map<Digest, DeletedBlobRecord> deleteBlobsIfUnlinked(java.util.Map<Digest, DeletionReason> reasons) {
         return retention.deleteBlobsIfUnlinked(reasons);
     }
 

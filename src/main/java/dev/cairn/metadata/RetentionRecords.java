@@ -8,10 +8,76 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 
-/** The records retention reads and deletes. Every method is one transaction. */
+/**
+ * The records retention reads and deletes. Every method is one transaction or one plain read. The collector
+ * reads entries a page at a time, in the order it evicts them, and never the whole cache at once: its memory
+ * follows a page and what it deletes, not the size of the store.
+ */
 public interface RetentionRecords {
 
-    CacheSnapshot snapshot();
+    /** The orders entries are listed in. */
+    enum EntryOrder {
+        /** Least recently used first: by last use, then push time, name, key and kind. */
+        LAST_USE,
+        /** Oldest push first: by push time, then name, key and kind. */
+        PUSH_TIME
+    }
+
+    /** Where a listing stands: the sort key of the last entry it returned, in its order. */
+    record EntryPosition(long time, long pushedAt, String name, String key, String kind) {
+        public static final EntryPosition START = new EntryPosition(Long.MIN_VALUE, Long.MIN_VALUE, "", "", "");
+    }
+
+    /**
+     * An entry as a listing returns it: an OCI root manifest (kind {@code manifest}, named by repository and
+     * digest) or a keyed entry. {@code tagged} and {@code hasDependents} (untagged child manifests or referrers
+     * that go with it) are for OCI roots.
+     */
+    record ListedEntry(String kind, String name, String key, long size, Instant pushedAt, Instant lastUsedAt, boolean tagged,
+                       boolean hasDependents, EntryPosition position) {
+    }
+
+    /**
+     * Up to {@code limit} root manifests (tagged, or referenced by no manifest of their repository and not a
+     * referrer of a live one) after {@code after} in {@code order}, whose order time (last use, or push) is
+     * before {@code before}. Retired manifests are not listed.
+     */
+    List<ListedEntry> rootManifests(EntryOrder order, EntryPosition after, Instant before, int limit);
+
+    /** The same for keyed entries of every kind. */
+    List<ListedEntry> keyedEntries(EntryOrder order, EntryPosition after, Instant before, int limit);
+
+    /** A manifest of an eviction unit. */
+    record UnitMember(String digest, long size, Instant pushedAt, Instant lastUsedAt) {
+    }
+
+    /**
+     * The unit a root manifest heads, root first: the root, then, down the graph, the untagged live manifests an
+     * index lists and the untagged live referrers of any member. Empty if the root is gone.
+     */
+    List<UnitMember> unitMembers(String repository, String root);
+
+    /** The tags pointing at a manifest. */
+    List<String> tagsOf(String repository, String digest);
+
+    /**
+     * Bytes of stored blobs that nothing holds: no live manifest references them and no keyed entry names them.
+     * They wait out the grace window for the sweep, and evicting entries cannot free them sooner. One pass over
+     * the blobs, the only one a collection's planning makes.
+     */
+    long unheldBlobBytes();
+
+    /**
+     * The blobs an entry holds, with their sizes: those its manifests reference (an OCI unit, named by its
+     * repository and member digests) or those it names (a keyed entry, by kind, namespace and key).
+     */
+    java.util.Map<String, Long> blobsHeldBy(String kind, String name, List<String> records);
+
+    /**
+     * Up to {@code limit} holders of a blob: live manifests referencing it as {@code repository@digest}, keyed
+     * entries naming it as {@code kind:namespace@key}. For a dry run, which deletes nothing and so asks.
+     */
+    List<String> blobHolders(String digest, int limit);
 
     /** Bytes stored: every blob once, plus every manifest document. */
     long storedBytes();
@@ -23,35 +89,50 @@ public interface RetentionRecords {
      * {@code rootMustBeUntagged}), and no manifest outside the unit referencing a member.
      */
     record UnitDeletion(RepositoryName repository, List<String> digests, Instant rootPushedAt,
-                        Optional<Instant> usedNoLaterThan, boolean rootMustBeUntagged, DeletionReason reason) {
+                        Optional<Instant> usedNoLaterThan, boolean rootMustBeUntagged, DeletionReason reason) implements Deletion {
         public UnitDeletion {
             digests = List.copyOf(digests);
         }
     }
 
     /**
-     * Deletes each unit that is still as seen, with its tags and references, in one transaction for the
-     * batch, recording an audit event per manifest in the same transaction. A unit whose recorded use says
-     * a read may still be within its grace window ({@link ReadProtection#keepEvictedUntil}) loses its tags
-     * but is retired rather than deleted: readable by digest, its references kept, until then. Returns, per
-     * unit in order, the digests evicted (empty for a unit that changed).
-     */
-    List<List<String>> deleteUnits(List<UnitDeletion> units, ReadProtection protection, Instant now);
-
-    /**
      * A keyed entry as retention saw it: deleted only if still as seen, not pushed again ({@code pushedAt}) and,
      * when given, not used after {@code usedNoLaterThan}.
      */
     record EntryDeletion(String kind, String namespace, String key, Instant pushedAt, Optional<Instant> usedNoLaterThan,
-                         DeletionReason reason) {
+                         DeletionReason reason) implements Deletion {
+    }
+
+    /** An entry to delete if it is still as retention saw it. */
+    sealed interface Deletion permits UnitDeletion, EntryDeletion {
+        DeletionReason reason();
     }
 
     /**
-     * Deletes each keyed entry still as seen, with its hold on its blobs, in one transaction for the batch,
-     * recording an audit event per entry (its kind, namespace and key) in the same transaction. Returns, per
-     * deletion in order, whether the entry went.
+     * What one deletion did: the records that went (a unit's manifest digests, root first; a keyed entry's key;
+     * none if the entry changed and stays), their own bytes, and the bytes they free in all: their own and those
+     * of the blobs that lost their last holder with them.
      */
-    List<Boolean> deleteEntries(List<EntryDeletion> deletions, Instant now);
+    record Evicted(List<String> records, long ownBytes, long freedBytes) {
+        public static final Evicted NOTHING = new Evicted(List.of(), 0, 0);
+    }
+
+    /**
+     * Deletes, in order and in one transaction, each entry still as seen, until the bytes freed reach
+     * {@code bytesToFree}; returns what each deletion did, for the deletions made (a prefix of the list).
+     * Each deleted record gets its audit event in the same transaction, and each blob whose last holder went
+     * is marked with the deletion's reason for the sweep. A unit goes with its tags and references; a member
+     * that a manifest outside the unit still references (or whose live subject stays) is kept, and so is a
+     * unit whose root is referenced or re-pushed, used since, or tagged where it had no tag. A unit whose
+     * recorded use says a read may still be within its grace window ({@link ReadProtection#keepEvictedUntil})
+     * loses its tags but is retired rather than deleted: readable by digest, its references kept, until then.
+     */
+    List<Evicted> evict(List<? extends Deletion> deletions, ReadProtection protection, Instant now, long bytesToFree);
+
+    /** {@link #evict} of units, every one of them: per unit in order, the digests evicted (empty for a unit that changed). */
+    default List<List<String>> deleteUnits(List<UnitDeletion> units, ReadProtection protection, Instant now) {
+        return evict(units, protection, now, Long.MAX_VALUE).stream().map(Evicted::records).toList();
+    }
 
     /** Deletes up to {@code limit} retired manifests whose stay ended before {@code now}, with their references; returns how many. */
     int deleteRetiredManifests(Instant now, int limit);
@@ -86,11 +167,16 @@ public interface RetentionRecords {
     /** Blobs that no repository links and no keyed entry holds, created before {@code cutoff}, in digest order after {@code after}. */
     List<Digest> unlinkedBlobs(Instant cutoff, Optional<Digest> after, int limit);
 
+    /** A blob record the sweep deleted: its size and why it went. */
+    record DeletedBlobRecord(long size, DeletionReason reason) {
+    }
+
     /**
      * Deletes the records of those blobs that no repository links, no manifest references and no keyed entry holds (checked in
-     * the same transaction), with an audit event giving each one's reason; returns the size of each one deleted.
+     * the same transaction), with an audit event giving each one's reason: the eviction's that freed it, where one did, else
+     * the one given. Returns each blob deleted.
      */
-    java.util.Map<Digest, Long> deleteBlobsIfUnlinked(java.util.Map<Digest, DeletionReason> reasons);
+    java.util.Map<Digest, DeletedBlobRecord> deleteBlobsIfUnlinked(java.util.Map<Digest, DeletionReason> reasons);
 
     /** True when the store has a record of the blob (its file must then be kept). */
     boolean blobRecordExists(Digest digest);

@@ -95,45 +95,13 @@ final class SqlKeyedEntries {
         });
     }
 
-    /** Every entry with its blobs, for retention's snapshot (same plain read, strings shared through {@code one}). */
-    static List<CacheSnapshot.EntryRow> rows(Connection c, UnaryOperator<String> one) throws SQLException {
-        Map<String, List<String>> blobs = new HashMap<>();
-        try (Statement s = c.createStatement();
-             ResultSet r = s.executeQuery("SELECT kind, namespace, entry_key, digest FROM keyed_entry_blobs")) {
-            while (r.next()) {
-                blobs.computeIfAbsent(r.getString(1) + " " + r.getString(2) + " " + r.getString(3), k -> new ArrayList<>()).add(one.apply(r.getString(4)));
-            }
-        }
-        List<CacheSnapshot.EntryRow> rows = new ArrayList<>();
-        try (Statement s = c.createStatement();
-             ResultSet r = s.executeQuery("SELECT kind, namespace, entry_key, size, pushed_at, last_used_at FROM keyed_entries")) {
-            while (r.next()) {
-                String kind = one.apply(r.getString(1));
-                String namespace = one.apply(r.getString(2));
-                String key = r.getString(3);
-                rows.add(new CacheSnapshot.EntryRow(kind, namespace, key, r.getLong(4), Instant.ofEpochMilli(r.getLong(5)),
-                        Instant.ofEpochMilli(r.getLong(6)), blobs.getOrDefault(kind + " " + namespace + " " + key, List.of())));
-            }
-        }
-        return rows;
-    }
-
-    List<Boolean> deleteEntries(List<EntryDeletion> deletions, Instant now) {
-        return database.write(c -> {
-            try (Statements st = new Statements(c)) {
-                List<Boolean> results = new ArrayList<>();
-                for (EntryDeletion d : deletions) results.add(deleteIfUnchanged(st, d, now));
-                return results;
-            }
-        });
-    }
-
-    private static boolean deleteIfUnchanged(Statements st, EntryDeletion d, Instant now) throws SQLException {
+    /** Deletes a keyed entry still as retention saw it, with its hold on its blobs (see {@link RetentionRecords#evict}). */
+    static RetentionRecords.Evicted deleteIfUnchanged(Statements st, EntryDeletion d, Instant now) throws SQLException {
         PreparedStatement s = st.prepare("SELECT size FROM keyed_entries WHERE kind = ? AND namespace = ? AND entry_key = ?");
         Statements.bind(s, d.kind(), d.namespace(), d.key());
         long size;
         try (ResultSet r = s.executeQuery()) {
-            if (!r.next()) return false;
+            if (!r.next()) return RetentionRecords.Evicted.NOTHING;
             size = r.getLong(1);
         }
         // The conditions sit in the deleting statement itself, so that a push or a use committed since the
@@ -141,10 +109,12 @@ final class SqlKeyedEntries {
         long usedNoLaterThan = d.usedNoLaterThan().map(Instant::toEpochMilli).orElse(Long.MAX_VALUE);
         if (st.update("DELETE FROM keyed_entries WHERE kind = ? AND namespace = ? AND entry_key = ? AND pushed_at = ? AND last_used_at <= ?",
                 d.kind(), d.namespace(), d.key(), d.pushedAt().toEpochMilli(), usedNoLaterThan) == 0) {
-            return false;
+            return RetentionRecords.Evicted.NOTHING;
         }
+        List<String> held = st.strings("SELECT digest FROM keyed_entry_blobs WHERE kind = ? AND namespace = ? AND entry_key = ?",
+                d.kind(), d.namespace(), d.key());
         st.update("DELETE FROM keyed_entry_blobs WHERE kind = ? AND namespace = ? AND entry_key = ?", d.kind(), d.namespace(), d.key());
         insertAuditEvent(st, new AuditEvent(0, now, d.kind(), Optional.of(d.namespace()), d.key(), List.of(), size, d.reason().wireName()));
-        return true;
+        return new RetentionRecords.Evicted(List.of(d.key()), size, size + SqlRetentionRecords.freeUnheld(st, held, d.reason()));
     }
 }

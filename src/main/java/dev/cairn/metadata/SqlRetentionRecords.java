@@ -3,6 +3,9 @@ package dev.cairn.metadata;
 import dev.cairn.metadata.RetentionRecords.AuditEvent;
 import dev.cairn.metadata.RetentionRecords.LinkKey;
 import dev.cairn.metadata.RetentionRecords.RepositoryFigures;
+import dev.cairn.metadata.RetentionRecords.DeletedBlobRecord;
+import dev.cairn.metadata.RetentionRecords.Deletion;
+import dev.cairn.metadata.RetentionRecords.Evicted;
 import dev.cairn.metadata.RetentionRecords.UnitDeletion;
 import dev.cairn.values.DeletionReason;
 import dev.cairn.values.Digest;
@@ -14,6 +17,7 @@ import java.sql.Statement;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 import static dev.cairn.metadata.SqlAuditEvents.insertAuditEvent;
@@ -23,10 +27,10 @@ import static dev.cairn.metadata.Statements.strings;
 import static dev.cairn.metadata.Statements.update;
 
 /**
- * Retention's records in SQL: the snapshot the planner works on, the deletion of eviction units (or their
+ * Retention's records in SQL: the deletion of evicted entries (units, or their
  * retirement while a read may still be within its grace window), retired manifests, links no manifest
  * references, blobs no repository links, settings and per-repository figures. Apart from the registry's
- * records because retention reads the whole cache at once and deletes in batches, checking each deletion
+ * records because retention deletes in batches, checking each deletion
  * against the records again, where the registry reads and writes a few records of one repository a request.
  */
 final class SqlRetentionRecords {
@@ -34,44 +38,6 @@ final class SqlRetentionRecords {
 
     SqlRetentionRecords(SqlDatabase database) {
         this.database = database;
-    }
-
-    CacheSnapshot snapshot() {
-        return database.read(c -> {
-            List<CacheSnapshot.ManifestRow> manifests = new ArrayList<>();
-            List<CacheSnapshot.TagRow> tags = new ArrayList<>();
-            List<CacheSnapshot.ReferenceRow> references = new ArrayList<>();
-            java.util.Map<String, Long> sizes = new java.util.HashMap<>();
-            // One String per distinct name or digest: the same ones come back in every row that mentions them
-            // (a blob digest in each reference to it and in the blob sizes), and 100,000 blobs made ~480,000
-            // copies, most of the collector's heap.
-            java.util.Map<String, String> distinct = new java.util.HashMap<>();
-            java.util.function.UnaryOperator<String> one = text -> text == null ? null : distinct.computeIfAbsent(text, k -> k);
-            // Plain reads, no transaction: in SQLite's IMMEDIATE mode a transaction would hold the write lock
-            // and stall every push. The lists may disagree by a concurrent push; retention checks each
-            // deletion against the database again, and the model ignores references to unknown manifests.
-            try (Statement s = c.createStatement()) {
-                try (ResultSet r = s.executeQuery("SELECT repository, digest, size, pushed_at, last_used_at, subject FROM manifests "
-                        + "WHERE retired_until IS NULL")) {
-                    while (r.next()) {
-                        manifests.add(new CacheSnapshot.ManifestRow(one.apply(r.getString(1)), one.apply(r.getString(2)), r.getLong(3),
-                                Instant.ofEpochMilli(r.getLong(4)), Instant.ofEpochMilli(r.getLong(5)), Optional.ofNullable(one.apply(r.getString(6)))));
-                    }
-                }
-                try (ResultSet r = s.executeQuery("SELECT repository, name, digest FROM tags")) {
-                    while (r.next()) tags.add(new CacheSnapshot.TagRow(one.apply(r.getString(1)), r.getString(2), one.apply(r.getString(3))));
-                }
-                try (ResultSet r = s.executeQuery("SELECT repository, manifest, reference FROM manifest_references")) {
-                    while (r.next()) {
-                        references.add(new CacheSnapshot.ReferenceRow(one.apply(r.getString(1)), one.apply(r.getString(2)), one.apply(r.getString(3))));
-                    }
-                }
-                try (ResultSet r = s.executeQuery("SELECT digest, size FROM blobs")) {
-                    while (r.next()) sizes.put(one.apply(r.getString(1)), r.getLong(2));
-                }
-            }
-            return new CacheSnapshot(manifests, tags, references, sizes, SqlKeyedEntries.rows(c, one));
-        });
     }
 
     long storedBytes() {
@@ -84,58 +50,121 @@ final class SqlRetentionRecords {
         });
     }
 
-    List<List<String>> deleteUnits(List<UnitDeletion> units, ReadProtection protection, Instant now) {
+    /** A live manifest references blob {@code b.digest}: what holds a blob for the planner (retired ones hold it only for their stay). */
+    static final String LIVE_REFERENCE = "SELECT 1 FROM manifest_references r JOIN manifests m ON m.repository = r.repository "
+            + "AND m.digest = r.manifest WHERE r.reference = b.digest AND m.retired_until IS NULL";
+
+    List<Evicted> evict(List<? extends Deletion> deletions, ReadProtection protection, Instant now, long bytesToFree) {
         return database.write(c -> {
             try (Statements st = new Statements(c)) {
-                List<List<String>> results = new ArrayList<>();
-                for (UnitDeletion unit : units) results.add(deleteUnitIfUnchanged(st, unit, protection, now));
+                List<Evicted> results = new ArrayList<>();
+                long freed = 0;
+                for (Deletion deletion : deletions) {
+                    if (freed >= bytesToFree) break;
+                    Evicted result = switch (deletion) {
+                        case UnitDeletion unit -> deleteUnitIfUnchanged(st, unit, protection, now);
+                        case RetentionRecords.EntryDeletion entry -> SqlKeyedEntries.deleteIfUnchanged(st, entry, now);
+                    };
+                    results.add(result);
+                    freed += result.freedBytes();
+                }
                 return results;
             }
         });
     }
 
-    private static List<String> deleteUnitIfUnchanged(Statements st, UnitDeletion unit, ReadProtection protection, Instant now)
+    private static Evicted deleteUnitIfUnchanged(Statements st, UnitDeletion unit, ReadProtection protection, Instant now)
             throws SQLException {
         String repo = unit.repository().value();
         String root = unit.digests().getFirst();
-        PreparedStatement pushed = st.prepare("SELECT pushed_at FROM manifests WHERE repository = ? AND digest = ?");
+        PreparedStatement pushed = st.prepare("SELECT pushed_at FROM manifests WHERE repository = ? AND digest = ? AND retired_until IS NULL");
         bind(pushed, repo, root);
         try (ResultSet r = pushed.executeQuery()) {
-            if (!r.next() || r.getLong(1) != unit.rootPushedAt().toEpochMilli()) return List.of();
+            if (!r.next() || r.getLong(1) != unit.rootPushedAt().toEpochMilli()) return Evicted.NOTHING;
         }
-        java.util.Set<String> members = new java.util.HashSet<>(unit.digests());
+        // A manifest pushed since the unit was read (an index listing the root, say) makes it no root: it stays.
+        if (st.exists("SELECT 1 FROM manifest_references WHERE repository = ? AND reference = ?", repo, root)) return Evicted.NOTHING;
         for (String digest : unit.digests()) {
             boolean isRoot = digest.equals(root);
             if (unit.usedNoLaterThan().isPresent() && st.exists("SELECT 1 FROM manifests WHERE repository = ? AND digest = ? AND last_used_at > ?",
                     repo, digest, unit.usedNoLaterThan().get().toEpochMilli())) {
-                return List.of();
+                return Evicted.NOTHING;
             }
             if ((!isRoot || unit.rootMustBeUntagged()) && st.exists("SELECT 1 FROM tags WHERE repository = ? AND digest = ?", repo, digest)) {
-                return List.of();
-            }
-            // A manifest pushed since the plan (an index listing this one, say) keeps the whole unit alive.
-            for (String referrer : st.strings("SELECT manifest FROM manifest_references WHERE repository = ? AND reference = ?", repo, digest)) {
-                if (!members.contains(referrer)) return List.of();
+                return Evicted.NOTHING;
             }
         }
         // Read in this transaction: a confirmation that committed before it counts, one that comes after finds
         // the unit retired (and extends its stay) or gone (and answers 404).
         Optional<Instant> keepUntil = lastRecordedUse(st, repo, unit.digests()).flatMap(used -> protection.keepEvictedUntil(used, now));
+        java.util.Set<String> gone = new java.util.HashSet<>();
+        java.util.Set<String> referenced = new java.util.LinkedHashSet<>();
         List<String> deleted = new ArrayList<>();
+        long ownBytes = 0;
         for (String digest : unit.digests()) {
+            // Members come root first, then down the graph: a member another manifest still holds (one outside
+            // the unit references it, or its subject stays) stays with that manifest, and so does what it holds.
+            if (!digest.equals(root) && !releasedWith(st, repo, digest, gone)) continue;
+            PreparedStatement size = st.prepare("SELECT size FROM manifests WHERE repository = ? AND digest = ?");
+            bind(size, repo, digest);
+            long bytes;
+            try (ResultSet r = size.executeQuery()) {
+                if (!r.next()) continue;
+                bytes = r.getLong(1);
+            }
+            referenced.addAll(st.strings("SELECT reference FROM manifest_references WHERE repository = ? AND manifest = ?", repo, digest));
             insertManifestAuditEvent(st, repo, digest, unit.reason().wireName());
             st.update("DELETE FROM tags WHERE repository = ? AND digest = ?", repo, digest);
+            boolean went;
             if (keepUntil.isPresent()) {
-                if (st.update("UPDATE manifests SET retired_until = ?, retired_limit = ? WHERE repository = ? AND digest = ?",
-                        keepUntil.get().toEpochMilli(), keepUntil.get().plus(protection.grace()).toEpochMilli(), repo, digest) > 0) {
-                    deleted.add(digest);
-                }
-                continue;
+                went = st.update("UPDATE manifests SET retired_until = ?, retired_limit = ? WHERE repository = ? AND digest = ?",
+                        keepUntil.get().toEpochMilli(), keepUntil.get().plus(protection.grace()).toEpochMilli(), repo, digest) > 0;
+            } else {
+                went = st.update("DELETE FROM manifests WHERE repository = ? AND digest = ?", repo, digest) > 0;
+                st.update("DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", repo, digest);
             }
-            if (st.update("DELETE FROM manifests WHERE repository = ? AND digest = ?", repo, digest) > 0) deleted.add(digest);
-            st.update("DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", repo, digest);
+            if (went) {
+                gone.add(digest);
+                deleted.add(digest);
+                ownBytes += bytes;
+            }
         }
-        return deleted;
+        if (deleted.isEmpty()) return Evicted.NOTHING;
+        return new Evicted(deleted, ownBytes, ownBytes + freeUnheld(st, referenced, unit.reason()));
+    }
+
+    /** Whether a member goes with the manifests {@code gone}: nothing else references it, and its subject, if any, is gone or dead. */
+    private static boolean releasedWith(Statements st, String repo, String digest, java.util.Set<String> gone) throws SQLException {
+        for (String referrer : st.strings("SELECT manifest FROM manifest_references WHERE repository = ? AND reference = ?", repo, digest)) {
+            if (!gone.contains(referrer)) return false;
+        }
+        for (String subject : st.strings("SELECT subject FROM manifests WHERE repository = ? AND digest = ? AND subject IS NOT NULL", repo, digest)) {
+            if (!gone.contains(subject) && st.exists("SELECT 1 FROM manifests WHERE repository = ? AND digest = ? AND retired_until IS NULL",
+                    repo, subject)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Of the {@code candidates} (digests an evicted entry referenced), the stored blobs nothing holds any more: no
+     * live manifest references them, no keyed entry names them. Marks each with the reason, for the sweep's audit
+     * event, and returns their bytes.
+     */
+    static long freeUnheld(Statements st, java.util.Collection<String> candidates, DeletionReason reason) throws SQLException {
+        long freed = 0;
+        for (String digest : candidates) {
+            PreparedStatement size = st.prepare("SELECT size FROM blobs b WHERE b.digest = ? AND NOT EXISTS (" + LIVE_REFERENCE
+                    + ") AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = b.digest)");
+            bind(size, digest);
+            try (ResultSet r = size.executeQuery()) {
+                if (!r.next()) continue;
+                freed += r.getLong(1);
+            }
+            st.update("UPDATE blobs SET freed_reason = ? WHERE digest = ?", reason.wireName(), digest);
+        }
+        return freed;
     }
 
     private static Optional<Instant> lastRecordedUse(Statements st, String repo, List<String> digests) throws SQLException {
@@ -288,25 +317,28 @@ final class SqlRetentionRecords {
         return found;
     }
 
-    java.util.Map<Digest, Long> deleteBlobsIfUnlinked(java.util.Map<Digest, DeletionReason> reasons) {
+    java.util.Map<Digest, DeletedBlobRecord> deleteBlobsIfUnlinked(java.util.Map<Digest, DeletionReason> reasons) {
         return database.write(c -> {
-            java.util.Map<Digest, Long> deleted = new java.util.LinkedHashMap<>();
+            java.util.Map<Digest, DeletedBlobRecord> deleted = new java.util.LinkedHashMap<>();
             try (Statements st = new Statements(c)) {
-                for (Digest digest : reasons.keySet()) {
-                    Long size = null;
-                    PreparedStatement s = st.prepare("SELECT size FROM blobs WHERE digest = ?");
-                    s.setString(1, digest.toString());
+                for (Map.Entry<Digest, DeletionReason> blob : reasons.entrySet()) {
+                    String digest = blob.getKey().toString();
+                    PreparedStatement s = st.prepare("SELECT size, freed_reason FROM blobs WHERE digest = ?");
+                    s.setString(1, digest);
+                    DeletedBlobRecord record = null;
                     try (ResultSet r = s.executeQuery()) {
-                        if (r.next()) size = r.getLong(1);
+                        // The eviction that freed it says why it goes; a blob nothing ever held goes for the reason given.
+                        if (r.next()) record = new DeletedBlobRecord(r.getLong(1), Optional.ofNullable(r.getString(2))
+                                .map(DeletionReason::fromWireName).orElse(blob.getValue()));
                     }
-                    if (size != null && st.update("DELETE FROM blobs WHERE digest = ? "
+                    if (record != null && st.update("DELETE FROM blobs WHERE digest = ? "
                             + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = ?) "
                             + "AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.reference = ?) "
                             + "AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = ?)",
-                            digest.toString(), digest.toString(), digest.toString(), digest.toString()) > 0) {
-                        deleted.put(digest, size);
-                        insertAuditEvent(st, new AuditEvent(0, Instant.now(), "blob", Optional.empty(), digest.toString(), List.of(), size,
-                                reasons.get(digest).wireName()));
+                            digest, digest, digest, digest) > 0) {
+                        deleted.put(blob.getKey(), record);
+                        insertAuditEvent(st, new AuditEvent(0, Instant.now(), "blob", Optional.empty(), digest, List.of(), record.size(),
+                                record.reason().wireName()));
                     }
                 }
             }

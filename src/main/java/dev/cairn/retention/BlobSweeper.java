@@ -41,8 +41,6 @@ final class BlobSweeper {
     private final AuditLog audit;
     private final CacheMetrics metrics;
     private final Duration grace;
-    /** Why each blob freed by an eviction became unreferenced, until the sweep deletes it. */
-    private final Map<String, DeletionReason> pendingBlobReasons = new java.util.concurrent.ConcurrentHashMap<>();
     private Instant lastOrphanSweep = Instant.EPOCH;
 
     BlobSweeper(BlobStore blobs, RetentionRecords metadata, DigestLocks digestLocks, LastUseRecorder lastUse, AuditLog audit,
@@ -57,18 +55,13 @@ final class BlobSweeper {
         this.grace = grace;
     }
 
-    /** Notes why these blobs lost their last holder, for the audit event the sweep writes when it deletes them. */
-    void freedBy(java.util.Collection<String> freedBlobs, DeletionReason reason) {
-        freedBlobs.forEach(blob -> pendingBlobReasons.put(blob, reason));
-    }
-
     /**
      * Deletes what nothing needs any more and the grace window no longer protects: first repository links
      * no manifest of that repository references, then blobs no repository links, then (every few hours)
      * files no record points at. Blob deletion takes the digest's lock, so a concurrent push of the same
      * blob either comes first (and the blob stays) or after (and uploads it again).
      */
-    List<CollectionReport.DeletedBlob> sweep(Instant now) {
+    Tally<CollectionReport.DeletedBlob> sweep(Instant now) {
         Instant cutoff = now.minus(grace);
         lastUse.flush(); // a HEAD that let a client skip an upload must protect that blob's link
         while (metadata.deleteRetiredManifests(now, RETIRED_BATCH) > 0) {
@@ -79,29 +72,27 @@ final class BlobSweeper {
         do {
             page = metadata.deleteUnreferencedLinks(cutoff, page, LINK_PAGE); // one pass over the links, a page per transaction
         } while (page.isPresent());
-        List<CollectionReport.DeletedBlob> deleted = new ArrayList<>();
+        Tally<CollectionReport.DeletedBlob> deleted = new Tally<>();
         Optional<Digest> after = Optional.empty();
         List<Digest> unlinked;
         do {
             unlinked = metadata.unlinkedBlobs(cutoff, after, SWEEP_BATCH);
             if (unlinked.isEmpty()) break;
             after = Optional.of(unlinked.getLast());
+            // A blob an eviction freed goes for that eviction's reason, which its record keeps; others were never held.
             Map<Digest, DeletionReason> reasons = new LinkedHashMap<>();
-            for (Digest digest : unlinked) {
-                reasons.put(digest, Optional.ofNullable(pendingBlobReasons.get(digest.toString())).orElse(DeletionReason.UNREFERENCED));
-            }
-            Map<Digest, Long> freed = deleteUnlinkedBlobs(reasons);
+            for (Digest digest : unlinked) reasons.put(digest, DeletionReason.UNREFERENCED);
+            Map<Digest, RetentionRecords.DeletedBlobRecord> freed = deleteUnlinkedBlobs(reasons);
             audit.drain(metadata); // per batch, so that the log follows a long sweep (and tells how far a crash let it go)
-            for (Map.Entry<Digest, Long> blob : freed.entrySet()) {
-                DeletionReason reason = reasons.get(blob.getKey());
-                pendingBlobReasons.remove(blob.getKey().toString());
-                metrics.evicted(reason.wireName(), 0, blob.getValue());
-                deleted.add(new CollectionReport.DeletedBlob(blob.getKey().toString(), blob.getValue(), reason.wireName()));
+            for (Map.Entry<Digest, RetentionRecords.DeletedBlobRecord> blob : freed.entrySet()) {
+                String reason = blob.getValue().reason().wireName();
+                metrics.evicted(reason, 0, blob.getValue().size());
+                deleted.add(new CollectionReport.DeletedBlob(blob.getKey().toString(), blob.getValue().size(), reason));
             }
         } while (unlinked.size() == SWEEP_BATCH);
         if (lastOrphanSweep.isBefore(now.minus(ORPHAN_SWEEP_EVERY))) {
             lastOrphanSweep = now;
-            deleted.addAll(sweepOrphanFiles(now, cutoff));
+            sweepOrphanFiles(now, cutoff).forEach(deleted::add);
         }
         return deleted;
     }
@@ -139,26 +130,25 @@ final class BlobSweeper {
         candidates.clear();
     }
 
-    /** What a sweep would delete now: links already unreferenced past the grace window are counted by their blobs. */
-    List<CollectionReport.DeletedBlob> sweepable(Instant now) {
-        Instant cutoff = now.minus(grace);
-        Map<String, CollectionReport.DeletedBlob> blobsToGo = new LinkedHashMap<>();
-        for (Digest digest : metadata.unlinkedBlobs(cutoff, Optional.empty(), SWEEP_BATCH)) {
-            blobsToGo.put(digest.toString(), new CollectionReport.DeletedBlob(digest.toString(), 0, DeletionReason.UNREFERENCED.wireName()));
+    /** What a sweep would delete now (the first of it): blobs no repository links and no entry holds, past the grace window. */
+    Tally<CollectionReport.DeletedBlob> sweepable(Instant now) {
+        Tally<CollectionReport.DeletedBlob> blobsToGo = new Tally<>();
+        for (Digest digest : metadata.unlinkedBlobs(now.minus(grace), Optional.empty(), Tally.LISTED)) {
+            blobsToGo.add(new CollectionReport.DeletedBlob(digest.toString(), 0, DeletionReason.UNREFERENCED.wireName()));
         }
-        return new ArrayList<>(blobsToGo.values());
+        return blobsToGo;
     }
 
 
     /**
-     * Deletes blobs that no repository links and no manifest references, each for the reason given: their
+     * Deletes blobs that no repository links and no manifest references, each for the reason its record keeps or the one given: their
      * records (with an audit event each, in the same transaction), then their files,
      * holding their digests' locks so no push can be publishing one meanwhile. Returns the size of each
      * blob deleted; a blob linked again in the meantime stays.
      */
-    Map<Digest, Long> deleteUnlinkedBlobs(Map<Digest, DeletionReason> reasons) {
+    Map<Digest, RetentionRecords.DeletedBlobRecord> deleteUnlinkedBlobs(Map<Digest, DeletionReason> reasons) {
         return digestLocks.withLocks(reasons.keySet(), () -> {
-            Map<Digest, Long> deleted = metadata.deleteBlobsIfUnlinked(reasons);
+            Map<Digest, RetentionRecords.DeletedBlobRecord> deleted = metadata.deleteBlobsIfUnlinked(reasons);
             deleteFiles(List.copyOf(deleted.keySet()));
             return deleted;
         });

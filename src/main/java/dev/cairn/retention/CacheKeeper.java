@@ -1,6 +1,5 @@
 package dev.cairn.retention;
 
-import dev.cairn.metadata.CacheSnapshot;
 import dev.cairn.values.DeletionReason;
 import dev.cairn.values.Glob;
 import dev.cairn.metadata.ClusterLocks;
@@ -21,9 +20,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -38,11 +35,6 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(CacheKeeper.class);
-    /**
-     * Units deleted per transaction. Every transaction costs an fsync of SQLite's log, which on a busy disk
-     * takes tens of milliseconds; 250 units hold the write lock for well under a tenth of a second.
-     */
-    private static final int UNIT_BATCH = 250;
     /** Runs woken by pushes are at least this far apart, so a stream of pushes cannot keep the collector spinning. */
     private static final Duration MIN_TRIGGERED_SPACING = Duration.ofSeconds(1);
     private static final Duration FIRST_BACKOFF = Duration.ofSeconds(5);
@@ -356,25 +348,53 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         Instant now = clock.instant();
         // What the records say corrects the running count: pushes on other nodes, or two of one manifest at
         // once on two nodes, make it drift; say by how much.
-        long before = records.storedBytes();
-        metrics.storedBytesCorrected(correctStoredBytes());
-        List<EntryHoldings.Eviction> plan = plan(now, before);
-        List<CollectionReport.EvictedUnit> evicted = dryRun ? describe(plan) : execute(plan, now, true);
-        List<CollectionReport.DeletedBlob> swept = dryRun ? sweeper.sweepable(now) : sweeper.sweep(now);
+        long correction = correctStoredBytes();
+        metrics.storedBytesCorrected(correction);
+        long before = storedBytes.get();
+        EvictionPlanner planner = new EvictionPlanner(records, policy, dryRun ? new DryRunEvictions(records) : deletions(true), now);
+        planner.expire();
+        long afterExpiry = before - planner.freedBytes();
+        if (afterExpiry > policy.highBytes()) {
+            // Plan against what live entries hold: blobs already unheld (waiting out the grace window) go with the
+            // sweep, and evicting more entries would not bring them back sooner. Only asked when it matters: it
+            // reads every blob.
+            planner.evictToBudget(afterExpiry - records.unheldBlobBytes());
+        }
+        if (!dryRun) audit.drain(records); // once for all batches: each drain fsyncs the file and the database
+        Tally<CollectionReport.DeletedBlob> swept = dryRun ? sweeper.sweepable(now) : sweeper.sweep(now);
         if (!dryRun) correctStoredBytes();
         long after = dryRun ? before : storedBytes.get();
         Duration took = Duration.ofNanos(System.nanoTime() - started);
         if (!dryRun) {
             metrics.gcRun(took);
-            if (!evicted.isEmpty() || !swept.isEmpty()) {
-                log.info("collection: evicted {} unit(s), deleted {} blob(s); stored {} -> {} bytes (budget {}) in {} ms",
-                        evicted.size(), swept.size(), before, after, policy.maxBytes(), took.toMillis());
+            if (planner.evicted().count() > 0 || swept.count() > 0) {
+                log.info("collection: evicted {} entr(ies), deleted {} blob(s); stored {} -> {} bytes (budget {}) in {} ms",
+                        planner.evicted().count(), swept.count(), before, after, policy.maxBytes(), took.toMillis());
             }
         }
-        return new CollectionReport(dryRun, evicted, swept, before, after, took.toMillis());
+        return new CollectionReport(dryRun, planner.evicted(), swept, before, after, took.toMillis());
     }
 
-    /** Deletes the units an invalidation matches at once; their blobs follow through the sweep. */
+    /**
+     * Evictions for real: each batch deleted in one transaction, only if still as read (see RetentionRecords.evict);
+     * an entry used or re-tagged since stays. Uses since the batch was read are flushed first, so they count.
+     */
+    private EvictionPlanner.Evictions deletions(boolean guardUse) {
+        return (batch, bytesToFree) -> {
+            if (guardUse) lastUse.flush();
+            List<RetentionRecords.Deletion> deletions = batch.stream().map(p -> p.entry().deletion(p.reason(), guardUse)).toList();
+            // An invalidation (no use guard) is meant to take the entries from everyone at once, builds in flight included.
+            List<RetentionRecords.Evicted> results = records.evict(deletions, guardUse ? lastUse.protection() : ReadProtection.NONE,
+                    clock.instant(), bytesToFree);
+            for (int i = 0; i < results.size(); i++) {
+                RetentionRecords.Evicted result = results.get(i);
+                if (!result.records().isEmpty()) metrics.evicted(batch.get(i).reason().wireName(), result.records().size(), result.ownBytes());
+            }
+            return results;
+        };
+    }
+
+    /** Deletes the entries an invalidation matches at once; their blobs follow through the sweep. */
     public CollectionReport invalidate(Glob repositories, Optional<Glob> tags, Optional<Duration> olderThan, boolean dryRun) {
         collecting.lock();
         long started = System.nanoTime();
@@ -392,19 +412,21 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         try (AutoCloseable held = lease.get()) {
             Instant now = clock.instant();
             long before = records.storedBytes();
-            CacheSnapshot snapshot = records.snapshot();
-            List<EntryHoldings.Eviction> plan = EvictionPlanner.invalidation(entries(snapshot), snapshot.blobSizes(), repositories, tags,
-                    olderThan, now);
-            List<CollectionReport.EvictedUnit> evicted = dryRun ? describe(plan) : execute(plan, now, false);
-            if (!dryRun && tags.isEmpty()) {
-                // What a collection retired earlier goes too: nobody is to build on an invalidated entry.
-                // (Retired manifests have no tags left, so an invalidation by tag cannot match them.)
-                int retired = records.deleteRetiredManifests(name -> repositories.matches(name), olderThan.map(now::minus));
-                if (retired > 0) log.info("invalidation: deleted {} retired manifest(s) at once", retired);
+            EvictionPlanner planner = new EvictionPlanner(records, policy, dryRun ? new DryRunEvictions(records) : deletions(false), now);
+            planner.invalidate(repositories, tags, olderThan);
+            if (!dryRun) {
+                audit.drain(records);
+                if (tags.isEmpty()) {
+                    // What a collection retired earlier goes too: nobody is to build on an invalidated entry.
+                    // (Retired manifests have no tags left, so an invalidation by tag cannot match them.)
+                    int retired = records.deleteRetiredManifests(name -> repositories.matches(name), olderThan.map(now::minus));
+                    if (retired > 0) log.info("invalidation: deleted {} retired manifest(s) at once", retired);
+                }
+                correctStoredBytes();
             }
-            if (!dryRun) correctStoredBytes();
             long after = dryRun ? before : storedBytes.get();
-            return new CollectionReport(dryRun, evicted, List.of(), before, after, Duration.ofNanos(System.nanoTime() - started).toMillis());
+            return new CollectionReport(dryRun, planner.evicted(), new Tally<>(), before, after,
+                    Duration.ofNanos(System.nanoTime() - started).toMillis());
         } catch (RuntimeException e) {
             throw e;
         } catch (Exception e) {
@@ -412,64 +434,6 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         } finally {
             collecting.unlock();
         }
-    }
-
-    /**
-     * The plan of a collection. Once made, the snapshot and the graph it came from are garbage (most of the heap
-     * a collection needs); what stays until the deletions are done is the plan and, per manifest, its node.
-     */
-    private List<EntryHoldings.Eviction> plan(Instant now, long storedBytes) {
-        CacheSnapshot snapshot = records.snapshot();
-        return EvictionPlanner.plan(entries(snapshot), snapshot.blobSizes(), policy, storedBytes, now);
-    }
-
-    /** The entries of every kind the snapshot holds. */
-    private List<Entry> entries(CacheSnapshot snapshot) {
-        List<Entry> entries = new ArrayList<>();
-        List<EntryKind> kinds = new ArrayList<>(List.of(new OciUnits(records, snapshot)));
-        kinds.addAll(KeyedEntries.kindsIn(records, snapshot));
-        for (EntryKind kind : kinds) {
-            entries.addAll(kind.entries());
-        }
-        return entries;
-    }
-
-    private static List<CollectionReport.EvictedUnit> describe(List<EntryHoldings.Eviction> plan) {
-        return plan.stream().map(e -> CollectionReport.EvictedUnit.of(e, e.released())).toList();
-    }
-
-    /**
-     * Deletes the planned entries in batches, each kind's share of a batch in one transaction, only if still
-     * as planned (see RetentionRecords.UnitDeletion); an entry used or re-tagged since the snapshot stays.
-     */
-    private List<CollectionReport.EvictedUnit> execute(List<EntryHoldings.Eviction> plan, Instant now, boolean guardUse) {
-        List<CollectionReport.EvictedUnit> done = new ArrayList<>();
-        for (int from = 0; from < plan.size(); from += UNIT_BATCH) {
-            List<EntryHoldings.Eviction> batch = plan.subList(from, Math.min(plan.size(), from + UNIT_BATCH));
-            lastUse.flush(); // uses since the snapshot must stop the deletion of what they used
-            Map<EntryKind, List<EntryHoldings.Eviction>> byKind = new LinkedHashMap<>();
-            for (EntryHoldings.Eviction e : batch) byKind.computeIfAbsent(e.entry().kind(), k -> new ArrayList<>()).add(e);
-            for (Map.Entry<EntryKind, List<EntryHoldings.Eviction>> share : byKind.entrySet()) {
-                // An invalidation (no use guard) is meant to take the entries from everyone at once, builds in flight included.
-                List<List<String>> results = share.getKey().delete(share.getValue(), guardUse ? lastUse.protection() : ReadProtection.NONE,
-                        clock.instant(), guardUse);
-                for (int i = 0; i < share.getValue().size(); i++) {
-                    List<String> deleted = results.get(i);
-                    if (!deleted.isEmpty()) done.add(record(share.getValue().get(i), deleted));
-                }
-            }
-        }
-        audit.drain(records); // once for all batches: each drain fsyncs the file and the database
-        return done;
-    }
-
-    /** Counts one deleted entry (its audit events were written with the deletion). */
-    private CollectionReport.EvictedUnit record(EntryHoldings.Eviction e, List<String> deleted) {
-        long ownBytes = 0;
-        for (String key : deleted) ownBytes += e.entry().own().getOrDefault(key, 0L);
-        sweeper.freedBy(e.freedBlobs().keySet(), e.reason());
-        metrics.evicted(e.reason().wireName(), deleted.size(), ownBytes);
-        return CollectionReport.EvictedUnit.of(e, deleted);
     }
 
     @Override

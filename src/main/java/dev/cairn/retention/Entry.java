@@ -1,50 +1,72 @@
 package dev.cairn.retention;
 
+import dev.cairn.metadata.RetentionRecords;
+import dev.cairn.metadata.RetentionRecords.UnitMember;
+import dev.cairn.values.DeletionReason;
+import dev.cairn.values.RepositoryName;
+
 import java.time.Instant;
-import java.util.Collection;
+import java.util.Comparator;
 import java.util.List;
-import java.util.Map;
+import java.util.Optional;
 
 /**
  * What retention evicts whole: an OCI unit (a root manifest with its untagged children and referrers), a
- * build tool's keyed result, a step record. The planner sees only this shape, so a new kind of entry needs
- * no change to the planner, the rules, the sweep or the audit log.
+ * build tool's keyed result, a step record. The planner sees only this shape, so a new kind of keyed entry
+ * needs no change to the planner, the rules, the sweep or the audit log.
  *
- * @param kind     the kind that listed the entry and deletes it
+ * @param kind     {@code manifest} for an OCI unit; a keyed entry's kind otherwise
  * @param name     what the rules' globs match: a repository, or a namespace
  * @param key      the entry within its name: an OCI unit's root digest, a keyed entry's key
  * @param pushedAt when it was stored (max-age and the untagged delay count from here)
- * @param lastUse  its latest use, or its push if never used (max-idle and the LRU order count from here)
+ * @param lastUse  its latest use, or its push if never used (max-idle and the LRU order count from here): for
+ *                 a unit, the latest of any member's
  * @param tags     the tags an invalidation's tag glob matches (none for entries that have no tags)
  * @param expiresUntagged true for an untagged OCI root, which the untagged delay applies to
- * @param own      records deleted with the entry, as {@code name@key} (an OCI manifest as repository@digest),
- *                 with their bytes; one two entries of a kind share (an index's child under two indexes) goes
- *                 with the last of them
- * @param blobs    digests of the blobs it holds (a digest twice counts as one hold); a blob stays while any
- *                 entry of any kind holds it
- * @param evictable false for what holds records and blobs but is never evicted: an OCI manifest that belongs
- *                 to no unit (an index that is its own child's referrer) keeps what it references
+ * @param ownBytes the bytes of its own records (a unit's manifests, a keyed entry's record)
+ * @param members  a unit's manifests as read, root first; empty for a keyed entry
  */
-public record Entry(EntryKind kind, String name, String key, Instant pushedAt, Instant lastUse, List<String> tags,
-                    boolean expiresUntagged, Map<String, Long> own, Collection<String> blobs, boolean evictable) {
+public record Entry(String kind, String name, String key, Instant pushedAt, Instant lastUse, List<String> tags,
+                    boolean expiresUntagged, long ownBytes, List<UnitMember> members) {
+    static final String OCI_UNIT = "manifest";
+
+    /** Least recently used first; ties by push time, then name, key and kind, as the records list them. */
+    static final Comparator<Entry> LEAST_RECENTLY_USED_FIRST = Comparator.comparing(Entry::lastUse).thenComparing(Entry::pushedAt)
+            .thenComparing(Entry::name).thenComparing(Entry::key).thenComparing(Entry::kind);
+    /** Oldest push first; ties by name, key and kind. */
+    static final Comparator<Entry> OLDEST_PUSH_FIRST = Comparator.comparing(Entry::pushedAt).thenComparing(Entry::name)
+            .thenComparing(Entry::key).thenComparing(Entry::kind);
+
     public Entry {
         tags = List.copyOf(tags);
+        members = List.copyOf(members);
+    }
+
+    boolean isOciUnit() {
+        return kind.equals(OCI_UNIT);
+    }
+
+    /** The records it owns: a unit's manifest digests, root first; a keyed entry's key. */
+    List<String> records() {
+        return isOciUnit() ? members.stream().map(UnitMember::digest).toList() : List.of(key);
+    }
+
+    /** How the records name each of its records as a blob's holder (see {@link RetentionRecords#blobHolders}). */
+    List<String> holderIds() {
+        return isOciUnit() ? members.stream().map(m -> name + "@" + m.digest()).toList() : List.of(kind + ":" + name + "@" + key);
     }
 
     /**
-     * Orders entries by name, then key, as the strings {@code name@key} would order (how units were ordered
-     * before entries had kinds), without building those strings: a plan sorts hundreds of thousands.
+     * Its deletion if still as read: not pushed again and, with {@code guardUse}, not used since (an invalidation
+     * takes entries from everyone at once, builds in flight included, so it does not guard).
      */
-    static int compareIds(Entry a, Entry b) {
-        int common = Math.min(a.name.length(), b.name.length());
-        for (int i = 0; i < common; i++) {
-            int c = Character.compare(a.name.charAt(i), b.name.charAt(i));
-            if (c != 0) return c;
+    RetentionRecords.Deletion deletion(DeletionReason reason, boolean guardUse) {
+        if (isOciUnit()) {
+            Optional<Instant> usedNoLaterThan = guardUse
+                    ? members.stream().map(UnitMember::lastUsedAt).max(Instant::compareTo) : Optional.empty();
+            return new RetentionRecords.UnitDeletion(RepositoryName.of(name), records(), pushedAt, usedNoLaterThan,
+                    reason == DeletionReason.UNTAGGED, reason);
         }
-        if (a.name.length() != b.name.length()) {
-            // one name is a prefix of the other: the shorter continues with '@', the longer with its next character
-            return a.name.length() < b.name.length() ? Character.compare('@', b.name.charAt(common)) : Character.compare(a.name.charAt(common), '@');
-        }
-        return a.key.compareTo(b.key);
+        return new RetentionRecords.EntryDeletion(kind, name, key, pushedAt, guardUse ? Optional.of(lastUse) : Optional.empty(), reason);
     }
 }

@@ -1,14 +1,14 @@
 package dev.cairn.retention;
 
+import dev.cairn.metadata.RetentionRecords;
+import dev.cairn.metadata.RetentionRecords.Evicted;
 import dev.cairn.values.DeletionReason;
 import dev.cairn.values.Glob;
 
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -16,54 +16,126 @@ import java.util.Optional;
  * (max-age since push, max-idle since last use, untagged past its delay), then, while stored bytes are above
  * the high watermark, the least recently used entries until the low watermark is reached. Names whose rule
  * says {@code evict: never} are left out of both.
+ *
+ * <p>It plans as it goes, from {@link EntryWalk}s over the records, a batch at a time, and learns what each
+ * batch freed from its deletion (which stops as soon as enough is freed), never holding more than a page and
+ * a batch: memory follows what it deletes, not the size of the store. The expiry walks read only entries old
+ * enough to have expired under some rule; the budget walk stops at the low watermark.
  */
 final class EvictionPlanner {
-    private EvictionPlanner() {
+    /**
+     * Entries deleted per transaction. Every transaction costs an fsync of SQLite's log, which on a busy disk
+     * takes tens of milliseconds; 250 entries hold the write lock for well under a tenth of a second.
+     */
+    static final int BATCH = 250;
+
+    /** An entry planned for eviction, and why. */
+    record Planned(Entry entry, DeletionReason reason) {
     }
 
-    /** Least recently used first; ties by push time, then by name and key, so that a plan is reproducible. */
-    static List<Entry> leastRecentlyUsedFirst(List<Entry> entries) {
-        List<Entry> ordered = new ArrayList<>(entries);
-        ordered.sort(Comparator.comparing(Entry::lastUse).thenComparing(Entry::pushedAt).thenComparing(Entry::compareIds));
-        return ordered;
+    /** How planned evictions are carried out: deleted for real, or counted by a dry run. */
+    interface Evictions {
+        /**
+         * Evicts the batch in order until {@code bytesToFree} are freed; returns what each eviction made did, for
+         * the evictions made (a prefix of the batch).
+         */
+        List<Evicted> evict(List<Planned> batch, long bytesToFree);
     }
 
-    static List<EntryHoldings.Eviction> plan(List<Entry> entries, Map<String, Long> blobSizes, RetentionPolicy policy, long storedBytes,
-                                             Instant now) {
-        EntryHoldings holdings = new EntryHoldings(entries, blobSizes);
-        List<Entry> ordered = leastRecentlyUsedFirst(entries);
-        List<EntryHoldings.Eviction> evictions = new ArrayList<>();
-        // Plan against what live entries hold: blobs already unheld (waiting out the grace window) go with
-        // the sweep, and evicting more entries would not bring them back sooner.
-        long usage = storedBytes - holdings.unheldBlobBytes();
-        for (Entry entry : ordered) {
-            if (!entry.evictable()) continue;
+    private final RetentionRecords records;
+    private final RetentionPolicy policy;
+    private final Evictions evictions;
+    private final Instant now;
+    private final Tally<CollectionReport.EvictedUnit> evicted = new Tally<>();
+    private final List<Planned> batch = new ArrayList<>(BATCH);
+    private long freedBytes;
+
+    EvictionPlanner(RetentionRecords records, RetentionPolicy policy, Evictions evictions, Instant now) {
+        this.records = records;
+        this.policy = policy;
+        this.evictions = evictions;
+        this.now = now;
+    }
+
+    Tally<CollectionReport.EvictedUnit> evicted() {
+        return evicted;
+    }
+
+    /** Bytes the evictions so far freed (their records and the blobs that lost their last holder). */
+    long freedBytes() {
+        return freedBytes;
+    }
+
+    /** Evicts every entry a rule says has expired. */
+    void expire() {
+        Optional<Duration> shortestIdle = policy.rules().stream().flatMap(r -> r.maxIdle().stream()).min(Duration::compareTo);
+        if (shortestIdle.isPresent()) expireFrom(EntryWalk.leastRecentlyUsed(records, now.minus(shortestIdle.get())));
+        List<Duration> ages = new ArrayList<>();
+        policy.rules().forEach(r -> r.maxAge().ifPresent(ages::add));
+        policy.untaggedAfter().ifPresent(ages::add);
+        Optional<Duration> shortestAge = ages.stream().min(Duration::compareTo);
+        if (shortestAge.isPresent()) expireFrom(EntryWalk.pushedBefore(records, now.minus(shortestAge.get())));
+    }
+
+    private void expireFrom(EntryWalk walk) {
+        for (Entry entry = walk.next(); entry != null; entry = walk.next()) {
             RetentionRule rule = policy.ruleFor(entry.name());
             if (rule.neverEvict()) continue;
-            Optional<DeletionReason> reason = expiry(entry, rule, policy, now);
-            if (reason.isPresent()) {
-                EntryHoldings.Eviction eviction = holdings.evict(entry, reason.get());
-                if (!eviction.released().isEmpty()) {
-                    evictions.add(eviction);
-                    usage -= eviction.freedBytes();
-                }
-            }
+            Optional<DeletionReason> reason = expiry(entry, rule);
+            if (reason.isEmpty()) continue;
+            batch.add(new Planned(entry, reason.get()));
+            if (batch.size() == BATCH) evictBatch(Long.MAX_VALUE);
         }
-        if (usage > policy.highBytes()) {
-            for (Entry entry : ordered) {
-                if (usage <= policy.lowBytes()) break;
-                if (!entry.evictable() || policy.ruleFor(entry.name()).neverEvict()) continue;
-                EntryHoldings.Eviction eviction = holdings.evict(entry, DeletionReason.BUDGET);
-                if (!eviction.released().isEmpty()) {
-                    evictions.add(eviction);
-                    usage -= eviction.freedBytes();
-                }
-            }
-        }
-        return evictions;
+        evictBatch(Long.MAX_VALUE);
     }
 
-    private static Optional<DeletionReason> expiry(Entry entry, RetentionRule rule, RetentionPolicy policy, Instant now) {
+    /**
+     * While {@code usage} (bytes live entries hold) is above the high watermark, evicts the least recently used
+     * entries until it is at the low one. Returns the usage left.
+     */
+    long evictToBudget(long usage) {
+        if (usage <= policy.highBytes()) return usage;
+        EntryWalk walk = EntryWalk.leastRecentlyUsed(records, Instant.MAX);
+        while (usage > policy.lowBytes()) {
+            for (Entry entry = walk.next(); entry != null; entry = batch.size() < BATCH ? walk.next() : null) {
+                if (!policy.ruleFor(entry.name()).neverEvict()) batch.add(new Planned(entry, DeletionReason.BUDGET));
+            }
+            if (batch.isEmpty()) break; // nothing left to evict
+            usage -= evictBatch(usage - policy.lowBytes());
+        }
+        return usage;
+    }
+
+    /** Evicts every entry an invalidation matches: by name, by tag when given, pushed before a time when given. */
+    void invalidate(Glob names, Optional<Glob> tags, Optional<Duration> olderThan) {
+        EntryWalk walk = EntryWalk.pushedBefore(records, olderThan.map(now::minus).orElse(Instant.MAX));
+        for (Entry entry = walk.next(); entry != null; entry = walk.next()) {
+            if (!names.matches(entry.name())) continue;
+            if (tags.isPresent() && entry.tags().stream().noneMatch(tags.get()::matches)) continue;
+            batch.add(new Planned(entry, DeletionReason.INVALIDATED));
+            if (batch.size() == BATCH) evictBatch(Long.MAX_VALUE);
+        }
+        evictBatch(Long.MAX_VALUE);
+    }
+
+    /** Evicts the batch until {@code bytesToFree} are freed; returns the bytes freed. */
+    private long evictBatch(long bytesToFree) {
+        if (batch.isEmpty()) return 0;
+        List<Evicted> results = evictions.evict(List.copyOf(batch), bytesToFree);
+        long freed = 0;
+        for (int i = 0; i < results.size(); i++) {
+            Evicted result = results.get(i);
+            if (result.records().isEmpty()) continue; // changed since it was read: it stays
+            Planned planned = batch.get(i);
+            evicted.add(CollectionReport.EvictedUnit.of(planned.entry(), planned.reason(), result));
+            freed += result.freedBytes();
+        }
+        batch.clear();
+        freedBytes += freed;
+        return freed;
+    }
+
+    private Optional<DeletionReason> expiry(Entry entry, RetentionRule rule) {
         if (rule.maxAge().isPresent() && entry.pushedAt().isBefore(now.minus(rule.maxAge().get()))) {
             return Optional.of(DeletionReason.MAX_AGE);
         }
@@ -74,20 +146,5 @@ final class EvictionPlanner {
             return Optional.of(DeletionReason.UNTAGGED);
         }
         return Optional.empty();
-    }
-
-    /** Entries matching an invalidation request, evicted in the model; dry runs stop here. */
-    static List<EntryHoldings.Eviction> invalidation(List<Entry> entries, Map<String, Long> blobSizes, Glob names, Optional<Glob> tags,
-                                                     Optional<Duration> olderThan, Instant now) {
-        EntryHoldings holdings = new EntryHoldings(entries, blobSizes);
-        List<EntryHoldings.Eviction> evictions = new ArrayList<>();
-        for (Entry entry : leastRecentlyUsedFirst(entries)) {
-            if (!entry.evictable() || !names.matches(entry.name())) continue;
-            if (tags.isPresent() && entry.tags().stream().noneMatch(tags.get()::matches)) continue;
-            if (olderThan.isPresent() && !entry.pushedAt().isBefore(now.minus(olderThan.get()))) continue;
-            EntryHoldings.Eviction eviction = holdings.evict(entry, DeletionReason.INVALIDATED);
-            if (!eviction.released().isEmpty()) evictions.add(eviction);
-        }
-        return evictions;
     }
 }

@@ -6,12 +6,14 @@
  * and runs collections; its BlobSweeper deletes blob records and bytes under the same digest locks pushes take.
  *
  * <p>Retention works on {@link dev.cairn.retention.Entry entries}, whatever their kind: a name the rules'
- * globs match, a push time, a last use, the records it owns and the blobs it holds. The planner and the
- * sweep see nothing else, and a blob stays while any entry of any kind holds it. Kinds: the OCI unit
- * ({@code OciUnits}: a root manifest with its untagged children and referrers) and keyed entries
- * ({@code KeyedEntries}: anything stored by kind, namespace and key through
- * {@link dev.cairn.metadata.EntryRecords}). A build-tool cache or the step cache stores keyed entries under
- * a kind name of its own and needs nothing here; a kind with a different shape is one more
- * {@link dev.cairn.retention.EntryKind}.
+ * globs match, a push time, a last use, the records it owns. Kinds: the OCI unit (a root manifest with its
+ * untagged children and referrers) and keyed entries (anything stored by kind, namespace and key through
+ * {@link dev.cairn.metadata.EntryRecords}); a build-tool cache or the step cache stores keyed entries under a
+ * kind name of its own and needs nothing here. A blob stays while any entry of any kind holds it.
+ *
+ * <p>The collector never loads the cache: {@code EvictionPlanner} walks entries in the order it evicts them
+ * ({@code EntryWalk}, a page at a time on indexes made for that order) and deletes them in batches whose
+ * transactions say what they freed, down to the bytes the watermark asks for. Its memory follows a page and
+ * what it deletes, not the store.
  */
 package dev.cairn.retention;

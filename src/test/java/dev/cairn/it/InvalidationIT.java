@@ -75,7 +75,7 @@ class InvalidationIT {
                 assertThat(dryRun.output()).as("the dry run names " + digest)
                         .containsPattern("would invalidate " + Pattern.quote(CACHE_REPOSITORY + "@" + shortDigest(digest)) + ".*: invalidated");
             }
-            assertThat(dryRun.output()).contains(cachedManifests.size() + " unit(s)");
+            assertThat(dryRun.output()).contains(cachedManifests.size() + " entr(ies)");
             for (Map.Entry<String, String> tag : digestByTag.entrySet()) {
                 assertThat(manifest(oci, tag.getKey()).statusCode()).as("the dry run deleted nothing: tag " + tag.getKey()).isEqualTo(200);
             }
@@ -87,7 +87,7 @@ class InvalidationIT {
                 assertThat(invalidation.output()).as("the invalidation names " + digest)
                         .containsPattern("(?m)^invalidated " + Pattern.quote(CACHE_REPOSITORY + "@" + shortDigest(digest)) + ".*: invalidated$");
             }
-            assertThat(invalidation.output()).contains(cachedManifests.size() + " unit(s)");
+            assertThat(invalidation.output()).contains(cachedManifests.size() + " entr(ies)");
             for (String tag : digestByTag.keySet()) {
                 HttpResponse<byte[]> gone = manifest(oci, tag);
                 assertThat(gone.statusCode()).as("tag " + tag + " after invalidation: " + OciClient.text(gone)).isEqualTo(404);

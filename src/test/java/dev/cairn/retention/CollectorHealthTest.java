@@ -123,7 +123,7 @@ class CollectorHealthTest {
              FileBlobStore blobs = new FileBlobStore(dir.resolve("blobs"))) {
             RetentionRecords records = (RetentionRecords) Proxy.newProxyInstance(RetentionRecords.class.getClassLoader(),
                     new Class<?>[]{RetentionRecords.class}, (proxy, method, args) -> {
-                        if (method.getName().equals("snapshot") && outOfMemory.get()) throw new OutOfMemoryError("Java heap space");
+                        if (method.getName().equals("deleteRetiredManifests") && outOfMemory.get()) throw new OutOfMemoryError("Java heap space");
                         try {
                             return method.invoke(store, args);
                         } catch (InvocationTargetException e) {
