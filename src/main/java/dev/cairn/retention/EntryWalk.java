@@ -20,23 +20,31 @@ import java.util.PriorityQueue;
  *
  * <p>In least-recently-used order, a unit counts its latest member's use, while the records list roots by
  * their own: a unit whose child was used after its root waits in a small heap until the walk passes its own
- * time (children are read just after their index, so few wait, and not for long).
+ * time (children are read just after their index, so few wait, and not for long). Units whose children are
+ * read by digest long after their index could make many wait; past {@value #MOST_WAITING} the earliest of
+ * them comes out at once, a little ahead of its turn, so that memory stays bounded whatever the graph.
  */
 abstract class EntryWalk {
     private static final int PAGE = 500;
+    static final int MOST_WAITING = 10_000;
 
     /** The next entry, or null at the end. */
     abstract Entry next();
 
     /** Every entry whose order time (last use, or push) is before {@code before}, least recently used first. */
     static EntryWalk leastRecentlyUsed(RetentionRecords records, Instant before) {
-        return new Merged(new Units(records, EntryOrder.LAST_USE, before), new Keyed(records, EntryOrder.LAST_USE, before),
+        return leastRecentlyUsed(records, before, MOST_WAITING);
+    }
+
+    /** The same, with at most {@code mostWaiting} units held back for their turn. */
+    static EntryWalk leastRecentlyUsed(RetentionRecords records, Instant before, int mostWaiting) {
+        return new Merged(new Units(records, EntryOrder.LAST_USE, before, mostWaiting), new Keyed(records, EntryOrder.LAST_USE, before),
                 Entry.LEAST_RECENTLY_USED_FIRST);
     }
 
     /** Every entry pushed before {@code before}, oldest push first. */
     static EntryWalk pushedBefore(RetentionRecords records, Instant before) {
-        return new Merged(new Units(records, EntryOrder.PUSH_TIME, before), new Keyed(records, EntryOrder.PUSH_TIME, before),
+        return new Merged(new Units(records, EntryOrder.PUSH_TIME, before, 0), new Keyed(records, EntryOrder.PUSH_TIME, before),
                 Entry.OLDEST_PUSH_FIRST);
     }
 
@@ -78,9 +86,11 @@ abstract class EntryWalk {
     /** OCI units, by their root manifests. */
     private static final class Units extends Paged {
         private final PriorityQueue<Entry> waiting = new PriorityQueue<>(Entry.LEAST_RECENTLY_USED_FIRST);
+        private final int mostWaiting;
 
-        Units(RetentionRecords records, EntryOrder order, Instant before) {
+        Units(RetentionRecords records, EntryOrder order, Instant before, int mostWaiting) {
             super(records, order, before);
+            this.mostWaiting = mostWaiting;
         }
 
         @Override
@@ -92,7 +102,8 @@ abstract class EntryWalk {
         Entry next() {
             while (true) {
                 ListedEntry row = peekRow();
-                if (!waiting.isEmpty() && (row == null || Entry.LEAST_RECENTLY_USED_FIRST.compare(waiting.peek(), asOwnEntry(row)) <= 0)) {
+                if (!waiting.isEmpty() && (row == null || waiting.size() > mostWaiting
+                        || Entry.LEAST_RECENTLY_USED_FIRST.compare(waiting.peek(), asOwnEntry(row)) <= 0)) {
                     return waiting.poll();
                 }
                 if (row == null) return null;
