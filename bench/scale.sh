@@ -6,9 +6,11 @@
 # Writes the "Collections at scale" section of bench/RESULTS.md (a full run keeps that section).
 
 SCALE_TSV=$WORK/scale.tsv
+printf 'wrk.headers["Accept"] = "application/vnd.oci.image.manifest.v1+json"\n' >"$WORK/accept.lua"
 : >"$SCALE_TSV"
 P_SCALE=$(free_port)
 SCALE_REPOS=100
+SCALE_LOAD_S=${SCALE_LOAD_S:-10}
 SCALE_PER_MANIFEST=10
 for total in $SCALE_BLOBS; do
   per_repo=$(( total / (SCALE_REPOS * SCALE_PER_MANIFEST) ))
@@ -32,6 +34,15 @@ for total in $SCALE_BLOBS; do
     CAIRN_RETENTION_UNTAGGED=keep CAIRN_RETENTION_GC_INTERVAL=1h
   gc_pid=$PID
   log "  restarted with a budget of $budget bytes (stored $stored): first 200 after $START_MS ms"
+  # The node under ordinary load first (reads only: a push could start a collection): what the collection's
+  # peak RSS is compared with.
+  newest=$(( manifests - 1 ))
+  for target in "gc/app-$(( newest % SCALE_REPOS ))/manifests/t$(( newest / SCALE_REPOS ))" \
+                "gc/app-$(( (newest - 1) % SCALE_REPOS ))/manifests/t$(( (newest - 1) / SCALE_REPOS ))"; do
+    wrk -t2 -c64 -d"${SCALE_LOAD_S}s" -s "$WORK/accept.lua" "http://127.0.0.1:$P_SCALE/v2/$target" >/dev/null 2>&1 || true
+  done
+  load_rss=$(peak_rss_mib "$gc_pid")
+  log "  peak RSS under ordinary load (GET manifest, 64 connections, 2 x ${SCALE_LOAD_S} s): $load_rss MiB"
   while [ $(( $(date +%s) - seed_done )) -le "$GC_GRACE_S" ]; do sleep 0.5; done
   if lg gc-under-load --url "http://127.0.0.1:$P_SCALE" --pushers 8 --delay-ms 300 --after-ms 2000 --limit-s "$GC_LIMIT_S"; then
     gc_line=$LG_OUT
@@ -48,7 +59,7 @@ for total in $SCALE_BLOBS; do
   deleted=$(kv deleted_blobs "$gc_line")
   rate=nan
   if [[ $took =~ ^[0-9]+$ ]] && [ "$took" -gt 0 ]; then rate=$(awk -v d="$deleted" -v t="$took" 'BEGIN {printf "%.0f", d * 1000 / t}'); fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$total" "$manifests" "$stored" "$took" "$deleted" "$rate" "$gc_rss" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$total" "$manifests" "$stored" "$took" "$deleted" "$rate" "$gc_rss" "$load_rss" \
     "$(kv push_errors "$gc_line")" "$(kv missing_after "$gc_line")" "${failures:-?}" "$(kv seconds "$seed_line")" >>"$SCALE_TSV"
   [ -d "$data/blobs/sha256" ] && find "$data/blobs/sha256" -mindepth 1 -maxdepth 1 -print0 | xargs -0 -r -P 4 rm -rf
   rm -rf "$data"
@@ -61,18 +72,20 @@ SCALE_SECTION=$WORK/scale.md
   echo "Printed by \`bench/run --scale\` on $(date -u '+%Y-%m-%d %H:%M UTC') ($CORES cores, $MEM_GIB GiB, $FS_DESC; $JDK_DESC; Cairn with the"
   echo "launcher's default heap). Each store: 10 blobs of 512-2047 bytes per tagged manifest over 100 repositories, seeded through the API"
   echo "(fsync off, then synced); Cairn restarted with a budget of stored ÷ 1.7, then \`POST /api/v1/gc\` while 8 clients push images"
-  echo "(limit ${GC_LIMIT_S} s). \"failed\" is a collection that answered an error; RSS is the node's peak during the collection;"
+  echo "(limit ${GC_LIMIT_S} s). \"failed\" is a collection that answered an error; RSS is the node's peak (VmHWM) during the collection,"
+  echo "against its peak under ordinary load just before (GET manifest at 64 connections, 2 x ${SCALE_LOAD_S} s; target: at most 1.2x);"
   echo "\"images missing\" counts images the pushers were told were stored whose manifest or a blob did not answer 200 at the check afterwards."
   echo
-  echo "| blobs | manifests | stored bytes | collection | blobs deleted | deleted/s | peak RSS | push errors | images missing | collector failures | seeding |"
-  echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-  while IFS=$'\t' read -r total manifests stored took deleted rate rss errors lost failures seeded; do
+  echo "| blobs | manifests | stored bytes | collection | blobs deleted | deleted/s | peak RSS | RSS / under load | push errors | images missing | collector failures | seeding |"
+  echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  while IFS=$'\t' read -r total manifests stored took deleted rate rss load_rss errors lost failures seeded; do
     case $took in
       failed) shown=failed ;;
       -1) shown="over ${GC_LIMIT_S} s" ;;
       *) shown=$(awk -v t="$took" 'BEGIN {printf "%.1f s", t / 1000}') ;;
     esac
-    echo "| $total | $manifests | $stored | $shown | $deleted | $rate | $rss MiB | $errors | $lost | $failures | ${seeded} s |"
+    ratio=$(awk -v a="$rss" -v b="$load_rss" 'BEGIN {if (b > 0 && a ~ /^[0-9]+$/) printf "%.2fx (%s MiB)", a / b, b; else print "nan"}')
+    echo "| $total | $manifests | $stored | $shown | $deleted | $rate | $rss MiB | $ratio | $errors | $lost | $failures | ${seeded} s |"
   done <"$SCALE_TSV"
 } >"$SCALE_SECTION"
 echo
