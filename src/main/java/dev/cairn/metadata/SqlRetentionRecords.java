@@ -21,7 +21,6 @@ import java.util.Map;
 import java.util.Optional;
 
 import static dev.cairn.metadata.SqlAuditEvents.insertAuditEvent;
-import static dev.cairn.metadata.SqlAuditEvents.insertManifestAuditEvent;
 import static dev.cairn.metadata.Statements.bind;
 import static dev.cairn.metadata.Statements.strings;
 import static dev.cairn.metadata.Statements.update;
@@ -73,48 +72,47 @@ final class SqlRetentionRecords {
         });
     }
 
+    /** A unit member's row as the deleting transaction reads it. */
+    private record MemberRow(long size, long pushedAt, long lastUsedAt, Optional<String> subject, boolean retired) {
+    }
+
     private static Evicted deleteUnitIfUnchanged(Statements st, UnitDeletion unit, ReadProtection protection, Instant now)
             throws SQLException {
         String repo = unit.repository().value();
         String root = unit.digests().getFirst();
-        PreparedStatement pushed = st.prepare("SELECT pushed_at FROM manifests WHERE repository = ? AND digest = ? AND retired_until IS NULL");
-        bind(pushed, repo, root);
-        try (ResultSet r = pushed.executeQuery()) {
-            if (!r.next() || r.getLong(1) != unit.rootPushedAt().toEpochMilli()) return Evicted.NOTHING;
-        }
+        // Read in this transaction: a confirmation that committed before it counts, one that comes after finds
+        // the unit retired (and extends its stay) or gone (and answers 404).
+        Map<String, MemberRow> rows = memberRows(st, repo, unit.digests());
+        MemberRow rootRow = rows.get(root);
+        if (rootRow == null || rootRow.retired() || rootRow.pushedAt() != unit.rootPushedAt().toEpochMilli()) return Evicted.NOTHING;
         // A manifest pushed since the unit was read (an index listing the root, say) makes it no root: it stays.
         if (st.exists("SELECT 1 FROM manifest_references WHERE repository = ? AND reference = ?", repo, root)) return Evicted.NOTHING;
+        long lastUse = Long.MIN_VALUE;
         for (String digest : unit.digests()) {
+            MemberRow row = rows.get(digest);
+            if (row == null) continue;
+            if (unit.usedNoLaterThan().isPresent() && row.lastUsedAt() > unit.usedNoLaterThan().get().toEpochMilli()) return Evicted.NOTHING;
             boolean isRoot = digest.equals(root);
-            if (unit.usedNoLaterThan().isPresent() && st.exists("SELECT 1 FROM manifests WHERE repository = ? AND digest = ? AND last_used_at > ?",
-                    repo, digest, unit.usedNoLaterThan().get().toEpochMilli())) {
-                return Evicted.NOTHING;
-            }
             if ((!isRoot || unit.rootMustBeUntagged()) && st.exists("SELECT 1 FROM tags WHERE repository = ? AND digest = ?", repo, digest)) {
                 return Evicted.NOTHING;
             }
+            lastUse = Math.max(lastUse, row.lastUsedAt());
         }
-        // Read in this transaction: a confirmation that committed before it counts, one that comes after finds
-        // the unit retired (and extends its stay) or gone (and answers 404).
-        Optional<Instant> keepUntil = lastRecordedUse(st, repo, unit.digests()).flatMap(used -> protection.keepEvictedUntil(used, now));
+        Optional<Instant> keepUntil = protection.keepEvictedUntil(Instant.ofEpochMilli(lastUse), now);
         java.util.Set<String> gone = new java.util.HashSet<>();
         java.util.Set<String> referenced = new java.util.LinkedHashSet<>();
         List<String> deleted = new ArrayList<>();
         long ownBytes = 0;
         for (String digest : unit.digests()) {
+            MemberRow row = rows.get(digest);
+            if (row == null) continue;
             // Members come root first, then down the graph: a member another manifest still holds (one outside
             // the unit references it, or its subject stays) stays with that manifest, and so does what it holds.
-            if (!digest.equals(root) && !releasedWith(st, repo, digest, gone)) continue;
-            PreparedStatement size = st.prepare("SELECT size FROM manifests WHERE repository = ? AND digest = ?");
-            bind(size, repo, digest);
-            long bytes;
-            try (ResultSet r = size.executeQuery()) {
-                if (!r.next()) continue;
-                bytes = r.getLong(1);
-            }
+            if (!digest.equals(root) && !releasedWith(st, repo, digest, row.subject(), gone)) continue;
             referenced.addAll(st.strings("SELECT reference FROM manifest_references WHERE repository = ? AND manifest = ?", repo, digest));
-            insertManifestAuditEvent(st, repo, digest, unit.reason().wireName());
-            st.update("DELETE FROM tags WHERE repository = ? AND digest = ?", repo, digest);
+            List<String> tags = st.strings("SELECT name FROM tags WHERE repository = ? AND digest = ? ORDER BY name", repo, digest);
+            insertAuditEvent(st, new AuditEvent(0, Instant.now(), "manifest", Optional.of(repo), digest, tags, row.size(), unit.reason().wireName()));
+            if (!tags.isEmpty()) st.update("DELETE FROM tags WHERE repository = ? AND digest = ?", repo, digest);
             boolean went;
             if (keepUntil.isPresent()) {
                 went = st.update("UPDATE manifests SET retired_until = ?, retired_limit = ? WHERE repository = ? AND digest = ?",
@@ -126,26 +124,46 @@ final class SqlRetentionRecords {
             if (went) {
                 gone.add(digest);
                 deleted.add(digest);
-                ownBytes += bytes;
+                ownBytes += row.size();
             }
         }
         if (deleted.isEmpty()) return Evicted.NOTHING;
         return new Evicted(deleted, ownBytes, ownBytes + freeUnheld(st, referenced, unit.reason()));
     }
 
+    /** The rows of those of {@code digests} that are manifests of the repository, in as few statements as they allow. */
+    private static Map<String, MemberRow> memberRows(Statements st, String repo, List<String> digests) throws SQLException {
+        Map<String, MemberRow> rows = new java.util.HashMap<>();
+        for (int from = 0; from < digests.size(); from += DIGESTS_PER_STATEMENT) {
+            List<String> part = digests.subList(from, Math.min(digests.size(), from + DIGESTS_PER_STATEMENT));
+            PreparedStatement s = st.prepare("SELECT digest, size, pushed_at, last_used_at, subject, retired_until FROM manifests "
+                    + "WHERE repository = ? AND digest IN (" + String.join(", ", java.util.Collections.nCopies(part.size(), "?")) + ")");
+            List<Object> args = new ArrayList<>(List.of(repo));
+            args.addAll(part);
+            bind(s, args.toArray());
+            try (ResultSet r = s.executeQuery()) {
+                while (r.next()) {
+                    r.getLong(6);
+                    boolean retired = !r.wasNull();
+                    rows.put(r.getString(1), new MemberRow(r.getLong(2), r.getLong(3), r.getLong(4), Optional.ofNullable(r.getString(5)), retired));
+                }
+            }
+        }
+        return rows;
+    }
+
     /** Whether a member goes with the manifests {@code gone}: nothing else references it, and its subject, if any, is gone or dead. */
-    private static boolean releasedWith(Statements st, String repo, String digest, java.util.Set<String> gone) throws SQLException {
+    private static boolean releasedWith(Statements st, String repo, String digest, Optional<String> subject, java.util.Set<String> gone)
+            throws SQLException {
         for (String referrer : st.strings("SELECT manifest FROM manifest_references WHERE repository = ? AND reference = ?", repo, digest)) {
             if (!gone.contains(referrer)) return false;
         }
-        for (String subject : st.strings("SELECT subject FROM manifests WHERE repository = ? AND digest = ? AND subject IS NOT NULL", repo, digest)) {
-            if (!gone.contains(subject) && st.exists("SELECT 1 FROM manifests WHERE repository = ? AND digest = ? AND retired_until IS NULL",
-                    repo, subject)) {
-                return false;
-            }
-        }
-        return true;
+        return subject.isEmpty() || gone.contains(subject.get())
+                || !st.exists("SELECT 1 FROM manifests WHERE repository = ? AND digest = ? AND retired_until IS NULL", repo, subject.get());
     }
+
+    /** Digests asked about per statement: a few statements per entry instead of two per blob it referenced. */
+    private static final int DIGESTS_PER_STATEMENT = 64;
 
     /**
      * Of the {@code candidates} (digests an evicted entry referenced), the stored blobs nothing holds any more: no
@@ -154,32 +172,26 @@ final class SqlRetentionRecords {
      */
     static long freeUnheld(Statements st, java.util.Collection<String> candidates, DeletionReason reason) throws SQLException {
         long freed = 0;
-        for (String digest : candidates) {
-            PreparedStatement size = st.prepare("SELECT size FROM blobs b WHERE b.digest = ? AND NOT EXISTS (" + LIVE_REFERENCE
-                    + ") AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = b.digest)");
-            bind(size, digest);
-            try (ResultSet r = size.executeQuery()) {
-                if (!r.next()) continue;
-                freed += r.getLong(1);
-            }
-            st.update("UPDATE blobs SET freed_reason = ? WHERE digest = ?", reason.wireName(), digest);
-        }
-        return freed;
-    }
-
-    private static Optional<Instant> lastRecordedUse(Statements st, String repo, List<String> digests) throws SQLException {
-        Optional<Instant> last = Optional.empty();
-        PreparedStatement used = st.prepare("SELECT last_used_at FROM manifests WHERE repository = ? AND digest = ?");
-        for (String digest : digests) {
-            bind(used, repo, digest);
-            try (ResultSet r = used.executeQuery()) {
-                if (r.next()) {
-                    Instant at = Instant.ofEpochMilli(r.getLong(1));
-                    if (last.isEmpty() || at.isAfter(last.get())) last = Optional.of(at);
+        List<String> all = List.copyOf(new java.util.LinkedHashSet<>(candidates));
+        for (int from = 0; from < all.size(); from += DIGESTS_PER_STATEMENT) {
+            List<String> part = all.subList(from, Math.min(all.size(), from + DIGESTS_PER_STATEMENT));
+            String in = String.join(", ", java.util.Collections.nCopies(part.size(), "?"));
+            PreparedStatement unheld = st.prepare("SELECT b.digest, b.size FROM blobs b WHERE b.digest IN (" + in + ") AND NOT EXISTS ("
+                    + LIVE_REFERENCE + ") AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = b.digest)");
+            bind(unheld, part.toArray());
+            List<Object> marked = new ArrayList<>(List.of(reason.wireName()));
+            try (ResultSet r = unheld.executeQuery()) {
+                while (r.next()) {
+                    marked.add(r.getString(1));
+                    freed += r.getLong(2);
                 }
             }
+            if (marked.size() > 1) {
+                st.update("UPDATE blobs SET freed_reason = ? WHERE digest IN (" + String.join(", ", java.util.Collections.nCopies(marked.size() - 1, "?"))
+                        + ")", marked.toArray());
+            }
         }
-        return last;
+        return freed;
     }
 
     int deleteRetiredManifests(Instant now, int limit) {
