@@ -38,7 +38,7 @@ final class SqlAuditEvents {
             if (r.next()) size = r.getLong(1);
         }
         if (size == null) return;
-        List<String> tags = st.strings("SELECT name FROM tags WHERE repository = ? AND digest = ? ORDER BY name", repository, digest);
+        List<String> tags = SqlRetentionRecords.tagNames(st, repository, digest);
         insertAuditEvent(st, new AuditEvent(0, Instant.now(), "manifest", Optional.of(repository), digest, tags, size, reason));
     }
 

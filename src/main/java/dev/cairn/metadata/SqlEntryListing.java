@@ -18,7 +18,6 @@ import java.util.List;
 import java.util.Map;
 
 import static dev.cairn.metadata.Statements.bind;
-import static dev.cairn.metadata.Statements.strings;
 
 /**
  * What the collector plans from, read a page at a time in the order it evicts in, each page by keyset on
@@ -156,7 +155,11 @@ final class SqlEntryListing {
     }
 
     List<String> tagsOf(String repository, String digest) {
-        return database.read(c -> strings(c, "SELECT name FROM tags WHERE repository = ? AND digest = ? ORDER BY name", repository, digest));
+        return database.read(c -> {
+            try (Statements st = new Statements(c)) {
+                return SqlRetentionRecords.tagNames(st, repository, digest);
+            }
+        });
     }
 
     long unheldBlobBytes() {

@@ -110,7 +110,7 @@ final class SqlRetentionRecords {
             // the unit references it, or its subject stays) stays with that manifest, and so does what it holds.
             if (!digest.equals(root) && !releasedWith(st, repo, digest, row.subject(), gone)) continue;
             referenced.addAll(st.strings("SELECT reference FROM manifest_references WHERE repository = ? AND manifest = ?", repo, digest));
-            List<String> tags = st.strings("SELECT name FROM tags WHERE repository = ? AND digest = ? ORDER BY name", repo, digest);
+            List<String> tags = tagNames(st, repo, digest);
             insertAuditEvent(st, new AuditEvent(0, Instant.now(), "manifest", Optional.of(repo), digest, tags, row.size(), unit.reason().wireName()));
             if (!tags.isEmpty()) st.update("DELETE FROM tags WHERE repository = ? AND digest = ?", repo, digest);
             boolean went;
@@ -150,6 +150,17 @@ final class SqlRetentionRecords {
             }
         }
         return rows;
+    }
+
+    /**
+     * The names of the tags pointing at a manifest, sorted here: with ORDER BY in the query, SQLite walks every tag
+     * of the repository in name order instead of looking the manifest's up (thousands of rows a call in a
+     * repository of thousands of tags).
+     */
+    static List<String> tagNames(Statements st, String repository, String digest) throws SQLException {
+        List<String> names = new ArrayList<>(st.strings("SELECT name FROM tags WHERE repository = ? AND digest = ?", repository, digest));
+        java.util.Collections.sort(names);
+        return names;
     }
 
     /** Whether a member goes with the manifests {@code gone}: nothing else references it, and its subject, if any, is gone or dead. */
@@ -332,24 +343,32 @@ final class SqlRetentionRecords {
     java.util.Map<Digest, DeletedBlobRecord> deleteBlobsIfUnlinked(java.util.Map<Digest, DeletionReason> reasons) {
         return database.write(c -> {
             java.util.Map<Digest, DeletedBlobRecord> deleted = new java.util.LinkedHashMap<>();
+            List<Digest> all = List.copyOf(reasons.keySet());
             try (Statements st = new Statements(c)) {
-                for (Map.Entry<Digest, DeletionReason> blob : reasons.entrySet()) {
-                    String digest = blob.getKey().toString();
-                    PreparedStatement s = st.prepare("SELECT size, freed_reason FROM blobs WHERE digest = ?");
-                    s.setString(1, digest);
-                    DeletedBlobRecord record = null;
+                for (int from = 0; from < all.size(); from += DIGESTS_PER_STATEMENT) {
+                    List<Digest> part = all.subList(from, Math.min(all.size(), from + DIGESTS_PER_STATEMENT));
+                    // The conditions sit in the deleting statement, which says what went: a blob linked or referenced
+                    // again meanwhile (on another node, say) stays. The eviction that freed a blob says why it goes.
+                    PreparedStatement s = st.prepare("DELETE FROM blobs WHERE digest IN ("
+                            + String.join(", ", java.util.Collections.nCopies(part.size(), "?")) + ") "
+                            + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = blobs.digest) "
+                            + "AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.reference = blobs.digest) "
+                            + "AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = blobs.digest) "
+                            + "RETURNING digest, size, freed_reason");
+                    bind(s, part.stream().map(Digest::toString).toArray());
+                    java.util.Map<Digest, DeletedBlobRecord> went = new java.util.LinkedHashMap<>();
                     try (ResultSet r = s.executeQuery()) {
-                        // The eviction that freed it says why it goes; a blob nothing ever held goes for the reason given.
-                        if (r.next()) record = new DeletedBlobRecord(r.getLong(1), Optional.ofNullable(r.getString(2))
-                                .map(DeletionReason::fromWireName).orElse(blob.getValue()));
+                        while (r.next()) {
+                            Digest digest = Digest.parse(r.getString(1));
+                            went.put(digest, new DeletedBlobRecord(r.getLong(2), Optional.ofNullable(r.getString(3))
+                                    .map(DeletionReason::fromWireName).orElse(reasons.get(digest))));
+                        }
                     }
-                    if (record != null && st.update("DELETE FROM blobs WHERE digest = ? "
-                            + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = ?) "
-                            + "AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.reference = ?) "
-                            + "AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = ?)",
-                            digest, digest, digest, digest) > 0) {
-                        deleted.put(blob.getKey(), record);
-                        insertAuditEvent(st, new AuditEvent(0, Instant.now(), "blob", Optional.empty(), digest, List.of(), record.size(),
+                    for (Digest digest : part) { // in the order asked, for the audit log
+                        DeletedBlobRecord record = went.get(digest);
+                        if (record == null) continue;
+                        deleted.put(digest, record);
+                        insertAuditEvent(st, new AuditEvent(0, Instant.now(), "blob", Optional.empty(), digest.toString(), List.of(), record.size(),
                                 record.reason().wireName()));
                     }
                 }
