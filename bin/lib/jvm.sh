@@ -6,9 +6,9 @@
 # Defaults, each left out when $CAIRN_JAVA_OPTS sets its own (e.g. CAIRN_JAVA_OPTS='-Xmx1g -XX:+UseG1GC'):
 #   -Xmx112m           Cairn's live heap is tens of MiB (metadata lives in SQLite, bytes on disk); left to its
 #                      ergonomics the JVM commits a quarter of the host's memory and cycles garbage through it
-#                      (300-600 MiB RSS on a 24 GiB host, bench/ANALYSIS.md). A collection holds a model of the
-#                      whole store: ~60 MiB live for 100,000 blobs in 10,000 manifests, so a store several times
-#                      larger needs more (e.g. CAIRN_JAVA_OPTS=-Xmx512m). With Serial GC the whole heap ends up
+#                      (300-600 MiB RSS on a 24 GiB host, bench/ANALYSIS.md). A collection reads the store a
+#                      page at a time and holds no model of it, so the heap does not grow with the store
+#                      (bench/run --scale measures it at a million blobs). With Serial GC the whole heap ends up
 #                      resident, so this number plus ~125 MiB (JVM, JIT, class data, SQLite) is the peak RSS.
 #                      Any -Xmx, -XX:MaxHeapSize or -XX:MaxRAM* in $CAIRN_JAVA_OPTS replaces it.
 #   -XX:+UseSerialGC   with a heap this small, Serial has the smallest footprint and pauses of a few ms; any
