@@ -124,9 +124,9 @@ final class SqlEntryListing {
                     + "WHERE repository = ? AND digest = ? AND retired_until IS NULL");
                  PreparedStatement children = c.prepareStatement("SELECT c.digest, c.size, c.pushed_at, c.last_used_at "
                          + "FROM manifest_references r JOIN manifests c ON c.repository = r.repository AND c.digest = r.reference "
-                         + "WHERE r.repository = ? AND r.manifest = ? AND c.retired_until IS NULL AND " + UNTAGGED + " ORDER BY c.digest");
+                         + "WHERE r.repository = ? AND r.manifest = ? AND c.retired_until IS NULL AND " + UNTAGGED);
                  PreparedStatement referrers = c.prepareStatement("SELECT c.digest, c.size, c.pushed_at, c.last_used_at FROM manifests c "
-                         + "WHERE c.repository = ? AND c.subject = ? AND c.retired_until IS NULL AND " + UNTAGGED + " ORDER BY c.digest")) {
+                         + "WHERE c.repository = ? AND c.subject = ? AND c.retired_until IS NULL AND " + UNTAGGED)) {
                 bind(self, repository, root);
                 addMembers(self, members, null);
                 if (members.isEmpty()) return List.of();
@@ -143,14 +143,21 @@ final class SqlEntryListing {
         });
     }
 
+    /**
+     * Adds the rows a statement finds, in digest order for a reproducible unit. Sorted here: with ORDER BY in the
+     * query, SQLite walks every manifest of the repository in key order instead of using the references' key.
+     */
     private static void addMembers(PreparedStatement s, Map<String, UnitMember> members, Deque<String> queue) throws SQLException {
+        java.util.TreeMap<String, UnitMember> found = new java.util.TreeMap<>();
         try (ResultSet r = s.executeQuery()) {
             while (r.next()) {
-                String digest = r.getString(1);
-                if (members.containsKey(digest)) continue;
-                members.put(digest, new UnitMember(digest, r.getLong(2), Instant.ofEpochMilli(r.getLong(3)), Instant.ofEpochMilli(r.getLong(4))));
-                if (queue != null) queue.add(digest);
+                found.put(r.getString(1), new UnitMember(r.getString(1), r.getLong(2), Instant.ofEpochMilli(r.getLong(3)), Instant.ofEpochMilli(r.getLong(4))));
             }
+        }
+        for (UnitMember member : found.values()) {
+            if (members.containsKey(member.digest())) continue;
+            members.put(member.digest(), member);
+            if (queue != null) queue.add(member.digest());
         }
     }
 

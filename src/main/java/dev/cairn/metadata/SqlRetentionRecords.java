@@ -103,28 +103,41 @@ final class SqlRetentionRecords {
         java.util.Set<String> referenced = new java.util.LinkedHashSet<>();
         List<String> deleted = new ArrayList<>();
         long ownBytes = 0;
-        for (String digest : unit.digests()) {
-            MemberRow row = rows.get(digest);
-            if (row == null) continue;
-            // Members come root first, then down the graph: a member another manifest still holds (one outside
-            // the unit references it, or its subject stays) stays with that manifest, and so does what it holds.
-            if (!digest.equals(root) && !releasedWith(st, repo, digest, row.subject(), gone)) continue;
-            referenced.addAll(st.strings("SELECT reference FROM manifest_references WHERE repository = ? AND manifest = ?", repo, digest));
-            List<String> tags = tagNames(st, repo, digest);
-            insertAuditEvent(st, new AuditEvent(0, Instant.now(), "manifest", Optional.of(repo), digest, tags, row.size(), unit.reason().wireName()));
-            if (!tags.isEmpty()) st.update("DELETE FROM tags WHERE repository = ? AND digest = ?", repo, digest);
-            boolean went;
-            if (keepUntil.isPresent()) {
-                went = st.update("UPDATE manifests SET retired_until = ?, retired_limit = ? WHERE repository = ? AND digest = ?",
-                        keepUntil.get().toEpochMilli(), keepUntil.get().plus(protection.grace()).toEpochMilli(), repo, digest) > 0;
-            } else {
-                went = st.update("DELETE FROM manifests WHERE repository = ? AND digest = ?", repo, digest) > 0;
-                st.update("DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", repo, digest);
-            }
-            if (went) {
-                gone.add(digest);
-                deleted.add(digest);
-                ownBytes += row.size();
+        // The root first, then each member once nothing outside what went holds it (no manifest left references it,
+        // its subject, if any, went or is dead), passing over the rest until none more goes: a member two members
+        // of the unit list goes once both went, whatever their order. A member held from outside stays with what
+        // holds it, and so does what it holds.
+        List<String> pending = new ArrayList<>(unit.digests());
+        boolean progress = true;
+        while (progress) {
+            progress = false;
+            for (java.util.Iterator<String> it = pending.iterator(); it.hasNext(); ) {
+                String digest = it.next();
+                MemberRow row = rows.get(digest);
+                if (row == null) {
+                    it.remove();
+                    continue;
+                }
+                if (!digest.equals(root) && (!gone.contains(root) || !releasedWith(st, repo, digest, row.subject(), gone))) continue;
+                it.remove();
+                progress = true;
+                referenced.addAll(st.strings("SELECT reference FROM manifest_references WHERE repository = ? AND manifest = ?", repo, digest));
+                List<String> tags = tagNames(st, repo, digest);
+                insertAuditEvent(st, new AuditEvent(0, Instant.now(), "manifest", Optional.of(repo), digest, tags, row.size(), unit.reason().wireName()));
+                if (!tags.isEmpty()) st.update("DELETE FROM tags WHERE repository = ? AND digest = ?", repo, digest);
+                boolean went;
+                if (keepUntil.isPresent()) {
+                    went = st.update("UPDATE manifests SET retired_until = ?, retired_limit = ? WHERE repository = ? AND digest = ?",
+                            keepUntil.get().toEpochMilli(), keepUntil.get().plus(protection.grace()).toEpochMilli(), repo, digest) > 0;
+                } else {
+                    went = st.update("DELETE FROM manifests WHERE repository = ? AND digest = ?", repo, digest) > 0;
+                    st.update("DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", repo, digest);
+                }
+                if (went) {
+                    gone.add(digest);
+                    deleted.add(digest);
+                    ownBytes += row.size();
+                }
             }
         }
         if (deleted.isEmpty()) return Evicted.NOTHING;

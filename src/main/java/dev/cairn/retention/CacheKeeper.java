@@ -353,12 +353,15 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         long before = storedBytes.get();
         EvictionPlanner planner = new EvictionPlanner(records, policy, dryRun ? new DryRunEvictions(records) : deletions(true), now);
         planner.expire();
-        long afterExpiry = before - planner.freedBytes();
-        if (afterExpiry > policy.highBytes()) {
+        // After a real expiry its records are gone from the count, and the blobs they freed are still stored and
+        // counted as unheld below: read the count again, rather than subtract those blobs twice. A dry run deleted
+        // nothing, so what it would have freed comes off what it started from.
+        long stored = dryRun ? before - planner.freedBytes() : planner.freedBytes() > 0 ? records.storedBytes() : before;
+        if (stored > policy.highBytes()) {
             // Plan against what live entries hold: blobs already unheld (waiting out the grace window) go with the
             // sweep, and evicting more entries would not bring them back sooner. Only asked when it matters: it
             // reads every blob.
-            planner.evictToBudget(afterExpiry - records.unheldBlobBytes());
+            planner.evictToBudget(stored - records.unheldBlobBytes());
         }
         if (!dryRun) audit.drain(records); // once for all batches: each drain fsyncs the file and the database
         Tally<CollectionReport.DeletedBlob> swept = dryRun ? sweeper.sweepable(now) : sweeper.sweep(now);

@@ -38,13 +38,19 @@ abstract class EntryWalk {
 
     /** The same, with at most {@code mostWaiting} units held back for their turn. */
     static EntryWalk leastRecentlyUsed(RetentionRecords records, Instant before, int mostWaiting) {
-        return new Merged(new Units(records, EntryOrder.LAST_USE, before, mostWaiting), new Keyed(records, EntryOrder.LAST_USE, before),
+        return new Merged(new Units(records, EntryOrder.LAST_USE, before, mostWaiting, name -> true),
+                new Keyed(records, EntryOrder.LAST_USE, before, name -> true),
                 Entry.LEAST_RECENTLY_USED_FIRST);
     }
 
     /** Every entry pushed before {@code before}, oldest push first. */
     static EntryWalk pushedBefore(RetentionRecords records, Instant before) {
-        return new Merged(new Units(records, EntryOrder.PUSH_TIME, before, 0), new Keyed(records, EntryOrder.PUSH_TIME, before),
+        return pushedBefore(records, before, name -> true);
+    }
+
+    /** The same, for names {@code names} accepts only (checked before a unit is read). */
+    static EntryWalk pushedBefore(RetentionRecords records, Instant before, java.util.function.Predicate<String> names) {
+        return new Merged(new Units(records, EntryOrder.PUSH_TIME, before, 0, names), new Keyed(records, EntryOrder.PUSH_TIME, before, names),
                 Entry.OLDEST_PUSH_FIRST);
     }
 
@@ -54,24 +60,26 @@ abstract class EntryWalk {
         final EntryOrder order;
         private final Instant before;
         private final Deque<ListedEntry> page = new ArrayDeque<>();
+        private final java.util.function.Predicate<String> names;
         private EntryPosition position = EntryPosition.START;
         private boolean exhausted;
 
-        Paged(RetentionRecords records, EntryOrder order, Instant before) {
+        Paged(RetentionRecords records, EntryOrder order, Instant before, java.util.function.Predicate<String> names) {
             this.records = records;
             this.order = order;
             this.before = before;
+            this.names = names;
         }
 
         abstract List<ListedEntry> list(EntryOrder order, EntryPosition after, Instant before, int limit);
 
         /** The next listed row without taking it, or null at the end. */
         ListedEntry peekRow() {
-            if (page.isEmpty() && !exhausted) {
+            while (page.isEmpty() && !exhausted) {
                 List<ListedEntry> rows = list(order, position, before, PAGE);
                 if (rows.size() < PAGE) exhausted = true;
                 if (!rows.isEmpty()) position = rows.getLast().position();
-                page.addAll(rows);
+                for (ListedEntry row : rows) if (names.test(row.name())) page.add(row);
             }
             return page.peek();
         }
@@ -88,8 +96,8 @@ abstract class EntryWalk {
         private final PriorityQueue<Entry> waiting = new PriorityQueue<>(Entry.LEAST_RECENTLY_USED_FIRST);
         private final int mostWaiting;
 
-        Units(RetentionRecords records, EntryOrder order, Instant before, int mostWaiting) {
-            super(records, order, before);
+        Units(RetentionRecords records, EntryOrder order, Instant before, int mostWaiting, java.util.function.Predicate<String> names) {
+            super(records, order, before, names);
             this.mostWaiting = mostWaiting;
         }
 
@@ -143,8 +151,8 @@ abstract class EntryWalk {
 
     /** Keyed entries of every kind. Named by its key, an entry is never "untagged": that delay is for OCI roots nobody named. */
     private static final class Keyed extends Paged {
-        Keyed(RetentionRecords records, EntryOrder order, Instant before) {
-            super(records, order, before);
+        Keyed(RetentionRecords records, EntryOrder order, Instant before, java.util.function.Predicate<String> names) {
+            super(records, order, before, names);
         }
 
         @Override

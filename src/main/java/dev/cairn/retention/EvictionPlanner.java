@@ -95,7 +95,8 @@ final class EvictionPlanner {
      */
     long evictToBudget(long usage) {
         if (usage <= policy.highBytes()) return usage;
-        EntryWalk walk = EntryWalk.leastRecentlyUsed(records, Instant.MAX);
+        // Only what was last used before the collection began: what is pushed or read while it runs is not its to evict.
+        EntryWalk walk = EntryWalk.leastRecentlyUsed(records, now);
         while (usage > policy.lowBytes()) {
             for (Entry entry = walk.next(); entry != null; entry = batch.size() < BATCH ? walk.next() : null) {
                 if (!policy.ruleFor(entry.name()).neverEvict()) batch.add(new Planned(entry, DeletionReason.BUDGET));
@@ -108,9 +109,9 @@ final class EvictionPlanner {
 
     /** Evicts every entry an invalidation matches: by name, by tag when given, pushed before a time when given. */
     void invalidate(Glob names, Optional<Glob> tags, Optional<Duration> olderThan) {
-        EntryWalk walk = EntryWalk.pushedBefore(records, olderThan.map(now::minus).orElse(Instant.MAX));
+        // Names are matched before a unit is formed: an invalidation of one repository reads no other's units.
+        EntryWalk walk = EntryWalk.pushedBefore(records, olderThan.map(now::minus).orElse(now), names::matches);
         for (Entry entry = walk.next(); entry != null; entry = walk.next()) {
-            if (!names.matches(entry.name())) continue;
             if (tags.isPresent() && entry.tags().stream().noneMatch(tags.get()::matches)) continue;
             batch.add(new Planned(entry, DeletionReason.INVALIDATED));
             if (batch.size() == BATCH) evictBatch(Long.MAX_VALUE);

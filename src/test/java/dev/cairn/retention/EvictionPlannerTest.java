@@ -180,6 +180,40 @@ class EvictionPlannerTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"sqlite", "postgres"})
+    void aMemberTwoMembersListGoesWithTheUnitWhateverTheOrderOfTheirDigests(String kind) throws Exception {
+        open(kind);
+        // index -> {j, c}, j -> {c}; and index -> {r, s}, r a referrer of s. Whatever order the members come in,
+        // each goes once what holds it went: the whole unit, and the layers with it.
+        blob("r", "LC", 1000);
+        blob("r", "LS", 2000);
+        manifest("r", "c", 1, null, null, "LC");
+        manifest("r", "j", 1, null, null, "c");
+        manifest("r", "s", 1, null, null, "LS");
+        manifest("r", "referrer", 1, "s", null);
+        manifest("r", "index", 1, null, "v", "j", "c", "referrer", "s");
+        Entry unit = walk().getFirst();
+        RetentionRecords.Evicted evicted = evict(unit);
+        assertThat(namesOf(evicted.records())).containsExactlyInAnyOrder("index", "j", "c", "s", "referrer");
+        assertThat(evicted.freedBytes()).isEqualTo(1000 + 2000 + size("index") + size("j") + size("c") + size("s") + size("referrer"));
+        assertThat(walk()).isEmpty();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sqlite", "postgres"})
+    void theBudgetLeavesWhatWasUsedAfterTheCollectionBegan(String kind) throws Exception {
+        open(kind);
+        blob("r", "old-layer", 1000);
+        blob("r", "new-layer", 1000);
+        manifest("r", "old", 1, null, "old", "old-layer");
+        manifest("r", "new", 2000, null, "new", "new-layer"); // after the planner's "now" (T0 + 1000 s)
+        EvictionPlanner planner = planner(budget(1000, 0.9, 0.1));
+        planner.evictToBudget(store.storedBytes());
+        assertThat(planner.evicted().first()).extracting(u -> names.get(Digest.parse(u.root()))).as("not what came after it began")
+                .containsExactly("old");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sqlite", "postgres"})
     void aUnitWhoseRootAnotherManifestListsIsNoRootAndStays(String kind) throws Exception {
         open(kind);
         blob("r", "L", 500);

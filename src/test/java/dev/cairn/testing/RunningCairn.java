@@ -84,6 +84,12 @@ public final class RunningCairn implements AutoCloseable {
     }
 
     /** Stops the node and starts it again on the same port and data. */
+    /** Restarts the node on the same data directory with these settings changed (a smaller budget, say). */
+    public void restartWith(Map<String, String> changes) throws Exception {
+        settings.putAll(changes);
+        restart();
+    }
+
     public void restart() throws Exception {
         restart(() -> { });
     }
