@@ -18,11 +18,6 @@ final class Tally<T> {
         count++;
     }
 
-    void addAll(Tally<T> other) {
-        for (T item : other.first) if (first.size() < LISTED) first.add(item);
-        count += other.count;
-    }
-
     List<T> first() {
         return first;
     }
