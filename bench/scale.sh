@@ -4,6 +4,8 @@
 # 10 blobs per manifest over 100 repositories, as the default run's GC phase. Seeding goes through the API
 # with fsync off (eatmydata), then everything is synced; the collection itself runs with fsync on.
 # Writes the "Collections at scale" section of bench/RESULTS.md (a full run keeps that section).
+# SCALE_SEED_CACHE=DIR keeps each seeded store in DIR/seed-N and copies it on later runs instead of seeding
+# again (5,000,000 blobs take about an hour to seed here); the table's "seeding" column then shows the first run's.
 
 SCALE_TSV=$WORK/scale.tsv
 printf 'wrk.headers["Accept"] = "application/vnd.oci.image.manifest.v1+json"\n' >"$WORK/accept.lua"
@@ -16,6 +18,16 @@ for total in $SCALE_BLOBS; do
   per_repo=$(( total / (SCALE_REPOS * SCALE_PER_MANIFEST) ))
   manifests=$(( per_repo * SCALE_REPOS ))
   data=$WORK/scale-$total
+  kept=${SCALE_SEED_CACHE:+$SCALE_SEED_CACHE/seed-$total}
+  if [ -n "$kept" ] && [ -f "$kept/.seeded" ]; then
+    phase "scale-$total" "scale: copying the kept store of $total blobs from $kept"
+    rm -rf "$data"
+    cp -a "$kept" "$data"
+    sync
+    seed_line=$(cat "$kept/.seeded")
+    stored=$(cat "$kept/.stored")
+    seed_done=$(date +%s)
+  else
   phase "scale-$total" "scale: seeding $total blobs in $manifests manifests ($SCALE_REPOS repositories) through the API, fsync off"
   start_cairn "scale-seed-$total" "$P_SCALE" "$data" CAIRN_RETENTION_MAX_BYTES=1TiB CAIRN_RETENTION_GC_INTERVAL=1h -- eatmydata
   seed_pid=$PID
@@ -29,6 +41,15 @@ for total in $SCALE_BLOBS; do
   stop_pid "$seed_pid"
   sync
   log "  seeded: $seed_line; peak RSS $seed_rss MiB"
+  if [ -n "$kept" ]; then
+    # the store as seeded, for later runs (SCALE_SEED_CACHE): a collection changes its copy, never this one
+    rm -rf "$kept"; mkdir -p "$SCALE_SEED_CACHE"
+    cp -a "$data" "$kept"
+    echo "$stored" >"$kept/.stored"
+    echo "$seed_line" >"$kept/.seeded"
+    sync
+  fi
+  fi
   budget=$((stored * 100 / 170))
   start_cairn "scale-$total" "$P_SCALE" "$data" CAIRN_RETENTION_MAX_BYTES="$budget" CAIRN_RETENTION_GRACE=${GC_GRACE_S}s \
     CAIRN_RETENTION_UNTAGGED=keep CAIRN_RETENTION_GC_INTERVAL=1h

@@ -61,17 +61,19 @@ final class BlobSweeper {
      * files no record points at. Blob deletion takes the digest's lock, so a concurrent push of the same
      * blob either comes first (and the blob stays) or after (and uploads it again).
      */
-    Tally<CollectionReport.DeletedBlob> sweep(Instant now) {
+    Tally<CollectionReport.DeletedBlob> sweep(Instant now, PhaseTimes phases) {
         Instant cutoff = now.minus(grace);
         lastUse.flush(); // a HEAD that let a client skip an upload must protect that blob's link
         while (metadata.deleteRetiredManifests(now, RETIRED_BATCH) > 0) {
             // evicted manifests whose readers' grace windows have passed, indexes before their children;
             // their blobs follow below
         }
+        phases.end("retired manifests");
         Optional<RetentionRecords.LinkKey> page = Optional.empty();
         do {
             page = metadata.deleteUnreferencedLinks(cutoff, page, LINK_PAGE); // one pass over the links, a page per transaction
         } while (page.isPresent());
+        phases.end("links");
         Tally<CollectionReport.DeletedBlob> deleted = new Tally<>();
         Optional<Digest> after = Optional.empty();
         List<Digest> unlinked;
@@ -90,9 +92,11 @@ final class BlobSweeper {
                 deleted.add(new CollectionReport.DeletedBlob(blob.getKey().toString(), blob.getValue().size(), reason));
             }
         } while (unlinked.size() == SWEEP_BATCH);
+        phases.end("blobs");
         if (lastOrphanSweep.isBefore(now.minus(ORPHAN_SWEEP_EVERY))) {
             lastOrphanSweep = now;
             sweepOrphanFiles(now, cutoff).forEach(deleted::add);
+            phases.end("orphan files");
         }
         return deleted;
     }

@@ -344,6 +344,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
 
     private CollectionReport collectHoldingLock(boolean dryRun) {
         long started = System.nanoTime();
+        PhaseTimes phases = new PhaseTimes();
         lastUse.flush(); // a manifest pulled just now must count as used
         Instant now = clock.instant();
         // What the records say corrects the running count: pushes on other nodes, or two of one manifest at
@@ -353,6 +354,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         long before = storedBytes.get();
         EvictionPlanner planner = new EvictionPlanner(records, policy, dryRun ? new DryRunEvictions(records) : deletions(true), now);
         planner.expire();
+        phases.end("expiry");
         // After a real expiry its records are gone from the count, and the blobs they freed are still stored and
         // counted as unheld below: read the count again, rather than subtract those blobs twice. A dry run deleted
         // nothing, so what it would have freed comes off what it started from.
@@ -364,15 +366,16 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
             planner.evictToBudget(stored - records.unheldBlobBytes());
         }
         if (!dryRun) audit.drain(records); // once for all batches: each drain fsyncs the file and the database
-        Tally<CollectionReport.DeletedBlob> swept = dryRun ? sweeper.sweepable(now) : sweeper.sweep(now);
+        phases.end("budget");
+        Tally<CollectionReport.DeletedBlob> swept = dryRun ? sweeper.sweepable(now) : sweeper.sweep(now, phases);
         if (!dryRun) correctStoredBytes();
         long after = dryRun ? before : storedBytes.get();
         Duration took = Duration.ofNanos(System.nanoTime() - started);
         if (!dryRun) {
             metrics.gcRun(took);
             if (planner.evicted().count() > 0 || swept.count() > 0) {
-                log.info("collection: evicted {} entr(ies), deleted {} blob(s); stored {} -> {} bytes (budget {}) in {} ms",
-                        planner.evicted().count(), swept.count(), before, after, policy.maxBytes(), took.toMillis());
+                log.info("collection: evicted {} entr(ies), deleted {} blob(s); stored {} -> {} bytes (budget {}) in {} ms ({})",
+                        planner.evicted().count(), swept.count(), before, after, policy.maxBytes(), took.toMillis(), phases);
             }
         }
         return new CollectionReport(dryRun, planner.evicted(), swept, before, after, took.toMillis());
