@@ -6,6 +6,8 @@
 # Writes the "Collections at scale" section of bench/RESULTS.md (a full run keeps that section).
 # SCALE_SEED_CACHE=DIR keeps each seeded store in DIR/seed-N and copies it on later runs instead of seeding
 # again (5,000,000 blobs take about an hour to seed here); the table's "seeding" column then shows the first run's.
+# SCALE_SEED_ONLY=1 (with SCALE_SEED_CACHE) seeds and keeps the stores without collecting; SCALE_SEED_TAKE=1 collects
+# on the kept store itself instead of a copy (copying 5,000,000 files takes minutes), which uses it up.
 
 SCALE_TSV=$WORK/scale.tsv
 printf 'wrk.headers["Accept"] = "application/vnd.oci.image.manifest.v1+json"\n' >"$WORK/accept.lua"
@@ -21,15 +23,17 @@ for total in $SCALE_BLOBS; do
   kept=${SCALE_SEED_CACHE:+$SCALE_SEED_CACHE/seed-$total}
   if [ -n "$kept" ] && [ -f "$kept/.seeded" ]; then
     phase "scale-$total" "scale: copying the kept store of $total blobs from $kept"
-    rm -rf "$data"
-    cp -a "$kept" "$data"
-    sync
     seed_line=$(cat "$kept/.seeded")
     stored=$(cat "$kept/.stored")
+    rm -rf "$data"
+    if [ "${SCALE_SEED_TAKE:-0}" = 1 ]; then mv "$kept" "$data"; else cp -a "$kept" "$data"; fi
+    sync
     seed_done=$(date +%s)
   else
   phase "scale-$total" "scale: seeding $total blobs in $manifests manifests ($SCALE_REPOS repositories) through the API, fsync off"
-  start_cairn "scale-seed-$total" "$P_SCALE" "$data" CAIRN_RETENTION_MAX_BYTES=1TiB CAIRN_RETENTION_GC_INTERVAL=1h -- eatmydata
+  # The seeding node collects on its default interval, as a live node does while its store grows: what the
+  # measured collection then looks at is what changed since the last one, not everything the seeding wrote.
+  start_cairn "scale-seed-$total" "$P_SCALE" "$data" CAIRN_RETENTION_MAX_BYTES=1TiB -- eatmydata
   seed_pid=$PID
   lg seed --url "http://127.0.0.1:$P_SCALE" --repos "$SCALE_REPOS" --per-repo "$per_repo" --blobs "$SCALE_PER_MANIFEST" --single-post \
     --clients 32 || die "seeding $total blobs"
@@ -44,11 +48,16 @@ for total in $SCALE_BLOBS; do
   if [ -n "$kept" ]; then
     # the store as seeded, for later runs (SCALE_SEED_CACHE): a collection changes its copy, never this one
     rm -rf "$kept"; mkdir -p "$SCALE_SEED_CACHE"
-    cp -a "$data" "$kept"
+    if [ "${SCALE_SEED_ONLY:-0}" = 1 ]; then mv "$data" "$kept"; mkdir -p "$data"; else cp -a "$data" "$kept"; fi
     echo "$stored" >"$kept/.stored"
     echo "$seed_line" >"$kept/.seeded"
     sync
   fi
+  fi
+  if [ "${SCALE_SEED_ONLY:-0}" = 1 ]; then
+    log "  SCALE_SEED_ONLY: the store is kept in $kept; no collection"
+    rm -rf "$data"
+    continue
   fi
   budget=$((stored * 100 / 170))
   start_cairn "scale-$total" "$P_SCALE" "$data" CAIRN_RETENTION_MAX_BYTES="$budget" CAIRN_RETENTION_GRACE=${GC_GRACE_S}s \

@@ -312,28 +312,38 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
-    public int deleteUnreferencedLinks(Instant cutoff, int limit) {
-        return retention.deleteUnreferencedLinks(cutoff, limit);
+    public int markUnreferencedLinksSince(Instant since, int pageSize) {
+        return retention.markUnreferencedLinksSince(since, pageSize);
     }
 
     @Override
-    public Optional<LinkKey> deleteUnreferencedLinks(Instant cutoff, Optional<LinkKey> after, int pageSize) {
-        return retention.deleteUnreferencedLinks(cutoff, after, pageSize);
+    public Optional<LinkKey> markUnreferencedLinks(Instant cutoff, Optional<LinkKey> after, int pageSize) {
+        return retention.markUnreferencedLinks(cutoff, after, pageSize);
     }
 
     @Override
-    public List<Digest> unlinkedBlobs(Instant cutoff, Optional<Digest> after, int limit) {
-        return retention.unlinkedBlobs(cutoff, after, limit);
+    public Optional<Digest> markUnheldBlobs(Instant cutoff, Optional<Digest> after, int pageSize) {
+        return retention.markUnheldBlobs(cutoff, after, pageSize);
+    }
+
+    @Override
+    public List<Digest> sweepCandidates(Optional<Digest> after, int limit) {
+        return retention.sweepCandidates(after, limit);
+    }
+
+    @Override
+    public java.util.Map<Digest, DeletedBlobRecord> sweepBlobs(List<Digest> digests, Instant cutoff) {
+        return retention.sweepBlobs(digests, cutoff);
+    }
+
+    @Override
+    public List<SweepableBlob> sweepable(Instant cutoff, int limit) {
+        return retention.sweepable(cutoff, limit);
     }
 
     @Override
     public java.util.Set<Digest> blobRecordsAmong(java.util.Collection<Digest> digests) {
         return retention.blobRecordsAmong(digests);
-    }
-
-    @Override
-    public java.util.Map<Digest, DeletedBlobRecord> deleteBlobsIfUnlinked(java.util.Map<Digest, DeletionReason> reasons) {
-        return retention.deleteBlobsIfUnlinked(reasons);
     }
 
     @Override

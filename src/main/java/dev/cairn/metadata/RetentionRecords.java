@@ -62,8 +62,8 @@ public interface RetentionRecords {
 
     /**
      * Bytes of stored blobs that nothing holds: no live manifest references them and no keyed entry names them.
-     * They wait out the grace window for the sweep, and evicting entries cannot free them sooner. One pass over
-     * the blobs, the only one a collection's planning makes.
+     * They wait out the grace window for the sweep, and evicting entries cannot free them sooner. Counted over
+     * the blobs marked for the sweep, which every unheld blob is once a collection has looked (see below).
      */
     long unheldBlobBytes();
 
@@ -144,39 +144,61 @@ public interface RetentionRecords {
      */
     int deleteRetiredManifests(java.util.function.Predicate<String> repositories, Optional<Instant> pushedBefore);
 
-    /**
-     * Deletes up to {@code limit} links that no manifest of their repository references, made before
-     * {@code cutoff}, to blobs not used since {@code cutoff} (what an abandoned push or an evicted
-     * manifest leaves), each condition checked in the deleting statement itself. Returns how many went.
-     */
-    int deleteUnreferencedLinks(Instant cutoff, int limit);
-
     /** A repository's link to a blob, as a position in (repository, digest) order. */
     record LinkKey(String repository, String digest) {
     }
 
-    /**
-     * The same deletion, one page at a time: of the {@code pageSize} links that follow {@code after} in
-     * (repository, digest) order, deletes those {@link #deleteUnreferencedLinks} would. Returns the last link
-     * of the page, where the next page starts, or empty once the page reached the end. Paging through the
-     * table once costs one pass, where repeating {@link #deleteUnreferencedLinks} until it deletes nothing
-     * scans the kept links again for every batch.
+    /*
+     * The sweep looks only at blobs marked for it, so that its work follows what changed, not the size of the
+     * store. Whatever may leave a blob unheld marks it in its own transaction: an eviction (with its reason), the
+     * deletion of a retired or a deleted manifest (its references), a blob DELETE, a keyed entry written again.
+     * Uploads no manifest came for are found among the links made since the last look; a slice of every link
+     * and every blob is looked at on each collection besides, so that nothing stays unseen for good. A mark is
+     * only a reason to look: the sweep checks every condition again in its deleting statements.
      */
-    Optional<LinkKey> deleteUnreferencedLinks(Instant cutoff, Optional<LinkKey> after, int pageSize);
 
-    /** Blobs that no repository links and no keyed entry holds, created before {@code cutoff}, in digest order after {@code after}. */
-    List<Digest> unlinkedBlobs(Instant cutoff, Optional<Digest> after, int limit);
+    /**
+     * Marks the blobs of links made at or after {@code since} that no manifest of their repository references
+     * (pushes in flight included: the sweep waits out their grace window). Returns how many it marked.
+     */
+    int markUnreferencedLinksSince(Instant since, int pageSize);
+
+    /**
+     * Of the {@code pageSize} links after {@code after} in (repository, digest) order, marks the blobs of those made
+     * before {@code cutoff} that no manifest of their repository references. Returns the last link of the page, where
+     * the next starts, or empty once the page reached the end.
+     */
+    Optional<LinkKey> markUnreferencedLinks(Instant cutoff, Optional<LinkKey> after, int pageSize);
+
+    /**
+     * Of the {@code pageSize} blobs after {@code after} in digest order, marks those written before {@code cutoff}
+     * that nothing links, references or holds. Returns the last blob of the page, or empty at the end.
+     */
+    Optional<Digest> markUnheldBlobs(Instant cutoff, Optional<Digest> after, int pageSize);
+
+    /** Up to {@code limit} blobs marked for the sweep, in digest order after {@code after}. */
+    List<Digest> sweepCandidates(Optional<Digest> after, int limit);
 
     /** A blob record the sweep deleted: its size and why it went. */
     record DeletedBlobRecord(long size, DeletionReason reason) {
     }
 
     /**
-     * Deletes the records of those blobs that no repository links, no manifest references and no keyed entry holds (checked in
-     * the same transaction), with an audit event giving each one's reason: the eviction's that freed it, where one did, else
-     * the one given. Returns each blob deleted.
+     * Sweeps those of {@code digests} (marked ones) that can go, in one transaction: first their links that no
+     * manifest of the repository references, made before {@code cutoff}, to a blob not used since; then the blobs
+     * nothing links, references or holds any more, written before the cutoff, each with an audit event giving
+     * its reason (the eviction's that freed it, else "unreferenced"). A blob a live manifest or entry holds again
+     * loses its mark; one still waiting keeps it. Every condition is checked in the deleting statement itself.
+     * Returns each blob deleted, in the order asked.
      */
-    java.util.Map<Digest, DeletedBlobRecord> deleteBlobsIfUnlinked(java.util.Map<Digest, DeletionReason> reasons);
+    java.util.Map<Digest, DeletedBlobRecord> sweepBlobs(List<Digest> digests, Instant cutoff);
+
+    /** A blob a sweep would delete now, for a dry run. */
+    record SweepableBlob(Digest digest, long size, DeletionReason reason) {
+    }
+
+    /** Up to {@code limit} marked blobs a sweep at {@code cutoff} would delete: nothing references or holds them, and nothing recent protects them. */
+    List<SweepableBlob> sweepable(Instant cutoff, int limit);
 
     /** True when the store has a record of the blob (its file must then be kept). */
     boolean blobRecordExists(Digest digest);

@@ -171,7 +171,7 @@ final class SqlEntryListing {
 
     long unheldBlobBytes() {
         return database.read(c -> {
-            try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE NOT EXISTS ("
+            try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.freed_reason IS NOT NULL AND NOT EXISTS ("
                     + SqlRetentionRecords.LIVE_REFERENCE + ") AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = b.digest)")) {
                 return r.next() ? r.getLong(1) : 0L;
             }

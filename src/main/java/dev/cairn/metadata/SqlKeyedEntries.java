@@ -2,6 +2,7 @@ package dev.cairn.metadata;
 
 import dev.cairn.metadata.RetentionRecords.AuditEvent;
 import dev.cairn.metadata.RetentionRecords.EntryDeletion;
+import dev.cairn.values.DeletionReason;
 import dev.cairn.values.Digest;
 import dev.cairn.values.RepositoryName;
 
@@ -53,6 +54,9 @@ final class SqlKeyedEntries {
                 }
                 if (!missing.isEmpty()) return missing;
                 String ns = namespace.value();
+                // An entry written again may hold other blobs than before: the sweep looks at those it held.
+                SqlRetentionRecords.markForSweep(st, st.strings("SELECT digest FROM keyed_entry_blobs WHERE kind = ? AND namespace = ? AND entry_key = ?",
+                        kind, ns, key), DeletionReason.UNREFERENCED);
                 st.update("DELETE FROM keyed_entry_blobs WHERE kind = ? AND namespace = ? AND entry_key = ?", kind, ns, key);
                 st.update("INSERT INTO keyed_entries (kind, namespace, entry_key, size, pushed_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?) "
                                 + "ON CONFLICT (kind, namespace, entry_key) DO UPDATE SET size = excluded.size, pushed_at = excluded.pushed_at, "

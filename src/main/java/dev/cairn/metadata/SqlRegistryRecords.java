@@ -105,8 +105,15 @@ final class SqlRegistryRecords {
     }
 
     boolean unlinkBlob(RepositoryName repository, Digest digest) {
-        return database.write(c -> update(c, "DELETE FROM repository_blobs WHERE repository = ? AND digest = ?",
-                repository.value(), digest.toString()) > 0);
+        return database.write(c -> {
+            if (update(c, "DELETE FROM repository_blobs WHERE repository = ? AND digest = ?", repository.value(), digest.toString()) == 0) {
+                return false;
+            }
+            try (Statements st = new Statements(c)) {
+                SqlRetentionRecords.markForSweep(st, List.of(digest.toString()), DeletionReason.UNREFERENCED); // it may have been its last link
+            }
+            return true;
+        });
     }
 
     boolean blobRecordExists(Digest digest) {
@@ -233,6 +240,9 @@ final class SqlRegistryRecords {
         return database.write(c -> {
             insertManifestAuditEvent(c, repository.value(), digest.toString(), DeletionReason.MANUAL.wireName());
             int deleted = update(c, "DELETE FROM manifests WHERE repository = ? AND digest = ?", repository.value(), digest.toString());
+            try (Statements st = new Statements(c)) {
+                SqlRetentionRecords.markReferencesForSweep(st, repository.value(), digest.toString()); // the sweep looks at what it referenced
+            }
             update(c, "DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", repository.value(), digest.toString());
             update(c, "DELETE FROM tags WHERE repository = ? AND digest = ?", repository.value(), digest.toString());
             return deleted > 0;

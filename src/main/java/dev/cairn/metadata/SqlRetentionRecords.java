@@ -240,6 +240,7 @@ final class SqlRetentionRecords {
                             + "AND retired_until < ? AND NOT EXISTS (SELECT 1 FROM manifest_references r "
                             + "WHERE r.repository = manifests.repository AND r.reference = manifests.digest)",
                             m[0], m[1], now.toEpochMilli()) > 0) {
+                        markReferencesForSweep(st, m[0], m[1]);
                         st.update("DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", m[0], m[1]);
                         deleted++;
                     }
@@ -269,6 +270,7 @@ final class SqlRetentionRecords {
                 try (Statements st = new Statements(c)) {
                     for (String[] m : due) {
                         if (st.update("DELETE FROM manifests WHERE repository = ? AND digest = ? AND retired_until IS NOT NULL", m[0], m[1]) > 0) {
+                            markReferencesForSweep(st, m[0], m[1]);
                             st.update("DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", m[0], m[1]);
                             count++;
                         }
@@ -281,56 +283,203 @@ final class SqlRetentionRecords {
         return total;
     }
 
-    int deleteUnreferencedLinks(Instant cutoff, int limit) {
-        return database.write(c -> update(c, "DELETE FROM repository_blobs WHERE (repository, digest) IN ("
-                + "SELECT l.repository, l.digest FROM repository_blobs l JOIN blobs b ON b.digest = l.digest "
-                + "WHERE l.linked_at < ? AND b.last_used_at < ? AND NOT EXISTS (SELECT 1 FROM manifest_references r "
-                + "WHERE r.repository = l.repository AND r.reference = l.digest) LIMIT ?)",
-                cutoff.toEpochMilli(), cutoff.toEpochMilli(), limit));
+    /** A link no manifest of its repository references: {@code l} is the link. */
+    private static final String LINK_UNREFERENCED = "NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.repository = l.repository "
+            + "AND r.reference = l.digest)";
+    private static final String WHERE_NOT_YET_MARKED = " AND freed_reason IS NULL";
+
+    /**
+     * Marks {@code digests} for the sweep with {@code reason}, keeping a reason a blob already has (an eviction's says
+     * more than "unreferenced"). A mark only makes the sweep look at a blob: what it deletes, it checks again.
+     */
+    static void markForSweep(Statements st, java.util.Collection<String> digests, DeletionReason reason) throws SQLException {
+        List<String> all = List.copyOf(new java.util.LinkedHashSet<>(digests));
+        for (int from = 0; from < all.size(); from += DIGESTS_PER_STATEMENT) {
+            List<String> part = all.subList(from, Math.min(all.size(), from + DIGESTS_PER_STATEMENT));
+            List<Object> args = new ArrayList<>(List.of(reason.wireName()));
+            args.addAll(part);
+            st.update("UPDATE blobs SET freed_reason = ? WHERE digest IN (" + String.join(", ", java.util.Collections.nCopies(part.size(), "?"))
+                    + ")" + WHERE_NOT_YET_MARKED, args.toArray());
+        }
     }
 
-    Optional<LinkKey> deleteUnreferencedLinks(Instant cutoff, Optional<LinkKey> after, int pageSize) {
-        return database.write(c -> {
-            String fromRepository = after.map(LinkKey::repository).orElse("");
-            String fromDigest = after.map(LinkKey::digest).orElse("");
-            Optional<LinkKey> end = Optional.empty();
-            try (PreparedStatement s = c.prepareStatement("SELECT repository, digest FROM repository_blobs "
-                    + "WHERE (repository, digest) > (?, ?) ORDER BY repository, digest LIMIT 1 OFFSET ?")) {
-                bind(s, fromRepository, fromDigest, pageSize - 1);
-                try (ResultSet r = s.executeQuery()) {
-                    if (r.next()) end = Optional.of(new LinkKey(r.getString(1), r.getString(2)));
-                }
+    /** Marks, as unreferenced, the blobs a manifest references, before its references go with it. */
+    static void markReferencesForSweep(Statements st, String repository, String manifest) throws SQLException {
+        markForSweep(st, st.strings("SELECT reference FROM manifest_references WHERE repository = ? AND manifest = ?", repository, manifest),
+                DeletionReason.UNREFERENCED);
+    }
+
+    private void markForSweep(List<String> digests) {
+        if (digests.isEmpty()) return;
+        database.write(c -> {
+            try (Statements st = new Statements(c)) {
+                markForSweep(st, digests, DeletionReason.UNREFERENCED);
             }
-            // The same conditions as deleteUnreferencedLinks, checked row by row inside the page.
-            String sql = "DELETE FROM repository_blobs WHERE (repository, digest) > (?, ?)"
-                    + (end.isPresent() ? " AND (repository, digest) <= (?, ?)" : "")
-                    + " AND linked_at < ? AND EXISTS (SELECT 1 FROM blobs b WHERE b.digest = repository_blobs.digest AND b.last_used_at < ?)"
-                    + " AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.repository = repository_blobs.repository"
-                    + " AND r.reference = repository_blobs.digest)";
-            long at = cutoff.toEpochMilli();
-            if (end.isPresent()) {
-                update(c, sql, fromRepository, fromDigest, end.get().repository(), end.get().digest(), at, at);
-            } else {
-                update(c, sql, fromRepository, fromDigest, at, at);
-            }
-            return end;
+            return null;
         });
     }
 
-    List<Digest> unlinkedBlobs(Instant cutoff, Optional<Digest> after, int limit) {
+    int markUnreferencedLinksSince(Instant since, int pageSize) {
+        int marked = 0;
+        long from = since.toEpochMilli();
+        while (true) {
+            long pageFrom = from;
+            List<String> digests = new ArrayList<>();
+            long[] last = {pageFrom};
+            // Links marked already drop out of the query, so a page that ends among links of one millisecond
+            // cannot return them again: the next page starts at that millisecond and finds the rest.
+            database.read(c -> {
+                try (PreparedStatement s = c.prepareStatement("SELECT l.digest, l.linked_at FROM repository_blobs l JOIN blobs b "
+                        + "ON b.digest = l.digest WHERE l.linked_at >= ? AND b.freed_reason IS NULL AND " + LINK_UNREFERENCED
+                        + " ORDER BY l.linked_at LIMIT ?")) {
+                    bind(s, pageFrom, pageSize);
+                    try (ResultSet r = s.executeQuery()) {
+                        while (r.next()) {
+                            digests.add(r.getString(1));
+                            last[0] = r.getLong(2);
+                        }
+                    }
+                }
+                return null;
+            });
+            markForSweep(digests);
+            marked += digests.size();
+            if (digests.size() < pageSize) return marked;
+            from = last[0];
+        }
+    }
+
+    Optional<LinkKey> markUnreferencedLinks(Instant cutoff, Optional<LinkKey> after, int pageSize) {
+        List<String> digests = new ArrayList<>();
+        Optional<LinkKey> end = database.read(c -> {
+            LinkKey lastSeen = null;
+            int seen = 0;
+            try (PreparedStatement s = c.prepareStatement("SELECT l.repository, l.digest, CASE WHEN l.linked_at < ? AND " + LINK_UNREFERENCED
+                    + " THEN 1 ELSE 0 END FROM repository_blobs l WHERE (l.repository, l.digest) > (?, ?) ORDER BY l.repository, l.digest LIMIT ?")) {
+                bind(s, cutoff.toEpochMilli(), after.map(LinkKey::repository).orElse(""), after.map(LinkKey::digest).orElse(""), pageSize);
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) {
+                        seen++;
+                        lastSeen = new LinkKey(r.getString(1), r.getString(2));
+                        if (r.getInt(3) == 1) digests.add(r.getString(2));
+                    }
+                }
+            }
+            return seen == pageSize ? Optional.of(lastSeen) : Optional.<LinkKey>empty();
+        });
+        markForSweep(digests);
+        return end;
+    }
+
+    Optional<Digest> markUnheldBlobs(Instant cutoff, Optional<Digest> after, int pageSize) {
+        List<String> digests = new ArrayList<>();
+        Optional<Digest> end = database.read(c -> {
+            String lastSeen = null;
+            int seen = 0;
+            try (PreparedStatement s = c.prepareStatement("SELECT b.digest, CASE WHEN b.freed_reason IS NULL AND b.created_at < ? "
+                    + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest) "
+                    + "AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.reference = b.digest) "
+                    + "AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = b.digest) THEN 1 ELSE 0 END "
+                    + "FROM blobs b WHERE b.digest > ? ORDER BY b.digest LIMIT ?")) {
+                bind(s, cutoff.toEpochMilli(), after.map(Digest::toString).orElse(""), pageSize);
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) {
+                        seen++;
+                        lastSeen = r.getString(1);
+                        if (r.getInt(2) == 1) digests.add(lastSeen);
+                    }
+                }
+            }
+            return seen == pageSize ? Optional.of(Digest.parse(lastSeen)) : Optional.<Digest>empty();
+        });
+        markForSweep(digests);
+        return end;
+    }
+
+    List<Digest> sweepCandidates(Optional<Digest> after, int limit) {
         return database.read(c -> {
             List<Digest> blobs = new ArrayList<>();
-            try (PreparedStatement s = c.prepareStatement("SELECT b.digest FROM blobs b WHERE b.digest > ? AND b.created_at < ? "
-                    + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest) "
-                    + "AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = b.digest) ORDER BY b.digest LIMIT ?")) {
-                s.setString(1, after.map(Digest::toString).orElse(""));
-                s.setLong(2, cutoff.toEpochMilli());
-                s.setInt(3, limit);
+            try (PreparedStatement s = c.prepareStatement("SELECT digest FROM blobs WHERE freed_reason IS NOT NULL AND digest > ? "
+                    + "ORDER BY digest LIMIT ?")) {
+                bind(s, after.map(Digest::toString).orElse(""), limit);
                 try (ResultSet r = s.executeQuery()) {
                     while (r.next()) blobs.add(Digest.parse(r.getString(1)));
                 }
             }
             return blobs;
+        });
+    }
+
+    List<RetentionRecords.SweepableBlob> sweepable(Instant cutoff, int limit) {
+        return database.read(c -> {
+            List<RetentionRecords.SweepableBlob> blobs = new ArrayList<>();
+            long at = cutoff.toEpochMilli();
+            try (PreparedStatement s = c.prepareStatement("SELECT b.digest, b.size, b.freed_reason FROM blobs b WHERE b.freed_reason IS NOT NULL "
+                    + "AND b.created_at < ? AND b.last_used_at < ? "
+                    + "AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.reference = b.digest) "
+                    + "AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = b.digest) "
+                    + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest AND l.linked_at >= ?) ORDER BY b.digest LIMIT ?")) {
+                bind(s, at, at, at, limit);
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) {
+                        blobs.add(new RetentionRecords.SweepableBlob(Digest.parse(r.getString(1)), r.getLong(2), DeletionReason.fromWireName(r.getString(3))));
+                    }
+                }
+            }
+            return blobs;
+        });
+    }
+
+    java.util.Map<Digest, DeletedBlobRecord> sweepBlobs(List<Digest> digests, Instant cutoff) {
+        long at = cutoff.toEpochMilli();
+        return database.write(c -> {
+            java.util.Map<Digest, DeletedBlobRecord> deleted = new java.util.LinkedHashMap<>();
+            try (Statements st = new Statements(c)) {
+                for (int from = 0; from < digests.size(); from += DIGESTS_PER_STATEMENT) {
+                    List<Digest> part = digests.subList(from, Math.min(digests.size(), from + DIGESTS_PER_STATEMENT));
+                    String in = "(" + String.join(", ", java.util.Collections.nCopies(part.size(), "?")) + ")";
+                    Object[] names = part.stream().map(Digest::toString).toArray();
+                    // Links first: those no manifest of their repository references, made before the cutoff, to a blob not
+                    // used since (a HEAD that let a client skip an upload keeps the link its manifest will need).
+                    List<Object> args = new ArrayList<>(List.of(names));
+                    args.add(at);
+                    args.add(at);
+                    st.update("DELETE FROM repository_blobs WHERE digest IN " + in + " AND linked_at < ? "
+                            + "AND EXISTS (SELECT 1 FROM blobs b WHERE b.digest = repository_blobs.digest AND b.last_used_at < ?) "
+                            + "AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.repository = repository_blobs.repository "
+                            + "AND r.reference = repository_blobs.digest)", args.toArray());
+                    // Then the blobs nothing links, references or holds any more, written before the cutoff. The conditions sit
+                    // in the deleting statement, which says what went: a blob linked or referenced again meanwhile (on
+                    // another node, say) stays.
+                    args = new ArrayList<>(List.of(names));
+                    args.add(at);
+                    PreparedStatement s = st.prepare("DELETE FROM blobs WHERE digest IN " + in + " AND created_at < ? "
+                            + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = blobs.digest) "
+                            + "AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.reference = blobs.digest) "
+                            + "AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = blobs.digest) "
+                            + "RETURNING digest, size, freed_reason");
+                    bind(s, args.toArray());
+                    java.util.Map<Digest, DeletedBlobRecord> went = new java.util.HashMap<>();
+                    try (ResultSet r = s.executeQuery()) {
+                        while (r.next()) {
+                            went.put(Digest.parse(r.getString(1)), new DeletedBlobRecord(r.getLong(2), Optional.ofNullable(r.getString(3))
+                                    .map(DeletionReason::fromWireName).orElse(DeletionReason.UNREFERENCED)));
+                        }
+                    }
+                    for (Digest digest : part) { // in the order asked, for the audit log
+                        DeletedBlobRecord record = went.get(digest);
+                        if (record == null) continue;
+                        deleted.put(digest, record);
+                        insertAuditEvent(st, new AuditEvent(0, Instant.now(), "blob", Optional.empty(), digest.toString(), List.of(), record.size(),
+                                record.reason().wireName()));
+                    }
+                    // A blob a live entry holds again needs no more looks; one still waiting (a young link, a retired manifest
+                    // still referencing it) keeps its mark for the next sweep.
+                    st.update("UPDATE blobs SET freed_reason = NULL WHERE digest IN " + in + " AND (EXISTS (" + LIVE_REFERENCE.replace("b.digest", "blobs.digest")
+                            + ") OR EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = blobs.digest))", names);
+                }
+            }
+            return deleted;
         });
     }
 
@@ -351,43 +500,6 @@ final class SqlRetentionRecords {
             });
         }
         return found;
-    }
-
-    java.util.Map<Digest, DeletedBlobRecord> deleteBlobsIfUnlinked(java.util.Map<Digest, DeletionReason> reasons) {
-        return database.write(c -> {
-            java.util.Map<Digest, DeletedBlobRecord> deleted = new java.util.LinkedHashMap<>();
-            List<Digest> all = List.copyOf(reasons.keySet());
-            try (Statements st = new Statements(c)) {
-                for (int from = 0; from < all.size(); from += DIGESTS_PER_STATEMENT) {
-                    List<Digest> part = all.subList(from, Math.min(all.size(), from + DIGESTS_PER_STATEMENT));
-                    // The conditions sit in the deleting statement, which says what went: a blob linked or referenced
-                    // again meanwhile (on another node, say) stays. The eviction that freed a blob says why it goes.
-                    PreparedStatement s = st.prepare("DELETE FROM blobs WHERE digest IN ("
-                            + String.join(", ", java.util.Collections.nCopies(part.size(), "?")) + ") "
-                            + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = blobs.digest) "
-                            + "AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.reference = blobs.digest) "
-                            + "AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = blobs.digest) "
-                            + "RETURNING digest, size, freed_reason");
-                    bind(s, part.stream().map(Digest::toString).toArray());
-                    java.util.Map<Digest, DeletedBlobRecord> went = new java.util.LinkedHashMap<>();
-                    try (ResultSet r = s.executeQuery()) {
-                        while (r.next()) {
-                            Digest digest = Digest.parse(r.getString(1));
-                            went.put(digest, new DeletedBlobRecord(r.getLong(2), Optional.ofNullable(r.getString(3))
-                                    .map(DeletionReason::fromWireName).orElse(reasons.get(digest))));
-                        }
-                    }
-                    for (Digest digest : part) { // in the order asked, for the audit log
-                        DeletedBlobRecord record = went.get(digest);
-                        if (record == null) continue;
-                        deleted.put(digest, record);
-                        insertAuditEvent(st, new AuditEvent(0, Instant.now(), "blob", Optional.empty(), digest.toString(), List.of(), record.size(),
-                                record.reason().wireName()));
-                    }
-                }
-            }
-            return deleted;
-        });
     }
 
     Optional<String> setting(String name) {

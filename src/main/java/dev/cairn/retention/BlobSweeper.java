@@ -14,23 +14,36 @@ import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.Optional;
 import java.util.List;
 import java.util.Map;
 
 /**
- * The collection's sweep, after its evictions: retired manifests whose stay ended, links no manifest
- * references, blobs nothing holds any more, and now and then files no record points at. Blob deletions go
- * records first, then files, each under its digest's lock (the same locks a push holds while it publishes
- * and links), so no push can find a file present just before the collector deletes it.
+ * The collection's sweep, after its evictions: retired manifests whose stay ended, then the blobs marked for
+ * it that nothing needs any more (with the links no manifest references), and now and then files no record
+ * points at. Blob deletions go records first, then files, each under its digest's lock (the same locks a push
+ * holds while it publishes and links), so no push can find a file present just before the collector deletes it.
+ *
+ * <p>It looks only at marked blobs (see {@link RetentionRecords#sweepCandidates}), so its work follows what
+ * changed: evictions and deletions mark what they may have freed; {@link #mark} marks the uploads no manifest
+ * came for, from the links made since it last looked, and a slice of every link and blob besides, round and
+ * round, so that nothing a mark was missed for stays for good.
  */
 final class BlobSweeper {
     private static final int SWEEP_BATCH = 1000;
     /** Retired manifests deleted per transaction. */
     private static final int RETIRED_BATCH = 250;
-    /** Links examined per transaction by the link sweep. */
-    private static final int LINK_PAGE = 10_000;
+    /** Links read per page when marking those made since the last look. */
+    private static final int MARK_PAGE = 1000;
+    /** Links, and blobs, looked at on each collection besides what changed. */
+    static final int SCRUB_SLICE = 10_000;
+    /** Where the last look at new links started (milliseconds, wall clock), kept in the shared settings for any node that collects next. */
+    static final String LINKS_LOOKED_AT = "sweep.links-looked-at";
+    /**
+     * How far back the next look starts before this one did: a link's time is taken before its transaction waits
+     * for the database, so one may commit a little after a look that began later than its time.
+     */
+    private static final Duration LOOK_OVERLAP = Duration.ofMinutes(1);
     private static final Duration ORPHAN_SWEEP_EVERY = Duration.ofHours(6);
 
     private final BlobStore blobs;
@@ -42,6 +55,8 @@ final class BlobSweeper {
     private final CacheMetrics metrics;
     private final Duration grace;
     private Instant lastOrphanSweep = Instant.EPOCH;
+    private Optional<RetentionRecords.LinkKey> linkSlice = Optional.empty();
+    private Optional<Digest> blobSlice = Optional.empty();
 
     BlobSweeper(BlobStore blobs, RetentionRecords metadata, DigestLocks digestLocks, LastUseRecorder lastUse, AuditLog audit,
                 CacheMetrics metrics, Duration grace) {
@@ -56,9 +71,25 @@ final class BlobSweeper {
     }
 
     /**
-     * Deletes what nothing needs any more and the grace window no longer protects: first repository links
-     * no manifest of that repository references, then blobs no repository links, then (every few hours)
-     * files no record points at. Blob deletion takes the digest's lock, so a concurrent push of the same
+     * Marks what may be unheld that nothing marked yet: blobs of links made since the last look that no manifest
+     * references (abandoned pushes, and pushes in flight, which the sweep waits out), and of the next slice of
+     * links and of blobs. Before planning, which counts marked blobs nothing holds.
+     */
+    void mark(Instant now) {
+        // Links carry wall-clock times (see linkBlob), so the look is placed by the wall clock too.
+        long lookStarted = System.currentTimeMillis();
+        Instant since = metadata.setting(LINKS_LOOKED_AT).map(v -> Instant.ofEpochMilli(Long.parseLong(v))).orElse(Instant.EPOCH);
+        metadata.markUnreferencedLinksSince(since, MARK_PAGE);
+        metadata.putSetting(LINKS_LOOKED_AT, Long.toString(lookStarted - LOOK_OVERLAP.toMillis()));
+        Instant cutoff = now.minus(grace);
+        linkSlice = metadata.markUnreferencedLinks(cutoff, linkSlice, SCRUB_SLICE);
+        blobSlice = metadata.markUnheldBlobs(cutoff, blobSlice, SCRUB_SLICE);
+    }
+
+    /**
+     * Deletes what nothing needs any more and the grace window no longer protects: retired manifests whose stay
+     * ended, then marked blobs nothing links (after their links no manifest references went), then (every few
+     * hours) files no record points at. Blob deletion takes the digest's lock, so a concurrent push of the same
      * blob either comes first (and the blob stays) or after (and uploads it again).
      */
     Tally<CollectionReport.DeletedBlob> sweep(Instant now, PhaseTimes phases) {
@@ -66,32 +97,24 @@ final class BlobSweeper {
         lastUse.flush(); // a HEAD that let a client skip an upload must protect that blob's link
         while (metadata.deleteRetiredManifests(now, RETIRED_BATCH) > 0) {
             // evicted manifests whose readers' grace windows have passed, indexes before their children;
-            // their blobs follow below
+            // their blobs, marked, follow below
         }
         phases.end("retired manifests");
-        Optional<RetentionRecords.LinkKey> page = Optional.empty();
-        do {
-            page = metadata.deleteUnreferencedLinks(cutoff, page, LINK_PAGE); // one pass over the links, a page per transaction
-        } while (page.isPresent());
-        phases.end("links");
         Tally<CollectionReport.DeletedBlob> deleted = new Tally<>();
         Optional<Digest> after = Optional.empty();
-        List<Digest> unlinked;
+        List<Digest> marked;
         do {
-            unlinked = metadata.unlinkedBlobs(cutoff, after, SWEEP_BATCH);
-            if (unlinked.isEmpty()) break;
-            after = Optional.of(unlinked.getLast());
-            // A blob an eviction freed goes for that eviction's reason, which its record keeps; others were never held.
-            Map<Digest, DeletionReason> reasons = new LinkedHashMap<>();
-            for (Digest digest : unlinked) reasons.put(digest, DeletionReason.UNREFERENCED);
-            Map<Digest, RetentionRecords.DeletedBlobRecord> freed = deleteUnlinkedBlobs(reasons);
+            marked = metadata.sweepCandidates(after, SWEEP_BATCH);
+            if (marked.isEmpty()) break;
+            after = Optional.of(marked.getLast());
+            Map<Digest, RetentionRecords.DeletedBlobRecord> freed = sweepMarked(marked, cutoff);
             audit.drain(metadata); // per batch, so that the log follows a long sweep (and tells how far a crash let it go)
             for (Map.Entry<Digest, RetentionRecords.DeletedBlobRecord> blob : freed.entrySet()) {
                 String reason = blob.getValue().reason().wireName();
                 metrics.evicted(reason, 0, blob.getValue().size());
                 deleted.add(new CollectionReport.DeletedBlob(blob.getKey().toString(), blob.getValue().size(), reason));
             }
-        } while (unlinked.size() == SWEEP_BATCH);
+        } while (marked.size() == SWEEP_BATCH);
         phases.end("blobs");
         if (lastOrphanSweep.isBefore(now.minus(ORPHAN_SWEEP_EVERY))) {
             lastOrphanSweep = now;
@@ -134,25 +157,23 @@ final class BlobSweeper {
         candidates.clear();
     }
 
-    /** What a sweep would delete now (the first of it): blobs no repository links and no entry holds, past the grace window. */
+    /** What a sweep would delete now (the first of it): marked blobs nothing references or holds, past the grace window. */
     Tally<CollectionReport.DeletedBlob> sweepable(Instant now) {
         Tally<CollectionReport.DeletedBlob> blobsToGo = new Tally<>();
-        for (Digest digest : metadata.unlinkedBlobs(now.minus(grace), Optional.empty(), Tally.LISTED)) {
-            blobsToGo.add(new CollectionReport.DeletedBlob(digest.toString(), 0, DeletionReason.UNREFERENCED.wireName()));
+        for (RetentionRecords.SweepableBlob blob : metadata.sweepable(now.minus(grace), Tally.LISTED)) {
+            blobsToGo.add(new CollectionReport.DeletedBlob(blob.digest().toString(), blob.size(), blob.reason().wireName()));
         }
         return blobsToGo;
     }
 
-
     /**
-     * Deletes blobs that no repository links and no manifest references, each for the reason its record keeps or the one given: their
-     * records (with an audit event each, in the same transaction), then their files,
-     * holding their digests' locks so no push can be publishing one meanwhile. Returns the size of each
-     * blob deleted; a blob linked again in the meantime stays.
+     * Sweeps marked blobs (see {@link RetentionRecords#sweepBlobs}): their records, with an audit event each in
+     * the same transaction, then their files, holding their digests' locks so no push can be publishing one
+     * meanwhile. Returns the size and reason of each blob deleted; a blob linked again in the meantime stays.
      */
-    Map<Digest, RetentionRecords.DeletedBlobRecord> deleteUnlinkedBlobs(Map<Digest, DeletionReason> reasons) {
-        return digestLocks.withLocks(reasons.keySet(), () -> {
-            Map<Digest, RetentionRecords.DeletedBlobRecord> deleted = metadata.deleteBlobsIfUnlinked(reasons);
+    Map<Digest, RetentionRecords.DeletedBlobRecord> sweepMarked(List<Digest> digests, Instant cutoff) {
+        return digestLocks.withLocks(digests, () -> {
+            Map<Digest, RetentionRecords.DeletedBlobRecord> deleted = metadata.sweepBlobs(digests, cutoff);
             deleteFiles(List.copyOf(deleted.keySet()));
             return deleted;
         });

@@ -352,6 +352,10 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         long correction = correctStoredBytes();
         metrics.storedBytesCorrected(correction);
         long before = storedBytes.get();
+        if (!dryRun) {
+            sweeper.mark(now); // before planning, which counts the marked blobs nothing holds
+            phases.end("marking");
+        }
         EvictionPlanner planner = new EvictionPlanner(records, policy, dryRun ? new DryRunEvictions(records) : deletions(true), now);
         planner.expire();
         phases.end("expiry");

@@ -141,7 +141,9 @@ class MetadataStoreContractTest {
                     .hasValueSatisfying(m -> assertThat(m.retiredUntil()).hasValue(keptUntil));
             assertThat(liveManifests(store)).as("retention plans no more on it").isEmpty();
             assertThat(store.auditEvents(10)).extracting(RetentionRecords.AuditEvent::reason).containsExactly("budget", "budget");
-            assertThat(store.deleteUnreferencedLinks(Instant.now().plusSeconds(3600), 100)).as("its references keep the layer").isZero();
+            store.markUnreferencedLinksSince(Instant.EPOCH, 100);
+            assertThat(store.sweepBlobs(store.sweepCandidates(Optional.empty(), 100), Instant.now().plusSeconds(3600)))
+                    .as("its references keep the layer").isEmpty();
 
             // a read of a retired manifest extends its stay to that read's own window, never shortens it
             Instant lateRead = pushed.plus(java.time.Duration.ofMinutes(50));
@@ -296,21 +298,25 @@ class MetadataStoreContractTest {
             store.linkBlob(REPO, kept, 100);
             store.linkBlob(REPO, loose, 50);
             assertThat(store.putManifest(manifest("m", Set.of(kept), Instant.now()), Optional.empty())).isEmpty();
-            assertThat(store.deleteUnreferencedLinks(Instant.now().minusSeconds(60), 100)).as("too recent").isZero();
-            assertThat(store.deleteUnreferencedLinks(Instant.now().plusSeconds(60), 100)).isEqualTo(1);
-            assertThat(store.unlinkedBlobs(Instant.now().plusSeconds(60), Optional.empty(), 10)).containsExactly(loose);
+            assertThat(store.markUnreferencedLinksSince(Instant.EPOCH, 100)).as("the upload no manifest came for").isEqualTo(1);
+            assertThat(store.sweepCandidates(Optional.empty(), 10)).containsExactly(loose);
+            assertThat(store.sweepBlobs(List.of(loose), Instant.now().minusSeconds(60))).as("too recent").isEmpty();
+            assertThat(store.isBlobLinked(REPO, loose)).isTrue();
+            assertThat(store.sweepable(Instant.now().plusSeconds(60), 10)).extracting(RetentionRecords.SweepableBlob::digest).containsExactly(loose);
             store.unlinkBlob(REPO, kept); // a blob DELETE; a manifest still references it
-            Map<Digest, RetentionRecords.DeletedBlobRecord> deleted =
-                    store.deleteBlobsIfUnlinked(Map.of(loose, DeletionReason.UNREFERENCED, kept, DeletionReason.UNREFERENCED));
+            List<Digest> marked = store.sweepCandidates(Optional.empty(), 10);
+            assertThat(marked).as("a blob DELETE marks the blob").containsExactlyInAnyOrder(loose, kept);
+            Map<Digest, RetentionRecords.DeletedBlobRecord> deleted = store.sweepBlobs(marked, Instant.now().plusSeconds(60));
             assertThat(deleted).containsOnlyKeys(loose).containsEntry(loose, new RetentionRecords.DeletedBlobRecord(50L, DeletionReason.UNREFERENCED));
             assertThat(store.blobRecordExists(kept)).isTrue();
+            assertThat(store.sweepCandidates(Optional.empty(), 10)).as("a live manifest holds it: no more looks").isEmpty();
             assertThat(store.auditEvents(10)).extracting(RetentionRecords.AuditEvent::digest).containsExactly(loose.toString());
         }
     }
 
     @ParameterizedTest
     @ValueSource(strings = {"sqlite", "postgres"})
-    void thePagedLinkSweepDeletesWhatTheWholeSweepWouldInOnePass(String kind) throws Exception {
+    void aSliceOfLinksMarksWhatALookAtEveryLinkWould(String kind) throws Exception {
         try (JdbcMetadataStore store = store(kind)) {
             List<Digest> referenced = new ArrayList<>();
             List<Digest> loose = new ArrayList<>();
@@ -330,22 +336,21 @@ class MetadataStoreContractTest {
                 assertThat(store.putManifest(new NewManifest(repository, digest("m-" + name), MediaTypes.OCI_MANIFEST, "{}".getBytes(),
                         Optional.empty(), Optional.empty(), keep, Instant.now()), Optional.empty())).isEmpty();
             }
+            assertThat(store.markUnreferencedLinks(Instant.now().minusSeconds(60), Optional.empty(), 100)).as("one page, the end").isEmpty();
+            assertThat(store.sweepCandidates(Optional.empty(), 100)).as("all too recent").isEmpty();
             Optional<RetentionRecords.LinkKey> page = Optional.empty();
             int pages = 0;
             do {
-                page = store.deleteUnreferencedLinks(Instant.now().plusSeconds(60), page, 4);
+                page = store.markUnreferencedLinks(Instant.now().plusSeconds(60), page, 4);
                 pages++;
             } while (page.isPresent());
             assertThat(pages).as("21 links in pages of 4").isEqualTo(6);
-            assertThat(store.unlinkedBlobs(Instant.now().plusSeconds(60), Optional.empty(), 100)).containsExactlyInAnyOrderElementsOf(loose);
-            assertThat(store.deleteUnreferencedLinks(Instant.now().plusSeconds(60), 100)).as("nothing left for the whole sweep").isZero();
-            for (Digest d : referenced) assertThat(store.unlinkedBlobs(Instant.now().plusSeconds(60), Optional.empty(), 100)).doesNotContain(d);
-
-            // too recent: nothing goes
-            Digest fresh = digest("fresh");
-            store.linkBlob(REPO, fresh, 1);
-            assertThat(store.deleteUnreferencedLinks(Instant.now().minusSeconds(60), Optional.empty(), 100)).isEmpty();
-            assertThat(store.isBlobLinked(REPO, fresh)).isTrue();
+            assertThat(store.sweepCandidates(Optional.empty(), 100)).containsExactlyInAnyOrderElementsOf(loose);
+            assertThat(store.sweepCandidates(Optional.of(loose.stream().sorted(java.util.Comparator.comparing(Digest::toString)).toList().get(9)), 100))
+                    .as("in digest order, after a position").hasSize(loose.size() - 10);
+            assertThat(store.sweepBlobs(store.sweepCandidates(Optional.empty(), 100), Instant.now().plusSeconds(60))).containsOnlyKeys(loose);
+            for (Digest d : referenced) assertThat(store.blobRecordExists(d)).isTrue();
+            assertThat(store.sweepCandidates(Optional.empty(), 100)).isEmpty();
 
             List<Digest> asked = new ArrayList<>(referenced);
             asked.add(digest("never stored"));

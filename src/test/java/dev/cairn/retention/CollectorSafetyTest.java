@@ -57,10 +57,14 @@ class CollectorSafetyTest {
         try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
             Digest blob = Digest.sha256("layer".getBytes());
             store.linkBlob(REPO, blob, 5);
-            assertThat(store.deleteUnreferencedLinks(Instant.now().minusSeconds(60), 100)).isZero();
+            assertThat(store.markUnreferencedLinksSince(Instant.EPOCH, 100)).as("an upload no manifest came for").isEqualTo(1);
+            assertThat(store.sweepCandidates(Optional.empty(), 10)).containsExactly(blob);
+            assertThat(store.sweepBlobs(List.of(blob), Instant.now().minusSeconds(60))).isEmpty();
             assertThat(store.isBlobLinked(REPO, blob)).isTrue();
-            assertThat(store.deleteUnreferencedLinks(Instant.now().plusSeconds(60), 100)).isEqualTo(1);
+            assertThat(store.sweepCandidates(Optional.empty(), 10)).as("still waiting: still marked").containsExactly(blob);
+            assertThat(store.sweepBlobs(List.of(blob), Instant.now().plusSeconds(60))).containsOnlyKeys(blob);
             assertThat(store.isBlobLinked(REPO, blob)).isFalse();
+            assertThat(store.blobRecordExists(blob)).isFalse();
         }
     }
 
