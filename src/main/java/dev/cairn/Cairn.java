@@ -54,9 +54,15 @@ public final class Cairn implements AutoCloseable {
     private final CacheKeeper keeper;
     private final HttpServer http;
     private final Thread uploadJanitor;
+    /**
+     * Present while a node runs on this data directory: found at start, it says the last run did not stop
+     * cleanly, and may have left blob files no record points at (a crash between publishing and linking).
+     */
+    private final Path runningMarker;
 
     private Cairn(CairnConfig config) throws IOException {
         Files.createDirectories(config.dataDir());
+        this.runningMarker = config.dataDir().resolve("cairn.running");
         this.metadata = metadataStore(config.storage(), config.dataDir());
         try {
             this.blobs = blobStore(config.storage(), config.dataDir(), metadata);
@@ -211,7 +217,11 @@ public final class Cairn implements AutoCloseable {
         try {
             cairn.http.start();
             cairn.uploadJanitor.start();
-            cairn.keeper.start();
+            boolean stoppedCleanly = !Files.exists(cairn.runningMarker);
+            Files.writeString(cairn.runningMarker, ProcessHandle.current().pid() + "\n");
+            if (!stoppedCleanly) log.info("the last run on {} did not stop cleanly: the first collection looks for blob files no record points at",
+                    config.dataDir());
+            cairn.keeper.start(!stoppedCleanly);
         } catch (Exception e) {
             cairn.close();
             throw e;
@@ -252,5 +262,6 @@ public final class Cairn implements AutoCloseable {
             metadata.close();
             blobs.close();
         }
+        Files.deleteIfExists(runningMarker); // only once everything closed: a failure above leaves it, for the next start to see
     }
 }

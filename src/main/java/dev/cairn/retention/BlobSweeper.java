@@ -54,12 +54,21 @@ final class BlobSweeper {
     private final AuditLog audit;
     private final CacheMetrics metrics;
     private final Duration grace;
-    private Instant lastOrphanSweep = Instant.EPOCH;
+    private final int slice;
+    /** When the walk over every blob file for files no record points at comes next. */
+    private Instant nextOrphanSweep = Instant.EPOCH;
     private Optional<RetentionRecords.LinkKey> linkSlice = Optional.empty();
     private Optional<Digest> blobSlice = Optional.empty();
 
     BlobSweeper(BlobStore blobs, RetentionRecords metadata, DigestLocks digestLocks, LastUseRecorder lastUse, AuditLog audit,
                 CacheMetrics metrics, Duration grace) {
+        this(blobs, metadata, digestLocks, lastUse, audit, metrics, grace, SCRUB_SLICE);
+    }
+
+    /** With {@code slice} links and blobs looked at per collection besides what changed. */
+    BlobSweeper(BlobStore blobs, RetentionRecords metadata, DigestLocks digestLocks, LastUseRecorder lastUse, AuditLog audit,
+                CacheMetrics metrics, Duration grace, int slice) {
+        this.slice = slice;
         this.blobs = blobs;
         this.listing = blobs;
         this.metadata = metadata;
@@ -82,8 +91,8 @@ final class BlobSweeper {
         metadata.markUnreferencedLinksSince(since, MARK_PAGE);
         metadata.putSetting(LINKS_LOOKED_AT, Long.toString(lookStarted - LOOK_OVERLAP.toMillis()));
         Instant cutoff = now.minus(grace);
-        linkSlice = metadata.markUnreferencedLinks(cutoff, linkSlice, SCRUB_SLICE);
-        blobSlice = metadata.markUnheldBlobs(cutoff, blobSlice, SCRUB_SLICE);
+        linkSlice = metadata.markUnreferencedLinks(cutoff, linkSlice, slice);
+        blobSlice = metadata.markUnheldBlobs(cutoff, blobSlice, slice);
     }
 
     /**
@@ -116,12 +125,17 @@ final class BlobSweeper {
             }
         } while (marked.size() == SWEEP_BATCH);
         phases.end("blobs");
-        if (lastOrphanSweep.isBefore(now.minus(ORPHAN_SWEEP_EVERY))) {
-            lastOrphanSweep = now;
+        if (!now.isBefore(nextOrphanSweep)) {
+            nextOrphanSweep = now.plus(ORPHAN_SWEEP_EVERY);
             sweepOrphanFiles(now, cutoff).forEach(deleted::add);
             phases.end("orphan files");
         }
         return deleted;
+    }
+
+    /** Whether the first collection looks for files no record points at, or the first look comes an interval after {@code now}. */
+    void scheduleOrphanSweep(boolean atFirstCollection, Instant now) {
+        nextOrphanSweep = atFirstCollection ? Instant.EPOCH : now.plus(ORPHAN_SWEEP_EVERY);
     }
 
     /**

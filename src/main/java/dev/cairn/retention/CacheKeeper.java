@@ -92,8 +92,14 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         metrics.collectorFailing(() -> health.get().failingSince().isPresent());
     }
 
-    public void start() {
+    /**
+     * Starts the background collector. {@code orphansPossible}: the node's last run may have left blob files no
+     * record points at (it did not stop cleanly), so the first collection looks for them; otherwise the first
+     * look comes a few hours in, as every later one (it reads every blob file: minutes for millions).
+     */
+    public void start(boolean orphansPossible) {
         audit.drain(records); // events a crash left between a deletion and the file
+        sweeper.scheduleOrphanSweep(orphansPossible, clock.instant());
         collector.start();
     }
 

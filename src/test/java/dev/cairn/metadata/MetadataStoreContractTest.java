@@ -358,6 +358,79 @@ class MetadataStoreContractTest {
         }
     }
 
+    /**
+     * The sweep looks only at marked blobs, so every way a blob may lose its last holder must mark it, in its own
+     * transaction; the slices of links and blobs are only a safety net (they cover a test's whole store at once,
+     * so tests through the collector alone would not see a missing mark).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"sqlite", "postgres"})
+    void everythingThatMayFreeABlobMarksItForTheSweep(String kind) throws Exception {
+        try (JdbcMetadataStore store = store(kind)) {
+            Instant pushed = Instant.now().minusSeconds(3 * 3600); // long enough ago that no read of it can be in its grace window
+            java.util.function.Supplier<List<Digest>> marked = () -> store.sweepCandidates(Optional.empty(), 100);
+            java.util.function.Consumer<List<Digest>> settle = digests -> store.sweepBlobs(digests, Instant.now().minusSeconds(7200));
+
+            // an eviction marks the blobs that lost their last holder with its reason, not those still held
+            Digest shared = digest("shared");
+            Digest own = digest("own");
+            store.linkBlob(REPO, shared, 10);
+            store.linkBlob(REPO, own, 20);
+            NewManifest evicted = manifest("evicted", Set.of(shared, own), pushed);
+            NewManifest kept = manifest("kept", Set.of(shared), pushed);
+            store.putManifest(evicted, Optional.empty());
+            store.putManifest(kept, Optional.empty());
+            assertThat(marked.get()).isEmpty();
+            store.deleteUnits(List.of(new RetentionRecords.UnitDeletion(REPO, List.of(evicted.digest().toString()), pushed, Optional.empty(),
+                    false, DeletionReason.BUDGET)), NO_RECENT_READS, Instant.now());
+            assertThat(marked.get()).containsExactly(own);
+            assertThat(store.sweepable(Instant.now().plusSeconds(60), 10)).singleElement()
+                    .satisfies(b -> assertThat(b.reason()).isEqualTo(DeletionReason.BUDGET));
+
+            // a manual manifest DELETE marks what it referenced
+            assertThat(store.deleteManifest(REPO, kept.digest())).isTrue();
+            assertThat(marked.get()).containsExactlyInAnyOrder(own, shared);
+            assertThat(store.sweepBlobs(marked.get(), Instant.now().plusSeconds(60))).containsOnlyKeys(own, shared);
+
+            // a blob DELETE marks the blob
+            Digest layer = digest("layer");
+            store.linkBlob(REPO, layer, 5);
+            NewManifest holder = manifest("holder", Set.of(layer), pushed);
+            store.putManifest(holder, Optional.empty());
+            assertThat(store.unlinkBlob(REPO, layer)).isTrue();
+            assertThat(marked.get()).containsExactly(layer);
+            settle.accept(marked.get()); // a live manifest still references it: its mark goes
+            assertThat(marked.get()).isEmpty();
+
+            // a retired manifest's deletion marks its references again: the sweep may have looked while it still held them
+            store.deleteUnits(List.of(new RetentionRecords.UnitDeletion(REPO, List.of(holder.digest().toString()), pushed, Optional.of(pushed),
+                    false, DeletionReason.BUDGET)), new ReadProtection(java.time.Duration.ofMinutes(60), java.time.Duration.ofMinutes(30)),
+                    pushed.plusSeconds(60));
+            assertThat(store.manifest(REPO, holder.digest())).hasValueSatisfying(m -> assertThat(m.retiredUntil()).isPresent());
+            assertThat(marked.get()).as("freed by the eviction").containsExactly(layer);
+            settle.accept(marked.get());
+            assertThat(marked.get()).as("a retired manifest still references it: it stays marked").containsExactly(layer);
+            assertThat(store.deleteRetiredManifests(Instant.now(), 10)).isEqualTo(1);
+            assertThat(marked.get()).containsExactly(layer);
+            assertThat(store.sweepBlobs(marked.get(), Instant.now().plusSeconds(60))).containsOnlyKeys(layer);
+
+            // a keyed entry written again marks the blobs it held before
+            Digest before = digest("result v1");
+            Digest after = digest("result v2");
+            store.linkBlob(REPO, before, 7);
+            store.linkBlob(REPO, after, 8);
+            store.markUnreferencedLinksSince(Instant.EPOCH, 100);
+            store.unlinkBlob(REPO, before);
+            store.unlinkBlob(REPO, after);
+            assertThat(store.putEntry("ccache", REPO, "k", 7, List.of(before), Instant.now())).isEmpty();
+            assertThat(store.putEntry("ccache", REPO, "other", 8, List.of(after), Instant.now())).isEmpty();
+            settle.accept(marked.get());
+            assertThat(marked.get()).as("the entry holds them").isEmpty();
+            assertThat(store.putEntry("ccache", REPO, "k", 8, List.of(after), Instant.now())).isEmpty();
+            assertThat(marked.get()).containsExactly(before);
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"sqlite", "postgres"})
     void uploadsSettingsAndLastUse(String kind) throws Exception {

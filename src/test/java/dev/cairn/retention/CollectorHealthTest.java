@@ -136,7 +136,7 @@ class CollectorHealthTest {
                     Optional.empty(), List.of());
             try (CacheKeeper keeper = new CacheKeeper(records, store.locks(), new DigestLocks(16, store.locks()::withDigestLocks), blobs,
                     lastUse, policy, new AuditLog(dir.resolve("audit.log"), store.locks()), new CacheMetrics(), Clock.systemUTC())) {
-                keeper.start();
+                keeper.start(true);
                 assertThatThrownBy(() -> keeper.collect(false)).isInstanceOf(CollectionFailure.class)
                         .hasMessageContaining("out of memory").hasMessageContaining("-Xmx");
                 // An explicit failure sets no backoff: the background run tries at once, and fails too.

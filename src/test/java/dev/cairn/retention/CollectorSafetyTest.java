@@ -82,6 +82,33 @@ class CollectorSafetyTest {
         }
     }
 
+    /**
+     * Files no record points at come from a crash between publishing a blob and linking it: the first collection
+     * after a run that did not stop cleanly looks for them; after a clean stop that walk over every file (minutes
+     * for millions) waits for its interval.
+     */
+    @Test
+    void theFirstCollectionLooksForOrphanFilesOnlyAfterARunThatDidNotStopCleanly() throws Exception {
+        try (RunningCairn cairn = RunningCairn.start(Map.of("retention.grace", "0s", "retention.gc-interval", "1h"))) {
+            Path marker = cairn.dataDir().resolve("cairn.running");
+            assertThat(marker).as("a node running on the directory says so").exists();
+            byte[] bytes = "published, never linked".getBytes();
+            String hex = Digest.sha256(bytes).hex();
+            Path orphan = cairn.dataDir().resolve("blobs/sha256/" + hex.substring(0, 2) + "/" + hex);
+            cairn.restart(() -> {
+                assertThat(marker).as("gone after a clean stop").doesNotExist();
+                Files.createDirectories(orphan.getParent());
+                Files.write(orphan, bytes);
+            });
+            assertThat(cairn.node().keeper().collect(false).blobs()).isEmpty();
+            assertThat(orphan).as("after a clean stop, no walk over the files at the first collection").exists();
+
+            cairn.restart(() -> Files.writeString(marker, "4242\n")); // as a process killed while running leaves it
+            assertThat(cairn.node().keeper().collect(false).blobs()).extracting(CollectionReport.DeletedBlob::reason).containsExactly("orphan");
+            assertThat(orphan).doesNotExist();
+        }
+    }
+
     @Test
     void bytesWaitingOutTheGraceWindowDoNotCauseEvictions() throws Exception {
         try (RunningCairn cairn = RunningCairn.start(Map.of("retention.max-bytes", "1000000", "retention.grace", "1h",

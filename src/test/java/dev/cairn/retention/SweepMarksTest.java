@@ -1,0 +1,94 @@
+package dev.cairn.retention;
+
+import dev.cairn.metadata.JdbcMetadataStore;
+import dev.cairn.metadata.NewManifest;
+import dev.cairn.metadata.ReadProtection;
+import dev.cairn.metrics.CacheMetrics;
+import dev.cairn.registry.DigestLocks;
+import dev.cairn.registry.LastUseRecorder;
+import dev.cairn.registry.MediaTypes;
+import dev.cairn.storage.FileBlobStore;
+import dev.cairn.values.Digest;
+import dev.cairn.values.RepositoryName;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.Statement;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The sweep looks only at marked blobs. What nothing marked (a store written before marks existed, a mark a
+ * bug forgot) is found by the slices a collection looks at besides, a few at a time, round and round; what
+ * a push left since the last look is found at once, however far the slices have to go.
+ */
+class SweepMarksTest {
+    private static final RepositoryName REPO = RepositoryName.of("sweep/app");
+    private static final int SLICE = 4;
+
+    @Test
+    void slicesFindUnmarkedLeftoversRoundAfterRoundAndNewLinksAreLookedAtAtOnce(@TempDir Path dir) throws Exception {
+        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"));
+             FileBlobStore blobs = new FileBlobStore(dir.resolve("blobs"))) {
+            List<Digest> loose = new ArrayList<>();
+            Set<Digest> referenced = new HashSet<>();
+            for (int i = 0; i < 25; i++) {
+                Digest digest = Digest.sha256(("blob " + i).getBytes());
+                store.linkBlob(REPO, digest, 10);
+                if (i % 5 == 0) referenced.add(digest);
+                else loose.add(digest);
+            }
+            byte[] content = "{\"schemaVersion\":2}".getBytes();
+            store.putManifest(new NewManifest(REPO, Digest.sha256(content), MediaTypes.OCI_MANIFEST, content, Optional.empty(), Optional.empty(),
+                    referenced, Instant.now()), Optional.empty());
+            // As a store from before marks: nothing marked, and the last look at new links after all of them.
+            try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + dir.resolve("cairn.db")); Statement s = c.createStatement()) {
+                s.executeUpdate("UPDATE blobs SET freed_reason = NULL");
+                s.executeUpdate("UPDATE repository_blobs SET linked_at = linked_at - 600000"); // made ten minutes ago
+            }
+            store.putSetting(BlobSweeper.LINKS_LOOKED_AT, Long.toString(System.currentTimeMillis()));
+
+            LastUseRecorder lastUse = new LastUseRecorder(store, Clock.systemUTC(), Duration.ofSeconds(10),
+                    new ReadProtection(Duration.ZERO, Duration.ZERO));
+            BlobSweeper sweeper = new BlobSweeper(blobs, store, new DigestLocks(16, store.locks()::withDigestLocks), lastUse,
+                    new AuditLog(dir.resolve("audit.log"), store.locks()), new CacheMetrics(), Duration.ZERO, SLICE);
+            int collections = 0;
+            List<Integer> deletedPerCollection = new ArrayList<>();
+            while (loose.stream().anyMatch(store::blobRecordExists) && collections < 20) {
+                Instant now = Instant.now().plusSeconds(1);
+                sweeper.mark(now);
+                deletedPerCollection.add((int) sweeper.sweep(now, new PhaseTimes()).count());
+                collections++;
+            }
+            assertThat(loose).noneMatch(store::blobRecordExists);
+            assertThat(referenced).allMatch(store::blobRecordExists);
+            assertThat(deletedPerCollection).as("a slice of %d links and %d blobs a collection", SLICE, SLICE)
+                    .allMatch(n -> n <= SLICE);
+            assertThat(collections).as("25 links looked at %d at a time", SLICE).isBetween(25 / SLICE, 25 / SLICE + 2);
+
+            // a push that never finished: the next look at new links marks it, though the slices (of one link and one
+            // blob, starting over) would reach it last (its digest sorts after every other)
+            Digest abandoned = Digest.sha256("left by a cancelled build".getBytes());
+            store.linkBlob(REPO, abandoned, 10);
+            sweeper = new BlobSweeper(blobs, store, new DigestLocks(16, store.locks()::withDigestLocks), lastUse,
+                    new AuditLog(dir.resolve("audit.log"), store.locks()), new CacheMetrics(), Duration.ZERO, 1);
+            Instant now = Instant.now().plusSeconds(1);
+            sweeper.mark(now);
+            assertThat(store.sweepCandidates(Optional.empty(), 100)).contains(abandoned);
+            sweeper.sweep(now, new PhaseTimes());
+            assertThat(store.blobRecordExists(abandoned)).isFalse();
+            assertThat(referenced).allMatch(store::blobRecordExists);
+        }
+    }
+}
