@@ -53,6 +53,23 @@ final class SqlAuditEvents {
                 String.join(",", e.tags()), e.bytes(), e.reason());
     }
 
+    /** Audit events per statement: a sweep writes one per blob, a thousand a transaction. */
+    private static final int EVENTS_PER_STATEMENT = 64;
+
+    /** Records several events in as few statements as they allow, in their order. */
+    static void insertAuditEvents(Statements st, List<AuditEvent> events) throws SQLException {
+        for (int from = 0; from < events.size(); from += EVENTS_PER_STATEMENT) {
+            List<AuditEvent> part = events.subList(from, Math.min(events.size(), from + EVENTS_PER_STATEMENT));
+            List<Object> args = new ArrayList<>(part.size() * 7);
+            for (AuditEvent e : part) {
+                args.addAll(java.util.Arrays.asList(e.at().toEpochMilli(), e.kind(), e.repository().orElse(null), e.digest(),
+                        String.join(",", e.tags()), e.bytes(), e.reason()));
+            }
+            st.update("INSERT INTO audit_events (at, kind, repository, digest, tags, bytes, reason) VALUES "
+                    + String.join(", ", java.util.Collections.nCopies(part.size(), "(?, ?, ?, ?, ?, ?, ?)")), args.toArray());
+        }
+    }
+
     void addAuditEvent(AuditEvent event) {
         database.write(c -> {
             try (Statements st = new Statements(c)) {

@@ -466,13 +466,15 @@ final class SqlRetentionRecords {
                                     .map(DeletionReason::fromWireName).orElse(DeletionReason.UNREFERENCED)));
                         }
                     }
+                    List<AuditEvent> events = new ArrayList<>(went.size());
+                    Instant deletedAt = Instant.now();
                     for (Digest digest : part) { // in the order asked, for the audit log
                         DeletedBlobRecord record = went.get(digest);
                         if (record == null) continue;
                         deleted.put(digest, record);
-                        insertAuditEvent(st, new AuditEvent(0, Instant.now(), "blob", Optional.empty(), digest.toString(), List.of(), record.size(),
-                                record.reason().wireName()));
+                        events.add(new AuditEvent(0, deletedAt, "blob", Optional.empty(), digest.toString(), List.of(), record.size(), record.reason().wireName()));
                     }
+                    SqlAuditEvents.insertAuditEvents(st, events);
                     // A blob a live entry holds again needs no more looks; one still waiting (a young link, a retired manifest
                     // still referencing it) keeps its mark for the next sweep.
                     st.update("UPDATE blobs SET freed_reason = NULL WHERE digest IN " + in + " AND (EXISTS (" + LIVE_REFERENCE.replace("b.digest", "blobs.digest")
