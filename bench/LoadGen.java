@@ -43,7 +43,7 @@ import java.util.regex.Pattern;
  * pull      --url U [--accept T]                                     GET U, drain the body
  * setup     --url U --out DIR                                        the small image and the 300-entry cache index
  * import    --base U --index PATH --heads FILE --accept T [--clients 16] [--seconds S] [--warmup S]
- * seed      --url U [--repos 100] [--per-repo 100] [--blobs 10] [--clients 32] [--single-post]
+ * seed      --url U [--repos 100] [--per-repo 100] [--blobs 10] [--clients 32] [--single-post] [--offset N]
  * dist-layout --root DIR [--repos 100] [--per-repo 100] [--blobs 10] [--tagged-fraction 0.5] [--restore]
  * gc-under-load --url U [--pushers 8] [--delay-ms 300] [--after-ms 2000] [--limit-s 600]
  * digest    --file F                                                 sha256 of a file
@@ -350,7 +350,9 @@ public final class LoadGen {
         int blobs = (int) a.longOr("blobs", 10);
         int clients = (int) a.longOr("clients", 32);
         boolean singlePost = a.has("single-post");
-        AtomicInteger next = new AtomicInteger();
+        // --offset: images numbered from there on, new ones beside a store seeded before (new digests and tags)
+        int offset = (int) a.longOr("offset", 0);
+        AtomicInteger next = new AtomicInteger(offset);
         AtomicLong bytes = new AtomicLong();
         long t0 = System.nanoTime();
         try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
@@ -359,7 +361,7 @@ public final class LoadGen {
                 futures.add(pool.submit(() -> {
                     try (Conn c = new Conn(base)) {
                         int g;
-                        while ((g = next.getAndIncrement()) < manifests) {
+                        while ((g = next.getAndIncrement()) < offset + manifests) {
                             String repo = gcRepo(g, repos);
                             for (int j = 0; j < blobs; j++) {
                                 byte[] b = gcBlob(g, j);
