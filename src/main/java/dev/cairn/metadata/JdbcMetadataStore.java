@@ -312,8 +312,13 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
-    public int markUnreferencedLinksSince(Instant since, int pageSize) {
-        return retention.markUnreferencedLinksSince(since, pageSize);
+    public int markLinksMadeSinceLastLook(Instant lookStarted, int pageSize) {
+        return retention.markLinksMadeSinceLastLook(lookStarted, pageSize);
+    }
+
+    @Override
+    public boolean markNextSlice(Instant cutoff, int size) {
+        return retention.markNextSlice(cutoff, size);
     }
 
     @Override

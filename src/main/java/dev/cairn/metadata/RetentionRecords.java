@@ -158,10 +158,20 @@ public interface RetentionRecords {
      */
 
     /**
-     * Marks the blobs of links made at or after {@code since} that no manifest of their repository references
-     * (pushes in flight included: the sweep waits out their grace window). Returns how many it marked.
+     * Marks the blobs of links made since the last look started (every link, the first time) that no manifest of
+     * their repository references (pushes in flight included: the sweep waits out their grace window), reading
+     * {@code pageSize} links at a time, and records {@code lookStarted} (the wall clock) as where the next look starts.
+     * No link is written with a time before that (see {@link MetadataStore#linkBlob}), so no look misses a link,
+     * whatever the clocks of the nodes that make them. Returns how many blobs it marked.
      */
-    int markUnreferencedLinksSince(Instant since, int pageSize);
+    int markLinksMadeSinceLastLook(Instant lookStarted, int pageSize);
+
+    /**
+     * Marks what the next slice of {@code size} links and {@code size} blobs holds that may be unheld (see
+     * {@link #markUnreferencedLinks} and {@link #markUnheldBlobs}), from where the last slice ended (kept in the
+     * shared settings, for restarts and for the other nodes). True when both came round to the start.
+     */
+    boolean markNextSlice(Instant cutoff, int size);
 
     /**
      * Of the {@code pageSize} links after {@code after} in (repository, digest) order, marks the blobs of those made

@@ -319,24 +319,41 @@ final class SqlRetentionRecords {
         });
     }
 
-    int markUnreferencedLinksSince(Instant since, int pageSize) {
+    /**
+     * Where the last look at new links started (epoch milliseconds of the collecting node's wall clock). A link is
+     * never written with an earlier time (see linkBlob), so that the next look, which reads from here, misses no
+     * link whatever the clocks of the nodes that write them or however long their transactions waited.
+     */
+    static final String LINKS_LOOKED_AT = "sweep.links-looked-at";
+
+    int markLinksMadeSinceLastLook(Instant lookStarted, int pageSize) {
+        // The next look's start is written before this one reads: a link committed from here on carries at least this
+        // time, and one committed before is in what the read below sees.
+        long since = database.write(c -> {
+            List<String> previous = strings(c, "SELECT value FROM settings WHERE name = ?", LINKS_LOOKED_AT);
+            update(c, "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    LINKS_LOOKED_AT, Long.toString(lookStarted.toEpochMilli()));
+            return previous.isEmpty() ? Long.MIN_VALUE : Long.parseLong(previous.getFirst());
+        });
         int marked = 0;
-        long from = since.toEpochMilli();
+        Object[] after = {since, "", ""};
         while (true) {
-            long pageFrom = from;
             List<String> digests = new ArrayList<>();
-            long[] last = {pageFrom};
-            // Links marked already drop out of the query, so a page that ends among links of one millisecond
-            // cannot return them again: the next page starts at that millisecond and finds the rest.
+            int[] seen = {0};
+            // In (time, repository, digest) order, on the index in that order: a page starts exactly where the last ended,
+            // however many links share a millisecond.
             database.read(c -> {
-                try (PreparedStatement s = c.prepareStatement("SELECT l.digest, l.linked_at FROM repository_blobs l JOIN blobs b "
-                        + "ON b.digest = l.digest WHERE l.linked_at >= ? AND b.freed_reason IS NULL AND " + LINK_UNREFERENCED
-                        + " ORDER BY l.linked_at LIMIT ?")) {
-                    bind(s, pageFrom, pageSize);
+                try (PreparedStatement s = c.prepareStatement("SELECT l.linked_at, l.repository, l.digest, CASE WHEN b.freed_reason IS NULL AND "
+                        + LINK_UNREFERENCED + " THEN 1 ELSE 0 END FROM repository_blobs l JOIN blobs b ON b.digest = l.digest "
+                        + "WHERE (l.linked_at, l.repository, l.digest) > (?, ?, ?) ORDER BY l.linked_at, l.repository, l.digest LIMIT ?")) {
+                    bind(s, after[0], after[1], after[2], pageSize);
                     try (ResultSet r = s.executeQuery()) {
                         while (r.next()) {
-                            digests.add(r.getString(1));
-                            last[0] = r.getLong(2);
+                            seen[0]++;
+                            after[0] = r.getLong(1);
+                            after[1] = r.getString(2);
+                            after[2] = r.getString(3);
+                            if (r.getInt(4) == 1) digests.add(r.getString(3));
                         }
                     }
                 }
@@ -344,9 +361,30 @@ final class SqlRetentionRecords {
             });
             markForSweep(digests);
             marked += digests.size();
-            if (digests.size() < pageSize) return marked;
-            from = last[0];
+            if (seen[0] < pageSize) return marked;
         }
+    }
+
+    private static final String SLICE_OF_LINKS = "sweep.link-slice-after";
+    private static final String SLICE_OF_BLOBS = "sweep.blob-slice-after";
+
+    boolean markNextSlice(Instant cutoff, int size) {
+        // Where the slices stand is shared, so that restarts and the nodes that take turns collecting go on round the
+        // store instead of starting over.
+        Optional<LinkKey> linksAfter = setting(SLICE_OF_LINKS).map(v -> v.split("\n", 2)).filter(v -> v.length == 2)
+                .map(v -> new LinkKey(v[0], v[1]));
+        Optional<Digest> blobsAfter = setting(SLICE_OF_BLOBS).flatMap(v -> {
+            try {
+                return Optional.of(Digest.parse(v));
+            } catch (RuntimeException e) {
+                return Optional.empty(); // at the end last time: start over
+            }
+        });
+        Optional<LinkKey> linksEnd = markUnreferencedLinks(cutoff, linksAfter, size);
+        Optional<Digest> blobsEnd = markUnheldBlobs(cutoff, blobsAfter, size);
+        putSetting(SLICE_OF_LINKS, linksEnd.map(k -> k.repository() + "\n" + k.digest()).orElse(""));
+        putSetting(SLICE_OF_BLOBS, blobsEnd.map(Digest::toString).orElse(""));
+        return linksEnd.isEmpty() && blobsEnd.isEmpty();
     }
 
     Optional<LinkKey> markUnreferencedLinks(Instant cutoff, Optional<LinkKey> after, int pageSize) {

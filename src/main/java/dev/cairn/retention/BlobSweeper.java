@@ -37,14 +37,11 @@ final class BlobSweeper {
     private static final int MARK_PAGE = 1000;
     /** Links, and blobs, looked at on each collection besides what changed. */
     static final int SCRUB_SLICE = 10_000;
-    /** Where the last look at new links started (milliseconds, wall clock), kept in the shared settings for any node that collects next. */
-    static final String LINKS_LOOKED_AT = "sweep.links-looked-at";
-    /**
-     * How far back the next look starts before this one did: a link's time is taken before its transaction waits
-     * for the database, so one may commit a little after a look that began later than its time.
-     */
-    private static final Duration LOOK_OVERLAP = Duration.ofMinutes(1);
     private static final Duration ORPHAN_SWEEP_EVERY = Duration.ofHours(6);
+    /** When the last walk over every blob file started (epoch milliseconds), in the shared settings. */
+    static final String ORPHANS_LOOKED_AT = "sweep.orphans-looked-at";
+    /** When a node that did not stop cleanly wants the next walk, once what its crash left is past the grace window. */
+    static final String ORPHANS_WANTED_AT = "sweep.orphans-wanted-at";
 
     private final BlobStore blobs;
     private final BlobListing listing;
@@ -55,10 +52,6 @@ final class BlobSweeper {
     private final CacheMetrics metrics;
     private final Duration grace;
     private final int slice;
-    /** When the walk over every blob file for files no record points at comes next. */
-    private Instant nextOrphanSweep = Instant.EPOCH;
-    private Optional<RetentionRecords.LinkKey> linkSlice = Optional.empty();
-    private Optional<Digest> blobSlice = Optional.empty();
 
     BlobSweeper(BlobStore blobs, RetentionRecords metadata, DigestLocks digestLocks, LastUseRecorder lastUse, AuditLog audit,
                 CacheMetrics metrics, Duration grace) {
@@ -86,13 +79,8 @@ final class BlobSweeper {
      */
     void mark(Instant now) {
         // Links carry wall-clock times (see linkBlob), so the look is placed by the wall clock too.
-        long lookStarted = System.currentTimeMillis();
-        Instant since = metadata.setting(LINKS_LOOKED_AT).map(v -> Instant.ofEpochMilli(Long.parseLong(v))).orElse(Instant.EPOCH);
-        metadata.markUnreferencedLinksSince(since, MARK_PAGE);
-        metadata.putSetting(LINKS_LOOKED_AT, Long.toString(lookStarted - LOOK_OVERLAP.toMillis()));
-        Instant cutoff = now.minus(grace);
-        linkSlice = metadata.markUnreferencedLinks(cutoff, linkSlice, slice);
-        blobSlice = metadata.markUnheldBlobs(cutoff, blobSlice, slice);
+        metadata.markLinksMadeSinceLastLook(Instant.ofEpochMilli(System.currentTimeMillis()), MARK_PAGE);
+        metadata.markNextSlice(now.minus(grace), slice);
     }
 
     /**
@@ -125,17 +113,36 @@ final class BlobSweeper {
             }
         } while (marked.size() == SWEEP_BATCH);
         phases.end("blobs");
-        if (!now.isBefore(nextOrphanSweep)) {
-            nextOrphanSweep = now.plus(ORPHAN_SWEEP_EVERY);
+        if (orphanWalkDue(now)) {
             sweepOrphanFiles(now, cutoff).forEach(deleted::add);
+            metadata.putSetting(ORPHANS_LOOKED_AT, Long.toString(now.toEpochMilli()));
             phases.end("orphan files");
         }
         return deleted;
     }
 
-    /** Whether the first collection looks for files no record points at, or the first look comes an interval after {@code now}. */
-    void scheduleOrphanSweep(boolean atFirstCollection, Instant now) {
-        nextOrphanSweep = atFirstCollection ? Instant.EPOCH : now.plus(ORPHAN_SWEEP_EVERY);
+    /**
+     * Whether files no record points at are to be looked for now: every few hours, counted across restarts and
+     * nodes, and once what a node that did not stop cleanly left is past the grace window. A store that never had
+     * a walk counts from now: it was made by this version, or walked by an earlier one at its start.
+     */
+    private boolean orphanWalkDue(Instant now) {
+        Optional<Instant> last = metadata.setting(ORPHANS_LOOKED_AT).map(v -> Instant.ofEpochMilli(Long.parseLong(v)));
+        if (last.isEmpty()) {
+            metadata.putSetting(ORPHANS_LOOKED_AT, Long.toString(now.toEpochMilli()));
+            return false;
+        }
+        if (!now.isBefore(last.get().plus(ORPHAN_SWEEP_EVERY))) return true;
+        Optional<Instant> wanted = metadata.setting(ORPHANS_WANTED_AT).map(v -> Instant.ofEpochMilli(Long.parseLong(v)));
+        return wanted.isPresent() && wanted.get().isAfter(last.get()) && !now.isBefore(wanted.get());
+    }
+
+    /**
+     * A node that did not stop cleanly may have left files no record points at (published, not yet linked): asks
+     * for a walk once they are past the grace window, whichever node collects then.
+     */
+    void orphansPossibleSince(Instant start) {
+        metadata.putSetting(ORPHANS_WANTED_AT, Long.toString(start.plus(grace).toEpochMilli()));
     }
 
     /**

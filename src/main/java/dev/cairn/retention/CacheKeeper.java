@@ -94,12 +94,12 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
 
     /**
      * Starts the background collector. {@code orphansPossible}: the node's last run may have left blob files no
-     * record points at (it did not stop cleanly), so the first collection looks for them; otherwise the first
-     * look comes a few hours in, as every later one (it reads every blob file: minutes for millions).
+     * record points at (it did not stop cleanly), so a collection looks for them once they are past the grace
+     * window; otherwise that walk (it reads every blob file: minutes for millions) comes every few hours.
      */
     public void start(boolean orphansPossible) {
         audit.drain(records); // events a crash left between a deletion and the file
-        sweeper.scheduleOrphanSweep(orphansPossible, clock.instant());
+        if (orphansPossible) sweeper.orphansPossibleSince(clock.instant());
         collector.start();
     }
 
@@ -456,6 +456,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
     public void close() {
         stopping = true;
         collector.interrupt();
+        if (collector.getState() == Thread.State.NEW) return; // a start that failed before the collector's
         try {
             collector.join(Duration.ofSeconds(30));
         } catch (InterruptedException e) {

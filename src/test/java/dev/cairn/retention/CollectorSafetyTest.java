@@ -57,7 +57,7 @@ class CollectorSafetyTest {
         try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
             Digest blob = Digest.sha256("layer".getBytes());
             store.linkBlob(REPO, blob, 5);
-            assertThat(store.markUnreferencedLinksSince(Instant.EPOCH, 100)).as("an upload no manifest came for").isEqualTo(1);
+            assertThat(store.markLinksMadeSinceLastLook(Instant.now(), 100)).as("an upload no manifest came for").isEqualTo(1);
             assertThat(store.sweepCandidates(Optional.empty(), 10)).containsExactly(blob);
             assertThat(store.sweepBlobs(List.of(blob), Instant.now().minusSeconds(60))).isEmpty();
             assertThat(store.isBlobLinked(REPO, blob)).isTrue();
@@ -83,13 +83,13 @@ class CollectorSafetyTest {
     }
 
     /**
-     * Files no record points at come from a crash between publishing a blob and linking it: the first collection
-     * after a run that did not stop cleanly looks for them; after a clean stop that walk over every file (minutes
-     * for millions) waits for its interval.
+     * Files no record points at come from a crash between publishing a blob and linking it. After a run that did
+     * not stop cleanly, a collection walks every blob file once they are past the grace window, whichever restarts
+     * come between; after clean stops the walk (minutes for millions of files) waits for its interval.
      */
     @Test
-    void theFirstCollectionLooksForOrphanFilesOnlyAfterARunThatDidNotStopCleanly() throws Exception {
-        try (RunningCairn cairn = RunningCairn.start(Map.of("retention.grace", "0s", "retention.gc-interval", "1h"))) {
+    void orphanFilesAreLookedForOnceWhatACrashLeftIsPastTheGraceWindow() throws Exception {
+        try (RunningCairn cairn = RunningCairn.start(Map.of("retention.grace", "2s", "retention.gc-interval", "1h"))) {
             Path marker = cairn.dataDir().resolve("cairn.running");
             assertThat(marker).as("a node running on the directory says so").exists();
             byte[] bytes = "published, never linked".getBytes();
@@ -100,12 +100,44 @@ class CollectorSafetyTest {
                 Files.createDirectories(orphan.getParent());
                 Files.write(orphan, bytes);
             });
+            Thread.sleep(2100);
             assertThat(cairn.node().keeper().collect(false).blobs()).isEmpty();
-            assertThat(orphan).as("after a clean stop, no walk over the files at the first collection").exists();
+            assertThat(orphan).as("after a clean stop, no walk over the files").exists();
 
             cairn.restart(() -> Files.writeString(marker, "4242\n")); // as a process killed while running leaves it
+            long restarted = System.nanoTime();
+            assertThat(cairn.node().keeper().collect(false).blobs()).as("what the crash left may still be in its grace window").isEmpty();
+            cairn.restart(); // a deploy meanwhile does not call the walk off
+            Thread.sleep(Math.max(0, 2100 - (System.nanoTime() - restarted) / 1_000_000));
             assertThat(cairn.node().keeper().collect(false).blobs()).extracting(CollectionReport.DeletedBlob::reason).containsExactly("orphan");
             assertThat(orphan).doesNotExist();
+            assertThat(cairn.node().keeper().collect(false).blobs()).as("one walk, not one per collection").isEmpty();
+        }
+    }
+
+    /**
+     * The planner counts blobs marked for the sweep as waiting for it; a link pushed through a node whose clock is
+     * behind the collector's must still be looked at, or the planner would count its blob as held by live images
+     * and evict one of them in its place.
+     */
+    @Test
+    void anUploadThroughANodeWhoseClockIsBehindIsNotTakenForALiveImage() throws Exception {
+        try (RunningCairn cairn = RunningCairn.start(Map.of("retention.max-bytes", "3000000", "retention.gc-interval", "1h"))) {
+            JdbcMetadataStore store = cairn.node().metadata();
+            for (int i = 0; i < 2; i++) {
+                RepositoryName repository = RepositoryName.of("live/app" + i);
+                Digest layer = Digest.sha256(("layer " + i).getBytes());
+                store.linkBlob(repository, layer, 1_000_000);
+                byte[] content = ("{\"schemaVersion\":2,\"n\":" + i + "}").getBytes();
+                store.putManifest(new NewManifest(repository, Digest.sha256(content), MediaTypes.OCI_MANIFEST, content, Optional.empty(),
+                        Optional.empty(), Set.of(layer), Instant.now()), Optional.of(new dev.cairn.values.Tag("latest")));
+            }
+            cairn.node().keeper().collect(false);
+            // the last look as a collector three minutes ahead of this node would have recorded it
+            store.putSetting("sweep.links-looked-at", Long.toString(System.currentTimeMillis() + 180_000));
+            store.linkBlob(RepositoryName.of("other/app"), Digest.sha256("a cancelled build's layer".getBytes()), 1_500_000);
+            CollectionReport report = cairn.node().keeper().collect(false);
+            assertThat(report.evictedCount()).as("live images hold 2 MB of a 3 MB budget; the rest waits for the sweep").isZero();
         }
     }
 

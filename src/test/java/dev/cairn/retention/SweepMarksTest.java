@@ -36,6 +36,38 @@ import static org.assertj.core.api.Assertions.assertThat;
 class SweepMarksTest {
     private static final RepositoryName REPO = RepositoryName.of("sweep/app");
     private static final int SLICE = 4;
+    /** Where the last look at new links started (see RetentionRecords#markLinksMadeSinceLastLook). */
+    private static final String LINKS_LOOKED_AT = "sweep.links-looked-at";
+
+    /**
+     * A node whose clock runs behind the collecting node's writes its links with times before the last look
+     * started: they are moved up to that start, so the next look sees them (else their blobs would wait for the
+     * slices, and the planner, counting them as held, would evict live entries in their place).
+     */
+    @Test
+    void aLinkFromANodeWhoseClockIsBehindIsSeenByTheNextLook(@TempDir Path dir) {
+        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
+            Instant collectorClock = Instant.now().plus(Duration.ofMinutes(3)); // three minutes ahead of this node's
+            store.markLinksMadeSinceLastLook(collectorClock, 100);
+            Digest late = Digest.sha256("pushed through a node three minutes behind".getBytes());
+            store.linkBlob(REPO, late, 10);
+            assertThat(store.markLinksMadeSinceLastLook(collectorClock.plusSeconds(300), 100)).isEqualTo(1);
+            assertThat(store.sweepCandidates(Optional.empty(), 10)).containsExactly(late);
+        }
+    }
+
+    /** A page of the look ends among links of one millisecond: the next starts just after it, reading none twice. */
+    @Test
+    void theLookAtNewLinksPagesExactlyThroughLinksOfOneMillisecond(@TempDir Path dir) throws Exception {
+        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
+            for (int i = 0; i < 25; i++) store.linkBlob(REPO, Digest.sha256(("same millisecond " + i).getBytes()), 10);
+            try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + dir.resolve("cairn.db")); Statement s = c.createStatement()) {
+                s.executeUpdate("UPDATE repository_blobs SET linked_at = 1000");
+            }
+            assertThat(store.markLinksMadeSinceLastLook(Instant.now(), 4)).isEqualTo(25);
+            assertThat(store.sweepCandidates(Optional.empty(), 100)).hasSize(25);
+        }
+    }
 
     @Test
     void slicesFindUnmarkedLeftoversRoundAfterRoundAndNewLinksAreLookedAtAtOnce(@TempDir Path dir) throws Exception {
@@ -57,7 +89,7 @@ class SweepMarksTest {
                 s.executeUpdate("UPDATE blobs SET freed_reason = NULL");
                 s.executeUpdate("UPDATE repository_blobs SET linked_at = linked_at - 600000"); // made ten minutes ago
             }
-            store.putSetting(BlobSweeper.LINKS_LOOKED_AT, Long.toString(System.currentTimeMillis()));
+            store.putSetting(LINKS_LOOKED_AT, Long.toString(System.currentTimeMillis()));
 
             LastUseRecorder lastUse = new LastUseRecorder(store, Clock.systemUTC(), Duration.ofSeconds(10),
                     new ReadProtection(Duration.ZERO, Duration.ZERO));
@@ -81,6 +113,8 @@ class SweepMarksTest {
             // blob, starting over) would reach it last (its digest sorts after every other)
             Digest abandoned = Digest.sha256("left by a cancelled build".getBytes());
             store.linkBlob(REPO, abandoned, 10);
+            store.putSetting("sweep.link-slice-after", ""); // the slices start over, at the first link and the first blob
+            store.putSetting("sweep.blob-slice-after", "");
             sweeper = new BlobSweeper(blobs, store, new DigestLocks(16, store.locks()::withDigestLocks), lastUse,
                     new AuditLog(dir.resolve("audit.log"), store.locks()), new CacheMetrics(), Duration.ZERO, 1);
             Instant now = Instant.now().plusSeconds(1);
