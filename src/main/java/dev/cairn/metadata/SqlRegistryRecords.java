@@ -96,8 +96,8 @@ final class SqlRegistryRecords {
             ensureRepository(c, repository, now);
             // Never before the last look at new links started (on the collecting node's clock): that look, or the next,
             // then sees this link, however far this node's clock is behind or however long this transaction waited.
-            List<String> lookedAt = strings(c, "SELECT value FROM settings WHERE name = ?", SqlRetentionRecords.LINKS_LOOKED_AT);
-            long linkedAt = lookedAt.isEmpty() ? now : Math.max(now, Long.parseLong(lookedAt.getFirst()));
+            long linkedAt = Math.max(now, SqlRetentionRecords.lastLookStart(strings(c, "SELECT value FROM settings WHERE name = ?",
+                    SqlRetentionRecords.LINKS_LOOKED_AT), now));
             int added = update(c, "INSERT INTO blobs (digest, size, created_at, last_used_at) VALUES (?, ?, ?, ?) "
                     + "ON CONFLICT (digest) DO NOTHING", digest.toString(), size, now, now);
             // A re-link renews linked_at: the push it belongs to is in flight again, so GC's grace starts over.

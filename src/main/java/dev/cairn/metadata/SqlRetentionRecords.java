@@ -325,6 +325,21 @@ final class SqlRetentionRecords {
      * link whatever the clocks of the nodes that write them or however long their transactions waited.
      */
     static final String LINKS_LOOKED_AT = "sweep.links-looked-at";
+    /**
+     * The furthest ahead of a node's own clock that the last look's start moves its links: a collecting node whose
+     * clock ran far ahead must not hold back everyone's abandoned uploads (a link counts its grace from its time).
+     * A link past this reaches the sweep through the slices.
+     */
+    private static final long MOST_AHEAD_MILLIS = java.time.Duration.ofMinutes(10).toMillis();
+
+    /** Where the last look started, as {@code value} (the setting's rows) says, at most a little ahead of {@code now}; a value that does not parse counts as none. */
+    static long lastLookStart(List<String> value, long now) {
+        try {
+            return value.isEmpty() ? Long.MIN_VALUE : Math.min(Long.parseLong(value.getFirst()), now + MOST_AHEAD_MILLIS);
+        } catch (NumberFormatException e) {
+            return Long.MIN_VALUE;
+        }
+    }
 
     int markLinksMadeSinceLastLook(Instant lookStarted, int pageSize) {
         // The next look's start is written before this one reads: a link committed from here on carries at least this
@@ -333,7 +348,11 @@ final class SqlRetentionRecords {
             List<String> previous = strings(c, "SELECT value FROM settings WHERE name = ?", LINKS_LOOKED_AT);
             update(c, "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                     LINKS_LOOKED_AT, Long.toString(lookStarted.toEpochMilli()));
-            return previous.isEmpty() ? Long.MIN_VALUE : Long.parseLong(previous.getFirst());
+            try {
+                return previous.isEmpty() ? Long.MIN_VALUE : Long.parseLong(previous.getFirst());
+            } catch (NumberFormatException e) {
+                return Long.MIN_VALUE; // not a time: look at every link once
+            }
         });
         int marked = 0;
         Object[] after = {since, "", ""};

@@ -44,7 +44,7 @@ final class BlobSweeper {
      * snapshot predates the look's could still commit a link with an earlier time after the look read, within
      * its transaction's few milliseconds: the next look reads that far back.
      */
-    private static final Duration LOOK_OVERLAP = Duration.ofMinutes(1);
+    static final Duration LOOK_OVERLAP = Duration.ofMinutes(1);
     /** When the last walk over every blob file started (epoch milliseconds), in the shared settings. */
     static final String ORPHANS_LOOKED_AT = "sweep.orphans-looked-at";
     /** When a node that did not stop cleanly wants the next walk, once what its crash left is past the grace window. */
@@ -134,14 +134,24 @@ final class BlobSweeper {
      * a walk counts from now: it was made by this version, or walked by an earlier one at its start.
      */
     private boolean orphanWalkDue(Instant now) {
-        Optional<Instant> last = metadata.setting(ORPHANS_LOOKED_AT).map(v -> Instant.ofEpochMilli(Long.parseLong(v)));
+        Optional<Instant> last = timeSetting(ORPHANS_LOOKED_AT);
+        Optional<Instant> wanted = timeSetting(ORPHANS_WANTED_AT);
+        if (wanted.isPresent() && (last.isEmpty() || wanted.get().isAfter(last.get())) && !now.isBefore(wanted.get())) return true;
         if (last.isEmpty()) {
             metadata.putSetting(ORPHANS_LOOKED_AT, Long.toString(now.toEpochMilli()));
             return false;
         }
-        if (!now.isBefore(last.get().plus(ORPHAN_SWEEP_EVERY))) return true;
-        Optional<Instant> wanted = metadata.setting(ORPHANS_WANTED_AT).map(v -> Instant.ofEpochMilli(Long.parseLong(v)));
-        return wanted.isPresent() && wanted.get().isAfter(last.get()) && !now.isBefore(wanted.get());
+        // A last walk "after now" is a clock that went back (or ran ahead on the node that walked): walk, and count from now.
+        return last.get().isAfter(now) || !now.isBefore(last.get().plus(ORPHAN_SWEEP_EVERY));
+    }
+
+    /** A time kept in the settings; none when absent or not a time (the schedule then starts over, rather than fail every collection). */
+    private Optional<Instant> timeSetting(String name) {
+        try {
+            return metadata.setting(name).map(v -> Instant.ofEpochMilli(Long.parseLong(v)));
+        } catch (NumberFormatException e) {
+            return Optional.empty();
+        }
     }
 
     /**

@@ -112,6 +112,14 @@ class CollectorSafetyTest {
             assertThat(cairn.node().keeper().collect(false).blobs()).extracting(CollectionReport.DeletedBlob::reason).containsExactly("orphan");
             assertThat(orphan).doesNotExist();
             assertThat(cairn.node().keeper().collect(false).blobs()).as("one walk, not one per collection").isEmpty();
+
+            // a walk recorded in the future (a clock that went back) or not as a time does not call walks off for good
+            Files.write(orphan, bytes);
+            cairn.node().metadata().putSetting("sweep.orphans-looked-at", Long.toString(System.currentTimeMillis() + 86_400_000L));
+            Thread.sleep(2100);
+            assertThat(cairn.node().keeper().collect(false).blobs()).extracting(CollectionReport.DeletedBlob::reason).containsExactly("orphan");
+            cairn.node().metadata().putSetting("sweep.orphans-wanted-at", "not a time");
+            assertThat(cairn.node().keeper().collect(false).blobs()).isEmpty();
         }
     }
 

@@ -56,6 +56,66 @@ class SweepMarksTest {
         }
     }
 
+    /**
+     * The settings the look and the pushes share are checked where they are read: one that is not a time neither
+     * fails a push nor the look (it counts as no look yet), and a look start far ahead (a collecting node whose clock
+     * ran a day ahead) moves a link at most ten minutes past its own time, not a day, so abandoned uploads are not
+     * held back for everyone.
+     */
+    @Test
+    void aLookStartThatIsNotATimeOrFarAheadNeitherStopsPushesNorHoldsLinksBack(@TempDir Path dir) throws Exception {
+        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
+            store.putSetting(LINKS_LOOKED_AT, "");
+            Digest pushed = Digest.sha256("pushed while the setting is garbage".getBytes());
+            store.linkBlob(REPO, pushed, 10);
+            assertThat(store.markLinksMadeSinceLastLook(Instant.now(), 100)).isEqualTo(1);
+
+            store.putSetting(LINKS_LOOKED_AT, Long.toString(System.currentTimeMillis() + Duration.ofDays(1).toMillis()));
+            Digest later = Digest.sha256("pushed after a look by a clock a day ahead".getBytes());
+            long before = System.currentTimeMillis();
+            store.linkBlob(REPO, later, 10);
+            try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + dir.resolve("cairn.db")); Statement s = c.createStatement();
+                 var r = s.executeQuery("SELECT linked_at FROM repository_blobs WHERE digest = '" + later + "'")) {
+                assertThat(r.next()).isTrue();
+                assertThat(r.getLong(1)).isBetween(before, System.currentTimeMillis() + Duration.ofMinutes(10).toMillis());
+            }
+        }
+    }
+
+    /**
+     * On PostgreSQL a push may read where the last look started, stall (a pause, a lock wait), and commit its link
+     * after the next look wrote its start and read: the link's time is then before that start. Looks start a
+     * minute before the collector's clock (as BlobSweeper asks), so the next one reads back far enough.
+     */
+    @Test
+    void aLinkWhoseTransactionStalledAcrossALookIsSeenByTheNextOnPostgres() throws Exception {
+        dev.cairn.testing.Postgres pg = dev.cairn.testing.Postgres.shared();
+        String url = pg.newDatabase();
+        try (JdbcMetadataStore store = JdbcMetadataStore.postgres(url, pg.user(), pg.password(), 8)) {
+            store.linkBlob(REPO, Digest.sha256("warm".getBytes()), 1);
+            store.markLinksMadeSinceLastLook(Instant.now().minus(BlobSweeper.LOOK_OVERLAP), 100);
+            Digest late = Digest.sha256("abandoned upload, slow commit".getBytes());
+            java.util.concurrent.CompletableFuture<Boolean> link;
+            try (Connection blocker = pg.connect(url)) {
+                blocker.setAutoCommit(false);
+                try (Statement s = blocker.createStatement()) {
+                    // linkBlob's INSERT INTO blobs waits on this uncommitted one, after it read where the last look started
+                    s.executeUpdate("INSERT INTO blobs (digest, size, created_at, last_used_at) VALUES ('" + late + "', 5, 0, 0)");
+                }
+                link = java.util.concurrent.CompletableFuture.supplyAsync(() -> store.linkBlob(REPO, late, 5));
+                Thread.sleep(1000);
+                assertThat(link).as("stalled").isNotDone();
+                store.markLinksMadeSinceLastLook(Instant.now().minus(BlobSweeper.LOOK_OVERLAP), 100);
+                blocker.rollback();
+            }
+            link.get();
+            store.markLinksMadeSinceLastLook(Instant.now().minus(BlobSweeper.LOOK_OVERLAP), 100);
+            assertThat(store.sweepCandidates(Optional.empty(), 10)).as("an abandoned upload is looked at by some look").contains(late);
+        } finally {
+            pg.dropDatabase(url);
+        }
+    }
+
     /** A page of the look ends among links of one millisecond: the next starts just after it, reading none twice. */
     @Test
     void theLookAtNewLinksPagesExactlyThroughLinksOfOneMillisecond(@TempDir Path dir) throws Exception {
