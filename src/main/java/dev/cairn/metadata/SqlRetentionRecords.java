@@ -286,7 +286,6 @@ final class SqlRetentionRecords {
     /** A link no manifest of its repository references: {@code l} is the link. */
     private static final String LINK_UNREFERENCED = "NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.repository = l.repository "
             + "AND r.reference = l.digest)";
-    private static final String WHERE_NOT_YET_MARKED = " AND freed_reason IS NULL";
 
     /**
      * Marks {@code digests} for the sweep with {@code reason}, keeping a reason a blob already has (an eviction's says
@@ -299,7 +298,7 @@ final class SqlRetentionRecords {
             List<Object> args = new ArrayList<>(List.of(reason.wireName()));
             args.addAll(part);
             st.update("UPDATE blobs SET freed_reason = ? WHERE digest IN (" + String.join(", ", java.util.Collections.nCopies(part.size(), "?"))
-                    + ")" + WHERE_NOT_YET_MARKED, args.toArray());
+                    + ") AND freed_reason IS NULL", args.toArray());
         }
     }
 
@@ -346,8 +345,7 @@ final class SqlRetentionRecords {
         // time, and one committed before is in what the read below sees.
         long since = database.write(c -> {
             List<String> previous = strings(c, "SELECT value FROM settings WHERE name = ?", LINKS_LOOKED_AT);
-            update(c, "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                    LINKS_LOOKED_AT, Long.toString(lookStarted.toEpochMilli()));
+            putSetting(c, LINKS_LOOKED_AT, Long.toString(lookStarted.toEpochMilli()));
             try {
                 return previous.isEmpty() ? Long.MIN_VALUE : Long.parseLong(previous.getFirst());
             } catch (NumberFormatException e) {
@@ -569,8 +567,14 @@ final class SqlRetentionRecords {
     }
 
     void putSetting(String name, String value) {
-        database.write(c -> update(c, "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                name, value));
+        database.write(c -> {
+            putSetting(c, name, value);
+            return null;
+        });
+    }
+
+    private static void putSetting(java.sql.Connection c, String name, String value) throws SQLException {
+        update(c, "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", name, value);
     }
 
     List<RepositoryFigures> repositoryFigures() {

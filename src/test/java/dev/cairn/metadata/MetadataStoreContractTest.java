@@ -422,11 +422,11 @@ class MetadataStoreContractTest {
             store.markLinksMadeSinceLastLook(Instant.now(), 100);
             store.unlinkBlob(REPO, before);
             store.unlinkBlob(REPO, after);
-            assertThat(store.putEntry("ccache", REPO, "k", 7, List.of(before), Instant.now())).isEmpty();
-            assertThat(store.putEntry("ccache", REPO, "other", 8, List.of(after), Instant.now())).isEmpty();
+            assertThat(store.putEntry("build-result", REPO, "k", 7, List.of(before), Instant.now())).isEmpty();
+            assertThat(store.putEntry("build-result", REPO, "other", 8, List.of(after), Instant.now())).isEmpty();
             settle.accept(marked.get());
             assertThat(marked.get()).as("the entry holds them").isEmpty();
-            assertThat(store.putEntry("ccache", REPO, "k", 8, List.of(after), Instant.now())).isEmpty();
+            assertThat(store.putEntry("build-result", REPO, "k", 8, List.of(after), Instant.now())).isEmpty();
             assertThat(marked.get()).containsExactly(before);
         }
     }
