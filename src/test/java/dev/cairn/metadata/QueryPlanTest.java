@@ -1,0 +1,52 @@
+package dev.cairn.metadata;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The lookups the collector makes per entry or per blob find their rows by every column they are given, on the schema
+ * as migrated. SQLite's planner has more than once answered one of them from an index on the repository alone, reading
+ * every row of the repository per call: invisible in small tests, days at scale.
+ */
+class QueryPlanTest {
+    /** A lookup, and the index and columns its plan must search by. */
+    private static final Map<String, String> LOOKUPS = Map.of(
+            // which members of a unit list this one (the eviction, per member)
+            "SELECT manifest FROM manifest_references WHERE repository = ? AND reference = ?",
+            "manifest_references_by_reference_repository (reference=? AND repository=?)",
+            // is a root listed by another manifest (the eviction, per unit)
+            "SELECT 1 FROM manifest_references WHERE repository = ? AND reference = ?",
+            "manifest_references_by_reference_repository (reference=? AND repository=?)",
+            // a unit's references (the eviction, per member)
+            "SELECT reference FROM manifest_references WHERE repository = ? AND manifest = ?",
+            "sqlite_autoindex_manifest_references_1 (repository=? AND manifest=?)",
+            // does a live manifest anywhere hold the blob (the eviction and the sweep, per blob)
+            "SELECT 1 FROM manifest_references r WHERE r.reference = ?",
+            "manifest_references_by_reference_repository (reference=?)");
+
+    @Test
+    void theCollectorsLookupsSearchByEveryColumnTheyAreGiven(@TempDir Path dir) throws Exception {
+        Path db = dir.resolve("cairn.db");
+        JdbcMetadataStore.sqlite(db).close(); // the schema, migrated
+        try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db); Statement s = c.createStatement()) {
+            for (Map.Entry<String, String> lookup : LOOKUPS.entrySet()) {
+                List<String> plan = new ArrayList<>();
+                try (ResultSet r = s.executeQuery("EXPLAIN QUERY PLAN " + lookup.getKey().replace("?", "'x'"))) {
+                    while (r.next()) plan.add(r.getString(4));
+                }
+                assertThat(plan).as(lookup.getKey()).anySatisfy(step -> assertThat(step).endsWith(lookup.getValue()));
+            }
+        }
+    }
+}
