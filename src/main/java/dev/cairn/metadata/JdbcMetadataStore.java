@@ -282,6 +282,11 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
+    public long heldBytes() {
+        return listing.heldBytes();
+    }
+
+    @Override
     public java.util.Map<String, Long> blobsHeldBy(String kind, String name, List<String> records) {
         return listing.blobsHeldBy(kind, name, records);
     }

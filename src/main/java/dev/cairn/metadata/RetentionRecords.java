@@ -68,6 +68,12 @@ public interface RetentionRecords {
     long unheldBlobBytes();
 
     /**
+     * Bytes that live entries hold: {@link #storedBytes} less {@link #unheldBlobBytes}, both read at one moment, so
+     * that a sweep deleting marked blobs meanwhile (which takes them from both) does not skew the difference.
+     */
+    long heldBytes();
+
+    /**
      * The blobs an entry holds, with their sizes: those its manifests reference (an OCI unit, named by its
      * repository and member digests) or those it names (a keyed entry, by kind, namespace and key).
      */
@@ -111,10 +117,15 @@ public interface RetentionRecords {
     /**
      * What one deletion did: the records that went (a unit's manifest digests, root first; a keyed entry's key;
      * none if the entry changed and stays), their own bytes, and the bytes they free in all: their own and those
-     * of the blobs that lost their last holder with them.
+     * of the blobs that lost their last holder with them; and the digests of those blobs (marked for the sweep).
      */
-    record Evicted(List<String> records, long ownBytes, long freedBytes) {
+    record Evicted(List<String> records, long ownBytes, long freedBytes, List<String> freedBlobs) {
         public static final Evicted NOTHING = new Evicted(List.of(), 0, 0);
+
+        /** What a deletion would do, when which blobs it frees is not told (a dry run's estimate). */
+        public Evicted(List<String> records, long ownBytes, long freedBytes) {
+            this(records, ownBytes, freedBytes, List.of());
+        }
     }
 
     /**

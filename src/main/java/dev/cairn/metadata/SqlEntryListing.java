@@ -169,10 +169,22 @@ final class SqlEntryListing {
         });
     }
 
+    private static final String UNHELD_BLOB_BYTES = "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.freed_reason IS NOT NULL AND NOT EXISTS ("
+            + SqlRetentionRecords.LIVE_REFERENCE + ") AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = b.digest)";
+
     long unheldBlobBytes() {
         return database.read(c -> {
-            try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.freed_reason IS NOT NULL AND NOT EXISTS ("
-                    + SqlRetentionRecords.LIVE_REFERENCE + ") AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = b.digest)")) {
+            try (Statement s = c.createStatement(); ResultSet r = s.executeQuery(UNHELD_BLOB_BYTES)) {
+                return r.next() ? r.getLong(1) : 0L;
+            }
+        });
+    }
+
+    long heldBytes() {
+        // One statement, so one snapshot, on both databases.
+        return database.read(c -> {
+            try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT (" + SqlRetentionRecords.STORED_BYTES + ") - ("
+                    + UNHELD_BLOB_BYTES + ")")) {
                 return r.next() ? r.getLong(1) : 0L;
             }
         });

@@ -119,6 +119,7 @@ final class SqlKeyedEntries {
                 d.kind(), d.namespace(), d.key());
         st.update("DELETE FROM keyed_entry_blobs WHERE kind = ? AND namespace = ? AND entry_key = ?", d.kind(), d.namespace(), d.key());
         insertAuditEvent(st, new AuditEvent(0, now, d.kind(), Optional.of(d.namespace()), d.key(), List.of(), size, d.reason().wireName()));
-        return new RetentionRecords.Evicted(List.of(d.key()), size, size + SqlRetentionRecords.freeUnheld(st, held, d.reason()));
+        List<String> freed = new java.util.ArrayList<>();
+        return new RetentionRecords.Evicted(List.of(d.key()), size, size + SqlRetentionRecords.freeUnheld(st, held, d.reason(), freed), freed);
     }
 }

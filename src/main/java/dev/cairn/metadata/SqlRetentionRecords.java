@@ -39,11 +39,14 @@ final class SqlRetentionRecords {
         this.database = database;
     }
 
+    /** Every blob once, every manifest document and every keyed entry's own size. */
+    static final String STORED_BYTES = "SELECT (SELECT COALESCE(SUM(size), 0) FROM blobs) + (SELECT COALESCE(SUM(size), 0) FROM manifests) "
+            + "+ (SELECT COALESCE(SUM(size), 0) FROM keyed_entries)";
+
     long storedBytes() {
         return database.read(c -> {
             try (Statement s = c.createStatement();
-                 ResultSet r = s.executeQuery("SELECT (SELECT COALESCE(SUM(size), 0) FROM blobs) + (SELECT COALESCE(SUM(size), 0) FROM manifests) "
-                         + "+ (SELECT COALESCE(SUM(size), 0) FROM keyed_entries)")) {
+                 ResultSet r = s.executeQuery(STORED_BYTES)) {
                 return r.next() ? r.getLong(1) : 0L;
             }
         });
@@ -141,7 +144,8 @@ final class SqlRetentionRecords {
             }
         }
         if (deleted.isEmpty()) return Evicted.NOTHING;
-        return new Evicted(deleted, ownBytes, ownBytes + freeUnheld(st, referenced, unit.reason()));
+        List<String> freed = new ArrayList<>();
+        return new Evicted(deleted, ownBytes, ownBytes + freeUnheld(st, referenced, unit.reason(), freed), freed);
     }
 
     /** The rows of those of {@code digests} that are manifests of the repository, in as few statements as they allow. */
@@ -192,10 +196,10 @@ final class SqlRetentionRecords {
     /**
      * Of the {@code candidates} (digests an evicted entry referenced), the stored blobs nothing holds any more: no
      * live manifest references them, no keyed entry names them. Marks each with the reason, for the sweep's audit
-     * event, and returns their bytes.
+     * event, adds its digest to {@code freed} and returns their bytes.
      */
-    static long freeUnheld(Statements st, java.util.Collection<String> candidates, DeletionReason reason) throws SQLException {
-        long freed = 0;
+    static long freeUnheld(Statements st, java.util.Collection<String> candidates, DeletionReason reason, List<String> freed) throws SQLException {
+        long bytes = 0;
         List<String> all = List.copyOf(new java.util.LinkedHashSet<>(candidates));
         for (int from = 0; from < all.size(); from += DIGESTS_PER_STATEMENT) {
             List<String> part = all.subList(from, Math.min(all.size(), from + DIGESTS_PER_STATEMENT));
@@ -207,7 +211,8 @@ final class SqlRetentionRecords {
             try (ResultSet r = unheld.executeQuery()) {
                 while (r.next()) {
                     marked.add(r.getString(1));
-                    freed += r.getLong(2);
+                    freed.add(r.getString(1));
+                    bytes += r.getLong(2);
                 }
             }
             if (marked.size() > 1) {
@@ -215,7 +220,7 @@ final class SqlRetentionRecords {
                         + ")", marked.toArray());
             }
         }
-        return freed;
+        return bytes;
     }
 
     int deleteRetiredManifests(Instant now, int limit) {

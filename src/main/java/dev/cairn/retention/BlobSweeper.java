@@ -96,7 +96,7 @@ final class BlobSweeper {
      * hours) files no record points at. Blob deletion takes the digest's lock, so a concurrent push of the same
      * blob either comes first (and the blob stays) or after (and uploads it again).
      */
-    Tally<CollectionReport.DeletedBlob> sweep(Instant now, PhaseTimes phases) {
+    Tally<CollectionReport.DeletedBlob> sweep(Instant now, PhaseTimes phases, Tally<CollectionReport.DeletedBlob> deleted) {
         Instant cutoff = now.minus(grace);
         lastUse.flush(); // a HEAD that let a client skip an upload must protect that blob's link
         while (metadata.deleteRetiredManifests(now, RETIRED_BATCH) > 0) {
@@ -104,20 +104,13 @@ final class BlobSweeper {
             // their blobs, marked, follow below
         }
         phases.end("retired manifests");
-        Tally<CollectionReport.DeletedBlob> deleted = new Tally<>();
         Optional<Digest> after = Optional.empty();
         List<Digest> marked;
         do {
             marked = metadata.sweepCandidates(after, SWEEP_BATCH);
             if (marked.isEmpty()) break;
             after = Optional.of(marked.getLast());
-            Map<Digest, RetentionRecords.DeletedBlobRecord> freed = sweepMarked(marked, cutoff);
-            audit.drain(metadata); // per batch, so that the log follows a long sweep (and tells how far a crash let it go)
-            for (Map.Entry<Digest, RetentionRecords.DeletedBlobRecord> blob : freed.entrySet()) {
-                String reason = blob.getValue().reason().wireName();
-                metrics.evicted(reason, 0, blob.getValue().size());
-                deleted.add(new CollectionReport.DeletedBlob(blob.getKey().toString(), blob.getValue().size(), reason));
-            }
+            sweepBatch(marked, cutoff, deleted);
         } while (marked.size() == SWEEP_BATCH);
         phases.end("blobs");
         if (orphanWalkDue(now)) {
@@ -202,6 +195,123 @@ final class BlobSweeper {
             blobsToGo.add(new CollectionReport.DeletedBlob(blob.digest().toString(), blob.size(), blob.reason().wireName()));
         }
         return blobsToGo;
+    }
+
+    /** Sweeps one batch of marked blobs, then copies its audit events to the log, and counts what went. */
+    private void sweepBatch(List<Digest> marked, Instant cutoff, Tally<CollectionReport.DeletedBlob> deleted) {
+        Map<Digest, RetentionRecords.DeletedBlobRecord> freed = sweepMarked(marked, cutoff);
+        audit.drain(metadata); // per batch, so that the log follows a long sweep (and tells how far a crash let it go)
+        for (Map.Entry<Digest, RetentionRecords.DeletedBlobRecord> blob : freed.entrySet()) {
+            String reason = blob.getValue().reason().wireName();
+            metrics.evicted(reason, 0, blob.getValue().size());
+            deleted.add(new CollectionReport.DeletedBlob(blob.getKey().toString(), blob.getValue().size(), reason));
+        }
+    }
+
+    /** Batches of freed blobs that evictions may get ahead of the sweep behind them by, before they wait for it. */
+    static final int BATCHES_AHEAD = 4;
+
+    /**
+     * Starts sweeping, on a thread of its own, the blobs that the collection's evictions free, while it goes on
+     * evicting (see {@link SweepBehind}).
+     */
+    SweepBehind sweepBehind(Instant now) {
+        return new SweepBehind(now.minus(grace));
+    }
+
+    /**
+     * The sweep of what the evictions of a collection free, while the collection goes on evicting. The store
+     * shrinks from the first eviction batch on, not after the last (at millions of blobs, the evictions alone
+     * take minutes), and the blobs' unlinks, which mostly wait on the disk, overlap the next evictions' database
+     * work. Each batch is swept as the final sweep would (the same locks, the same checks in the deleting
+     * statements); a blob it may not take yet (a link younger than the grace window) keeps its mark for that
+     * final sweep. Evictions wait when they are {@link #BATCHES_AHEAD} batches ahead, so memory stays bounded.
+     */
+    final class SweepBehind implements AutoCloseable {
+        /** Told the sweep after the last batch (compared by identity: no batch handed over is empty). */
+        private static final List<String> NO_MORE = java.util.Collections.unmodifiableList(new ArrayList<>());
+
+        private final Instant cutoff;
+        private final java.util.concurrent.BlockingQueue<List<String>> freed = new java.util.concurrent.ArrayBlockingQueue<>(BATCHES_AHEAD);
+        private final Tally<CollectionReport.DeletedBlob> deleted = new Tally<>();
+        private final Thread worker;
+        private volatile Throwable failure;
+
+        private SweepBehind(Instant cutoff) {
+            this.cutoff = cutoff;
+            // A platform thread: the sweep blocks in the database's native code and in unlinks, which would pin a
+            // virtual thread's carrier.
+            this.worker = Thread.ofPlatform().daemon().name("cairn-sweep-behind").start(this::run);
+        }
+
+        /** Hands the sweep the digests of blobs an eviction batch freed (and marked); waits while it is far behind. */
+        void freed(List<String> digests) {
+            if (digests.isEmpty()) return;
+            try {
+                // Offered with a timeout, so that a sweep that stopped on a failure cannot leave the evictions waiting.
+                while (failure == null && !freed.offer(digests, 100, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                    // waiting for the sweep to catch up
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt(); // the collection is being stopped: what is left keeps its marks
+            }
+        }
+
+        private void run() {
+            try {
+                while (true) {
+                    List<String> batch = freed.take();
+                    if (batch == NO_MORE) return;
+                    List<String> digests = new ArrayList<>(batch);
+                    // More that arrived meanwhile go in the same statements, up to a sweep batch.
+                    for (List<String> more; digests.size() < SWEEP_BATCH && (more = freed.peek()) != null && more != NO_MORE; ) {
+                        digests.addAll(freed.poll());
+                    }
+                    // In digest order, as the final sweep goes: neighbouring records share pages.
+                    List<Digest> sorted = digests.stream().distinct().sorted().map(Digest::parse).toList();
+                    lastUse.flush(); // as the final sweep: a HEAD that let a client skip an upload protects its link
+                    for (int from = 0; from < sorted.size(); from += SWEEP_BATCH) {
+                        sweepBatch(sorted.subList(from, Math.min(sorted.size(), from + SWEEP_BATCH)), cutoff, deleted);
+                    }
+                }
+            } catch (Throwable e) {
+                failure = e;
+                freed.clear();
+            }
+        }
+
+        /**
+         * Waits for the sweep to finish what it was handed and returns what it deleted; throws what made it stop,
+         * if something did (the collection then fails, as it would had its own sweep failed).
+         */
+        Tally<CollectionReport.DeletedBlob> finish() {
+            close();
+            if (failure instanceof RuntimeException e) throw e;
+            if (failure instanceof Error e) throw e;
+            if (failure != null) throw new IllegalStateException("the sweep behind the evictions failed", failure);
+            return deleted;
+        }
+
+        @Override
+        public void close() {
+            boolean interrupted = Thread.interrupted();
+            try {
+                while (failure == null && worker.isAlive() && !freed.offer(NO_MORE, 100, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                    // the sweep is busy with what it has: it will take this once it has room
+                }
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+            while (true) {
+                try {
+                    worker.join(); // it holds digest locks until its batch is done: wait for it whatever happens
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+            if (interrupted) Thread.currentThread().interrupt();
+        }
     }
 
     /**

@@ -362,22 +362,28 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
             sweeper.mark(now); // before planning, which counts the marked blobs nothing holds
             phases.end("marking");
         }
-        EvictionPlanner planner = new EvictionPlanner(records, policy, dryRun ? new DryRunEvictions(records) : deletions(true), now);
-        planner.expire();
-        phases.end("expiry");
-        // After a real expiry its records are gone from the count, and the blobs they freed are still stored and
-        // counted as unheld below: read the count again, rather than subtract those blobs twice. A dry run deleted
-        // nothing, so what it would have freed comes off what it started from.
-        long stored = dryRun ? before - planner.freedBytes() : planner.freedBytes() > 0 ? records.storedBytes() : before;
-        if (stored > policy.highBytes()) {
-            // Plan against what live entries hold: blobs already unheld (waiting out the grace window) go with the
-            // sweep, and evicting more entries would not bring them back sooner. Only asked when it matters: it
-            // reads every blob.
-            planner.evictToBudget(stored - records.unheldBlobBytes());
+        EvictionPlanner planner;
+        Tally<CollectionReport.DeletedBlob> sweptBehind = new Tally<>();
+        // What the evictions free is swept behind them while they go on (a dry run deletes nothing).
+        try (BlobSweeper.SweepBehind behind = dryRun ? null : sweeper.sweepBehind(now)) {
+            planner = new EvictionPlanner(records, policy, dryRun ? new DryRunEvictions(records) : deletions(true, Optional.ofNullable(behind)), now);
+            planner.expire();
+            phases.end("expiry");
+            // After a real expiry its records are gone from the count, and the blobs they freed are still stored and
+            // counted as unheld below: read the count again, rather than subtract those blobs twice. A dry run deleted
+            // nothing, so what it would have freed comes off what it started from. (Blobs the sweep behind took are
+            // gone from both.)
+            long stored = dryRun ? before - planner.freedBytes() : planner.freedBytes() > 0 ? records.storedBytes() : before;
+            if (stored > policy.highBytes()) {
+                // Plan against what live entries hold: blobs already unheld (waiting out the grace window) go with the
+                // sweep, and evicting more entries would not bring them back sooner.
+                planner.evictToBudget(dryRun ? stored - records.unheldBlobBytes() : records.heldBytes());
+            }
+            if (behind != null) sweptBehind = behind.finish();
         }
         if (!dryRun) audit.drain(records); // once for all batches: each drain fsyncs the file and the database
-        phases.end("budget");
-        Tally<CollectionReport.DeletedBlob> swept = dryRun ? sweeper.sweepable(now) : sweeper.sweep(now, phases);
+        phases.end(sweptBehind.count() > 0 ? "budget (with " + sweptBehind.count() + " blobs swept behind)" : "budget");
+        Tally<CollectionReport.DeletedBlob> swept = dryRun ? sweeper.sweepable(now) : sweeper.sweep(now, phases, sweptBehind);
         if (!dryRun) correctStoredBytes();
         long after = dryRun ? before : storedBytes.get();
         Duration took = Duration.ofNanos(System.nanoTime() - started);
@@ -395,7 +401,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
      * Evictions for real: each batch deleted in one transaction, only if still as read (see RetentionRecords.evict);
      * an entry used or re-tagged since stays. Uses since the batch was read are flushed first, so they count.
      */
-    private EvictionPlanner.Evictions deletions(boolean guardUse) {
+    private EvictionPlanner.Evictions deletions(boolean guardUse, Optional<BlobSweeper.SweepBehind> sweepBehind) {
         return (batch, bytesToFree) -> {
             if (guardUse) lastUse.flush();
             List<RetentionRecords.Deletion> deletions = batch.stream().map(p -> p.entry().deletion(p.reason(), guardUse)).toList();
@@ -406,6 +412,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
                 RetentionRecords.Evicted result = results.get(i);
                 if (!result.records().isEmpty()) metrics.evicted(batch.get(i).reason().wireName(), result.records().size(), result.ownBytes());
             }
+            sweepBehind.ifPresent(sweep -> sweep.freed(results.stream().flatMap(r -> r.freedBlobs().stream()).toList()));
             return results;
         };
     }
@@ -428,7 +435,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         try (AutoCloseable held = lease.get()) {
             Instant now = clock.instant();
             long before = records.storedBytes();
-            EvictionPlanner planner = new EvictionPlanner(records, policy, dryRun ? new DryRunEvictions(records) : deletions(false), now);
+            EvictionPlanner planner = new EvictionPlanner(records, policy, dryRun ? new DryRunEvictions(records) : deletions(false, Optional.empty()), now);
             planner.invalidate(repositories, tags, olderThan);
             if (!dryRun) {
                 audit.drain(records);

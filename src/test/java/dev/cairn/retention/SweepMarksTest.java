@@ -160,7 +160,7 @@ class SweepMarksTest {
             while (loose.stream().anyMatch(store::blobRecordExists) && collections < 20) {
                 Instant now = Instant.now().plusSeconds(1);
                 sweeper.mark(now);
-                deletedPerCollection.add((int) sweeper.sweep(now, new PhaseTimes()).count());
+                deletedPerCollection.add((int) sweeper.sweep(now, new PhaseTimes(), new Tally<>()).count());
                 collections++;
             }
             assertThat(loose).noneMatch(store::blobRecordExists);
@@ -180,7 +180,7 @@ class SweepMarksTest {
             Instant now = Instant.now().plusSeconds(1);
             sweeper.mark(now);
             assertThat(store.sweepCandidates(Optional.empty(), 100)).contains(abandoned);
-            sweeper.sweep(now, new PhaseTimes());
+            sweeper.sweep(now, new PhaseTimes(), new Tally<>());
             assertThat(store.blobRecordExists(abandoned)).isFalse();
             assertThat(referenced).allMatch(store::blobRecordExists);
         }

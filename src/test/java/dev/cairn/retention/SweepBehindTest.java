@@ -1,0 +1,201 @@
+package dev.cairn.retention;
+
+import dev.cairn.metadata.JdbcMetadataStore;
+import dev.cairn.metadata.NewManifest;
+import dev.cairn.metadata.ReadProtection;
+import dev.cairn.metadata.RetentionRecords;
+import dev.cairn.metrics.CacheMetrics;
+import dev.cairn.registry.DigestLocks;
+import dev.cairn.registry.LastUseRecorder;
+import dev.cairn.registry.MediaTypes;
+import dev.cairn.storage.FileBlobStore;
+import dev.cairn.values.Digest;
+import dev.cairn.values.RepositoryName;
+import dev.cairn.values.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayInputStream;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * The blobs a collection's evictions free are swept behind them while they go on: the store shrinks from the
+ * first eviction batch on (at millions of blobs the evictions alone take minutes), and a failure of that sweep
+ * fails the collection like any other, without leaving the evictions waiting for it.
+ */
+@org.junit.jupiter.api.Timeout(180) // a sweep that left the evictions waiting would hang the collection
+class SweepBehindTest {
+    private static final RepositoryName REPO = RepositoryName.of("behind/app");
+    /**
+     * Enough images that evicting most of them takes more eviction batches than the sweep may fall behind by (so that
+     * evictions held up by a sweep that stopped would show).
+     */
+    private static final int IMAGES = 7 * EvictionPlanner.BATCH;
+    /** The low watermark: the collection evicts about four images in five. */
+    private static final double LOW = 0.2;
+
+    @Test
+    void whatAnEvictionBatchFreesIsGoneBeforeTheNextBatchIsDeleted(@TempDir Path dir) throws Exception {
+        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"));
+             FileBlobStore blobs = new FileBlobStore(dir.resolve("blobs"))) {
+            Map<Integer, List<Digest>> layers = seed(store, blobs);
+            AtomicInteger calls = new AtomicInteger();
+            AtomicReference<List<String>> firstFreed = new AtomicReference<>();
+            AtomicBoolean goneBeforeTheNext = new AtomicBoolean();
+            RetentionRecords records = records(store, (method, args) -> {
+                if (!method.equals("evict")) return;
+                if (calls.getAndIncrement() == 1) {
+                    // The second batch: wait (bounded) for the first one's blobs, records and files, to be swept.
+                    long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+                    while (System.nanoTime() < deadline && !allGone(store, blobs, firstFreed.get())) Thread.sleep(20);
+                    goneBeforeTheNext.set(allGone(store, blobs, firstFreed.get()));
+                }
+            }, (method, result) -> {
+                if (method.equals("evict") && firstFreed.get() == null) {
+                    @SuppressWarnings("unchecked") List<RetentionRecords.Evicted> evicted = (List<RetentionRecords.Evicted>) result;
+                    firstFreed.set(evicted.stream().flatMap(e -> e.freedBlobs().stream()).toList());
+                }
+            });
+            long stored = store.storedBytes();
+            RetentionPolicy policy = new RetentionPolicy(stored * 10 / 12, 0.95, LOW, false, Duration.ZERO, Duration.ofHours(1),
+                    Optional.empty(), List.of());
+            Path auditLog = dir.resolve("audit.log");
+            try (CacheKeeper keeper = keeper(store, records, blobs, policy, auditLog)) {
+                CollectionReport report = keeper.collect(false);
+
+                assertThat(calls.get()).as("eviction batches").isGreaterThan(2);
+                assertThat(firstFreed.get()).as("the first batch freed its images' layers").hasSizeGreaterThan(100);
+                assertThat(goneBeforeTheNext).as("the first batch's blobs were swept while the evictions went on").isTrue();
+                // All the same as a sweep after the evictions: every freed blob counted once and logged once, the budget
+                // kept, and every image left whole.
+                long evictedImages = report.evictedCount();
+                assertThat(report.blobCount()).isEqualTo(2 * evictedImages);
+                List<String> lines = Files.readAllLines(auditLog);
+                assertThat(lines.stream().filter(l -> l.contains("\"kind\":\"blob\"")).distinct().count()).isEqualTo(report.blobCount());
+                assertThat(store.storedBytes()).isLessThanOrEqualTo((long) (policy.maxBytes() * LOW));
+                int whole = 0;
+                for (Map.Entry<Integer, List<Digest>> image : layers.entrySet()) {
+                    boolean tagged = store.resolveTag(REPO, new Tag("t" + image.getKey())).isPresent();
+                    for (Digest layer : image.getValue()) {
+                        assertThat(store.blobRecordExists(layer)).as("layer of image %d (tagged: %s)", image.getKey(), tagged).isEqualTo(tagged);
+                        assertThat(blobs.stat(layer).isPresent()).as("file of a layer of image %d", image.getKey()).isEqualTo(tagged);
+                    }
+                    if (tagged) whole++;
+                }
+                assertThat(whole).isEqualTo(IMAGES - evictedImages);
+            }
+        }
+    }
+
+    @Test
+    void aFailingSweepBehindFailsTheCollectionWithoutHoldingUpTheEvictionsAndTheNextOneSweepsWhatItLeft(@TempDir Path dir) throws Exception {
+        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"));
+             FileBlobStore blobs = new FileBlobStore(dir.resolve("blobs"))) {
+            Map<Integer, List<Digest>> layers = seed(store, blobs);
+            AtomicBoolean failing = new AtomicBoolean(true);
+            AtomicInteger evictions = new AtomicInteger();
+            RetentionRecords records = records(store, (method, args) -> {
+                if (method.equals("evict")) evictions.incrementAndGet();
+                if (method.equals("sweepBlobs") && failing.get()) throw new IllegalStateException("the disk is on fire");
+            }, (method, result) -> { });
+            RetentionPolicy policy = new RetentionPolicy(store.storedBytes() * 10 / 12, 0.95, LOW, false, Duration.ZERO, Duration.ofHours(1),
+                    Optional.empty(), List.of());
+            try (CacheKeeper keeper = keeper(store, records, blobs, policy, dir.resolve("audit.log"))) {
+                assertThatThrownBy(() -> keeper.collect(false)).isInstanceOf(CollectionFailure.class).hasMessageContaining("the disk is on fire");
+                assertThat(evictions.get()).as("the evictions went on to the budget after the sweep stopped").isGreaterThan(BlobSweeper.BATCHES_AHEAD + 1);
+                assertThat(keeper.health().failuresInARow()).isEqualTo(1);
+                assertThat(Thread.getAllStackTraces().keySet()).noneMatch(t -> t.getName().equals("cairn-sweep-behind"));
+                long evicted = layers.keySet().stream().filter(i -> store.resolveTag(REPO, new Tag("t" + i)).isEmpty()).count();
+                assertThat(evicted).isGreaterThan(0);
+
+                failing.set(false);
+                keeper.collect(false);
+                assertThat(keeper.health().failingSince()).isEmpty();
+                for (Map.Entry<Integer, List<Digest>> image : layers.entrySet()) {
+                    boolean tagged = store.resolveTag(REPO, new Tag("t" + image.getKey())).isPresent();
+                    for (Digest layer : image.getValue()) {
+                        assertThat(store.blobRecordExists(layer)).as("layer of image %d: the next collection swept what the failed one freed", image.getKey())
+                                .isEqualTo(tagged);
+                    }
+                }
+            }
+        }
+    }
+
+    /** {@link #IMAGES} tagged images of two layers each, of which the files are written; returns each image's layers. */
+    private static Map<Integer, List<Digest>> seed(JdbcMetadataStore store, FileBlobStore blobs) throws Exception {
+        Map<Integer, List<Digest>> layers = new java.util.LinkedHashMap<>();
+        Instant pushed = Instant.now().minus(Duration.ofHours(1));
+        for (int i = 0; i < IMAGES; i++) {
+            List<Digest> own = new ArrayList<>();
+            for (int l = 0; l < 2; l++) {
+                byte[] content = ("layer " + l + " of image " + i + " ").repeat(8).getBytes();
+                Digest digest = Digest.sha256(content);
+                blobs.publish(blobs.stage(digest, new ByteArrayInputStream(content)));
+                store.linkBlob(REPO, digest, content.length);
+                own.add(digest);
+            }
+            byte[] manifest = ("{\"schemaVersion\":2,\"image\":" + i + "}").getBytes();
+            store.putManifest(new NewManifest(REPO, Digest.sha256(manifest), MediaTypes.OCI_MANIFEST, manifest, Optional.empty(), Optional.empty(),
+                    Set.copyOf(own), pushed.plusMillis(i)), Optional.of(new Tag("t" + i)));
+            layers.put(i, own);
+        }
+        return layers;
+    }
+
+    private static boolean allGone(JdbcMetadataStore store, FileBlobStore blobs, List<String> digests) throws Exception {
+        for (String digest : digests) {
+            if (store.blobRecordExists(Digest.parse(digest)) || blobs.stat(Digest.parse(digest)).isPresent()) return false;
+        }
+        return true;
+    }
+
+    private interface Before {
+        void call(String method, Object[] args) throws Exception;
+    }
+
+    private interface After {
+        void returned(String method, Object result);
+    }
+
+    /** The store's retention records, with {@code before} and {@code after} run around each call (a seam, not a stand-in). */
+    private static RetentionRecords records(JdbcMetadataStore store, Before before, After after) {
+        return (RetentionRecords) Proxy.newProxyInstance(RetentionRecords.class.getClassLoader(), new Class<?>[]{RetentionRecords.class},
+                (proxy, method, args) -> {
+                    before.call(method.getName(), args);
+                    try {
+                        Object result = method.invoke(store, args);
+                        after.returned(method.getName(), result);
+                        return result;
+                    } catch (InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
+    }
+
+    private static CacheKeeper keeper(JdbcMetadataStore store, RetentionRecords records, FileBlobStore blobs, RetentionPolicy policy, Path auditLog)
+            throws java.io.IOException {
+        LastUseRecorder lastUse = new LastUseRecorder(store, Clock.systemUTC(), Duration.ofSeconds(10), new ReadProtection(Duration.ZERO, Duration.ZERO));
+        CacheKeeper keeper = new CacheKeeper(records, store.locks(), new DigestLocks(16, store.locks()::withDigestLocks), blobs, lastUse, policy,
+                new AuditLog(auditLog, store.locks()), new CacheMetrics(), Clock.systemUTC());
+        keeper.start(false);
+        return keeper;
+    }
+}
