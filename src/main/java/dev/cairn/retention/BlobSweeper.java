@@ -110,7 +110,7 @@ final class BlobSweeper {
             marked = metadata.sweepCandidates(after, SWEEP_BATCH);
             if (marked.isEmpty()) break;
             after = Optional.of(marked.getLast());
-            sweepBatch(marked, cutoff, deleted);
+            sweepBatch(marked, cutoff, deleted, true);
         } while (marked.size() == SWEEP_BATCH);
         phases.end("blobs");
         if (orphanWalkDue(now)) {
@@ -198,9 +198,11 @@ final class BlobSweeper {
     }
 
     /** Sweeps one batch of marked blobs, then copies its audit events to the log, and counts what went. */
-    private void sweepBatch(List<Digest> marked, Instant cutoff, Tally<CollectionReport.DeletedBlob> deleted) {
+    private void sweepBatch(List<Digest> marked, Instant cutoff, Tally<CollectionReport.DeletedBlob> deleted, boolean drain) {
         Map<Digest, RetentionRecords.DeletedBlobRecord> freed = sweepMarked(marked, cutoff);
-        audit.drain(metadata); // per batch, so that the log follows a long sweep (and tells how far a crash let it go)
+        // per batch, so that the log follows a long sweep (and tells how far a crash let it go); not while evictions on
+        // another thread write events: on PostgreSQL their ids are not in commit order, and a drain forgets by "id <= last"
+        if (drain) audit.drain(metadata);
         for (Map.Entry<Digest, RetentionRecords.DeletedBlobRecord> blob : freed.entrySet()) {
             String reason = blob.getValue().reason().wireName();
             metrics.evicted(reason, 0, blob.getValue().size());
@@ -209,7 +211,7 @@ final class BlobSweeper {
     }
 
     /** Batches of freed blobs that evictions may get ahead of the sweep behind them by, before they wait for it. */
-    static final int BATCHES_AHEAD = 4;
+    static final int BATCHES_AHEAD = 2;
 
     /**
      * Starts sweeping, on a thread of its own, the blobs that the collection's evictions free, while it goes on
@@ -225,7 +227,8 @@ final class BlobSweeper {
      * take minutes), and the blobs' unlinks, which mostly wait on the disk, overlap the next evictions' database
      * work. Each batch is swept as the final sweep would (the same locks, the same checks in the deleting
      * statements); a blob it may not take yet (a link younger than the grace window) keeps its mark for that
-     * final sweep. Evictions wait when they are {@link #BATCHES_AHEAD} batches ahead, so memory stays bounded.
+     * final sweep. Evictions wait when they are {@link #BATCHES_AHEAD} batches ahead, so memory stays bounded. The audit
+     * events it writes are copied to the log by the collection once the evictions are done (see {@link #sweepBatch}).
      */
     final class SweepBehind implements AutoCloseable {
         /** Told the sweep after the last batch (compared by identity: no batch handed over is empty). */
@@ -253,7 +256,9 @@ final class BlobSweeper {
                     // waiting for the sweep to catch up
                 }
             } catch (InterruptedException e) {
-                Thread.currentThread().interrupt(); // the collection is being stopped: what is left keeps its marks
+                // The node is stopping: the flag stays set for the collection to see; what this batch freed keeps its
+                // marks for the final sweep or the next collection.
+                Thread.currentThread().interrupt();
             }
         }
 
@@ -271,7 +276,7 @@ final class BlobSweeper {
                     List<Digest> sorted = digests.stream().distinct().sorted().map(Digest::parse).toList();
                     lastUse.flush(); // as the final sweep: a HEAD that let a client skip an upload protects its link
                     for (int from = 0; from < sorted.size(); from += SWEEP_BATCH) {
-                        sweepBatch(sorted.subList(from, Math.min(sorted.size(), from + SWEEP_BATCH)), cutoff, deleted);
+                        sweepBatch(sorted.subList(from, Math.min(sorted.size(), from + SWEEP_BATCH)), cutoff, deleted, false);
                     }
                 }
             } catch (Throwable e) {
@@ -295,12 +300,12 @@ final class BlobSweeper {
         @Override
         public void close() {
             boolean interrupted = Thread.interrupted();
-            try {
-                while (failure == null && worker.isAlive() && !freed.offer(NO_MORE, 100, java.util.concurrent.TimeUnit.MILLISECONDS)) {
-                    // the sweep is busy with what it has: it will take this once it has room
+            while (failure == null && worker.isAlive()) {
+                try {
+                    if (freed.offer(NO_MORE, 100, java.util.concurrent.TimeUnit.MILLISECONDS)) break;
+                } catch (InterruptedException e) {
+                    interrupted = true; // the sweep waits for NO_MORE: it must get it whatever happens
                 }
-            } catch (InterruptedException e) {
-                interrupted = true;
             }
             while (true) {
                 try {
