@@ -20,6 +20,7 @@ import dev.cairn.metadata.ClusterLocks;
 import dev.cairn.metadata.JdbcMetadataStore;
 import dev.cairn.metadata.ReadProtection;
 import dev.cairn.registry.LastUseRecorder;
+import dev.cairn.keyed.KeyedCache;
 import dev.cairn.registry.Registry;
 import dev.cairn.config.StorageSettings;
 import dev.cairn.storage.BlobStore;
@@ -83,8 +84,10 @@ public final class Cairn implements AutoCloseable {
         this.registry = new Registry(blobs, metadata, digestLocks, lastUse, Clock.systemUTC(),
                 new Registry.Limits(config.maxManifestBytes(), config.maxUploadSessionsPerClient()),
                 RegistryEvents.both(metrics, keeper));
+        KeyedCache keyedCache = new KeyedCache(blobs, metadata, metadata, lastUse, digestLocks, RegistryEvents.both(metrics, keeper),
+                config.maxEntryBytes(), Clock.systemUTC());
         Gatekeeper gatekeeper = gatekeeper(config.auth(), config.dataDir());
-        this.http = new HttpServer(new HttpServer.Services(registry, keeper, metadata, metrics, gatekeeper, config.auth().tokenRealm(),
+        this.http = new HttpServer(new HttpServer.Services(registry, keyedCache, keeper, metadata, metrics, gatekeeper, config.auth().tokenRealm(),
                         config.storage().redirect() ? Optional.of(BLOB_REDIRECT_VALIDITY) : Optional.empty(), config.trustedProxies()),
                 config.listenHost(), config.listenPort(), config.accessLog(), config.shutdownTimeout(), config.tls());
         warnIfOpen(config);

@@ -51,6 +51,20 @@ class ScaleOutTest {
     }
 
     @Test
+    void aKeyWrittenOnOneNodeIsReadListedReplacedAndDeletedOnTheOthers() {
+        byte[] small = SeededBytes.of(10_000, 20);
+        byte[] large = SeededBytes.of(2 * PART + 7, 21); // staged as a multipart upload, copied to its key on publish
+        assertThat(clients.get(0).put("/cache/fleet/ab/object", small).statusCode()).isEqualTo(201);
+        for (OciClient client : clients) assertThat(client.get("/cache/fleet/ab/object").body()).isEqualTo(small);
+        assertThat(OciClient.text(clients.get(2).send("PROPFIND", "/cache/fleet/ab/", new byte[0], "Depth", "1")))
+                .contains("<D:href>/cache/fleet/ab/object</D:href>");
+        assertThat(clients.get(1).put("/cache/fleet/ab/object", large).statusCode()).isEqualTo(201);
+        for (OciClient client : clients) assertThat(client.get("/cache/fleet/ab/object").body()).isEqualTo(large);
+        assertThat(clients.get(2).delete("/cache/fleet/ab/object").statusCode()).isEqualTo(204);
+        for (OciClient client : clients) assertThat(client.get("/cache/fleet/ab/object").statusCode()).as("gone on every node at once").isEqualTo(404);
+    }
+
+    @Test
     void anUploadOpenedOnOneNodeIsPatchedOnAnotherAndFinishedOnAThird() {
         byte[] content = SeededBytes.of(PART + PART / 2, 1);
         String digest = OciClient.sha256(content);

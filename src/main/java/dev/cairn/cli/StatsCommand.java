@@ -6,7 +6,7 @@ import picocli.CommandLine.Mixin;
 
 import java.util.concurrent.Callable;
 
-/** {@code cairn stats}: per repository manifests, tags, bytes, last use, hits and misses. */
+/** {@code cairn stats}: per repository manifests, tags, bytes, last use, hits and misses; per keyed-cache namespace its traffic and hit ratios. */
 @Command(name = "stats", mixinStandardHelpOptions = true, description = "Print what a running Cairn holds, per repository.")
 final class StatsCommand implements Callable<Integer> {
     @Mixin
@@ -29,10 +29,23 @@ final class StatsCommand implements Callable<Integer> {
                         r.path("tags").asLong(), Reports.size(r.path("bytes").asLong()), r.path("hits").asLong(), r.path("misses").asLong(),
                         r.path("lastUse").isNull() ? "-" : r.path("lastUse").asText());
             }
+            if (!stats.path("namespaces").isEmpty()) {
+                System.out.printf("%n%-12s %-27s %9s %10s %8s %8s %6s %6s  %s%n", "KIND", "NAMESPACE", "KEYS", "BYTES", "HITS", "MISSES",
+                        "HIT%", "BYTE%", "LAST USE");
+                for (JsonNode n : stats.path("namespaces")) {
+                    System.out.printf("%-12s %-27s %9d %10s %8d %8d %6s %6s  %s%n", n.path("kind").asText(), n.path("namespace").asText(),
+                            n.path("keys").asLong(), Reports.size(n.path("bytes").asLong()), n.path("hits").asLong(), n.path("misses").asLong(),
+                            percent(n.path("hitRatio")), percent(n.path("byteHitRatio")), n.path("lastUse").isNull() ? "-" : n.path("lastUse").asText());
+                }
+            }
             return 0;
         } catch (AdminApi.AdminApiException e) {
             System.err.println("cairn stats: " + e.getMessage());
             return 1;
         }
+    }
+
+    private static String percent(JsonNode ratio) {
+        return ratio.isNumber() ? String.format("%.0f%%", ratio.asDouble() * 100) : "-";
     }
 }

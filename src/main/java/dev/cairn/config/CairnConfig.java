@@ -14,6 +14,8 @@ public record CairnConfig(
         Duration lastUseFlushInterval,
         Duration uploadExpiry,
         int maxUploadSessionsPerClient,
+        /** The largest content one key of the keyed cache may hold (build-tool results); larger writes get 413. */
+        long maxEntryBytes,
         RetentionSettings retention,
         AuthSettings auth,
         TlsSettings tls,

@@ -57,6 +57,7 @@ public final class ConfigLoader {
             new Key("registry.last-use-flush-interval", "10s", c -> Quantities.formatDuration(c.lastUseFlushInterval())),
             new Key("registry.upload-expiry", "24h", c -> Quantities.formatDuration(c.uploadExpiry())),
             new Key("registry.max-upload-sessions-per-client", "1000", c -> Integer.toString(c.maxUploadSessionsPerClient())),
+            new Key("cache.max-entry-bytes", "512MiB", c -> Quantities.formatSize(c.maxEntryBytes())),
             new Key("retention.max-bytes", "auto", c -> c.retention().maxBytes().map(Quantities::formatSize).orElse("auto")),
             new Key("retention.high-watermark", "95%", c -> percent(c.retention().highWatermark())),
             new Key("retention.low-watermark", "85%", c -> percent(c.retention().lowWatermark())),
@@ -162,9 +163,11 @@ public final class ConfigLoader {
             throw new ConfigException("registry.max-upload-sessions-per-client: expected a whole number");
         }
         if (maxSessions < 1) throw new ConfigException("registry.max-upload-sessions-per-client: must be at least 1");
+        long maxEntry = size(v, "cache.max-entry-bytes");
+        if (maxEntry < 1) throw new ConfigException("cache.max-entry-bytes: must be at least 1 byte");
         return new CairnConfig(host, port, Path.of(v.get("data-dir")),
                 storage(v),
-                maxManifest, flush, uploadExpiry, maxSessions, retention, auth, tls,
+                maxManifest, flush, uploadExpiry, maxSessions, maxEntry, retention, auth, tls,
                 choice(v, "log.format", CairnConfig.LogFormat.class),
                 bool(v, "log.access"),
                 duration(v, "server.shutdown-timeout"),

@@ -22,7 +22,8 @@ import java.util.Optional;
 /**
  * The admin API under {@code /api/v1/} (JSON) and {@code /metrics} (Prometheus text):
  * <ul>
- *   <li>{@code GET /api/v1/stats}: per repository manifests, tags, bytes, last use, hits and misses;</li>
+ *   <li>{@code GET /api/v1/stats}: per repository manifests, tags, bytes, last use, hits and misses; per namespace of
+ *   the keyed cache keys, bytes, last use, hits, misses, bytes read and written and the hit ratios;</li>
  *   <li>{@code POST /api/v1/gc[?dry-run=true]}: one collection now, and what it deleted (or would);</li>
  *   <li>{@code POST /api/v1/invalidate} with {@code {"repositories","tag","olderThan","dryRun"}}: evict matching
  *   cache entries at once, so the next build misses and rebuilds.</li>
@@ -96,6 +97,25 @@ final class AdminResource implements Front {
             row.put("misses", lookups[1]);
             repositories.add(row);
         }
+        List<Map<String, Object>> namespaces = new ArrayList<>();
+        for (RetentionRecords.NamespaceFigures f : records.namespaceFigures()) {
+            CacheMetrics.EntryTraffic t = metrics.entryTraffic(f.kind(), f.namespace());
+            Map<String, Object> row = new LinkedHashMap<>();
+            row.put("kind", f.kind());
+            row.put("namespace", f.namespace());
+            row.put("keys", f.keys());
+            row.put("bytes", f.bytes());
+            row.put("lastUse", f.lastUsedAt().map(Object::toString).orElse(null));
+            row.put("hits", t.hits());
+            row.put("misses", t.misses());
+            row.put("bytesRead", t.bytesRead());
+            row.put("bytesWritten", t.bytesWritten());
+            // By requests: reads answered from the cache. By bytes: of the bytes clients needed, those the cache gave
+            // back (a miss's bytes are those the client then wrote).
+            row.put("hitRatio", ratio(t.hits(), t.hits() + t.misses()));
+            row.put("byteHitRatio", ratio(t.bytesRead(), t.bytesRead() + t.bytesWritten()));
+            namespaces.add(row);
+        }
         Map<String, Object> body = new LinkedHashMap<>();
         CollectorHealth health = keeper.health();
         Map<String, Object> collector = new LinkedHashMap<>();
@@ -108,7 +128,12 @@ final class AdminResource implements Front {
         body.put("storedBytes", keeper.storedBytes());
         body.put("budgetBytes", keeper.policy().maxBytes());
         body.put("repositories", repositories);
+        body.put("namespaces", namespaces);
         return body;
+    }
+
+    private static Double ratio(long part, long whole) {
+        return whole == 0 ? null : (double) part / whole;
     }
 
     private CollectionReport invalidate(Exchange x) {

@@ -85,6 +85,11 @@ final class Exchange {
         return new RequestBody(request, request.getLength());
     }
 
+    /** The request body, refused with {@code overLimit}'s exception as soon as more than {@code limit} bytes arrive. */
+    InputStream body(long limit, java.util.function.Supplier<? extends RuntimeException> overLimit) {
+        return new RequestBody(request, request.getLength(), limit, overLimit);
+    }
+
     /**
      * Before an early answer (an error sent while the request body is unread): the rest of the body is read
      * and dropped, up to {@link #DRAIN_LIMIT} bytes and for at most {@link #DRAIN_TIME}. A client that sends

@@ -56,7 +56,7 @@ public final class HttpServer implements AutoCloseable {
     private final boolean tls;
 
     /** Everything the HTTP edge serves. */
-    public record Services(Registry registry, CacheKeeper keeper, RetentionRecords records, CacheMetrics metrics,
+    public record Services(Registry registry, dev.cairn.keyed.KeyedCache keyedCache, CacheKeeper keeper, RetentionRecords records, CacheMetrics metrics,
                            Gatekeeper gatekeeper, Optional<String> tokenRealm, Optional<Duration> blobRedirectFor,
                            List<dev.cairn.config.AddressRange> trustedProxies) {
     }
@@ -120,6 +120,7 @@ public final class HttpServer implements AutoCloseable {
         // One front per protocol; a request goes to the first that claims its path.
         server.setHandler(new GracefulHandler(new FrontChain(gate, List.of(
                 new OciFront(services.registry(), gate, services.blobRedirectFor()),
+                new KeyedCacheFront(services.keyedCache()),
                 new OperationsFront(services.registry(), services.keeper(), services.metrics()),
                 new AdminResource(services.keeper(), services.records(), services.metrics()),
                 new TokenResource(gate)))));

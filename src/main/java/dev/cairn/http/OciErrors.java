@@ -28,6 +28,9 @@ final class OciErrors {
             case INVALID_PATTERN -> ErrorCode.INVALID_REQUEST;
             case INVALID_PAGE_SIZE -> ErrorCode.PAGINATION_NUMBER_INVALID;
             case BLOB_NOT_FOUND -> ErrorCode.BLOB_UNKNOWN;
+            case ENTRY_NOT_FOUND -> ErrorCode.ENTRY_UNKNOWN;
+            case INVALID_KEY -> ErrorCode.KEY_INVALID;
+            case ENTRY_TOO_LARGE -> ErrorCode.SIZE_INVALID;
             case MANIFEST_NOT_FOUND -> ErrorCode.MANIFEST_UNKNOWN;
             case UPLOAD_NOT_FOUND -> ErrorCode.BLOB_UPLOAD_UNKNOWN;
             case REPOSITORY_NOT_FOUND -> ErrorCode.NAME_UNKNOWN;
@@ -45,7 +48,7 @@ final class OciErrors {
             case LOGIN_COOLING_OFF -> ErrorCode.TOOMANYREQUESTS;
         };
         int status = switch (refusal.reason()) {
-            case MANIFEST_TOO_LARGE -> 413;
+            case MANIFEST_TOO_LARGE, ENTRY_TOO_LARGE -> 413;
             case UPLOAD_OUT_OF_ORDER -> 416;
             default -> status(code);
         };
@@ -75,9 +78,9 @@ final class OciErrors {
 
     static int status(ErrorCode code) {
         return switch (code) {
-            case BLOB_UNKNOWN, BLOB_UPLOAD_UNKNOWN, MANIFEST_UNKNOWN, NAME_UNKNOWN -> 404;
+            case BLOB_UNKNOWN, BLOB_UPLOAD_UNKNOWN, MANIFEST_UNKNOWN, NAME_UNKNOWN, ENTRY_UNKNOWN -> 404;
             case BLOB_UPLOAD_INVALID, DIGEST_INVALID, MANIFEST_BLOB_UNKNOWN, MANIFEST_INVALID, NAME_INVALID,
-                 SIZE_INVALID, PAGINATION_NUMBER_INVALID, INVALID_REQUEST -> 400;
+                 SIZE_INVALID, PAGINATION_NUMBER_INVALID, INVALID_REQUEST, KEY_INVALID -> 400;
             case RANGE_INVALID -> 416;
             case UNAUTHORIZED -> 401;
             case DENIED -> 403;

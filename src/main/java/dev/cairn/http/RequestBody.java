@@ -22,10 +22,20 @@ final class RequestBody extends InputStream implements ChunkedBody {
     private Content.Chunk chunk;
     /** The current chunk's buffer was handed out by {@link #nextChunk()}: it is consumed at the next call. */
     private boolean handedOut;
+    /** Bytes handed out so far, and how many may be: past that the body is refused with {@code overLimit}'s exception. */
+    private long handedOutBytes;
+    private final long limit;
+    private final java.util.function.Supplier<? extends RuntimeException> overLimit;
 
     RequestBody(Content.Source source, long length) {
+        this(source, length, Long.MAX_VALUE, () -> new IllegalStateException("no limit"));
+    }
+
+    RequestBody(Content.Source source, long length, long limit, java.util.function.Supplier<? extends RuntimeException> overLimit) {
         this.source = source;
         this.length = length;
+        this.limit = limit;
+        this.overLimit = overLimit;
     }
 
     @Override
@@ -44,6 +54,9 @@ final class RequestBody extends InputStream implements ChunkedBody {
             if (chunk != null) {
                 if (Content.Chunk.isFailure(chunk)) throw IO.rethrow(chunk.getFailure());
                 if (chunk.hasRemaining()) {
+                    handedOutBytes += chunk.remaining();
+                    // A client that declared no length (or a wrong one) is stopped once it is past the limit, not at its end.
+                    if (handedOutBytes > limit) throw overLimit.get();
                     handedOut = true;
                     return chunk.getByteBuffer();
                 }

@@ -36,4 +36,29 @@ public interface EntryRecords {
 
     /** Notes a use of the entry at {@code at} (later uses win); false when it is not there. */
     boolean entryUsed(String kind, RepositoryName namespace, String key, Instant at);
+
+    /** Content stored under a key ({@link #putContent}): its blob, as the blob's record gives it, and the entry's times. */
+    record StoredContent(Digest digest, long size, Instant pushedAt, Instant lastUsedAt) {
+    }
+
+    /**
+     * Stores {@code content} (published, {@code contentSize} bytes) as what the key holds, replacing what it
+     * held; records the blob when it has no record yet, in the same transaction. True when the blob is new
+     * to the store (its bytes now count against the budget). Call it under the content's digest lock, after
+     * publishing it, as a link is made. The entry's own size is 0: its bytes are the blob's, counted once.
+     */
+    boolean putContent(String kind, RepositoryName namespace, String key, Digest content, long contentSize, Instant now);
+
+    /** What the key holds, when it was stored by {@link #putContent} and is there. */
+    Optional<StoredContent> content(String kind, RepositoryName namespace, String key);
+
+    /** Deletes the entry (a client asked), with a "manual" audit event; its blobs go to the sweep. False when it was not there. */
+    boolean deleteEntry(String kind, RepositoryName namespace, String key, Instant now);
+
+    /** A key, the bytes its content holds and when it was stored: a line of a listing. */
+    record StoredKey(String key, long size, Instant pushedAt) {
+    }
+
+    /** Keys {@code >= from} and {@code < to}, in byte order, at most {@code limit}. */
+    List<StoredKey> keys(String kind, RepositoryName namespace, String from, String to, int limit);
 }

@@ -257,6 +257,26 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
+    public boolean putContent(String kind, RepositoryName namespace, String key, Digest content, long contentSize, Instant now) {
+        return keyedEntries.putContent(kind, namespace, key, content, contentSize, now);
+    }
+
+    @Override
+    public Optional<StoredContent> content(String kind, RepositoryName namespace, String key) {
+        return keyedEntries.content(kind, namespace, key);
+    }
+
+    @Override
+    public boolean deleteEntry(String kind, RepositoryName namespace, String key, Instant now) {
+        return keyedEntries.deleteEntry(kind, namespace, key, now);
+    }
+
+    @Override
+    public List<StoredKey> keys(String kind, RepositoryName namespace, String from, String to, int limit) {
+        return keyedEntries.keys(kind, namespace, from, to, limit);
+    }
+
+    @Override
     public List<ListedEntry> rootManifests(EntryOrder order, EntryPosition after, Instant before, int limit) {
         return listing.rootManifests(order, after, before, limit);
     }
@@ -369,6 +389,11 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     @Override
     public List<RepositoryFigures> repositoryFigures() {
         return retention.repositoryFigures();
+    }
+
+    @Override
+    public List<NamespaceFigures> namespaceFigures() {
+        return retention.namespaceFigures();
     }
 
     @Override

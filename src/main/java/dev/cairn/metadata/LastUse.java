@@ -5,7 +5,7 @@ import dev.cairn.values.RepositoryName;
 
 import java.time.Instant;
 
-/** The latest time a manifest (in its repository) or a blob was read, as recorded in a batch. */
+/** The latest time a manifest (in its repository), a blob or a keyed entry was read, as recorded in a batch. */
 public sealed interface LastUse {
     Instant at();
 
@@ -13,5 +13,9 @@ public sealed interface LastUse {
     }
 
     record OfBlob(Digest digest, Instant at) implements LastUse {
+    }
+
+    /** A read of a keyed entry (a build tool's cache hit). */
+    record OfEntry(String kind, RepositoryName namespace, String key, Instant at) implements LastUse {
     }
 }

@@ -253,4 +253,10 @@ public interface RetentionRecords {
     }
 
     List<RepositoryFigures> repositoryFigures();
+
+    /** A namespace of keyed entries of one kind at a glance: keys, bytes their content holds (shared content counted per key), last use. */
+    record NamespaceFigures(String kind, String namespace, long keys, long bytes, Optional<Instant> lastUsedAt) {
+    }
+
+    List<NamespaceFigures> namespaceFigures();
 }

@@ -41,10 +41,7 @@ final class SqlKeyedEntries {
     private static final java.util.Set<String> RESERVED_KINDS = java.util.Set.of("manifest", "blob");
 
     List<Digest> putEntry(String kind, RepositoryName namespace, String key, long size, Collection<Digest> blobs, Instant now) {
-        if (kind.length() > 64 || !KIND.matcher(kind).matches() || RESERVED_KINDS.contains(kind)) {
-            throw new IllegalArgumentException("an entry kind is a lower-case word such as 'ccache' (not 'manifest' or 'blob'): " + kind);
-        }
-        if (key.isEmpty() || size < 0) throw new IllegalArgumentException("an entry needs a key and a size of at least 0");
+        checkEntry(kind, key, size);
         List<Digest> held = List.copyOf(new LinkedHashSet<>(blobs));
         return database.write(c -> {
             try (Statements st = new Statements(c)) {
@@ -53,19 +50,95 @@ final class SqlKeyedEntries {
                     if (!st.exists("SELECT 1 FROM blobs WHERE digest = ?", blob.toString())) missing.add(blob);
                 }
                 if (!missing.isEmpty()) return missing;
-                String ns = namespace.value();
-                // An entry written again may hold other blobs than before: the sweep looks at those it held.
-                SqlRetentionRecords.markForSweep(st, st.strings("SELECT digest FROM keyed_entry_blobs WHERE kind = ? AND namespace = ? AND entry_key = ?",
-                        kind, ns, key), DeletionReason.UNREFERENCED);
-                st.update("DELETE FROM keyed_entry_blobs WHERE kind = ? AND namespace = ? AND entry_key = ?", kind, ns, key);
-                st.update("INSERT INTO keyed_entries (kind, namespace, entry_key, size, pushed_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?) "
-                                + "ON CONFLICT (kind, namespace, entry_key) DO UPDATE SET size = excluded.size, pushed_at = excluded.pushed_at, "
-                                + "last_used_at = excluded.last_used_at",
-                        kind, ns, key, size, now.toEpochMilli(), now.toEpochMilli());
-                for (Digest blob : held) {
-                    st.update("INSERT INTO keyed_entry_blobs (kind, namespace, entry_key, digest) VALUES (?, ?, ?, ?)", kind, ns, key, blob.toString());
-                }
+                replaceEntry(st, kind, namespace.value(), key, size, held, now);
                 return List.of();
+            }
+        });
+    }
+
+    boolean putContent(String kind, RepositoryName namespace, String key, Digest content, long contentSize, Instant now) {
+        checkEntry(kind, key, contentSize);
+        return database.write(c -> {
+            try (Statements st = new Statements(c)) {
+                boolean added = st.update("INSERT INTO blobs (digest, size, created_at, last_used_at) VALUES (?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
+                        content.toString(), contentSize, now.toEpochMilli(), now.toEpochMilli()) > 0;
+                replaceEntry(st, kind, namespace.value(), key, 0, List.of(content), now);
+                return added;
+            }
+        });
+    }
+
+    private static void checkEntry(String kind, String key, long size) {
+        if (kind.length() > 64 || !KIND.matcher(kind).matches() || RESERVED_KINDS.contains(kind)) {
+            throw new IllegalArgumentException("an entry kind is a lower-case word such as 'ccache' (not 'manifest' or 'blob'): " + kind);
+        }
+        if (key.isEmpty() || size < 0) throw new IllegalArgumentException("an entry needs a key and a size of at least 0");
+    }
+
+    private static void replaceEntry(Statements st, String kind, String ns, String key, long size, List<Digest> held, Instant now) throws SQLException {
+        // An entry written again may hold other blobs than before: the sweep looks at those it held.
+        SqlRetentionRecords.markForSweep(st, st.strings("SELECT digest FROM keyed_entry_blobs WHERE kind = ? AND namespace = ? AND entry_key = ?",
+                kind, ns, key), DeletionReason.UNREFERENCED);
+        st.update("DELETE FROM keyed_entry_blobs WHERE kind = ? AND namespace = ? AND entry_key = ?", kind, ns, key);
+        st.update("INSERT INTO keyed_entries (kind, namespace, entry_key, size, pushed_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?) "
+                        + "ON CONFLICT (kind, namespace, entry_key) DO UPDATE SET size = excluded.size, pushed_at = excluded.pushed_at, "
+                        + "last_used_at = excluded.last_used_at",
+                kind, ns, key, size, now.toEpochMilli(), now.toEpochMilli());
+        for (Digest blob : held) {
+            st.update("INSERT INTO keyed_entry_blobs (kind, namespace, entry_key, digest) VALUES (?, ?, ?, ?)", kind, ns, key, blob.toString());
+        }
+    }
+
+    Optional<EntryRecords.StoredContent> content(String kind, RepositoryName namespace, String key) {
+        return database.read(c -> {
+            try (Statements st = new Statements(c)) {
+                PreparedStatement s = st.prepare("SELECT b.digest, b.size, e.pushed_at, e.last_used_at FROM keyed_entries e "
+                        + "JOIN keyed_entry_blobs k ON k.kind = e.kind AND k.namespace = e.namespace AND k.entry_key = e.entry_key "
+                        + "JOIN blobs b ON b.digest = k.digest WHERE e.kind = ? AND e.namespace = ? AND e.entry_key = ?");
+                Statements.bind(s, kind, namespace.value(), key);
+                try (ResultSet r = s.executeQuery()) {
+                    if (!r.next()) return Optional.empty();
+                    return Optional.of(new EntryRecords.StoredContent(Digest.parse(r.getString(1)), r.getLong(2),
+                            Instant.ofEpochMilli(r.getLong(3)), Instant.ofEpochMilli(r.getLong(4))));
+                }
+            }
+        });
+    }
+
+    boolean deleteEntry(String kind, RepositoryName namespace, String key, Instant now) {
+        return database.write(c -> {
+            try (Statements st = new Statements(c)) {
+                String ns = namespace.value();
+                PreparedStatement s = st.prepare("DELETE FROM keyed_entries WHERE kind = ? AND namespace = ? AND entry_key = ? RETURNING size");
+                Statements.bind(s, kind, ns, key);
+                long size;
+                try (ResultSet r = s.executeQuery()) {
+                    if (!r.next()) return false;
+                    size = r.getLong(1);
+                }
+                List<String> held = st.strings("SELECT digest FROM keyed_entry_blobs WHERE kind = ? AND namespace = ? AND entry_key = ?", kind, ns, key);
+                st.update("DELETE FROM keyed_entry_blobs WHERE kind = ? AND namespace = ? AND entry_key = ?", kind, ns, key);
+                SqlRetentionRecords.markForSweep(st, held, DeletionReason.MANUAL);
+                insertAuditEvent(st, new AuditEvent(0, now, kind, Optional.of(ns), key, List.of(), size, DeletionReason.MANUAL.wireName()));
+                return true;
+            }
+        });
+    }
+
+    List<EntryRecords.StoredKey> keys(String kind, RepositoryName namespace, String from, String to, int limit) {
+        return database.read(c -> {
+            try (Statements st = new Statements(c)) {
+                // The entry's own size plus its blobs': content entries hold one blob and no bytes of their own.
+                PreparedStatement s = st.prepare("SELECT e.entry_key, e.size + COALESCE((SELECT SUM(b.size) FROM keyed_entry_blobs k "
+                        + "JOIN blobs b ON b.digest = k.digest WHERE k.kind = e.kind AND k.namespace = e.namespace AND k.entry_key = e.entry_key), 0), "
+                        + "e.pushed_at FROM keyed_entries e WHERE e.kind = ? AND e.namespace = ? AND e.entry_key >= ? AND e.entry_key < ? "
+                        + "ORDER BY e.entry_key LIMIT ?");
+                Statements.bind(s, kind, namespace.value(), from, to, limit);
+                List<EntryRecords.StoredKey> keys = new ArrayList<>();
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) keys.add(new EntryRecords.StoredKey(r.getString(1), r.getLong(2), Instant.ofEpochMilli(r.getLong(3))));
+                }
+                return keys;
             }
         });
     }

@@ -295,7 +295,9 @@ final class SqlRegistryRecords {
             try (PreparedStatement manifests = c.prepareStatement(
                     "UPDATE manifests SET last_used_at = ? WHERE repository = ? AND digest = ? AND last_used_at < ?");
                  PreparedStatement blobs = c.prepareStatement(
-                         "UPDATE blobs SET last_used_at = ? WHERE digest = ? AND last_used_at < ?")) {
+                         "UPDATE blobs SET last_used_at = ? WHERE digest = ? AND last_used_at < ?");
+                 PreparedStatement entries = c.prepareStatement(
+                         "UPDATE keyed_entries SET last_used_at = ? WHERE kind = ? AND namespace = ? AND entry_key = ? AND last_used_at < ?")) {
                 for (LastUse use : uses) {
                     long at = use.at().toEpochMilli();
                     switch (use) {
@@ -312,10 +314,19 @@ final class SqlRegistryRecords {
                             blobs.setLong(3, at);
                             blobs.addBatch();
                         }
+                        case LastUse.OfEntry e -> {
+                            entries.setLong(1, at);
+                            entries.setString(2, e.kind());
+                            entries.setString(3, e.namespace().value());
+                            entries.setString(4, e.key());
+                            entries.setLong(5, at);
+                            entries.addBatch();
+                        }
                     }
                 }
                 manifests.executeBatch();
                 blobs.executeBatch();
+                entries.executeBatch();
             }
             return null;
         });

@@ -75,6 +75,50 @@ public final class CacheMetrics implements RegistryEvents {
         return counts == null ? new long[]{0, 0} : new long[]{counts[0].sum(), counts[1].sum()};
     }
 
+    /** What a namespace of keyed entries saw since start: hits, misses, bytes read from hits, bytes written. */
+    public record EntryTraffic(long hits, long misses, long bytesRead, long bytesWritten) {
+        public static final EntryTraffic NONE = new EntryTraffic(0, 0, 0, 0);
+    }
+
+    private final Map<String, LongAdder[]> entryTraffic = new ConcurrentHashMap<>();
+
+    private LongAdder[] traffic(String kind, RepositoryName namespace) {
+        return entryTraffic.computeIfAbsent(kind + " " + namespace.value(), k -> new LongAdder[]{new LongAdder(), new LongAdder(), new LongAdder(), new LongAdder()});
+    }
+
+    @Override
+    public void entryHit(String kind, RepositoryName namespace, long bytes) {
+        Counter.builder("cairn.cache.lookups").description("keyed cache reads answered from the cache (hit) or not (miss)")
+                .tag("kind", kind).tag("namespace", namespace.value()).tag("result", "hit").register(meters).increment();
+        if (bytes > 0) {
+            Counter.builder("cairn.cache.bytes").description("keyed cache content bytes read (hits) and written")
+                    .tag("kind", kind).tag("namespace", namespace.value()).tag("direction", "read").register(meters).increment(bytes);
+        }
+        LongAdder[] t = traffic(kind, namespace);
+        t[0].increment();
+        t[2].add(bytes);
+    }
+
+    @Override
+    public void entryMiss(String kind, RepositoryName namespace) {
+        Counter.builder("cairn.cache.lookups").description("keyed cache reads answered from the cache (hit) or not (miss)")
+                .tag("kind", kind).tag("namespace", namespace.value()).tag("result", "miss").register(meters).increment();
+        traffic(kind, namespace)[1].increment();
+    }
+
+    @Override
+    public void entryStored(String kind, RepositoryName namespace, long bytes) {
+        Counter.builder("cairn.cache.bytes").description("keyed cache content bytes read (hits) and written")
+                .tag("kind", kind).tag("namespace", namespace.value()).tag("direction", "written").register(meters).increment(bytes);
+        traffic(kind, namespace)[3].add(bytes);
+    }
+
+    /** The traffic of a namespace of keyed entries of {@code kind} since start. */
+    public EntryTraffic entryTraffic(String kind, String namespace) {
+        LongAdder[] t = entryTraffic.get(kind + " " + namespace);
+        return t == null ? EntryTraffic.NONE : new EntryTraffic(t[0].sum(), t[1].sum(), t[2].sum(), t[3].sum());
+    }
+
     @Override
     public void blobBytesServed(long bytes) {
         served.increment(bytes);

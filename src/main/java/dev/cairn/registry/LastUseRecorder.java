@@ -29,6 +29,9 @@ public final class LastUseRecorder implements AutoCloseable {
     private record ManifestKey(RepositoryName repository, Digest digest) {
     }
 
+    private record EntryKey(String kind, RepositoryName namespace, String key) {
+    }
+
     private final MetadataStore metadata;
     private final Clock clock;
     private final Map<Object, Instant> pending = new ConcurrentHashMap<>();
@@ -95,6 +98,14 @@ public final class LastUseRecorder implements AutoCloseable {
     }
 
     /**
+     * A read of a keyed entry (a build tool's cache hit), batched: it only orders the entry in the LRU. The
+     * reader has its content open already, so an eviction that does not see this use takes nothing it reads.
+     */
+    public void entryUsed(String kind, RepositoryName namespace, String key) {
+        pending.put(new EntryKey(kind, namespace, key), clock.instant());
+    }
+
+    /**
      * Writes everything recorded so far. A use stays in the pending map until its write has committed, so a
      * flush that runs meanwhile (the collector's, while the periodic one waits for the database) writes it
      * again rather than missing it.
@@ -106,6 +117,7 @@ public final class LastUseRecorder implements AutoCloseable {
         batch.forEach((key, at) -> uses.add(switch (key) {
             case ManifestKey m -> new LastUse.OfManifest(m.repository(), m.digest(), at);
             case Digest d -> new LastUse.OfBlob(d, at);
+            case EntryKey e -> new LastUse.OfEntry(e.kind(), e.namespace(), e.key(), at);
             default -> throw new IllegalStateException("unknown key " + key);
         }));
         metadata.recordLastUse(uses);

@@ -23,6 +23,22 @@ public interface RegistryEvents {
     default void blobBytesReceived(long bytes) {
     }
 
+    /** A keyed entry found and served ({@code bytes} of content; 0 for a HEAD). */
+    default void entryHit(String kind, RepositoryName namespace, long bytes) {
+    }
+
+    /** A keyed entry asked for and not there. */
+    default void entryMiss(String kind, RepositoryName namespace) {
+    }
+
+    /** A keyed entry written ({@code bytes} of content received). */
+    default void entryStored(String kind, RepositoryName namespace, long bytes) {
+    }
+
+    /** A keyed entry deleted by a client (not by retention); its content goes with the next sweep if nothing else holds it. */
+    default void entryDeleted(String kind, RepositoryName namespace, String key) {
+    }
+
     /** Bytes that now count against the budget (a blob new to the store, a manifest document). */
     default void bytesStored(long bytes) {
     }
@@ -73,6 +89,30 @@ public interface RegistryEvents {
             public void blobBytesReceived(long bytes) {
                 first.blobBytesReceived(bytes);
                 second.blobBytesReceived(bytes);
+            }
+
+            @Override
+            public void entryHit(String kind, RepositoryName namespace, long bytes) {
+                first.entryHit(kind, namespace, bytes);
+                second.entryHit(kind, namespace, bytes);
+            }
+
+            @Override
+            public void entryMiss(String kind, RepositoryName namespace) {
+                first.entryMiss(kind, namespace);
+                second.entryMiss(kind, namespace);
+            }
+
+            @Override
+            public void entryStored(String kind, RepositoryName namespace, long bytes) {
+                first.entryStored(kind, namespace, bytes);
+                second.entryStored(kind, namespace, bytes);
+            }
+
+            @Override
+            public void entryDeleted(String kind, RepositoryName namespace, String key) {
+                first.entryDeleted(kind, namespace, key);
+                second.entryDeleted(kind, namespace, key);
             }
 
             @Override

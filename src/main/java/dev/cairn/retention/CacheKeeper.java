@@ -125,6 +125,11 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         metrics.evicted(DeletionReason.MANUAL.wireName(), 1, bytes);
     }
 
+    @Override
+    public void entryDeleted(String kind, RepositoryName namespace, String key) {
+        audit.drain(records); // as a manifest's: the delete wrote its "manual" event in its own transaction
+    }
+
     /**
      * The hard limit: new bytes that would take the store past its budget wait for a collection; if that
      * cannot make room, they are refused. Without the hard limit the budget is restored after the fact.

@@ -37,6 +37,13 @@ public interface BlobContent {
      */
     StagedBlob stage(Digest expected, InputStream body) throws IOException, DigestMismatchException;
 
+    /**
+     * Streams {@code body} to stable storage and names it by its SHA-256, without making it visible: for
+     * content stored under a key of the client's choosing (a build tool's cache entry), whose digest nobody
+     * knows before the last byte. {@link #publish} and {@link #discard} take it as they take {@link #stage}'s.
+     */
+    StagedBlob stageByContent(InputStream body) throws IOException;
+
     /** Makes staged bytes the blob, atomically; when the blob is already stored, keeps that one copy. */
     BlobInfo publish(StagedBlob staged) throws IOException;
 

@@ -93,18 +93,32 @@ public final class FileBlobStore implements BlobStore {
 
     @Override
     public StagedBlob stage(Digest expected, InputStream body) throws IOException, DigestMismatchException {
+        return stageHashing(expected.algorithm(), Optional.of(expected), body);
+    }
+
+    @Override
+    public StagedBlob stageByContent(InputStream body) throws IOException {
+        try {
+            return stageHashing("sha256", Optional.empty(), body);
+        } catch (DigestMismatchException e) {
+            throw new IllegalStateException("nothing was expected", e);
+        }
+    }
+
+    private StagedBlob stageHashing(String algorithm, Optional<Digest> expected, InputStream body) throws IOException, DigestMismatchException {
         Path temp = tmp.resolve(UUID.randomUUID().toString());
         boolean staged = false;
         try {
-            MessageDigest hasher = expected.newHasher();
+            MessageDigest hasher = Digest.newHasher(algorithm);
             long size;
             try (FileChannel out = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
                 size = copyHashing(body, out, directWrites ? temp : null, hasher);
                 out.force(false);
             }
-            verify(expected, Digest.of(expected.algorithm(), hasher.digest()));
+            Digest actual = Digest.of(algorithm, hasher.digest());
+            if (expected.isPresent()) verify(expected.get(), actual);
             staged = true;
-            return new StagedBlob(expected, size, temp);
+            return new StagedBlob(actual, size, temp);
         } finally {
             if (!staged) Files.deleteIfExists(temp);
         }

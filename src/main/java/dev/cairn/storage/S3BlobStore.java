@@ -140,16 +140,55 @@ public final class S3BlobStore implements BlobStore {
     @Override
     public StagedBlob stage(Digest expected, InputStream body) throws IOException, DigestMismatchException {
         MessageDigest hasher = expected.newHasher();
+        Streamed streamed = streamTo(keyOf(expected), hasher, body);
+        try {
+            verify(expected, Digest.of(expected.algorithm(), hasher.digest()));
+        } catch (DigestMismatchException e) {
+            if (streamed.handle() instanceof PendingMultipart pending) bucket.abortMultipart(pending.key(), pending.uploadId());
+            throw e;
+        }
+        return new StagedBlob(expected, streamed.size(), streamed.handle());
+    }
+
+    /**
+     * Less than a part: kept in memory until published (one PUT). More: a multipart upload to a staging key
+     * (the blob's own key is not known before the last byte), completed, and copied to the blob's key on
+     * publish. A node that dies in between leaves a staging object that the sweep of abandoned uploads
+     * removes, as it does a dead session's.
+     */
+    @Override
+    public StagedBlob stageByContent(InputStream body) throws IOException {
+        MessageDigest hasher = Digest.newHasher("sha256");
+        Streamed streamed = streamTo(stagingKey("content-" + UUID.randomUUID()), hasher, body);
+        Staged handle = streamed.handle();
+        if (handle instanceof PendingMultipart pending) {
+            try {
+                bucket.completeMultipart(pending.key(), pending.uploadId(), pending.parts());
+            } catch (IOException | RuntimeException e) {
+                bucket.abortQuietly(pending.key(), pending.uploadId());
+                throw e;
+            }
+            handle = new StagingObject(pending.key(), null);
+        }
+        return new StagedBlob(Digest.of("sha256", hasher.digest()), streamed.size(), handle);
+    }
+
+    private record Streamed(long size, Staged handle) {
+    }
+
+    /**
+     * Streams {@code body} through {@code hasher}: less than a part stays in memory, more goes to a multipart
+     * upload to {@code key}, left pending (aborted if the body or a part fails).
+     */
+    private Streamed streamTo(String key, MessageDigest hasher, InputStream body) throws IOException {
         byte[] buffer = buffers.take();
-        String key = keyOf(expected);
         String multipartId = null;
-        boolean staged = false;
+        boolean streamed = false;
         try {
             int filled = fill(body, buffer, 0, hasher);
             if (filled < buffer.length) {
-                verify(expected, Digest.of(expected.algorithm(), hasher.digest()));
-                staged = true;
-                return new StagedBlob(expected, filled, new SmallBlob(java.util.Arrays.copyOf(buffer, filled), filled, null));
+                streamed = true;
+                return new Streamed(filled, new SmallBlob(java.util.Arrays.copyOf(buffer, filled), filled, null));
             }
             multipartId = bucket.createMultipart(key);
             List<S3Bucket.Part> parts = new ArrayList<>();
@@ -159,12 +198,11 @@ public final class S3BlobStore implements BlobStore {
                 size += filled;
                 filled = filled < buffer.length ? 0 : fill(body, buffer, 0, hasher);
             }
-            verify(expected, Digest.of(expected.algorithm(), hasher.digest()));
-            staged = true;
-            return new StagedBlob(expected, size, new PendingMultipart(key, multipartId, List.copyOf(parts)));
+            streamed = true;
+            return new Streamed(size, new PendingMultipart(key, multipartId, List.copyOf(parts)));
         } finally {
             buffers.give(buffer);
-            if (!staged && multipartId != null) bucket.abortMultipart(key, multipartId);
+            if (!streamed && multipartId != null) bucket.abortMultipart(key, multipartId);
         }
     }
 

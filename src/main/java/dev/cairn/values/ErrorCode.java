@@ -30,6 +30,10 @@ public enum ErrorCode {
     /** Cairn's code for a collection asked of a node while another node sharing the stores runs one. */
     COLLECTION_BUSY("another node is collecting; retry when it is done"),
     /** Distribution's code for a fault on the server's side; it travels with a 5xx. */
+    /** Cairn's code for a key a build-tool cache does not hold. */
+    ENTRY_UNKNOWN("no entry under this key"),
+    /** Cairn's code for a cache key or namespace that cannot be stored. */
+    KEY_INVALID("invalid cache key"),
     UNKNOWN("unknown error");
 
     private final String defaultMessage;

@@ -21,6 +21,12 @@ public class Refusal extends RuntimeException {
         /** A page size (the listing's {@code n}) that is not a non-negative whole number. */
         INVALID_PAGE_SIZE,
         BLOB_NOT_FOUND,
+        /** A key a build-tool cache does not hold (a cache miss). */
+        ENTRY_NOT_FOUND,
+        /** A key or namespace of a keyed cache that cannot be stored ('..', control characters, too long). */
+        INVALID_KEY,
+        /** A keyed entry over the configured size limit. */
+        ENTRY_TOO_LARGE,
         MANIFEST_NOT_FOUND,
         UPLOAD_NOT_FOUND,
         REPOSITORY_NOT_FOUND,

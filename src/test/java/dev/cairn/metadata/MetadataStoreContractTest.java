@@ -433,6 +433,54 @@ class MetadataStoreContractTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"sqlite", "postgres"})
+    void contentUnderKeysIsRecordedWithItsBlobListedInByteOrderAndDeletedToTheSweep(String kind) throws Exception {
+        try (JdbcMetadataStore store = store(kind)) {
+            RepositoryName ns = RepositoryName.of("tools");
+            Digest one = digest("object one");
+            Digest two = digest("object two");
+            Instant t = Instant.ofEpochMilli(1_000_000);
+            assertThat(store.putContent("cache", ns, "ab/cd", one, 100, t)).as("the blob is new").isTrue();
+            assertThat(store.putContent("cache", ns, "ab/ce", one, 100, t)).as("same content, other key: not new").isFalse();
+            assertThat(store.putContent("cache", ns, "ab", two, 50, t)).isTrue();
+            assertThat(store.putContent("cache", ns, "b\u00e9/x", two, 50, t)).isFalse();
+            assertThat(store.putContent("cache", RepositoryName.of("other"), "ab/cd", two, 50, t)).isFalse();
+            assertThat(store.storedBytes()).as("each blob once; content entries have no bytes of their own").isEqualTo(150);
+            assertThat(store.content("cache", ns, "ab/cd")).hasValue(new EntryRecords.StoredContent(one, 100, t, t));
+            assertThat(store.content("cache", ns, "ab/c")).isEmpty();
+            assertThat(store.content("ccache", ns, "ab/cd")).as("kinds are apart").isEmpty();
+
+            assertThat(store.keys("cache", ns, "", "\uffff", 10)).extracting(EntryRecords.StoredKey::key)
+                    .as("byte order, as both databases sort").containsExactly("ab", "ab/cd", "ab/ce", "b\u00e9/x");
+            assertThat(store.keys("cache", ns, "ab/", "ab0", 10)).extracting(EntryRecords.StoredKey::key).containsExactly("ab/cd", "ab/ce");
+            assertThat(store.keys("cache", ns, "ab/cd\u0001", "ab0", 10)).extracting(EntryRecords.StoredKey::key).containsExactly("ab/ce");
+            assertThat(store.keys("cache", ns, "", "\uffff", 1)).singleElement().isEqualTo(new EntryRecords.StoredKey("ab", 50, t));
+
+            Instant later = t.plusSeconds(5);
+            store.recordLastUse(List.of(new LastUse.OfEntry("cache", ns, "ab/cd", later)));
+            assertThat(store.content("cache", ns, "ab/cd").orElseThrow().lastUsedAt()).isEqualTo(later);
+            store.recordLastUse(List.of(new LastUse.OfEntry("cache", ns, "ab/cd", t)));
+            assertThat(store.content("cache", ns, "ab/cd").orElseThrow().lastUsedAt()).as("a use never moves back").isEqualTo(later);
+
+            assertThat(store.putContent("cache", ns, "ab/cd", two, 50, later)).as("replaced").isFalse();
+            assertThat(store.content("cache", ns, "ab/cd").orElseThrow().digest()).isEqualTo(two);
+            assertThat(store.deleteEntry("cache", ns, "ab/ce", later)).isTrue();
+            assertThat(store.deleteEntry("cache", ns, "ab/ce", later)).isFalse();
+            assertThat(store.sweepCandidates(Optional.empty(), 10)).as("what the keys held goes to the sweep").containsExactly(one);
+            assertThat(store.sweepBlobs(List.of(one, two), later.plusSeconds(3600))).containsOnlyKeys(one);
+            assertThat(store.storedBytes()).isEqualTo(50);
+            assertThat(store.auditEvents(100)).anySatisfy(e -> {
+                assertThat(e.kind()).isEqualTo("cache");
+                assertThat(e.digest()).isEqualTo("ab/ce");
+                assertThat(e.reason()).isEqualTo("manual");
+            });
+            assertThat(store.namespaceFigures()).containsExactly(
+                    new RetentionRecords.NamespaceFigures("cache", "other", 1, 50, Optional.of(t)),
+                    new RetentionRecords.NamespaceFigures("cache", "tools", 3, 150, Optional.of(later)));
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sqlite", "postgres"})
     void uploadsSettingsAndLastUse(String kind) throws Exception {
         try (JdbcMetadataStore store = store(kind)) {
             store.createUpload(new UploadSession("u-1", REPO, Instant.ofEpochMilli(5000), "user ci-1"));

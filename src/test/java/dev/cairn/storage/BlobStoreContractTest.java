@@ -297,6 +297,33 @@ class BlobStoreContractTest {
     }
 
     @OnEveryBackend
+    void contentStagedWithoutADigestIsNamedByItsSha256AndPublishedOnceOrDiscardedWithoutTrace(String kind) throws Exception {
+        try (Backend backend = backend(kind)) {
+            BlobStore store = backend.store();
+            for (int size : new int[]{0, 1000, PART, 2 * PART + 12345}) {
+                byte[] content = SeededBytes.of(size, 50 + size);
+                StagedBlob staged = store.stageByContent(new ByteArrayInputStream(content));
+                assertThat(staged.digest()).isEqualTo(Digest.sha256(content));
+                assertThat(staged.size()).isEqualTo(size);
+                assertThat(store.stat(staged.digest())).as("not visible before it is published").isEmpty();
+                assertThat(store.publish(staged)).isEqualTo(new BlobInfo(staged.digest(), size));
+                store.discard(staged);
+                assertThat(backend.holdsAtLayoutPath(staged.digest())).isTrue();
+                assertThat(read(backend.otherNode(), staged.digest(), 0)).isEqualTo(content);
+                StagedBlob again = backend.otherNode().stageByContent(new ByteArrayInputStream(content));
+                assertThat(backend.otherNode().publish(again)).as("the same content again: one copy").isEqualTo(new BlobInfo(staged.digest(), size));
+                backend.otherNode().discard(again);
+            }
+            byte[] dropped = SeededBytes.of(2 * PART + 1, 60);
+            StagedBlob unpublished = store.stageByContent(new ByteArrayInputStream(dropped));
+            store.discard(unpublished);
+            assertThat(store.stat(unpublished.digest())).isEmpty();
+            assertThat(backend.uploadLeftovers()).as("staging leaves nothing once published or discarded").isEmpty();
+            assertThat(listing(store)).hasSize(4);
+        }
+    }
+
+    @OnEveryBackend
     void bytesThatDoNotMatchTheirDigestAreRefusedAndLeaveNothingBehind(String kind) throws Exception {
         try (Backend backend = backend(kind)) {
             BlobStore store = backend.store();

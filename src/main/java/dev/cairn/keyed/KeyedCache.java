@@ -1,0 +1,202 @@
+package dev.cairn.keyed;
+
+import dev.cairn.metadata.EntryRecords;
+import dev.cairn.metadata.MetadataStore;
+import dev.cairn.registry.DigestLocks;
+import dev.cairn.registry.LastUseRecorder;
+import dev.cairn.registry.RegistryEvents;
+import dev.cairn.storage.BlobContent;
+import dev.cairn.storage.StagedBlob;
+import dev.cairn.values.Digest;
+import dev.cairn.values.Refusal;
+import dev.cairn.values.RepositoryName;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.NoSuchFileException;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
+
+/**
+ * Content stored under keys, per kind of client ({@code cache} for plain HTTP and WebDAV clients) and
+ * namespace. A write stages the bytes, names them by their SHA-256 and then, under that digest's lock,
+ * publishes the blob and points the key at it in one transaction: a write killed mid-body leaves nothing
+ * visible, and of two writes of one key the last to commit wins, each whole. Reads cost no database write
+ * (the use is batched, see {@link LastUseRecorder#entryUsed}).
+ */
+public final class KeyedCache {
+    /** Children a directory listing names at most (a WebDAV client lists directories; a flat namespace may hold millions of keys). */
+    public static final int MAX_LISTED = 10_000;
+    private static final int LISTING_PAGE = 256;
+
+    private final BlobContent blobs;
+    private final MetadataStore metadata;
+    private final EntryRecords entries;
+    private final LastUseRecorder lastUse;
+    private final DigestLocks digestLocks;
+    private final RegistryEvents events;
+    private final long maxEntryBytes;
+    private final Clock clock;
+
+    public KeyedCache(BlobContent blobs, MetadataStore metadata, EntryRecords entries, LastUseRecorder lastUse, DigestLocks digestLocks,
+                      RegistryEvents events, long maxEntryBytes, Clock clock) {
+        this.blobs = blobs;
+        this.metadata = metadata;
+        this.entries = entries;
+        this.lastUse = lastUse;
+        this.digestLocks = digestLocks;
+        this.events = events;
+        this.maxEntryBytes = maxEntryBytes;
+        this.clock = clock;
+    }
+
+    /** The largest content one key may hold; larger writes are refused (ENTRY_TOO_LARGE). */
+    public long maxEntryBytes() {
+        return maxEntryBytes;
+    }
+
+    /** What a key holds: its content's digest and size, when it was stored, and the bytes when they were asked for. */
+    public record Hit(Digest digest, long size, Instant storedAt, Optional<InputStream> content) {
+    }
+
+    /**
+     * What the key holds, with its bytes open when {@code withContent} (a GET; a HEAD asks for none); counted
+     * as a hit or a miss. A key whose content went between the lookup and the open is a miss.
+     */
+    public Optional<Hit> read(String kind, RepositoryName namespace, CacheKey key, boolean withContent) {
+        Optional<EntryRecords.StoredContent> found = entries.content(kind, namespace, key.path());
+        if (found.isEmpty()) {
+            events.entryMiss(kind, namespace);
+            return Optional.empty();
+        }
+        EntryRecords.StoredContent content = found.get();
+        Optional<InputStream> bytes = Optional.empty();
+        if (withContent) {
+            try {
+                bytes = Optional.of(blobs.open(content.digest(), 0));
+            } catch (NoSuchFileException e) {
+                events.entryMiss(kind, namespace); // evicted and swept since the lookup
+                return Optional.empty();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+        lastUse.entryUsed(kind, namespace, key.path());
+        events.entryHit(kind, namespace, withContent ? content.size() : 0);
+        return Optional.of(new Hit(content.digest(), content.size(), content.pushedAt(), bytes));
+    }
+
+    /**
+     * Stores {@code body} as what the key holds, replacing what it held. {@code declaredLength} (when the
+     * client declared one) over the limit is refused before a byte is read; a body that turns out longer is
+     * refused too, and nothing of it kept.
+     */
+    public Hit write(String kind, RepositoryName namespace, CacheKey key, OptionalLong declaredLength, InputStream body) {
+        if (declaredLength.isPresent() && declaredLength.getAsLong() > maxEntryBytes) throw tooLarge(declaredLength.getAsLong() + " bytes");
+        StagedBlob staged;
+        try {
+            staged = blobs.stageByContent(body);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        try {
+            if (staged.size() > maxEntryBytes) throw tooLarge(staged.size() + " bytes");
+            events.entryStored(kind, namespace, staged.size());
+            // Outside the digest lock: admission may wait for a collection, which takes digest locks itself.
+            try (RegistryEvents.Admission admission = metadata.blobRecordExists(staged.digest())
+                    ? RegistryEvents.Admission.NONE : events.admit(staged.size())) {
+                Instant now = clock.instant();
+                digestLocks.withLock(staged.digest(), () -> {
+                    try {
+                        blobs.publish(staged);
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                    if (entries.putContent(kind, namespace, key.path(), staged.digest(), staged.size(), now)) events.bytesStored(staged.size());
+                    return null;
+                });
+                return new Hit(staged.digest(), staged.size(), now, Optional.empty());
+            }
+        } finally {
+            try {
+                blobs.discard(staged);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+    }
+
+    /** Forgets the key (its content goes once nothing else holds it); ENTRY_NOT_FOUND when it holds nothing. */
+    public void delete(String kind, RepositoryName namespace, CacheKey key) {
+        if (!entries.deleteEntry(kind, namespace, key.path(), clock.instant())) throw notFound(namespace, key);
+        events.entryDeleted(kind, namespace, key.path());
+    }
+
+    /** A name in a directory listing: a key holding content, or a directory (a prefix of keys, ending before a '/'). */
+    public sealed interface Listed {
+        String name();
+    }
+
+    public record ListedFile(String name, long size, Instant storedAt) implements Listed {
+    }
+
+    public record ListedDirectory(String name) implements Listed {
+    }
+
+    /** What {@code path} is: a key holding content, a directory of keys, or nothing. The namespace's root is always a directory. */
+    public Optional<Listed> describe(String kind, RepositoryName namespace, Optional<CacheKey> path) {
+        if (path.isEmpty()) return Optional.of(new ListedDirectory(""));
+        String p = path.get().path();
+        String name = p.substring(p.lastIndexOf('/') + 1);
+        Optional<EntryRecords.StoredContent> content = entries.content(kind, namespace, p);
+        if (content.isPresent()) return Optional.of(new ListedFile(name, content.get().size(), content.get().pushedAt()));
+        boolean directory = !entries.keys(kind, namespace, p + "/", p + "0", 1).isEmpty(); // '0' follows '/' in byte order
+        return directory ? Optional.of(new ListedDirectory(name)) : Optional.empty();
+    }
+
+    /**
+     * The keys and directories directly under {@code directory} (the root when empty), in byte order, at
+     * most {@link #MAX_LISTED}. A directory costs one indexed read however many keys it holds.
+     */
+    public List<Listed> list(String kind, RepositoryName namespace, Optional<CacheKey> directory) {
+        String prefix = directory.map(d -> d.path() + "/").orElse("");
+        String end = directory.map(d -> d.path() + "0").orElse(CacheKey.AFTER_EVERY_KEY);
+        List<Listed> listed = new ArrayList<>();
+        String from = prefix;
+        while (listed.size() < MAX_LISTED) {
+            List<EntryRecords.StoredKey> page = entries.keys(kind, namespace, from, end, LISTING_PAGE);
+            boolean skipped = false;
+            for (EntryRecords.StoredKey key : page) {
+                String rest = key.key().substring(prefix.length());
+                int slash = rest.indexOf('/');
+                if (slash < 0) {
+                    listed.add(new ListedFile(rest, key.size(), key.pushedAt()));
+                    from = key.key() + "\u0001"; // no key holds a control character: the next key is at least this
+                } else {
+                    String name = rest.substring(0, slash);
+                    listed.add(new ListedDirectory(name));
+                    from = prefix + name + "0"; // past every key under it
+                    skipped = true;
+                }
+                if (skipped || listed.size() >= MAX_LISTED) break;
+            }
+            if (!skipped && page.size() < LISTING_PAGE) break;
+        }
+        return listed;
+    }
+
+    /** The refusal of an entry of {@code size} (in words: "600 bytes", "more than 512 bytes"). */
+    public Refusal tooLarge(String size) {
+        return new Refusal(Refusal.Reason.ENTRY_TOO_LARGE, "the entry is " + size + ", over the limit of " + maxEntryBytes
+                + " bytes per key (cache.max-entry-bytes)");
+    }
+
+    private static Refusal notFound(RepositoryName namespace, CacheKey key) {
+        return new Refusal(Refusal.Reason.ENTRY_NOT_FOUND, "no entry " + key.path() + " in " + namespace);
+    }
+}
