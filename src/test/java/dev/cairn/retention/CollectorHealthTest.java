@@ -43,10 +43,11 @@ class CollectorHealthTest {
             assertThat(cairn.node().keeper().collect(false).dryRun()).isFalse();
             assertThat(cairn.node().keeper().health().lastSuccess()).isPresent();
 
-            // A metadata fault every collection trips on: the table of keyed entries is gone.
+            // A metadata fault every collection trips on (its first phase reads the shared settings) and nothing the
+            // stats, readiness or metrics read does: the settings table is gone.
             try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + cairn.dataDir().resolve("cairn.db"));
                  Statement s = c.createStatement()) {
-                s.executeUpdate("ALTER TABLE keyed_entries RENAME TO keyed_entries_away");
+                s.executeUpdate("ALTER TABLE settings RENAME TO settings_away");
             }
             HttpResponse<byte[]> gc = client.post("/api/v1/gc", new byte[0]);
             assertThat(gc.statusCode()).isEqualTo(500);
@@ -57,7 +58,7 @@ class CollectorHealthTest {
             CollectorHealth failing = cairn.node().keeper().health();
             assertThat(failing.failuresInARow()).isGreaterThanOrEqualTo(2);
             assertThat(failing.failingSince()).isPresent();
-            assertThat(failing.lastError()).hasValueSatisfying(e -> assertThat(e).contains("keyed_entries"));
+            assertThat(failing.lastError()).hasValueSatisfying(e -> assertThat(e).contains("settings"));
 
             JsonNode stats = OciClient.JSON.readTree(client.get("/api/v1/stats").body());
             assertThat(stats.path("collector").path("state").asText()).isEqualTo("failing");
@@ -71,7 +72,7 @@ class CollectorHealthTest {
 
             try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + cairn.dataDir().resolve("cairn.db"));
                  Statement s = c.createStatement()) {
-                s.executeUpdate("ALTER TABLE keyed_entries_away RENAME TO keyed_entries");
+                s.executeUpdate("ALTER TABLE settings_away RENAME TO settings");
             }
             assertThat(client.post("/api/v1/gc", new byte[0]).statusCode()).isEqualTo(200);
             assertThat(cairn.node().keeper().health().failingSince()).isEmpty();
