@@ -121,6 +121,7 @@ public final class HttpServer implements AutoCloseable {
         server.setHandler(new GracefulHandler(new FrontChain(gate, List.of(
                 new OciFront(services.registry(), gate, services.blobRedirectFor()),
                 new KeyedCacheFront(services.keyedCache()),
+                new BazelFront(new dev.cairn.keyed.BazelCache(services.keyedCache())),
                 new OperationsFront(services.registry(), services.keeper(), services.metrics()),
                 new AdminResource(services.keeper(), services.records(), services.metrics()),
                 new TokenResource(gate)))));

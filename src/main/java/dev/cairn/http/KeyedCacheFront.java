@@ -72,18 +72,7 @@ final class KeyedCacheFront implements Front {
 
         /** Namespace and key, validated before access rules are applied to them. */
         private void parse() {
-            if (rawNamespace.isEmpty()) {
-                throw new Refusal(Refusal.Reason.INVALID_KEY, "a cache path names a namespace first: /cache/<namespace>/<key>");
-            }
-            if (rawNamespace.indexOf('%') >= 0) {
-                throw new Refusal(Refusal.Reason.INVALID_KEY, "invalid namespace: percent-encoding is not allowed");
-            }
-            try {
-                namespace = RepositoryName.of(rawNamespace);
-            } catch (Refusal e) {
-                throw new Refusal(Refusal.Reason.INVALID_KEY, "invalid namespace '" + ClientText.shortened(rawNamespace)
-                        + "': one path segment of lower-case letters, digits and '.', '_' or '-' between them");
-            }
+            namespace = namespace(rawNamespace);
             directory = rawKey.isEmpty() || rawKey.endsWith("/");
             String trimmed = directory && !rawKey.isEmpty() ? rawKey.substring(0, rawKey.length() - 1) : rawKey;
             key = trimmed.isEmpty() ? Optional.empty() : Optional.of(new CacheKey(decode(trimmed)));
@@ -192,6 +181,22 @@ final class KeyedCacheFront implements Front {
         @Override
         public String nameForLog() {
             return rawNamespace.isEmpty() ? "-" : rawNamespace;
+        }
+    }
+
+    /** A namespace of a keyed cache's path: one segment, lower-case, not percent-encoded (KEY_INVALID otherwise). */
+    static RepositoryName namespace(String raw) {
+        if (raw.isEmpty()) {
+            throw new Refusal(Refusal.Reason.INVALID_KEY, "a cache path names a namespace first: /<front>/<namespace>/...");
+        }
+        if (raw.indexOf('%') >= 0) {
+            throw new Refusal(Refusal.Reason.INVALID_KEY, "invalid namespace: percent-encoding is not allowed");
+        }
+        try {
+            return RepositoryName.of(raw);
+        } catch (Refusal e) {
+            throw new Refusal(Refusal.Reason.INVALID_KEY, "invalid namespace '" + ClientText.shortened(raw)
+                    + "': one path segment of lower-case letters, digits and '.', '_' or '-' between them");
         }
     }
 

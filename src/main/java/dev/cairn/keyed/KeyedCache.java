@@ -6,6 +6,7 @@ import dev.cairn.registry.DigestLocks;
 import dev.cairn.registry.LastUseRecorder;
 import dev.cairn.registry.RegistryEvents;
 import dev.cairn.storage.BlobContent;
+import dev.cairn.storage.DigestMismatchException;
 import dev.cairn.storage.StagedBlob;
 import dev.cairn.values.Digest;
 import dev.cairn.values.Refusal;
@@ -18,7 +19,9 @@ import java.nio.file.NoSuchFileException;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
 
@@ -69,25 +72,46 @@ public final class KeyedCache {
      * as a hit or a miss. A key whose content went between the lookup and the open is a miss.
      */
     public Optional<Hit> read(String kind, RepositoryName namespace, CacheKey key, boolean withContent) {
-        Optional<EntryRecords.StoredContent> found = entries.content(kind, namespace, key.path());
-        if (found.isEmpty()) {
+        Optional<Hit> hit = opened(entries.content(kind, namespace, key.path()), withContent);
+        hit.ifPresent(h -> lastUse.entryUsed(kind, namespace, key.path()));
+        counted(kind, namespace, hit, withContent);
+        return hit;
+    }
+
+    /** {@link #read} without counting the lookup: for fronts that look in more than one place for one request (see {@link #counted}). */
+    Optional<Hit> find(String kind, RepositoryName namespace, CacheKey key, boolean withContent) {
+        Optional<Hit> hit = opened(entries.content(kind, namespace, key.path()), withContent);
+        hit.ifPresent(h -> lastUse.entryUsed(kind, namespace, key.path()));
+        return hit;
+    }
+
+    /** A blob an entry of {@code holderKind} in the namespace holds (see {@link EntryRecords#heldContent}), opened as {@link #find} does. */
+    Optional<Hit> findHeld(String holderKind, RepositoryName namespace, Digest digest, boolean withContent) {
+        return opened(entries.heldContent(holderKind, namespace, digest), withContent);
+    }
+
+    /** Counts a lookup of {@code kind} as a hit (with the bytes sent) or a miss. */
+    void counted(String kind, RepositoryName namespace, Optional<Hit> hit, boolean withContent) {
+        if (hit.isPresent()) {
+            events.entryHit(kind, namespace, withContent ? hit.get().size() : 0);
+        } else {
             events.entryMiss(kind, namespace);
-            return Optional.empty();
         }
+    }
+
+    private Optional<Hit> opened(Optional<EntryRecords.StoredContent> found, boolean withContent) {
+        if (found.isEmpty()) return Optional.empty();
         EntryRecords.StoredContent content = found.get();
         Optional<InputStream> bytes = Optional.empty();
         if (withContent) {
             try {
                 bytes = Optional.of(blobs.open(content.digest(), 0));
             } catch (NoSuchFileException e) {
-                events.entryMiss(kind, namespace); // evicted and swept since the lookup
-                return Optional.empty();
+                return Optional.empty(); // evicted and swept since the lookup
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
         }
-        lastUse.entryUsed(kind, namespace, key.path());
-        events.entryHit(kind, namespace, withContent ? content.size() : 0);
         return Optional.of(new Hit(content.digest(), content.size(), content.pushedAt(), bytes));
     }
 
@@ -97,27 +121,49 @@ public final class KeyedCache {
      * refused too, and nothing of it kept.
      */
     public Hit write(String kind, RepositoryName namespace, CacheKey key, OptionalLong declaredLength, InputStream body) {
+        return write(kind, namespace, key, declaredLength, body, Optional.empty(), List.of());
+    }
+
+    /**
+     * {@link #write(String, RepositoryName, CacheKey, OptionalLong, InputStream)}, with the content checked
+     * against {@code expected} as it streams in (CONTENT_DIGEST_MISMATCH, nothing kept, when it differs), and
+     * the entry holding {@code alsoHolds} besides: blobs its content names, which then stay while it does.
+     * Refused (INVALID_REQUEST, nothing kept) when one of them is not stored.
+     */
+    Hit write(String kind, RepositoryName namespace, CacheKey key, OptionalLong declaredLength, InputStream body, Optional<Digest> expected,
+              Collection<Digest> alsoHolds) {
         if (declaredLength.isPresent() && declaredLength.getAsLong() > maxEntryBytes) throw tooLarge(declaredLength.getAsLong() + " bytes");
         StagedBlob staged;
         try {
-            staged = blobs.stageByContent(body);
+            staged = expected.isPresent() ? blobs.stage(expected.get(), body) : blobs.stageByContent(body);
+        } catch (DigestMismatchException e) {
+            throw new Refusal(Refusal.Reason.CONTENT_DIGEST_MISMATCH, "the content's digest is " + e.actual() + ", not " + e.expected()
+                    + " as its key says", Map.of("digest", e.expected().toString()));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
         try {
             if (staged.size() > maxEntryBytes) throw tooLarge(staged.size() + " bytes");
             events.entryStored(kind, namespace, staged.size());
+            List<Digest> locked = new ArrayList<>(List.of(staged.digest()));
+            locked.addAll(alsoHolds);
             // Outside the digest lock: admission may wait for a collection, which takes digest locks itself.
             try (RegistryEvents.Admission admission = metadata.blobRecordExists(staged.digest())
                     ? RegistryEvents.Admission.NONE : events.admit(staged.size())) {
                 Instant now = clock.instant();
-                digestLocks.withLock(staged.digest(), () -> {
+                // Under the locks of every blob the entry will hold, no sweep deletes one of them between the check
+                // and the transaction that makes the entry hold it.
+                digestLocks.withLocks(locked, () -> {
+                    List<Digest> missing = alsoHolds.stream().filter(d -> !d.equals(staged.digest()) && !metadata.blobRecordExists(d)).toList();
+                    if (!missing.isEmpty()) throw missingReferences(missing);
                     try {
                         blobs.publish(staged);
                     } catch (IOException e) {
                         throw new UncheckedIOException(e);
                     }
-                    if (entries.putContent(kind, namespace, key.path(), staged.digest(), staged.size(), now)) events.bytesStored(staged.size());
+                    EntryRecords.ContentStored stored = entries.putContent(kind, namespace, key.path(), staged.digest(), staged.size(), alsoHolds, now);
+                    if (!stored.missing().isEmpty()) throw missingReferences(stored.missing());
+                    if (stored.blobIsNew()) events.bytesStored(staged.size());
                     return null;
                 });
                 return new Hit(staged.digest(), staged.size(), now, Optional.empty());
@@ -129,6 +175,11 @@ public final class KeyedCache {
                 throw new UncheckedIOException(e);
             }
         }
+    }
+
+    private static Refusal missingReferences(List<Digest> missing) {
+        return new Refusal(Refusal.Reason.INVALID_REQUEST, "the entry names " + missing.size() + " blob(s) the cache does not hold, such as "
+                + missing.getFirst() + ": store them first", Map.of("digest", missing.getFirst().toString()));
     }
 
     /** Forgets the key (its content goes once nothing else holds it); ENTRY_NOT_FOUND when it holds nothing. */

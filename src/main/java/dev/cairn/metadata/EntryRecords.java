@@ -41,13 +41,26 @@ public interface EntryRecords {
     record StoredContent(Digest digest, long size, Instant pushedAt, Instant lastUsedAt) {
     }
 
+    /** What {@link #putContent} did: whether the content's blob is new to the store, or which blobs to hold were missing (then nothing was stored). */
+    record ContentStored(boolean blobIsNew, List<Digest> missing) {
+        public ContentStored {
+            missing = List.copyOf(missing);
+        }
+    }
+
     /**
      * Stores {@code content} (published, {@code contentSize} bytes) as what the key holds, replacing what it
-     * held; records the blob when it has no record yet, in the same transaction. True when the blob is new
-     * to the store (its bytes now count against the budget). Call it under the content's digest lock, after
-     * publishing it, as a link is made. The entry's own size is 0: its bytes are the blob's, counted once.
+     * held, and makes the entry hold {@code alsoHolds} too (blobs the content names, which must stay while it
+     * does); records the content's blob when it has none yet, in the same transaction. When a blob of
+     * {@code alsoHolds} has no record, stores nothing and says which. Call it under the digest locks of the
+     * content and of {@code alsoHolds}, after publishing the content, as a link is made. The entry's own size
+     * is 0: its bytes are the blobs', each counted once.
      */
-    boolean putContent(String kind, RepositoryName namespace, String key, Digest content, long contentSize, Instant now);
+    ContentStored putContent(String kind, RepositoryName namespace, String key, Digest content, long contentSize,
+                             Collection<Digest> alsoHolds, Instant now);
+
+    /** A blob that an entry of {@code kind} in the namespace holds, as {@link #content} gives it (the first such entry's times), when there is one. */
+    Optional<StoredContent> heldContent(String kind, RepositoryName namespace, Digest digest);
 
     /** What the key holds, when it was stored by {@link #putContent} and is there. */
     Optional<StoredContent> content(String kind, RepositoryName namespace, String key);

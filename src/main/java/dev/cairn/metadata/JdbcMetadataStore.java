@@ -257,8 +257,14 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
-    public boolean putContent(String kind, RepositoryName namespace, String key, Digest content, long contentSize, Instant now) {
-        return keyedEntries.putContent(kind, namespace, key, content, contentSize, now);
+    public ContentStored putContent(String kind, RepositoryName namespace, String key, Digest content, long contentSize,
+                                    Collection<Digest> alsoHolds, Instant now) {
+        return keyedEntries.putContent(kind, namespace, key, content, contentSize, alsoHolds, now);
+    }
+
+    @Override
+    public Optional<StoredContent> heldContent(String kind, RepositoryName namespace, Digest digest) {
+        return keyedEntries.heldContent(kind, namespace, digest);
     }
 
     @Override

@@ -50,20 +50,44 @@ final class SqlKeyedEntries {
                     if (!st.exists("SELECT 1 FROM blobs WHERE digest = ?", blob.toString())) missing.add(blob);
                 }
                 if (!missing.isEmpty()) return missing;
-                replaceEntry(st, kind, namespace.value(), key, size, held, now);
+                replaceEntry(st, kind, namespace.value(), key, size, null, held, now);
                 return List.of();
             }
         });
     }
 
-    boolean putContent(String kind, RepositoryName namespace, String key, Digest content, long contentSize, Instant now) {
+    EntryRecords.ContentStored putContent(String kind, RepositoryName namespace, String key, Digest content, long contentSize,
+                                          Collection<Digest> alsoHolds, Instant now) {
         checkEntry(kind, key, contentSize);
+        LinkedHashSet<Digest> held = new LinkedHashSet<>(List.of(content));
+        held.addAll(alsoHolds);
         return database.write(c -> {
             try (Statements st = new Statements(c)) {
+                List<Digest> missing = new ArrayList<>();
+                for (Digest blob : alsoHolds) {
+                    if (!blob.equals(content) && !st.exists("SELECT 1 FROM blobs WHERE digest = ?", blob.toString())) missing.add(blob);
+                }
+                if (!missing.isEmpty()) return new EntryRecords.ContentStored(false, missing);
                 boolean added = st.update("INSERT INTO blobs (digest, size, created_at, last_used_at) VALUES (?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
                         content.toString(), contentSize, now.toEpochMilli(), now.toEpochMilli()) > 0;
-                replaceEntry(st, kind, namespace.value(), key, 0, List.of(content), now);
-                return added;
+                replaceEntry(st, kind, namespace.value(), key, 0, content.toString(), List.copyOf(held), now);
+                return new EntryRecords.ContentStored(added, List.of());
+            }
+        });
+    }
+
+    Optional<EntryRecords.StoredContent> heldContent(String kind, RepositoryName namespace, Digest digest) {
+        return database.read(c -> {
+            try (Statements st = new Statements(c)) {
+                PreparedStatement s = st.prepare("SELECT b.size, e.pushed_at, e.last_used_at FROM keyed_entry_blobs k "
+                        + "JOIN keyed_entries e ON e.kind = k.kind AND e.namespace = k.namespace AND e.entry_key = k.entry_key "
+                        + "JOIN blobs b ON b.digest = k.digest WHERE k.digest = ? AND k.kind = ? AND k.namespace = ? LIMIT 1");
+                Statements.bind(s, digest.toString(), kind, namespace.value());
+                try (ResultSet r = s.executeQuery()) {
+                    if (!r.next()) return Optional.empty();
+                    return Optional.of(new EntryRecords.StoredContent(digest, r.getLong(1), Instant.ofEpochMilli(r.getLong(2)),
+                            Instant.ofEpochMilli(r.getLong(3))));
+                }
             }
         });
     }
@@ -75,15 +99,16 @@ final class SqlKeyedEntries {
         if (key.isEmpty() || size < 0) throw new IllegalArgumentException("an entry needs a key and a size of at least 0");
     }
 
-    private static void replaceEntry(Statements st, String kind, String ns, String key, long size, List<Digest> held, Instant now) throws SQLException {
+    private static void replaceEntry(Statements st, String kind, String ns, String key, long size, String content, List<Digest> held, Instant now)
+            throws SQLException {
         // An entry written again may hold other blobs than before: the sweep looks at those it held.
         SqlRetentionRecords.markForSweep(st, st.strings("SELECT digest FROM keyed_entry_blobs WHERE kind = ? AND namespace = ? AND entry_key = ?",
                 kind, ns, key), DeletionReason.UNREFERENCED);
         st.update("DELETE FROM keyed_entry_blobs WHERE kind = ? AND namespace = ? AND entry_key = ?", kind, ns, key);
-        st.update("INSERT INTO keyed_entries (kind, namespace, entry_key, size, pushed_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?) "
+        st.update("INSERT INTO keyed_entries (kind, namespace, entry_key, size, pushed_at, last_used_at, content) VALUES (?, ?, ?, ?, ?, ?, ?) "
                         + "ON CONFLICT (kind, namespace, entry_key) DO UPDATE SET size = excluded.size, pushed_at = excluded.pushed_at, "
-                        + "last_used_at = excluded.last_used_at",
-                kind, ns, key, size, now.toEpochMilli(), now.toEpochMilli());
+                        + "last_used_at = excluded.last_used_at, content = excluded.content",
+                kind, ns, key, size, now.toEpochMilli(), now.toEpochMilli(), content);
         for (Digest blob : held) {
             st.update("INSERT INTO keyed_entry_blobs (kind, namespace, entry_key, digest) VALUES (?, ?, ?, ?)", kind, ns, key, blob.toString());
         }
@@ -93,8 +118,7 @@ final class SqlKeyedEntries {
         return database.read(c -> {
             try (Statements st = new Statements(c)) {
                 PreparedStatement s = st.prepare("SELECT b.digest, b.size, e.pushed_at, e.last_used_at FROM keyed_entries e "
-                        + "JOIN keyed_entry_blobs k ON k.kind = e.kind AND k.namespace = e.namespace AND k.entry_key = e.entry_key "
-                        + "JOIN blobs b ON b.digest = k.digest WHERE e.kind = ? AND e.namespace = ? AND e.entry_key = ?");
+                        + "JOIN blobs b ON b.digest = e.content WHERE e.kind = ? AND e.namespace = ? AND e.entry_key = ?");
                 Statements.bind(s, kind, namespace.value(), key);
                 try (ResultSet r = s.executeQuery()) {
                     if (!r.next()) return Optional.empty();
@@ -128,9 +152,8 @@ final class SqlKeyedEntries {
     List<EntryRecords.StoredKey> keys(String kind, RepositoryName namespace, String from, String to, int limit) {
         return database.read(c -> {
             try (Statements st = new Statements(c)) {
-                // The entry's own size plus its blobs': content entries hold one blob and no bytes of their own.
-                PreparedStatement s = st.prepare("SELECT e.entry_key, e.size + COALESCE((SELECT SUM(b.size) FROM keyed_entry_blobs k "
-                        + "JOIN blobs b ON b.digest = k.digest WHERE k.kind = e.kind AND k.namespace = e.namespace AND k.entry_key = e.entry_key), 0), "
+                // The content's size where the entry is content under its key, else its own.
+                PreparedStatement s = st.prepare("SELECT e.entry_key, COALESCE((SELECT b.size FROM blobs b WHERE b.digest = e.content), e.size), "
                         + "e.pushed_at FROM keyed_entries e WHERE e.kind = ? AND e.namespace = ? AND e.entry_key >= ? AND e.entry_key < ? "
                         + "ORDER BY e.entry_key LIMIT ?");
                 Statements.bind(s, kind, namespace.value(), from, to, limit);

@@ -121,10 +121,7 @@ class BuildToolCachesIT {
     @Test
     void gradleRunnersTakeTaskOutputsFromTheCacheAndAnOversizedOneIsNotStored() throws Exception {
         String gradle = DebianTools.require("/usr/bin/gradle", "gradle");
-        // Debian's Gradle 4.4.1 runs on Java 17, not on the JDK the build uses.
-        Path jdk17 = Stream.of("/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/java-17-openjdk-arm64").map(Path::of)
-                .filter(Files::isDirectory).findFirst()
-                .orElseThrow(() -> new AssertionError("no Java 17 for Debian's gradle: install the Debian package 'openjdk-17-jdk-headless'"));
+        Path jdk17 = jdk17();
         // An entry of a few KiB is refused: the 'wide' project's classes (a large constant) get 413, and Gradle
         // builds on without storing them.
         try (RunningCairn cairn = RunningCairn.start(Map.of("cache.max-entry-bytes", "16KiB"))) {
@@ -142,6 +139,37 @@ class BuildToolCachesIT {
             Files.writeString(c.resolve("two/src/main/java/demo/Two.java"), "package demo;\npublic class Two { public int f() { return 22; } }\n");
             String third = gradleBuild(gradle, jdk17, c, work.resolve("home-c"));
             assertThat(third).contains(":one:compileJava FROM-CACHE").contains(":two:compileJava\n").doesNotContain(":two:compileJava FROM-CACHE");
+        }
+    }
+
+    @Test
+    void bazelRunnersGetRemoteCacheHitsAndRebuildWhatWasEvicted() throws Exception {
+        String bazel = DebianTools.require("/usr/bin/bazel", "bazel-bootstrap");
+        try (RunningCairn cairn = RunningCairn.start(Map.of("retention.grace", "1s"))) {
+            String remote = "--remote_cache=http://" + cairn.hostPort() + "/bazel/bz";
+            Path a = bazelWorkspace(work.resolve("ws-a"));
+            String first = bazelBuild(bazel, a, work.resolve("root-a"), remote);
+            assertThat(first).contains("3 linux-sandbox").doesNotContain("remote cache hit");
+
+            Path b = bazelWorkspace(work.resolve("ws-b"));
+            String second = bazelBuild(bazel, b, work.resolve("root-b"), remote);
+            assertThat(second).contains("3 remote cache hit");
+            assertThat(Files.readString(b.resolve("bazel-bin/unit1.out"))).isEqualTo("UNIT 1\n");
+
+            Path c = bazelWorkspace(work.resolve("ws-c"));
+            Files.writeString(c.resolve("unit2.txt"), "unit 2, changed\n");
+            String third = bazelBuild(bazel, c, work.resolve("root-c"), remote);
+            assertThat(third).as("one source changed").contains("2 remote cache hit").contains("1 linux-sandbox");
+            assertThat(Files.readString(c.resolve("bazel-bin/unit2.out"))).isEqualTo("UNIT 2, CHANGED\n");
+
+            // Everything of the namespace evicted: the next runner builds it all again, and no action fails.
+            cairn.node().keeper().invalidate(new dev.cairn.values.Glob("bz"), java.util.Optional.empty(), java.util.Optional.empty(), false);
+            Thread.sleep(1100);
+            cairn.node().keeper().collect(false);
+            Path d = bazelWorkspace(work.resolve("ws-d"));
+            String fourth = bazelBuild(bazel, d, work.resolve("root-d"), remote);
+            assertThat(fourth).contains("3 linux-sandbox").doesNotContain("remote cache hit");
+            assertThat(Files.readString(d.resolve("bazel-bin/unit3.out"))).isEqualTo("UNIT 3\n");
         }
     }
 
@@ -170,6 +198,35 @@ class BuildToolCachesIT {
             if (parts.length == 2 && parts[1].matches("\\d+")) counters.put(parts[0], Long.parseLong(parts[1]));
         }
         return counters;
+    }
+
+    /** Three genrules, one per source file; no external dependency, so nothing to download. */
+    private static Path bazelWorkspace(Path dir) throws IOException {
+        Files.createDirectories(dir);
+        Files.writeString(dir.resolve("WORKSPACE"), "");
+        StringBuilder build = new StringBuilder();
+        for (int i = 1; i <= 3; i++) {
+            Files.writeString(dir.resolve("unit" + i + ".txt"), "unit " + i + "\n");
+            build.append("genrule(name = \"unit").append(i).append("\", srcs = [\"unit").append(i).append(".txt\"], outs = [\"unit")
+                    .append(i).append(".out\"], cmd = \"tr a-z A-Z < $< > $@\")\n");
+        }
+        Files.writeString(dir.resolve("BUILD"), build.toString());
+        return dir;
+    }
+
+    /** A build in a Bazel of its own (its own output root: an empty local cache); Bazel's summary lines. */
+    private static String bazelBuild(String bazel, Path workspace, Path outputRoot, String remote) throws Exception {
+        List<String> command = List.of(bazel, "--output_user_root=" + outputRoot, "--batch", "build", remote, "//:all");
+        Processes.Result result = Processes.run(command, Map.of("JAVA_HOME", jdk17().toString()), workspace, LIMIT);
+        result.requireSuccess(command);
+        return result.output();
+    }
+
+    /** Debian's Gradle 4.4.1 and Bazel 4.2 run on Java 17, not on the JDK the build uses. */
+    private static Path jdk17() {
+        return Stream.of("/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/java-17-openjdk-arm64").map(Path::of)
+                .filter(Files::isDirectory).findFirst()
+                .orElseThrow(() -> new AssertionError("no Java 17 for Debian's gradle and bazel: install the Debian package 'openjdk-17-jdk-headless'"));
     }
 
     private static String rclone(String rclone, Map<String, String> env, String... args) throws Exception {
