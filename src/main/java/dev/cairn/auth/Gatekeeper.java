@@ -82,6 +82,12 @@ public final class Gatekeeper {
 
     public Caller authenticate(Credentials credentials, String source) throws AuthenticationFailed {
         if (mode == Mode.NONE) return Caller.ANONYMOUS;
+        // Clients that can only send a bearer token (turbo's --token) log in with "user:password" as the token where
+        // Cairn issues no tokens of its own (auth.mode basic): checked and throttled as a password is.
+        if (credentials instanceof Credentials.Bearer b && tokens.isEmpty() && b.token().indexOf(':') > 0) {
+            int colon = b.token().indexOf(':');
+            credentials = new Credentials.Password(b.token().substring(0, colon), b.token().substring(colon + 1).toCharArray());
+        }
         return switch (credentials) {
             case Credentials.None none -> Caller.ANONYMOUS;
             case Credentials.Password p -> {

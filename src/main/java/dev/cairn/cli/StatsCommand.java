@@ -30,12 +30,13 @@ final class StatsCommand implements Callable<Integer> {
                         r.path("lastUse").isNull() ? "-" : r.path("lastUse").asText());
             }
             if (!stats.path("namespaces").isEmpty()) {
-                System.out.printf("%n%-12s %-27s %9s %10s %8s %8s %6s %6s  %s%n", "KIND", "NAMESPACE", "KEYS", "BYTES", "HITS", "MISSES",
-                        "HIT%", "BYTE%", "LAST USE");
+                System.out.printf("%n%-12s %-27s %9s %10s %8s %8s %6s %6s %9s  %s%n", "KIND", "NAMESPACE", "KEYS", "BYTES", "HITS", "MISSES",
+                        "HIT%", "BYTE%", "SAVED", "LAST USE");
                 for (JsonNode n : stats.path("namespaces")) {
-                    System.out.printf("%-12s %-27s %9d %10s %8d %8d %6s %6s  %s%n", n.path("kind").asText(), n.path("namespace").asText(),
+                    System.out.printf("%-12s %-27s %9d %10s %8d %8d %6s %6s %9s  %s%n", n.path("kind").asText(), n.path("namespace").asText(),
                             n.path("keys").asLong(), Reports.size(n.path("bytes").asLong()), n.path("hits").asLong(), n.path("misses").asLong(),
-                            percent(n.path("hitRatio")), percent(n.path("byteHitRatio")), n.path("lastUse").isNull() ? "-" : n.path("lastUse").asText());
+                            percent(n.path("hitRatio")), percent(n.path("byteHitRatio")), String.format("%.0fs", n.path("savedSeconds").asDouble()),
+                            n.path("lastUse").isNull() ? "-" : n.path("lastUse").asText());
                 }
             }
             return 0;

@@ -110,6 +110,7 @@ final class AdminResource implements Front {
             row.put("misses", t.misses());
             row.put("bytesRead", t.bytesRead());
             row.put("bytesWritten", t.bytesWritten());
+            row.put("savedSeconds", t.savedMillis() / 1000.0);
             // By requests: reads answered from the cache. By bytes: of the bytes clients needed, those the cache gave
             // back (a miss's bytes are those the client then wrote).
             row.put("hitRatio", ratio(t.hits(), t.hits() + t.misses()));

@@ -46,6 +46,7 @@ public final class FrontChain extends Handler.Abstract {
         try {
             if (!routed.needsNoCaller()) x.caller = gate.authenticate(x);
             routed.authorize(x, gate);
+            request.setAttribute(LOGGED_NAME, routed.nameForLog()); // some fronts know the name only once they read the request
             routed.serve(x);
         } catch (Refusal e) {
             sendError(x, routed, e, OciErrors.answer(e));

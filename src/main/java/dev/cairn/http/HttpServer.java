@@ -122,6 +122,7 @@ public final class HttpServer implements AutoCloseable {
                 new OciFront(services.registry(), gate, services.blobRedirectFor()),
                 new KeyedCacheFront(services.keyedCache()),
                 new BazelFront(new dev.cairn.keyed.BazelCache(services.keyedCache())),
+                new TurborepoFront(new dev.cairn.keyed.TurborepoCache(services.keyedCache()), services.metrics()),
                 new OperationsFront(services.registry(), services.keeper(), services.metrics()),
                 new AdminResource(services.keeper(), services.records(), services.metrics()),
                 new TokenResource(gate)))));

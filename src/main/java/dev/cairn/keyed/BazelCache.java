@@ -1,5 +1,6 @@
 package dev.cairn.keyed;
 
+import dev.cairn.metadata.EntryRecords;
 import dev.cairn.values.Digest;
 import dev.cairn.values.Refusal;
 import dev.cairn.values.RepositoryName;
@@ -58,7 +59,8 @@ public final class BazelCache {
     public Optional<KeyedCache.Hit> readCas(RepositoryName namespace, String hash, boolean withContent) {
         Digest digest = casDigest(hash);
         if (digest.equals(EMPTY)) { // Bazel never uploads the empty blob; it is always there
-            KeyedCache.Hit empty = new KeyedCache.Hit(EMPTY, 0, java.time.Instant.EPOCH, Optional.of(InputStream.nullInputStream()));
+            KeyedCache.Hit empty = new KeyedCache.Hit(EMPTY, 0, java.time.Instant.EPOCH, EntryRecords.ContentNotes.NONE,
+                    Optional.of(InputStream.nullInputStream()));
             cache.counted(CAS, namespace, Optional.of(empty), withContent);
             return Optional.of(empty);
         }
@@ -71,7 +73,7 @@ public final class BazelCache {
     /** Stores a CAS blob; CONTENT_DIGEST_MISMATCH (nothing kept) when its bytes do not hash to its key. */
     public KeyedCache.Hit writeCas(RepositoryName namespace, String hash, OptionalLong declaredLength, InputStream body) {
         Digest digest = casDigest(hash);
-        return cache.write(CAS, namespace, new CacheKey(hash), declaredLength, body, Optional.of(digest), List.of());
+        return cache.write(CAS, namespace, new CacheKey(hash), declaredLength, body, Optional.of(digest), List.of(), EntryRecords.ContentNotes.NONE);
     }
 
     public Optional<KeyedCache.Hit> readActionResult(RepositoryName namespace, String hash, boolean withContent) {
@@ -104,7 +106,7 @@ public final class BazelCache {
             }
         }
         return cache.write(ACTION_CACHE, namespace, new CacheKey(hash), OptionalLong.of(message.length), new ByteArrayInputStream(message),
-                Optional.empty(), new ArrayList<>(held));
+                Optional.empty(), new ArrayList<>(held), EntryRecords.ContentNotes.NONE);
     }
 
     private byte[] readTree(RepositoryName namespace, ActionResults.CasDigest tree) {

@@ -64,7 +64,7 @@ public final class KeyedCache {
     }
 
     /** What a key holds: its content's digest and size, when it was stored, and the bytes when they were asked for. */
-    public record Hit(Digest digest, long size, Instant storedAt, Optional<InputStream> content) {
+    public record Hit(Digest digest, long size, Instant storedAt, EntryRecords.ContentNotes notes, Optional<InputStream> content) {
     }
 
     /**
@@ -85,6 +85,11 @@ public final class KeyedCache {
         return hit;
     }
 
+    /** What the key holds, without its bytes, counting nothing and recording no use: for queries about many keys at once. */
+    Optional<Hit> peek(String kind, RepositoryName namespace, CacheKey key) {
+        return opened(entries.content(kind, namespace, key.path()), false);
+    }
+
     /** A blob an entry of {@code holderKind} in the namespace holds (see {@link EntryRecords#heldContent}), opened as {@link #find} does. */
     Optional<Hit> findHeld(String holderKind, RepositoryName namespace, Digest digest, boolean withContent) {
         return opened(entries.heldContent(holderKind, namespace, digest), withContent);
@@ -93,7 +98,9 @@ public final class KeyedCache {
     /** Counts a lookup of {@code kind} as a hit (with the bytes sent) or a miss. */
     void counted(String kind, RepositoryName namespace, Optional<Hit> hit, boolean withContent) {
         if (hit.isPresent()) {
-            events.entryHit(kind, namespace, withContent ? hit.get().size() : 0);
+            // A HEAD is a hit too, but only a GET saves the client the work the content cost.
+            events.entryHit(kind, namespace, withContent ? hit.get().size() : 0,
+                    withContent ? hit.get().notes().costMillis().orElse(0) : 0);
         } else {
             events.entryMiss(kind, namespace);
         }
@@ -112,7 +119,7 @@ public final class KeyedCache {
                 throw new UncheckedIOException(e);
             }
         }
-        return Optional.of(new Hit(content.digest(), content.size(), content.pushedAt(), bytes));
+        return Optional.of(new Hit(content.digest(), content.size(), content.pushedAt(), content.notes(), bytes));
     }
 
     /**
@@ -121,17 +128,18 @@ public final class KeyedCache {
      * refused too, and nothing of it kept.
      */
     public Hit write(String kind, RepositoryName namespace, CacheKey key, OptionalLong declaredLength, InputStream body) {
-        return write(kind, namespace, key, declaredLength, body, Optional.empty(), List.of());
+        return write(kind, namespace, key, declaredLength, body, Optional.empty(), List.of(), EntryRecords.ContentNotes.NONE);
     }
 
     /**
      * {@link #write(String, RepositoryName, CacheKey, OptionalLong, InputStream)}, with the content checked
      * against {@code expected} as it streams in (CONTENT_DIGEST_MISMATCH, nothing kept, when it differs), and
      * the entry holding {@code alsoHolds} besides: blobs its content names, which then stay while it does.
-     * Refused (INVALID_REQUEST, nothing kept) when one of them is not stored.
+     * Refused (INVALID_REQUEST, nothing kept) when one of them is not stored. {@code notes} (what the content
+     * cost to make, a signature) are kept with it and given back with every hit.
      */
     Hit write(String kind, RepositoryName namespace, CacheKey key, OptionalLong declaredLength, InputStream body, Optional<Digest> expected,
-              Collection<Digest> alsoHolds) {
+              Collection<Digest> alsoHolds, EntryRecords.ContentNotes notes) {
         if (declaredLength.isPresent() && declaredLength.getAsLong() > maxEntryBytes) throw tooLarge(declaredLength.getAsLong() + " bytes");
         StagedBlob staged;
         try {
@@ -161,12 +169,12 @@ public final class KeyedCache {
                     } catch (IOException e) {
                         throw new UncheckedIOException(e);
                     }
-                    EntryRecords.ContentStored stored = entries.putContent(kind, namespace, key.path(), staged.digest(), staged.size(), alsoHolds, now);
+                    EntryRecords.ContentStored stored = entries.putContent(kind, namespace, key.path(), staged.digest(), staged.size(), alsoHolds, notes, now);
                     if (!stored.missing().isEmpty()) throw missingReferences(stored.missing());
                     if (stored.blobIsNew()) events.bytesStored(staged.size());
                     return null;
                 });
-                return new Hit(staged.digest(), staged.size(), now, Optional.empty());
+                return new Hit(staged.digest(), staged.size(), now, notes, Optional.empty());
             }
         } finally {
             try {

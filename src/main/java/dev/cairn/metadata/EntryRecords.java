@@ -38,7 +38,12 @@ public interface EntryRecords {
     boolean entryUsed(String kind, RepositoryName namespace, String key, Instant at);
 
     /** Content stored under a key ({@link #putContent}): its blob, as the blob's record gives it, and the entry's times. */
-    record StoredContent(Digest digest, long size, Instant pushedAt, Instant lastUsedAt) {
+    record StoredContent(Digest digest, long size, Instant pushedAt, Instant lastUsedAt, ContentNotes notes) {
+    }
+
+    /** What a client said of content it stored: how long it took to make (what a hit saves) and a signature to give back with it. */
+    record ContentNotes(java.util.OptionalLong costMillis, Optional<String> signature) {
+        public static final ContentNotes NONE = new ContentNotes(java.util.OptionalLong.empty(), Optional.empty());
     }
 
     /** What {@link #putContent} did: whether the content's blob is new to the store, or which blobs to hold were missing (then nothing was stored). */
@@ -57,7 +62,7 @@ public interface EntryRecords {
      * is 0: its bytes are the blobs', each counted once.
      */
     ContentStored putContent(String kind, RepositoryName namespace, String key, Digest content, long contentSize,
-                             Collection<Digest> alsoHolds, Instant now);
+                             Collection<Digest> alsoHolds, ContentNotes notes, Instant now);
 
     /** A blob that an entry of {@code kind} in the namespace holds, as {@link #content} gives it (the first such entry's times), when there is one. */
     Optional<StoredContent> heldContent(String kind, RepositoryName namespace, Digest digest);

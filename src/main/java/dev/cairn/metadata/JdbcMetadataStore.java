@@ -258,8 +258,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
 
     @Override
     public ContentStored putContent(String kind, RepositoryName namespace, String key, Digest content, long contentSize,
-                                    Collection<Digest> alsoHolds, Instant now) {
-        return keyedEntries.putContent(kind, namespace, key, content, contentSize, alsoHolds, now);
+                                    Collection<Digest> alsoHolds, ContentNotes notes, Instant now) {
+        return keyedEntries.putContent(kind, namespace, key, content, contentSize, alsoHolds, notes, now);
     }
 
     @Override

@@ -57,7 +57,7 @@ final class SqlKeyedEntries {
     }
 
     EntryRecords.ContentStored putContent(String kind, RepositoryName namespace, String key, Digest content, long contentSize,
-                                          Collection<Digest> alsoHolds, Instant now) {
+                                          Collection<Digest> alsoHolds, EntryRecords.ContentNotes notes, Instant now) {
         checkEntry(kind, key, contentSize);
         LinkedHashSet<Digest> held = new LinkedHashSet<>(List.of(content));
         held.addAll(alsoHolds);
@@ -71,6 +71,9 @@ final class SqlKeyedEntries {
                 boolean added = st.update("INSERT INTO blobs (digest, size, created_at, last_used_at) VALUES (?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
                         content.toString(), contentSize, now.toEpochMilli(), now.toEpochMilli()) > 0;
                 replaceEntry(st, kind, namespace.value(), key, 0, content.toString(), List.copyOf(held), now);
+                st.update("UPDATE keyed_entries SET cost_ms = ?, signature = ? WHERE kind = ? AND namespace = ? AND entry_key = ?",
+                        notes.costMillis().isPresent() ? notes.costMillis().getAsLong() : null, notes.signature().orElse(null),
+                        kind, namespace.value(), key);
                 return new EntryRecords.ContentStored(added, List.of());
             }
         });
@@ -86,7 +89,7 @@ final class SqlKeyedEntries {
                 try (ResultSet r = s.executeQuery()) {
                     if (!r.next()) return Optional.empty();
                     return Optional.of(new EntryRecords.StoredContent(digest, r.getLong(1), Instant.ofEpochMilli(r.getLong(2)),
-                            Instant.ofEpochMilli(r.getLong(3))));
+                            Instant.ofEpochMilli(r.getLong(3)), EntryRecords.ContentNotes.NONE));
                 }
             }
         });
@@ -117,13 +120,16 @@ final class SqlKeyedEntries {
     Optional<EntryRecords.StoredContent> content(String kind, RepositoryName namespace, String key) {
         return database.read(c -> {
             try (Statements st = new Statements(c)) {
-                PreparedStatement s = st.prepare("SELECT b.digest, b.size, e.pushed_at, e.last_used_at FROM keyed_entries e "
+                PreparedStatement s = st.prepare("SELECT b.digest, b.size, e.pushed_at, e.last_used_at, e.cost_ms, e.signature FROM keyed_entries e "
                         + "JOIN blobs b ON b.digest = e.content WHERE e.kind = ? AND e.namespace = ? AND e.entry_key = ?");
                 Statements.bind(s, kind, namespace.value(), key);
                 try (ResultSet r = s.executeQuery()) {
                     if (!r.next()) return Optional.empty();
+                    long cost = r.getLong(5);
+                    java.util.OptionalLong costMillis = r.wasNull() ? java.util.OptionalLong.empty() : java.util.OptionalLong.of(cost);
                     return Optional.of(new EntryRecords.StoredContent(Digest.parse(r.getString(1)), r.getLong(2),
-                            Instant.ofEpochMilli(r.getLong(3)), Instant.ofEpochMilli(r.getLong(4))));
+                            Instant.ofEpochMilli(r.getLong(3)), Instant.ofEpochMilli(r.getLong(4)),
+                            new EntryRecords.ContentNotes(costMillis, Optional.ofNullable(r.getString(6)))));
                 }
             }
         });

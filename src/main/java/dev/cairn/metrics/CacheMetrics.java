@@ -75,28 +75,33 @@ public final class CacheMetrics implements RegistryEvents {
         return counts == null ? new long[]{0, 0} : new long[]{counts[0].sum(), counts[1].sum()};
     }
 
-    /** What a namespace of keyed entries saw since start: hits, misses, bytes read from hits, bytes written. */
-    public record EntryTraffic(long hits, long misses, long bytesRead, long bytesWritten) {
-        public static final EntryTraffic NONE = new EntryTraffic(0, 0, 0, 0);
+    /** What a namespace of keyed entries saw since start: hits, misses, bytes read from hits, bytes written, build time hits saved. */
+    public record EntryTraffic(long hits, long misses, long bytesRead, long bytesWritten, long savedMillis) {
+        public static final EntryTraffic NONE = new EntryTraffic(0, 0, 0, 0, 0);
     }
 
     private final Map<String, LongAdder[]> entryTraffic = new ConcurrentHashMap<>();
 
     private LongAdder[] traffic(String kind, RepositoryName namespace) {
-        return entryTraffic.computeIfAbsent(kind + " " + namespace.value(), k -> new LongAdder[]{new LongAdder(), new LongAdder(), new LongAdder(), new LongAdder()});
+        return entryTraffic.computeIfAbsent(kind + " " + namespace.value(), k -> new LongAdder[]{new LongAdder(), new LongAdder(), new LongAdder(), new LongAdder(), new LongAdder()});
     }
 
     @Override
-    public void entryHit(String kind, RepositoryName namespace, long bytes) {
+    public void entryHit(String kind, RepositoryName namespace, long bytes, long savedMillis) {
         Counter.builder("cairn.cache.lookups").description("keyed cache reads answered from the cache (hit) or not (miss)")
                 .tag("kind", kind).tag("namespace", namespace.value()).tag("result", "hit").register(meters).increment();
         if (bytes > 0) {
             Counter.builder("cairn.cache.bytes").description("keyed cache content bytes read (hits) and written")
                     .tag("kind", kind).tag("namespace", namespace.value()).tag("direction", "read").register(meters).increment(bytes);
         }
+        if (savedMillis > 0) {
+            Counter.builder("cairn.cache.saved.seconds").description("build time keyed cache hits saved, as clients said their content took to make")
+                    .tag("kind", kind).tag("namespace", namespace.value()).register(meters).increment(savedMillis / 1000.0);
+        }
         LongAdder[] t = traffic(kind, namespace);
         t[0].increment();
         t[2].add(bytes);
+        t[4].add(savedMillis);
     }
 
     @Override
@@ -113,10 +118,17 @@ public final class CacheMetrics implements RegistryEvents {
         traffic(kind, namespace)[3].add(bytes);
     }
 
+    /** A client's own record of its cache use (turbo's HIT and MISS events, LOCAL or REMOTE). */
+    public void clientCacheEvent(String kind, RepositoryName namespace, String source, String event) {
+        Counter.builder("cairn.cache.client.events").description("cache hits and misses as clients report them (turbo's events)")
+                .tag("kind", kind).tag("namespace", namespace.value()).tag("source", source.toLowerCase(java.util.Locale.ROOT))
+                .tag("event", event.toLowerCase(java.util.Locale.ROOT)).register(meters).increment();
+    }
+
     /** The traffic of a namespace of keyed entries of {@code kind} since start. */
     public EntryTraffic entryTraffic(String kind, String namespace) {
         LongAdder[] t = entryTraffic.get(kind + " " + namespace);
-        return t == null ? EntryTraffic.NONE : new EntryTraffic(t[0].sum(), t[1].sum(), t[2].sum(), t[3].sum());
+        return t == null ? EntryTraffic.NONE : new EntryTraffic(t[0].sum(), t[1].sum(), t[2].sum(), t[3].sum(), t[4].sum());
     }
 
     @Override

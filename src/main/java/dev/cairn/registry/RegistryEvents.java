@@ -23,8 +23,8 @@ public interface RegistryEvents {
     default void blobBytesReceived(long bytes) {
     }
 
-    /** A keyed entry found and served ({@code bytes} of content; 0 for a HEAD). */
-    default void entryHit(String kind, RepositoryName namespace, long bytes) {
+    /** A keyed entry found and served ({@code bytes} of content; 0 for a HEAD), saving the client the {@code savedMillis} it said the content took to make. */
+    default void entryHit(String kind, RepositoryName namespace, long bytes, long savedMillis) {
     }
 
     /** A keyed entry asked for and not there. */
@@ -92,9 +92,9 @@ public interface RegistryEvents {
             }
 
             @Override
-            public void entryHit(String kind, RepositoryName namespace, long bytes) {
-                first.entryHit(kind, namespace, bytes);
-                second.entryHit(kind, namespace, bytes);
+            public void entryHit(String kind, RepositoryName namespace, long bytes, long savedMillis) {
+                first.entryHit(kind, namespace, bytes, savedMillis);
+                second.entryHit(kind, namespace, bytes, savedMillis);
             }
 
             @Override

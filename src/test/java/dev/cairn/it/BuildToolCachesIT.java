@@ -173,6 +173,48 @@ class BuildToolCachesIT {
         }
     }
 
+    @Test
+    void turborepoRunnersReplayTasksFromTheCacheAndCountWhatTheySaved() throws Exception {
+        Path turbo = Path.of(".tools/npm/node_modules/.bin/turbo").toAbsolutePath();
+        if (!Files.isExecutable(turbo)) {
+            throw new AssertionError(turbo + " is missing: bin/test installs it (npm install --prefix .tools/npm turbo@2.11.13)");
+        }
+        try (RunningCairn cairn = RunningCairn.start()) {
+            List<String> run = List.of(turbo.toString(), "run", "build", "--api=http://" + cairn.hostPort(), "--token=any", "--team=web");
+            String first = turboRun(turboRepo(work.resolve("repo-a")), run);
+            assertThat(first).contains("one:build: cache miss").contains("two:build: cache miss").contains("0 cached, 2 total");
+
+            Path b = turboRepo(work.resolve("repo-b"));
+            String second = turboRun(b, run);
+            assertThat(second).contains("one:build: cache hit").contains("two:build: cache hit").contains("2 cached, 2 total");
+            assertThat(Files.readString(b.resolve("packages/one/dist/out.txt"))).isEqualTo("SOURCE OF ONE\n");
+
+            Path c = turboRepo(work.resolve("repo-c"));
+            Files.writeString(c.resolve("packages/two/src.txt"), "source of two, changed\n");
+            gitCommit(c);
+            String third = turboRun(c, run);
+            assertThat(third).contains("one:build: cache hit").contains("two:build: cache miss").contains("1 cached, 2 total");
+
+            // The dry run's batch query and the preflights of --preflight.
+            Path d = turboRepo(work.resolve("repo-d"));
+            String dry = turboRun(d, concat(run, "--dry=json"));
+            assertThat(dry).contains("\"remote\": true");
+            String preflight = turboRun(d, concat(run, "--preflight"));
+            assertThat(preflight).contains("2 cached, 2 total");
+
+            JsonNode web = null;
+            for (JsonNode n : OciClient.json(new OciClient(cairn).get("/api/v1/stats")).path("namespaces")) {
+                if (n.path("kind").asText().equals("turbo") && n.path("namespace").asText().equals("web")) web = n;
+            }
+            assertThat(web).as("the team is the namespace").isNotNull();
+            assertThat(web.path("hits").asLong()).isEqualTo(5);
+            assertThat(web.path("misses").asLong()).isEqualTo(3);
+            assertThat(web.path("savedSeconds").asDouble()).as("the build time turbo said its hits took").isPositive();
+            assertThat(OciClient.text(new OciClient(cairn).get("/metrics")))
+                    .containsPattern("cairn_cache_client_events_total\\{event=\"hit\",kind=\"turbo\",namespace=\"web\",source=\"remote\"} [1-9]");
+        }
+    }
+
     /** A C project of {@link #SOURCES} files, the same content wherever it is made. */
     private static Path cProject(Path dir) throws IOException {
         Files.createDirectories(dir);
@@ -227,6 +269,51 @@ class BuildToolCachesIT {
         return Stream.of("/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/java-17-openjdk-arm64").map(Path::of)
                 .filter(Files::isDirectory).findFirst()
                 .orElseThrow(() -> new AssertionError("no Java 17 for Debian's gradle and bazel: install the Debian package 'openjdk-17-jdk-headless'"));
+    }
+
+    /** An npm workspace of two packages whose build writes dist/; a git repository, as turbo hashes what git tracks. */
+    private static Path turboRepo(Path dir) throws Exception {
+        Files.createDirectories(dir);
+        Files.writeString(dir.resolve("package.json"), """
+                { "name": "mono", "private": true, "packageManager": "npm@10.0.0", "workspaces": ["packages/*"] }
+                """);
+        Files.writeString(dir.resolve("turbo.json"), """
+                { "tasks": { "build": { "outputs": ["dist/**"] } } }
+                """);
+        Files.writeString(dir.resolve(".gitignore"), "node_modules/\n.turbo/\ndist/\n");
+        for (String name : List.of("one", "two")) {
+            Path p = Files.createDirectories(dir.resolve("packages/" + name));
+            Files.writeString(p.resolve("package.json"), "{ \"name\": \"" + name + "\", \"version\": \"1.0.0\", \"scripts\": { \"build\": \"node build.js\" } }\n");
+            Files.writeString(p.resolve("build.js"), "const fs = require('fs'); fs.mkdirSync('dist', {recursive: true}); "
+                    + "fs.writeFileSync('dist/out.txt', fs.readFileSync('src.txt', 'utf8').toUpperCase());\n");
+            Files.writeString(p.resolve("src.txt"), "source of " + name + "\n");
+        }
+        List<String> install = List.of("npm", "install", "--offline", "--no-audit", "--no-fund");
+        Processes.run(install, Map.of(), dir, LIMIT).requireSuccess(install);
+        List<String> init = List.of("git", "init", "-q", ".");
+        Processes.run(init, Map.of(), dir, LIMIT).requireSuccess(init);
+        gitCommit(dir);
+        return dir;
+    }
+
+    private static void gitCommit(Path repo) throws Exception {
+        List<String> add = List.of("git", "add", "-A");
+        Processes.run(add, Map.of(), repo, LIMIT).requireSuccess(add);
+        List<String> commit = List.of("git", "-c", "user.email=ci@example.invalid", "-c", "user.name=ci", "commit", "-q", "-m", "sources");
+        Processes.run(commit, Map.of(), repo, LIMIT).requireSuccess(commit);
+    }
+
+    private static String turboRun(Path repo, List<String> command) throws Exception {
+        Processes.Result result = Processes.run(command, Map.of("TURBO_TELEMETRY_DISABLED", "1", "DO_NOT_TRACK", "1", "TURBO_NO_UPDATE_NOTIFIER", "1"),
+                repo, LIMIT);
+        result.requireSuccess(command);
+        return result.output();
+    }
+
+    private static List<String> concat(List<String> command, String more) {
+        List<String> all = new java.util.ArrayList<>(command);
+        all.add(more);
+        return all;
     }
 
     private static String rclone(String rclone, Map<String, String> env, String... args) throws Exception {

@@ -439,21 +439,21 @@ class MetadataStoreContractTest {
             Digest one = digest("object one");
             Digest two = digest("object two");
             Instant t = Instant.ofEpochMilli(1_000_000);
-            assertThat(store.putContent("cache", ns, "ab/cd", one, 100, List.of(), t).blobIsNew()).as("the blob is new").isTrue();
-            assertThat(store.putContent("cache", ns, "ab/ce", one, 100, List.of(), t).blobIsNew()).as("same content, other key: not new").isFalse();
-            assertThat(store.putContent("cache", ns, "ab", two, 50, List.of(), t).blobIsNew()).isTrue();
-            assertThat(store.putContent("cache", ns, "b\u00e9/x", two, 50, List.of(), t).blobIsNew()).isFalse();
-            assertThat(store.putContent("cache", RepositoryName.of("other"), "ab/cd", two, 50, List.of(), t).blobIsNew()).isFalse();
+            assertThat(store.putContent("cache", ns, "ab/cd", one, 100, List.of(), EntryRecords.ContentNotes.NONE, t).blobIsNew()).as("the blob is new").isTrue();
+            assertThat(store.putContent("cache", ns, "ab/ce", one, 100, List.of(), EntryRecords.ContentNotes.NONE, t).blobIsNew()).as("same content, other key: not new").isFalse();
+            assertThat(store.putContent("cache", ns, "ab", two, 50, List.of(), EntryRecords.ContentNotes.NONE, t).blobIsNew()).isTrue();
+            assertThat(store.putContent("cache", ns, "b\u00e9/x", two, 50, List.of(), EntryRecords.ContentNotes.NONE, t).blobIsNew()).isFalse();
+            assertThat(store.putContent("cache", RepositoryName.of("other"), "ab/cd", two, 50, List.of(), EntryRecords.ContentNotes.NONE, t).blobIsNew()).isFalse();
             assertThat(store.storedBytes()).as("each blob once; content entries have no bytes of their own").isEqualTo(150);
-            assertThat(store.content("cache", ns, "ab/cd")).hasValue(new EntryRecords.StoredContent(one, 100, t, t));
+            assertThat(store.content("cache", ns, "ab/cd")).hasValue(new EntryRecords.StoredContent(one, 100, t, t, EntryRecords.ContentNotes.NONE));
             // An entry that holds more than its content: the key still answers its content, and the others are held.
             Digest result = digest("action result");
             Digest unknown = digest("never stored");
-            assertThat(store.putContent("bazel-ac", ns, "r", result, 30, List.of(one, unknown), t).missing()).containsExactly(unknown);
+            assertThat(store.putContent("bazel-ac", ns, "r", result, 30, List.of(one, unknown), EntryRecords.ContentNotes.NONE, t).missing()).containsExactly(unknown);
             assertThat(store.content("bazel-ac", ns, "r")).as("nothing stored when a held blob is missing").isEmpty();
-            assertThat(store.putContent("bazel-ac", ns, "r", result, 30, List.of(one, two), t)).isEqualTo(new EntryRecords.ContentStored(true, List.of()));
-            assertThat(store.content("bazel-ac", ns, "r")).hasValue(new EntryRecords.StoredContent(result, 30, t, t));
-            assertThat(store.heldContent("bazel-ac", ns, one)).hasValue(new EntryRecords.StoredContent(one, 100, t, t));
+            assertThat(store.putContent("bazel-ac", ns, "r", result, 30, List.of(one, two), EntryRecords.ContentNotes.NONE, t)).isEqualTo(new EntryRecords.ContentStored(true, List.of()));
+            assertThat(store.content("bazel-ac", ns, "r")).hasValue(new EntryRecords.StoredContent(result, 30, t, t, EntryRecords.ContentNotes.NONE));
+            assertThat(store.heldContent("bazel-ac", ns, one)).hasValue(new EntryRecords.StoredContent(one, 100, t, t, EntryRecords.ContentNotes.NONE));
             assertThat(store.heldContent("bazel-ac", RepositoryName.of("other"), one)).as("held in another namespace only").isEmpty();
             assertThat(store.deleteEntry("bazel-ac", ns, "r", t)).isTrue();
             assertThat(store.heldContent("bazel-ac", ns, one)).isEmpty();
@@ -474,8 +474,10 @@ class MetadataStoreContractTest {
             store.recordLastUse(List.of(new LastUse.OfEntry("cache", ns, "ab/cd", t)));
             assertThat(store.content("cache", ns, "ab/cd").orElseThrow().lastUsedAt()).as("a use never moves back").isEqualTo(later);
 
-            assertThat(store.putContent("cache", ns, "ab/cd", two, 50, List.of(), later).blobIsNew()).as("replaced").isFalse();
+            EntryRecords.ContentNotes notes = new EntryRecords.ContentNotes(java.util.OptionalLong.of(4200), Optional.of("sig=="));
+            assertThat(store.putContent("cache", ns, "ab/cd", two, 50, List.of(), notes, later).blobIsNew()).as("replaced").isFalse();
             assertThat(store.content("cache", ns, "ab/cd").orElseThrow().digest()).isEqualTo(two);
+            assertThat(store.content("cache", ns, "ab/cd").orElseThrow().notes()).as("what the client said is kept with it").isEqualTo(notes);
             assertThat(store.deleteEntry("cache", ns, "ab/ce", later)).isTrue();
             assertThat(store.deleteEntry("cache", ns, "ab/ce", later)).isFalse();
             assertThat(store.sweepCandidates(Optional.empty(), 10)).as("what the keys held goes to the sweep").containsExactly(one);
