@@ -143,14 +143,20 @@ final class CiRunner implements AutoCloseable {
 
     /** Builds {@code context}'s Dockerfile with layers, pulling and pushing step caches at {@code cacheRepository}. */
     Build build(Path context, String cacheRepository) throws IOException, InterruptedException {
-        List<String> command = client.command(home, List.of("build",
+        return build(context, cacheRepository, List.of());
+    }
+
+    /** As {@link #build(Path, String)}, with more flags for the client ({@code --secret}, {@code -v}). */
+    Build build(Path context, String cacheRepository, List<String> moreFlags) throws IOException, InterruptedException {
+        List<String> args = new ArrayList<>(List.of("build",
                 "--isolation", "chroot",
                 "--tls-verify=false",
                 "--layers",
                 "--cache-to", cacheRepository,
-                "--cache-from", cacheRepository,
-                "-f", context.resolve("Dockerfile").toString(),
-                context.toString()));
+                "--cache-from", cacheRepository));
+        args.addAll(moreFlags);
+        args.addAll(List.of("-f", context.resolve("Dockerfile").toString(), context.toString()));
+        List<String> command = client.command(home, args);
         Processes.Result result = Processes.run(command, Map.of("TMPDIR", home.resolve("tmp").toString()), context, BUILD_LIMIT)
                 .requireSuccess(command);
         return Build.parse(client.displayName() + " runner " + name, result.output(), result.elapsed());

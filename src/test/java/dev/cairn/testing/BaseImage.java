@@ -34,8 +34,29 @@ public final class BaseImage {
         }
     }
 
+    /**
+     * As {@link #pushTo}, an image for compiling with the host's toolchain: busybox, an empty {@code /usr} for
+     * the build to mount the host's over ({@code -v /usr:/usr:ro}: gcc and ccache without pulling a distribution),
+     * {@code /lib} and {@code /lib64} pointing into it as on Debian, and {@code PATH=/usr/bin:/bin}.
+     */
+    public static String pushToolchainTo(String registryHostPort, String repository, String tag) throws IOException, InterruptedException {
+        Path layout = buildLayout(true);
+        try {
+            String reference = registryHostPort + "/" + repository + ":" + tag;
+            Processes.runOk(List.of(DebianTools.skopeo(), "copy", "--quiet", "--dest-tls-verify=false",
+                    "oci:" + layout + ":base", "docker://" + reference), Duration.ofMinutes(2));
+            return reference;
+        } finally {
+            TempFiles.deleteRecursively(layout.getParent());
+        }
+    }
+
     /** An OCI layout directory holding the image under the tag {@code base}. */
     public static Path buildLayout() throws IOException, InterruptedException {
+        return buildLayout(false);
+    }
+
+    private static Path buildLayout(boolean forHostToolchain) throws IOException, InterruptedException {
         String umoci = DebianTools.umoci();
         String busybox = DebianTools.busybox();
         Path work = Files.createTempDirectory("cairn-base-");
@@ -56,9 +77,15 @@ public final class BaseImage {
         Files.createDirectories(bundle.resolve("rootfs/etc"));
         Files.writeString(bundle.resolve("rootfs/etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
         Files.writeString(bundle.resolve("rootfs/etc/group"), "root:x:0:\n");
+        if (forHostToolchain) {
+            Files.createDirectories(bundle.resolve("rootfs/usr"));
+            Files.createDirectories(bundle.resolve("rootfs/root"));
+            Files.createSymbolicLink(bundle.resolve("rootfs/lib"), Path.of("usr/lib"));
+            Files.createSymbolicLink(bundle.resolve("rootfs/lib64"), Path.of("usr/lib64"));
+        }
         Processes.runOk(List.of(umoci, "repack", "--image", layout + ":base", bundle.toString()), limit);
         List<String> config = new ArrayList<>(List.of(umoci, "config", "--image", layout + ":base",
-                "--config.cmd", "/bin/sh", "--os", "linux", "--architecture", "amd64", "--config.env", "PATH=/bin"));
+                "--config.cmd", "/bin/sh", "--os", "linux", "--architecture", "amd64", "--config.env", forHostToolchain ? "PATH=/usr/bin:/bin" : "PATH=/bin"));
         Processes.runOk(config, limit);
         TempFiles.deleteRecursively(bundle);
         return layout;
