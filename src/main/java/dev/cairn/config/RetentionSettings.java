@@ -22,11 +22,13 @@ import java.util.Set;
  *   max-idle: 2d
  * - repositories: "releases/**"
  *   evict: never
+ * - repositories: "gradle"       # a namespace of build-tool results: at most this much of the budget
+ *   max-bytes: 5GiB
  * </pre>
  */
 public record RetentionSettings(Optional<Long> maxBytes, double highWatermark, double lowWatermark, boolean hardLimit,
                                 Duration grace, Duration gcInterval, Optional<Duration> untaggedAfter, List<RetentionRule> rules) {
-    private static final Set<String> RULE_KEYS = Set.of("repositories", "max-age", "max-idle", "evict");
+    private static final Set<String> RULE_KEYS = Set.of("repositories", "max-age", "max-idle", "evict", "max-bytes");
 
     public RetentionSettings {
         rules = List.copyOf(rules);
@@ -54,8 +56,17 @@ public record RetentionSettings(Optional<Long> maxBytes, double highWatermark, d
             if (!evict.equals("lru") && !evict.equals("never")) {
                 throw new ConfigException(where + ".evict: expected 'never' or 'lru', got '" + evict + "'");
             }
+            Optional<Long> maxBytes = Optional.empty();
+            if (rule.hasNonNull("max-bytes")) {
+                try {
+                    maxBytes = Optional.of(Quantities.parseSize(rule.get("max-bytes").asText()));
+                } catch (IllegalArgumentException e) {
+                    throw new ConfigException(where + ".max-bytes: " + e.getMessage());
+                }
+                if (evict.equals("never")) throw new ConfigException(where + ": max-bytes cannot be kept by a rule that never evicts");
+            }
             rules.add(new RetentionRule(new Glob(rule.get("repositories").asText()), duration(rule, "max-age", where),
-                    duration(rule, "max-idle", where), evict.equals("never")));
+                    duration(rule, "max-idle", where), evict.equals("never"), maxBytes));
         }
         return rules;
     }
@@ -77,6 +88,7 @@ public record RetentionSettings(Optional<Long> maxBytes, double highWatermark, d
             r.maxAge().ifPresent(d -> b.append(", max-age: ").append(Quantities.formatDuration(d)));
             r.maxIdle().ifPresent(d -> b.append(", max-idle: ").append(Quantities.formatDuration(d)));
             if (r.neverEvict()) b.append(", evict: never");
+            r.maxBytes().ifPresent(n -> b.append(", max-bytes: ").append(Quantities.formatSize(n)));
             parts.add(b.append('}').toString());
         }
         return String.join(", ", parts);

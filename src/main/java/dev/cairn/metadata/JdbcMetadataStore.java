@@ -403,6 +403,16 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
+    public List<String> entryNames(String after, int limit) {
+        return retention.entryNames(after, limit);
+    }
+
+    @Override
+    public long bytesUnder(String name) {
+        return retention.bytesUnder(name);
+    }
+
+    @Override
     public void addAuditEvent(AuditEvent event) {
         auditEvents.addAuditEvent(event);
     }

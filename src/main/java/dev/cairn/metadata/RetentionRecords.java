@@ -259,4 +259,13 @@ public interface RetentionRecords {
     }
 
     List<NamespaceFigures> namespaceFigures();
+
+    /** Every name entries are kept under: repositories and namespaces of keyed entries, in order, after {@code after}, at most {@code limit}. */
+    List<String> entryNames(String after, int limit);
+
+    /**
+     * What the entries under one name hold: a repository's linked blobs and manifests, a namespace's content (of
+     * every kind); a blob shared with another name counts for both. Reads that name's records only.
+     */
+    long bytesUnder(String name);
 }

@@ -617,4 +617,29 @@ final class SqlRetentionRecords {
             return figures;
         });
     }
+
+    List<String> entryNames(String after, int limit) {
+        return database.read(c -> {
+            try (Statements st = new Statements(c)) {
+                return st.strings("SELECT name FROM (SELECT name FROM repositories WHERE name > ? "
+                        + "UNION SELECT DISTINCT namespace FROM keyed_entries WHERE namespace > ?) n ORDER BY name LIMIT ?", after, after, limit);
+            }
+        });
+    }
+
+    long bytesUnder(String name) {
+        return database.read(c -> {
+            try (Statements st = new Statements(c)) {
+                PreparedStatement s = st.prepare("SELECT "
+                        + "(SELECT COALESCE(SUM(b.size), 0) FROM repository_blobs l JOIN blobs b ON b.digest = l.digest WHERE l.repository = ?) "
+                        + "+ (SELECT COALESCE(SUM(m.size), 0) FROM manifests m WHERE m.repository = ?) "
+                        + "+ (SELECT COALESCE(SUM(e.size + COALESCE(b.size, 0)), 0) FROM keyed_entries e LEFT JOIN blobs b ON b.digest = e.content "
+                        + "WHERE e.namespace = ?)");
+                bind(s, name, name, name);
+                try (ResultSet r = s.executeQuery()) {
+                    return r.next() ? r.getLong(1) : 0L;
+                }
+            }
+        });
+    }
 }

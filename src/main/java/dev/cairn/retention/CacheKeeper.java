@@ -373,6 +373,7 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         try (BlobSweeper.SweepBehind behind = dryRun ? null : sweeper.sweepBehind(now)) {
             planner = new EvictionPlanner(records, policy, dryRun ? new DryRunEvictions(records) : deletions(true, Optional.ofNullable(behind)), now);
             planner.expire();
+            planner.evictToCaps();
             phases.end("expiry");
             // After a real expiry its records are gone from the count, and the blobs they freed are still stored and
             // counted as unheld below: read the count again, rather than subtract those blobs twice. A dry run deleted

@@ -13,8 +13,9 @@ import java.util.Optional;
 
 /**
  * Decides what goes, over entries of every kind alike, in order: first what the rules say has expired
- * (max-age since push, max-idle since last use, untagged past its delay), then, while stored bytes are above
- * the high watermark, the least recently used entries until the low watermark is reached. Names whose rule
+ * (max-age since push, max-idle since last use, untagged past its delay), then what takes the names a rule
+ * governs past its max-bytes, then, while stored bytes are above the high watermark, the least recently used
+ * entries until the low watermark is reached. Names whose rule
  * says {@code evict: never} are left out of both.
  *
  * <p>It plans as it goes, from {@link EntryWalk}s over the records, a batch at a time, and learns what each
@@ -105,6 +106,52 @@ final class EvictionPlanner {
             usage -= evictBatch(usage - policy.lowBytes());
         }
         return usage;
+    }
+
+    /**
+     * For each rule with a max-bytes, while what the names it governs hold together is over it, evicts their
+     * least recently used entries. Reads only the names and the records of those names (and the LRU order up to
+     * what it evicts), so a cap on one namespace costs what that namespace holds.
+     */
+    void evictToCaps() {
+        for (RetentionRule rule : policy.rules()) {
+            if (rule.maxBytes().isEmpty()) continue;
+            List<String> names = namesGovernedBy(rule);
+            long cap = rule.maxBytes().get();
+            long usage = bytesUnder(names);
+            if (usage <= cap) continue;
+            java.util.Set<String> governed = new java.util.HashSet<>(names);
+            EntryWalk walk = EntryWalk.leastRecentlyUsed(records, now);
+            while (usage > cap) {
+                for (Entry entry = walk.next(); entry != null; entry = batch.size() < BATCH ? walk.next() : null) {
+                    if (governed.contains(entry.name())) batch.add(new Planned(entry, DeletionReason.CAP));
+                }
+                if (batch.isEmpty()) break;
+                // Evictions stop once they freed the excess. What one takes off the names' share can be more than it
+                // frees (a blob another name holds too stays), never less: read the share again after the batch (a dry
+                // run deleted nothing: take off what it would have freed).
+                long freed = evictBatch(usage - cap);
+                usage = Math.min(bytesUnder(names), usage - freed);
+            }
+        }
+    }
+
+    private List<String> namesGovernedBy(RetentionRule rule) {
+        List<String> governed = new ArrayList<>();
+        String after = "";
+        for (List<String> page = records.entryNames(after, 1000); !page.isEmpty(); page = records.entryNames(after, 1000)) {
+            for (String name : page) {
+                if (policy.ruleFor(name) == rule) governed.add(name);
+            }
+            after = page.getLast();
+        }
+        return governed;
+    }
+
+    private long bytesUnder(List<String> names) {
+        long total = 0;
+        for (String name : names) total += records.bytesUnder(name);
+        return total;
     }
 
     /** Evicts every entry an invalidation matches: by name, by tag when given, pushed before a time when given. */

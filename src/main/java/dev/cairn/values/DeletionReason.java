@@ -9,6 +9,8 @@ import java.util.Arrays;
 public enum DeletionReason {
     /** Stored bytes were over the budget and this was the least recently used. */
     BUDGET("budget"),
+    /** The names its rule governs held more than the rule's max-bytes, and this was their least recently used. */
+    CAP("cap"),
     /** Older than its rule's max-age since its push. */
     MAX_AGE("max-age"),
     /** Not used for longer than its rule's max-idle. */

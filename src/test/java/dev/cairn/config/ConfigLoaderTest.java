@@ -95,13 +95,17 @@ class ConfigLoaderTest {
                       max-idle: 2d
                     - repositories: "releases/**"
                       evict: never
+                    - repositories: "gradle"
+                      max-bytes: 5GiB
                 """);
         RetentionSettings r = ConfigLoader.load(Optional.of(file), Map.of(), Map.of()).config().retention();
         assertThat(r.maxBytes()).hasValue(50L << 30);
         assertThat(r.highWatermark()).isEqualTo(0.9);
         assertThat(r.lowWatermark()).isEqualTo(0.85);
         assertThat(r.untaggedAfter()).isEmpty();
-        assertThat(r.rules()).hasSize(2);
+        assertThat(r.rules()).hasSize(3);
+        assertThat(r.rules().get(2).maxBytes()).hasValue(5L << 30);
+        assertThat(r.rules().get(0).maxBytes()).isEmpty();
         assertThat(r.rules().get(0).maxAge()).hasValue(Duration.ofDays(7));
         assertThat(r.rules().get(0).maxIdle()).hasValue(Duration.ofDays(2));
         assertThat(r.rules().get(1).neverEvict()).isTrue();
@@ -114,6 +118,12 @@ class ConfigLoaderTest {
 
         assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of("CAIRN_RETENTION_RULES", "[{\"repository\": \"x\"}]"), Map.of()))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("retention.rules[0]");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of("CAIRN_RETENTION_RULES",
+                "[{\"repositories\": \"x\", \"max-bytes\": \"lots\"}]"), Map.of()))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("retention.rules[0].max-bytes");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of("CAIRN_RETENTION_RULES",
+                "[{\"repositories\": \"x\", \"max-bytes\": \"1GiB\", \"evict\": \"never\"}]"), Map.of()))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("never evicts");
         assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of("CAIRN_RETENTION_LOW_WATERMARK", "99%"), Map.of()))
                 .isInstanceOf(ConfigException.class).hasMessageContaining("low-watermark");
         assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of("CAIRN_RETENTION_UNTAGGED", "sometimes"), Map.of()))

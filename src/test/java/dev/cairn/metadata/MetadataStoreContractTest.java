@@ -491,6 +491,12 @@ class MetadataStoreContractTest {
             assertThat(store.namespaceFigures()).containsExactly(
                     new RetentionRecords.NamespaceFigures("cache", "other", 1, 50, Optional.of(t)),
                     new RetentionRecords.NamespaceFigures("cache", "tools", 3, 150, Optional.of(later)));
+            store.linkBlob(RepositoryName.of("repo/x"), one, 100);
+            assertThat(store.entryNames("", 10)).as("repositories and namespaces, in order").containsExactly("other", "repo/x", "tools");
+            assertThat(store.entryNames("other", 1)).containsExactly("repo/x");
+            assertThat(store.bytesUnder("tools")).isEqualTo(150);
+            assertThat(store.bytesUnder("repo/x")).isEqualTo(100);
+            assertThat(store.bytesUnder("nothing")).isZero();
         }
     }
 

@@ -57,4 +57,40 @@ class KeyedCacheRetentionTest {
                     .path("reason").asText()).isEqualTo("invalidated");
         }
     }
+
+    @Test
+    void aRulesMaxBytesCapsWhatItsNamespacesHoldLeastRecentlyUsedFirstAndLeavesTheRestAlone() throws Exception {
+        String rules = """
+                - repositories: "tools-*"
+                  max-bytes: 500000
+                """;
+        try (RunningCairn cairn = RunningCairn.start(Map.of("retention.max-bytes", "100000000", "retention.grace", "1s",
+                "retention.gc-interval", "1h", "retention.untagged", "keep", "retention.rules", rules))) {
+            OciClient client = new OciClient(cairn);
+            push(client, "oci/img", "v1", 1, 300_000);
+            for (int i = 0; i < 4; i++) {
+                assertThat(client.put("/cache/tools-a/k" + i, SeededBytes.of(150_000, 10 + i)).statusCode()).isEqualTo(201);
+                Thread.sleep(5);
+            }
+            assertThat(client.put("/cache/tools-b/shared", SeededBytes.of(150_000, 10)).statusCode())
+                    .as("the same content as tools-a/k0: it counts for each name that holds it").isEqualTo(201);
+            assertThat(client.put("/cache/other/k", SeededBytes.of(400_000, 20)).statusCode()).isEqualTo(201);
+            Thread.sleep(1100);
+            assertThat(client.get("/cache/tools-a/k0").statusCode()).as("k0 used: now the most recent of tools-*").isEqualTo(200);
+            Thread.sleep(5);
+
+            // tools-a and tools-b hold 750,000 together, over 500,000: k1 and then k2 (least recently used) go.
+            var report = cairn.node().keeper().collect(true);
+            assertThat(report.evictedCount()).as("a dry run plans the same").isEqualTo(2);
+            cairn.node().keeper().collect(false);
+            assertThat(client.get("/cache/tools-a/k1").statusCode()).isEqualTo(404);
+            assertThat(client.get("/cache/tools-a/k2").statusCode()).isEqualTo(404);
+            for (String kept : new String[]{"/cache/tools-a/k0", "/cache/tools-a/k3", "/cache/tools-b/shared", "/cache/other/k"}) {
+                assertThat(client.get(kept).statusCode()).as(kept).isEqualTo(200);
+            }
+            assertThat(present(client, "oci/img", "v1")).as("not governed by the rule, and the budget is far").isTrue();
+            assertThat(audit(cairn).stream().filter(r -> r.path("digest").asText().equals("k1")).findFirst().orElseThrow()
+                    .path("reason").asText()).isEqualTo("cap");
+        }
+    }
 }
