@@ -65,12 +65,16 @@ final class ActionResults {
         return new Named(files, trees);
     }
 
-    /** The files a {@code Tree} names, in its root and every child directory. */
-    static List<CasDigest> treeFiles(byte[] message) {
+    /**
+     * The files a {@code Tree} names, in its root and every child directory, read from {@code tree} as it
+     * streams: one directory at a time in memory, each at most {@code maxDirectoryBytes}.
+     */
+    static List<CasDigest> treeFiles(java.io.InputStream tree, int maxDirectoryBytes) {
         List<CasDigest> files = new ArrayList<>();
         try {
-            CodedInputStream in = CodedInputStream.newInstance(message);
-            for (int tag; (tag = in.readTag()) != 0; ) {
+            CodedInputStream in = CodedInputStream.newInstance(tree);
+            in.setSizeLimit(maxDirectoryBytes + 64);
+            for (int tag; (tag = in.readTag()) != 0; in.resetSizeCounter()) {
                 if (fieldOf(tag) == TREE_ROOT || fieldOf(tag) == TREE_CHILDREN) {
                     CodedInputStream directory = CodedInputStream.newInstance(in.readBytes().toByteArray());
                     for (int inner; (inner = directory.readTag()) != 0; ) {

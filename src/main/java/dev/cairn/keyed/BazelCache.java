@@ -30,8 +30,13 @@ public final class BazelCache {
     public static final String CAS = "bazel-cas";
     private static final Pattern SHA256_HEX = Pattern.compile("[0-9a-f]{64}");
     private static final Digest EMPTY = Digest.sha256(new byte[0]);
-    /** Action results are small protobuf messages; a Tree names every file of an output directory. Both are read whole. */
-    private static final int MAX_MESSAGE_BYTES = 64 << 20;
+    /**
+     * Action results are small protobuf messages (a few hundred bytes an output), read whole; a Tree names every
+     * file of an output directory and is read as it streams, one directory at a time. The bounds keep what one
+     * request holds in memory small whatever a client sends.
+     */
+    private static final int MAX_ACTION_RESULT_BYTES = 4 << 20;
+    private static final int MAX_DIRECTORY_BYTES = 16 << 20;
 
     private final KeyedCache cache;
 
@@ -87,7 +92,7 @@ public final class BazelCache {
      */
     public KeyedCache.Hit writeActionResult(RepositoryName namespace, String hash, OptionalLong declaredLength, InputStream body) {
         casDigest(hash);
-        long limit = Math.min(MAX_MESSAGE_BYTES, cache.maxEntryBytes());
+        long limit = Math.min(MAX_ACTION_RESULT_BYTES, cache.maxEntryBytes());
         if (declaredLength.isPresent() && declaredLength.getAsLong() > limit) throw cache.tooLarge(declaredLength.getAsLong() + " bytes");
         byte[] message = readAtMost(body, limit);
         ActionResults.Named named = ActionResults.actionResult(message);
@@ -95,7 +100,7 @@ public final class BazelCache {
         for (ActionResults.CasDigest file : named.files()) held.add(file.digest());
         for (ActionResults.CasDigest tree : named.trees()) {
             held.add(tree.digest());
-            for (ActionResults.CasDigest file : ActionResults.treeFiles(readTree(namespace, tree))) held.add(file.digest());
+            for (ActionResults.CasDigest file : treeFiles(namespace, tree)) held.add(file.digest());
         }
         held.remove(EMPTY);
         for (Digest digest : held) {
@@ -109,10 +114,7 @@ public final class BazelCache {
                 Optional.empty(), new ArrayList<>(held), EntryRecords.ContentNotes.NONE);
     }
 
-    private byte[] readTree(RepositoryName namespace, ActionResults.CasDigest tree) {
-        if (tree.size() > MAX_MESSAGE_BYTES) {
-            throw new Refusal(Refusal.Reason.INVALID_REQUEST, "an output directory's tree " + tree.digest() + " is over " + MAX_MESSAGE_BYTES + " bytes");
-        }
+    private List<ActionResults.CasDigest> treeFiles(RepositoryName namespace, ActionResults.CasDigest tree) {
         Optional<KeyedCache.Hit> hit = cache.find(CAS, namespace, new CacheKey(tree.digest().hex()), true);
         if (hit.isEmpty()) hit = cache.findHeld(ACTION_CACHE, namespace, tree.digest(), true);
         if (hit.isEmpty()) {
@@ -120,7 +122,7 @@ public final class BazelCache {
                     + namespace + " does not hold: upload it first", java.util.Map.of("digest", tree.digest().toString()));
         }
         try (InputStream in = hit.get().content().orElseThrow()) {
-            return readAtMost(in, MAX_MESSAGE_BYTES);
+            return ActionResults.treeFiles(in, MAX_DIRECTORY_BYTES);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -152,7 +152,6 @@ public final class KeyedCache {
         }
         try {
             if (staged.size() > maxEntryBytes) throw tooLarge(staged.size() + " bytes");
-            events.entryStored(kind, namespace, staged.size());
             List<Digest> locked = new ArrayList<>(List.of(staged.digest()));
             locked.addAll(alsoHolds);
             // Outside the digest lock: admission may wait for a collection, which takes digest locks itself.
@@ -174,6 +173,7 @@ public final class KeyedCache {
                     if (stored.blobIsNew()) events.bytesStored(staged.size());
                     return null;
                 });
+                events.entryStored(kind, namespace, staged.size());
                 return new Hit(staged.digest(), staged.size(), now, notes, Optional.empty());
             }
         } finally {
