@@ -83,7 +83,22 @@ final class AdminResource implements Front {
         }
     }
 
+    /**
+     * Figures read every repository and keyed entry: one reading at a time on this node, as SQLite's queries hold
+     * their carrier thread, so that admins polling at once do not take every core from the requests.
+     */
+    private final java.util.concurrent.Semaphore statsReadings = new java.util.concurrent.Semaphore(1, true);
+
     private Map<String, Object> stats() {
+        statsReadings.acquireUninterruptibly();
+        try {
+            return readStats();
+        } finally {
+            statsReadings.release();
+        }
+    }
+
+    private Map<String, Object> readStats() {
         List<Map<String, Object>> repositories = new ArrayList<>();
         for (RetentionRecords.RepositoryFigures f : records.repositoryFigures()) {
             long[] lookups = metrics.lookups(f.repository());

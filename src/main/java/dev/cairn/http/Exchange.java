@@ -171,6 +171,27 @@ final class Exchange {
         }
     }
 
+    /** Writes a body of a length not known in advance (sent chunked). */
+    interface BodyWriter {
+        void writeTo(OutputStream out) throws IOException;
+    }
+
+    /** Sends what {@code body} writes as it writes it, in buffers of 16 KiB: a long listing is never held whole. */
+    void sendWritten(int status, String contentType, BodyWriter body) {
+        response.setStatus(status);
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
+        if (isHead()) {
+            response.write(true, null, callback);
+            return;
+        }
+        try (OutputStream out = new java.io.BufferedOutputStream(Content.Sink.asOutputStream(response), 16 * 1024)) {
+            body.writeTo(out);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        callback.succeeded();
+    }
+
     /**
      * Streams exactly {@code length} bytes from {@code in} (closed afterwards) as the body; blocks until written.
      * A blob on local disk ({@link dev.cairn.storage.LocalFileStream}) goes from the file to the socket without

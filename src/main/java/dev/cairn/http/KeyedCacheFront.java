@@ -7,7 +7,7 @@ import dev.cairn.values.ClientText;
 import dev.cairn.values.Refusal;
 import dev.cairn.values.RepositoryName;
 
-import java.net.URLDecoder;
+import java.io.UncheckedIOException;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.time.ZoneOffset;
@@ -123,39 +123,63 @@ final class KeyedCacheFront implements Front {
                 x.send(204);
                 return;
             }
-            // A directory is only the keys under it: an empty one is already gone, one with keys is the client's to empty.
-            if (!cache.list(KIND, namespace, key).isEmpty()) {
+            // A directory is only the keys under it: one with keys is the client's to empty, one without is not there.
+            if (cache.holdsAnything(KIND, namespace, key)) {
                 throw new Refusal(Refusal.Reason.UNSUPPORTED_METHOD, "a directory that holds keys is not deleted at once; delete its keys");
             }
-            x.send(204);
+            if (key.isEmpty()) {
+                x.send(204); // the namespace's root is always there, and empty
+                return;
+            }
+            throw miss(key.get());
         }
 
         private void mkcol(Exchange x) {
-            if (key.isPresent() && cache.describe(KIND, namespace, key).orElse(null) instanceof KeyedCache.ListedFile) {
-                throw new Refusal(Refusal.Reason.UNSUPPORTED_METHOD, "a key holding content is there: " + key.get().path());
+            if (x.contentLength().orElse(0) > 0 || x.header("Transfer-Encoding").isPresent()) {
+                x.settleUnreadBody();
+                throw new Refusal(Refusal.Reason.UNSUPPORTED_MEDIA_TYPE, "MKCOL takes no body");
             }
-            x.settleUnreadBody();
-            x.send(201);
+            if (key.isEmpty() || cache.describe(KIND, namespace, key, false).isPresent()) {
+                throw new Refusal(Refusal.Reason.UNSUPPORTED_METHOD, "something is there already: " + PREFIX + rawNamespace + "/" + rawKey);
+            }
+            x.send(201); // directories are implicit: this one is there once a key lies under it
         }
 
         private void propfind(Exchange x) {
-            KeyedCache.Listed self = cache.describe(KIND, namespace, key).orElseThrow(() -> miss(key.get()));
-            boolean children = !x.header("Depth").map(String::strip).orElse("infinity").equals("0");
-            String base = PREFIX + rawNamespace + "/" + key.map(k -> encode(k.path())).orElse("");
-            List<String> responses = new ArrayList<>();
-            responses.add(response(self instanceof KeyedCache.ListedDirectory && key.isPresent() ? base + "/" : base, self));
-            if (children && self instanceof KeyedCache.ListedDirectory) {
-                String parent = key.isPresent() ? base + "/" : base;
-                for (KeyedCache.Listed child : cache.list(KIND, namespace, key)) {
-                    String href = parent + encode(child.name());
-                    responses.add(response(child instanceof KeyedCache.ListedDirectory ? href + "/" : href, child));
-                }
+            String depth = x.header("Depth").map(String::strip).orElse("infinity");
+            if (!depth.equals("0") && !depth.equals("1")) {
+                x.settleUnreadBody();
+                throw new Refusal(Refusal.Reason.ACCESS_DENIED, "PROPFIND answers Depth 0 or 1, not '" + ClientText.shortened(depth)
+                        + "' (DAV:propfind-finite-depth)");
             }
+            KeyedCache.Listed self = cache.describe(KIND, namespace, key, directory).orElseThrow(() -> miss(key.get()));
+            String base = PREFIX + rawNamespace + "/" + key.map(k -> encode(k.path())).orElse("");
+            String parent = key.isPresent() ? base + "/" : base;
+            boolean listChildren = depth.equals("1") && self instanceof KeyedCache.ListedDirectory;
+            // Counted before a byte is sent: a listing too long to give whole is refused, not cut.
+            if (listChildren) cache.list(KIND, namespace, key, child -> { });
             x.settleUnreadBody(); // a PROPFIND body asks for properties; every one we have is sent
-            StringBuilder body = new StringBuilder("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\">\n");
-            responses.forEach(body::append);
-            body.append("</D:multistatus>\n");
-            x.sendBytes(207, "application/xml; charset=utf-8", body.toString().getBytes(StandardCharsets.UTF_8));
+            x.sendWritten(207, "application/xml; charset=utf-8", out -> {
+                java.io.Writer w = new java.io.OutputStreamWriter(out, StandardCharsets.UTF_8);
+                w.write("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\">\n");
+                w.write(response(self instanceof KeyedCache.ListedDirectory ? parent : base, self));
+                if (listChildren) {
+                    try {
+                        cache.list(KIND, namespace, key, child -> {
+                            String href = parent + encode(child.name());
+                            try {
+                                w.write(response(child instanceof KeyedCache.ListedDirectory ? href + "/" : href, child));
+                            } catch (java.io.IOException e) {
+                                throw new UncheckedIOException(e);
+                            }
+                        });
+                    } catch (UncheckedIOException e) {
+                        throw e.getCause();
+                    }
+                }
+                w.write("</D:multistatus>\n");
+                w.flush();
+            });
         }
 
         private static String response(String href, KeyedCache.Listed listed) {
@@ -200,16 +224,34 @@ final class KeyedCacheFront implements Front {
         }
     }
 
-    /** Strict percent-decoding, segment by segment: an encoded '/' would make one key look like two. */
+    /**
+     * Strict percent-decoding, segment by segment: an encoded '/' would make one key look like two, and bytes
+     * that are not UTF-8 would all read as U+FFFD, making different keys one.
+     */
     private static String decode(String raw) {
         if (raw.indexOf('%') < 0) return raw;
         List<String> decoded = new ArrayList<>();
         for (String segment : raw.split("/", -1)) {
+            java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+            for (int i = 0; i < segment.length(); i++) {
+                char c = segment.charAt(i);
+                if (c == '%') {
+                    if (i + 2 >= segment.length() || Character.digit(segment.charAt(i + 1), 16) < 0 || Character.digit(segment.charAt(i + 2), 16) < 0) {
+                        throw new Refusal(Refusal.Reason.INVALID_KEY, "malformed percent-encoding in the key");
+                    }
+                    bytes.write(Integer.parseInt(segment, i + 1, i + 3, 16));
+                    i += 2;
+                } else {
+                    bytes.writeBytes(String.valueOf(c).getBytes(StandardCharsets.UTF_8));
+                }
+            }
             String one;
             try {
-                one = URLDecoder.decode(segment.replace("+", "%2B"), StandardCharsets.UTF_8);
-            } catch (IllegalArgumentException e) {
-                throw new Refusal(Refusal.Reason.INVALID_KEY, "malformed percent-encoding in the key");
+                one = StandardCharsets.UTF_8.newDecoder().onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                        .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
+                        .decode(java.nio.ByteBuffer.wrap(bytes.toByteArray())).toString();
+            } catch (java.nio.charset.CharacterCodingException e) {
+                throw new Refusal(Refusal.Reason.INVALID_KEY, "a key is UTF-8 text; its percent-encoding holds other bytes");
             }
             if (one.indexOf('/') >= 0) throw new Refusal(Refusal.Reason.INVALID_KEY, "a key segment may not hold an encoded '/'");
             decoded.add(one);

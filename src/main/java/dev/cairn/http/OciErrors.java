@@ -31,6 +31,8 @@ final class OciErrors {
             case ENTRY_NOT_FOUND -> ErrorCode.ENTRY_UNKNOWN;
             case INVALID_KEY -> ErrorCode.KEY_INVALID;
             case ENTRY_TOO_LARGE -> ErrorCode.SIZE_INVALID;
+            case LISTING_TOO_LARGE -> ErrorCode.LISTING_TOO_LARGE;
+            case UNSUPPORTED_MEDIA_TYPE -> ErrorCode.UNSUPPORTED_MEDIA_TYPE;
             case MANIFEST_NOT_FOUND -> ErrorCode.MANIFEST_UNKNOWN;
             case UPLOAD_NOT_FOUND -> ErrorCode.BLOB_UPLOAD_UNKNOWN;
             case REPOSITORY_NOT_FOUND -> ErrorCode.NAME_UNKNOWN;
@@ -86,7 +88,8 @@ final class OciErrors {
             case DENIED -> 403;
             case UNSUPPORTED -> 405;
             case TOOMANYREQUESTS -> 429;
-            case BUDGET_EXCEEDED -> 507;
+            case BUDGET_EXCEEDED, LISTING_TOO_LARGE -> 507;
+            case UNSUPPORTED_MEDIA_TYPE -> 415;
             case COLLECTION_BUSY -> 409;
             case UNKNOWN -> 500;
         };

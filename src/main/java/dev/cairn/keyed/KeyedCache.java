@@ -35,6 +35,7 @@ import java.util.OptionalLong;
 public final class KeyedCache {
     /** Children a directory listing names at most (a WebDAV client lists directories; a flat namespace may hold millions of keys). */
     public static final int MAX_LISTED = 10_000;
+    private final java.util.concurrent.Semaphore listingQueries = new java.util.concurrent.Semaphore(1, true);
     private static final int LISTING_PAGE = 256;
 
     private final BlobContent blobs;
@@ -207,46 +208,96 @@ public final class KeyedCache {
     public record ListedDirectory(String name) implements Listed {
     }
 
-    /** What {@code path} is: a key holding content, a directory of keys, or nothing. The namespace's root is always a directory. */
-    public Optional<Listed> describe(String kind, RepositoryName namespace, Optional<CacheKey> path) {
+    /**
+     * What {@code path} is: a key holding content, a directory of keys, or nothing. The namespace's root is
+     * always a directory. A name that is both (a key "a" and keys under "a/") is the directory when
+     * {@code asDirectory} (the client's path ended in '/'), else the key.
+     */
+    public Optional<Listed> describe(String kind, RepositoryName namespace, Optional<CacheKey> path, boolean asDirectory) {
         if (path.isEmpty()) return Optional.of(new ListedDirectory(""));
         String p = path.get().path();
         String name = p.substring(p.lastIndexOf('/') + 1);
+        boolean directory = !keysPage(kind, namespace, p + "/", p + "0", 1).isEmpty(); // '0' follows '/' in byte order
+        if (asDirectory) return directory ? Optional.of(new ListedDirectory(name)) : Optional.empty();
         Optional<EntryRecords.StoredContent> content = entries.content(kind, namespace, p);
         if (content.isPresent()) return Optional.of(new ListedFile(name, content.get().size(), content.get().pushedAt()));
-        boolean directory = !entries.keys(kind, namespace, p + "/", p + "0", 1).isEmpty(); // '0' follows '/' in byte order
         return directory ? Optional.of(new ListedDirectory(name)) : Optional.empty();
     }
 
     /**
-     * The keys and directories directly under {@code directory} (the root when empty), in byte order, at
-     * most {@link #MAX_LISTED}. A directory costs one indexed read however many keys it holds.
+     * Hands {@code visitor} the keys and directories directly under {@code directory} (the root when empty), in
+     * byte order; LISTING_TOO_LARGE (and nothing handed over) when there are more than {@link #MAX_LISTED}: a
+     * client must not take a cut listing for the whole (rclone sync would delete what it did not see). A
+     * directory costs one indexed read however many keys it holds; the names are read twice, a page at a time
+     * (counted, then handed over), so a listing holds a page in memory whatever it lists.
      */
-    public List<Listed> list(String kind, RepositoryName namespace, Optional<CacheKey> directory) {
+    public void list(String kind, RepositoryName namespace, Optional<CacheKey> directory, java.util.function.Consumer<Listed> visitor) {
+        long[] count = {0};
+        walk(kind, namespace, directory, listed -> ++count[0] <= MAX_LISTED);
+        if (count[0] > MAX_LISTED) {
+            throw new Refusal(Refusal.Reason.LISTING_TOO_LARGE, "the directory holds more than " + MAX_LISTED
+                    + " keys and directories: list a directory below it, or read the keys by name");
+        }
+        walk(kind, namespace, directory, listed -> {
+            visitor.accept(listed);
+            return true;
+        });
+    }
+
+    /** Whether anything lies under {@code directory}. */
+    public boolean holdsAnything(String kind, RepositoryName namespace, Optional<CacheKey> directory) {
+        boolean[] any = {false};
+        walk(kind, namespace, directory, listed -> {
+            any[0] = true;
+            return false;
+        });
+        return any[0];
+    }
+
+    /** Hands each child of {@code directory} to {@code visitor} while it answers true. */
+    private void walk(String kind, RepositoryName namespace, Optional<CacheKey> directory, java.util.function.Predicate<Listed> visitor) {
         String prefix = directory.map(d -> d.path() + "/").orElse("");
         String end = directory.map(d -> d.path() + "0").orElse(CacheKey.AFTER_EVERY_KEY);
-        List<Listed> listed = new ArrayList<>();
         String from = prefix;
-        while (listed.size() < MAX_LISTED) {
-            List<EntryRecords.StoredKey> page = entries.keys(kind, namespace, from, end, LISTING_PAGE);
+        while (true) {
+            List<EntryRecords.StoredKey> page = keysPage(kind, namespace, from, end, LISTING_PAGE);
             boolean skipped = false;
             for (EntryRecords.StoredKey key : page) {
                 String rest = key.key().substring(prefix.length());
                 int slash = rest.indexOf('/');
+                Listed listed;
                 if (slash < 0) {
-                    listed.add(new ListedFile(rest, key.size(), key.pushedAt()));
+                    listed = new ListedFile(rest, key.size(), key.pushedAt());
                     from = key.key() + "\u0001"; // no key holds a control character: the next key is at least this
                 } else {
                     String name = rest.substring(0, slash);
-                    listed.add(new ListedDirectory(name));
+                    listed = new ListedDirectory(name);
                     from = prefix + name + "0"; // past every key under it
                     skipped = true;
                 }
-                if (skipped || listed.size() >= MAX_LISTED) break;
+                if (!visitor.test(listed)) return;
+                if (skipped) break;
             }
-            if (!skipped && page.size() < LISTING_PAGE) break;
+            if (!skipped && page.size() < LISTING_PAGE) return;
         }
-        return listed;
+    }
+
+    /**
+     * One page of keys, one listing query at a time on this node: SQLite's queries run on the request's carrier
+     * thread without yielding, so listings on every core at once would hold up every other request.
+     */
+    private List<EntryRecords.StoredKey> keysPage(String kind, RepositoryName namespace, String from, String to, int limit) {
+        try {
+            listingQueries.acquire();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting to list keys", e);
+        }
+        try {
+            return entries.keys(kind, namespace, from, to, limit);
+        } finally {
+            listingQueries.release();
+        }
     }
 
     /** The refusal of an entry of {@code size} (in words: "600 bytes", "more than 512 bytes"). */

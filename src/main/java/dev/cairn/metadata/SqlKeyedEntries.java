@@ -139,7 +139,8 @@ final class SqlKeyedEntries {
         return database.write(c -> {
             try (Statements st = new Statements(c)) {
                 String ns = namespace.value();
-                PreparedStatement s = st.prepare("DELETE FROM keyed_entries WHERE kind = ? AND namespace = ? AND entry_key = ? RETURNING size");
+                PreparedStatement s = st.prepare("DELETE FROM keyed_entries WHERE kind = ? AND namespace = ? AND entry_key = ? "
+                        + "RETURNING size + COALESCE((SELECT b.size FROM blobs b WHERE b.digest = content), 0)");
                 Statements.bind(s, kind, ns, key);
                 long size;
                 try (ResultSet r = s.executeQuery()) {
@@ -203,12 +204,16 @@ final class SqlKeyedEntries {
 
     /** Deletes a keyed entry still as retention saw it, with its hold on its blobs (see {@link RetentionRecords#evict}). */
     static RetentionRecords.Evicted deleteIfUnchanged(Statements st, EntryDeletion d, Instant now) throws SQLException {
-        PreparedStatement s = st.prepare("SELECT size FROM keyed_entries WHERE kind = ? AND namespace = ? AND entry_key = ?");
+        // The audit record names the bytes the key stood for (its content's too); what the eviction frees is counted apart.
+        PreparedStatement s = st.prepare("SELECT size, size + COALESCE((SELECT b.size FROM blobs b WHERE b.digest = content), 0) "
+                + "FROM keyed_entries WHERE kind = ? AND namespace = ? AND entry_key = ?");
         Statements.bind(s, d.kind(), d.namespace(), d.key());
         long size;
+        long keyBytes;
         try (ResultSet r = s.executeQuery()) {
             if (!r.next()) return RetentionRecords.Evicted.NOTHING;
             size = r.getLong(1);
+            keyBytes = r.getLong(2);
         }
         // The conditions sit in the deleting statement itself, so that a push or a use committed since the
         // read above (on another node, under PostgreSQL's read committed) keeps the entry.
@@ -220,7 +225,7 @@ final class SqlKeyedEntries {
         List<String> held = st.strings("SELECT digest FROM keyed_entry_blobs WHERE kind = ? AND namespace = ? AND entry_key = ?",
                 d.kind(), d.namespace(), d.key());
         st.update("DELETE FROM keyed_entry_blobs WHERE kind = ? AND namespace = ? AND entry_key = ?", d.kind(), d.namespace(), d.key());
-        insertAuditEvent(st, new AuditEvent(0, now, d.kind(), Optional.of(d.namespace()), d.key(), List.of(), size, d.reason().wireName()));
+        insertAuditEvent(st, new AuditEvent(0, now, d.kind(), Optional.of(d.namespace()), d.key(), List.of(), keyBytes, d.reason().wireName()));
         List<String> freed = new java.util.ArrayList<>();
         return new RetentionRecords.Evicted(List.of(d.key()), size, size + SqlRetentionRecords.freeUnheld(st, held, d.reason(), freed), freed);
     }

@@ -605,10 +605,10 @@ final class SqlRetentionRecords {
     List<RetentionRecords.NamespaceFigures> namespaceFigures() {
         return database.read(c -> {
             List<RetentionRecords.NamespaceFigures> figures = new ArrayList<>();
+            // One pass over the entries, each joined to its content's record (not to every blob it holds).
             try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT e.kind, e.namespace, COUNT(*), "
-                    + "SUM(e.size + COALESCE((SELECT SUM(b.size) FROM keyed_entry_blobs k JOIN blobs b ON b.digest = k.digest "
-                    + "WHERE k.kind = e.kind AND k.namespace = e.namespace AND k.entry_key = e.entry_key), 0)), MAX(e.last_used_at) "
-                    + "FROM keyed_entries e GROUP BY e.kind, e.namespace ORDER BY e.kind, e.namespace")) {
+                    + "SUM(e.size + COALESCE(b.size, 0)), MAX(e.last_used_at) "
+                    + "FROM keyed_entries e LEFT JOIN blobs b ON b.digest = e.content GROUP BY e.kind, e.namespace ORDER BY e.kind, e.namespace")) {
                 while (r.next()) {
                     figures.add(new RetentionRecords.NamespaceFigures(r.getString(1), r.getString(2), r.getLong(3), r.getLong(4),
                             Optional.of(Instant.ofEpochMilli(r.getLong(5)))));

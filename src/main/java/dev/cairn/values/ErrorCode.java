@@ -32,6 +32,10 @@ public enum ErrorCode {
     /** Distribution's code for a fault on the server's side; it travels with a 5xx. */
     /** Cairn's code for a key a build-tool cache does not hold. */
     ENTRY_UNKNOWN("no entry under this key"),
+    /** Cairn's code for a WebDAV listing of more names than one listing holds (507, as RFC 4918 answers such a PROPFIND). */
+    LISTING_TOO_LARGE("the listing is larger than one listing may be"),
+    /** Cairn's code for a request body the method does not take (415). */
+    UNSUPPORTED_MEDIA_TYPE("the request body is of a kind this method does not take"),
     /** Cairn's code for a cache key or namespace that cannot be stored. */
     KEY_INVALID("invalid cache key"),
     UNKNOWN("unknown error");

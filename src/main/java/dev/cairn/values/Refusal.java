@@ -27,6 +27,8 @@ public class Refusal extends RuntimeException {
         INVALID_KEY,
         /** A keyed entry over the configured size limit. */
         ENTRY_TOO_LARGE,
+        /** A directory listing of more names than one listing may hold. */
+        LISTING_TOO_LARGE,
         MANIFEST_NOT_FOUND,
         UPLOAD_NOT_FOUND,
         REPOSITORY_NOT_FOUND,
@@ -46,6 +48,8 @@ public class Refusal extends RuntimeException {
         BUDGET_EXHAUSTED,
         /** Another node sharing the stores is collecting. */
         COLLECTION_BUSY,
+        /** A body of a kind the method does not take (MKCOL with a body). */
+        UNSUPPORTED_MEDIA_TYPE,
         /** A method the addressed resource does not offer. */
         UNSUPPORTED_METHOD,
         /** A path (or a grant type) no part of Cairn serves. */

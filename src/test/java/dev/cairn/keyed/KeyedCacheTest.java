@@ -70,6 +70,7 @@ class KeyedCacheTest {
             assertThat(deletion.path("kind").asText()).isEqualTo("cache");
             assertThat(deletion.path("repository").asText()).isEqualTo("gradle");
             assertThat(deletion.path("reason").asText()).isEqualTo("manual");
+            assertThat(deletion.path("bytes").asLong()).as("the bytes the key stood for").isEqualTo(30_000);
 
             JsonNode stats = OciClient.json(client.get("/api/v1/stats"));
             JsonNode gradle = namespace(stats, "gradle");
@@ -104,7 +105,7 @@ class KeyedCacheTest {
             assertThat(RawHttp.body(chunked)).contains("more than " + LIMIT + " bytes");
             assertThat(client.put("/cache/ns/exact", SeededBytes.of(LIMIT, 5)).statusCode()).as("at the limit").isEqualTo(201);
 
-            for (String path : List.of("/cache/ns/a/../b", "/cache/ns/a/./b", "/cache/ns/a//b", "/cache/ns/a%2Fb", "/cache/ns/a%01b",
+            for (String path : List.of("/cache/ns/a/../b", "/cache/ns/a/./b", "/cache/ns/a//b", "/cache/ns/a%2Fb", "/cache/ns/a%01b", "/cache/ns/a%ffb",
                     "/cache/NS/a", "/cache/n%73/a", "/cache//a", "/cache/ns/" + "k".repeat(1100))) {
                 String answer = RawHttp.exchange(cairn.port(), ("PUT " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n"
                         + "Connection: close\r\n\r\nabc").getBytes(StandardCharsets.ISO_8859_1));
@@ -187,12 +188,22 @@ class KeyedCacheTest {
 
             assertThat(client.send("MKCOL", "/cache/dav/new/dir/", new byte[0]).statusCode()).isEqualTo(201);
             assertThat(client.send("MKCOL", "/cache/dav/a.txt", new byte[0]).statusCode()).as("a key is there").isEqualTo(405);
+            assertThat(client.send("MKCOL", "/cache/dav/sub/", new byte[0]).statusCode()).as("a directory is there").isEqualTo(405);
+            assertThat(client.send("MKCOL", "/cache/dav/other/", new byte[]{1}).statusCode()).as("MKCOL takes no body").isEqualTo(415);
+            assertThat(client.send("PROPFIND", "/cache/dav/", new byte[0], "Depth", "infinity").statusCode()).isEqualTo(403);
+            assertThat(client.send("PROPFIND", "/cache/dav/a.txt/", new byte[0], "Depth", "0").statusCode()).as("a key is no directory").isEqualTo(404);
+            // A name that is a key and a directory at once: a path ending in '/' names the directory.
+            assertThat(client.put("/cache/dav/both", new byte[]{1}).statusCode()).isEqualTo(201);
+            assertThat(client.put("/cache/dav/both/inner", new byte[]{2}).statusCode()).isEqualTo(201);
+            assertThat(hrefs(client.send("PROPFIND", "/cache/dav/both/", new byte[0], "Depth", "1")))
+                    .containsExactly("/cache/dav/both/", "/cache/dav/both/inner");
+            assertThat(OciClient.text(client.send("PROPFIND", "/cache/dav/both", new byte[0], "Depth", "0"))).contains("<D:resourcetype/>");
             HttpResponse<byte[]> options = client.send("OPTIONS", "/cache/dav/", new byte[0]);
             assertThat(options.headers().firstValue("DAV")).hasValue("1");
             assertThat(client.delete("/cache/dav/sub/deeper/").statusCode()).as("a directory with keys").isEqualTo(405);
             assertThat(client.delete("/cache/dav/sub/deeper/c.txt").statusCode()).isEqualTo(204);
             assertThat(client.delete("/cache/dav/sub/deeper/d.txt").statusCode()).isEqualTo(204);
-            assertThat(client.delete("/cache/dav/sub/deeper/").statusCode()).as("now empty").isEqualTo(204);
+            assertThat(client.delete("/cache/dav/sub/deeper/").statusCode()).as("emptied, it is gone").isEqualTo(404);
             assertThat(hrefs(client.send("PROPFIND", "/cache/dav/sub", new byte[0], "Depth", "1")))
                     .containsExactly("/cache/dav/sub/", "/cache/dav/sub/b.txt");
         }
@@ -242,6 +253,47 @@ class KeyedCacheTest {
                 // the server answered and closed before the end: read what it said
             }
             return new String(socket.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
+        }
+    }
+
+    @Test
+    void aListingOfMoreNamesThanOneMayHoldIsRefusedWholeNotCut() throws Exception {
+        try (RunningCairn cairn = RunningCairn.start()) {
+            OciClient client = new OciClient(cairn);
+            assertThat(client.put("/cache/big/seed", new byte[]{42}).statusCode()).isEqualTo(201);
+            // More keys than a listing holds, written straight into the records (over HTTP it would take a minute),
+            // all naming the seed's content.
+            String content = cairn.node().metadata().content("cache", dev.cairn.values.RepositoryName.of("big"), "seed").orElseThrow().digest().toString();
+            try (java.sql.Connection c = java.sql.DriverManager.getConnection("jdbc:sqlite:" + cairn.dataDir().resolve("cairn.db"))) {
+                c.setAutoCommit(false);
+                try (java.sql.PreparedStatement entry = c.prepareStatement("INSERT INTO keyed_entries (kind, namespace, entry_key, size, pushed_at, "
+                        + "last_used_at, content) VALUES ('cache', 'big', ?, 0, 1, 1, ?)");
+                     java.sql.PreparedStatement held = c.prepareStatement("INSERT INTO keyed_entry_blobs (kind, namespace, entry_key, digest) "
+                             + "VALUES ('cache', 'big', ?, ?)")) {
+                    for (int i = 0; i < KeyedCache.MAX_LISTED; i++) {
+                        String key = String.format("flat/k%05d", i);
+                        entry.setString(1, key);
+                        entry.setString(2, content);
+                        entry.addBatch();
+                        held.setString(1, key);
+                        held.setString(2, content);
+                        held.addBatch();
+                    }
+                    entry.executeBatch();
+                    held.executeBatch();
+                }
+                c.commit();
+            }
+            HttpResponse<byte[]> exactly = client.send("PROPFIND", "/cache/big/flat/", new byte[0], "Depth", "1");
+            assertThat(exactly.statusCode()).as("at the limit").isEqualTo(207);
+            assertThat(hrefs(exactly)).hasSize(KeyedCache.MAX_LISTED + 1);
+            assertThat(client.put("/cache/big/flat/one-more", new byte[]{1}).statusCode()).isEqualTo(201);
+            HttpResponse<byte[]> over = client.send("PROPFIND", "/cache/big/flat/", new byte[0], "Depth", "1");
+            assertThat(over.statusCode()).isEqualTo(507);
+            assertThat(OciClient.text(over)).contains("more than " + KeyedCache.MAX_LISTED);
+            assertThat(client.send("PROPFIND", "/cache/big/", new byte[0], "Depth", "1").statusCode()).as("its parent lists it as one directory")
+                    .isEqualTo(207);
+            assertThat(client.get("/cache/big/flat/k09999").statusCode()).isEqualTo(200);
         }
     }
 }
