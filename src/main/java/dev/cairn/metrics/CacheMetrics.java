@@ -80,55 +80,90 @@ public final class CacheMetrics implements RegistryEvents {
         public static final EntryTraffic NONE = new EntryTraffic(0, 0, 0, 0, 0);
     }
 
-    private final Map<String, LongAdder[]> entryTraffic = new ConcurrentHashMap<>();
+    /**
+     * Namespaces with meters of their own, at most: a client can miss on any name it likes, and each name would
+     * otherwise be a series (and memory) for good. Past it, names share the series of the namespace "(other)".
+     */
+    public static final int MAX_NAMESPACE_SERIES = 1000;
+    private static final String OTHER_NAMESPACES = "(other)";
 
-    private LongAdder[] traffic(String kind, RepositoryName namespace) {
-        return entryTraffic.computeIfAbsent(kind + " " + namespace.value(), k -> new LongAdder[]{new LongAdder(), new LongAdder(), new LongAdder(), new LongAdder(), new LongAdder()});
+    /** One namespace's meters, registered once (a lookup in the registry per request would cost more than the count). */
+    private final class NamespaceMeters {
+        final Counter hits;
+        final Counter misses;
+        final Counter bytesRead;
+        final Counter bytesWritten;
+        final Counter savedSeconds;
+        final LongAdder[] totals = {new LongAdder(), new LongAdder(), new LongAdder(), new LongAdder(), new LongAdder()};
+        /** The namespace the series name: its own, or "(other)". */
+        final String namespace;
+
+        NamespaceMeters(String kind, String namespace) {
+            this.namespace = namespace;
+            hits = Counter.builder("cairn.cache.lookups").description("keyed cache reads answered from the cache (hit) or not (miss)")
+                    .tag("kind", kind).tag("namespace", namespace).tag("result", "hit").register(meters);
+            misses = Counter.builder("cairn.cache.lookups").description("keyed cache reads answered from the cache (hit) or not (miss)")
+                    .tag("kind", kind).tag("namespace", namespace).tag("result", "miss").register(meters);
+            bytesRead = Counter.builder("cairn.cache.bytes").description("keyed cache content bytes read (hits) and written")
+                    .tag("kind", kind).tag("namespace", namespace).tag("direction", "read").register(meters);
+            bytesWritten = Counter.builder("cairn.cache.bytes").description("keyed cache content bytes read (hits) and written")
+                    .tag("kind", kind).tag("namespace", namespace).tag("direction", "written").register(meters);
+            savedSeconds = Counter.builder("cairn.cache.saved.seconds")
+                    .description("build time keyed cache hits saved, as clients said their content took to make")
+                    .tag("kind", kind).tag("namespace", namespace).register(meters);
+        }
+    }
+
+    private final Map<String, NamespaceMeters> namespaceMeters = new ConcurrentHashMap<>();
+
+    private NamespaceMeters metersOf(String kind, RepositoryName namespace) {
+        String key = kind + " " + namespace.value();
+        NamespaceMeters found = namespaceMeters.get(key);
+        if (found != null) return found;
+        if (namespaceMeters.size() >= MAX_NAMESPACE_SERIES) {
+            return namespaceMeters.computeIfAbsent(kind + " " + OTHER_NAMESPACES, k -> new NamespaceMeters(kind, OTHER_NAMESPACES));
+        }
+        return namespaceMeters.computeIfAbsent(key, k -> new NamespaceMeters(kind, namespace.value()));
     }
 
     @Override
     public void entryHit(String kind, RepositoryName namespace, long bytes, long savedMillis) {
-        Counter.builder("cairn.cache.lookups").description("keyed cache reads answered from the cache (hit) or not (miss)")
-                .tag("kind", kind).tag("namespace", namespace.value()).tag("result", "hit").register(meters).increment();
-        if (bytes > 0) {
-            Counter.builder("cairn.cache.bytes").description("keyed cache content bytes read (hits) and written")
-                    .tag("kind", kind).tag("namespace", namespace.value()).tag("direction", "read").register(meters).increment(bytes);
-        }
-        if (savedMillis > 0) {
-            Counter.builder("cairn.cache.saved.seconds").description("build time keyed cache hits saved, as clients said their content took to make")
-                    .tag("kind", kind).tag("namespace", namespace.value()).register(meters).increment(savedMillis / 1000.0);
-        }
-        LongAdder[] t = traffic(kind, namespace);
-        t[0].increment();
-        t[2].add(bytes);
-        t[4].add(savedMillis);
+        NamespaceMeters m = metersOf(kind, namespace);
+        m.hits.increment();
+        if (bytes > 0) m.bytesRead.increment(bytes);
+        if (savedMillis > 0) m.savedSeconds.increment(savedMillis / 1000.0);
+        m.totals[0].increment();
+        m.totals[2].add(bytes);
+        m.totals[4].add(savedMillis);
     }
 
     @Override
     public void entryMiss(String kind, RepositoryName namespace) {
-        Counter.builder("cairn.cache.lookups").description("keyed cache reads answered from the cache (hit) or not (miss)")
-                .tag("kind", kind).tag("namespace", namespace.value()).tag("result", "miss").register(meters).increment();
-        traffic(kind, namespace)[1].increment();
+        NamespaceMeters m = metersOf(kind, namespace);
+        m.misses.increment();
+        m.totals[1].increment();
     }
 
     @Override
     public void entryStored(String kind, RepositoryName namespace, long bytes) {
-        Counter.builder("cairn.cache.bytes").description("keyed cache content bytes read (hits) and written")
-                .tag("kind", kind).tag("namespace", namespace.value()).tag("direction", "written").register(meters).increment(bytes);
-        traffic(kind, namespace)[3].add(bytes);
+        NamespaceMeters m = metersOf(kind, namespace);
+        m.bytesWritten.increment(bytes);
+        m.totals[3].add(bytes);
     }
 
     /** A client's own record of its cache use (turbo's HIT and MISS events, LOCAL or REMOTE). */
     public void clientCacheEvent(String kind, RepositoryName namespace, String source, String event) {
         Counter.builder("cairn.cache.client.events").description("cache hits and misses as clients report them (turbo's events)")
-                .tag("kind", kind).tag("namespace", namespace.value()).tag("source", source.toLowerCase(java.util.Locale.ROOT))
+                .tag("kind", kind).tag("namespace", metersOf(kind, namespace).namespace).tag("source", source.toLowerCase(java.util.Locale.ROOT))
                 .tag("event", event.toLowerCase(java.util.Locale.ROOT)).register(meters).increment();
     }
 
     /** The traffic of a namespace of keyed entries of {@code kind} since start. */
     public EntryTraffic entryTraffic(String kind, String namespace) {
-        LongAdder[] t = entryTraffic.get(kind + " " + namespace);
-        return t == null ? EntryTraffic.NONE : new EntryTraffic(t[0].sum(), t[1].sum(), t[2].sum(), t[3].sum(), t[4].sum());
+        NamespaceMeters m = namespaceMeters.get(kind + " " + namespace);
+        if (m == null) return EntryTraffic.NONE;
+        LongAdder[] t = m.totals;
+        return new EntryTraffic(t[0].sum(), t[1].sum(), t[2].sum(), t[3].sum(), t[4].sum());
     }
 
     @Override

@@ -296,4 +296,17 @@ class KeyedCacheTest {
             assertThat(client.get("/cache/big/flat/k09999").statusCode()).isEqualTo(200);
         }
     }
+
+    @Test
+    void missesOnEverNewNamespacesShareOneSeriesPastTheCap() throws Exception {
+        try (RunningCairn cairn = RunningCairn.start()) {
+            OciClient client = new OciClient(cairn);
+            int names = dev.cairn.metrics.CacheMetrics.MAX_NAMESPACE_SERIES + 20;
+            for (int i = 0; i < names; i++) assertThat(client.get("/cache/n" + i + "/k").statusCode()).isEqualTo(404);
+            String metrics = OciClient.text(client.get("/metrics"));
+            long series = metrics.lines().filter(l -> l.startsWith("cairn_cache_lookups_total{")).count();
+            assertThat(series).as("a series per namespace up to the cap, then one for the rest").isLessThanOrEqualTo(2L * (names - 19));
+            assertThat(metrics).contains("cairn_cache_lookups_total{kind=\"cache\",namespace=\"(other)\",result=\"miss\"} 20.0");
+        }
+    }
 }
