@@ -65,6 +65,39 @@ class ScaleOutTest {
     }
 
     @Test
+    void bazelAndTurborepoEntriesWrittenOnOneNodeAreServedByTheOthers() throws Exception {
+        byte[] output = SeededBytes.of(30_000, 22);
+        String hash = dev.cairn.values.Digest.sha256(output).hex();
+        assertThat(clients.get(0).put("/bazel/fleet/cas/" + hash, output).statusCode()).isEqualTo(200);
+        // ActionResult { output_files = 2 (OutputFile { path = 1; digest = 2 (Digest { hash = 1; size_bytes = 2 }) }) }
+        java.io.ByteArrayOutputStream digest = new java.io.ByteArrayOutputStream();
+        com.google.protobuf.CodedOutputStream d = com.google.protobuf.CodedOutputStream.newInstance(digest);
+        d.writeString(1, hash);
+        d.writeInt64(2, output.length);
+        d.flush();
+        java.io.ByteArrayOutputStream file = new java.io.ByteArrayOutputStream();
+        com.google.protobuf.CodedOutputStream f = com.google.protobuf.CodedOutputStream.newInstance(file);
+        f.writeString(1, "out.bin");
+        f.writeByteArray(2, digest.toByteArray());
+        f.flush();
+        java.io.ByteArrayOutputStream result = new java.io.ByteArrayOutputStream();
+        com.google.protobuf.CodedOutputStream r = com.google.protobuf.CodedOutputStream.newInstance(result);
+        r.writeByteArray(2, file.toByteArray());
+        r.flush();
+        String action = dev.cairn.values.Digest.sha256("an action".getBytes()).hex();
+        assertThat(clients.get(1).put("/bazel/fleet/ac/" + action, result.toByteArray()).statusCode()).as("its output is in the CAS, written by node 0")
+                .isEqualTo(200);
+        for (OciClient client : clients) {
+            assertThat(client.get("/bazel/fleet/ac/" + action).body()).isEqualTo(result.toByteArray());
+            assertThat(client.get("/bazel/fleet/cas/" + hash).body()).isEqualTo(output);
+        }
+        assertThat(clients.get(2).put("/v8/artifacts/abc?slug=fleet", output, "x-artifact-duration", "1500").statusCode()).isEqualTo(202);
+        HttpResponse<byte[]> artifact = clients.get(0).get("/v8/artifacts/abc?slug=fleet");
+        assertThat(artifact.body()).isEqualTo(output);
+        assertThat(artifact.headers().firstValue("x-artifact-duration")).hasValue("1500");
+    }
+
+    @Test
     void anUploadOpenedOnOneNodeIsPatchedOnAnotherAndFinishedOnAThird() {
         byte[] content = SeededBytes.of(PART + PART / 2, 1);
         String digest = OciClient.sha256(content);

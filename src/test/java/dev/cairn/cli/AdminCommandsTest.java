@@ -54,6 +54,12 @@ class AdminCommandsTest {
             assertThat(stats.exit()).as(stats.err()).isZero();
             assertThat(stats.out()).contains("of a 10.0GiB budget");
             assertThat(stats.out()).containsPattern("team/app\\s+2\\s+1\\s+\\S+\\s+2\\s+1\\s+20\\d\\d-");
+            assertThat(client.put("/cache/ccache/ab/cd", new byte[100]).statusCode()).isEqualTo(201);
+            assertThat(client.get("/cache/ccache/ab/cd").statusCode()).isEqualTo(200);
+            assertThat(client.get("/cache/ccache/ab/none").statusCode()).isEqualTo(404);
+            Run withKeys = cairn("stats", "--server", server);
+            assertThat(withKeys.out()).as("a line per namespace of the build-tool cache: keys, bytes, hits, misses, ratios, time saved")
+                    .contains("NAMESPACE").containsPattern("cache\\s+ccache\\s+1\\s+\\S+\\s+1\\s+1\\s+50%\\s+50%\\s+0s\\s+20\\d\\d-");
 
             Thread.sleep(1100);
             Run dryRun = cairn("gc", "--dry-run", "--server", server);

@@ -93,4 +93,23 @@ class KeyedCacheRetentionTest {
                     .path("reason").asText()).isEqualTo("cap");
         }
     }
+
+    @Test
+    void aRulesMaxIdleExpiresKeysOfTheNamespacesItGoverns() throws Exception {
+        String rules = """
+                - repositories: "pr-*"
+                  max-idle: 1s
+                """;
+        try (RunningCairn cairn = RunningCairn.start(Map.of("retention.grace", "1s", "retention.gc-interval", "1h", "retention.rules", rules))) {
+            OciClient client = new OciClient(cairn);
+            assertThat(client.put("/cache/pr-17/k", SeededBytes.of(1000, 1)).statusCode()).isEqualTo(201);
+            assertThat(client.put("/cache/main/k", SeededBytes.of(1000, 2)).statusCode()).isEqualTo(201);
+            Thread.sleep(1500);
+            cairn.node().keeper().collect(false);
+            assertThat(client.get("/cache/pr-17/k").statusCode()).as("idle past its rule's max-idle").isEqualTo(404);
+            assertThat(client.get("/cache/main/k").statusCode()).as("no rule for it").isEqualTo(200);
+            assertThat(audit(cairn).stream().filter(r -> r.path("repository").asText().equals("pr-17")).findFirst().orElseThrow()
+                    .path("reason").asText()).isEqualTo("max-idle");
+        }
+    }
 }
