@@ -66,11 +66,10 @@ final class ActionResults {
     }
 
     /**
-     * The files a {@code Tree} names, in its root and every child directory, read from {@code tree} as it
-     * streams: one directory at a time in memory, each at most {@code maxDirectoryBytes}.
+     * Hands {@code files} each file a {@code Tree} names, in its root and every child directory, read from
+     * {@code tree} as it streams: one directory at a time in memory, each at most {@code maxDirectoryBytes}.
      */
-    static List<CasDigest> treeFiles(java.io.InputStream tree, int maxDirectoryBytes) {
-        List<CasDigest> files = new ArrayList<>();
+    static void treeFiles(java.io.InputStream tree, int maxDirectoryBytes, java.util.function.Consumer<CasDigest> files) {
         try {
             CodedInputStream in = CodedInputStream.newInstance(tree);
             in.setSizeLimit(maxDirectoryBytes + 64);
@@ -79,7 +78,9 @@ final class ActionResults {
                     CodedInputStream directory = CodedInputStream.newInstance(in.readBytes().toByteArray());
                     for (int inner; (inner = directory.readTag()) != 0; ) {
                         if (fieldOf(inner) == DIRECTORY_FILES) {
-                            digestField(directory.readBytes().toByteArray(), FILE_DIGEST, files);
+                            List<CasDigest> named = new ArrayList<>(1);
+                            digestField(directory.readBytes().toByteArray(), FILE_DIGEST, named);
+                            named.forEach(files);
                         } else {
                             directory.skipField(inner);
                         }
@@ -91,7 +92,6 @@ final class ActionResults {
         } catch (IOException e) {
             throw malformed("Tree", e);
         }
-        return files;
     }
 
     private static int fieldOf(int tag) {

@@ -37,6 +37,9 @@ public final class BazelCache {
      */
     private static final int MAX_ACTION_RESULT_BYTES = 4 << 20;
     private static final int MAX_DIRECTORY_BYTES = 16 << 20;
+    /** What the trees one result names may hold together, and how many blobs it may name: each is a row the entry holds. */
+    private static final long MAX_TREE_BYTES = 256L << 20;
+    static final int MAX_NAMED_BLOBS = 50_000;
 
     private final KeyedCache cache;
 
@@ -98,10 +101,18 @@ public final class BazelCache {
         ActionResults.Named named = ActionResults.actionResult(message);
         Set<Digest> held = new LinkedHashSet<>();
         for (ActionResults.CasDigest file : named.files()) held.add(file.digest());
+        Set<Digest> trees = new LinkedHashSet<>();
+        long treeBytes = 0;
         for (ActionResults.CasDigest tree : named.trees()) {
+            if (!trees.add(tree.digest())) continue; // each tree is read once, however many directories name it
+            treeBytes += tree.size();
+            if (treeBytes > MAX_TREE_BYTES) {
+                throw new Refusal(Refusal.Reason.INVALID_REQUEST, "the action result's output directories' trees are over " + MAX_TREE_BYTES + " bytes");
+            }
             held.add(tree.digest());
-            for (ActionResults.CasDigest file : treeFiles(namespace, tree)) held.add(file.digest());
+            treeFiles(namespace, tree, held);
         }
+        if (held.size() > MAX_NAMED_BLOBS) throw tooManyNamed(held.size());
         held.remove(EMPTY);
         for (Digest digest : held) {
             if (cache.find(CAS, namespace, new CacheKey(digest.hex()), false).isEmpty()
@@ -114,7 +125,8 @@ public final class BazelCache {
                 Optional.empty(), new ArrayList<>(held), EntryRecords.ContentNotes.NONE);
     }
 
-    private List<ActionResults.CasDigest> treeFiles(RepositoryName namespace, ActionResults.CasDigest tree) {
+    /** Adds the files {@code tree} names to {@code held}, refusing the result once it names more than {@link #MAX_NAMED_BLOBS}. */
+    private void treeFiles(RepositoryName namespace, ActionResults.CasDigest tree, Set<Digest> held) {
         Optional<KeyedCache.Hit> hit = cache.find(CAS, namespace, new CacheKey(tree.digest().hex()), true);
         if (hit.isEmpty()) hit = cache.findHeld(ACTION_CACHE, namespace, tree.digest(), true);
         if (hit.isEmpty()) {
@@ -122,10 +134,18 @@ public final class BazelCache {
                     + namespace + " does not hold: upload it first", java.util.Map.of("digest", tree.digest().toString()));
         }
         try (InputStream in = hit.get().content().orElseThrow()) {
-            return ActionResults.treeFiles(in, MAX_DIRECTORY_BYTES);
+            ActionResults.treeFiles(in, MAX_DIRECTORY_BYTES, file -> {
+                held.add(file.digest());
+                if (held.size() > MAX_NAMED_BLOBS) throw tooManyNamed(held.size());
+            });
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    private static Refusal tooManyNamed(int count) {
+        return new Refusal(Refusal.Reason.INVALID_REQUEST, "the action result names more than " + MAX_NAMED_BLOBS
+                + " blobs (" + count + " so far); such a result is not cached");
     }
 
     private byte[] readAtMost(InputStream body, long limit) {

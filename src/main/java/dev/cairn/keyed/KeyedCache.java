@@ -73,17 +73,33 @@ public final class KeyedCache {
      * as a hit or a miss. A key whose content went between the lookup and the open is a miss.
      */
     public Optional<Hit> read(String kind, RepositoryName namespace, CacheKey key, boolean withContent) {
-        Optional<Hit> hit = opened(entries.content(kind, namespace, key.path()), withContent);
-        hit.ifPresent(h -> lastUse.entryUsed(kind, namespace, key.path()));
+        Optional<EntryRecords.StoredContent> found = entries.content(kind, namespace, key.path());
+        Optional<Hit> hit = opened(found, withContent);
+        hit.ifPresent(h -> used(kind, namespace, key, found.get().lastUsedAt()));
         counted(kind, namespace, hit, withContent);
         return hit;
     }
 
     /** {@link #read} without counting the lookup: for fronts that look in more than one place for one request (see {@link #counted}). */
     Optional<Hit> find(String kind, RepositoryName namespace, CacheKey key, boolean withContent) {
-        Optional<Hit> hit = opened(entries.content(kind, namespace, key.path()), withContent);
-        hit.ifPresent(h -> lastUse.entryUsed(kind, namespace, key.path()));
+        Optional<EntryRecords.StoredContent> found = entries.content(kind, namespace, key.path());
+        Optional<Hit> hit = opened(found, withContent);
+        hit.ifPresent(h -> used(kind, namespace, key, found.get().lastUsedAt()));
         return hit;
+    }
+
+    /**
+     * A read of a key whose records say it was last used at {@code recordedUse}: batched while that is recent,
+     * written at once when it is older than the batching lag, so that every node's collector sees a read that may
+     * still be within its grace window and keeps the entry (see ReadProtection).
+     */
+    private void used(String kind, RepositoryName namespace, CacheKey key, Instant recordedUse) {
+        Instant now = clock.instant();
+        if (lastUse.protection().mustConfirm(recordedUse, now)) {
+            entries.entryUsed(kind, namespace, key.path(), now);
+        } else {
+            lastUse.entryUsed(kind, namespace, key.path());
+        }
     }
 
     /** What the key holds, without its bytes, counting nothing and recording no use: for queries about many keys at once. */
@@ -153,15 +169,15 @@ public final class KeyedCache {
         }
         try {
             if (staged.size() > maxEntryBytes) throw tooLarge(staged.size() + " bytes");
-            List<Digest> locked = new ArrayList<>(List.of(staged.digest()));
-            locked.addAll(alsoHolds);
             // Outside the digest lock: admission may wait for a collection, which takes digest locks itself.
             try (RegistryEvents.Admission admission = metadata.blobRecordExists(staged.digest())
                     ? RegistryEvents.Admission.NONE : events.admit(staged.size())) {
                 Instant now = clock.instant();
-                // Under the locks of every blob the entry will hold, no sweep deletes one of them between the check
-                // and the transaction that makes the entry hold it.
-                digestLocks.withLocks(locked, () -> {
+                // The content's lock, as a push takes it: publish and record under it. The blobs it names besides need
+                // none: the transaction that makes the entry hold them checks they are there, and a sweep's deleting
+                // statement checks nothing holds them; the database serialises the two (SQLite's one writer,
+                // PostgreSQL's SERIALIZABLE). A lock per named blob would be one per file of a tree artifact.
+                digestLocks.withLock(staged.digest(), () -> {
                     List<Digest> missing = alsoHolds.stream().filter(d -> !d.equals(staged.digest()) && !metadata.blobRecordExists(d)).toList();
                     if (!missing.isEmpty()) throw missingReferences(missing);
                     try {

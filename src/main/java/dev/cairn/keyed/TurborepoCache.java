@@ -24,6 +24,8 @@ public final class TurborepoCache {
     private static final Pattern HASH = Pattern.compile("[A-Za-z0-9_.-]{1,128}");
     /** The API's bound on x-artifact-tag. */
     private static final int MAX_TAG = 600;
+    /** The longest a task may say it took: the time hits saved adds these up, and must not overflow. */
+    private static final long MAX_DURATION_MILLIS = 7L * 24 * 3600 * 1000;
     /** Hashes one batch query may ask about. */
     public static final int MAX_QUERIED = 10_000;
 
@@ -48,8 +50,9 @@ public final class TurborepoCache {
     public KeyedCache.Hit write(RepositoryName team, String hash, OptionalLong declaredLength, InputStream body, OptionalLong durationMillis,
                                 Optional<String> tag) {
         CacheKey key = key(hash);
-        if (durationMillis.isPresent() && durationMillis.getAsLong() < 0) {
-            throw new Refusal(Refusal.Reason.INVALID_REQUEST, "x-artifact-duration is a number of milliseconds, not " + durationMillis.getAsLong());
+        if (durationMillis.isPresent() && (durationMillis.getAsLong() < 0 || durationMillis.getAsLong() > MAX_DURATION_MILLIS)) {
+            throw new Refusal(Refusal.Reason.INVALID_REQUEST, "x-artifact-duration is a number of milliseconds up to " + MAX_DURATION_MILLIS
+                    + " (a week), not " + durationMillis.getAsLong());
         }
         if (tag.isPresent() && (tag.get().length() > MAX_TAG || !tag.get().chars().allMatch(c -> c > 0x20 && c < 0x7f))) {
             throw new Refusal(Refusal.Reason.INVALID_REQUEST, "x-artifact-tag is at most " + MAX_TAG + " printable characters");

@@ -37,13 +37,15 @@ final class PostgresAdvisoryLocks implements ClusterLocks, AutoCloseable {
         try (Connection c = lockConnections.getConnection()) {
             // Taken in key order by every node, so two batches cannot deadlock; released with the connection's
             // session (or at once if the node dies: PostgreSQL drops a dead session's locks).
-            try (PreparedStatement s = c.prepareStatement(
-                    "SELECT count(pg_advisory_lock(?, k)) FROM (SELECT k FROM unnest(?::int[]) AS k ORDER BY k) AS ordered")) {
-                s.setInt(1, DIGEST_LOCK_CLASS);
-                s.setArray(2, c.createArrayOf("int4", java.util.Arrays.stream(keys).boxed().toArray()));
-                s.executeQuery().close();
-            }
             try {
+                // Inside the try: a statement that fails half-way (PostgreSQL's lock table full) keeps the locks it took
+                // until the connection's session lets them go, and the unlock below does that.
+                try (PreparedStatement s = c.prepareStatement(
+                        "SELECT count(pg_advisory_lock(?, k)) FROM (SELECT k FROM unnest(?::int[]) AS k ORDER BY k) AS ordered")) {
+                    s.setInt(1, DIGEST_LOCK_CLASS);
+                    s.setArray(2, c.createArrayOf("int4", java.util.Arrays.stream(keys).boxed().toArray()));
+                    s.executeQuery().close();
+                }
                 return work.get();
             } finally {
                 try (Statement s = c.createStatement()) {

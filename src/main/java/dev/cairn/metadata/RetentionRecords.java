@@ -264,8 +264,9 @@ public interface RetentionRecords {
     List<String> entryNames(String after, int limit);
 
     /**
-     * What the entries under one name hold: a repository's linked blobs and manifests, a namespace's content (of
-     * every kind); a blob shared with another name counts for both. Reads that name's records only.
+     * What the entries under one name hold: a repository's linked blobs and manifests, every blob an entry of a
+     * namespace holds (of every kind; once in the namespace); a blob shared with another name counts for both.
+     * Reads that name's records only.
      */
     long bytesUnder(String name);
 }

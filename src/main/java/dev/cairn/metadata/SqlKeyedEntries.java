@@ -203,9 +203,9 @@ final class SqlKeyedEntries {
     }
 
     /** Deletes a keyed entry still as retention saw it, with its hold on its blobs (see {@link RetentionRecords#evict}). */
-    static RetentionRecords.Evicted deleteIfUnchanged(Statements st, EntryDeletion d, Instant now) throws SQLException {
+    static RetentionRecords.Evicted deleteIfUnchanged(Statements st, EntryDeletion d, ReadProtection protection, Instant now) throws SQLException {
         // The audit record names the bytes the key stood for (its content's too); what the eviction frees is counted apart.
-        PreparedStatement s = st.prepare("SELECT size, size + COALESCE((SELECT b.size FROM blobs b WHERE b.digest = content), 0) "
+        PreparedStatement s = st.prepare("SELECT size, size + COALESCE((SELECT b.size FROM blobs b WHERE b.digest = content), 0), last_used_at "
                 + "FROM keyed_entries WHERE kind = ? AND namespace = ? AND entry_key = ?");
         Statements.bind(s, d.kind(), d.namespace(), d.key());
         long size;
@@ -214,6 +214,10 @@ final class SqlKeyedEntries {
             if (!r.next()) return RetentionRecords.Evicted.NOTHING;
             size = r.getLong(1);
             keyBytes = r.getLong(2);
+            // Read within the grace window (its use may lag the records by the batching lag): a client may still be
+            // fetching what it named (Bazel reads an action result, then its outputs). It stays; a later collection
+            // takes it once the window has passed. Invalidations pass no protection: their entries go at once.
+            if (protection.keepEvictedUntil(Instant.ofEpochMilli(r.getLong(3)), now).isPresent()) return RetentionRecords.Evicted.NOTHING;
         }
         // The conditions sit in the deleting statement itself, so that a push or a use committed since the
         // read above (on another node, under PostgreSQL's read committed) keeps the entry.

@@ -65,7 +65,7 @@ final class SqlRetentionRecords {
                     if (freed >= bytesToFree) break;
                     Evicted result = switch (deletion) {
                         case UnitDeletion unit -> deleteUnitIfUnchanged(st, unit, protection, now);
-                        case RetentionRecords.EntryDeletion entry -> SqlKeyedEntries.deleteIfUnchanged(st, entry, now);
+                        case RetentionRecords.EntryDeletion entry -> SqlKeyedEntries.deleteIfUnchanged(st, entry, protection, now);
                     };
                     results.add(result);
                     freed += result.freedBytes();
@@ -633,9 +633,11 @@ final class SqlRetentionRecords {
                 PreparedStatement s = st.prepare("SELECT "
                         + "(SELECT COALESCE(SUM(b.size), 0) FROM repository_blobs l JOIN blobs b ON b.digest = l.digest WHERE l.repository = ?) "
                         + "+ (SELECT COALESCE(SUM(m.size), 0) FROM manifests m WHERE m.repository = ?) "
-                        + "+ (SELECT COALESCE(SUM(e.size + COALESCE(b.size, 0)), 0) FROM keyed_entries e LEFT JOIN blobs b ON b.digest = e.content "
-                        + "WHERE e.namespace = ?)");
-                bind(s, name, name, name);
+                        + "+ (SELECT COALESCE(SUM(e.size), 0) FROM keyed_entries e WHERE e.namespace = ?) "
+                        // every blob an entry of the namespace holds, once (a Bazel result holds its outputs besides its content)
+                        + "+ (SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN (SELECT k.digest FROM keyed_entries e "
+                        + "JOIN keyed_entry_blobs k ON k.kind = e.kind AND k.namespace = e.namespace AND k.entry_key = e.entry_key WHERE e.namespace = ?))");
+                bind(s, name, name, name, name);
                 try (ResultSet r = s.executeQuery()) {
                     return r.next() ? r.getLong(1) : 0L;
                 }

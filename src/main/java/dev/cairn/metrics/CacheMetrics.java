@@ -117,10 +117,18 @@ public final class CacheMetrics implements RegistryEvents {
     private final Map<String, NamespaceMeters> namespaceMeters = new ConcurrentHashMap<>();
 
     private NamespaceMeters metersOf(String kind, RepositoryName namespace) {
+        return metersOf(kind, namespace, true);
+    }
+
+    /**
+     * The namespace's meters; without {@code mayStart} (a miss, which any client can make on any name) a namespace
+     * that has none yet counts under "(other)": a namespace's own series starts with its first write or hit.
+     */
+    private NamespaceMeters metersOf(String kind, RepositoryName namespace, boolean mayStart) {
         String key = kind + " " + namespace.value();
         NamespaceMeters found = namespaceMeters.get(key);
         if (found != null) return found;
-        if (namespaceMeters.size() >= MAX_NAMESPACE_SERIES) {
+        if (!mayStart || namespaceMeters.size() >= MAX_NAMESPACE_SERIES) {
             return namespaceMeters.computeIfAbsent(kind + " " + OTHER_NAMESPACES, k -> new NamespaceMeters(kind, OTHER_NAMESPACES));
         }
         return namespaceMeters.computeIfAbsent(key, k -> new NamespaceMeters(kind, namespace.value()));
@@ -139,7 +147,7 @@ public final class CacheMetrics implements RegistryEvents {
 
     @Override
     public void entryMiss(String kind, RepositoryName namespace) {
-        NamespaceMeters m = metersOf(kind, namespace);
+        NamespaceMeters m = metersOf(kind, namespace, false);
         m.misses.increment();
         m.totals[1].increment();
     }
