@@ -23,15 +23,7 @@ public final class BaseImage {
      * Returns the full reference to use in a Dockerfile's FROM.
      */
     public static String pushTo(String registryHostPort, String repository, String tag) throws IOException, InterruptedException {
-        Path layout = buildLayout();
-        try {
-            String reference = registryHostPort + "/" + repository + ":" + tag;
-            Processes.runOk(List.of(DebianTools.skopeo(), "copy", "--quiet", "--dest-tls-verify=false",
-                    "oci:" + layout + ":base", "docker://" + reference), Duration.ofMinutes(2));
-            return reference;
-        } finally {
-            TempFiles.deleteRecursively(layout.getParent());
-        }
+        return push(buildLayout(false), registryHostPort, repository, tag);
     }
 
     /**
@@ -40,7 +32,11 @@ public final class BaseImage {
      * {@code /lib} and {@code /lib64} pointing into it as on Debian, and {@code PATH=/usr/bin:/bin}.
      */
     public static String pushToolchainTo(String registryHostPort, String repository, String tag) throws IOException, InterruptedException {
-        Path layout = buildLayout(true);
+        return push(buildLayout(true), registryHostPort, repository, tag);
+    }
+
+    /** Copies the layout's image into the registry with skopeo, then removes the layout. */
+    private static String push(Path layout, String registryHostPort, String repository, String tag) throws IOException, InterruptedException {
         try {
             String reference = registryHostPort + "/" + repository + ":" + tag;
             Processes.runOk(List.of(DebianTools.skopeo(), "copy", "--quiet", "--dest-tls-verify=false",
