@@ -115,7 +115,7 @@ public final class BazelCache {
         if (held.size() > MAX_NAMED_BLOBS) throw tooManyNamed(held.size());
         held.remove(EMPTY);
         for (Digest digest : held) {
-            if (cache.find(CAS, namespace, new CacheKey(digest.hex()), false).isEmpty()
+            if (cache.peek(CAS, namespace, new CacheKey(digest.hex())).isEmpty() // a check, not a use of the CAS key
                     && cache.findHeld(ACTION_CACHE, namespace, digest, false).isEmpty()) {
                 throw new Refusal(Refusal.Reason.INVALID_REQUEST, "the action result names " + digest + ", which the CAS of "
                         + namespace + " does not hold: upload it first", java.util.Map.of("digest", digest.toString()));

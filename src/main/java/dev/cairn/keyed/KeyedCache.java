@@ -73,9 +73,7 @@ public final class KeyedCache {
      * as a hit or a miss. A key whose content went between the lookup and the open is a miss.
      */
     public Optional<Hit> read(String kind, RepositoryName namespace, CacheKey key, boolean withContent) {
-        Optional<EntryRecords.StoredContent> found = entries.content(kind, namespace, key.path());
-        Optional<Hit> hit = opened(found, withContent);
-        hit.ifPresent(h -> used(kind, namespace, key, found.get().lastUsedAt()));
+        Optional<Hit> hit = find(kind, namespace, key, withContent);
         counted(kind, namespace, hit, withContent);
         return hit;
     }
@@ -178,14 +176,14 @@ public final class KeyedCache {
                 // statement checks nothing holds them; the database serialises the two (SQLite's one writer,
                 // PostgreSQL's SERIALIZABLE). A lock per named blob would be one per file of a tree artifact.
                 digestLocks.withLock(staged.digest(), () -> {
-                    List<Digest> missing = alsoHolds.stream().filter(d -> !d.equals(staged.digest()) && !metadata.blobRecordExists(d)).toList();
-                    if (!missing.isEmpty()) throw missingReferences(missing);
                     try {
                         blobs.publish(staged);
                     } catch (IOException e) {
                         throw new UncheckedIOException(e);
                     }
                     EntryRecords.ContentStored stored = entries.putContent(kind, namespace, key.path(), staged.digest(), staged.size(), alsoHolds, notes, now);
+                    // Callers check what they name before (Bazel: in the namespace's CAS); one gone since leaves the
+                    // content's file without a record, which the orphan walk removes.
                     if (!stored.missing().isEmpty()) throw missingReferences(stored.missing());
                     if (stored.blobIsNew()) events.bytesStored(staged.size());
                     return null;
