@@ -38,9 +38,13 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     private final SqlEntryListing listing;
     private final SqlKeyedEntries keyedEntries;
 
-    private JdbcMetadataStore(SqlDatabase database, PostgresAdvisoryLocks advisoryLocks) {
+    /** SQLite only: this process's claim on the file, held until close. */
+    private final SqliteOwnerLock owner;
+
+    private JdbcMetadataStore(SqlDatabase database, PostgresAdvisoryLocks advisoryLocks, SqliteOwnerLock owner) {
         this.database = database;
         this.advisoryLocks = advisoryLocks;
+        this.owner = owner;
         this.registry = new SqlRegistryRecords(database);
         this.uploads = new SqlUploadRecords(database);
         this.auditEvents = new SqlAuditEvents(database);
@@ -51,6 +55,16 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
 
     /** The embedded store: one SQLite file in WAL mode, durable at every commit. */
     public static JdbcMetadataStore sqlite(Path file) {
+        SqliteOwnerLock owner = SqliteOwnerLock.acquire(file.toAbsolutePath());
+        try {
+            return sqlite(file, owner);
+        } catch (RuntimeException e) {
+            owner.close();
+            throw e;
+        }
+    }
+
+    private static JdbcMetadataStore sqlite(Path file, SqliteOwnerLock owner) {
         SqliteNativeLibrary.useCopyUnder(file.toAbsolutePath().getParent().resolve("native"));
         SQLiteConfig config = new SQLiteConfig();
         config.setJournalMode(SQLiteConfig.JournalMode.WAL);
@@ -65,7 +79,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
         pool.setPoolName("cairn-sqlite");
         pool.setMaximumPoolSize(8);
         pool.setMinimumIdle(1);
-        JdbcMetadataStore store = new JdbcMetadataStore(new SqlDatabase(new HikariDataSource(pool), Dialect.SQLITE, new ReentrantLock(true)), null);
+        JdbcMetadataStore store = new JdbcMetadataStore(new SqlDatabase(new HikariDataSource(pool), Dialect.SQLITE, new ReentrantLock(true),
+                RememberedReads.forSoleWriter()), null, owner);
         SchemaMigrations.apply(store.database, null);
         return store;
     }
@@ -93,10 +108,15 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
         locks.setConnectionInitSql("SET lock_timeout = '60s'; SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; "
                 + "SET tcp_keepalives_count = 3");
         HikariDataSource main = new HikariDataSource(pool);
-        JdbcMetadataStore store = new JdbcMetadataStore(new SqlDatabase(main, Dialect.POSTGRES, null),
-                new PostgresAdvisoryLocks(new HikariDataSource(locks)));
+        JdbcMetadataStore store = new JdbcMetadataStore(new SqlDatabase(main, Dialect.POSTGRES, null, RememberedReads.none()),
+                new PostgresAdvisoryLocks(new HikariDataSource(locks)), null);
         SchemaMigrations.apply(store.database, store.advisoryLocks);
         return store;
+    }
+
+    /** The database under the records; for tests in this package. */
+    SqlDatabase database() {
+        return database;
     }
 
     // ---- registry ----
@@ -441,6 +461,7 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     public void close() {
         database.close();
         if (advisoryLocks != null) advisoryLocks.close();
+        if (owner != null) owner.close();
     }
 
 

@@ -71,7 +71,7 @@ final class SqlAuditEvents {
     }
 
     void addAuditEvent(AuditEvent event) {
-        database.write(c -> {
+        database.writeNotRemembered(c -> {
             try (Statements st = new Statements(c)) {
                 insertAuditEvent(st, event);
             }
@@ -99,6 +99,6 @@ final class SqlAuditEvents {
     }
 
     void forgetAuditEvents(long id) {
-        database.write(c -> update(c, "DELETE FROM audit_events WHERE id <= ?", id));
+        database.writeNotRemembered(c -> update(c, "DELETE FROM audit_events WHERE id <= ?", id));
     }
 }

@@ -24,11 +24,14 @@ final class SqlDatabase implements AutoCloseable {
      * unit is still unreferenced) holds across nodes.
      */
     private final ReentrantLock writeLock;
+    /** Hot-path reads answered from memory until the next write; only when this process is the sole writer. */
+    final RememberedReads remembered;
 
-    SqlDatabase(HikariDataSource dataSource, Dialect dialect, ReentrantLock writeLock) {
+    SqlDatabase(HikariDataSource dataSource, Dialect dialect, ReentrantLock writeLock, RememberedReads remembered) {
         this.dataSource = dataSource;
         this.dialect = dialect;
         this.writeLock = writeLock;
+        this.remembered = remembered;
     }
 
     @FunctionalInterface
@@ -44,7 +47,20 @@ final class SqlDatabase implements AutoCloseable {
         }
     }
 
+    /** A write transaction; any answer {@link #remembered} holds is forgotten once it has committed. */
     <T> T write(Work<T> work) {
+        try {
+            return writeNotRemembered(work);
+        } finally {
+            remembered.written();
+        }
+    }
+
+    /**
+     * A write transaction of records no remembered read looks at (upload sessions, the audit log), so the
+     * answers remembered stay: a push updates its session at every chunk.
+     */
+    <T> T writeNotRemembered(Work<T> work) {
         if (writeLock != null) writeLock.lock();
         try {
             for (int attempt = 1; ; attempt++) {

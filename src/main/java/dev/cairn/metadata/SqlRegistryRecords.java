@@ -41,10 +41,20 @@ final class SqlRegistryRecords {
                 repository.value(), digest.toString()));
     }
 
+    /** Keys of the answers {@link RememberedReads} holds, one type for each read. */
+    private record LinkRead(RepositoryName repository, Digest digest) {
+    }
+
+    private record ManifestRead(RepositoryName repository, Digest digest) {
+    }
+
+    private record TagRead(RepositoryName repository, Tag tag) {
+    }
+
     Optional<LinkedBlob> linkedBlob(RepositoryName repository, Digest digest) {
-        return row("SELECT b.size, b.last_used_at FROM repository_blobs l JOIN blobs b ON b.digest = l.digest "
+        return database.remembered.read(new LinkRead(repository, digest), () -> row("SELECT b.size, b.last_used_at FROM repository_blobs l JOIN blobs b ON b.digest = l.digest "
                 + "WHERE l.repository = ? AND l.digest = ?", repository, digest,
-                r -> new LinkedBlob(r.getLong(1), Instant.ofEpochMilli(r.getLong(2))));
+                r -> new LinkedBlob(r.getLong(1), Instant.ofEpochMilli(r.getLong(2)))), link -> 0);
     }
 
     boolean confirmBlobUse(RepositoryName repository, Digest digest, Instant at) {
@@ -127,9 +137,9 @@ final class SqlRegistryRecords {
     // ---- manifests and tags ----
 
     Optional<StoredManifest> manifest(RepositoryName repository, Digest digest) {
-        return row("SELECT media_type, content, subject, artifact_type, pushed_at, "
-                + "last_used_at, retired_until FROM manifests WHERE repository = ? AND digest = ?", repository, digest,
-                r -> storedManifest(repository, digest, r));
+        return database.remembered.read(new ManifestRead(repository, digest), () -> row("SELECT media_type, content, subject, "
+                + "artifact_type, pushed_at, last_used_at, retired_until FROM manifests WHERE repository = ? AND digest = ?", repository, digest,
+                r -> storedManifest(repository, digest, r)), manifest -> manifest.content().length);
     }
 
     private static StoredManifest storedManifest(RepositoryName repository, Digest digest, ResultSet r) throws SQLException {
@@ -145,7 +155,7 @@ final class SqlRegistryRecords {
     }
 
     Optional<Digest> resolveTag(RepositoryName repository, Tag tag) {
-        return database.read(c -> {
+        return database.remembered.read(new TagRead(repository, tag), () -> database.read(c -> {
             try (PreparedStatement s = c.prepareStatement("SELECT digest FROM tags WHERE repository = ? AND name = ?")) {
                 s.setString(1, repository.value());
                 s.setString(2, tag.value());
@@ -153,7 +163,7 @@ final class SqlRegistryRecords {
                     return r.next() ? Optional.of(Digest.parse(r.getString(1))) : Optional.empty();
                 }
             }
-        });
+        }), digest -> 0);
     }
 
     ManifestStored storeManifest(NewManifest m, Optional<Tag> tag) {

@@ -28,7 +28,7 @@ final class SqlUploadRecords {
     }
 
     void createUpload(UploadSession session) {
-        database.write(c -> update(c, "INSERT INTO uploads (id, repository, started_at, owner) VALUES (?, ?, ?, ?)",
+        database.writeNotRemembered(c -> update(c, "INSERT INTO uploads (id, repository, started_at, owner) VALUES (?, ?, ?, ?)",
                 session.id(), session.repository().value(), session.startedAt().toEpochMilli(), session.owner()));
     }
 
@@ -74,12 +74,12 @@ final class SqlUploadRecords {
     }
 
     boolean writeProgress(String id, long revision, String progress) {
-        return database.write(c -> update(c, "UPDATE uploads SET progress = ?, revision = revision + 1 WHERE id = ? AND revision = ?",
+        return database.writeNotRemembered(c -> update(c, "UPDATE uploads SET progress = ?, revision = revision + 1 WHERE id = ? AND revision = ?",
                 progress, id, revision) == 1);
     }
 
     void deleteUpload(String id) {
-        database.write(c -> update(c, "DELETE FROM uploads WHERE id = ?", id));
+        database.writeNotRemembered(c -> update(c, "DELETE FROM uploads WHERE id = ?", id));
     }
 
     List<UploadSession> uploadsStartedBefore(Instant cutoff) {

@@ -1,0 +1,160 @@
+package dev.cairn.metadata;
+
+import dev.cairn.registry.MediaTypes;
+import dev.cairn.testing.CairnProcess;
+import dev.cairn.values.Digest;
+import dev.cairn.values.RepositoryName;
+import dev.cairn.values.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * Reads answered from memory on the embedded store are exactly what the database answers: a write that has
+ * returned is seen by every read that starts after it, whichever record it changed.
+ */
+class RememberedReadsTest {
+    private static final RepositoryName REPO = RepositoryName.of("memo/app");
+    private static final Tag TAG = new Tag("latest");
+
+    private static NewManifest manifest(int n) {
+        byte[] content = ("{\"schemaVersion\":2,\"n\":" + n + "}").getBytes();
+        return new NewManifest(REPO, Digest.sha256(content), MediaTypes.OCI_MANIFEST, content, Optional.empty(), Optional.empty(),
+                Set.of(), Instant.ofEpochMilli(1000 + n));
+    }
+
+    @Test
+    void everyWriteOfTheRecordsIsSeenByTheNextRead(@TempDir Path dir) {
+        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
+            NewManifest first = manifest(1);
+            NewManifest second = manifest(2);
+            store.storeManifest(first, Optional.of(TAG));
+            store.storeManifest(second, Optional.empty());
+            Digest layer = Digest.sha256("layer".getBytes());
+            store.linkBlob(REPO, layer, 5);
+
+            assertThat(store.resolveTag(REPO, TAG)).contains(first.digest());
+            assertThat(store.manifest(REPO, first.digest())).isPresent();
+            assertThat(store.linkedBlob(REPO, layer)).isPresent();
+            assertThat(store.database().remembered.size()).as("the three answers, remembered").isEqualTo(3);
+            assertThat(store.resolveTag(REPO, TAG)).as("answered again").contains(first.digest());
+
+            // Writes no remembered read looks at leave the memory as it is: a push's session updates.
+            store.createUpload(new UploadSession("u1", REPO, Instant.ofEpochMilli(5), "someone"));
+            store.deleteUpload("u1");
+            assertThat(store.database().remembered.size()).isEqualTo(3);
+
+            store.storeManifest(second, Optional.of(TAG)); // the tag moves
+            assertThat(store.resolveTag(REPO, TAG)).as("a moved tag").contains(second.digest());
+            assertThat(store.unlinkBlob(REPO, layer)).isTrue();
+            assertThat(store.linkedBlob(REPO, layer)).as("an unlinked blob").isEmpty();
+            assertThat(store.deleteManifest(REPO, first.digest())).isTrue();
+            assertThat(store.manifest(REPO, first.digest())).as("a deleted manifest").isEmpty();
+            assertThat(store.deleteTag(REPO, TAG)).isTrue();
+            assertThat(store.resolveTag(REPO, TAG)).as("a deleted tag").isEmpty();
+
+            // A "not found" is never remembered: the record that appears next is seen at once.
+            store.storeManifest(first, Optional.of(TAG));
+            assertThat(store.resolveTag(REPO, TAG)).contains(first.digest());
+
+            // A batch of last uses changes what a manifest read returns (its recorded use): read again.
+            Instant recorded = store.manifest(REPO, first.digest()).orElseThrow().recordedUse();
+            store.recordLastUse(List.of(new LastUse.OfManifest(REPO, first.digest(), recorded.plusSeconds(60))));
+            assertThat(store.manifest(REPO, first.digest()).orElseThrow().recordedUse()).isEqualTo(recorded.plusSeconds(60));
+        }
+    }
+
+    @Test
+    void aReadThatStartsAfterAWriteReturnedNeverSeesWhatWasThereBefore(@TempDir Path dir) throws Exception {
+        int writes = 300;
+        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
+            List<Digest> digests = new ArrayList<>();
+            for (int i = 0; i < writes; i++) {
+                NewManifest m = manifest(i);
+                store.storeManifest(m, Optional.empty());
+                digests.add(m.digest());
+            }
+            store.storeManifest(manifest(0), Optional.of(TAG));
+            AtomicInteger published = new AtomicInteger(0); // the last tag move that has returned
+            AtomicBoolean done = new AtomicBoolean();
+            AtomicInteger reads = new AtomicInteger();
+            ExecutorService pool = Executors.newFixedThreadPool(5);
+            try {
+                List<Future<String>> readers = new ArrayList<>();
+                for (int r = 0; r < 4; r++) {
+                    readers.add(pool.submit(() -> {
+                        while (!done.get()) {
+                            int floor = published.get();
+                            int seen = digests.indexOf(store.resolveTag(REPO, TAG).orElseThrow());
+                            reads.incrementAndGet();
+                            if (seen < floor) return "read " + seen + " after move " + floor + " had returned";
+                        }
+                        return null;
+                    }));
+                }
+                for (int i = 1; i < writes; i++) {
+                    store.storeManifest(manifest(i), Optional.of(TAG));
+                    published.set(i);
+                    Thread.sleep(0, 200_000); // readers fill the memory between moves
+                }
+                done.set(true);
+                for (Future<String> reader : readers) assertThat(reader.get(60, TimeUnit.SECONDS)).isNull();
+            } finally {
+                done.set(true);
+                pool.shutdownNow();
+            }
+            assertThat(reads.get()).as("the readers ran alongside the writes").isGreaterThan(writes);
+        }
+    }
+
+    @Test
+    void memoryIsBoundedByEntries(@TempDir Path dir) {
+        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
+            for (int i = 0; i < RememberedReads.MAX_ENTRIES + 10; i++) store.linkBlob(REPO, Digest.sha256(("b" + i).getBytes()), 1);
+            for (int i = 0; i < RememberedReads.MAX_ENTRIES + 10; i++) {
+                assertThat(store.linkedBlob(REPO, Digest.sha256(("b" + i).getBytes()))).isPresent();
+            }
+            assertThat(store.database().remembered.size()).isEqualTo(RememberedReads.MAX_ENTRIES);
+        }
+    }
+
+    @Test
+    void postgresStoresRememberNothing() {
+        assertThat(RememberedReads.none().read("k", () -> Optional.of("v"), v -> 1)).contains("v");
+        RememberedReads none = RememberedReads.none();
+        none.read("k", () -> Optional.of("v"), v -> 1);
+        assertThat(none.size()).isZero();
+    }
+
+    @Test
+    void oneProcessOwnsTheFileAndADeadOwnerLeavesItFree(@TempDir Path dir) throws Exception {
+        Path data = Files.createDirectories(dir.resolve("data"));
+        Path db = data.resolve("cairn.db");
+        try (JdbcMetadataStore first = JdbcMetadataStore.sqlite(db)) {
+            assertThatThrownBy(() -> JdbcMetadataStore.sqlite(db)).as("a second store in this process")
+                    .isInstanceOf(MetadataException.class).hasMessageContaining("another Cairn process is using");
+        }
+        try (CairnProcess other = CairnProcess.start(data)) {
+            assertThatThrownBy(() -> JdbcMetadataStore.sqlite(db)).as("while another process serves the directory")
+                    .isInstanceOf(MetadataException.class).hasMessageContaining("one SQLite file serves one process");
+            other.kill(); // SIGKILL: no shutdown, the operating system drops the lock
+            JdbcMetadataStore.sqlite(db).close();
+        }
+    }
+}
