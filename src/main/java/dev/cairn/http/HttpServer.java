@@ -65,7 +65,7 @@ public final class HttpServer implements AutoCloseable {
             throws IOException {
         QueuedThreadPool threads = new QueuedThreadPool();
         threads.setName("cairn-http");
-        if (!Boolean.getBoolean("cairn.platform")) threads.setVirtualThreadsExecutor(Executors.newVirtualThreadPerTaskExecutor());
+        threads.setVirtualThreadsExecutor(Executors.newVirtualThreadPerTaskExecutor());
         server = new Server(threads);
 
         HttpConfiguration http = new HttpConfiguration();
