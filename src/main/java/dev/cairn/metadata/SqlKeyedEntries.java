@@ -79,8 +79,15 @@ final class SqlKeyedEntries {
         });
     }
 
+    /** Keys of the answers {@link RememberedReads} holds: an entry's content by key, and a blob entries hold. */
+    private record ContentRead(String kind, RepositoryName namespace, String key) {
+    }
+
+    private record HeldRead(String kind, RepositoryName namespace, Digest digest) {
+    }
+
     Optional<EntryRecords.StoredContent> heldContent(String kind, RepositoryName namespace, Digest digest) {
-        return database.read(c -> {
+        return database.remembered.read(new HeldRead(kind, namespace, digest), () -> database.read(c -> {
             try (Statements st = new Statements(c)) {
                 PreparedStatement s = st.prepare("SELECT b.size, e.pushed_at, e.last_used_at FROM keyed_entry_blobs k "
                         + "JOIN keyed_entries e ON e.kind = k.kind AND e.namespace = k.namespace AND e.entry_key = k.entry_key "
@@ -92,7 +99,7 @@ final class SqlKeyedEntries {
                             Instant.ofEpochMilli(r.getLong(3)), EntryRecords.ContentNotes.NONE));
                 }
             }
-        });
+        }), held -> 0);
     }
 
     private static void checkEntry(String kind, String key, long size) {
@@ -118,7 +125,7 @@ final class SqlKeyedEntries {
     }
 
     Optional<EntryRecords.StoredContent> content(String kind, RepositoryName namespace, String key) {
-        return database.read(c -> {
+        return database.remembered.read(new ContentRead(kind, namespace, key), () -> database.read(c -> {
             try (Statements st = new Statements(c)) {
                 PreparedStatement s = st.prepare("SELECT b.digest, b.size, e.pushed_at, e.last_used_at, e.cost_ms, e.signature FROM keyed_entries e "
                         + "JOIN blobs b ON b.digest = e.content WHERE e.kind = ? AND e.namespace = ? AND e.entry_key = ?");
@@ -132,7 +139,7 @@ final class SqlKeyedEntries {
                             new EntryRecords.ContentNotes(costMillis, Optional.ofNullable(r.getString(6)))));
                 }
             }
-        });
+        }), stored -> 2L * key.length() + stored.notes().signature().map(String::length).orElse(0));
     }
 
     boolean deleteEntry(String kind, RepositoryName namespace, String key, Instant now) {

@@ -81,6 +81,24 @@ class RememberedReadsTest {
     }
 
     @Test
+    void keyedEntriesAreReadAgainAfterEveryWrite(@TempDir Path dir) {
+        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
+            RepositoryName ns = RepositoryName.of("ccache");
+            Digest one = Digest.sha256("one".getBytes());
+            Digest two = Digest.sha256("two".getBytes());
+            store.putContent("cache", ns, "a/b", one, 3, List.of(), EntryRecords.ContentNotes.NONE, Instant.ofEpochMilli(10));
+            assertThat(store.content("cache", ns, "a/b")).map(EntryRecords.StoredContent::digest).contains(one);
+            assertThat(store.heldContent("cache", ns, one)).isPresent();
+            assertThat(store.database().remembered.size()).isEqualTo(2);
+            store.putContent("cache", ns, "a/b", two, 3, List.of(), EntryRecords.ContentNotes.NONE, Instant.ofEpochMilli(20));
+            assertThat(store.content("cache", ns, "a/b")).as("a key written again").map(EntryRecords.StoredContent::digest).contains(two);
+            assertThat(store.heldContent("cache", ns, one)).as("content no key holds any more").isEmpty();
+            assertThat(store.deleteEntry("cache", ns, "a/b", Instant.ofEpochMilli(30))).isTrue();
+            assertThat(store.content("cache", ns, "a/b")).as("a deleted key").isEmpty();
+        }
+    }
+
+    @Test
     void aReadThatStartsAfterAWriteReturnedNeverSeesWhatWasThereBefore(@TempDir Path dir) throws Exception {
         int writes = 300;
         try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
