@@ -65,33 +65,52 @@ public final class Cairn implements AutoCloseable {
         Files.createDirectories(config.dataDir());
         this.runningMarker = config.dataDir().resolve("cairn.running");
         this.metadata = metadataStore(config.storage(), config.dataDir());
+        // A start that fails part-way closes what it opened: the metadata store holds the data directory's lock.
+        BlobStore openedBlobs = null;
+        LastUseRecorder startedLastUse = null;
+        AuditLog openedAudit = null;
         try {
-            this.blobs = blobStore(config.storage(), config.dataDir(), metadata);
+            openedBlobs = blobStore(config.storage(), config.dataDir(), metadata);
+            this.blobs = openedBlobs;
+            startedLastUse = new LastUseRecorder(metadata, Clock.systemUTC(), config.lastUseFlushInterval(),
+                    readProtection(metadata.locks(), config.retention().grace(), config.lastUseFlushInterval()));
+            this.lastUse = startedLastUse;
+            // One set of digest locks for everything that publishes or deletes blob bytes: pushes and the collector.
+            DigestLocks digestLocks = new DigestLocks(1024, metadata.locks()::withDigestLocks);
+            this.metrics = new CacheMetrics();
+            metrics.claimWaits(blobs::requestsWaitingForSessionClaims);
+            metrics.collectorLockWaits(metadata.locks()::collectionsWaitingForLock);
+            openedAudit = new AuditLog(config.dataDir().resolve("audit.log"), metadata.locks());
+            this.audit = openedAudit;
+            RetentionPolicy policy = policy(config.retention(), config.dataDir());
+            this.keeper = new CacheKeeper(metadata, metadata.locks(), digestLocks, blobs, lastUse, policy, audit, metrics, Clock.systemUTC());
+            this.registry = new Registry(blobs, metadata, digestLocks, lastUse, Clock.systemUTC(),
+                    new Registry.Limits(config.maxManifestBytes(), config.maxUploadSessionsPerClient()),
+                    RegistryEvents.both(metrics, keeper));
+            KeyedCache keyedCache = new KeyedCache(blobs, metadata, metadata, lastUse, digestLocks, RegistryEvents.both(metrics, keeper),
+                    config.maxEntryBytes(), Clock.systemUTC());
+            Gatekeeper gatekeeper = gatekeeper(config.auth(), config.dataDir());
+            this.http = new HttpServer(new HttpServer.Services(registry, keyedCache, keeper, metadata, metrics, gatekeeper, config.auth().tokenRealm(),
+                            config.storage().redirect() ? Optional.of(BLOB_REDIRECT_VALIDITY) : Optional.empty(), config.trustedProxies()),
+                    config.listenHost(), config.listenPort(), config.accessLog(), config.shutdownTimeout(), config.tls());
+            warnIfOpen(config);
+            this.uploadJanitor = Thread.ofVirtual().name("cairn-upload-expiry").unstarted(() -> expireUploadsPeriodically(config.uploadExpiry()));
         } catch (IOException | RuntimeException e) {
-            metadata.close();
+            closeAfterFailedStart(startedLastUse, openedAudit, openedBlobs, metadata, e);
             throw e;
         }
-        this.lastUse = new LastUseRecorder(metadata, Clock.systemUTC(), config.lastUseFlushInterval(),
-                readProtection(metadata.locks(), config.retention().grace(), config.lastUseFlushInterval()));
-        // One set of digest locks for everything that publishes or deletes blob bytes: pushes and the collector.
-        DigestLocks digestLocks = new DigestLocks(1024, metadata.locks()::withDigestLocks);
-        this.metrics = new CacheMetrics();
-        metrics.claimWaits(blobs::requestsWaitingForSessionClaims);
-        metrics.collectorLockWaits(metadata.locks()::collectionsWaitingForLock);
-        this.audit = new AuditLog(config.dataDir().resolve("audit.log"), metadata.locks());
-        RetentionPolicy policy = policy(config.retention(), config.dataDir());
-        this.keeper = new CacheKeeper(metadata, metadata.locks(), digestLocks, blobs, lastUse, policy, audit, metrics, Clock.systemUTC());
-        this.registry = new Registry(blobs, metadata, digestLocks, lastUse, Clock.systemUTC(),
-                new Registry.Limits(config.maxManifestBytes(), config.maxUploadSessionsPerClient()),
-                RegistryEvents.both(metrics, keeper));
-        KeyedCache keyedCache = new KeyedCache(blobs, metadata, metadata, lastUse, digestLocks, RegistryEvents.both(metrics, keeper),
-                config.maxEntryBytes(), Clock.systemUTC());
-        Gatekeeper gatekeeper = gatekeeper(config.auth(), config.dataDir());
-        this.http = new HttpServer(new HttpServer.Services(registry, keyedCache, keeper, metadata, metrics, gatekeeper, config.auth().tokenRealm(),
-                        config.storage().redirect() ? Optional.of(BLOB_REDIRECT_VALIDITY) : Optional.empty(), config.trustedProxies()),
-                config.listenHost(), config.listenPort(), config.accessLog(), config.shutdownTimeout(), config.tls());
-        warnIfOpen(config);
-        this.uploadJanitor = Thread.ofVirtual().name("cairn-upload-expiry").unstarted(() -> expireUploadsPeriodically(config.uploadExpiry()));
+    }
+
+    private static void closeAfterFailedStart(LastUseRecorder lastUse, AuditLog audit, BlobStore blobs, JdbcMetadataStore metadata, Exception failure) {
+        try {
+            if (lastUse != null) lastUse.close();
+            if (audit != null) audit.close();
+            if (blobs != null) blobs.close();
+        } catch (Exception e) {
+            failure.addSuppressed(e);
+        } finally {
+            metadata.close();
+        }
     }
 
     /**

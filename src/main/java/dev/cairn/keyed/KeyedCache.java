@@ -102,7 +102,7 @@ public final class KeyedCache {
 
     /** What the key holds, without its bytes, counting nothing and recording no use: for queries about many keys at once. */
     Optional<Hit> peek(String kind, RepositoryName namespace, CacheKey key) {
-        return opened(entries.content(kind, namespace, key.path()), false);
+        return opened(entries.peekContent(kind, namespace, key.path()), false);
     }
 
     /** A blob an entry of {@code holderKind} in the namespace holds (see {@link EntryRecords#heldContent}), opened as {@link #find} does. */

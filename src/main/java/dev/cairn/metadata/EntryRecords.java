@@ -70,6 +70,13 @@ public interface EntryRecords {
     /** What the key holds, when it was stored by {@link #putContent} and is there. */
     Optional<StoredContent> content(String kind, RepositoryName namespace, String key);
 
+    /**
+     * As {@link #content}, for checks over many keys at once (a Turborepo query, a Bazel action result's outputs):
+     * read from the records every time, never remembered, so a check of thousands of keys does not push the
+     * keys being read out of memory.
+     */
+    Optional<StoredContent> peekContent(String kind, RepositoryName namespace, String key);
+
     /** Deletes the entry (a client asked), with a "manual" audit event; its blobs go to the sweep. False when it was not there. */
     boolean deleteEntry(String kind, RepositoryName namespace, String key, Instant now);
 

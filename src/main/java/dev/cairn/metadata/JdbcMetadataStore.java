@@ -293,6 +293,11 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
+    public Optional<StoredContent> peekContent(String kind, RepositoryName namespace, String key) {
+        return keyedEntries.storedContent(kind, namespace, key);
+    }
+
+    @Override
     public boolean deleteEntry(String kind, RepositoryName namespace, String key, Instant now) {
         return keyedEntries.deleteEntry(kind, namespace, key, now);
     }

@@ -2,46 +2,54 @@ package dev.cairn.metadata;
 
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
 import java.util.function.ToLongFunction;
 
 /**
- * Records read on the hot paths (a tag's digest, a manifest, a blob's link), answered from memory while no
- * write that could change them has committed since they were read. Only a database this process alone writes
- * may be remembered (SQLite, behind {@link SqliteOwnerLock}): a remembered answer is then exactly what the
- * database would answer, because every write that could change it goes through {@link SqlDatabase#write},
- * which counts it. With PostgreSQL other nodes write too, and nothing is remembered.
+ * Records read on the hot paths (a tag's digest, a manifest, a blob's link, a key's content), answered from
+ * memory while no write has changed the records since they were read. Only a database this process alone
+ * writes may be remembered (SQLite, behind {@link SqliteOwnerLock}): every write that could change such an
+ * answer goes through {@link SqlDatabase#write}, which tells this class when it starts and when it ends, and
+ * whether it changed anything. With PostgreSQL other nodes write too, and nothing is remembered.
  *
- * <p>Why it is exact: an answer is remembered under the count of writes taken before it was read, and used
- * only while the count has not moved. A write adds to the count after its commit and before it returns, so a
- * read that starts after a write has returned never gets an answer from before it. A read that overlaps the
- * write may get either, as a database read overlapping it would. Only found records are remembered: a
- * "not found" turns into a record with an insert, which every reader must see at once.
+ * <p>Why an answer from memory is one the database would give: while a write is under way, nothing is
+ * remembered or answered from memory. An answer is kept only if no write started or changed anything between
+ * the moment its read began and the moment it ended, and it is used only while that is still so. A read that
+ * begins after a write has returned therefore never gets what was there before it, and a client's later read
+ * never goes back to an older answer than its earlier one. Only found records are kept: a "not found"
+ * turns into a record with an insert, which every reader must see at once.
  *
- * <p>Every counted write forgets everything, so the cost is one read per record per write. Writes of records
- * no remembered read looks at (upload sessions, the audit log) go through {@link SqlDatabase#writeNotRemembered}
- * and leave the memory alone: a push's many session updates do not empty it. Memory is bounded by entries and
- * by bytes; when full, new answers are read but not kept until the next write starts a new generation.
+ * <p>A write that changed anything forgets everything, so the cost is one read per record per write; a write
+ * that changed nothing (a rejected push, a confirmation of a use already recorded) forgets nothing. Writes of
+ * records no remembered read looks at (upload sessions, the audit log) go through
+ * {@link SqlDatabase#writeNotRemembered} and are not reported at all. Memory is bounded by entries and by
+ * bytes; when full, everything is forgotten and remembering starts again, so a scan of many keys costs the hot
+ * ones one read each rather than keeping them out.
  */
 final class RememberedReads {
     static final int MAX_ENTRIES = 8192;
     static final long MAX_BYTES = 8L * 1024 * 1024;
-    /** What a remembered entry costs beyond its own bytes (key, record, map node), roughly. */
-    private static final long ENTRY_OVERHEAD = 256;
+    /** What a remembered entry costs beyond its own bytes and its key's text (record, map node, boxing), roughly. */
+    private static final long ENTRY_OVERHEAD = 512;
 
-    private final AtomicLong writes = new AtomicLong();
     private final boolean enabled;
+    /** Writes that changed something, so far. */
+    private final AtomicLong changes = new AtomicLong();
+    /** Writes under way: while any is, memory is neither used nor filled. */
+    private final AtomicInteger writing = new AtomicInteger();
     private final AtomicReference<Generation> current = new AtomicReference<>(new Generation(0));
 
+    /** What was remembered since the last change; replaced by an empty one at a change, or when full. */
     private static final class Generation {
-        final long writes;
+        final long changes;
         final ConcurrentHashMap<Object, Optional<?>> answers = new ConcurrentHashMap<>();
         final AtomicLong bytes = new AtomicLong();
 
-        Generation(long writes) {
-            this.writes = writes;
+        Generation(long changes) {
+            this.changes = changes;
         }
     }
 
@@ -59,42 +67,69 @@ final class RememberedReads {
         return new RememberedReads(false);
     }
 
+    boolean enabled() {
+        return enabled;
+    }
+
     /**
-     * The answer to {@code key}: remembered when nothing was written since it was read, else {@code read}'s
-     * (remembered when found and there is room). {@code weight} says how many bytes a found answer holds.
+     * The answer to {@code key}: remembered when nothing changed since it was read, else {@code read}'s
+     * (remembered when found). {@code weight} says how many bytes a found answer holds beyond its key.
      */
     @SuppressWarnings("unchecked")
     <T> Optional<T> read(Object key, Supplier<Optional<T>> read, ToLongFunction<T> weight) {
         if (!enabled) return read.get();
-        long before = writes.get();
+        // In this order: a write raises `writing` before it changes anything and lowers it after counting its
+        // change, so a read that finds no write under way and then the count has a count no change has passed.
+        if (writing.get() > 0) return read.get();
+        long before = changes.get();
         Generation generation = current.get();
-        if (generation.writes == before) {
+        if (generation.changes == before) {
             Optional<?> remembered = generation.answers.get(key);
             if (remembered != null) return (Optional<T>) remembered;
-        } else if (generation.writes < before) {
-            Generation fresh = new Generation(before);
-            generation = current.compareAndSet(generation, fresh) ? fresh : current.get();
         }
         Optional<T> answer = read.get();
-        if (answer.isPresent() && generation.writes == before && generation.answers.size() < MAX_ENTRIES) {
-            long cost = weight.applyAsLong(answer.get()) + ENTRY_OVERHEAD;
-            if (generation.bytes.addAndGet(cost) <= MAX_BYTES) {
-                generation.answers.putIfAbsent(key, answer);
-            } else {
-                generation.bytes.addAndGet(-cost);
-            }
+        // Kept only if no write started or changed anything while it was read (checked after the read).
+        if (answer.isPresent() && writing.get() == 0 && changes.get() == before) {
+            remember(before, key, answer, weight.applyAsLong(answer.get()) + 2L * key.toString().length() + ENTRY_OVERHEAD);
         }
         return answer;
     }
 
-    /** A write that may change remembered answers has committed (or failed: forgetting is always safe). */
-    void written() {
-        if (enabled) writes.incrementAndGet();
+    private void remember(long changesSoFar, Object key, Optional<?> answer, long cost) {
+        if (cost > MAX_BYTES) return;
+        for (int attempt = 0; attempt < 2; attempt++) {
+            Generation generation = current.get();
+            if (generation.changes != changesSoFar || generation.answers.size() >= MAX_ENTRIES
+                    || generation.bytes.get() + cost > MAX_BYTES) {
+                // Stale (a change since) or full: start an empty one for these changes, unless another thread did.
+                if (generation.changes > changesSoFar) return;
+                current.compareAndSet(generation, new Generation(changesSoFar));
+                continue;
+            }
+            generation.bytes.addAndGet(cost);
+            if (generation.answers.putIfAbsent(key, answer) != null) generation.bytes.addAndGet(-cost); // another read kept it first
+            return;
+        }
+    }
+
+    /** A write that could change remembered answers is about to begin; call {@link #writeEnded} after it. */
+    void writeStarting() {
+        if (enabled) writing.incrementAndGet();
+    }
+
+    /**
+     * The write announced by {@link #writeStarting} has committed or failed; {@code changed} says whether it may
+     * have changed any record (when unsure, true: forgetting is always safe).
+     */
+    void writeEnded(boolean changed) {
+        if (!enabled) return;
+        if (changed) changes.incrementAndGet();
+        writing.decrementAndGet();
     }
 
     /** How many answers are remembered now; for tests. */
     int size() {
         Generation generation = current.get();
-        return generation.writes == writes.get() ? generation.answers.size() : 0;
+        return generation.changes == changes.get() ? generation.answers.size() : 0;
     }
 }

@@ -47,13 +47,9 @@ final class SqlDatabase implements AutoCloseable {
         }
     }
 
-    /** A write transaction; any answer {@link #remembered} holds is forgotten once it has committed. */
+    /** A write transaction; if it changed anything, every answer {@link #remembered} holds is forgotten. */
     <T> T write(Work<T> work) {
-        try {
-            return writeNotRemembered(work);
-        } finally {
-            remembered.written();
-        }
+        return transaction(work, true);
     }
 
     /**
@@ -61,15 +57,25 @@ final class SqlDatabase implements AutoCloseable {
      * answers remembered stay: a push updates its session at every chunk.
      */
     <T> T writeNotRemembered(Work<T> work) {
+        return transaction(work, false);
+    }
+
+    private <T> T transaction(Work<T> work, boolean seenByRememberedReads) {
         if (writeLock != null) writeLock.lock();
+        boolean reported = seenByRememberedReads && remembered.enabled();
+        // Under the write lock: with SQLite's writers queued there, memory is only off while one actually writes.
+        if (reported) remembered.writeStarting();
+        boolean changed = true;
         try {
             for (int attempt = 1; ; attempt++) {
                 try (Connection c = dataSource.getConnection()) {
                     if (dialect == Dialect.POSTGRES) c.setTransactionIsolation(Connection.TRANSACTION_SERIALIZABLE);
                     c.setAutoCommit(false);
+                    long changesBefore = reported ? totalChanges(c) : 0;
                     try {
                         T result = work.run(c);
                         c.commit();
+                        if (reported) changed = totalChanges(c) != changesBefore;
                         return result;
                     } catch (SQLException | RuntimeException e) {
                         c.rollback();
@@ -93,8 +99,14 @@ final class SqlDatabase implements AutoCloseable {
                 }
             }
         } finally {
+            if (reported) remembered.writeEnded(changed);
             if (writeLock != null) writeLock.unlock();
         }
+    }
+
+    /** Rows SQLite's connection has inserted, updated or deleted since it opened (a native call, no query). */
+    private static long totalChanges(Connection c) throws SQLException {
+        return c.unwrap(org.sqlite.SQLiteConnection.class).getDatabase().total_changes();
     }
 
     @Override

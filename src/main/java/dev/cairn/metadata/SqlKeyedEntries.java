@@ -125,7 +125,12 @@ final class SqlKeyedEntries {
     }
 
     Optional<EntryRecords.StoredContent> content(String kind, RepositoryName namespace, String key) {
-        return database.remembered.read(new ContentRead(kind, namespace, key), () -> database.read(c -> {
+        return database.remembered.read(new ContentRead(kind, namespace, key), () -> storedContent(kind, namespace, key),
+                stored -> stored.notes().signature().map(String::length).orElse(0));
+    }
+
+    Optional<EntryRecords.StoredContent> storedContent(String kind, RepositoryName namespace, String key) {
+        return database.read(c -> {
             try (Statements st = new Statements(c)) {
                 PreparedStatement s = st.prepare("SELECT b.digest, b.size, e.pushed_at, e.last_used_at, e.cost_ms, e.signature FROM keyed_entries e "
                         + "JOIN blobs b ON b.digest = e.content WHERE e.kind = ? AND e.namespace = ? AND e.entry_key = ?");
@@ -139,7 +144,7 @@ final class SqlKeyedEntries {
                             new EntryRecords.ContentNotes(costMillis, Optional.ofNullable(r.getString(6)))));
                 }
             }
-        }), stored -> 2L * key.length() + stored.notes().signature().map(String::length).orElse(0));
+        });
     }
 
     boolean deleteEntry(String kind, RepositoryName namespace, String key, Instant now) {

@@ -117,11 +117,14 @@ class RememberedReadsTest {
                 List<Future<String>> readers = new ArrayList<>();
                 for (int r = 0; r < 4; r++) {
                     readers.add(pool.submit(() -> {
+                        int last = 0;
                         while (!done.get()) {
                             int floor = published.get();
                             int seen = digests.indexOf(store.resolveTag(REPO, TAG).orElseThrow());
                             reads.incrementAndGet();
                             if (seen < floor) return "read " + seen + " after move " + floor + " had returned";
+                            if (seen < last) return "read " + seen + " after reading " + last + " (went back)";
+                            last = seen;
                         }
                         return null;
                     }));
@@ -142,13 +145,88 @@ class RememberedReadsTest {
     }
 
     @Test
-    void memoryIsBoundedByEntries(@TempDir Path dir) {
+    void aWriteThatChangesNothingForgetsNothing(@TempDir Path dir) {
         try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
-            for (int i = 0; i < RememberedReads.MAX_ENTRIES + 10; i++) store.linkBlob(REPO, Digest.sha256(("b" + i).getBytes()), 1);
-            for (int i = 0; i < RememberedReads.MAX_ENTRIES + 10; i++) {
-                assertThat(store.linkedBlob(REPO, Digest.sha256(("b" + i).getBytes()))).isPresent();
+            NewManifest first = manifest(1);
+            store.storeManifest(first, Optional.of(TAG));
+            assertThat(store.resolveTag(REPO, TAG)).isPresent();
+            assertThat(store.database().remembered.size()).isEqualTo(1);
+            // a push refused for a missing layer, an unlink of what is not linked: nothing changed
+            Digest missing = Digest.sha256("never pushed".getBytes());
+            byte[] content = "{\"schemaVersion\":2,\"missing\":1}".getBytes();
+            NewManifest refused = new NewManifest(REPO, Digest.sha256(content), MediaTypes.OCI_MANIFEST, content, Optional.empty(),
+                    Optional.empty(), Set.of(missing), Instant.ofEpochMilli(5000));
+            assertThat(store.storeManifest(refused, Optional.of(TAG)).missing()).containsExactly(missing);
+            assertThat(store.unlinkBlob(REPO, missing)).isFalse();
+            assertThat(store.database().remembered.size()).as("still remembered").isEqualTo(1);
+            assertThat(store.resolveTag(REPO, TAG)).contains(first.digest());
+        }
+    }
+
+    @Test
+    void aFullMemoryStartsAgainSoHotKeysComeBackAfterAScan() {
+        RememberedReads memory = RememberedReads.forSoleWriter();
+        for (int i = 0; i < RememberedReads.MAX_ENTRIES; i++) memory.read("scan " + i, () -> Optional.of("x"), v -> 0);
+        assertThat(memory.size()).isEqualTo(RememberedReads.MAX_ENTRIES);
+        AtomicInteger databaseReads = new AtomicInteger();
+        for (int i = 0; i < 1000; i++) {
+            memory.read("hot", () -> {
+                databaseReads.incrementAndGet();
+                return Optional.of("y");
+            }, v -> 0);
+        }
+        assertThat(databaseReads.get()).as("the hot key is read once, then remembered in the memory started again").isEqualTo(1);
+        assertThat(memory.size()).isLessThanOrEqualTo(RememberedReads.MAX_ENTRIES);
+    }
+
+    @Test
+    void readsMissingOneKeyTogetherAreChargedForOneAnswer() throws Exception {
+        RememberedReads memory = RememberedReads.forSoleWriter();
+        int threads = 8;
+        long mib = 1024 * 1024;
+        java.util.concurrent.CyclicBarrier together = new java.util.concurrent.CyclicBarrier(threads);
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            List<Future<?>> reads = new ArrayList<>();
+            for (int i = 0; i < threads; i++) {
+                reads.add(pool.submit(() -> memory.read("hot index", () -> {
+                    try {
+                        together.await(10, TimeUnit.SECONDS);
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                    return Optional.of("1 MiB index");
+                }, v -> mib)));
             }
-            assertThat(store.database().remembered.size()).isEqualTo(RememberedReads.MAX_ENTRIES);
+            for (Future<?> read : reads) read.get(30, TimeUnit.SECONDS);
+        } finally {
+            pool.shutdownNow();
+        }
+        assertThat(memory.size()).isEqualTo(1);
+        for (int i = 0; i < 6; i++) memory.read("another " + i, () -> Optional.of("1 MiB"), v -> mib);
+        assertThat(memory.size()).as("7 answers of 1 MiB in 8 MiB, none forgotten").isEqualTo(7);
+    }
+
+    @Test
+    void memoryIsBoundedByBytes() {
+        RememberedReads memory = RememberedReads.forSoleWriter();
+        for (int i = 0; i < 100; i++) {
+            memory.read("big " + i, () -> Optional.of("v"), v -> RememberedReads.MAX_BYTES / 4);
+            assertThat(memory.size()).isLessThanOrEqualTo(3);
+        }
+        memory.read("too big", () -> Optional.of("v"), v -> RememberedReads.MAX_BYTES + 1);
+        assertThat(memory.size()).as("an answer over the whole budget is never kept").isLessThanOrEqualTo(3);
+    }
+
+    @Test
+    void aStartThatFailsPartWayLeavesTheDataDirectoryFree(@TempDir Path dir) throws Exception {
+        java.util.Map<String, String> broken = java.util.Map.of("listen", "127.0.0.1:0", "data-dir", dir.toString(), "log.access", "false",
+                "auth.mode", "basic", "auth.htpasswd", dir.resolve("missing.htpasswd").toString());
+        assertThatThrownBy(() -> dev.cairn.Cairn.start(dev.cairn.config.ConfigLoader.load(Optional.empty(), java.util.Map.of(), broken).config()))
+                .as("fails after the store is open (the password file is missing)").isNotNull();
+        java.util.Map<String, String> good = java.util.Map.of("listen", "127.0.0.1:0", "data-dir", dir.toString(), "log.access", "false");
+        try (dev.cairn.Cairn cairn = dev.cairn.Cairn.start(dev.cairn.config.ConfigLoader.load(Optional.empty(), java.util.Map.of(), good).config())) {
+            assertThat(cairn.port()).isPositive();
         }
     }
 
