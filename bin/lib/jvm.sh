@@ -21,6 +21,13 @@
 #                      rewritten, never used; the JVM's CDS messages are silenced (they are about the archive,
 #                      not Cairn). Left out when $CAIRN_JAVA_OPTS mentions -Xshare or an archive, or when the
 #                      jar's directory is not writable.
+#   AOT cache          on a JDK >= 25, `serve` gets an ahead-of-time cache instead (JEP 483, 514, 515):
+#                      target/cairn-serve-jdkN-<stamps>.aot holds the classes loaded and linked, the lambdas
+#                      resolved and the method profiles of a run, so a start skips that work and the JIT compiles
+#                      the hot paths from the first requests (bench/ANALYSIS.md, session 11: start 2.3 s -> 1.3 s
+#                      on two cores). The run without one is the training run: at its exit the JVM writes the
+#                      cache (about 6 s more on two cores, once per jar and JDK). A truncated or corrupted
+#                      cache is refused by the JVM (-XX:+VerifySharedSpaces), which then starts without it.
 #   -Dcairn.native.dir where SQLite's native library is extracted once (target/native), instead of into the
 #                      temporary directory at every start.
 # $CAIRN_JAVA_OPTS comes last, so it also wins over anything else set here.
@@ -40,18 +47,28 @@ cairn_jvm_options() {
     *) CAIRN_JVM_OPTIONS+=(-XX:+UseSerialGC) ;;
   esac
   case $user in
-    *"-Xshare"* | *"SharedArchiveFile"* | *"ArchiveClassesAtExit"*) ;;
+    *"-Xshare"* | *"SharedArchiveFile"* | *"ArchiveClassesAtExit"* | *"AOTCache"* | *"AOTMode"*) ;;
     *)
       major=$(cairn_java_major "$CAIRN_JAVA")
       # The JVM does not rewrite an archive whose jar changed, so the name carries the jar's and the JVM's stamps.
       stamp=$(stat -L -c '%Y-%s' "$jar_dir/cairn.jar" "$CAIRN_JAVA" 2>/dev/null | tr '\n' '-') || stamp=""
       if [ -n "$jar_dir" ] && [ -w "$jar_dir" ] && [ -n "$major" ] && [ "$major" -ge 19 ] && [ -n "$stamp" ]; then
         kind=cli; [ "$command" = serve ] && kind=serve
-        archive="$jar_dir/cairn-$kind-jdk$major-${stamp%-}.jsa"
-        if [ ! -f "$archive" ]; then # archives of earlier jars or JVMs: never valid again
-          find "$jar_dir" -maxdepth 1 -name "cairn-$kind-jdk*.jsa" ! -name "${archive##*/}" -delete 2>/dev/null || true
+        if [ "$kind" = serve ] && [ "$major" -ge 25 ]; then
+          archive="$jar_dir/cairn-$kind-jdk$major-${stamp%-}.aot"
+        else
+          archive="$jar_dir/cairn-$kind-jdk$major-${stamp%-}.jsa"
         fi
-        CAIRN_JVM_OPTIONS+=("-XX:SharedArchiveFile=$archive" -XX:+AutoCreateSharedArchive -XX:+VerifySharedSpaces '-Xlog:cds*=off')
+        if [ ! -f "$archive" ]; then # archives of earlier jars or JVMs (and a training run's leftovers): never valid again
+          find "$jar_dir" -maxdepth 1 -name "cairn-$kind-jdk*" ! -name "${archive##*/}" -delete 2>/dev/null || true
+        fi
+        case $archive in
+          *.aot)
+            if [ -f "$archive" ]; then CAIRN_JVM_OPTIONS+=("-XX:AOTCache=$archive" -XX:+VerifySharedSpaces)
+            else CAIRN_JVM_OPTIONS+=("-XX:AOTCacheOutput=$archive"); fi
+            CAIRN_JVM_OPTIONS+=('-Xlog:aot*=off' '-Xlog:cds*=off') ;;
+          *) CAIRN_JVM_OPTIONS+=("-XX:SharedArchiveFile=$archive" -XX:+AutoCreateSharedArchive -XX:+VerifySharedSpaces '-Xlog:cds*=off') ;;
+        esac
       fi ;;
   esac
   # SQLite's native library, extracted once next to the jar rather than into /tmp at every start

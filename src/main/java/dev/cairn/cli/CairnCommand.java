@@ -17,6 +17,7 @@ public final class CairnCommand implements Runnable {
     }
 
     public static void main(String[] args) {
+        if (args.length > 0 && args[0].equals("serve")) dev.cairn.http.JettyPreparation.startInBackground();
         System.exit(new CommandLine(new CairnCommand()).execute(args));
     }
 }

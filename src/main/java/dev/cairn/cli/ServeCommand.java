@@ -27,9 +27,9 @@ final class ServeCommand implements Callable<Integer> {
             return 2;
         }
         CairnConfig config = loaded.config();
-        // Logging reads these when it first starts, which is after this point.
         System.setProperty("cairn.log.format", config.logFormat().name().toUpperCase(Locale.ROOT));
         System.setProperty("cairn.access.level", config.accessLog() ? "INFO" : "OFF");
+        LogSetup.apply(); // logging may have started already, with the defaults
         org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(ServeCommand.class);
         log.info("Cairn starting; effective configuration:");
         config.describe(loaded.sources()).forEach(line -> log.info("  {}", line));
