@@ -22,12 +22,12 @@
 #                      not Cairn). Left out when $CAIRN_JAVA_OPTS mentions -Xshare or an archive, or when the
 #                      jar's directory is not writable.
 #   AOT cache          on a JDK >= 25, `serve` gets an ahead-of-time cache instead (JEP 483, 514, 515):
-#                      target/cairn-serve-jdkN-<stamps>.aot holds the classes loaded and linked, the lambdas
-#                      resolved and the method profiles of a run, so a start skips that work and the JIT compiles
-#                      the hot paths from the first requests (bench/ANALYSIS.md, session 11: start 2.3 s -> 1.3 s
-#                      on two cores). The run without one is the training run: at its exit the JVM writes the
-#                      cache (about 6 s more on two cores, once per jar and JDK). A truncated or corrupted
-#                      cache is refused by the JVM (-XX:+VerifySharedSpaces), which then starts without it.
+#                      target/cairn-serve-jdkN-<stamps>-<options checksum>.aot holds the classes loaded and
+#                      linked, the lambdas resolved and the method profiles of a training run of the hot paths,
+#                      so a start skips that work and the JIT compiles those paths from the first requests
+#                      (bench/ANALYSIS.md, session 11). bin/cairn trains it before the first serve of a jar
+#                      (cairn_train_start_cache below, about 15 s once); CAIRN_AOT=off keeps the class-data
+#                      archive instead.
 #   -Dcairn.native.dir where SQLite's native library is extracted once (target/native), instead of into the
 #                      temporary directory at every start.
 # $CAIRN_JAVA_OPTS comes last, so it also wins over anything else set here.
@@ -36,45 +36,127 @@
 #
 # Arguments: the directory of the jar, then Cairn's own arguments (the archive depends on the command).
 cairn_jvm_options() {
-  local jar_dir=${1:-} command=${2:-} user=" ${CAIRN_JAVA_OPTS:-} " kind major stamp archive
-  CAIRN_JVM_OPTIONS=(--enable-native-access=ALL-UNNAMED)
+  local jar_dir=${1:-} command=${2:-} user=" ${CAIRN_JAVA_OPTS:-} " kind major stamp archive stem
+  local -a base=(--enable-native-access=ALL-UNNAMED) archived=()
   case $user in
     *" -Xmx"* | *"-XX:MaxHeapSize="* | *"-XX:MaxRAM"*) ;;
-    *) CAIRN_JVM_OPTIONS+=(-Xmx112m) ;;
+    *) base+=(-Xmx112m) ;;
   esac
   case $user in
     *"-XX:+Use"*"GC "*) ;;
-    *) CAIRN_JVM_OPTIONS+=(-XX:+UseSerialGC) ;;
+    *) base+=(-XX:+UseSerialGC) ;;
   esac
+  # SQLite's native library, extracted once next to the jar rather than into /tmp at every start
+  # (dev.cairn.metadata.SqliteNativeLibrary; without this, under the data directory)
+  if [ -n "$jar_dir" ] && [ -w "$jar_dir" ]; then base+=("-Dcairn.native.dir=$jar_dir/native"); fi
+  # shellcheck disable=SC2206 # word splitting is the point: CAIRN_JAVA_OPTS holds several options
+  [ -n "${CAIRN_JAVA_OPTS:-}" ] && base+=(${CAIRN_JAVA_OPTS})
+  CAIRN_JVM_BASE_OPTIONS=("${base[@]}")
+  CAIRN_AOT_MISSING=""
   case $user in
     *"-Xshare"* | *"SharedArchiveFile"* | *"ArchiveClassesAtExit"* | *"AOTCache"* | *"AOTMode"*) ;;
     *)
       major=$(cairn_java_major "$CAIRN_JAVA")
-      # The JVM does not rewrite an archive whose jar changed, so the name carries the jar's and the JVM's stamps.
+      # The JVM does not rewrite an archive whose jar changed, so the name carries the jar's and the JVM's stamps
+      # (and, for an AOT cache, which the JVM refuses under other options, a checksum of the options).
       stamp=$(stat -L -c '%Y-%s' "$jar_dir/cairn.jar" "$CAIRN_JAVA" 2>/dev/null | tr '\n' '-') || stamp=""
       if [ -n "$jar_dir" ] && [ -w "$jar_dir" ] && [ -n "$major" ] && [ "$major" -ge 19 ] && [ -n "$stamp" ]; then
         kind=cli; [ "$command" = serve ] && kind=serve
-        if [ "$kind" = serve ] && [ "$major" -ge 25 ]; then
-          archive="$jar_dir/cairn-$kind-jdk$major-${stamp%-}.aot"
-        else
+        stem="$jar_dir/cairn-$kind-jdk$major-${stamp%-}"
+        if [ "$kind" = serve ] && [ "$major" -ge 25 ] && [ "${CAIRN_AOT:-on}" != off ]; then
+          archive="$stem-$(printf '%s\n' "${base[@]}" | cksum | cut -d' ' -f1).aot"
+          stem=${archive%.aot}
+          if [ ! -f "$archive" ]; then # caches of earlier jars, JVMs or options; trainings killed over ten minutes ago
+            find "$jar_dir" -maxdepth 1 -name "cairn-$kind-jdk*.aot*" ! -name "${stem##*/}*" -delete 2>/dev/null || true
+            find "$jar_dir" -maxdepth 1 -name "${stem##*/}.aot.tmp-*" -mmin +10 -delete 2>/dev/null || true
+          fi
+          if [ -f "$archive" ]; then
+            archived=("-XX:AOTCache=$archive" -XX:+VerifySharedSpaces '-Xlog:aot*=off' '-Xlog:cds*=off')
+          elif [ ! -f "$stem.training.log" ]; then
+            CAIRN_AOT_MISSING=$archive # bin/cairn trains it (cairn_train_start_cache); a failed training is not retried
+          fi
+        fi
+        if [ ${#archived[@]} -eq 0 ]; then
           archive="$jar_dir/cairn-$kind-jdk$major-${stamp%-}.jsa"
+          if [ ! -f "$archive" ]; then # archives of earlier jars or JVMs: never valid again
+            find "$jar_dir" -maxdepth 1 -name "cairn-$kind-jdk*.jsa" ! -name "${archive##*/}" -delete 2>/dev/null || true
+          fi
+          archived=("-XX:SharedArchiveFile=$archive" -XX:+AutoCreateSharedArchive -XX:+VerifySharedSpaces '-Xlog:cds*=off')
         fi
-        if [ ! -f "$archive" ]; then # archives of earlier jars or JVMs (and a training run's leftovers): never valid again
-          find "$jar_dir" -maxdepth 1 -name "cairn-$kind-jdk*" ! -name "${archive##*/}" -delete 2>/dev/null || true
-        fi
-        case $archive in
-          *.aot)
-            if [ -f "$archive" ]; then CAIRN_JVM_OPTIONS+=("-XX:AOTCache=$archive" -XX:+VerifySharedSpaces)
-            else CAIRN_JVM_OPTIONS+=("-XX:AOTCacheOutput=$archive"); fi
-            CAIRN_JVM_OPTIONS+=('-Xlog:aot*=off' '-Xlog:cds*=off') ;;
-          *) CAIRN_JVM_OPTIONS+=("-XX:SharedArchiveFile=$archive" -XX:+AutoCreateSharedArchive -XX:+VerifySharedSpaces '-Xlog:cds*=off') ;;
-        esac
       fi ;;
   esac
-  # SQLite's native library, extracted once next to the jar rather than into /tmp at every start
-  # (dev.cairn.metadata.SqliteNativeLibrary; without this, under the data directory)
-  if [ -n "$jar_dir" ] && [ -w "$jar_dir" ]; then CAIRN_JVM_OPTIONS+=("-Dcairn.native.dir=$jar_dir/native"); fi
-  # shellcheck disable=SC2206 # word splitting is the point: CAIRN_JAVA_OPTS holds several options
-  [ -n "${CAIRN_JAVA_OPTS:-}" ] && CAIRN_JVM_OPTIONS+=(${CAIRN_JAVA_OPTS})
+  # the archive options first: CAIRN_JAVA_OPTS, last, still wins
+  CAIRN_JVM_OPTIONS=("${base[@]:0:1}" "${archived[@]}" "${base[@]:1}")
   return 0
+}
+
+# cairn_train_start_cache JAR: writes the AOT cache cairn_jvm_options found missing ($CAIRN_AOT_MISSING), from a
+# training run: JAR's `serve` under the same options, on a temporary data directory and a loopback port, sent
+# what a fleet sends most for a few seconds (manifest GETs by tag, blob HEADs and GETs, the version check,
+# misses, build-tool cache writes and reads) by curl, then stopped; the JVM writes the cache as it exits. The
+# load comes from outside the JVM so the cache holds only the server's classes (a start loads all of them).
+# The cache is checked (-XX:AOTMode=on, checksummed) and flushed under a name of its own, then renamed into
+# place, so a start only ever finds a whole cache this JVM accepts; concurrent trainings each write their own.
+# A failed training leaves its log (cairn-serve-...training.log) and is not retried for this jar, JDK and
+# options; delete the log to retry. Without curl there is no training (and no cache).
+cairn_train_start_cache() {
+  local jar=$1 archive=$CAIRN_AOT_MISSING tmp log work port base pid ok=0 i d loc sep cfg layer n
+  local -a clients
+  [ -n "$archive" ] || return 0
+  command -v curl >/dev/null 2>&1 || return 1
+  tmp="$archive.tmp-$$"; log="${archive%.aot}.training.log"
+  work=$(mktemp -d) || return 1
+  echo "cairn: training the start-up cache for this jar, JDK and options (once, about 20 s; CAIRN_AOT=off skips it)" >&2
+  port=$((20000 + RANDOM % 20000)); base="http://127.0.0.1:$port"
+  CAIRN_LOG_ACCESS=false "$CAIRN_JAVA" "${CAIRN_JVM_BASE_OPTIONS[@]}" "-XX:AOTCacheOutput=$tmp" '-Xlog:aot*=off' \
+    '-Xlog:cds*=off' -jar "$jar" serve --listen "127.0.0.1:$port" --data "$work/data" >"$log.partial" 2>&1 &
+  pid=$!
+  for i in $(seq 1500); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/v2/")" = 200 ] && { ok=1; break; }
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.02
+  done
+  if [ "$ok" = 1 ]; then
+    # one image (a config, a 1 KiB layer, a tagged manifest), then four clients in turn over the hot paths
+    printf '{"architecture":"amd64","os":"linux"}' >"$work/config"; head -c 1024 /dev/urandom >"$work/layer"
+    for n in config layer; do
+      d="sha256:$(sha256sum "$work/$n" | cut -d' ' -f1)"
+      loc=$(curl -sf -D - -o /dev/null -X POST "$base/v2/training/app/blobs/uploads/" | awk 'tolower($1) == "location:" {print $2}' | tr -d '\r')
+      case $loc in http*) ;; *) loc="$base$loc" ;; esac
+      sep='?'; [[ $loc == *\?* ]] && sep='&'
+      curl -sf -X PUT --data-binary "@$work/$n" "$loc${sep}digest=$d" -o /dev/null || ok=0
+      printf '%s' "$d" >"$work/$n.digest"
+    done
+    cfg=$(cat "$work/config.digest"); layer=$(cat "$work/layer.digest")
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":1024}]}' \
+      "$cfg" "$(stat -c%s "$work/config")" "$layer" >"$work/manifest"
+    curl -sf -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary "@$work/manifest" \
+      "$base/v2/training/app/manifests/latest" -o /dev/null || ok=0
+    for i in $(seq 1500); do
+      printf 'url = "%s"\nheader = "Accept: application/vnd.oci.image.manifest.v1+json"\noutput = /dev/null\n' "$base/v2/training/app/manifests/latest"
+      printf 'url = "%s"\nhead\noutput = /dev/null\n' "$base/v2/training/app/blobs/$layer"
+      printf 'url = "%s"\noutput = /dev/null\n' "$base/v2/training/app/blobs/$layer" "$base/v2/" "$base/v2/training/app/manifests/missing-$((i % 16))"
+      if [ $((i % 8)) = 0 ]; then
+        printf 'url = "%s"\nupload-file = "%s"\noutput = /dev/null\n' "$base/cache/training/$((i % 64))" "$work/layer"
+        printf 'url = "%s"\noutput = /dev/null\n' "$base/cache/training/$((i % 64))"
+      fi
+    done >"$work/requests"
+    clients=()
+    for i in 1 2 3 4; do curl -s -K "$work/requests" & clients+=($!); done
+    wait "${clients[@]}"
+  fi
+  kill "$pid" 2>/dev/null
+  wait "$pid"
+  rm -rf "$work"
+  if [ "$ok" = 1 ] && [ -f "$tmp" ] \
+     && "$CAIRN_JAVA" "${CAIRN_JVM_BASE_OPTIONS[@]}" "-XX:AOTCache=$tmp" -XX:AOTMode=on -XX:+VerifySharedSpaces \
+        -jar "$jar" --version >>"$log.partial" 2>&1 \
+     && sync "$tmp" && mv -f "$tmp" "$archive"; then
+    rm -f "$log.partial" "$tmp.config"
+    return 0
+  fi
+  rm -f "$tmp" "$tmp.config"
+  mv -f "$log.partial" "$log"
+  echo "cairn: could not train the start-up cache (see $log); starting without it" >&2
+  return 1
 }

@@ -21,6 +21,9 @@ public final class JettyPreparation {
             boolean compressedReferences = Runtime.getRuntime().maxMemory() < (32L << 30);
             System.setProperty("org.eclipse.jetty.util.referencesPerCacheLine", compressedReferences ? "16" : "8");
         }
+        // Logging starts here, on the main thread: Jetty's classes log, and a logging set-up begun on the second
+        // thread would leave the main thread a stand-in factory that serve's LogSetup.apply cannot configure.
+        org.slf4j.LoggerFactory.getILoggerFactory();
         Thread.ofPlatform().name("cairn-prepare-http").daemon().start(() -> {
             org.eclipse.jetty.http.MimeTypes.Type.values();
             new HttpConfiguration();
