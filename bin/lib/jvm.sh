@@ -63,17 +63,17 @@ cairn_jvm_options() {
       if [ -n "$jar_dir" ] && [ -w "$jar_dir" ] && [ -n "$major" ] && [ "$major" -ge 19 ] && [ -n "$stamp" ]; then
         kind=cli; [ "$command" = serve ] && kind=serve
         stem="$jar_dir/cairn-$kind-jdk$major-${stamp%-}"
-        if [ "$kind" = serve ] && [ "$major" -ge 25 ] && [ "${CAIRN_AOT:-on}" != off ]; then
-          archive="$stem-$(printf '%s\n' "${base[@]}" | cksum | cut -d' ' -f1).aot"
-          stem=${archive%.aot}
-          if [ ! -f "$archive" ]; then # caches of earlier jars, JVMs or options; trainings killed over ten minutes ago
-            find "$jar_dir" -maxdepth 1 -name "cairn-$kind-jdk*.aot*" ! -name "${stem##*/}*" -delete 2>/dev/null || true
-            find "$jar_dir" -maxdepth 1 -name "${stem##*/}.aot.tmp-*" -mmin +10 -delete 2>/dev/null || true
+        if [ "$kind" = serve ] && [ "$major" -ge 25 ] && [ "${CAIRN_AOT:-on}" != off ] && command -v cksum >/dev/null 2>&1; then
+          # the options the JVM sees, including those it takes from the environment
+          archive="$stem-$(printf '%s\n' "${base[@]}" "${JAVA_TOOL_OPTIONS:-}" "${JDK_JAVA_OPTIONS:-}" | cksum | cut -d' ' -f1).aot"
+          if [ ! -f "$archive" ]; then # caches of earlier jars or JVMs (other options' stay); trainings killed long ago
+            find "$jar_dir" -maxdepth 1 -name "cairn-$kind-jdk*.aot*" ! -name "${stem##*/}-*" -delete 2>/dev/null || true
+            find "$jar_dir" -maxdepth 1 -name "${stem##*/}-*.aot.tmp-*" -mmin +10 -delete 2>/dev/null || true
           fi
           if [ -f "$archive" ]; then
             archived=("-XX:AOTCache=$archive" -XX:+VerifySharedSpaces '-Xlog:aot*=off' '-Xlog:cds*=off')
-          elif [ ! -f "$stem.training.log" ]; then
-            CAIRN_AOT_MISSING=$archive # bin/cairn trains it (cairn_train_start_cache); a failed training is not retried
+          elif [ -z "$(find "$jar_dir" -maxdepth 1 -name "${archive##*/}.training.log" -mmin -60 2>/dev/null)" ]; then
+            CAIRN_AOT_MISSING=$archive # bin/cairn trains it (cairn_train_start_cache); after a failure, not for an hour
           fi
         fi
         if [ ${#archived[@]} -eq 0 ]; then
@@ -86,33 +86,40 @@ cairn_jvm_options() {
       fi ;;
   esac
   # the archive options first: CAIRN_JAVA_OPTS, last, still wins
-  CAIRN_JVM_OPTIONS=("${base[@]:0:1}" "${archived[@]}" "${base[@]:1}")
+  CAIRN_JVM_OPTIONS=("${base[@]:0:1}" ${archived[@]+"${archived[@]}"} "${base[@]:1}")
   return 0
 }
 
 # cairn_train_start_cache JAR: writes the AOT cache cairn_jvm_options found missing ($CAIRN_AOT_MISSING), from a
-# training run: JAR's `serve` under the same options, on a temporary data directory and a loopback port, sent
-# what a fleet sends most for a few seconds (manifest GETs by tag, blob HEADs and GETs, the version check,
-# misses, build-tool cache writes and reads) by curl, then stopped; the JVM writes the cache as it exits. The
-# load comes from outside the JVM so the cache holds only the server's classes (a start loads all of them).
-# The cache is checked (-XX:AOTMode=on, checksummed) and flushed under a name of its own, then renamed into
-# place, so a start only ever finds a whole cache this JVM accepts; concurrent trainings each write their own.
-# A failed training leaves its log (cairn-serve-...training.log) and is not retried for this jar, JDK and
-# options; delete the log to retry. Without curl there is no training (and no cache).
+# training run: JAR's `serve` under the same options, on a temporary data directory and a free loopback port,
+# without any CAIRN_* setting of the environment (it must never reach the real storage, database or auth), sent
+# what a fleet sends most for a few seconds by curl (manifest GETs by tag, blob HEADs and GETs, the version check,
+# misses, build-tool cache writes and reads), then stopped; the JVM writes the cache as it exits. The load comes
+# from outside the JVM so the cache holds only the server's classes (a start loads all of them). The cache is
+# checked (-XX:AOTMode=on, checksummed) and flushed under a name of its own, then renamed into place, so a start
+# only ever finds a whole cache this JVM accepts. A failed training leaves its log (<cache>.training.log) and is
+# not tried again within the hour. Every step has a deadline, and an interrupt stops the training's processes.
 cairn_train_start_cache() {
-  local jar=$1 archive=$CAIRN_AOT_MISSING tmp log work port base pid ok=0 i d loc sep cfg layer n
-  local -a clients
+  local jar=$1 archive=$CAIRN_AOT_MISSING tmp log partial work port base pid ok=0 i n d loc sep cfg layer v status
+  local -a clients=() clean_env=()
   [ -n "$archive" ] || return 0
-  command -v curl >/dev/null 2>&1 || return 1
-  tmp="$archive.tmp-$$"; log="${archive%.aot}.training.log"
+  for n in curl sha256sum; do command -v "$n" >/dev/null 2>&1 || return 1; done
+  tmp="$archive.tmp-$$"; log="$archive.training.log"; partial="$log.tmp-$$"
   work=$(mktemp -d) || return 1
+  for v in $(compgen -e); do case $v in CAIRN_*) clean_env+=(-u "$v") ;; esac; done
+  for i in $(seq 50); do # a port nothing listens on (curl: 7 = could not connect)
+    port=$((20000 + RANDOM % 12000))
+    curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/" && continue
+    [ $? = 7 ] && break
+  done
+  base="http://127.0.0.1:$port"
   echo "cairn: training the start-up cache for this jar, JDK and options (once, about 20 s; CAIRN_AOT=off skips it)" >&2
-  port=$((20000 + RANDOM % 20000)); base="http://127.0.0.1:$port"
-  CAIRN_LOG_ACCESS=false "$CAIRN_JAVA" "${CAIRN_JVM_BASE_OPTIONS[@]}" "-XX:AOTCacheOutput=$tmp" '-Xlog:aot*=off' \
-    '-Xlog:cds*=off' -jar "$jar" serve --listen "127.0.0.1:$port" --data "$work/data" >"$log.partial" 2>&1 &
+  env ${clean_env[@]+"${clean_env[@]}"} CAIRN_LOG_ACCESS=false "$CAIRN_JAVA" "${CAIRN_JVM_BASE_OPTIONS[@]}" "-XX:AOTCacheOutput=$tmp" \
+    -jar "$jar" serve --listen "127.0.0.1:$port" --data "$work/data" >"$partial" 2>&1 &
   pid=$!
+  trap 'kill -KILL $pid ${clients[@]+"${clients[@]}"} 2>/dev/null; rm -rf "$work" "$tmp" "$tmp.config" "$partial"; trap - INT TERM; exit 130' INT TERM
   for i in $(seq 1500); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/v2/")" = 200 ] && { ok=1; break; }
+    [ "$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "$base/v2/")" = 200 ] && { ok=1; break; }
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.02
   done
@@ -121,42 +128,49 @@ cairn_train_start_cache() {
     printf '{"architecture":"amd64","os":"linux"}' >"$work/config"; head -c 1024 /dev/urandom >"$work/layer"
     for n in config layer; do
       d="sha256:$(sha256sum "$work/$n" | cut -d' ' -f1)"
-      loc=$(curl -sf -D - -o /dev/null -X POST "$base/v2/training/app/blobs/uploads/" | awk 'tolower($1) == "location:" {print $2}' | tr -d '\r')
+      loc=$(curl -sf --max-time 10 -D - -o /dev/null -X POST "$base/v2/training/app/blobs/uploads/" | awk 'tolower($1) == "location:" {print $2}' | tr -d '\r')
       case $loc in http*) ;; *) loc="$base$loc" ;; esac
       sep='?'; [[ $loc == *\?* ]] && sep='&'
-      curl -sf -X PUT --data-binary "@$work/$n" "$loc${sep}digest=$d" -o /dev/null || ok=0
+      curl -sf --max-time 10 -X PUT --data-binary "@$work/$n" "$loc${sep}digest=$d" -o /dev/null || ok=0
       printf '%s' "$d" >"$work/$n.digest"
     done
     cfg=$(cat "$work/config.digest"); layer=$(cat "$work/layer.digest")
     printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":1024}]}' \
       "$cfg" "$(stat -c%s "$work/config")" "$layer" >"$work/manifest"
-    curl -sf -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary "@$work/manifest" \
+    curl -sf --max-time 10 -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary "@$work/manifest" \
       "$base/v2/training/app/manifests/latest" -o /dev/null || ok=0
-    for i in $(seq 1500); do
-      printf 'url = "%s"\nheader = "Accept: application/vnd.oci.image.manifest.v1+json"\noutput = /dev/null\n' "$base/v2/training/app/manifests/latest"
-      printf 'url = "%s"\nhead\noutput = /dev/null\n' "$base/v2/training/app/blobs/$layer"
-      printf 'url = "%s"\noutput = /dev/null\n' "$base/v2/training/app/blobs/$layer" "$base/v2/" "$base/v2/training/app/manifests/missing-$((i % 16))"
+    # a curl config: one block per request, `next` between them (options otherwise apply to every URL)
+    for i in $(seq 1000); do
+      printf 'url = "%s"\nheader = "Accept: application/vnd.oci.image.manifest.v1+json"\noutput = /dev/null\nnext\n' "$base/v2/training/app/manifests/latest"
+      printf 'url = "%s"\nhead\noutput = /dev/null\nnext\n' "$base/v2/training/app/blobs/$layer"
+      printf 'url = "%s"\noutput = /dev/null\nnext\n' "$base/v2/training/app/blobs/$layer" "$base/v2/" "$base/v2/training/app/manifests/missing-$((i % 16))"
       if [ $((i % 8)) = 0 ]; then
-        printf 'url = "%s"\nupload-file = "%s"\noutput = /dev/null\n' "$base/cache/training/$((i % 64))" "$work/layer"
-        printf 'url = "%s"\noutput = /dev/null\n' "$base/cache/training/$((i % 64))"
+        printf 'url = "%s"\nupload-file = "%s"\noutput = /dev/null\nnext\n' "$base/cache/training/$((i % 64))" "$work/layer"
+        printf 'url = "%s"\noutput = /dev/null\nnext\n' "$base/cache/training/$((i % 64))"
       fi
     done >"$work/requests"
+    sed -i '$ d' "$work/requests" # the last `next`: with no request after it, curl fails
+    for i in 1 2 3 4; do curl -s --max-time 60 -K "$work/requests" & clients+=($!); done
+    for n in "${clients[@]}"; do wait "$n" || ok=0; done
     clients=()
-    for i in 1 2 3 4; do curl -s -K "$work/requests" & clients+=($!); done
-    wait "${clients[@]}"
+    kill -0 "$pid" 2>/dev/null || ok=0 # still ours: a JVM that could not bind the port has exited
   fi
   kill "$pid" 2>/dev/null
-  wait "$pid"
+  for i in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done # the cache is written at exit
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  status=$ok
+  trap - INT TERM
   rm -rf "$work"
-  if [ "$ok" = 1 ] && [ -f "$tmp" ] \
+  if [ "$status" = 1 ] && [ -f "$tmp" ] \
      && "$CAIRN_JAVA" "${CAIRN_JVM_BASE_OPTIONS[@]}" "-XX:AOTCache=$tmp" -XX:AOTMode=on -XX:+VerifySharedSpaces \
-        -jar "$jar" --version >>"$log.partial" 2>&1 \
+        -jar "$jar" --version >>"$partial" 2>&1 \
      && sync "$tmp" && mv -f "$tmp" "$archive"; then
-    rm -f "$log.partial" "$tmp.config"
+    rm -f "$partial" "$tmp.config"
     return 0
   fi
   rm -f "$tmp" "$tmp.config"
-  mv -f "$log.partial" "$log"
+  mv -f "$partial" "$log"
   echo "cairn: could not train the start-up cache (see $log); starting without it" >&2
   return 1
 }
