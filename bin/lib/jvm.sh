@@ -99,8 +99,9 @@ cairn_jvm_options() {
 # checked (-XX:AOTMode=on, checksummed) and flushed under a name of its own, then renamed into place, so a start
 # only ever finds a whole cache this JVM accepts. A failed training leaves its log (<cache>.training.log) and is
 # not tried again within the hour. Every step has a deadline, and an interrupt stops the training's processes.
+. "$(dirname "${BASH_SOURCE[0]}")/push.sh"
 cairn_train_start_cache() {
-  local jar=$1 archive=$CAIRN_AOT_MISSING tmp log partial work port base pid ok=0 i n d loc sep cfg layer v status
+  local jar=$1 archive=$CAIRN_AOT_MISSING tmp log partial work port base pid ok=0 i n layer v status
   local -a clients=() clean_env=()
   [ -n "$archive" ] || return 0
   for n in curl sha256sum; do command -v "$n" >/dev/null 2>&1 || return 1; done
@@ -125,20 +126,8 @@ cairn_train_start_cache() {
   done
   if [ "$ok" = 1 ]; then
     # one image (a config, a 1 KiB layer, a tagged manifest), then four clients in turn over the hot paths
-    printf '{"architecture":"amd64","os":"linux"}' >"$work/config"; head -c 1024 /dev/urandom >"$work/layer"
-    for n in config layer; do
-      d="sha256:$(sha256sum "$work/$n" | cut -d' ' -f1)"
-      loc=$(curl -sf --max-time 10 -D - -o /dev/null -X POST "$base/v2/training/app/blobs/uploads/" | awk 'tolower($1) == "location:" {print $2}' | tr -d '\r')
-      case $loc in http*) ;; *) loc="$base$loc" ;; esac
-      sep='?'; [[ $loc == *\?* ]] && sep='&'
-      curl -sf --max-time 10 -X PUT --data-binary "@$work/$n" "$loc${sep}digest=$d" -o /dev/null || ok=0
-      printf '%s' "$d" >"$work/$n.digest"
-    done
-    cfg=$(cat "$work/config.digest"); layer=$(cat "$work/layer.digest")
-    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":1024}]}' \
-      "$cfg" "$(stat -c%s "$work/config")" "$layer" >"$work/manifest"
-    curl -sf --max-time 10 -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary "@$work/manifest" \
-      "$base/v2/training/app/manifests/latest" -o /dev/null || ok=0
+    cairn_push_small "$base" training/app "$work" || ok=0
+    layer=${CAIRN_PUSHED_LAYER:-none}
     # a curl config: one block per request, `next` between them (options otherwise apply to every URL)
     for i in $(seq 1000); do
       printf 'url = "%s"\nheader = "Accept: application/vnd.oci.image.manifest.v1+json"\noutput = /dev/null\nnext\n' "$base/v2/training/app/manifests/latest"
