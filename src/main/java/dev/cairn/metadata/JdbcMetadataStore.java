@@ -81,7 +81,12 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
         pool.setMinimumIdle(1);
         JdbcMetadataStore store = new JdbcMetadataStore(new SqlDatabase(new HikariDataSource(pool), Dialect.SQLITE, new ReentrantLock(true),
                 RememberedReads.forSoleWriter()), null, owner);
-        SchemaMigrations.apply(store.database, null);
+        try {
+            SchemaMigrations.apply(store.database, null);
+        } catch (RuntimeException e) {
+            store.database.close(); // the pool; the caller releases the file's lock
+            throw e;
+        }
         return store;
     }
 

@@ -90,6 +90,8 @@ class RememberedReadsTest {
             assertThat(store.content("cache", ns, "a/b")).map(EntryRecords.StoredContent::digest).contains(one);
             assertThat(store.heldContent("cache", ns, one)).isPresent();
             assertThat(store.database().remembered.size()).isEqualTo(2);
+            assertThat(store.peekContent("cache", ns, "a/b")).as("a check over many keys reads the records").isPresent();
+            assertThat(store.database().remembered.size()).as("and remembers nothing").isEqualTo(2);
             store.putContent("cache", ns, "a/b", two, 3, List.of(), EntryRecords.ContentNotes.NONE, Instant.ofEpochMilli(20));
             assertThat(store.content("cache", ns, "a/b")).as("a key written again").map(EntryRecords.StoredContent::digest).contains(two);
             assertThat(store.heldContent("cache", ns, one)).as("content no key holds any more").isEmpty();
