@@ -373,8 +373,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
-    public int markLinksMadeSinceLastLook(Instant lookStarted, int pageSize) {
-        return retention.markLinksMadeSinceLastLook(lookStarted, pageSize);
+    public int markNewLinks(int pageSize) {
+        return retention.markNewLinks(pageSize);
     }
 
     @Override

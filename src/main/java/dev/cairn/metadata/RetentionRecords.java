@@ -169,13 +169,12 @@ public interface RetentionRecords {
      */
 
     /**
-     * Marks the blobs of links made since the last look started (every link, the first time) that no manifest of
-     * their repository references (pushes in flight included: the sweep waits out their grace window), reading
-     * {@code pageSize} links at a time, and records {@code lookStarted} (the wall clock) as where the next look starts.
-     * No link is written with a time before that (see {@link MetadataStore#linkBlob}), so no look misses a link,
-     * whatever the clocks of the nodes that make them. Returns how many blobs it marked.
+     * Marks the blobs of links made since the last look (every link made, re-made or mounted is kept for it, whatever
+     * the clock of the node that made it) that no manifest of their repository references: abandoned pushes, and
+     * pushes in flight, which the sweep waits out. Reads {@code pageSize} links at a time and takes each page off
+     * what the next look reads. Returns how many blobs it marked.
      */
-    int markLinksMadeSinceLastLook(Instant lookStarted, int pageSize);
+    int markNewLinks(int pageSize);
 
     /**
      * Marks what the next slice of {@code size} links and {@code size} blobs holds that may be unheld (see

@@ -17,9 +17,10 @@ import static dev.cairn.metadata.Statements.update;
  * database; on PostgreSQL one node migrates while the others wait.
  */
 final class SchemaMigrations {
-    private static final List<String> MIGRATIONS = List.of("V1__registry.sql", "V2__retention.sql", "V3__audit.sql", "V4__shared_uploads.sql", "V5__retired_manifests.sql",
+    static final List<String> MIGRATIONS = List.of("V1__registry.sql", "V2__retention.sql", "V3__audit.sql", "V4__shared_uploads.sql", "V5__retired_manifests.sql",
             "V6__retirement_limit.sql", "V7__upload_owners.sql", "V8__keyed_entries.sql", "V9__collection_order.sql",
-            "V10__sweep_marks.sql", "V11__link_time_order.sql", "V12__one_reference_index.sql", "V13__keyed_content.sql", "V14__keyed_entries_by_namespace.sql");
+            "V10__sweep_marks.sql", "V11__link_time_order.sql", "V12__one_reference_index.sql", "V13__keyed_content.sql", "V14__keyed_entries_by_namespace.sql",
+            "V15__sweep_queues.sql", "V16__clustered_tables.sql");
 
     private final SqlDatabase database;
     private final PostgresAdvisoryLocks advisoryLocks;
@@ -53,7 +54,7 @@ final class SchemaMigrations {
                 if (r.next()) current = r.getInt(1);
             }
             for (int version = current + 1; version <= MIGRATIONS.size(); version++) {
-                for (String statement : migrationStatements(MIGRATIONS.get(version - 1))) {
+                for (String statement : migrationStatements(c, MIGRATIONS.get(version - 1))) {
                     if (addsColumnThatExists(c, statement)) continue;
                     try (Statement s = c.createStatement()) {
                         s.executeUpdate(statement);
@@ -84,14 +85,21 @@ final class SchemaMigrations {
         return false;
     }
 
-    private List<String> migrationStatements(String name) {
-        try (InputStream in = SchemaMigrations.class.getResourceAsStream(name)) {
+    /**
+     * The statements of migration {@code name}, in this database's dialect: from {@code V<n>__<name>.postgres.sql} where
+     * PostgreSQL needs other statements than SQLite (a file with none makes the migration a no-op there).
+     */
+    private List<String> migrationStatements(Connection c, String name) throws SQLException {
+        String own = name.replaceFirst("\\.sql$", "." + database.dialect.name().toLowerCase(java.util.Locale.ROOT) + ".sql");
+        InputStream found = SchemaMigrations.class.getResourceAsStream(own);
+        try (InputStream in = found != null ? found : SchemaMigrations.class.getResourceAsStream(name)) {
             if (in == null) throw new IllegalStateException("missing migration " + name);
             String sql = new String(in.readAllBytes(), StandardCharsets.UTF_8)
                     .replaceAll("(?m)--.*$", "")
                     .replace("${text}", database.dialect.text)
                     .replace("${blob}", database.dialect.blob)
                     .replace("${serial}", database.dialect.serial);
+            if (sql.contains(LAST_LINK_LOOK)) sql = sql.replace(LAST_LINK_LOOK, Long.toString(lastLinkLook(c)));
             List<String> statements = new ArrayList<>();
             for (String statement : sql.split(";")) {
                 if (!statement.isBlank()) statements.add(statement.strip());
@@ -99,6 +107,23 @@ final class SchemaMigrations {
             return statements;
         } catch (IOException e) {
             throw new IllegalStateException("cannot read migration " + name, e);
+        }
+    }
+
+    /** Where V15 takes the links the last look may not have seen from: read here, as the setting may hold anything. */
+    private static final String LAST_LINK_LOOK = "${last_link_look}";
+
+    /**
+     * Where the last look at new links (before V15 made them a table) started, less a minute for pushes whose
+     * transactions waited across it (as those looks did themselves); 0, so every link, when there was none or the
+     * setting is not a time.
+     */
+    private static long lastLinkLook(Connection c) throws SQLException {
+        List<String> value = Statements.strings(c, "SELECT value FROM settings WHERE name = 'sweep.links-looked-at'");
+        try {
+            return value.isEmpty() ? 0 : Math.max(0, Long.parseLong(value.getFirst()) - java.time.Duration.ofMinutes(1).toMillis());
+        } catch (NumberFormatException e) {
+            return 0;
         }
     }
 }

@@ -169,7 +169,7 @@ final class SqlEntryListing {
         });
     }
 
-    private static final String UNHELD_BLOB_BYTES = "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.freed_reason IS NOT NULL AND NOT EXISTS ("
+    private static final String UNHELD_BLOB_BYTES = "SELECT COALESCE(SUM(b.size), 0) FROM sweep_marks k JOIN blobs b ON b.digest = k.digest WHERE NOT EXISTS ("
             + SqlRetentionRecords.LIVE_REFERENCE + ") AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = b.digest)";
 
     long unheldBlobBytes() {

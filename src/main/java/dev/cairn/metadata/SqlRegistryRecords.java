@@ -104,16 +104,14 @@ final class SqlRegistryRecords {
         long now = System.currentTimeMillis();
         return database.write(c -> {
             ensureRepository(c, repository, now);
-            // Never before the last look at new links started (on the collecting node's clock): that look, or the next,
-            // then sees this link, however far this node's clock is behind or however long this transaction waited.
-            long linkedAt = Math.max(now, SqlRetentionRecords.lastLookStart(strings(c, "SELECT value FROM settings WHERE name = ?",
-                    SqlRetentionRecords.LINKS_LOOKED_AT), now));
             int added = update(c, "INSERT INTO blobs (digest, size, created_at, last_used_at) VALUES (?, ?, ?, ?) "
                     + "ON CONFLICT (digest) DO NOTHING", digest.toString(), size, now, now);
             // A re-link renews linked_at: the push it belongs to is in flight again, so GC's grace starts over.
             update(c, "INSERT INTO repository_blobs (repository, digest, linked_at) VALUES (?, ?, ?) "
                     + "ON CONFLICT (repository, digest) DO UPDATE SET linked_at = excluded.linked_at",
-                    repository.value(), digest.toString(), linkedAt);
+                    repository.value(), digest.toString(), now);
+            // For the collector's next look, which marks it for the sweep if no manifest came for it (an abandoned push).
+            update(c, "INSERT INTO new_links (repository, digest) VALUES (?, ?)", repository.value(), digest.toString());
             return added > 0;
         });
     }

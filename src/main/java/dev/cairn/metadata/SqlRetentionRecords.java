@@ -207,7 +207,7 @@ final class SqlRetentionRecords {
             PreparedStatement unheld = st.prepare("SELECT b.digest, b.size FROM blobs b WHERE b.digest IN (" + in + ") AND NOT EXISTS ("
                     + LIVE_REFERENCE + ") AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = b.digest)");
             bind(unheld, part.toArray());
-            List<Object> marked = new ArrayList<>(List.of(reason.wireName()));
+            List<Object> marked = new ArrayList<>(List.of(reason.wireName())); // the reason, then the digests
             try (ResultSet r = unheld.executeQuery()) {
                 while (r.next()) {
                     marked.add(r.getString(1));
@@ -216,8 +216,14 @@ final class SqlRetentionRecords {
                 }
             }
             if (marked.size() > 1) {
-                st.update("UPDATE blobs SET freed_reason = ? WHERE digest IN (" + String.join(", ", java.util.Collections.nCopies(marked.size() - 1, "?"))
-                        + ")", marked.toArray());
+                List<Object> rows = new ArrayList<>();
+                for (Object digest : marked.subList(1, marked.size())) {
+                    rows.add(digest);
+                    rows.add(reason.wireName());
+                }
+                // the eviction's reason replaces a mark's "unreferenced": it says why the blob went
+                st.update("INSERT INTO sweep_marks (digest, reason) VALUES " + String.join(", ", java.util.Collections.nCopies(marked.size() - 1, "(?, ?)"))
+                        + " ON CONFLICT (digest) DO UPDATE SET reason = excluded.reason", rows.toArray());
             }
         }
         return bytes;
@@ -302,8 +308,8 @@ final class SqlRetentionRecords {
             List<String> part = all.subList(from, Math.min(all.size(), from + DIGESTS_PER_STATEMENT));
             List<Object> args = new ArrayList<>(List.of(reason.wireName()));
             args.addAll(part);
-            st.update("UPDATE blobs SET freed_reason = ? WHERE digest IN (" + String.join(", ", java.util.Collections.nCopies(part.size(), "?"))
-                    + ") AND freed_reason IS NULL", args.toArray());
+            st.update("INSERT INTO sweep_marks (digest, reason) SELECT digest, ? FROM blobs WHERE digest IN ("
+                    + String.join(", ", java.util.Collections.nCopies(part.size(), "?")) + ") ON CONFLICT (digest) DO NOTHING", args.toArray());
         }
     }
 
@@ -323,66 +329,37 @@ final class SqlRetentionRecords {
         });
     }
 
-    /**
-     * Where the last look at new links started (epoch milliseconds of the collecting node's wall clock). A link is
-     * never written with an earlier time (see linkBlob), so that the next look, which reads from here, misses no
-     * link whatever the clocks of the nodes that write them or however long their transactions waited.
-     */
-    static final String LINKS_LOOKED_AT = "sweep.links-looked-at";
-    /**
-     * The furthest ahead of a node's own clock that the last look's start moves its links: a collecting node whose
-     * clock ran far ahead must not hold back everyone's abandoned uploads (a link counts its grace from its time).
-     * A link past this reaches the sweep through the slices.
-     */
-    private static final long MOST_AHEAD_MILLIS = java.time.Duration.ofMinutes(10).toMillis();
-
-    /** Where the last look started, as {@code value} (the setting's rows) says, at most a little ahead of {@code now}; a value that does not parse counts as none. */
-    static long lastLookStart(List<String> value, long now) {
-        try {
-            return value.isEmpty() ? Long.MIN_VALUE : Math.min(Long.parseLong(value.getFirst()), now + MOST_AHEAD_MILLIS);
-        } catch (NumberFormatException e) {
-            return Long.MIN_VALUE;
-        }
-    }
-
-    int markLinksMadeSinceLastLook(Instant lookStarted, int pageSize) {
-        // The next look's start is written before this one reads: a link committed from here on carries at least this
-        // time, and one committed before is in what the read below sees.
-        long since = database.write(c -> {
-            List<String> previous = strings(c, "SELECT value FROM settings WHERE name = ?", LINKS_LOOKED_AT);
-            putSetting(c, LINKS_LOOKED_AT, Long.toString(lookStarted.toEpochMilli()));
-            try {
-                return previous.isEmpty() ? Long.MIN_VALUE : Long.parseLong(previous.getFirst());
-            } catch (NumberFormatException e) {
-                return Long.MIN_VALUE; // not a time: look at every link once
-            }
-        });
+    int markNewLinks(int pageSize) {
         int marked = 0;
-        Object[] after = {since, "", ""};
         while (true) {
-            List<String> digests = new ArrayList<>();
+            // One transaction a page: what it read is marked and taken off together, so a look that stops half-way
+            // leaves the rest for the next. Taken off by id, not by range: on PostgreSQL a link with a lower id may
+            // commit after this read, and it stays for the next look.
             int[] seen = {0};
-            // In (time, repository, digest) order, on the index in that order: a page starts exactly where the last ended,
-            // however many links share a millisecond.
-            database.read(c -> {
-                try (PreparedStatement s = c.prepareStatement("SELECT l.linked_at, l.repository, l.digest, CASE WHEN b.freed_reason IS NULL AND "
-                        + LINK_UNREFERENCED + " THEN 1 ELSE 0 END FROM repository_blobs l JOIN blobs b ON b.digest = l.digest "
-                        + "WHERE (l.linked_at, l.repository, l.digest) > (?, ?, ?) ORDER BY l.linked_at, l.repository, l.digest LIMIT ?")) {
-                    bind(s, after[0], after[1], after[2], pageSize);
+            marked += database.write(c -> {
+                List<Object> ids = new ArrayList<>();
+                List<String> digests = new ArrayList<>();
+                try (Statements st = new Statements(c)) {
+                    PreparedStatement s = st.prepare("SELECT n.id, n.digest, CASE WHEN NOT EXISTS (SELECT 1 FROM manifest_references r "
+                            + "WHERE r.repository = n.repository AND r.reference = n.digest) AND EXISTS (SELECT 1 FROM blobs b WHERE b.digest = n.digest) "
+                            + "AND NOT EXISTS (SELECT 1 FROM sweep_marks k WHERE k.digest = n.digest) THEN 1 ELSE 0 END FROM new_links n ORDER BY n.id LIMIT ?");
+                    bind(s, pageSize);
                     try (ResultSet r = s.executeQuery()) {
                         while (r.next()) {
-                            seen[0]++;
-                            after[0] = r.getLong(1);
-                            after[1] = r.getString(2);
-                            after[2] = r.getString(3);
-                            if (r.getInt(4) == 1) digests.add(r.getString(3));
+                            ids.add(r.getLong(1));
+                            if (r.getInt(3) == 1) digests.add(r.getString(2));
                         }
                     }
+                    seen[0] = ids.size();
+                    markForSweep(st, digests, DeletionReason.UNREFERENCED);
+                    for (int from = 0; from < ids.size(); from += DIGESTS_PER_STATEMENT) {
+                        List<Object> part = ids.subList(from, Math.min(ids.size(), from + DIGESTS_PER_STATEMENT));
+                        st.update("DELETE FROM new_links WHERE id IN (" + String.join(", ", java.util.Collections.nCopies(part.size(), "?")) + ")",
+                                part.toArray());
+                    }
                 }
-                return null;
+                return digests.size();
             });
-            markForSweep(digests);
-            marked += digests.size();
             if (seen[0] < pageSize) return marked;
         }
     }
@@ -436,7 +413,7 @@ final class SqlRetentionRecords {
         Optional<Digest> end = database.read(c -> {
             String lastSeen = null;
             int seen = 0;
-            try (PreparedStatement s = c.prepareStatement("SELECT b.digest, CASE WHEN b.freed_reason IS NULL AND b.created_at < ? "
+            try (PreparedStatement s = c.prepareStatement("SELECT b.digest, CASE WHEN NOT EXISTS (SELECT 1 FROM sweep_marks k WHERE k.digest = b.digest) AND b.created_at < ? "
                     + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest) "
                     + "AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.reference = b.digest) "
                     + "AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = b.digest) THEN 1 ELSE 0 END "
@@ -459,7 +436,7 @@ final class SqlRetentionRecords {
     List<Digest> sweepCandidates(Optional<Digest> after, int limit) {
         return database.read(c -> {
             List<Digest> blobs = new ArrayList<>();
-            try (PreparedStatement s = c.prepareStatement("SELECT digest FROM blobs WHERE freed_reason IS NOT NULL AND digest > ? "
+            try (PreparedStatement s = c.prepareStatement("SELECT digest FROM sweep_marks WHERE digest > ? "
                     + "ORDER BY digest LIMIT ?")) {
                 bind(s, after.map(Digest::toString).orElse(""), limit);
                 try (ResultSet r = s.executeQuery()) {
@@ -474,11 +451,11 @@ final class SqlRetentionRecords {
         return database.read(c -> {
             List<RetentionRecords.SweepableBlob> blobs = new ArrayList<>();
             long at = cutoff.toEpochMilli();
-            try (PreparedStatement s = c.prepareStatement("SELECT b.digest, b.size, b.freed_reason FROM blobs b WHERE b.freed_reason IS NOT NULL "
-                    + "AND b.created_at < ? AND b.last_used_at < ? "
+            try (PreparedStatement s = c.prepareStatement("SELECT b.digest, b.size, k.reason FROM sweep_marks k JOIN blobs b ON b.digest = k.digest "
+                    + "WHERE b.created_at < ? AND b.last_used_at < ? "
                     + "AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.reference = b.digest) "
                     + "AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = b.digest) "
-                    + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest AND l.linked_at >= ?) ORDER BY b.digest LIMIT ?")) {
+                    + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest AND l.linked_at >= ?) ORDER BY k.digest LIMIT ?")) {
                 bind(s, at, at, at, limit);
                 try (ResultSet r = s.executeQuery()) {
                     while (r.next()) {
@@ -511,18 +488,24 @@ final class SqlRetentionRecords {
                     // Then the blobs nothing links, references or holds any more, written before the cutoff. The conditions sit
                     // in the deleting statement, which says what went: a blob linked or referenced again meanwhile (on
                     // another node, say) stays.
+                    java.util.Map<String, String> reasons = new java.util.HashMap<>();
+                    PreparedStatement marks = st.prepare("SELECT digest, reason FROM sweep_marks WHERE digest IN " + in);
+                    bind(marks, names);
+                    try (ResultSet r = marks.executeQuery()) {
+                        while (r.next()) reasons.put(r.getString(1), r.getString(2));
+                    }
                     args = new ArrayList<>(List.of(names));
                     args.add(at);
                     PreparedStatement s = st.prepare("DELETE FROM blobs WHERE digest IN " + in + " AND created_at < ? "
                             + "AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = blobs.digest) "
                             + "AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.reference = blobs.digest) "
                             + "AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = blobs.digest) "
-                            + "RETURNING digest, size, freed_reason");
+                            + "RETURNING digest, size");
                     bind(s, args.toArray());
                     java.util.Map<Digest, DeletedBlobRecord> went = new java.util.HashMap<>();
                     try (ResultSet r = s.executeQuery()) {
                         while (r.next()) {
-                            went.put(Digest.parse(r.getString(1)), new DeletedBlobRecord(r.getLong(2), Optional.ofNullable(r.getString(3))
+                            went.put(Digest.parse(r.getString(1)), new DeletedBlobRecord(r.getLong(2), Optional.ofNullable(reasons.get(r.getString(1)))
                                     .map(DeletionReason::fromWireName).orElse(DeletionReason.UNREFERENCED)));
                         }
                     }
@@ -535,10 +518,11 @@ final class SqlRetentionRecords {
                         events.add(new AuditEvent(0, deletedAt, "blob", Optional.empty(), digest.toString(), List.of(), record.size(), record.reason().wireName()));
                     }
                     SqlAuditEvents.insertAuditEvents(st, events);
-                    // A blob a live entry holds again needs no more looks; one still waiting (a young link, a retired manifest
-                    // still referencing it) keeps its mark for the next sweep.
-                    st.update("UPDATE blobs SET freed_reason = NULL WHERE digest IN " + in + " AND (EXISTS (" + LIVE_REFERENCE.replace("b.digest", "blobs.digest")
-                            + ") OR EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = blobs.digest))", names);
+                    // The marks of blobs that went, and of those a live entry holds again (they need no more looks); one still
+                    // waiting (a young link, a retired manifest still referencing it) keeps its mark for the next sweep.
+                    st.update("DELETE FROM sweep_marks WHERE digest IN " + in + " AND (NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = sweep_marks.digest) "
+                            + "OR EXISTS (" + LIVE_REFERENCE.replace("b.digest", "sweep_marks.digest")
+                            + ") OR EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = sweep_marks.digest))", names);
                 }
             }
             return deleted;

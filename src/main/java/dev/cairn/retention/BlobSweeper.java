@@ -38,13 +38,6 @@ final class BlobSweeper {
     /** Links, and blobs, looked at on each collection besides what changed. */
     static final int SCRUB_SLICE = 10_000;
     private static final Duration ORPHAN_SWEEP_EVERY = Duration.ofHours(6);
-    /**
-     * How far before its own start a look says the next one starts. On SQLite a link's transaction reads where the
-     * last look started and commits under the one write lock, so nothing slips between; on PostgreSQL a push whose
-     * snapshot predates the look's could still commit a link with an earlier time after the look read, within
-     * its transaction's few milliseconds: the next look reads that far back.
-     */
-    static final Duration LOOK_OVERLAP = Duration.ofMinutes(1);
     /** When the last walk over every blob file started (epoch milliseconds), in the shared settings. */
     static final String ORPHANS_LOOKED_AT = "sweep.orphans-looked-at";
     /** When a node that did not stop cleanly wants the next walk, once what its crash left is past the grace window. */
@@ -85,8 +78,7 @@ final class BlobSweeper {
      * links and of blobs. Before planning, which counts marked blobs nothing holds.
      */
     void mark(Instant now) {
-        // Links carry wall-clock times (see linkBlob), so the look is placed by the wall clock too.
-        metadata.markLinksMadeSinceLastLook(Instant.ofEpochMilli(System.currentTimeMillis()).minus(LOOK_OVERLAP), MARK_PAGE);
+        metadata.markNewLinks(MARK_PAGE);
         metadata.markNextSlice(now.minus(grace), slice);
     }
 

@@ -141,7 +141,7 @@ class MetadataStoreContractTest {
                     .hasValueSatisfying(m -> assertThat(m.retiredUntil()).hasValue(keptUntil));
             assertThat(liveManifests(store)).as("retention plans no more on it").isEmpty();
             assertThat(store.auditEvents(10)).extracting(RetentionRecords.AuditEvent::reason).containsExactly("budget", "budget");
-            store.markLinksMadeSinceLastLook(Instant.now(), 100);
+            store.markNewLinks(100);
             assertThat(store.sweepBlobs(store.sweepCandidates(Optional.empty(), 100), Instant.now().plusSeconds(3600)))
                     .as("its references keep the layer").isEmpty();
 
@@ -298,7 +298,7 @@ class MetadataStoreContractTest {
             store.linkBlob(REPO, kept, 100);
             store.linkBlob(REPO, loose, 50);
             assertThat(store.putManifest(manifest("m", Set.of(kept), Instant.now()), Optional.empty())).isEmpty();
-            assertThat(store.markLinksMadeSinceLastLook(Instant.now(), 100)).as("the upload no manifest came for").isEqualTo(1);
+            assertThat(store.markNewLinks(100)).as("the upload no manifest came for").isEqualTo(1);
             assertThat(store.sweepCandidates(Optional.empty(), 10)).containsExactly(loose);
             assertThat(store.sweepBlobs(List.of(loose), Instant.now().minusSeconds(60))).as("too recent").isEmpty();
             assertThat(store.isBlobLinked(REPO, loose)).isTrue();
@@ -419,7 +419,7 @@ class MetadataStoreContractTest {
             Digest after = digest("result v2");
             store.linkBlob(REPO, before, 7);
             store.linkBlob(REPO, after, 8);
-            store.markLinksMadeSinceLastLook(Instant.now(), 100);
+            store.markNewLinks(100);
             store.unlinkBlob(REPO, before);
             store.unlinkBlob(REPO, after);
             assertThat(store.putEntry("build-result", REPO, "k", 7, List.of(before), Instant.now())).isEmpty();

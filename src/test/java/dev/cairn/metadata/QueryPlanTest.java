@@ -30,10 +30,16 @@ class QueryPlanTest {
             "manifest_references_by_reference_repository (reference=? AND repository=?)",
             // a unit's references (the eviction, per member)
             "SELECT reference FROM manifest_references WHERE repository = ? AND manifest = ?",
-            "sqlite_autoindex_manifest_references_1 (repository=? AND manifest=?)",
+            "PRIMARY KEY (repository=? AND manifest=?)",
             // does a live manifest anywhere hold the blob (the eviction and the sweep, per blob)
             "SELECT 1 FROM manifest_references r WHERE r.reference = ?",
-            "manifest_references_by_reference_repository (reference=?)");
+            "manifest_references_by_reference_repository (reference=?)",
+            // the sweep: a blob's links, and whether a repository still links it
+            "SELECT 1 FROM repository_blobs l WHERE l.digest = ?",
+            "repository_blobs_by_digest (digest=?)",
+            // the look at new links: is the link's blob referenced in its repository
+            "SELECT 1 FROM manifest_references r WHERE r.repository = ? AND r.reference = ?",
+            "manifest_references_by_reference_repository (reference=? AND repository=?)");
 
     @Test
     void theCollectorsLookupsSearchByEveryColumnTheyAreGiven(@TempDir Path dir) throws Exception {

@@ -171,7 +171,7 @@ class LastUseRecorderTest {
             try (LastUseRecorder recorder = new LastUseRecorder(store, Clock.fixed(now, java.time.ZoneOffset.UTC),
                     Duration.ofHours(1), new ReadProtection(GRACE, GRACE.dividedBy(2)))) {
                 // a HEAD read the link; a sweep deleted it before the HEAD recorded its use: the HEAD must answer 404
-                store.markLinksMadeSinceLastLook(Instant.now(), 100);
+                store.markNewLinks(100);
                 store.sweepBlobs(java.util.List.of(blob), now.minus(GRACE));
                 assertThat(store.isBlobLinked(LINKED, blob)).isFalse();
                 assertThat(recorder.blobUsed(LINKED, blob, recorded)).isFalse();
@@ -180,7 +180,7 @@ class LastUseRecorderTest {
                 store.linkBlob(LINKED, blob, 11);
                 assertThat(recorder.blobUsed(LINKED, blob, recorded)).isTrue();
                 assertThat(store.linkedBlob(LINKED, blob).orElseThrow().lastUsedAt()).isEqualTo(now);
-                store.markLinksMadeSinceLastLook(Instant.now(), 100);
+                store.markNewLinks(100);
                 assertThat(store.sweepBlobs(java.util.List.of(blob), now.plusSeconds(1).minus(GRACE))).isEmpty();
                 assertThat(store.isBlobLinked(LINKED, blob)).isTrue();
             }

@@ -57,7 +57,7 @@ class CollectorSafetyTest {
         try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
             Digest blob = Digest.sha256("layer".getBytes());
             store.linkBlob(REPO, blob, 5);
-            assertThat(store.markLinksMadeSinceLastLook(Instant.now(), 100)).as("an upload no manifest came for").isEqualTo(1);
+            assertThat(store.markNewLinks(100)).as("an upload no manifest came for").isEqualTo(1);
             assertThat(store.sweepCandidates(Optional.empty(), 10)).containsExactly(blob);
             assertThat(store.sweepBlobs(List.of(blob), Instant.now().minusSeconds(60))).isEmpty();
             assertThat(store.isBlobLinked(REPO, blob)).isTrue();

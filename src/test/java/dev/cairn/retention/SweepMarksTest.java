@@ -36,95 +36,72 @@ import static org.assertj.core.api.Assertions.assertThat;
 class SweepMarksTest {
     private static final RepositoryName REPO = RepositoryName.of("sweep/app");
     private static final int SLICE = 4;
-    /** Where the last look at new links started (see RetentionRecords#markLinksMadeSinceLastLook). */
-    private static final String LINKS_LOOKED_AT = "sweep.links-looked-at";
-
     /**
-     * A node whose clock runs behind the collecting node's writes its links with times before the last look
-     * started: they are moved up to that start, so the next look sees them (else their blobs would wait for the
-     * slices, and the planner, counting them as held, would evict live entries in their place).
+     * Every link made is kept for the next look, whatever its time: a node whose clock runs far behind the collecting
+     * node's (its links carry old times) or a day ahead has its abandoned uploads marked by the next look all the same,
+     * and a look takes off what it read, so the one after reads only what came since.
      */
     @Test
-    void aLinkFromANodeWhoseClockIsBehindIsSeenByTheNextLook(@TempDir Path dir) {
+    void everyLinkIsLookedAtOnceWhateverTheClockOfTheNodeThatMadeIt(@TempDir Path dir) throws Exception {
         try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
-            Instant collectorClock = Instant.now().plus(Duration.ofMinutes(3)); // three minutes ahead of this node's
-            store.markLinksMadeSinceLastLook(collectorClock, 100);
-            Digest late = Digest.sha256("pushed through a node three minutes behind".getBytes());
-            store.linkBlob(REPO, late, 10);
-            assertThat(store.markLinksMadeSinceLastLook(collectorClock.plusSeconds(300), 100)).isEqualTo(1);
-            assertThat(store.sweepCandidates(Optional.empty(), 10)).containsExactly(late);
-        }
-    }
-
-    /**
-     * The settings the look and the pushes share are checked where they are read: one that is not a time neither
-     * fails a push nor the look (it counts as no look yet), and a look start far ahead (a collecting node whose clock
-     * ran a day ahead) moves a link at most ten minutes past its own time, not a day, so abandoned uploads are not
-     * held back for everyone.
-     */
-    @Test
-    void aLookStartThatIsNotATimeOrFarAheadNeitherStopsPushesNorHoldsLinksBack(@TempDir Path dir) throws Exception {
-        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
-            store.putSetting(LINKS_LOOKED_AT, "");
-            Digest pushed = Digest.sha256("pushed while the setting is garbage".getBytes());
-            store.linkBlob(REPO, pushed, 10);
-            assertThat(store.markLinksMadeSinceLastLook(Instant.now(), 100)).isEqualTo(1);
-
-            store.putSetting(LINKS_LOOKED_AT, Long.toString(System.currentTimeMillis() + Duration.ofDays(1).toMillis()));
-            Digest later = Digest.sha256("pushed after a look by a clock a day ahead".getBytes());
-            long before = System.currentTimeMillis();
-            store.linkBlob(REPO, later, 10);
-            try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + dir.resolve("cairn.db")); Statement s = c.createStatement();
-                 var r = s.executeQuery("SELECT linked_at FROM repository_blobs WHERE digest = '" + later + "'")) {
-                assertThat(r.next()).isTrue();
-                assertThat(r.getLong(1)).isBetween(before, System.currentTimeMillis() + Duration.ofMinutes(10).toMillis());
+            Digest behind = Digest.sha256("pushed through a node an hour behind".getBytes());
+            Digest ahead = Digest.sha256("pushed through a node a day ahead".getBytes());
+            store.linkBlob(REPO, behind, 10);
+            store.linkBlob(REPO, ahead, 10);
+            try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + dir.resolve("cairn.db")); Statement s = c.createStatement()) {
+                s.executeUpdate("UPDATE repository_blobs SET linked_at = linked_at - 3600000 WHERE digest = '" + behind + "'");
+                s.executeUpdate("UPDATE repository_blobs SET linked_at = linked_at + 86400000 WHERE digest = '" + ahead + "'");
             }
+            assertThat(store.markNewLinks(100)).isEqualTo(2);
+            assertThat(store.sweepCandidates(Optional.empty(), 10)).containsExactlyInAnyOrder(behind, ahead);
+            assertThat(store.markNewLinks(100)).as("taken off by the look that read them").isZero();
+            try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + dir.resolve("cairn.db")); Statement s = c.createStatement()) {
+                s.executeUpdate("DELETE FROM sweep_marks"); // as after a sweep that found them held
+            }
+            store.linkBlob(REPO, behind, 10); // pushed again: looked at again
+            assertThat(store.markNewLinks(100)).isEqualTo(1);
+            assertThat(store.sweepCandidates(Optional.empty(), 10)).containsExactly(behind);
         }
     }
 
     /**
-     * On PostgreSQL a push may read where the last look started, stall (a pause, a lock wait), and commit its link
-     * after the next look wrote its start and read: the link's time is then before that start. Looks start a
-     * minute before the collector's clock (as BlobSweeper asks), so the next one reads back far enough.
+     * On PostgreSQL ids come from a sequence, not in commit order: a push may take an id, stall (a pause, a lock wait)
+     * and commit after a look read the links with higher ids. The look takes off what it read by id, not by range, so
+     * the late link is there for the next.
      */
     @Test
-    void aLinkWhoseTransactionStalledAcrossALookIsSeenByTheNextOnPostgres() throws Exception {
+    void aLinkCommittedAfterALookReadPastItIsSeenByTheNextOnPostgres() throws Exception {
         dev.cairn.testing.Postgres pg = dev.cairn.testing.Postgres.shared();
         String url = pg.newDatabase();
         try (JdbcMetadataStore store = JdbcMetadataStore.postgres(url, pg.user(), pg.password(), 8)) {
-            store.linkBlob(REPO, Digest.sha256("warm".getBytes()), 1);
-            store.markLinksMadeSinceLastLook(Instant.now().minus(BlobSweeper.LOOK_OVERLAP), 100);
             Digest late = Digest.sha256("abandoned upload, slow commit".getBytes());
-            java.util.concurrent.CompletableFuture<Boolean> link;
-            try (Connection blocker = pg.connect(url)) {
-                blocker.setAutoCommit(false);
-                try (Statement s = blocker.createStatement()) {
-                    // linkBlob's INSERT INTO blobs waits on this uncommitted one, after it read where the last look started
+            try (Connection slow = pg.connect(url)) {
+                slow.setAutoCommit(false);
+                try (Statement s = slow.createStatement()) { // what linkBlob writes, in a transaction that does not commit yet
+                    s.executeUpdate("INSERT INTO repositories (name, created_at) VALUES ('" + REPO.value() + "', 0) ON CONFLICT DO NOTHING");
                     s.executeUpdate("INSERT INTO blobs (digest, size, created_at, last_used_at) VALUES ('" + late + "', 5, 0, 0)");
+                    s.executeUpdate("INSERT INTO repository_blobs (repository, digest, linked_at) VALUES ('" + REPO.value() + "', '" + late + "', 0)");
+                    s.executeUpdate("INSERT INTO new_links (repository, digest) VALUES ('" + REPO.value() + "', '" + late + "')");
                 }
-                link = java.util.concurrent.CompletableFuture.supplyAsync(() -> store.linkBlob(REPO, late, 5));
-                Thread.sleep(1000);
-                assertThat(link).as("stalled").isNotDone();
-                store.markLinksMadeSinceLastLook(Instant.now().minus(BlobSweeper.LOOK_OVERLAP), 100);
-                blocker.rollback();
+                Digest after = Digest.sha256("a push that took a later id and committed first".getBytes());
+                store.linkBlob(RepositoryName.of("sweep/other"), after, 5);
+                assertThat(store.markNewLinks(100)).isEqualTo(1);
+                assertThat(store.sweepCandidates(Optional.empty(), 10)).containsExactly(after);
+                slow.commit();
             }
-            link.get();
-            store.markLinksMadeSinceLastLook(Instant.now().minus(BlobSweeper.LOOK_OVERLAP), 100);
-            assertThat(store.sweepCandidates(Optional.empty(), 10)).as("an abandoned upload is looked at by some look").contains(late);
+            assertThat(store.markNewLinks(100)).as("the late link, at the next look").isEqualTo(1);
+            assertThat(store.sweepCandidates(Optional.empty(), 10)).contains(late);
         } finally {
             pg.dropDatabase(url);
         }
     }
 
-    /** A page of the look ends among links of one millisecond: the next starts just after it, reading none twice. */
+    /** A look reads page after page until none is left, marking each link once. */
     @Test
-    void theLookAtNewLinksPagesExactlyThroughLinksOfOneMillisecond(@TempDir Path dir) throws Exception {
+    void theLookAtNewLinksPagesThroughAllOfThem(@TempDir Path dir) throws Exception {
         try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
             for (int i = 0; i < 25; i++) store.linkBlob(REPO, Digest.sha256(("same millisecond " + i).getBytes()), 10);
-            try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + dir.resolve("cairn.db")); Statement s = c.createStatement()) {
-                s.executeUpdate("UPDATE repository_blobs SET linked_at = 1000");
-            }
-            assertThat(store.markLinksMadeSinceLastLook(Instant.now(), 4)).isEqualTo(25);
+            assertThat(store.markNewLinks(4)).isEqualTo(25);
             assertThat(store.sweepCandidates(Optional.empty(), 100)).hasSize(25);
         }
     }
@@ -146,10 +123,10 @@ class SweepMarksTest {
                     referenced, Instant.now()), Optional.empty());
             // As a store from before marks: nothing marked, and the last look at new links after all of them.
             try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + dir.resolve("cairn.db")); Statement s = c.createStatement()) {
-                s.executeUpdate("UPDATE blobs SET freed_reason = NULL");
+                s.executeUpdate("DELETE FROM sweep_marks");
+                s.executeUpdate("DELETE FROM new_links");
                 s.executeUpdate("UPDATE repository_blobs SET linked_at = linked_at - 600000"); // made ten minutes ago
             }
-            store.putSetting(LINKS_LOOKED_AT, Long.toString(System.currentTimeMillis()));
 
             LastUseRecorder lastUse = new LastUseRecorder(store, Clock.systemUTC(), Duration.ofSeconds(10),
                     new ReadProtection(Duration.ZERO, Duration.ZERO));
