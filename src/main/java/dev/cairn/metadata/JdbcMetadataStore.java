@@ -353,6 +353,11 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
+    public long blobCount() {
+        return retention.blobCount();
+    }
+
+    @Override
     public long storedBytes() {
         return retention.storedBytes();
     }

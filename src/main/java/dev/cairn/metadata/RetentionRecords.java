@@ -88,6 +88,9 @@ public interface RetentionRecords {
     /** Bytes stored: every blob once, plus every manifest document. */
     long storedBytes();
 
+    /** How many blobs the store holds (reads every blob record). */
+    long blobCount();
+
     /**
      * An eviction unit as retention saw it: the root first, then the manifests that go with it. The unit
      * is deleted only if it is still as seen: the root not pushed again, no member used since

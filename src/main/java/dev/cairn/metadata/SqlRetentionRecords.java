@@ -52,6 +52,14 @@ final class SqlRetentionRecords {
         });
     }
 
+    long blobCount() {
+        return database.read(c -> {
+            try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT COUNT(*) FROM blobs")) {
+                return r.next() ? r.getLong(1) : 0L;
+            }
+        });
+    }
+
     /** A live manifest references blob {@code b.digest}: what holds a blob for the planner (retired ones hold it only for their stay). */
     static final String LIVE_REFERENCE = "SELECT 1 FROM manifest_references r JOIN manifests m ON m.repository = r.repository "
             + "AND m.digest = r.manifest WHERE r.reference = b.digest AND m.retired_until IS NULL";

@@ -202,84 +202,104 @@ final class BlobSweeper {
         }
     }
 
-    /** Batches of freed blobs that evictions may get ahead of the sweep behind them by, before they wait for it. */
-    static final int BATCHES_AHEAD = 2;
+    /**
+     * The part of the store's blobs that evictions free before the sweep behind them makes a pass over the marks. A
+     * pass goes in digest order, so the records it deletes share pages when they are dense enough: with one blob in
+     * eight to go, a page of the blob table holds about five of them, where a sweep of each eviction batch's few
+     * thousand blobs (random digests) changes a page of every table per blob. That was most of what a collection over
+     * millions of blobs wrote.
+     */
+    static final int PASS_EVERY_PART = 8;
 
     /**
      * Starts sweeping, on a thread of its own, the blobs that the collection's evictions free, while it goes on
      * evicting (see {@link SweepBehind}).
      */
     SweepBehind sweepBehind(Instant now) {
-        return new SweepBehind(now.minus(grace));
+        return new SweepBehind(now.minus(grace), Optional.empty());
+    }
+
+    /** The same, making a pass once {@code passAfter} blobs were freed since the last (instead of a part of the store). */
+    SweepBehind sweepBehind(Instant now, long passAfter) {
+        return new SweepBehind(now.minus(grace), Optional.of(passAfter));
     }
 
     /**
-     * The sweep of what the evictions of a collection free, while the collection goes on evicting. The store
-     * shrinks from the first eviction batch on, not after the last (at millions of blobs, the evictions alone
-     * take minutes), and the blobs' unlinks, which mostly wait on the disk, overlap the next evictions' database
-     * work. Each batch is swept as the final sweep would (the same locks, the same checks in the deleting
-     * statements); a blob it may not take yet (a link younger than the grace window) keeps its mark for that
-     * final sweep. Evictions wait when they are {@link #BATCHES_AHEAD} batches ahead, so memory stays bounded. The audit
-     * events it writes are copied to the log by the collection once the evictions are done (see {@link #sweepBatch}).
+     * The sweep of what the evictions of a collection free, while the collection goes on evicting: the store shrinks
+     * while the evictions go on (at millions of blobs they take minutes), not only after the last, and the blobs'
+     * unlinks, which mostly wait on the disk, overlap the evictions' database work. Once the evictions have freed an
+     * eighth of the store's blobs since its last pass (see {@link #PASS_EVERY_PART}), it sweeps every marked blob in
+     * digest order, as the final sweep does (the same locks, the same checks in the deleting statements); a blob it may
+     * not take yet (a link younger than the grace window) keeps its mark for the final sweep. The evictions never wait
+     * for it: what they freed waits in the database (its marks). The audit events it writes are copied to the log by
+     * the collection once the evictions are done (see {@link #sweepBatch}).
      */
     final class SweepBehind implements AutoCloseable {
-        /** Told the sweep after the last batch (compared by identity: no batch handed over is empty). */
-        private static final List<String> NO_MORE = java.util.Collections.unmodifiableList(new ArrayList<>());
-
         private final Instant cutoff;
-        private final java.util.concurrent.BlockingQueue<List<String>> freed = new java.util.concurrent.ArrayBlockingQueue<>(BATCHES_AHEAD);
+        private final Optional<Long> passAfterGiven;
         private final Tally<CollectionReport.DeletedBlob> deleted = new Tally<>();
         private final Thread worker;
+        /** Guards {@link #freedSinceLastPass} and {@link #done}; signalled when either changes. */
+        private final Object state = new Object();
+        private long freedSinceLastPass;
+        private boolean done;
         private volatile Throwable failure;
 
-        private SweepBehind(Instant cutoff) {
+        private SweepBehind(Instant cutoff, Optional<Long> passAfter) {
             this.cutoff = cutoff;
+            this.passAfterGiven = passAfter;
             // A platform thread: the sweep blocks in the database's native code and in unlinks, which would pin a
             // virtual thread's carrier.
             this.worker = Thread.ofPlatform().daemon().name("cairn-sweep-behind").start(this::run);
         }
 
-        /** Hands the sweep the digests of blobs an eviction batch freed (and marked); waits while it is far behind. */
+        /** Tells the sweep that an eviction batch freed (and marked) {@code digests}. Never waits. */
         void freed(List<String> digests) {
             if (digests.isEmpty()) return;
-            try {
-                // Offered with a timeout, so that a sweep that stopped on a failure cannot leave the evictions waiting.
-                while (failure == null && !freed.offer(digests, 100, java.util.concurrent.TimeUnit.MILLISECONDS)) {
-                    // waiting for the sweep to catch up
-                }
-            } catch (InterruptedException e) {
-                // The node is stopping: the flag stays set for the collection to see; what this batch freed keeps its
-                // marks for the final sweep or the next collection.
-                Thread.currentThread().interrupt();
+            synchronized (state) {
+                freedSinceLastPass += digests.size();
+                state.notifyAll();
             }
         }
 
         private void run() {
             try {
+                // Counted here, not on the evictions' thread: on a large store it reads the whole blob table once.
+                long passAfter = passAfterGiven.orElseGet(() -> Math.max(SWEEP_BATCH, metadata.blobCount() / PASS_EVERY_PART));
                 while (true) {
-                    List<String> batch = freed.take();
-                    if (batch == NO_MORE) return;
-                    List<String> digests = new ArrayList<>(batch);
-                    // More that arrived meanwhile go in the same statements, up to a sweep batch.
-                    for (List<String> more; digests.size() < SWEEP_BATCH && (more = freed.peek()) != null && more != NO_MORE; ) {
-                        digests.addAll(freed.poll());
+                    synchronized (state) {
+                        while (!done && freedSinceLastPass < passAfter) state.wait();
+                        if (done) return;
+                        freedSinceLastPass = 0;
                     }
-                    // In digest order, as the final sweep goes: neighbouring records share pages.
-                    List<Digest> sorted = digests.stream().distinct().sorted().map(Digest::parse).toList();
-                    lastUse.flush(); // as the final sweep: a HEAD that let a client skip an upload protects its link
-                    for (int from = 0; from < sorted.size(); from += SWEEP_BATCH) {
-                        sweepBatch(sorted.subList(from, Math.min(sorted.size(), from + SWEEP_BATCH)), cutoff, deleted, false);
-                    }
+                    pass();
                 }
+            } catch (InterruptedException e) {
+                // stopping: what is left keeps its marks for the final sweep or the next collection
             } catch (Throwable e) {
                 failure = e;
-                freed.clear();
             }
         }
 
+        /** Every marked blob once, in digest order, until the evictions are done. */
+        private void pass() {
+            lastUse.flush(); // as the final sweep: a HEAD that let a client skip an upload protects its link
+            Optional<Digest> after = Optional.empty();
+            List<Digest> marked;
+            do {
+                synchronized (state) {
+                    if (done) return; // the final sweep goes over every mark anyway
+                }
+                marked = metadata.sweepCandidates(after, SWEEP_BATCH);
+                if (marked.isEmpty()) return;
+                after = Optional.of(marked.getLast());
+                sweepBatch(marked, cutoff, deleted, false);
+            } while (marked.size() == SWEEP_BATCH);
+        }
+
         /**
-         * Waits for the sweep to finish what it was handed and returns what it deleted; throws what made it stop,
-         * if something did (the collection then fails, as it would had its own sweep failed).
+         * Waits for the sweep to finish the batch it is on and returns what it deleted; throws what made it stop, if
+         * something did (the collection then fails, as it would had its own sweep failed).
          */
         Tally<CollectionReport.DeletedBlob> finish() {
             close();
@@ -291,14 +311,11 @@ final class BlobSweeper {
 
         @Override
         public void close() {
-            boolean interrupted = Thread.interrupted();
-            while (failure == null && worker.isAlive()) {
-                try {
-                    if (freed.offer(NO_MORE, 100, java.util.concurrent.TimeUnit.MILLISECONDS)) break;
-                } catch (InterruptedException e) {
-                    interrupted = true; // the sweep waits for NO_MORE: it must get it whatever happens
-                }
+            synchronized (state) {
+                done = true;
+                state.notifyAll();
             }
+            boolean interrupted = false;
             while (true) {
                 try {
                     worker.join(); // it holds digest locks until its batch is done: wait for it whatever happens
