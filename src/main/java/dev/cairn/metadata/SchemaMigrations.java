@@ -17,6 +17,7 @@ import static dev.cairn.metadata.Statements.update;
  * database; on PostgreSQL one node migrates while the others wait.
  */
 final class SchemaMigrations {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(SchemaMigrations.class);
     static final List<String> MIGRATIONS = List.of("V1__registry.sql", "V2__retention.sql", "V3__audit.sql", "V4__shared_uploads.sql", "V5__retired_manifests.sql",
             "V6__retirement_limit.sql", "V7__upload_owners.sql", "V8__keyed_entries.sql", "V9__collection_order.sql",
             "V10__sweep_marks.sql", "V11__link_time_order.sql", "V12__one_reference_index.sql", "V13__keyed_content.sql", "V14__keyed_entries_by_namespace.sql",
@@ -53,7 +54,12 @@ final class SchemaMigrations {
             try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT MAX(version) FROM schema_version")) {
                 if (r.next()) current = r.getInt(1);
             }
+            if (current > 0 && current < MIGRATIONS.size()) {
+                log.info("upgrading the schema from version {} to {}; some upgrades rewrite tables, minutes on a store of millions of blobs",
+                        current, MIGRATIONS.size());
+            }
             for (int version = current + 1; version <= MIGRATIONS.size(); version++) {
+                long started = System.nanoTime();
                 for (String statement : migrationStatements(c, MIGRATIONS.get(version - 1))) {
                     if (addsColumnThatExists(c, statement)) continue;
                     try (Statement s = c.createStatement()) {
@@ -61,6 +67,10 @@ final class SchemaMigrations {
                     }
                 }
                 update(c, "INSERT INTO schema_version (version) VALUES (?)", version);
+                // An upgrade that rewrites tables takes minutes on a store of millions of blobs, before the node answers:
+                // say what it did. (A new store runs every migration on empty tables in milliseconds.)
+                long tookMillis = (System.nanoTime() - started) / 1_000_000;
+                if (current > 0 || tookMillis >= 1_000) log.info("schema migrated to version {} ({}) in {} ms", version, MIGRATIONS.get(version - 1), tookMillis);
             }
             return null;
         });
