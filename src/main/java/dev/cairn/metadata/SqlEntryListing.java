@@ -169,7 +169,11 @@ final class SqlEntryListing {
         });
     }
 
-    private static final String UNHELD_BLOB_BYTES = "SELECT COALESCE(SUM(b.size), 0) FROM sweep_marks k JOIN blobs b ON b.digest = k.digest WHERE NOT EXISTS ("
+    /**
+     * Marked blobs nothing holds. Written as "digest IN (the marks)" so that SQLite reads the marks and looks each blob
+     * up: as a join it scanned every blob and asked, for each, whether something holds it (88 s at 5,000,000 blobs).
+     */
+    static final String UNHELD_BLOB_BYTES = "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN (SELECT digest FROM sweep_marks) AND NOT EXISTS ("
             + SqlRetentionRecords.LIVE_REFERENCE + ") AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = b.digest)";
 
     long unheldBlobBytes() {

@@ -37,6 +37,9 @@ class QueryPlanTest {
             // the sweep: a blob's links, and whether a repository still links it
             "SELECT 1 FROM repository_blobs l WHERE l.digest = ?",
             "repository_blobs_by_digest (digest=?)",
+            // what the marked blobs nothing holds weigh (the budget's plan, once a collection): driven by the marks
+            SqlEntryListing.UNHELD_BLOB_BYTES,
+            "sqlite_autoindex_sweep_marks_1 FOR IN-OPERATOR",
             // the look at new links: is the link's blob referenced in its repository
             "SELECT 1 FROM manifest_references r WHERE r.repository = ? AND r.reference = ?",
             "manifest_references_by_reference_repository (reference=? AND repository=?)");
@@ -52,6 +55,7 @@ class QueryPlanTest {
                     while (r.next()) plan.add(r.getString(4));
                 }
                 assertThat(plan).as(lookup.getKey()).anySatisfy(step -> assertThat(step).endsWith(lookup.getValue()));
+                assertThat(plan).as("%s reads no table whole", lookup.getKey()).noneMatch(step -> step.startsWith("SCAN "));
             }
         }
     }
