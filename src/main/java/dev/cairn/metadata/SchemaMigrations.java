@@ -126,14 +126,19 @@ final class SchemaMigrations {
     /**
      * Where the last look at new links (before V15 made them a table) started, less a minute for pushes whose
      * transactions waited across it (as those looks did themselves); 0, so every link, when there was none or the
-     * setting is not a time.
+     * setting is not a time. A start more than ten minutes ahead of this node's clock counts as ten minutes ahead:
+     * the links written meanwhile carried at most that (the old linkBlob's bound), and must be looked at.
      */
     private static long lastLinkLook(Connection c) throws SQLException {
         List<String> value = Statements.strings(c, "SELECT value FROM settings WHERE name = 'sweep.links-looked-at'");
+        long lookedAt;
         try {
-            return value.isEmpty() ? 0 : Math.max(0, Long.parseLong(value.getFirst()) - java.time.Duration.ofMinutes(1).toMillis());
+            lookedAt = value.isEmpty() ? 0 : Long.parseLong(value.getFirst());
         } catch (NumberFormatException e) {
             return 0;
         }
+        if (lookedAt <= 0) return 0;
+        long mostAhead = System.currentTimeMillis() + java.time.Duration.ofMinutes(10).toMillis();
+        return Math.max(0, Math.min(lookedAt, mostAhead) - java.time.Duration.ofMinutes(1).toMillis());
     }
 }

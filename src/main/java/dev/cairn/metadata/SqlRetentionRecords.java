@@ -310,15 +310,17 @@ final class SqlRetentionRecords {
      * Marks {@code digests} for the sweep with {@code reason}, keeping a reason a blob already has (an eviction's says
      * more than "unreferenced"). A mark only makes the sweep look at a blob: what it deletes, it checks again.
      */
-    static void markForSweep(Statements st, java.util.Collection<String> digests, DeletionReason reason) throws SQLException {
+    static int markForSweep(Statements st, java.util.Collection<String> digests, DeletionReason reason) throws SQLException {
+        int marked = 0;
         List<String> all = List.copyOf(new java.util.LinkedHashSet<>(digests));
         for (int from = 0; from < all.size(); from += DIGESTS_PER_STATEMENT) {
             List<String> part = all.subList(from, Math.min(all.size(), from + DIGESTS_PER_STATEMENT));
             List<Object> args = new ArrayList<>(List.of(reason.wireName()));
             args.addAll(part);
-            st.update("INSERT INTO sweep_marks (digest, reason) SELECT digest, ? FROM blobs WHERE digest IN ("
+            marked += st.update("INSERT INTO sweep_marks (digest, reason) SELECT digest, ? FROM blobs WHERE digest IN ("
                     + String.join(", ", java.util.Collections.nCopies(part.size(), "?")) + ") ON CONFLICT (digest) DO NOTHING", args.toArray());
         }
+        return marked;
     }
 
     /** Marks, as unreferenced, the blobs a manifest references, before its references go with it. */
@@ -359,14 +361,14 @@ final class SqlRetentionRecords {
                         }
                     }
                     seen[0] = ids.size();
-                    markForSweep(st, digests, DeletionReason.UNREFERENCED);
+                    int markedHere = markForSweep(st, digests, DeletionReason.UNREFERENCED);
                     for (int from = 0; from < ids.size(); from += DIGESTS_PER_STATEMENT) {
                         List<Object> part = ids.subList(from, Math.min(ids.size(), from + DIGESTS_PER_STATEMENT));
                         st.update("DELETE FROM new_links WHERE id IN (" + String.join(", ", java.util.Collections.nCopies(part.size(), "?")) + ")",
                                 part.toArray());
                     }
+                    return markedHere;
                 }
-                return digests.size();
             });
             if (seen[0] < pageSize) return marked;
         }

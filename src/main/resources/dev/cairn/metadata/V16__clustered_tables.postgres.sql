@@ -1,3 +1,4 @@
--- PostgreSQL keeps rows in heaps and its deletes leave index entries to VACUUM, so the rebuild SQLite gets in
--- V16__clustered_tables.sql would only cost time here; the sweep's mark column, now a table of its own (V15), goes.
-ALTER TABLE blobs DROP COLUMN freed_reason
+-- Nothing on PostgreSQL: it keeps rows in heaps and its deletes leave index entries to VACUUM, so the rebuild SQLite
+-- gets in V16__clustered_tables.sql would only cost time here. The sweep's old mark column stays, unused (columns are
+-- never dropped): a node still on the previous version during a rolling upgrade writes it and fails nothing; what it
+-- marks there, the slices find.

@@ -79,6 +79,35 @@ class SweepQueueMigrationTest {
         }
     }
 
+    /**
+     * A last look recorded a day ahead (a collecting node whose clock ran ahead): the links written after it carried at
+     * most ten minutes past their node's clock (the old pushes' bound), so the upgrade queues from there, not from a day
+     * ahead; a start that is not a time after the epoch queues every link.
+     */
+    @Test
+    void anUpgradeQueuesTheLinksOfALookFarAheadOrOfNoSensibleTime(@TempDir Path dir) throws Exception {
+        Digest clamped = Digest.sha256("abandoned after a look a day ahead; its link moved ten minutes ahead".getBytes());
+        Path ahead = dir.resolve("ahead.db");
+        try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + ahead); Statement s = c.createStatement()) {
+            writeVersion14Store(c, Dialect.SQLITE);
+            s.executeUpdate("UPDATE settings SET value = '" + (NOW + 86_400_000L) + "' WHERE name = 'sweep.links-looked-at'");
+            blob(s, clamped, 600, NOW + 600_000, null);
+        }
+        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(ahead)) {
+            assertThat(store.markNewLinks(100)).isEqualTo(1);
+            assertThat(store.sweepCandidates(Optional.empty(), 10)).containsExactlyInAnyOrder(evicted, clamped);
+        }
+        Path odd = dir.resolve("odd.db");
+        try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + odd); Statement s = c.createStatement()) {
+            writeVersion14Store(c, Dialect.SQLITE);
+            s.executeUpdate("UPDATE settings SET value = '" + Long.MIN_VALUE + "' WHERE name = 'sweep.links-looked-at'");
+        }
+        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(odd)) {
+            assertThat(store.markNewLinks(100)).as("every link no manifest references and nothing marked yet").isEqualTo(3);
+            assertThat(store.sweepCandidates(Optional.empty(), 10)).containsExactlyInAnyOrder(evicted, seen, unseen, waited);
+        }
+    }
+
     private void assertUpgraded(JdbcMetadataStore store) {
         Map<Digest, String> reasons = new HashMap<>();
         for (RetentionRecords.SweepableBlob blob : store.sweepable(java.time.Instant.ofEpochMilli(NOW + 1), 100)) {

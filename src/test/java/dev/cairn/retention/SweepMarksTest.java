@@ -96,6 +96,19 @@ class SweepMarksTest {
         }
     }
 
+    /** A blob linked several times, in one repository and in two, is one mark, and the look says it marked one. */
+    @Test
+    void aBlobLinkedSeveralTimesIsMarkedOnce(@TempDir Path dir) {
+        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
+            Digest layer = Digest.sha256("linked three times".getBytes());
+            store.linkBlob(REPO, layer, 10);
+            store.linkBlob(REPO, layer, 10);
+            store.linkBlob(RepositoryName.of("sweep/other"), layer, 10);
+            assertThat(store.markNewLinks(100)).isEqualTo(1);
+            assertThat(store.sweepCandidates(Optional.empty(), 10)).containsExactly(layer);
+        }
+    }
+
     /** A look reads page after page until none is left, marking each link once. */
     @Test
     void theLookAtNewLinksPagesThroughAllOfThem(@TempDir Path dir) throws Exception {
