@@ -264,7 +264,12 @@ final class BlobSweeper {
 
         private void run() {
             try {
-                // Counted here, not on the evictions' thread: on a large store it reads the whole blob table once.
+                synchronized (state) {
+                    while (!done && freedSinceLastPass == 0) state.wait();
+                    if (done) return; // nothing freed (most collections): no count
+                }
+                // Counted here, not on the evictions' thread, and only once something was freed: on a large store it reads
+                // every blob record.
                 long passAfter = passAfterGiven.orElseGet(() -> Math.max(SWEEP_BATCH, metadata.blobCount() / PASS_EVERY_PART));
                 while (true) {
                     synchronized (state) {

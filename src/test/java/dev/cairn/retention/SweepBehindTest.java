@@ -193,6 +193,31 @@ class SweepBehindTest {
         }
     }
 
+    /** A collection that evicts nothing (most of them, under the budget) does not count the store's blobs for a pass. */
+    @Test
+    void aCollectionThatFreesNothingDoesNotCountTheBlobs(@TempDir Path dir) throws Exception {
+        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"));
+             FileBlobStore blobs = new FileBlobStore(dir.resolve("blobs"))) {
+            seed(store, blobs);
+            AtomicInteger counts = new AtomicInteger();
+            RetentionRecords records = records(store, (method, args) -> {
+                if (method.equals("blobCount")) counts.incrementAndGet();
+            }, (method, result) -> { });
+            RetentionPolicy roomy = new RetentionPolicy(store.storedBytes() * 10, 0.95, LOW, false, Duration.ZERO, Duration.ofHours(1),
+                    Optional.empty(), List.of());
+            try (CacheKeeper keeper = keeper(store, records, blobs, roomy, dir.resolve("audit.log"))) {
+                keeper.collect(false);
+            }
+            assertThat(counts).hasValue(0);
+            RetentionPolicy tight = new RetentionPolicy(store.storedBytes() * 10 / 12, 0.95, LOW, false, Duration.ZERO, Duration.ofHours(1),
+                    Optional.empty(), List.of());
+            try (CacheKeeper keeper = keeper(store, records, blobs, tight, dir.resolve("audit.log"))) {
+                keeper.collect(false);
+            }
+            assertThat(counts).as("once, for a collection that frees").hasValue(1);
+        }
+    }
+
     private static boolean sweepThreadAlive() {
         return Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals("cairn-sweep-behind") && t.isAlive());
     }
