@@ -13,6 +13,11 @@
 #                      Any -Xmx, -XX:MaxHeapSize or -XX:MaxRAM* in $CAIRN_JAVA_OPTS replaces it.
 #   -XX:+UseSerialGC   with a heap this small, Serial has the smallest footprint and pauses of a few ms; any
 #                      -XX:+Use...GC in $CAIRN_JAVA_OPTS replaces it.
+#   -XX:TrimNativeHeapInterval=1000  (JDK >= 22) hands memory malloc holds free back to the system every second:
+#                      a collection's short peaks (the JIT compiling the sweep, SQLite's caches) otherwise stay
+#                      resident for good (a 1,000,000-blob collection peaked at 179 MiB with it, 189 without; the
+#                      main benchmark run 173 against 178; bench/ANALYSIS.md session 12). Any TrimNativeHeapInterval
+#                      in $CAIRN_JAVA_OPTS replaces it.
 #   AppCDS             the classes a start loads (~4,800; a third of the start's CPU) are kept in a class-data
 #                      archive next to the jar, target/cairn-{serve,cli}-jdkN-<jar and JVM stamps>.jsa: the JVM
 #                      writes it when it exits after a run without one (first use, new jar, other JDK), later
@@ -45,6 +50,10 @@ cairn_jvm_options() {
   case $user in
     *"-XX:+Use"*"GC "*) ;;
     *) base+=(-XX:+UseSerialGC) ;;
+  esac
+  case $user in
+    *"TrimNativeHeapInterval"*) ;;
+    *) if [ -n "${CAIRN_JAVA:-}" ] && [ "$(cairn_java_major "$CAIRN_JAVA")" -ge 22 ] 2>/dev/null; then base+=(-XX:TrimNativeHeapInterval=1000); fi ;;
   esac
   # SQLite's native library, extracted once next to the jar rather than into /tmp at every start
   # (dev.cairn.metadata.SqliteNativeLibrary; without this, under the data directory)
