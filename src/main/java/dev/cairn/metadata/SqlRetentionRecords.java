@@ -162,7 +162,7 @@ final class SqlRetentionRecords {
         for (int from = 0; from < digests.size(); from += DIGESTS_PER_STATEMENT) {
             List<String> part = digests.subList(from, Math.min(digests.size(), from + DIGESTS_PER_STATEMENT));
             PreparedStatement s = st.prepare("SELECT digest, size, pushed_at, last_used_at, subject, retired_until FROM manifests "
-                    + "WHERE repository = ? AND digest IN (" + String.join(", ", java.util.Collections.nCopies(part.size(), "?")) + ")");
+                    + "WHERE repository = ? AND digest IN (" + placeholders(part.size()) + ")");
             List<Object> args = new ArrayList<>(List.of(repo));
             args.addAll(part);
             bind(s, args.toArray());
@@ -198,6 +198,11 @@ final class SqlRetentionRecords {
                 || !st.exists("SELECT 1 FROM manifests WHERE repository = ? AND digest = ? AND retired_until IS NULL", repo, subject.get());
     }
 
+    /** {@code n} JDBC placeholders for an IN list: "?, ?, ?". */
+    private static String placeholders(int n) {
+        return String.join(", ", java.util.Collections.nCopies(n, "?"));
+    }
+
     /** Digests asked about per statement: a few statements per entry instead of two per blob it referenced. */
     private static final int DIGESTS_PER_STATEMENT = 64;
 
@@ -211,7 +216,7 @@ final class SqlRetentionRecords {
         List<String> all = List.copyOf(new java.util.LinkedHashSet<>(candidates));
         for (int from = 0; from < all.size(); from += DIGESTS_PER_STATEMENT) {
             List<String> part = all.subList(from, Math.min(all.size(), from + DIGESTS_PER_STATEMENT));
-            String in = String.join(", ", java.util.Collections.nCopies(part.size(), "?"));
+            String in = placeholders(part.size());
             PreparedStatement unheld = st.prepare("SELECT b.digest, b.size FROM blobs b WHERE b.digest IN (" + in + ") AND NOT EXISTS ("
                     + LIVE_REFERENCE + ") AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = b.digest)");
             bind(unheld, part.toArray());
@@ -318,7 +323,7 @@ final class SqlRetentionRecords {
             List<Object> args = new ArrayList<>(List.of(reason.wireName()));
             args.addAll(part);
             marked += st.update("INSERT INTO sweep_marks (digest, reason) SELECT digest, ? FROM blobs WHERE digest IN ("
-                    + String.join(", ", java.util.Collections.nCopies(part.size(), "?")) + ") ON CONFLICT (digest) DO NOTHING", args.toArray());
+                    + placeholders(part.size()) + ") ON CONFLICT (digest) DO NOTHING", args.toArray());
         }
         return marked;
     }
@@ -351,8 +356,7 @@ final class SqlRetentionRecords {
                 List<String> digests = new ArrayList<>();
                 try (Statements st = new Statements(c)) {
                     PreparedStatement s = st.prepare("SELECT n.id, n.digest, CASE WHEN NOT EXISTS (SELECT 1 FROM manifest_references r "
-                            + "WHERE r.repository = n.repository AND r.reference = n.digest) AND EXISTS (SELECT 1 FROM blobs b WHERE b.digest = n.digest) "
-                            + "AND NOT EXISTS (SELECT 1 FROM sweep_marks k WHERE k.digest = n.digest) THEN 1 ELSE 0 END FROM new_links n ORDER BY n.id LIMIT ?");
+                            + "WHERE r.repository = n.repository AND r.reference = n.digest) THEN 1 ELSE 0 END FROM new_links n ORDER BY n.id LIMIT ?");
                     bind(s, pageSize);
                     try (ResultSet r = s.executeQuery()) {
                         while (r.next()) {
@@ -361,10 +365,11 @@ final class SqlRetentionRecords {
                         }
                     }
                     seen[0] = ids.size();
+                    // (marks only blobs still stored and not marked yet, and counts those)
                     int markedHere = markForSweep(st, digests, DeletionReason.UNREFERENCED);
                     for (int from = 0; from < ids.size(); from += DIGESTS_PER_STATEMENT) {
                         List<Object> part = ids.subList(from, Math.min(ids.size(), from + DIGESTS_PER_STATEMENT));
-                        st.update("DELETE FROM new_links WHERE id IN (" + String.join(", ", java.util.Collections.nCopies(part.size(), "?")) + ")",
+                        st.update("DELETE FROM new_links WHERE id IN (" + placeholders(part.size()) + ")",
                                 part.toArray());
                     }
                     return markedHere;
@@ -484,7 +489,7 @@ final class SqlRetentionRecords {
             try (Statements st = new Statements(c)) {
                 for (int from = 0; from < digests.size(); from += DIGESTS_PER_STATEMENT) {
                     List<Digest> part = digests.subList(from, Math.min(digests.size(), from + DIGESTS_PER_STATEMENT));
-                    String in = "(" + String.join(", ", java.util.Collections.nCopies(part.size(), "?")) + ")";
+                    String in = "(" + placeholders(part.size()) + ")";
                     Object[] names = part.stream().map(Digest::toString).toArray();
                     // Links first: those no manifest of their repository references, made before the cutoff, to a blob not
                     // used since (a HEAD that let a client skip an upload keeps the link its manifest will need).
@@ -546,7 +551,7 @@ final class SqlRetentionRecords {
             List<Digest> part = all.subList(from, Math.min(all.size(), from + 500));
             database.read(c -> {
                 try (PreparedStatement s = c.prepareStatement("SELECT digest FROM blobs WHERE digest IN ("
-                        + String.join(", ", java.util.Collections.nCopies(part.size(), "?")) + ")")) {
+                        + placeholders(part.size()) + ")")) {
                     for (int i = 0; i < part.size(); i++) s.setString(i + 1, part.get(i).toString());
                     try (ResultSet r = s.executeQuery()) {
                         while (r.next()) found.add(Digest.parse(r.getString(1)));

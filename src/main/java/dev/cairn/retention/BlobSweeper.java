@@ -216,12 +216,7 @@ final class BlobSweeper {
      * evicting (see {@link SweepBehind}).
      */
     SweepBehind sweepBehind(Instant now) {
-        return new SweepBehind(now.minus(grace), Optional.empty());
-    }
-
-    /** The same, making a pass once {@code passAfter} blobs were freed since the last (instead of a part of the store). */
-    SweepBehind sweepBehind(Instant now, long passAfter) {
-        return new SweepBehind(now.minus(grace), Optional.of(passAfter));
+        return new SweepBehind(now.minus(grace));
     }
 
     /**
@@ -236,7 +231,6 @@ final class BlobSweeper {
      */
     final class SweepBehind implements AutoCloseable {
         private final Instant cutoff;
-        private final Optional<Long> passAfterGiven;
         private final Tally<CollectionReport.DeletedBlob> deleted = new Tally<>();
         private final Thread worker;
         /** Guards {@link #freedSinceLastPass} and {@link #done}; signalled when either changes. */
@@ -245,9 +239,8 @@ final class BlobSweeper {
         private boolean done;
         private volatile Throwable failure;
 
-        private SweepBehind(Instant cutoff, Optional<Long> passAfter) {
+        private SweepBehind(Instant cutoff) {
             this.cutoff = cutoff;
-            this.passAfterGiven = passAfter;
             // A platform thread: the sweep blocks in the database's native code and in unlinks, which would pin a
             // virtual thread's carrier.
             this.worker = Thread.ofPlatform().daemon().name("cairn-sweep-behind").start(this::run);
@@ -270,7 +263,7 @@ final class BlobSweeper {
                 }
                 // Counted here, not on the evictions' thread, and only once something was freed: on a large store it reads
                 // every blob record.
-                long passAfter = passAfterGiven.orElseGet(() -> Math.max(SWEEP_BATCH, metadata.blobCount() / PASS_EVERY_PART));
+                long passAfter = Math.max(SWEEP_BATCH, metadata.blobCount() / PASS_EVERY_PART);
                 while (true) {
                     synchronized (state) {
                         while (!done && freedSinceLastPass < passAfter) state.wait();
