@@ -51,9 +51,10 @@ cairn_jvm_options() {
     *"-XX:+Use"*"GC "*) ;;
     *) base+=(-XX:+UseSerialGC) ;;
   esac
+  major=""; [ -n "${CAIRN_JAVA:-}" ] && major=$(cairn_java_major "$CAIRN_JAVA") # once: without a release file it starts a JVM
   case $user in
     *"TrimNativeHeapInterval"*) ;;
-    *) if [ -n "${CAIRN_JAVA:-}" ] && [ "$(cairn_java_major "$CAIRN_JAVA")" -ge 22 ] 2>/dev/null; then base+=(-XX:TrimNativeHeapInterval=1000); fi ;;
+    *) if [ "$major" -ge 22 ] 2>/dev/null; then base+=(-XX:TrimNativeHeapInterval=1000); fi ;;
   esac
   # SQLite's native library, extracted once next to the jar rather than into /tmp at every start
   # (dev.cairn.metadata.SqliteNativeLibrary; without this, under the data directory)
@@ -65,7 +66,6 @@ cairn_jvm_options() {
   case $user in
     *"-Xshare"* | *"SharedArchiveFile"* | *"ArchiveClassesAtExit"* | *"AOTCache"* | *"AOTMode"*) ;;
     *)
-      major=$(cairn_java_major "$CAIRN_JAVA")
       # The JVM does not rewrite an archive whose jar changed, so the name carries the jar's and the JVM's stamps
       # (and, for an AOT cache, which the JVM refuses under other options, a checksum of the options).
       stamp=$(stat -L -c '%Y-%s' "$jar_dir/cairn.jar" "$CAIRN_JAVA" 2>/dev/null | tr '\n' '-') || stamp=""
