@@ -334,52 +334,9 @@ final class BlobSweeper {
     Map<Digest, RetentionRecords.DeletedBlobRecord> sweepMarked(List<Digest> digests, Instant cutoff) {
         return digestLocks.withLocks(digests, () -> {
             Map<Digest, RetentionRecords.DeletedBlobRecord> deleted = metadata.sweepBlobs(digests, cutoff);
-            deleteFiles(List.copyOf(deleted.keySet()));
+            io(() -> blobs.deleteAll(List.copyOf(deleted.keySet())));
             return deleted;
         });
-    }
-
-    private static final int UNLINK_THREADS = 8;
-
-    /**
-     * Removes the files of deleted blob records, on several threads: an unlink costs ~0.1 ms on a local disk,
-     * mostly waiting, and a collection makes tens of thousands while it holds those digests' locks. A file
-     * that cannot be removed is reported after the others went (a later orphan sweep retries it).
-     */
-    private void deleteFiles(List<Digest> digests) {
-        int threads = Math.min(UNLINK_THREADS, (digests.size() + 15) / 16);
-        if (threads <= 1) {
-            for (Digest digest : digests) io(() -> blobs.delete(digest));
-            return;
-        }
-        java.util.concurrent.atomic.AtomicReference<IOException> failure = new java.util.concurrent.atomic.AtomicReference<>();
-        List<Thread> workers = new ArrayList<>(threads);
-        for (int t = 0; t < threads; t++) {
-            List<Digest> share = digests.subList(digests.size() * t / threads, digests.size() * (t + 1) / threads);
-            // platform threads: an unlink blocks its thread in the kernel, which would pin a virtual thread's carrier
-            workers.add(Thread.ofPlatform().daemon().name("cairn-unlink").start(() -> {
-                for (Digest digest : share) {
-                    try {
-                        blobs.delete(digest);
-                    } catch (IOException e) {
-                        failure.compareAndSet(null, e);
-                    }
-                }
-            }));
-        }
-        boolean interrupted = false;
-        for (Thread worker : workers) {
-            while (true) {
-                try {
-                    worker.join();
-                    break;
-                } catch (InterruptedException e) {
-                    interrupted = true; // the locks are held until every unlink is done
-                }
-            }
-        }
-        if (interrupted) Thread.currentThread().interrupt();
-        if (failure.get() != null) throw new UncheckedIOException(failure.get());
     }
 
     /**

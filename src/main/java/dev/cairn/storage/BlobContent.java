@@ -7,6 +7,7 @@ import java.io.InputStream;
 import java.net.URI;
 import java.nio.file.NoSuchFileException;
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -52,6 +53,22 @@ public interface BlobContent {
 
     /** Removes the blob's bytes; absent blobs are not an error. */
     void delete(Digest digest) throws IOException;
+
+    /**
+     * Removes these blobs' bytes, as {@link #delete} each, in as few round trips as the store allows (the
+     * collector's sweep removes thousands at a time). Every one is tried; the first failure is thrown after.
+     */
+    default void deleteAll(List<Digest> digests) throws IOException {
+        IOException failure = null;
+        for (Digest digest : digests) {
+            try {
+                delete(digest);
+            } catch (IOException e) {
+                if (failure == null) failure = e;
+            }
+        }
+        if (failure != null) throw failure;
+    }
 
     /**
      * True when asking the store costs a network round trip (an object store); then callers trust the

@@ -271,6 +271,11 @@ public final class S3BlobStore implements BlobStore {
         bucket.delete(keyOf(digest));
     }
 
+    @Override
+    public void deleteAll(List<Digest> digests) throws IOException {
+        bucket.deleteAll(digests.stream().map(this::keyOf).toList());
+    }
+
     // ---- upload sessions ----
 
     @Override

@@ -17,9 +17,12 @@ import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.S3Configuration;
 import software.amazon.awssdk.services.s3.model.CompletedPart;
+import software.amazon.awssdk.services.s3.model.DeleteObjectsResponse;
 import software.amazon.awssdk.services.s3.model.GetObjectResponse;
 import software.amazon.awssdk.services.s3.model.MultipartUpload;
 import software.amazon.awssdk.services.s3.model.NoSuchUploadException;
+import software.amazon.awssdk.services.s3.model.ObjectIdentifier;
+import software.amazon.awssdk.services.s3.model.S3Error;
 import software.amazon.awssdk.services.s3.model.S3Exception;
 import software.amazon.awssdk.services.s3.model.S3Object;
 import software.amazon.awssdk.services.s3.presigner.S3Presigner;
@@ -175,6 +178,50 @@ final class S3Bucket implements AutoCloseable {
 
     void delete(String key) throws IOException {
         call("DELETE " + key, () -> s3.deleteObject(b -> b.bucket(bucket).key(key)));
+    }
+
+    /** Keys in one DeleteObjects request: S3's limit. */
+    private static final int DELETE_BATCH = 1000;
+
+    /** Cleared when the store refused a DeleteObjects request: from then on one DELETE per object. */
+    private volatile boolean batchDeletes = true;
+
+    /**
+     * Deletes these objects, up to 1,000 in a request (DeleteObjects): a collection deletes millions, and a request
+     * each is most of its time on an object store. Some S3-compatible servers do not implement the batch request
+     * (GCS's XML API) or refuse its checksum; after the first such refusal this bucket deletes one object per
+     * request. Missing objects are not an error, as with {@link #delete}.
+     */
+    void deleteAll(List<String> keys) throws IOException {
+        for (int from = 0; from < keys.size(); from += DELETE_BATCH) {
+            List<String> chunk = keys.subList(from, Math.min(keys.size(), from + DELETE_BATCH));
+            if (!batchDeletes || chunk.size() == 1) {
+                for (String key : chunk) delete(key);
+                continue;
+            }
+            List<ObjectIdentifier> objects = chunk.stream().map(key -> ObjectIdentifier.builder().key(key).build()).toList();
+            DeleteObjectsResponse response;
+            try {
+                response = s3.deleteObjects(b -> b.bucket(bucket).delete(d -> d.objects(objects).quiet(true)));
+            } catch (S3Exception e) {
+                // 403: not allowed to delete, one at a time either; 5xx other than "not implemented": the store is failing
+                if (e.statusCode() == 403 || (e.statusCode() >= 500 && e.statusCode() != 501)) {
+                    throw failure("DELETE of " + chunk.size() + " objects", e);
+                }
+                log.warn("S3 DeleteObjects refused ({} {}): deleting one object per request from now on",
+                        e.statusCode(), e.awsErrorDetails() == null ? e.getMessage() : e.awsErrorDetails().errorCode());
+                batchDeletes = false;
+                for (String key : chunk) delete(key);
+                continue;
+            } catch (SdkException e) {
+                throw failure("DELETE of " + chunk.size() + " objects", e);
+            }
+            if (response.hasErrors() && !response.errors().isEmpty()) {
+                S3Error first = response.errors().getFirst();
+                throw new BlobStoreUnavailableException("S3 DELETE of " + chunk.size() + " objects failed for "
+                        + response.errors().size() + " of them, first " + first.key() + ": " + first.code() + " " + first.message(), null);
+            }
+        }
     }
 
     /** Deletes, or leaves the object to the collector's sweep of leftovers: the caller's outcome is decided. */

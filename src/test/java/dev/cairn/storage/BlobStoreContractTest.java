@@ -385,6 +385,31 @@ class BlobStoreContractTest {
     }
 
     @OnEveryBackend
+    void manyBlobsDeletedAtOnceAreGoneAndTheOthersStay(String kind) throws Exception {
+        try (Backend backend = backend(kind)) {
+            BlobStore store = backend.store();
+            // more than one S3 DeleteObjects request holds (1,000 keys), and enough for the file store's threads
+            List<Digest> doomed = new ArrayList<>();
+            List<Digest> kept = new ArrayList<>();
+            for (int i = 0; i < 1105; i++) {
+                byte[] content = ("blob " + i).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                Digest digest = Digest.sha256(content);
+                store.put(digest, new ByteArrayInputStream(content));
+                (i % 100 == 7 ? kept : doomed).add(digest);
+            }
+            List<Digest> asked = new ArrayList<>(doomed);
+            asked.add(1003, Digest.sha256(SeededBytes.of(10, 99))); // never stored: not an error
+            backend.otherNode().deleteAll(asked);
+            assertThat(listing(store)).extracting(StoredBlob::digest).containsExactlyInAnyOrderElementsOf(kept);
+            for (Digest digest : kept) assertThat(store.stat(digest)).isPresent();
+            assertThat(store.stat(doomed.get(1002))).isEmpty();
+            backend.otherNode().deleteAll(asked); // all absent now
+            backend.otherNode().deleteAll(List.of());
+            assertThat(listing(store)).hasSize(kept.size());
+        }
+    }
+
+    @OnEveryBackend
     void aChunkedUploadIsPublishedOnlyWhenVerifiedAndMayContinueOnAnotherNode(String kind) throws Exception {
         try (Backend backend = backend(kind)) {
             byte[] content = SeededBytes.of(2 * PART + 777_777, 42);

@@ -153,4 +153,48 @@ class S3BlobStoreTest {
             pool.shutdownNow();
         }
     }
+
+    /**
+     * Some S3-compatible servers have no DeleteObjects (GCS's XML API answers 501 NotImplemented). S3Proxy has it,
+     * so this server on loopback stands in for one without: it refuses the batch request and takes single DELETEs.
+     * The store falls back to one DELETE per blob, that time and from then on, and no blob is left.
+     */
+    @Test
+    void aStoreWithoutBatchDeletesGetsOneDeletePerBlob() throws Exception {
+        List<String> seen = java.util.Collections.synchronizedList(new ArrayList<>());
+        com.sun.net.httpserver.HttpServer server = com.sun.net.httpserver.HttpServer.create(
+                new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0), 0);
+        server.createContext("/", exchange -> {
+            String query = exchange.getRequestURI().getRawQuery();
+            seen.add(exchange.getRequestMethod() + " " + exchange.getRequestURI().getPath() + (query == null ? "" : "?" + query));
+            exchange.getRequestBody().readAllBytes();
+            if (exchange.getRequestMethod().equals("POST") && query != null && query.startsWith("delete")) {
+                byte[] error = "<Error><Code>NotImplemented</Code><Message>not here</Message></Error>".getBytes();
+                exchange.getResponseHeaders().add("Content-Type", "application/xml");
+                exchange.sendResponseHeaders(501, error.length);
+                exchange.getResponseBody().write(error);
+            } else if (exchange.getRequestMethod().equals("DELETE")) {
+                exchange.sendResponseHeaders(204, -1);
+            } else {
+                exchange.sendResponseHeaders(400, -1);
+            }
+            exchange.close();
+        });
+        server.start();
+        try (S3BlobStore store = new S3BlobStore(new S3BlobStore.Location("bucket", "p", "us-east-1",
+                Optional.of(java.net.URI.create("http://127.0.0.1:" + server.getAddress().getPort())), true,
+                Optional.of("key"), Optional.of("secret"), PART, 8), ledger, Clock.systemUTC())) {
+            List<Digest> digests = new ArrayList<>();
+            for (int i = 0; i < 5; i++) digests.add(Digest.sha256(SeededBytes.of(10, i)));
+            store.deleteAll(digests);
+            assertThat(seen).first().asString().startsWith("POST /bucket?delete");
+            assertThat(seen.subList(1, seen.size())).containsExactlyElementsOf(
+                    digests.stream().map(d -> "DELETE /bucket/p/blobs/sha256/" + d.hex().substring(0, 2) + "/" + d.hex()).toList());
+            seen.clear();
+            store.deleteAll(digests.subList(0, 3)); // no second try of the batch request
+            assertThat(seen).allMatch(line -> line.startsWith("DELETE ")).hasSize(3);
+        } finally {
+            server.stop(0);
+        }
+    }
 }
