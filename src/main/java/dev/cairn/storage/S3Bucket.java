@@ -15,6 +15,7 @@ import software.amazon.awssdk.core.sync.RequestBody;
 import software.amazon.awssdk.http.apache.ApacheHttpClient;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.LegacyMd5Plugin;
 import software.amazon.awssdk.services.s3.S3Configuration;
 import software.amazon.awssdk.services.s3.model.CompletedPart;
 import software.amazon.awssdk.services.s3.model.DeleteObjectsResponse;
@@ -22,7 +23,6 @@ import software.amazon.awssdk.services.s3.model.GetObjectResponse;
 import software.amazon.awssdk.services.s3.model.MultipartUpload;
 import software.amazon.awssdk.services.s3.model.NoSuchUploadException;
 import software.amazon.awssdk.services.s3.model.ObjectIdentifier;
-import software.amazon.awssdk.services.s3.model.S3Error;
 import software.amazon.awssdk.services.s3.model.S3Exception;
 import software.amazon.awssdk.services.s3.model.S3Object;
 import software.amazon.awssdk.services.s3.presigner.S3Presigner;
@@ -36,8 +36,10 @@ import java.nio.file.NoSuchFileException;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.OptionalLong;
+import java.util.Set;
 import java.util.function.Consumer;
 
 /**
@@ -72,6 +74,9 @@ final class S3Bucket implements AutoCloseable {
                 // blobs are verified by their SHA-256 digest anyway.
                 .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
                 .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
+                // Content-MD5 on the requests that need a checksum (DeleteObjects): the SDK now sends only CRC32 there,
+                // which older MinIO, Ceph and other S3-compatible stores refuse.
+                .addPlugin(LegacyMd5Plugin.create())
                 .httpClientBuilder(ApacheHttpClient.builder()
                         .maxConnections(location.maxConnections())
                         .connectionTimeout(Duration.ofSeconds(5))
@@ -183,45 +188,68 @@ final class S3Bucket implements AutoCloseable {
     /** Keys in one DeleteObjects request: S3's limit. */
     private static final int DELETE_BATCH = 1000;
 
-    /** Cleared when the store refused a DeleteObjects request: from then on one DELETE per object. */
+    /** Cleared when the store said it has no DeleteObjects: from then on one DELETE per object. */
     private volatile boolean batchDeletes = true;
 
     /**
      * Deletes these objects, up to 1,000 in a request (DeleteObjects): a collection deletes millions, and a request
-     * each is most of its time on an object store. Some S3-compatible servers do not implement the batch request
-     * (GCS's XML API) or refuse its checksum; after the first such refusal this bucket deletes one object per
-     * request. Missing objects are not an error, as with {@link #delete}.
+     * each is most of its time on an object store. What a batch request did not confirm deleted (a per-key error, a
+     * refusal of this request) is deleted one object per request, eight at a time. A store without the batch request
+     * (GCS's XML API answers 501) gets single deletes from its first refusal on. Missing objects are not an error,
+     * as with {@link #delete}; every object is tried, and the first failure is thrown after. Runs on threads of its
+     * own, so an interrupt of the caller (a node stopping mid-sweep) does not cut a request short.
      */
     void deleteAll(List<String> keys) throws IOException {
-        for (int from = 0; from < keys.size(); from += DELETE_BATCH) {
-            List<String> chunk = keys.subList(from, Math.min(keys.size(), from + DELETE_BATCH));
-            if (!batchDeletes || chunk.size() == 1) {
-                for (String key : chunk) delete(key);
-                continue;
-            }
-            List<ObjectIdentifier> objects = chunk.stream().map(key -> ObjectIdentifier.builder().key(key).build()).toList();
-            DeleteObjectsResponse response;
-            try {
-                response = s3.deleteObjects(b -> b.bucket(bucket).delete(d -> d.objects(objects).quiet(true)));
-            } catch (S3Exception e) {
-                // 403: not allowed to delete, one at a time either; 5xx other than "not implemented": the store is failing
-                if (e.statusCode() == 403 || (e.statusCode() >= 500 && e.statusCode() != 501)) {
-                    throw failure("DELETE of " + chunk.size() + " objects", e);
-                }
-                log.warn("S3 DeleteObjects refused ({} {}): deleting one object per request from now on",
-                        e.statusCode(), e.awsErrorDetails() == null ? e.getMessage() : e.awsErrorDetails().errorCode());
-                batchDeletes = false;
-                for (String key : chunk) delete(key);
-                continue;
-            } catch (SdkException e) {
+        List<List<String>> chunks = new ArrayList<>();
+        for (int from = 0; from < keys.size(); from += DELETE_BATCH) chunks.add(keys.subList(from, Math.min(keys.size(), from + DELETE_BATCH)));
+        DeletionWorkers.deleteAll(chunks, 1, 1, chunk -> {
+            List<String> left = batchDeletes && chunk.size() > 1 ? deleteInOneRequest(chunk) : chunk;
+            DeletionWorkers.deleteAll(left, 8, 16, this::delete);
+        });
+    }
+
+    /** Error codes of a store that has no DeleteObjects, or wants what the request cannot give it. */
+    private static final Set<String> NO_BATCH_DELETES = Set.of("NotImplemented", "MethodNotAllowed", "MissingContentMD5");
+
+    /**
+     * One DeleteObjects request; returns the keys it did not confirm deleted, for single deletes. Throws when the
+     * store refused for a reason single deletes would meet too (access denied, a failing store).
+     */
+    private List<String> deleteInOneRequest(List<String> chunk) throws IOException {
+        List<ObjectIdentifier> objects = chunk.stream().map(key -> ObjectIdentifier.builder().key(key).build()).toList();
+        DeleteObjectsResponse response;
+        try {
+            // not quiet: the answer names each key deleted, so a server that ignored the request is not taken at its word
+            response = s3.deleteObjects(b -> b.bucket(bucket).delete(d -> d.objects(objects).quiet(false)));
+        } catch (S3Exception e) {
+            String code = e.awsErrorDetails() == null ? null : e.awsErrorDetails().errorCode();
+            if (e.statusCode() == 403 || (e.statusCode() >= 500 && e.statusCode() != 501)) {
                 throw failure("DELETE of " + chunk.size() + " objects", e);
             }
-            if (response.hasErrors() && !response.errors().isEmpty()) {
-                S3Error first = response.errors().getFirst();
-                throw new BlobStoreUnavailableException("S3 DELETE of " + chunk.size() + " objects failed for "
-                        + response.errors().size() + " of them, first " + first.key() + ": " + first.code() + " " + first.message(), null);
+            if (e.statusCode() == 501 || e.statusCode() == 405 || NO_BATCH_DELETES.contains(code)) {
+                if (batchDeletes) log.warn("S3 has no DeleteObjects here ({} {}): deleting one object per request from now on", e.statusCode(), code);
+                batchDeletes = false;
+            } else {
+                log.warn("S3 refused a DeleteObjects request ({} {}): deleting its {} objects one per request", e.statusCode(), code, chunk.size());
             }
+            return chunk;
+        } catch (SdkException e) {
+            throw failure("DELETE of " + chunk.size() + " objects", e);
         }
+        Set<String> gone = new HashSet<>();
+        response.deleted().forEach(deleted -> gone.add(deleted.key()));
+        response.errors().stream().filter(error -> "NoSuchKey".equals(error.code())).forEach(error -> gone.add(error.key()));
+        if (gone.isEmpty() && response.errors().isEmpty()) {
+            if (batchDeletes) log.warn("S3 answered DeleteObjects without naming what it deleted: deleting one object per request from now on");
+            batchDeletes = false;
+            return chunk;
+        }
+        if (gone.size() == chunk.size()) return List.of();
+        List<String> left = chunk.stream().filter(key -> !gone.contains(key)).toList();
+        response.errors().stream().filter(error -> !"NoSuchKey".equals(error.code())).findFirst().ifPresent(error ->
+                log.debug("S3 DeleteObjects left {} of {} objects (first {}: {} {}); deleting them one per request",
+                        left.size(), chunk.size(), error.key(), error.code(), error.message()));
+        return left;
     }
 
     /** Deletes, or leaves the object to the collector's sweep of leftovers: the caller's outcome is decided. */

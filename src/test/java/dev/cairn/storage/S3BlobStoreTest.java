@@ -30,6 +30,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * The S3 blob store against a real S3 API server (S3Proxy on loopback), with its upload progress in a
@@ -155,46 +156,153 @@ class S3BlobStoreTest {
     }
 
     /**
-     * Some S3-compatible servers have no DeleteObjects (GCS's XML API answers 501 NotImplemented). S3Proxy has it,
-     * so this server on loopback stands in for one without: it refuses the batch request and takes single DELETEs.
-     * The store falls back to one DELETE per blob, that time and from then on, and no blob is left.
+     * A scripted S3 endpoint on loopback for what S3Proxy does not do: a store without DeleteObjects (GCS's XML API
+     * answers 501 NotImplemented), one that refuses a batch request for a reason of its own, per-key errors, a DELETE
+     * that fails. It records every request as "METHOD path?query".
      */
-    @Test
-    void aStoreWithoutBatchDeletesGetsOneDeletePerBlob() throws Exception {
-        List<String> seen = java.util.Collections.synchronizedList(new ArrayList<>());
-        com.sun.net.httpserver.HttpServer server = com.sun.net.httpserver.HttpServer.create(
-                new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0), 0);
-        server.createContext("/", exchange -> {
-            String query = exchange.getRequestURI().getRawQuery();
-            seen.add(exchange.getRequestMethod() + " " + exchange.getRequestURI().getPath() + (query == null ? "" : "?" + query));
-            exchange.getRequestBody().readAllBytes();
-            if (exchange.getRequestMethod().equals("POST") && query != null && query.startsWith("delete")) {
-                byte[] error = "<Error><Code>NotImplemented</Code><Message>not here</Message></Error>".getBytes();
-                exchange.getResponseHeaders().add("Content-Type", "application/xml");
-                exchange.sendResponseHeaders(501, error.length);
-                exchange.getResponseBody().write(error);
-            } else if (exchange.getRequestMethod().equals("DELETE")) {
-                exchange.sendResponseHeaders(204, -1);
-            } else {
-                exchange.sendResponseHeaders(400, -1);
+    private static final class ScriptedS3 implements AutoCloseable {
+        final List<String> seen = java.util.Collections.synchronizedList(new ArrayList<>());
+        volatile int batchStatus = 501;
+        /** The batch answer's body; {@code null}: every key in the request answered as deleted. */
+        volatile java.util.function.Function<List<String>, String> batchAnswer;
+        final java.util.Set<String> failingDeletes = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        private final com.sun.net.httpserver.HttpServer server;
+
+        ScriptedS3() throws IOException {
+            server = com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0), 0);
+            server.setExecutor(Executors.newFixedThreadPool(8));
+            server.createContext("/", exchange -> {
+                String query = exchange.getRequestURI().getRawQuery();
+                String path = exchange.getRequestURI().getPath();
+                seen.add(exchange.getRequestMethod() + " " + path + (query == null ? "" : "?" + query));
+                String body = new String(exchange.getRequestBody().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+                if (exchange.getRequestMethod().equals("POST") && query != null && query.startsWith("delete")) {
+                    List<String> keys = java.util.regex.Pattern.compile("<Key>([^<]*)</Key>").matcher(body).results().map(m -> m.group(1)).toList();
+                    String answer = batchStatus != 200 ? "<Error><Code>" + (batchStatus == 501 ? "NotImplemented" : "MalformedXML")
+                            + "</Code><Message>scripted</Message></Error>"
+                            : batchAnswer != null ? batchAnswer.apply(keys)
+                            : "<DeleteResult>" + keys.stream().map(k -> "<Deleted><Key>" + k + "</Key></Deleted>").collect(java.util.stream.Collectors.joining()) + "</DeleteResult>";
+                    byte[] bytes = answer.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                    exchange.getResponseHeaders().add("Content-Type", "application/xml");
+                    exchange.sendResponseHeaders(batchStatus, bytes.length == 0 ? -1 : bytes.length);
+                    if (bytes.length > 0) exchange.getResponseBody().write(bytes);
+                } else if (exchange.getRequestMethod().equals("DELETE")) {
+                    if (failingDeletes.contains(path.substring(path.lastIndexOf('/') + 1))) {
+                        byte[] error = "<Error><Code>AccessDenied</Code><Message>scripted</Message></Error>".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                        exchange.sendResponseHeaders(403, error.length);
+                        exchange.getResponseBody().write(error);
+                    } else {
+                        exchange.sendResponseHeaders(204, -1);
+                    }
+                } else {
+                    exchange.sendResponseHeaders(400, -1);
+                }
+                exchange.close();
+            });
+            server.start();
+        }
+
+        S3BlobStore store() {
+            return new S3BlobStore(new S3BlobStore.Location("bucket", "p", "us-east-1",
+                    Optional.of(java.net.URI.create("http://127.0.0.1:" + server.getAddress().getPort())), true,
+                    Optional.of("key"), Optional.of("secret"), PART, 8), ledger, Clock.systemUTC());
+        }
+
+        List<String> take() {
+            synchronized (seen) {
+                List<String> taken = List.copyOf(seen);
+                seen.clear();
+                return taken;
             }
-            exchange.close();
-        });
-        server.start();
-        try (S3BlobStore store = new S3BlobStore(new S3BlobStore.Location("bucket", "p", "us-east-1",
-                Optional.of(java.net.URI.create("http://127.0.0.1:" + server.getAddress().getPort())), true,
-                Optional.of("key"), Optional.of("secret"), PART, 8), ledger, Clock.systemUTC())) {
-            List<Digest> digests = new ArrayList<>();
-            for (int i = 0; i < 5; i++) digests.add(Digest.sha256(SeededBytes.of(10, i)));
-            store.deleteAll(digests);
-            assertThat(seen).first().asString().startsWith("POST /bucket?delete");
-            assertThat(seen.subList(1, seen.size())).containsExactlyElementsOf(
-                    digests.stream().map(d -> "DELETE /bucket/p/blobs/sha256/" + d.hex().substring(0, 2) + "/" + d.hex()).toList());
-            seen.clear();
-            store.deleteAll(digests.subList(0, 3)); // no second try of the batch request
-            assertThat(seen).allMatch(line -> line.startsWith("DELETE ")).hasSize(3);
-        } finally {
+        }
+
+        @Override
+        public void close() {
             server.stop(0);
         }
+    }
+
+    private static List<Digest> digests(int count, int seed) {
+        List<Digest> digests = new ArrayList<>();
+        for (int i = 0; i < count; i++) digests.add(Digest.sha256(SeededBytes.of(10, seed + i)));
+        return digests;
+    }
+
+    private static List<String> singleDeletes(List<Digest> digests) {
+        return digests.stream().map(d -> "DELETE /bucket/p/blobs/sha256/" + d.hex().substring(0, 2) + "/" + d.hex()).toList();
+    }
+
+    @Test
+    void aStoreWithoutBatchDeletesGetsOneDeletePerBlobFromThenOn() throws Exception {
+        try (ScriptedS3 server = new ScriptedS3(); S3BlobStore store = server.store()) {
+            List<Digest> digests = digests(40, 0);
+            store.deleteAll(digests);
+            List<String> seen = server.take();
+            assertThat(seen).first().asString().startsWith("POST /bucket?delete");
+            assertThat(seen.subList(1, seen.size())).containsExactlyInAnyOrderElementsOf(singleDeletes(digests));
+            store.deleteAll(digests.subList(0, 3)); // no second try of the batch request
+            assertThat(server.take()).containsExactlyInAnyOrderElementsOf(singleDeletes(digests.subList(0, 3)));
+        }
+    }
+
+    @Test
+    void aBatchRefusedForAnotherReasonIsDeletedOneByOneAndTheNextBatchIsTriedAgain() throws Exception {
+        try (ScriptedS3 server = new ScriptedS3(); S3BlobStore store = server.store()) {
+            server.batchStatus = 400; // MalformedXML, as a Ceph with a lower batch limit answers
+            List<Digest> digests = digests(20, 100);
+            store.deleteAll(digests);
+            List<String> seen = server.take();
+            assertThat(seen.subList(1, seen.size())).containsExactlyInAnyOrderElementsOf(singleDeletes(digests));
+            server.batchStatus = 200;
+            store.deleteAll(digests);
+            assertThat(server.take()).singleElement().asString().startsWith("POST /bucket?delete");
+        }
+    }
+
+    @Test
+    void whatABatchDidNotConfirmIsDeletedOneByOneAndAFailureComesAfterEveryOtherWasTried() throws Exception {
+        try (ScriptedS3 server = new ScriptedS3(); S3BlobStore store = server.store()) {
+            server.batchStatus = 200;
+            List<Digest> digests = digests(30, 200);
+            // the store deletes the first ten, says the next ten were missing (fine), fails the rest; one of those fails alone too
+            server.batchAnswer = keys -> "<DeleteResult>"
+                    + keys.subList(0, 10).stream().map(k -> "<Deleted><Key>" + k + "</Key></Deleted>").collect(java.util.stream.Collectors.joining())
+                    + keys.subList(10, 20).stream().map(k -> "<Error><Key>" + k + "</Key><Code>NoSuchKey</Code><Message>gone</Message></Error>")
+                            .collect(java.util.stream.Collectors.joining())
+                    + keys.subList(20, keys.size()).stream().map(k -> "<Error><Key>" + k + "</Key><Code>InternalError</Code><Message>busy</Message></Error>")
+                            .collect(java.util.stream.Collectors.joining())
+                    + "</DeleteResult>";
+            server.failingDeletes.add(digests.get(22).hex());
+            assertThatThrownBy(() -> store.deleteAll(digests)).isInstanceOf(IOException.class).hasMessageContaining("403");
+            List<String> seen = server.take();
+            assertThat(seen.subList(1, seen.size())).containsExactlyInAnyOrderElementsOf(singleDeletes(digests.subList(20, 30)));
+
+            server.batchAnswer = keys -> "<DeleteResult></DeleteResult>"; // a server that ignored the request
+            server.failingDeletes.clear();
+            store.deleteAll(digests.subList(0, 5));
+            seen = server.take();
+            assertThat(seen.subList(1, seen.size())).containsExactlyInAnyOrderElementsOf(singleDeletes(digests.subList(0, 5)));
+            store.deleteAll(digests.subList(0, 2)); // not asked again
+            assertThat(server.take()).containsExactlyInAnyOrderElementsOf(singleDeletes(digests.subList(0, 2)));
+        }
+    }
+
+    @Test
+    void anInterruptedCallerStillDeletesEveryBlobAndKeepsItsInterrupt() throws Exception {
+        List<Digest> stored = new ArrayList<>();
+        for (int i = 0; i < 30; i++) {
+            byte[] content = SeededBytes.of(100, 300 + i);
+            Digest digest = Digest.sha256(content);
+            nodeA.put(digest, new ByteArrayInputStream(content));
+            stored.add(digest);
+        }
+        Thread.currentThread().interrupt(); // a node stopping while its collector sweeps
+        try {
+            nodeA.deleteAll(stored);
+            assertThat(Thread.currentThread().isInterrupted()).isTrue();
+        } finally {
+            Thread.interrupted();
+        }
+        for (Digest digest : stored) assertThat(nodeB.stat(digest)).isEmpty();
     }
 }
