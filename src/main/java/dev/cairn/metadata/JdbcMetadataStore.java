@@ -453,8 +453,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
-    public List<AuditEvent> auditEvents(int limit) {
-        return auditEvents.auditEvents(limit);
+    public int readAuditEvents(int limit, java.util.function.Consumer<AuditEvent> visitor) {
+        return auditEvents.readAuditEvents(limit, visitor);
     }
 
     @Override

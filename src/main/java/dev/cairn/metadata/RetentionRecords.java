@@ -240,8 +240,18 @@ public interface RetentionRecords {
     /** Records an audit event on its own (for deletions with no record to delete, such as orphan files). */
     void addAuditEvent(AuditEvent event);
 
-    /** Audit events not yet copied to the audit log, oldest first. */
-    List<AuditEvent> auditEvents(int limit);
+    /**
+     * Audit events not yet copied to the audit log, oldest first, up to {@code limit}: handed to {@code visitor} as
+     * they are read, none kept (a large collection leaves a million to copy). Returns how many there were.
+     */
+    int readAuditEvents(int limit, java.util.function.Consumer<AuditEvent> visitor);
+
+    /** As {@link #readAuditEvents}, in a list. */
+    default List<AuditEvent> auditEvents(int limit) {
+        List<AuditEvent> events = new java.util.ArrayList<>();
+        readAuditEvents(limit, events::add);
+        return events;
+    }
 
     /** Forgets audit events up to and including {@code id}, once they are in the audit log. */
     void forgetAuditEvents(long id);

@@ -79,22 +79,23 @@ final class SqlAuditEvents {
         });
     }
 
-    List<AuditEvent> auditEvents(int limit) {
+    int readAuditEvents(int limit, java.util.function.Consumer<AuditEvent> visitor) {
         return database.read(c -> {
-            List<AuditEvent> events = new ArrayList<>();
+            int count = 0;
             try (PreparedStatement s = c.prepareStatement(
                     "SELECT id, at, kind, repository, digest, tags, bytes, reason FROM audit_events ORDER BY id LIMIT ?")) {
                 s.setInt(1, limit);
                 try (ResultSet r = s.executeQuery()) {
                     while (r.next()) {
                         String tags = r.getString(6);
-                        events.add(new AuditEvent(r.getLong(1), Instant.ofEpochMilli(r.getLong(2)), r.getString(3),
+                        visitor.accept(new AuditEvent(r.getLong(1), Instant.ofEpochMilli(r.getLong(2)), r.getString(3),
                                 Optional.ofNullable(r.getString(4)), r.getString(5),
                                 tags == null || tags.isEmpty() ? List.of() : List.of(tags.split(",")), r.getLong(7), r.getString(8)));
+                        count++;
                     }
                 }
             }
-            return events;
+            return count;
         });
     }
 

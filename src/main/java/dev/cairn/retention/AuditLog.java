@@ -71,33 +71,40 @@ public final class AuditLog implements AutoCloseable {
             records.forgetAuditEvents(lastWrittenId); // copied before a crash that came before the database forgot them
             lastWrittenId = 0;
         }
-        List<RetentionRecords.AuditEvent> events;
-        // Large chunks: each one costs an fsync of the file and a transaction to forget it (a collection of
-        // 50,000 blobs writes 55,000 events).
-        while (!(events = records.auditEvents(10_000)).isEmpty()) {
+        // Chunks of 10,000: each costs an fsync of the file and a transaction to forget it (a collection of 5,000,000
+        // blobs leaves a million events). Each event is written as it is read: a chunk held in memory outlived the
+        // young collections its copying set off, and a million events left the old generation 60 MiB fuller for good.
+        long[] last = {0};
+        while (records.readAuditEvents(10_000, e -> write(e, last)) > 0) {
             try {
-                for (RetentionRecords.AuditEvent e : events) {
-                    Map<String, Object> record = new LinkedHashMap<>();
-                    record.put("id", e.id());
-                    record.put("time", e.at().toString());
-                    record.put("kind", e.kind());
-                    e.repository().ifPresent(r -> record.put("repository", r));
-                    record.put("digest", e.digest());
-                    if (e.kind().equals("manifest")) record.put("tags", e.tags());
-                    record.put("bytes", e.bytes());
-                    record.put("reason", e.reason());
-                    String line = JSON.writeValueAsString(record);
-                    out.write(line.getBytes(StandardCharsets.UTF_8));
-                    out.write('\n');
-                    log.info("deleted {}", line);
-                }
                 out.flush();
                 channel.force(false);
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot write the audit log " + file, e);
             }
-            records.forgetAuditEvents(events.getLast().id());
+            records.forgetAuditEvents(last[0]);
         }
+    }
+
+    private void write(RetentionRecords.AuditEvent e, long[] last) {
+        Map<String, Object> record = new LinkedHashMap<>();
+        record.put("id", e.id());
+        record.put("time", e.at().toString());
+        record.put("kind", e.kind());
+        e.repository().ifPresent(r -> record.put("repository", r));
+        record.put("digest", e.digest());
+        if (e.kind().equals("manifest")) record.put("tags", e.tags());
+        record.put("bytes", e.bytes());
+        record.put("reason", e.reason());
+        try {
+            String line = JSON.writeValueAsString(record);
+            out.write(line.getBytes(StandardCharsets.UTF_8));
+            out.write('\n');
+            log.info("deleted {}", line);
+        } catch (IOException ex) {
+            throw new UncheckedIOException("cannot write the audit log " + file, ex);
+        }
+        last[0] = e.id();
     }
 
     @Override

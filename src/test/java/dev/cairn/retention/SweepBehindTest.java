@@ -63,7 +63,7 @@ class SweepBehindTest {
             RetentionRecords records = records(store, (method, args) -> {
                 // On PostgreSQL event ids do not follow commit order: a copy to the log made while evictions commit
                 // on another thread would forget their events ("id <= last"). The sweep behind copies none.
-                if (method.equals("auditEvents") && Thread.currentThread().getName().equals("cairn-sweep-behind")) drainedBehind.set(true);
+                if (method.equals("readAuditEvents") && Thread.currentThread().getName().equals("cairn-sweep-behind")) drainedBehind.set(true);
                 if (!method.equals("evict")) return;
                 if (calls.getAndIncrement() == 2) {
                     // The third batch: the first two freed an eighth of the store's blobs (at least a sweep batch), so a pass
