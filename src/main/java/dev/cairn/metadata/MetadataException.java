@@ -1,7 +1,7 @@
 package dev.cairn.metadata;
 
 /** The database failed (unreachable, full, corrupt): a server-side fault, never the client's. */
-public final class MetadataException extends RuntimeException {
+public class MetadataException extends RuntimeException {
     public MetadataException(String message, Throwable cause) {
         super(message, cause);
     }

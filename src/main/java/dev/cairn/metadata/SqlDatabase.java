@@ -13,7 +13,7 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 final class SqlDatabase implements AutoCloseable {
     /** PostgreSQL asks a serializable transaction to retry when it lost a race; so many tries before giving up. */
-    private static final int SERIALIZATION_RETRIES = 20;
+    static final int SERIALIZATION_RETRIES = 20;
 
     private final HikariDataSource dataSource;
     final Dialect dialect;
@@ -49,7 +49,16 @@ final class SqlDatabase implements AutoCloseable {
 
     /** A write transaction; if it changed anything, every answer {@link #remembered} holds is forgotten. */
     <T> T write(Work<T> work) {
-        return transaction(work, true);
+        return transaction(work, true, SERIALIZATION_RETRIES);
+    }
+
+    /**
+     * As {@link #write(Work)}, giving up after {@code tries} lost races with a {@link WriteConflictException}: for a
+     * batch that its caller splits rather than retries as a whole (a transaction that reads much keeps losing to
+     * concurrent writers on PostgreSQL, whose predicate locks on a table turn into one lock on all of it).
+     */
+    <T> T write(Work<T> work, int tries) {
+        return transaction(work, true, tries);
     }
 
     /**
@@ -57,10 +66,10 @@ final class SqlDatabase implements AutoCloseable {
      * answers remembered stay: a push updates its session at every chunk.
      */
     <T> T writeNotRemembered(Work<T> work) {
-        return transaction(work, false);
+        return transaction(work, false, SERIALIZATION_RETRIES);
     }
 
-    private <T> T transaction(Work<T> work, boolean seenByRememberedReads) {
+    private <T> T transaction(Work<T> work, boolean seenByRememberedReads, int tries) {
         if (writeLock != null) writeLock.lock();
         boolean reported = seenByRememberedReads && remembered.enabled();
         // Under the write lock: with SQLite's writers queued there, memory is only off while one actually writes.
@@ -87,8 +96,9 @@ final class SqlDatabase implements AutoCloseable {
                 } catch (SQLException e) {
                     // 40001: serialization failure, 40P01: deadlock; both mean "run it again".
                     boolean retry = dialect == Dialect.POSTGRES && ("40001".equals(e.getSQLState()) || "40P01".equals(e.getSQLState()));
-                    if (!retry || attempt >= SERIALIZATION_RETRIES) {
-                        throw new MetadataException("metadata write failed: " + e.getMessage(), e);
+                    if (!retry) throw new MetadataException("metadata write failed: " + e.getMessage(), e);
+                    if (attempt >= tries) {
+                        throw new WriteConflictException("metadata write lost " + attempt + " races in a row: " + e.getMessage(), e);
                     }
                     try {
                         Thread.sleep(java.util.concurrent.ThreadLocalRandom.current().nextLong(1, 5L * attempt));

@@ -64,7 +64,29 @@ final class SqlRetentionRecords {
     static final String LIVE_REFERENCE = "SELECT 1 FROM manifest_references r JOIN manifests m ON m.repository = r.repository "
             + "AND m.digest = r.manifest WHERE r.reference = b.digest AND m.retired_until IS NULL";
 
+    /**
+     * Tries of a collector's batch transaction before it is split in halves. A batch reads much (each unit's rows and
+     * whatever else holds its blobs); on PostgreSQL, where many predicate locks on a table become one on all of it,
+     * such a transaction keeps losing races to concurrent pushes that a smaller one wins (a 300,000-blob collection
+     * under 8 pushers failed every batch of 250 units 20 times over).
+     */
+    private static final int BATCH_TRIES = 3;
+
     List<Evicted> evict(List<? extends Deletion> deletions, ReadProtection protection, Instant now, long bytesToFree) {
+        try {
+            return evictTogether(deletions, protection, now, bytesToFree);
+        } catch (WriteConflictException e) {
+            if (deletions.size() < 2) throw e;
+            int half = deletions.size() / 2;
+            List<Evicted> results = new ArrayList<>(evict(deletions.subList(0, half), protection, now, bytesToFree));
+            long freed = results.stream().mapToLong(Evicted::freedBytes).sum();
+            if (results.size() < half || freed >= bytesToFree) return results; // stopped once enough was freed
+            results.addAll(evict(deletions.subList(half, deletions.size()), protection, now, bytesToFree - freed));
+            return results;
+        }
+    }
+
+    private List<Evicted> evictTogether(List<? extends Deletion> deletions, ReadProtection protection, Instant now, long bytesToFree) {
         return database.write(c -> {
             try (Statements st = new Statements(c)) {
                 List<Evicted> results = new ArrayList<>();
@@ -80,7 +102,7 @@ final class SqlRetentionRecords {
                 }
                 return results;
             }
-        });
+        }, deletions.size() > 1 ? BATCH_TRIES : SqlDatabase.SERIALIZATION_RETRIES);
     }
 
     /** A unit member's row as the deleting transaction reads it. */
@@ -347,36 +369,47 @@ final class SqlRetentionRecords {
     int markNewLinks(int pageSize) {
         int marked = 0;
         while (true) {
+            int page = pageSize;
             // One transaction a page: what it read is marked and taken off together, so a look that stops half-way
             // leaves the rest for the next. Taken off by id, not by range: on PostgreSQL a link with a lower id may
             // commit after this read, and it stays for the next look.
             int[] seen = {0};
-            marked += database.write(c -> {
-                List<Object> ids = new ArrayList<>();
-                List<String> digests = new ArrayList<>();
-                try (Statements st = new Statements(c)) {
-                    PreparedStatement s = st.prepare("SELECT n.id, n.digest, CASE WHEN NOT EXISTS (SELECT 1 FROM manifest_references r "
-                            + "WHERE r.repository = n.repository AND r.reference = n.digest) THEN 1 ELSE 0 END FROM new_links n ORDER BY n.id LIMIT ?");
-                    bind(s, pageSize);
-                    try (ResultSet r = s.executeQuery()) {
-                        while (r.next()) {
-                            ids.add(r.getLong(1));
-                            if (r.getInt(3) == 1) digests.add(r.getString(2));
-                        }
-                    }
-                    seen[0] = ids.size();
-                    // (marks only blobs still stored and not marked yet, and counts those)
-                    int markedHere = markForSweep(st, digests, DeletionReason.UNREFERENCED);
-                    for (int from = 0; from < ids.size(); from += DIGESTS_PER_STATEMENT) {
-                        List<Object> part = ids.subList(from, Math.min(ids.size(), from + DIGESTS_PER_STATEMENT));
-                        st.update("DELETE FROM new_links WHERE id IN (" + placeholders(part.size()) + ")",
-                                part.toArray());
-                    }
-                    return markedHere;
-                }
-            });
-            if (seen[0] < pageSize) return marked;
+            try {
+                marked += markNewLinksPage(page, seen);
+            } catch (WriteConflictException e) {
+                if (pageSize < 2) throw e;
+                pageSize /= 2; // see BATCH_TRIES
+                continue;
+            }
+            if (seen[0] < page) return marked;
         }
+    }
+
+    private int markNewLinksPage(int pageSize, int[] seen) {
+        return database.write(c -> {
+            List<Object> ids = new ArrayList<>();
+            List<String> digests = new ArrayList<>();
+            try (Statements st = new Statements(c)) {
+                PreparedStatement s = st.prepare("SELECT n.id, n.digest, CASE WHEN NOT EXISTS (SELECT 1 FROM manifest_references r "
+                        + "WHERE r.repository = n.repository AND r.reference = n.digest) THEN 1 ELSE 0 END FROM new_links n ORDER BY n.id LIMIT ?");
+                bind(s, pageSize);
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) {
+                        ids.add(r.getLong(1));
+                        if (r.getInt(3) == 1) digests.add(r.getString(2));
+                    }
+                }
+                seen[0] = ids.size();
+                // (marks only blobs still stored and not marked yet, and counts those)
+                int markedHere = markForSweep(st, digests, DeletionReason.UNREFERENCED);
+                for (int from = 0; from < ids.size(); from += DIGESTS_PER_STATEMENT) {
+                    List<Object> part = ids.subList(from, Math.min(ids.size(), from + DIGESTS_PER_STATEMENT));
+                    st.update("DELETE FROM new_links WHERE id IN (" + placeholders(part.size()) + ")",
+                            part.toArray());
+                }
+                return markedHere;
+            }
+        }, pageSize > 1 ? BATCH_TRIES : SqlDatabase.SERIALIZATION_RETRIES);
     }
 
     private static final String SLICE_OF_LINKS = "sweep.link-slice-after";
@@ -483,6 +516,17 @@ final class SqlRetentionRecords {
     }
 
     java.util.Map<Digest, DeletedBlobRecord> sweepBlobs(List<Digest> digests, Instant cutoff) {
+        try {
+            return sweepBlobsTogether(digests, cutoff);
+        } catch (WriteConflictException e) {
+            if (digests.size() < 2) throw e; // see BATCH_TRIES
+            java.util.Map<Digest, DeletedBlobRecord> deleted = new java.util.LinkedHashMap<>(sweepBlobs(digests.subList(0, digests.size() / 2), cutoff));
+            deleted.putAll(sweepBlobs(digests.subList(digests.size() / 2, digests.size()), cutoff));
+            return deleted;
+        }
+    }
+
+    private java.util.Map<Digest, DeletedBlobRecord> sweepBlobsTogether(List<Digest> digests, Instant cutoff) {
         long at = cutoff.toEpochMilli();
         return database.write(c -> {
             java.util.Map<Digest, DeletedBlobRecord> deleted = new java.util.LinkedHashMap<>();
@@ -541,7 +585,7 @@ final class SqlRetentionRecords {
                 }
             }
             return deleted;
-        });
+        }, digests.size() > 1 ? BATCH_TRIES : SqlDatabase.SERIALIZATION_RETRIES);
     }
 
     java.util.Set<Digest> blobRecordsAmong(java.util.Collection<Digest> digests) {
