@@ -458,8 +458,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
-    public void forgetAuditEvents(long id) {
-        auditEvents.forgetAuditEvents(id);
+    public void forgetAuditEvents(long firstId, long lastId) {
+        auditEvents.forgetAuditEvents(firstId, lastId);
     }
 
     @Override

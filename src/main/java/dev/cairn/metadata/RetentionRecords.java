@@ -253,8 +253,8 @@ public interface RetentionRecords {
         return events;
     }
 
-    /** Forgets audit events up to and including {@code id}, once they are in the audit log. */
-    void forgetAuditEvents(long id);
+    /** Forgets the audit events with ids from {@code firstId} to {@code lastId}, both included, once they are in the audit log. */
+    void forgetAuditEvents(long firstId, long lastId);
 
     Optional<String> setting(String name);
 

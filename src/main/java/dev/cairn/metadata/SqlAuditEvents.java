@@ -82,8 +82,13 @@ final class SqlAuditEvents {
     int readAuditEvents(int limit, java.util.function.Consumer<AuditEvent> visitor) {
         return database.read(c -> {
             int count = 0;
+            // PostgreSQL's driver reads a whole result before the first row unless it may fetch in parts, which it does
+            // only inside a transaction
+            boolean inParts = database.dialect == Dialect.POSTGRES;
+            if (inParts) c.setAutoCommit(false);
             try (PreparedStatement s = c.prepareStatement(
                     "SELECT id, at, kind, repository, digest, tags, bytes, reason FROM audit_events ORDER BY id LIMIT ?")) {
+                if (inParts) s.setFetchSize(500);
                 s.setInt(1, limit);
                 try (ResultSet r = s.executeQuery()) {
                     while (r.next()) {
@@ -94,12 +99,17 @@ final class SqlAuditEvents {
                         count++;
                     }
                 }
+            } finally {
+                if (inParts) {
+                    c.rollback(); // it only read
+                    c.setAutoCommit(true);
+                }
             }
             return count;
         });
     }
 
-    void forgetAuditEvents(long id) {
-        database.writeNotRemembered(c -> update(c, "DELETE FROM audit_events WHERE id <= ?", id));
+    void forgetAuditEvents(long firstId, long lastId) {
+        database.writeNotRemembered(c -> update(c, "DELETE FROM audit_events WHERE id BETWEEN ? AND ?", firstId, lastId));
     }
 }

@@ -7,14 +7,14 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.io.OutputStream;
-import java.nio.channels.Channels;
-import java.nio.channels.FileChannel;
+import java.io.FileOutputStream;
+import java.io.RandomAccessFile;
 import dev.cairn.metadata.ClusterLocks;
 import dev.cairn.metadata.RetentionRecords;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -29,38 +29,79 @@ public final class AuditLog implements AutoCloseable {
 
     private final Path file;
     private final ClusterLocks locks;
-    private final FileChannel channel;
-    private final OutputStream out;
+    /**
+     * Appends through a plain file stream, fsynced through its descriptor: a {@code FileChannel} closes itself for good
+     * when the thread writing is interrupted (a node stopping while its collector sweeps), and the log would take
+     * nothing more until a restart.
+     */
+    private FileOutputStream stream;
+    private OutputStream out;
+    /** The file's length at its last fsync: what a failed chunk is cut back to, so the file holds whole lines only. */
+    private long syncedLength;
     private long lastWrittenId;
 
     public AuditLog(Path file, ClusterLocks locks) throws IOException {
         this.file = file;
         this.locks = locks;
-        this.channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
-        this.out = new java.io.BufferedOutputStream(Channels.newOutputStream(channel), 1 << 16);
+        if (!Files.exists(file)) Files.createFile(file);
+        this.syncedLength = wholeLines(file);
         this.lastWrittenId = lastId(file);
+        open();
+    }
+
+    private void open() throws IOException {
+        stream = new FileOutputStream(file.toFile(), true);
+        out = new java.io.BufferedOutputStream(stream, 1 << 16);
+    }
+
+    /**
+     * Cuts a torn last line off (a crash or a full disk mid-chunk: that chunk was never fsynced, so its events are still
+     * in the database and are copied again) and makes what stays durable; returns the length.
+     */
+    private static long wholeLines(Path file) throws IOException {
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            long length = f.length();
+            long end = length;
+            byte[] tail = new byte[8192];
+            while (end > 0) {
+                int n = (int) Math.min(tail.length, end);
+                f.seek(end - n);
+                f.readFully(tail, 0, n);
+                int i = n - 1;
+                while (i >= 0 && tail[i] != '\n') i--;
+                if (i >= 0) {
+                    end = end - n + i + 1;
+                    break;
+                }
+                end -= n;
+            }
+            if (end != length) f.setLength(end);
+            f.getFD().sync();
+            return end;
+        }
     }
 
     /** The id of the last event in the file, so a restart does not copy it twice. */
     private static long lastId(Path file) throws IOException {
         long size = Files.size(file);
         if (size == 0) return 0;
-        try (FileChannel in = FileChannel.open(file, StandardOpenOption.READ)) {
+        try (RandomAccessFile in = new RandomAccessFile(file.toFile(), "r")) {
             int tail = (int) Math.min(size, 64 * 1024);
-            java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocate(tail);
-            in.read(buffer, size - tail);
-            String text = new String(buffer.array(), 0, buffer.position(), StandardCharsets.UTF_8).stripTrailing();
+            byte[] buffer = new byte[tail];
+            in.seek(size - tail);
+            in.readFully(buffer);
+            String text = new String(buffer, StandardCharsets.UTF_8).stripTrailing();
             String last = text.substring(text.lastIndexOf('\n') + 1);
             return JSON.readTree(last).path("id").asLong(0);
         } catch (IOException | RuntimeException e) {
-            return 0; // a torn last line: at worst one event is copied twice
+            return 0; // not one of ours: at worst one event is copied twice
         }
     }
 
     /**
      * Copies the audit events the database holds (written in the same transactions as the deletions they
-     * explain) to the file, fsyncs it, then lets the database forget them. A crash in between repeats a
-     * line rather than losing one.
+     * explain) to the file, fsyncs it, then lets the database forget exactly those. A crash in between repeats a
+     * line rather than losing one; a failure mid-chunk (a full disk) cuts the file back to whole lines.
      */
     public synchronized void drain(RetentionRecords records) {
         locks.whileCopyingAudit(() -> copy(records));
@@ -68,25 +109,56 @@ public final class AuditLog implements AutoCloseable {
 
     private void copy(RetentionRecords records) {
         if (lastWrittenId > 0) {
-            records.forgetAuditEvents(lastWrittenId); // copied before a crash that came before the database forgot them
+            records.forgetAuditEvents(0, lastWrittenId); // copied before a crash that came before the database forgot them
             lastWrittenId = 0;
         }
         // Chunks of 10,000: each costs an fsync of the file and a transaction to forget it (a collection of 5,000,000
         // blobs leaves a million events). Each event is written as it is read: a chunk held in memory outlived the
         // young collections its copying set off, and a million events left the old generation 60 MiB fuller for good.
-        long[] last = {0};
-        while (records.readAuditEvents(10_000, e -> write(e, last)) > 0) {
+        while (true) {
+            // The ids copied, as runs of consecutive ones: on PostgreSQL an event may commit after this read with a lower
+            // id than one copied, so "everything up to the last" would forget it uncopied.
+            List<long[]> runs = new ArrayList<>();
+            int read;
             try {
+                read = records.readAuditEvents(10_000, e -> {
+                    write(e);
+                    long[] run = runs.isEmpty() ? null : runs.getLast();
+                    if (run != null && run[1] + 1 == e.id()) run[1] = e.id();
+                    else runs.add(new long[]{e.id(), e.id()});
+                });
+                if (read == 0) return;
                 out.flush();
-                channel.force(false);
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot write the audit log " + file, e);
+                stream.getFD().sync();
+                syncedLength = Files.size(file);
+            } catch (IOException | RuntimeException e) {
+                cutBackToWholeLines();
+                throw e instanceof IOException io ? new UncheckedIOException("cannot write the audit log " + file, io) : (RuntimeException) e;
             }
-            records.forgetAuditEvents(last[0]);
+            lastWrittenId = runs.getLast()[1]; // on the disk: a failure to forget now repeats nothing after a restart...
+            for (long[] run : runs) records.forgetAuditEvents(run[0], run[1]);
+            lastWrittenId = 0; // ...and nothing now
         }
     }
 
-    private void write(RetentionRecords.AuditEvent e, long[] last) {
+    /** After a failed chunk: its lines, whole or torn, go (their events are still in the database), and so does the buffer. */
+    private void cutBackToWholeLines() {
+        try {
+            stream.close();
+        } catch (IOException ignored) {
+            // the buffer could not be written either: dropped with the stream
+        }
+        try {
+            try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+                if (f.length() > syncedLength) f.setLength(syncedLength);
+            }
+            open();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot reopen the audit log " + file, e);
+        }
+    }
+
+    private void write(RetentionRecords.AuditEvent e) {
         Map<String, Object> record = new LinkedHashMap<>();
         record.put("id", e.id());
         record.put("time", e.at().toString());
@@ -104,7 +176,6 @@ public final class AuditLog implements AutoCloseable {
         } catch (IOException ex) {
             throw new UncheckedIOException("cannot write the audit log " + file, ex);
         }
-        last[0] = e.id();
     }
 
     @Override

@@ -35,7 +35,7 @@ final class DeletionWorkers {
         try {
             for (int t = 0; t < threads; t++) {
                 List<T> share = items.subList(items.size() * t / threads, items.size() * (t + 1) / threads);
-                workers.add(Thread.ofPlatform().daemon().name("cairn-delete").start(() -> {
+                Runnable work = () -> {
                     for (T item : share) {
                         try {
                             deletion.delete(item);
@@ -43,10 +43,15 @@ final class DeletionWorkers {
                             failure.compareAndSet(null, e);
                         }
                     }
-                }));
+                };
+                try {
+                    workers.add(Thread.ofPlatform().daemon().name("cairn-delete").start(work));
+                } catch (OutOfMemoryError | RuntimeException e) {
+                    work.run(); // no thread to be had ("unable to create native thread"): this share on the caller's
+                }
             }
         } finally {
-            joinAll(workers); // also when a thread could not be started: none may go on after the caller's locks
+            joinAll(workers); // none may go on after the caller's locks
         }
         Throwable first = failure.get();
         switch (first) {
