@@ -274,16 +274,18 @@ public final class Cairn implements AutoCloseable {
 
     @Override
     public void close() throws Exception {
-        try {
-            uploadJanitor.interrupt();
-            http.close();
-        } finally {
-            keeper.close();
-            lastUse.close();
-            audit.close();
-            metadata.close();
-            blobs.close();
+        Exception failure = null;
+        uploadJanitor.interrupt();
+        // each one closed whatever the others did (a failing audit log must not leave the database open); the first failure thrown after
+        for (AutoCloseable part : new AutoCloseable[]{http, keeper, lastUse, audit, metadata, blobs}) {
+            try {
+                part.close();
+            } catch (Exception e) {
+                if (failure == null) failure = e;
+                else failure.addSuppressed(e);
+            }
         }
-        Files.deleteIfExists(runningMarker); // only once everything closed: a failure above leaves it, for the next start to see
+        if (failure != null) throw failure; // the running marker stays, for the next start to see
+        Files.deleteIfExists(runningMarker);
     }
 }
