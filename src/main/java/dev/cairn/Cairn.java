@@ -274,18 +274,20 @@ public final class Cairn implements AutoCloseable {
 
     @Override
     public void close() throws Exception {
-        Exception failure = null;
+        Throwable failure = null;
         uploadJanitor.interrupt();
         // each one closed whatever the others did (a failing audit log must not leave the database open); the first failure thrown after
         for (AutoCloseable part : new AutoCloseable[]{http, keeper, lastUse, audit, metadata, blobs}) {
             try {
                 part.close();
-            } catch (Exception e) {
+            } catch (Exception | Error e) {
                 if (failure == null) failure = e;
                 else failure.addSuppressed(e);
             }
         }
-        if (failure != null) throw failure; // the running marker stays, for the next start to see
+        // the running marker stays, for the next start to see
+        if (failure instanceof Exception e) throw e;
+        if (failure instanceof Error e) throw e;
         Files.deleteIfExists(runningMarker);
     }
 }

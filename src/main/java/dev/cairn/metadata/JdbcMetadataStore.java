@@ -458,8 +458,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
-    public void forgetAuditEvents(long firstId, long lastId) {
-        auditEvents.forgetAuditEvents(firstId, lastId);
+    public void forgetAuditEvents(List<Long> ids) {
+        auditEvents.forgetAuditEvents(ids);
     }
 
     @Override

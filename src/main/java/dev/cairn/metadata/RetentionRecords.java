@@ -253,8 +253,8 @@ public interface RetentionRecords {
         return events;
     }
 
-    /** Forgets the audit events with ids from {@code firstId} to {@code lastId}, both included, once they are in the audit log. */
-    void forgetAuditEvents(long firstId, long lastId);
+    /** Forgets these audit events, in one transaction, once they are in the audit log (ids of events already gone are no error). */
+    void forgetAuditEvents(List<Long> ids);
 
     Optional<String> setting(String name);
 

@@ -368,8 +368,10 @@ final class SqlRetentionRecords {
 
     int markNewLinks(int pageSize) {
         int marked = 0;
+        int smaller = 0; // the page size after a page lost its races, until pages win again
+        int wins = 0;
         while (true) {
-            int page = pageSize;
+            int page = smaller > 0 ? smaller : pageSize;
             // One transaction a page: what it read is marked and taken off together, so a look that stops half-way
             // leaves the rest for the next. Taken off by id, not by range: on PostgreSQL a link with a lower id may
             // commit after this read, and it stays for the next look.
@@ -377,10 +379,13 @@ final class SqlRetentionRecords {
             try {
                 marked += markNewLinksPage(page, seen);
             } catch (WriteConflictException e) {
-                if (pageSize < 2) throw e;
-                pageSize /= 2; // see BATCH_TRIES
+                if (page < 2) throw e;
+                smaller = page / 2; // see BATCH_TRIES
+                wins = 0;
                 continue;
             }
+            // back to full size by doubling, after a few pages won at each size (a conflict that lasts costs little then)
+            if (smaller > 0 && ++wins % 8 == 0) smaller = smaller * 2 < pageSize ? smaller * 2 : 0;
             if (seen[0] < page) return marked;
         }
     }
@@ -520,8 +525,16 @@ final class SqlRetentionRecords {
             return sweepBlobsTogether(digests, cutoff);
         } catch (WriteConflictException e) {
             if (digests.size() < 2) throw e; // see BATCH_TRIES
+            // Each half commits on its own: if the second fails, the caller must still learn what the first deleted (its files go too).
             java.util.Map<Digest, DeletedBlobRecord> deleted = new java.util.LinkedHashMap<>(sweepBlobs(digests.subList(0, digests.size() / 2), cutoff));
-            deleted.putAll(sweepBlobs(digests.subList(digests.size() / 2, digests.size()), cutoff));
+            try {
+                deleted.putAll(sweepBlobs(digests.subList(digests.size() / 2, digests.size()), cutoff));
+            } catch (SweptInPartException failed) {
+                deleted.putAll(failed.swept());
+                throw new SweptInPartException(deleted, failed.getCause());
+            } catch (RuntimeException failed) {
+                throw new SweptInPartException(deleted, failed);
+            }
             return deleted;
         }
     }

@@ -38,15 +38,45 @@ public final class AuditLog implements AutoCloseable {
     private OutputStream out;
     /** The file's length at its last fsync: what a failed chunk is cut back to, so the file holds whole lines only. */
     private long syncedLength;
-    private long lastWrittenId;
+    /**
+     * Ids of events in the file (fsynced) that the database may not have forgotten yet: a failure, or a crash, between
+     * the fsync and the forget. Exact ids, never a range: on PostgreSQL an event may commit late with a lower id.
+     */
+    private List<Long> unforgotten;
+    /** Held while the log is open: one writer only (a restart overlapping the old process, nodes sharing a directory). */
+    private final RandomAccessFile lockHolder;
+    private final java.nio.channels.FileLock lock;
 
     public AuditLog(Path file, ClusterLocks locks) throws IOException {
         this.file = file;
         this.locks = locks;
         if (!Files.exists(file)) Files.createFile(file);
-        this.syncedLength = wholeLines(file);
-        this.lastWrittenId = lastId(file);
-        open();
+        // a file of its own: on Linux, closing any descriptor of the log itself (reading its tail, cutting a torn line)
+        // would drop a lock held on it
+        this.lockHolder = new RandomAccessFile(file.resolveSibling(file.getFileName() + ".lock").toFile(), "rw");
+        try {
+            this.lock = lockOrNone(lockHolder);
+            this.syncedLength = wholeLines(file);
+            this.unforgotten = idsAtTheEnd(file);
+            open();
+        } catch (IOException | RuntimeException e) {
+            lockHolder.close();
+            throw e;
+        }
+    }
+
+    /**
+     * The file's lock, against another process writing it; none when this process holds it already (the JVM keeps one
+     * lock per file for all its channels: tests that open several logs on one file).
+     */
+    private java.nio.channels.FileLock lockOrNone(RandomAccessFile holder) throws IOException {
+        try {
+            java.nio.channels.FileLock taken = holder.getChannel().tryLock();
+            if (taken == null) throw new IOException("the audit log " + file + " is open in another process");
+            return taken;
+        } catch (java.nio.channels.OverlappingFileLockException e) {
+            return null;
+        }
     }
 
     private void open() throws IOException {
@@ -75,28 +105,50 @@ public final class AuditLog implements AutoCloseable {
                 }
                 end -= n;
             }
-            if (end != length) f.setLength(end);
+            if (end != length) {
+                byte[] rest = new byte[(int) Math.min(length - end, 64)];
+                f.seek(end);
+                f.readFully(rest);
+                if (new String(rest, StandardCharsets.UTF_8).startsWith("{\"id\":")) {
+                    f.setLength(end); // one of ours, torn: its chunk was never fsynced, so its events are still in the database
+                } else {
+                    f.seek(length); // not ours (an edited file): kept, and ours starts on a line of its own
+                    f.write('\n');
+                    end = length + 1;
+                    log.warn("the audit log {} did not end with a line break; added one", file);
+                }
+            }
             f.getFD().sync();
             return end;
         }
     }
 
-    /** The id of the last event in the file, so a restart does not copy it twice. */
-    private static long lastId(Path file) throws IOException {
+    /** Events in one chunk at most: an fsync of the file and a transaction to forget them each. */
+    private static final int CHUNK = 10_000;
+
+    /**
+     * The ids of the file's last chunk of lines at most: events a crash between fsync and forget may have left in the
+     * database too, forgotten at the first copy (forgetting an id already gone costs nothing).
+     */
+    private static List<Long> idsAtTheEnd(Path file) throws IOException {
         long size = Files.size(file);
-        if (size == 0) return 0;
+        List<Long> ids = new ArrayList<>();
+        if (size == 0) return ids;
         try (RandomAccessFile in = new RandomAccessFile(file.toFile(), "r")) {
-            int tail = (int) Math.min(size, 64 * 1024);
+            int tail = (int) Math.min(size, 4L << 20); // a chunk's lines are ~2.5 MB
             byte[] buffer = new byte[tail];
             in.seek(size - tail);
             in.readFully(buffer);
-            String text = new String(buffer, StandardCharsets.UTF_8).stripTrailing();
-            String last = text.substring(text.lastIndexOf('\n') + 1);
-            return JSON.readTree(last).path("id").asLong(0);
-        } catch (IOException | RuntimeException e) {
-            return 0; // not one of ours: at worst one event is copied twice
+            String[] lines = new String(buffer, StandardCharsets.UTF_8).split("\n");
+            for (int i = Math.max(0, lines.length - CHUNK); i < lines.length; i++) {
+                java.util.regex.Matcher id = ID.matcher(lines[i]);
+                if (id.lookingAt()) ids.add(Long.parseLong(id.group(1)));
+            }
         }
+        return ids;
     }
+
+    private static final java.util.regex.Pattern ID = java.util.regex.Pattern.compile("\\{\"id\":(\\d{1,18})[,}]");
 
     /**
      * Copies the audit events the database holds (written in the same transactions as the deletions they
@@ -108,26 +160,22 @@ public final class AuditLog implements AutoCloseable {
     }
 
     private void copy(RetentionRecords records) {
-        if (lastWrittenId > 0) {
-            records.forgetAuditEvents(0, lastWrittenId); // copied before a crash that came before the database forgot them
-            lastWrittenId = 0;
+        if (!unforgotten.isEmpty()) {
+            records.forgetAuditEvents(unforgotten); // copied before a failure or crash that came before the database forgot them
+            unforgotten = List.of();
         }
         // Chunks of 10,000: each costs an fsync of the file and a transaction to forget it (a collection of 5,000,000
         // blobs leaves a million events). Each event is written as it is read: a chunk held in memory outlived the
         // young collections its copying set off, and a million events left the old generation 60 MiB fuller for good.
         while (true) {
-            // The ids copied, as runs of consecutive ones: on PostgreSQL an event may commit after this read with a lower
-            // id than one copied, so "everything up to the last" would forget it uncopied.
-            List<long[]> runs = new ArrayList<>();
-            int read;
+            List<Long> copied = new ArrayList<>();
             try {
-                read = records.readAuditEvents(10_000, e -> {
+                if (records.readAuditEvents(CHUNK, e -> {
                     write(e);
-                    long[] run = runs.isEmpty() ? null : runs.getLast();
-                    if (run != null && run[1] + 1 == e.id()) run[1] = e.id();
-                    else runs.add(new long[]{e.id(), e.id()});
-                });
-                if (read == 0) return;
+                    copied.add(e.id());
+                }) == 0) {
+                    return;
+                }
                 out.flush();
                 stream.getFD().sync();
                 syncedLength = Files.size(file);
@@ -135,9 +183,9 @@ public final class AuditLog implements AutoCloseable {
                 cutBackToWholeLines();
                 throw e instanceof IOException io ? new UncheckedIOException("cannot write the audit log " + file, io) : (RuntimeException) e;
             }
-            lastWrittenId = runs.getLast()[1]; // on the disk: a failure to forget now repeats nothing after a restart...
-            for (long[] run : runs) records.forgetAuditEvents(run[0], run[1]);
-            lastWrittenId = 0; // ...and nothing now
+            unforgotten = copied; // on the disk: if forgetting fails, the next copy forgets them first instead of copying them again
+            records.forgetAuditEvents(copied);
+            unforgotten = List.of();
         }
     }
 
@@ -180,6 +228,10 @@ public final class AuditLog implements AutoCloseable {
 
     @Override
     public synchronized void close() throws IOException {
-        out.close();
+        try {
+            out.close();
+        } finally {
+            lockHolder.close(); // and the lock with it
+        }
     }
 }

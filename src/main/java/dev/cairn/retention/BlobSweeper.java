@@ -192,8 +192,8 @@ final class BlobSweeper {
     /** Sweeps one batch of marked blobs, then copies its audit events to the log, and counts what went. */
     private void sweepBatch(List<Digest> marked, Instant cutoff, Tally<CollectionReport.DeletedBlob> deleted, boolean drain) {
         Map<Digest, RetentionRecords.DeletedBlobRecord> freed = sweepMarked(marked, cutoff);
-        // per batch, so that the log follows a long sweep (and tells how far a crash let it go); not while evictions on
-        // another thread write events: on PostgreSQL their ids are not in commit order, and a drain forgets by "id <= last"
+        // per batch, so that the log follows a long sweep (and tells how far a crash let it go); not behind the evictions,
+        // which write events meanwhile: one copy when they are done costs one fsync and one hold of the audit lock, not one a batch
         if (drain) audit.drain(metadata);
         for (Map.Entry<Digest, RetentionRecords.DeletedBlobRecord> blob : freed.entrySet()) {
             String reason = blob.getValue().reason().wireName();
@@ -333,7 +333,14 @@ final class BlobSweeper {
      */
     Map<Digest, RetentionRecords.DeletedBlobRecord> sweepMarked(List<Digest> digests, Instant cutoff) {
         return digestLocks.withLocks(digests, () -> {
-            Map<Digest, RetentionRecords.DeletedBlobRecord> deleted = metadata.sweepBlobs(digests, cutoff);
+            Map<Digest, RetentionRecords.DeletedBlobRecord> deleted;
+            try {
+                deleted = metadata.sweepBlobs(digests, cutoff);
+            } catch (dev.cairn.metadata.SweptInPartException e) {
+                // records of part of the batch went before the rest failed: their files go too, or they would wait for the orphan walk
+                io(() -> blobs.deleteAll(List.copyOf(e.swept().keySet())));
+                throw e;
+            }
             io(() -> blobs.deleteAll(List.copyOf(deleted.keySet())));
             return deleted;
         });

@@ -139,4 +139,75 @@ class AuditLogTest {
             pg.dropDatabase(url);
         }
     }
+
+    /** The same race, with the forget failing (or the node stopping) between the copy and the forget. */
+    @Test
+    void onPostgresALateEventSurvivesAFailedForgetAndARestart(@TempDir Path dir) throws Exception {
+        Postgres pg = Postgres.shared();
+        String url = pg.newDatabase();
+        Path file = dir.resolve("audit.log");
+        try (JdbcMetadataStore store = JdbcMetadataStore.postgres(url, pg.user(), pg.password(), 4);
+             Connection late = pg.connect(url)) {
+            late.setAutoCommit(false);
+            try (Statement s = late.createStatement()) {
+                s.execute("INSERT INTO audit_events (at, kind, repository, digest, tags, bytes, reason) "
+                        + "VALUES (0, 'manifest', 'r', 'late', '', 1, 'deleted')");
+            }
+            addEvents(store, 3, "e-");
+            RetentionRecords forgetFails = (RetentionRecords) Proxy.newProxyInstance(RetentionRecords.class.getClassLoader(),
+                    new Class<?>[]{RetentionRecords.class}, (proxy, method, args) -> {
+                        if (method.getName().equals("forgetAuditEvents")) throw new IllegalStateException("the node stops");
+                        try {
+                            return method.invoke(store, args);
+                        } catch (InvocationTargetException e) {
+                            throw e.getCause();
+                        }
+                    });
+            try (AuditLog audit = new AuditLog(file, store.locks())) {
+                assertThatThrownBy(() -> audit.drain(forgetFails)).hasMessageContaining("the node stops");
+            }
+            late.commit(); // event 1, below every id copied
+            try (AuditLog audit = new AuditLog(file, store.locks())) { // a restart
+                audit.drain(store);
+            }
+            assertThat(ids(file)).containsExactly(2L, 3L, 4L, 1L);
+            assertThat(store.auditEvents(10)).isEmpty();
+        } finally {
+            pg.dropDatabase(url);
+        }
+    }
+
+    @Test
+    void aFileNotOursIsKeptWholeAndASecondWriterIsRefused(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("audit.log");
+        Files.writeString(file, "kept by an admin, no line break", StandardCharsets.UTF_8);
+        try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"));
+             AuditLog audit = new AuditLog(file, store.locks())) {
+            // another process (a restart overlapping the old one) cannot open it
+            Process other = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                    System.getProperty("java.class.path"), "dev.cairn.retention.AuditLogTest$OpenOnce", file.toString())
+                    .redirectErrorStream(true).start();
+            String said = new String(other.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertThat(other.waitFor()).as(said).isEqualTo(3);
+            assertThat(said).contains("open in another process");
+            addEvents(store, 2, "f-");
+            audit.drain(store);
+            List<String> lines = Files.readAllLines(file);
+            assertThat(lines).first().isEqualTo("kept by an admin, no line break");
+            assertThat(lines).hasSize(3);
+        }
+    }
+
+    /** Opens the log at args[0] in a process of its own: exit 0 when it could, 3 when it was refused. */
+    public static final class OpenOnce {
+        public static void main(String[] args) throws Exception {
+            try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(Path.of(args[0]).resolveSibling("other.db"));
+                 AuditLog audit = new AuditLog(Path.of(args[0]), store.locks())) {
+                System.exit(0);
+            } catch (java.io.IOException e) {
+                System.out.println(e.getMessage());
+                System.exit(3);
+            }
+        }
+    }
 }
