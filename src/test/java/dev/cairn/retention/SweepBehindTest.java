@@ -273,6 +273,48 @@ class SweepBehindTest {
         }
     }
 
+    /**
+     * A split sweep whose last part keeps failing: the parts that committed deleted their records, so their files go
+     * too, before the failure is reported (a file without a record would wait hours for the orphan walk).
+     */
+    @Test
+    void onPostgresASplitSweepThatFailsPartWayStillDeletesTheFilesOfWhatWent(@TempDir Path dir) throws Exception {
+        dev.cairn.testing.Postgres pg = dev.cairn.testing.Postgres.shared();
+        String url = pg.newDatabase();
+        try (JdbcMetadataStore store = JdbcMetadataStore.postgres(url, pg.user(), pg.password(), 8);
+             FileBlobStore blobs = new FileBlobStore(dir.resolve("blobs"))) {
+            Map<Integer, List<Digest>> layers = seed(store, blobs);
+            Digest stuck = layers.get(0).getFirst(); // the least recently used image's: in the first batch the sweep takes
+            try (java.sql.Connection c = pg.admin(url.substring(url.lastIndexOf('/') + 1)); java.sql.Statement s = c.createStatement()) {
+                s.execute("""
+                        CREATE FUNCTION always_losing() RETURNS trigger LANGUAGE plpgsql AS $$
+                        BEGIN
+                          IF OLD.digest = '%s' THEN RAISE EXCEPTION 'scripted conflict' USING ERRCODE = 'serialization_failure'; END IF;
+                          RETURN OLD;
+                        END $$""".formatted(stuck));
+                s.execute("CREATE TRIGGER always_losing AFTER DELETE ON blobs FOR EACH ROW EXECUTE FUNCTION always_losing()");
+            }
+            RetentionRecords records = records(store, (method, args) -> { }, (method, result) -> { });
+            RetentionPolicy policy = new RetentionPolicy(store.storedBytes() * 10 / 12, 0.95, LOW, false, Duration.ZERO, Duration.ofHours(1),
+                    Optional.empty(), List.of());
+            try (CacheKeeper keeper = keeper(store, records, blobs, policy, dir.resolve("audit.log"))) {
+                assertThatThrownBy(() -> keeper.collect(false)).isInstanceOf(CollectionFailure.class);
+            }
+            int recordsGone = 0;
+            for (List<Digest> image : layers.values()) {
+                for (Digest layer : image) {
+                    boolean recorded = store.blobRecordExists(layer);
+                    if (!recorded) recordsGone++;
+                    assertThat(blobs.stat(layer).isPresent()).as("file of %s (record there: %s)", layer, recorded).isEqualTo(recorded);
+                }
+            }
+            assertThat(recordsGone).as("parts of the batch went before the stuck one failed").isGreaterThan(0);
+            assertThat(store.blobRecordExists(stuck)).isTrue();
+        } finally {
+            pg.dropDatabase(url);
+        }
+    }
+
     private static boolean sweepThreadAlive() {
         return Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals("cairn-sweep-behind") && t.isAlive());
     }
