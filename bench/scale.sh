@@ -158,13 +158,13 @@ for total in $SCALE_BLOBS; do
   else
     gc_line="took_ms=failed $LG_OUT"
   fi
-  failures=$(curl -s --max-time 10 "http://127.0.0.1:$P_SCALE/metrics" | awk '/^cairn_gc_failures_total/ {printf "%d", $2}')
+  failures=$(curl -s --max-time 10 "http://127.0.0.1:$P_SCALE/metrics" | awk '/^cairn_gc_failures_total/ {printf "%d", $2}' || true)
   alive=yes
   kill -0 "$gc_pid" 2>/dev/null || alive=no
   gc_rss=$(peak_rss_mib "$gc_pid" 2>/dev/null || echo nan)
   log "  collection: $gc_line; collector failures ${failures:-?}; peak RSS $gc_rss MiB; process alive: $alive"
   # the first collection since the start is the one asked for (pushes over the budget may start more after it)
-  phases=$(grep -o 'collection: evicted.* ms (.*)' "$WORK/scale-$total.log" | head -1 | sed 's/.* ms (\(.*\))$/\1/')
+  phases=$(grep -o 'collection: evicted.* ms (.*)' "$WORK/scale-$total.log" | head -1 | sed 's/.* ms (\(.*\))$/\1/' || true)
   printf '%s\t%s\n' "$total" "${phases:-not logged}" >>"$SCALE_PHASES"
   stop_pid "$gc_pid"
   took=$(kv took_ms "$gc_line")
