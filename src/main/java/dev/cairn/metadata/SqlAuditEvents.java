@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Optional;
 
 import static dev.cairn.metadata.Statements.bind;
+import static dev.cairn.metadata.Statements.placeholders;
 import static dev.cairn.metadata.Statements.update;
 
 /**
@@ -116,7 +117,7 @@ final class SqlAuditEvents {
             // ids go to rolled-back inserts, and two threads' events interleave), and a statement a run took seconds
             for (int from = 0; from < ids.size(); from += 500) {
                 List<Long> part = ids.subList(from, Math.min(ids.size(), from + 500));
-                update(c, "DELETE FROM audit_events WHERE id IN (" + String.join(",", java.util.Collections.nCopies(part.size(), "?")) + ")",
+                update(c, "DELETE FROM audit_events WHERE id IN (" + placeholders(part.size()) + ")",
                         part.toArray());
             }
             return null;

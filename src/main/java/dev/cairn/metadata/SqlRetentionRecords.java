@@ -22,6 +22,7 @@ import java.util.Optional;
 
 import static dev.cairn.metadata.SqlAuditEvents.insertAuditEvent;
 import static dev.cairn.metadata.Statements.bind;
+import static dev.cairn.metadata.Statements.placeholders;
 import static dev.cairn.metadata.Statements.strings;
 import static dev.cairn.metadata.Statements.update;
 
@@ -72,6 +73,11 @@ final class SqlRetentionRecords {
      */
     private static final int BATCH_TRIES = 3;
 
+    /** A batch of {@code items} gets {@link #BATCH_TRIES} before it is split; a single item the usual number. */
+    private static int triesFor(int items) {
+        return items > 1 ? BATCH_TRIES : SqlDatabase.SERIALIZATION_RETRIES;
+    }
+
     List<Evicted> evict(List<? extends Deletion> deletions, ReadProtection protection, Instant now, long bytesToFree) {
         try {
             return evictTogether(deletions, protection, now, bytesToFree);
@@ -102,7 +108,7 @@ final class SqlRetentionRecords {
                 }
                 return results;
             }
-        }, deletions.size() > 1 ? BATCH_TRIES : SqlDatabase.SERIALIZATION_RETRIES);
+        }, triesFor(deletions.size()));
     }
 
     /** A unit member's row as the deleting transaction reads it. */
@@ -218,11 +224,6 @@ final class SqlRetentionRecords {
         }
         return subject.isEmpty() || gone.contains(subject.get())
                 || !st.exists("SELECT 1 FROM manifests WHERE repository = ? AND digest = ? AND retired_until IS NULL", repo, subject.get());
-    }
-
-    /** {@code n} JDBC placeholders for an IN list: "?, ?, ?". */
-    private static String placeholders(int n) {
-        return String.join(", ", java.util.Collections.nCopies(n, "?"));
     }
 
     /** Digests asked about per statement: a few statements per entry instead of two per blob it referenced. */
@@ -414,7 +415,7 @@ final class SqlRetentionRecords {
                 }
                 return markedHere;
             }
-        }, pageSize > 1 ? BATCH_TRIES : SqlDatabase.SERIALIZATION_RETRIES);
+        }, triesFor(pageSize));
     }
 
     private static final String SLICE_OF_LINKS = "sweep.link-slice-after";
@@ -598,7 +599,7 @@ final class SqlRetentionRecords {
                 }
             }
             return deleted;
-        }, digests.size() > 1 ? BATCH_TRIES : SqlDatabase.SERIALIZATION_RETRIES);
+        }, triesFor(digests.size()));
     }
 
     java.util.Set<Digest> blobRecordsAmong(java.util.Collection<Digest> digests) {

@@ -88,6 +88,11 @@ final class Statements implements AutoCloseable {
         }
     }
 
+    /** {@code n} JDBC placeholders for an IN list: "?, ?, ?". */
+    static String placeholders(int n) {
+        return String.join(", ", java.util.Collections.nCopies(n, "?"));
+    }
+
     static void bind(PreparedStatement s, Object... args) throws SQLException {
         for (int i = 0; i < args.length; i++) {
             s.setObject(i + 1, args[i]);

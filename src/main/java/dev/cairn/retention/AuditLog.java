@@ -45,7 +45,6 @@ public final class AuditLog implements AutoCloseable {
     private List<Long> unforgotten;
     /** Held while the log is open: one writer only (a restart overlapping the old process, nodes sharing a directory). */
     private final RandomAccessFile lockHolder;
-    private final java.nio.channels.FileLock lock;
 
     public AuditLog(Path file, ClusterLocks locks) throws IOException {
         this.file = file;
@@ -55,7 +54,7 @@ public final class AuditLog implements AutoCloseable {
         // would drop a lock held on it
         this.lockHolder = new RandomAccessFile(file.resolveSibling(file.getFileName() + ".lock").toFile(), "rw");
         try {
-            this.lock = lockOrNone(lockHolder);
+            claim(lockHolder);
             this.syncedLength = wholeLines(file);
             this.unforgotten = idsAtTheEnd(file);
             open();
@@ -66,16 +65,15 @@ public final class AuditLog implements AutoCloseable {
     }
 
     /**
-     * The file's lock, against another process writing it; none when this process holds it already (the JVM keeps one
-     * lock per file for all its channels: tests that open several logs on one file).
+     * Locks the file against another process writing it, for as long as {@code holder} is open; takes nothing when this
+     * process holds the lock already (the JVM keeps one lock per file for all its channels: tests that open several logs
+     * on one file).
      */
-    private java.nio.channels.FileLock lockOrNone(RandomAccessFile holder) throws IOException {
+    private void claim(RandomAccessFile holder) throws IOException {
         try {
-            java.nio.channels.FileLock taken = holder.getChannel().tryLock();
-            if (taken == null) throw new IOException("the audit log " + file + " is open in another process");
-            return taken;
+            if (holder.getChannel().tryLock() == null) throw new IOException("the audit log " + file + " is open in another process");
         } catch (java.nio.channels.OverlappingFileLockException e) {
-            return null;
+            // this process has it
         }
     }
 

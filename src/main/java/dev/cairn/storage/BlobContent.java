@@ -58,17 +58,7 @@ public interface BlobContent {
      * Removes these blobs' bytes, as {@link #delete} each, in as few round trips as the store allows (the
      * collector's sweep removes thousands at a time). Every one is tried; the first failure is thrown after.
      */
-    default void deleteAll(List<Digest> digests) throws IOException {
-        IOException failure = null;
-        for (Digest digest : digests) {
-            try {
-                delete(digest);
-            } catch (IOException e) {
-                if (failure == null) failure = e;
-            }
-        }
-        if (failure != null) throw failure;
-    }
+    void deleteAll(List<Digest> digests) throws IOException;
 
     /**
      * True when asking the store costs a network round trip (an object store); then callers trust the

@@ -42,6 +42,34 @@ class AuditLogTest {
         return ids;
     }
 
+    private interface Hook {
+        void call(String method) throws Exception;
+    }
+
+    /** The store's records, with {@code before} and {@code after} run around each call (a seam, not a stand-in). */
+    private static RetentionRecords around(RetentionRecords store, Hook before, Hook after) {
+        return (RetentionRecords) Proxy.newProxyInstance(RetentionRecords.class.getClassLoader(), new Class<?>[]{RetentionRecords.class},
+                (proxy, method, args) -> {
+                    before.call(method.getName());
+                    try {
+                        return method.invoke(store, args);
+                    } catch (InvocationTargetException e) {
+                        throw e.getCause();
+                    } finally {
+                        after.call(method.getName());
+                    }
+                });
+    }
+
+    /** An event inserted on {@code late} and not committed: it holds the lowest id until it commits. */
+    private static void beginLateEvent(Connection late) throws Exception {
+        late.setAutoCommit(false);
+        try (Statement s = late.createStatement()) {
+            s.execute("INSERT INTO audit_events (at, kind, repository, digest, tags, bytes, reason) "
+                    + "VALUES (0, 'manifest', 'r', 'late', '', 1, 'deleted')");
+        }
+    }
+
     @Test
     void aTornLastLineIsCutAtOpenAndItsEventCopiedWhole(@TempDir Path dir) throws Exception {
         try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"))) {
@@ -83,17 +111,9 @@ class AuditLogTest {
         try (JdbcMetadataStore store = JdbcMetadataStore.sqlite(dir.resolve("cairn.db"));
              AuditLog audit = new AuditLog(dir.resolve("audit.log"), store.locks())) {
             AtomicBoolean failing = new AtomicBoolean(true);
-            RetentionRecords records = (RetentionRecords) Proxy.newProxyInstance(RetentionRecords.class.getClassLoader(),
-                    new Class<?>[]{RetentionRecords.class}, (proxy, method, args) -> {
-                        if (method.getName().equals("forgetAuditEvents") && failing.getAndSet(false)) {
-                            throw new IllegalStateException("the database blinked");
-                        }
-                        try {
-                            return method.invoke(store, args);
-                        } catch (InvocationTargetException e) {
-                            throw e.getCause();
-                        }
-                    });
+            RetentionRecords records = around(store, method -> {
+                if (method.equals("forgetAuditEvents") && failing.getAndSet(false)) throw new IllegalStateException("the database blinked");
+            }, method -> { });
             addEvents(store, 50, "c-");
             assertThatThrownBy(() -> audit.drain(records)).hasMessageContaining("blinked");
             audit.drain(records);
@@ -115,22 +135,11 @@ class AuditLogTest {
         try (JdbcMetadataStore store = JdbcMetadataStore.postgres(url, pg.user(), pg.password(), 4);
              AuditLog audit = new AuditLog(dir.resolve("audit.log"), store.locks());
              Connection late = pg.connect(url)) {
-            late.setAutoCommit(false);
-            try (Statement s = late.createStatement()) {
-                s.execute("INSERT INTO audit_events (at, kind, repository, digest, tags, bytes, reason) "
-                        + "VALUES (0, 'manifest', 'r', 'late', '', 1, 'deleted')");
-            }
+            beginLateEvent(late);
             addEvents(store, 3, "d-");
-            RetentionRecords committingMidway = (RetentionRecords) Proxy.newProxyInstance(RetentionRecords.class.getClassLoader(),
-                    new Class<?>[]{RetentionRecords.class}, (proxy, method, args) -> {
-                        try {
-                            return method.invoke(store, args);
-                        } catch (InvocationTargetException e) {
-                            throw e.getCause();
-                        } finally {
-                            if (method.getName().equals("readAuditEvents")) late.commit(); // after the read, before the forget
-                        }
-                    });
+            RetentionRecords committingMidway = around(store, method -> { }, method -> {
+                if (method.equals("readAuditEvents")) late.commit(); // after the read, before the forget
+            });
             audit.drain(committingMidway);
             // "everything up to the last id copied" would have forgotten event 1 unread; it is read in the next round
             assertThat(ids(dir.resolve("audit.log"))).containsExactly(2L, 3L, 4L, 1L);
@@ -148,21 +157,11 @@ class AuditLogTest {
         Path file = dir.resolve("audit.log");
         try (JdbcMetadataStore store = JdbcMetadataStore.postgres(url, pg.user(), pg.password(), 4);
              Connection late = pg.connect(url)) {
-            late.setAutoCommit(false);
-            try (Statement s = late.createStatement()) {
-                s.execute("INSERT INTO audit_events (at, kind, repository, digest, tags, bytes, reason) "
-                        + "VALUES (0, 'manifest', 'r', 'late', '', 1, 'deleted')");
-            }
+            beginLateEvent(late);
             addEvents(store, 3, "e-");
-            RetentionRecords forgetFails = (RetentionRecords) Proxy.newProxyInstance(RetentionRecords.class.getClassLoader(),
-                    new Class<?>[]{RetentionRecords.class}, (proxy, method, args) -> {
-                        if (method.getName().equals("forgetAuditEvents")) throw new IllegalStateException("the node stops");
-                        try {
-                            return method.invoke(store, args);
-                        } catch (InvocationTargetException e) {
-                            throw e.getCause();
-                        }
-                    });
+            RetentionRecords forgetFails = around(store, method -> {
+                if (method.equals("forgetAuditEvents")) throw new IllegalStateException("the node stops");
+            }, method -> { });
             try (AuditLog audit = new AuditLog(file, store.locks())) {
                 assertThatThrownBy(() -> audit.drain(forgetFails)).hasMessageContaining("the node stops");
             }

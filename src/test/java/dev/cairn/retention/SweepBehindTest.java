@@ -231,19 +231,13 @@ class SweepBehindTest {
         try (JdbcMetadataStore store = JdbcMetadataStore.postgres(url, pg.user(), pg.password(), 8);
              FileBlobStore blobs = new FileBlobStore(dir.resolve("blobs"))) {
             Map<Integer, List<Digest>> layers = seed(store, blobs);
-            try (java.sql.Connection c = pg.admin(url.substring(url.lastIndexOf('/') + 1)); java.sql.Statement s = c.createStatement()) {
-                s.execute("""
-                        CREATE FUNCTION one_row_a_transaction() RETURNS trigger LANGUAGE plpgsql AS $$
-                        DECLARE n int := coalesce(nullif(current_setting('cairn_test.rows_' || TG_TABLE_NAME, true), ''), '0')::int + 1;
-                        BEGIN
-                          PERFORM set_config('cairn_test.rows_' || TG_TABLE_NAME, n::text, true);
-                          IF n > 1 THEN RAISE EXCEPTION 'scripted conflict' USING ERRCODE = 'serialization_failure'; END IF;
-                          RETURN OLD;
-                        END $$""");
-                for (String table : List.of("manifests", "blobs", "new_links")) {
-                    s.execute("CREATE TRIGGER one_row_a_transaction AFTER DELETE ON " + table + " FOR EACH ROW EXECUTE FUNCTION one_row_a_transaction()");
-                }
-            }
+            onDelete(pg, url, """
+                    DECLARE n int := coalesce(nullif(current_setting('cairn_test.rows_' || TG_TABLE_NAME, true), ''), '0')::int + 1;
+                    BEGIN
+                      PERFORM set_config('cairn_test.rows_' || TG_TABLE_NAME, n::text, true);
+                      IF n > 1 THEN RAISE EXCEPTION 'scripted conflict' USING ERRCODE = 'serialization_failure'; END IF;
+                      RETURN OLD;
+                    END""", "manifests", "blobs", "new_links");
             AtomicInteger evictCalls = new AtomicInteger();
             RetentionRecords records = records(store, (method, args) -> {
                 if (method.equals("evict")) evictCalls.incrementAndGet();
@@ -285,15 +279,11 @@ class SweepBehindTest {
              FileBlobStore blobs = new FileBlobStore(dir.resolve("blobs"))) {
             Map<Integer, List<Digest>> layers = seed(store, blobs);
             Digest stuck = layers.get(0).getFirst(); // the least recently used image's: in the first batch the sweep takes
-            try (java.sql.Connection c = pg.admin(url.substring(url.lastIndexOf('/') + 1)); java.sql.Statement s = c.createStatement()) {
-                s.execute("""
-                        CREATE FUNCTION always_losing() RETURNS trigger LANGUAGE plpgsql AS $$
-                        BEGIN
-                          IF OLD.digest = '%s' THEN RAISE EXCEPTION 'scripted conflict' USING ERRCODE = 'serialization_failure'; END IF;
-                          RETURN OLD;
-                        END $$""".formatted(stuck));
-                s.execute("CREATE TRIGGER always_losing AFTER DELETE ON blobs FOR EACH ROW EXECUTE FUNCTION always_losing()");
-            }
+            onDelete(pg, url, """
+                    BEGIN
+                      IF OLD.digest = '%s' THEN RAISE EXCEPTION 'scripted conflict' USING ERRCODE = 'serialization_failure'; END IF;
+                      RETURN OLD;
+                    END""".formatted(stuck), "blobs");
             RetentionRecords records = records(store, (method, args) -> { }, (method, result) -> { });
             RetentionPolicy policy = new RetentionPolicy(store.storedBytes() * 10 / 12, 0.95, LOW, false, Duration.ZERO, Duration.ofHours(1),
                     Optional.empty(), List.of());
@@ -312,6 +302,16 @@ class SweepBehindTest {
             assertThat(store.blobRecordExists(stuck)).isTrue();
         } finally {
             pg.dropDatabase(url);
+        }
+    }
+
+    /** Runs PL/pgSQL {@code body} after each row deleted from {@code tables}, in the database behind {@code url}. */
+    private static void onDelete(dev.cairn.testing.Postgres pg, String url, String body, String... tables) throws Exception {
+        try (java.sql.Connection c = pg.admin(url.substring(url.lastIndexOf('/') + 1)); java.sql.Statement s = c.createStatement()) {
+            s.execute("CREATE FUNCTION scripted_delete() RETURNS trigger LANGUAGE plpgsql AS $$ " + body + " $$");
+            for (String table : tables) {
+                s.execute("CREATE TRIGGER scripted_delete AFTER DELETE ON " + table + " FOR EACH ROW EXECUTE FUNCTION scripted_delete()");
+            }
         }
     }
 
