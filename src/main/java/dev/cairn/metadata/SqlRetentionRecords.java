@@ -97,112 +97,29 @@ final class SqlRetentionRecords {
             try (Statements st = new Statements(c)) {
                 List<Evicted> results = new ArrayList<>();
                 long freed = 0;
-                for (Deletion deletion : deletions) {
-                    if (freed >= bytesToFree) break;
-                    Evicted result = switch (deletion) {
-                        case UnitDeletion unit -> deleteUnitIfUnchanged(st, unit, protection, now);
-                        case RetentionRecords.EntryDeletion entry -> SqlKeyedEntries.deleteIfUnchanged(st, entry, protection, now);
-                    };
-                    results.add(result);
-                    freed += result.freedBytes();
+                int next = 0;
+                while (next < deletions.size() && freed < bytesToFree) {
+                    if (deletions.get(next) instanceof RetentionRecords.EntryDeletion entry) {
+                        Evicted result = SqlKeyedEntries.deleteIfUnchanged(st, entry, protection, now);
+                        results.add(result);
+                        freed += result.freedBytes();
+                        next++;
+                        continue;
+                    }
+                    // a run of units, evicted together
+                    List<UnitDeletion> units = new ArrayList<>();
+                    while (next < deletions.size() && deletions.get(next) instanceof UnitDeletion unit) {
+                        units.add(unit);
+                        next++;
+                    }
+                    List<Evicted> evicted = SqlUnitEvictions.evict(c, st, units, protection, now, bytesToFree - freed);
+                    results.addAll(evicted);
+                    freed += evicted.stream().mapToLong(Evicted::freedBytes).sum();
+                    if (evicted.size() < units.size()) break;
                 }
                 return results;
             }
         }, triesFor(deletions.size()));
-    }
-
-    /** A unit member's row as the deleting transaction reads it. */
-    private record MemberRow(long size, long pushedAt, long lastUsedAt, Optional<String> subject, boolean retired) {
-    }
-
-    private static Evicted deleteUnitIfUnchanged(Statements st, UnitDeletion unit, ReadProtection protection, Instant now)
-            throws SQLException {
-        String repo = unit.repository().value();
-        String root = unit.digests().getFirst();
-        // Read in this transaction: a confirmation that committed before it counts, one that comes after finds
-        // the unit retired (and extends its stay) or gone (and answers 404).
-        Map<String, MemberRow> rows = memberRows(st, repo, unit.digests());
-        MemberRow rootRow = rows.get(root);
-        if (rootRow == null || rootRow.retired() || rootRow.pushedAt() != unit.rootPushedAt().toEpochMilli()) return Evicted.NOTHING;
-        // A manifest pushed since the unit was read (an index listing the root, say) makes it no root: it stays.
-        if (st.exists("SELECT 1 FROM manifest_references WHERE repository = ? AND reference = ?", repo, root)) return Evicted.NOTHING;
-        long lastUse = Long.MIN_VALUE;
-        for (String digest : unit.digests()) {
-            MemberRow row = rows.get(digest);
-            if (row == null) continue;
-            if (unit.usedNoLaterThan().isPresent() && row.lastUsedAt() > unit.usedNoLaterThan().get().toEpochMilli()) return Evicted.NOTHING;
-            boolean isRoot = digest.equals(root);
-            if ((!isRoot || unit.rootMustBeUntagged()) && st.exists("SELECT 1 FROM tags WHERE repository = ? AND digest = ?", repo, digest)) {
-                return Evicted.NOTHING;
-            }
-            lastUse = Math.max(lastUse, row.lastUsedAt());
-        }
-        Optional<Instant> keepUntil = protection.keepEvictedUntil(Instant.ofEpochMilli(lastUse), now);
-        java.util.Set<String> gone = new java.util.HashSet<>();
-        java.util.Set<String> referenced = new java.util.LinkedHashSet<>();
-        List<String> deleted = new ArrayList<>();
-        long ownBytes = 0;
-        // The root first, then each member once nothing outside what went holds it (no manifest left references it,
-        // its subject, if any, went or is dead), passing over the rest until none more goes: a member two members
-        // of the unit list goes once both went, whatever their order. A member held from outside stays with what
-        // holds it, and so does what it holds.
-        List<String> pending = new ArrayList<>(unit.digests());
-        boolean progress = true;
-        while (progress) {
-            progress = false;
-            for (java.util.Iterator<String> it = pending.iterator(); it.hasNext(); ) {
-                String digest = it.next();
-                MemberRow row = rows.get(digest);
-                if (row == null) {
-                    it.remove();
-                    continue;
-                }
-                if (!digest.equals(root) && (!gone.contains(root) || !releasedWith(st, repo, digest, row.subject(), gone))) continue;
-                it.remove();
-                progress = true;
-                referenced.addAll(st.strings("SELECT reference FROM manifest_references WHERE repository = ? AND manifest = ?", repo, digest));
-                List<String> tags = tagNames(st, repo, digest);
-                insertAuditEvent(st, new AuditEvent(0, Instant.now(), "manifest", Optional.of(repo), digest, tags, row.size(), unit.reason().wireName()));
-                if (!tags.isEmpty()) st.update("DELETE FROM tags WHERE repository = ? AND digest = ?", repo, digest);
-                boolean went;
-                if (keepUntil.isPresent()) {
-                    went = st.update("UPDATE manifests SET retired_until = ?, retired_limit = ? WHERE repository = ? AND digest = ?",
-                            keepUntil.get().toEpochMilli(), keepUntil.get().plus(protection.grace()).toEpochMilli(), repo, digest) > 0;
-                } else {
-                    went = st.update("DELETE FROM manifests WHERE repository = ? AND digest = ?", repo, digest) > 0;
-                    st.update("DELETE FROM manifest_references WHERE repository = ? AND manifest = ?", repo, digest);
-                }
-                if (went) {
-                    gone.add(digest);
-                    deleted.add(digest);
-                    ownBytes += row.size();
-                }
-            }
-        }
-        if (deleted.isEmpty()) return Evicted.NOTHING;
-        List<String> freed = new ArrayList<>();
-        return new Evicted(deleted, ownBytes, ownBytes + freeUnheld(st, referenced, unit.reason(), freed), freed);
-    }
-
-    /** The rows of those of {@code digests} that are manifests of the repository, in as few statements as they allow. */
-    private static Map<String, MemberRow> memberRows(Statements st, String repo, List<String> digests) throws SQLException {
-        Map<String, MemberRow> rows = new java.util.HashMap<>();
-        for (int from = 0; from < digests.size(); from += DIGESTS_PER_STATEMENT) {
-            List<String> part = digests.subList(from, Math.min(digests.size(), from + DIGESTS_PER_STATEMENT));
-            PreparedStatement s = st.prepare("SELECT digest, size, pushed_at, last_used_at, subject, retired_until FROM manifests "
-                    + "WHERE repository = ? AND digest IN (" + placeholders(part.size()) + ")");
-            List<Object> args = new ArrayList<>(List.of(repo));
-            args.addAll(part);
-            bind(s, args.toArray());
-            try (ResultSet r = s.executeQuery()) {
-                while (r.next()) {
-                    r.getLong(6);
-                    boolean retired = !r.wasNull();
-                    rows.put(r.getString(1), new MemberRow(r.getLong(2), r.getLong(3), r.getLong(4), Optional.ofNullable(r.getString(5)), retired));
-                }
-            }
-        }
-        return rows;
     }
 
     /**
@@ -216,18 +133,8 @@ final class SqlRetentionRecords {
         return names;
     }
 
-    /** Whether a member goes with the manifests {@code gone}: nothing else references it, and its subject, if any, is gone or dead. */
-    private static boolean releasedWith(Statements st, String repo, String digest, Optional<String> subject, java.util.Set<String> gone)
-            throws SQLException {
-        for (String referrer : st.strings("SELECT manifest FROM manifest_references WHERE repository = ? AND reference = ?", repo, digest)) {
-            if (!gone.contains(referrer)) return false;
-        }
-        return subject.isEmpty() || gone.contains(subject.get())
-                || !st.exists("SELECT 1 FROM manifests WHERE repository = ? AND digest = ? AND retired_until IS NULL", repo, subject.get());
-    }
-
-    /** Digests asked about per statement: a few statements per entry instead of two per blob it referenced. */
-    private static final int DIGESTS_PER_STATEMENT = 64;
+    /** Digests asked about per statement: the candidates of a batch of evictions in a few statements. */
+    private static final int DIGESTS_PER_STATEMENT = 256;
 
     /**
      * Of the {@code candidates} (digests an evicted entry referenced), the stored blobs nothing holds any more: no
@@ -235,34 +142,40 @@ final class SqlRetentionRecords {
      * event, adds its digest to {@code freed} and returns their bytes.
      */
     static long freeUnheld(Statements st, java.util.Collection<String> candidates, DeletionReason reason, List<String> freed) throws SQLException {
-        long bytes = 0;
+        Map<String, Long> unheld = unheld(st, candidates);
+        mark(st, List.copyOf(unheld.keySet()), reason);
+        freed.addAll(unheld.keySet());
+        return unheld.values().stream().mapToLong(Long::longValue).sum();
+    }
+
+    /** Of the {@code candidates}, the stored blobs nothing holds any more, with their sizes, in the candidates' order. */
+    static Map<String, Long> unheld(Statements st, java.util.Collection<String> candidates) throws SQLException {
+        Map<String, Long> unheld = new java.util.LinkedHashMap<>();
         List<String> all = List.copyOf(new java.util.LinkedHashSet<>(candidates));
         for (int from = 0; from < all.size(); from += DIGESTS_PER_STATEMENT) {
             List<String> part = all.subList(from, Math.min(all.size(), from + DIGESTS_PER_STATEMENT));
-            String in = placeholders(part.size());
-            PreparedStatement unheld = st.prepare("SELECT b.digest, b.size FROM blobs b WHERE b.digest IN (" + in + ") AND NOT EXISTS ("
-                    + LIVE_REFERENCE + ") AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = b.digest)");
-            bind(unheld, part.toArray());
-            List<Object> marked = new ArrayList<>(List.of(reason.wireName())); // the reason, then the digests
-            try (ResultSet r = unheld.executeQuery()) {
-                while (r.next()) {
-                    marked.add(r.getString(1));
-                    freed.add(r.getString(1));
-                    bytes += r.getLong(2);
-                }
-            }
-            if (marked.size() > 1) {
-                List<Object> rows = new ArrayList<>();
-                for (Object digest : marked.subList(1, marked.size())) {
-                    rows.add(digest);
-                    rows.add(reason.wireName());
-                }
-                // the eviction's reason replaces a mark's "unreferenced": it says why the blob went
-                st.update("INSERT INTO sweep_marks (digest, reason) VALUES " + String.join(", ", java.util.Collections.nCopies(marked.size() - 1, "(?, ?)"))
-                        + " ON CONFLICT (digest) DO UPDATE SET reason = excluded.reason", rows.toArray());
+            PreparedStatement s = st.prepare("SELECT b.digest, b.size FROM blobs b WHERE b.digest IN (" + placeholders(part.size())
+                    + ") AND NOT EXISTS (" + LIVE_REFERENCE + ") AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = b.digest)");
+            bind(s, part.toArray());
+            try (ResultSet r = s.executeQuery()) {
+                while (r.next()) unheld.put(r.getString(1), r.getLong(2));
             }
         }
-        return bytes;
+        return unheld;
+    }
+
+    /** Marks {@code digests} for the sweep with an eviction's {@code reason}, which replaces a mark's "unreferenced": it says why the blob went. */
+    static void mark(Statements st, List<String> digests, DeletionReason reason) throws SQLException {
+        for (int from = 0; from < digests.size(); from += DIGESTS_PER_STATEMENT) {
+            List<String> part = digests.subList(from, Math.min(digests.size(), from + DIGESTS_PER_STATEMENT));
+            List<Object> rows = new ArrayList<>(part.size() * 2);
+            for (String digest : part) {
+                rows.add(digest);
+                rows.add(reason.wireName());
+            }
+            st.update("INSERT INTO sweep_marks (digest, reason) VALUES " + String.join(", ", java.util.Collections.nCopies(part.size(), "(?, ?)"))
+                    + " ON CONFLICT (digest) DO UPDATE SET reason = excluded.reason", rows.toArray());
+        }
     }
 
     int deleteRetiredManifests(Instant now, int limit) {

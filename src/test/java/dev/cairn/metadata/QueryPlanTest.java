@@ -21,28 +21,27 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class QueryPlanTest {
     /** A lookup, and the index and columns its plan must search by. */
-    private static final Map<String, String> LOOKUPS = Map.of(
-            // which members of a unit list this one (the eviction, per member)
-            "SELECT manifest FROM manifest_references WHERE repository = ? AND reference = ?",
-            "manifest_references_by_reference_repository (reference=? AND repository=?)",
-            // is a root listed by another manifest (the eviction, per unit)
-            "SELECT 1 FROM manifest_references WHERE repository = ? AND reference = ?",
-            "manifest_references_by_reference_repository (reference=? AND repository=?)",
-            // a unit's references (the eviction, per member)
-            "SELECT reference FROM manifest_references WHERE repository = ? AND manifest = ?",
-            "PRIMARY KEY (repository=? AND manifest=?)",
+    private static final Map<String, String> LOOKUPS = Map.ofEntries(
+            // a manifest's references (the deletion of retired manifests)
+            Map.entry("SELECT reference FROM manifest_references WHERE repository = ? AND manifest = ?", "PRIMARY KEY (repository=? AND manifest=?)"),
             // does a live manifest anywhere hold the blob (the eviction and the sweep, per blob)
-            "SELECT 1 FROM manifest_references r WHERE r.reference = ?",
-            "manifest_references_by_reference_repository (reference=?)",
+            Map.entry("SELECT 1 FROM manifest_references r WHERE r.reference = ?", "manifest_references_by_reference_repository (reference=?)"),
             // the sweep: a blob's links, and whether a repository still links it
-            "SELECT 1 FROM repository_blobs l WHERE l.digest = ?",
-            "repository_blobs_by_digest (digest=?)",
+            Map.entry("SELECT 1 FROM repository_blobs l WHERE l.digest = ?", "repository_blobs_by_digest (digest=?)"),
             // what the marked blobs nothing holds weigh (the budget's plan, once a collection): driven by the marks
-            SqlEntryListing.UNHELD_BLOB_BYTES,
-            "sqlite_autoindex_sweep_marks_1 FOR IN-OPERATOR",
+            Map.entry(SqlEntryListing.UNHELD_BLOB_BYTES, "sqlite_autoindex_sweep_marks_1 FOR IN-OPERATOR"),
             // the look at new links: is the link's blob referenced in its repository
-            "SELECT 1 FROM manifest_references r WHERE r.repository = ? AND r.reference = ?",
-            "manifest_references_by_reference_repository (reference=? AND repository=?)");
+            Map.entry("SELECT 1 FROM manifest_references r WHERE r.repository = ? AND r.reference = ?", "manifest_references_by_reference_repository (reference=? AND repository=?)"),
+            // a run of units' records, read together (the eviction, 100 members a statement): their rows, the
+            // manifests that list each, what each lists, their tags
+            Map.entry("SELECT repository, digest, size FROM manifests WHERE (repository = ? AND digest = ?) OR (repository = ? AND digest = ?)",
+                    "sqlite_autoindex_manifests_1 (repository=? AND digest=?)"),
+            Map.entry("SELECT manifest FROM manifest_references WHERE (repository = ? AND reference = ?) OR (repository = ? AND reference = ?)",
+                    "manifest_references_by_reference_repository (reference=? AND repository=?)"),
+            Map.entry("SELECT reference FROM manifest_references WHERE (repository = ? AND manifest = ?) OR (repository = ? AND manifest = ?)",
+                    "PRIMARY KEY (repository=? AND manifest=?)"),
+            Map.entry("SELECT name FROM tags WHERE (repository = ? AND digest = ?) OR (repository = ? AND digest = ?)",
+                    "tags_by_digest (repository=? AND digest=?)"));
 
     @Test
     void theCollectorsLookupsSearchByEveryColumnTheyAreGiven(@TempDir Path dir) throws Exception {

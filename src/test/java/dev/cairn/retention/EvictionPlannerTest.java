@@ -180,6 +180,37 @@ class EvictionPlannerTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"sqlite", "postgres"})
+    void unitsEvictedInOneBatchGoAsTheyWouldOneAtATime(String kind) throws Exception {
+        open(kind);
+        // The units of a batch are read together and decided in order: each sees the records as those before it
+        // in the batch left them (a shared child freed by its first parent's going, a blob by its last holder's).
+        blob("r", "L", 500);
+        blob("a", "base", 10_000);
+        blob("b", "base", 10_000);
+        manifest("r", "shared", 1, null, null, "L");
+        manifest("r", "pinned", 2, null, "pinned", "L");
+        manifest("r", "old-index", 1, null, "old", "shared", "pinned");
+        manifest("r", "new-index", 9, null, "new", "shared");
+        manifest("a", "m1", 10, null, "v", "base");
+        manifest("b", "m2", 11, null, "v", "base");
+        manifest("r", "referrer", 12, "pinned", null);
+        List<Entry> entries = walk();
+        // pinned's unit (with its referrer) was last used last; old-index, which lists it, goes before it in the batch
+        assertThat(entries).extracting(this::nameOf).containsExactly("old-index", "new-index", "m1", "m2", "pinned");
+        List<RetentionRecords.Evicted> evicted = store.evict(entries.stream().map(e -> e.deletion(dev.cairn.values.DeletionReason.BUDGET, false))
+                .toList(), ReadProtection.NONE, Instant.now(), Long.MAX_VALUE);
+        assertThat(evicted).extracting(e -> namesOf(e.records())).containsExactly(
+                List.of("old-index"), List.of("new-index", "shared"), List.of("m1"), List.of("m2"), List.of("pinned", "referrer"));
+        assertThat(evicted).extracting(RetentionRecords.Evicted::freedBytes).as("L goes with pinned, its last holder; base with m2").containsExactly(
+                size("old-index"), size("new-index") + size("shared"), size("m1"), size("m2") + 10_000, size("pinned") + size("referrer") + 500);
+        assertThat(evicted.get(3).freedBlobs()).containsExactly(digests.get("base").toString());
+        assertThat(evicted.get(4).freedBlobs()).containsExactly(digests.get("L").toString());
+        assertThat(store.unheldBlobBytes()).as("both blobs marked for the sweep").isEqualTo(10_500);
+        assertThat(walk()).isEmpty();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sqlite", "postgres"})
     void aMemberTwoMembersListGoesWithTheUnitWhateverTheOrderOfTheirDigests(String kind) throws Exception {
         open(kind);
         // index -> {j, c}, j -> {c}; and index -> {r, s}, r a referrer of s. Whatever order the members come in,
