@@ -50,6 +50,33 @@ start_backends() {
   die "PostgreSQL and S3 did not start (bench/ScaleBackends.java)"
 }
 
+# proc_ticks PID: the clock ticks a process has run, in user and kernel mode (its threads', not its children's)
+proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# cpu_ticks CAIRN_PID: "cairn postgres s3proxy busy idle" ticks so far: the node, every PostgreSQL process, the JVM
+# of bench/ScaleBackends.java (S3Proxy), and the whole machine's busy and idle time
+cpu_ticks() {
+  local cairn pg=0 s3=0 p u n s i w q sq st
+  cairn=$(proc_ticks "$1")
+  if [ "$SCALE_METADATA" = postgres ]; then
+    for p in $(pgrep -x postgres); do pg=$((pg + $(proc_ticks "$p"))); done
+    s3=$(proc_ticks "$BACKENDS_PID")
+  fi
+  read -r _ u n s i w q sq st _ </proc/stat
+  echo "$cairn $pg $s3 $((u + n + s + q + sq + st)) $((i + w))"
+}
+
+# cpu_spent BEFORE AFTER: where the machine's time went between two cpu_ticks, in seconds
+cpu_spent() {
+  awk -v a="$1" -v b="$2" -v hz="$(getconf CLK_TCK)" -v pg="$SCALE_METADATA" 'BEGIN {
+    split(a, x, " "); split(b, y, " ")
+    for (i = 1; i <= 5; i++) d[i] = (y[i] - x[i]) / hz
+    rest = d[4] - d[1] - d[2] - d[3]
+    if (pg == "postgres") printf "Cairn %.0f s, PostgreSQL %.0f s, S3Proxy %.0f s, the rest (pushers, checks) %.0f s, idle %.0f s", d[1], d[2], d[3], rest, d[5]
+    else printf "Cairn %.0f s, the rest (pushers, checks) %.0f s, idle %.0f s", d[1], rest, d[5]
+  }'
+}
+
 # backends COMMAND: one of bench/ScaleBackends.java's commands; sets BACKENDS_ANSWER
 backends() {
   local line
@@ -153,19 +180,21 @@ for total in $SCALE_BLOBS; do
   gc_pid=$PID
   log "  restarted with a budget of $budget bytes (stored $stored): first 200 after $START_MS ms"
   while [ $(( $(date +%s) - seed_done )) -le "$GC_GRACE_S" ]; do sleep 0.5; done
+  cpu_before=$(cpu_ticks "$gc_pid")
   if lg gc-under-load --url "http://127.0.0.1:$P_SCALE" --pushers 8 --delay-ms 300 --after-ms 2000 --limit-s "$GC_LIMIT_S"; then
     gc_line=$LG_OUT
   else
     gc_line="took_ms=failed $LG_OUT"
   fi
+  cpu=$(cpu_spent "$cpu_before" "$(cpu_ticks "$gc_pid")")
   failures=$(curl -s --max-time 10 "http://127.0.0.1:$P_SCALE/metrics" | awk '/^cairn_gc_failures_total/ {printf "%d", $2}' || true)
   alive=yes
   kill -0 "$gc_pid" 2>/dev/null || alive=no
   gc_rss=$(peak_rss_mib "$gc_pid" 2>/dev/null || echo nan)
-  log "  collection: $gc_line; collector failures ${failures:-?}; peak RSS $gc_rss MiB; process alive: $alive"
+  log "  collection: $gc_line; collector failures ${failures:-?}; peak RSS $gc_rss MiB; process alive: $alive; CPU: $cpu"
   # the first collection since the start is the one asked for (pushes over the budget may start more after it)
   phases=$(grep -o 'collection: evicted.* ms (.*)' "$WORK/scale-$total.log" | head -1 | sed 's/.* ms (\(.*\))$/\1/' || true)
-  printf '%s\t%s\n' "$total" "${phases:-not logged}" >>"$SCALE_PHASES"
+  printf '%s\t%s; CPU used meanwhile: %s\n' "$total" "${phases:-not logged}" "$cpu" >>"$SCALE_PHASES"
   stop_pid "$gc_pid"
   took=$(kv took_ms "$gc_line")
   deleted=$(kv deleted_blobs "$gc_line")
@@ -210,7 +239,7 @@ SCALE_SECTION=$WORK/scale.md
     echo "| $total | $manifests | $stored | $shown | $deleted | $rate | $rss MiB | $ratio | $errors | $lost | $failures | ${seeded} s |"
   done <"$SCALE_TSV"
   echo
-  echo "Where each collection's time went (its log line):"
+  echo "Where each collection's time went (its log line), and where the machine's ($CORES cores) went meanwhile:"
   echo
   while IFS=$'\t' read -r total phases; do echo "- $total blobs: $phases"; done <"$SCALE_PHASES"
 } >"$SCALE_SECTION"
