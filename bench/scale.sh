@@ -179,7 +179,8 @@ for total in $SCALE_BLOBS; do
     CAIRN_RETENTION_UNTAGGED=keep CAIRN_RETENTION_GC_INTERVAL=1h
   gc_pid=$PID
   log "  restarted with a budget of $budget bytes (stored $stored): first 200 after $START_MS ms"
-  while [ $(( $(date +%s) - seed_done )) -le "$GC_GRACE_S" ]; do sleep 0.5; done
+  # past the seeded entries' read protection, as in bench/run's GC phase
+  while [ $(( $(date +%s) - seed_done )) -le $(( GC_GRACE_S * 3 / 2 + 1 )) ]; do sleep 0.5; done
   cpu_before=$(cpu_ticks "$gc_pid")
   if lg gc-under-load --url "http://127.0.0.1:$P_SCALE" --pushers 8 --delay-ms 300 --after-ms 2000 --limit-s "$GC_LIMIT_S"; then
     gc_line=$LG_OUT
