@@ -471,7 +471,13 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         collector.interrupt();
         if (collector.getState() == Thread.State.NEW) return; // a start that failed before the collector's
         try {
-            collector.join(Duration.ofSeconds(30));
+            // Bounded: a shutdown must end even if a call of the collector's ignores the interrupt. What it was doing
+            // then fails as the stores close under it; each batch is a transaction, and a blob whose record went but
+            // whose file stayed is found by the next collection's walk of the store.
+            if (!collector.join(Duration.ofSeconds(30))) {
+                log.warn("the collector did not stop within 30 s of being asked; closing the stores under it (at {})",
+                        java.util.Arrays.stream(collector.getStackTrace()).limit(3).map(StackTraceElement::toString).toList());
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
