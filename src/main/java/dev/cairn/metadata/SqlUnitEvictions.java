@@ -55,8 +55,11 @@ final class SqlUnitEvictions {
     private record Going(Key key, long size, List<String> tags, Optional<Instant> keepUntil) {
     }
 
-    /** What one unit takes (nothing if it stays) and the digests the manifests it takes referenced. */
-    private record Decision(UnitDeletion unit, List<Going> going, Set<String> referenced) {
+    /**
+     * What one unit takes (nothing if it stays), the digests the manifests it takes referenced, and those of them
+     * that live manifests referenced: a retired manifest holds nothing, so its going again releases nothing.
+     */
+    private record Decision(UnitDeletion unit, List<Going> going, Set<String> referenced, Set<String> released) {
         long ownBytes() {
             return going.stream().mapToLong(Going::size).sum();
         }
@@ -98,14 +101,21 @@ final class SqlUnitEvictions {
         Savepoint beforeWrites = bytesToFree == Long.MAX_VALUE ? null : connection.setSavepoint();
         write(decisions);
         Map<String, Long> unheld = SqlRetentionRecords.unheld(st, referencedByAny(decisions));
-        // A blob goes with the last unit in the run that referenced it: before that one went, it still held it.
-        Map<String, Integer> lastHolder = new HashMap<>();
+        // A blob goes with the last unit in the run whose live manifests held it: before that one went, it still held
+        // it. One that only retired manifests of the run referenced was unheld before the run: it is no unit's to
+        // count (it was marked when it lost its last live holder, and is marked again below in case).
+        Map<String, Integer> goesWith = new HashMap<>();
         for (int i = 0; i < decisions.size(); i++) {
-            for (String digest : decisions.get(i).referenced()) lastHolder.put(digest, i);
+            for (String digest : decisions.get(i).released()) goesWith.put(digest, i);
         }
         List<List<String>> freedBlobs = new ArrayList<>(decisions.size());
         for (int i = 0; i < decisions.size(); i++) freedBlobs.add(new ArrayList<>());
-        for (String digest : unheld.keySet()) freedBlobs.get(lastHolder.get(digest)).add(digest);
+        List<String> unheldBefore = new ArrayList<>();
+        for (String digest : unheld.keySet()) {
+            Integer unit = goesWith.get(digest);
+            if (unit == null) unheldBefore.add(digest);
+            else freedBlobs.get(unit).add(digest);
+        }
         int evicted = decisions.size();
         long freed = 0;
         for (int i = 0; i < decisions.size(); i++) {
@@ -138,6 +148,7 @@ final class SqlUnitEvictions {
                     ownBytes + blobs.stream().mapToLong(unheld::get).sum(), List.copyOf(blobs)));
         }
         for (Map.Entry<DeletionReason, List<String>> mark : marks.entrySet()) SqlRetentionRecords.mark(st, mark.getValue(), mark.getKey());
+        SqlRetentionRecords.markForSweep(st, unheldBefore, DeletionReason.UNREFERENCED);
         return results;
     }
 
@@ -210,7 +221,7 @@ final class SqlUnitEvictions {
     private Decision decide(UnitDeletion unit) {
         String repo = unit.repository().value();
         Key root = new Key(repo, unit.digests().getFirst());
-        Decision stays = new Decision(unit, List.of(), Set.of());
+        Decision stays = new Decision(unit, List.of(), Set.of(), Set.of());
         ManifestRow rootRow = rows.get(root);
         if (rootRow == null || rootRow.retired() || rootRow.pushedAt() != unit.rootPushedAt().toEpochMilli()) return stays;
         // A manifest pushed since the unit was read (an index listing the root, say) makes it no root: it stays.
@@ -229,6 +240,7 @@ final class SqlUnitEvictions {
         Set<String> gone = new HashSet<>();
         List<Going> going = new ArrayList<>();
         Set<String> referenced = new LinkedHashSet<>();
+        Set<String> released = new HashSet<>();
         // The root first, then each member once nothing outside what went holds it (no manifest left references it,
         // its subject, if any, went or is dead), passing over the rest until none more goes: a member two members
         // of the unit list goes once both went, whatever their order. A member held from outside stays with what
@@ -249,6 +261,7 @@ final class SqlUnitEvictions {
                 it.remove();
                 progress = true;
                 referenced.addAll(references.get(key));
+                if (!row.retired()) released.addAll(references.get(key));
                 List<String> names = new ArrayList<>(tags.get(key));
                 Collections.sort(names);
                 going.add(new Going(key, row.size(), names, keepUntil));
@@ -256,7 +269,7 @@ final class SqlUnitEvictions {
                 leave(key, row, keepUntil.isPresent());
             }
         }
-        return new Decision(unit, going, referenced);
+        return new Decision(unit, going, referenced, released);
     }
 
     /** Whether a member goes with the manifests {@code gone}: nothing else references it, and its subject, if any, is gone or dead. */

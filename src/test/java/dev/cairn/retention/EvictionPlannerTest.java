@@ -209,6 +209,47 @@ class EvictionPlannerTest {
         assertThat(walk()).isEmpty();
     }
 
+    /** A unit as a planner read it earlier: {@code members} after the root, pushed when the root was. */
+    private RetentionRecords.UnitDeletion unitAsRead(String root, long pushedAt, dev.cairn.values.DeletionReason reason, String... members) {
+        List<String> records = new ArrayList<>(List.of(digests.get(root).toString()));
+        for (String member : members) records.add(digests.get(member).toString());
+        return new RetentionRecords.UnitDeletion(RepositoryName.of("r"), records, T0.plusSeconds(pushedAt), Optional.empty(), false, reason);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sqlite", "postgres"})
+    void aBlobGoesWithTheUnitWhoseLiveManifestLastHeldItNotWithARetiredOneThatStillListsIt(String kind) throws Exception {
+        // (Found by review: a blob was credited to the last unit of the batch that listed it, a retired manifest
+        // among them, so a byte limit met by the first unit's blob went on to evict what it did not need to.)
+        open(kind);
+        blob("r", "X", 5000);
+        blob("r", "L", 700);
+        blob("r", "K", 900);
+        manifest("r", "Q", 1, null, null, "X");
+        manifest("r", "S", 2, null, null, "L");
+        manifest("r", "R", 3, "S", null, "X"); // a referrer of S that also lists X
+        manifest("r", "O", 4, null, null, "K");
+        // S's unit retired (read within its grace window): S and R keep their references but hold nothing
+        store.evict(List.of(unitAsRead("S", 2, dev.cairn.values.DeletionReason.BUDGET, "R")),
+                new ReadProtection(Duration.ofDays(365), Duration.ZERO), T0.plusSeconds(10), Long.MAX_VALUE);
+        manifest("r", "J", 20, null, null, "S"); // an index takes S back; R stays retired
+        List<RetentionRecords.Deletion> batch = List.of(unitAsRead("Q", 1, dev.cairn.values.DeletionReason.MAX_IDLE),
+                unitAsRead("O", 4, dev.cairn.values.DeletionReason.BUDGET), unitAsRead("J", 20, dev.cairn.values.DeletionReason.BUDGET, "S", "R"));
+
+        List<RetentionRecords.Evicted> evicted = store.evict(batch, ReadProtection.NONE, T0.plusSeconds(1000), 5000);
+        assertThat(evicted).as("Q frees X, which R did not hold: the limit is met there").singleElement().satisfies(q -> {
+            assertThat(namesOf(q.records())).containsExactly("Q");
+            assertThat(q.freedBlobs()).containsExactly(digests.get("X").toString());
+            assertThat(q.freedBytes()).isEqualTo(size("Q") + 5000);
+        });
+        assertThat(store.unheldBlobBytes()).isEqualTo(5000);
+
+        evicted = store.evict(batch.subList(1, 3), ReadProtection.NONE, T0.plusSeconds(1000), Long.MAX_VALUE);
+        assertThat(evicted).extracting(e -> namesOf(e.records())).containsExactly(List.of("O"), List.of("J", "S", "R"));
+        assertThat(evicted.get(1).freedBytes()).as("X is not counted again").isEqualTo(size("J") + size("S") + size("R") + 700);
+        assertThat(store.unheldBlobBytes()).isEqualTo(5000 + 900 + 700);
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"sqlite", "postgres"})
     void aMemberTwoMembersListGoesWithTheUnitWhateverTheOrderOfTheirDigests(String kind) throws Exception {
