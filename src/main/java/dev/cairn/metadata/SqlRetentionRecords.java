@@ -20,7 +20,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
-import static dev.cairn.metadata.SqlAuditEvents.insertAuditEvent;
 import static dev.cairn.metadata.Statements.bind;
 import static dev.cairn.metadata.Statements.placeholders;
 import static dev.cairn.metadata.Statements.strings;

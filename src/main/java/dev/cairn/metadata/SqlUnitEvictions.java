@@ -158,7 +158,11 @@ final class SqlUnitEvictions {
         return all;
     }
 
-    /** Reads the records of every unit's members, and the rows of the subjects they name. */
+    /**
+     * Reads the records of every unit's members, and the rows of the subjects they name. Read in the deleting
+     * transaction: a confirmation of a use that committed before it counts, one that comes after finds the unit
+     * retired (and extends its stay) or gone (and answers 404).
+     */
     private void read(List<UnitDeletion> units) throws SQLException {
         Set<Key> keys = new LinkedHashSet<>();
         for (UnitDeletion unit : units) {
