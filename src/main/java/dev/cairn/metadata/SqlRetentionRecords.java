@@ -132,8 +132,8 @@ final class SqlRetentionRecords {
         return names;
     }
 
-    /** Digests asked about per statement: the candidates of a batch of evictions in a few statements. */
-    private static final int DIGESTS_PER_STATEMENT = 256;
+    /** Digests asked about per statement: a few statements per entry instead of two per blob it referenced. */
+    private static final int DIGESTS_PER_STATEMENT = 64;
 
     /**
      * Of the {@code candidates} (digests an evicted entry referenced), the stored blobs nothing holds any more: no
@@ -149,18 +149,26 @@ final class SqlRetentionRecords {
 
     /** Of the {@code candidates}, the stored blobs nothing holds any more, with their sizes, in the candidates' order. */
     static Map<String, Long> unheld(Statements st, java.util.Collection<String> candidates) throws SQLException {
-        Map<String, Long> unheld = new java.util.LinkedHashMap<>();
-        List<String> all = List.copyOf(new java.util.LinkedHashSet<>(candidates));
+        return blobSizes(st, candidates, " AND NOT EXISTS (" + LIVE_REFERENCE + ") AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = b.digest)");
+    }
+
+    /** The sizes of those of {@code digests} that are stored blobs. */
+    static Map<String, Long> blobSizes(Statements st, java.util.Collection<String> digests) throws SQLException {
+        return blobSizes(st, digests, "");
+    }
+
+    private static Map<String, Long> blobSizes(Statements st, java.util.Collection<String> digests, String condition) throws SQLException {
+        Map<String, Long> sizes = new java.util.LinkedHashMap<>();
+        List<String> all = List.copyOf(new java.util.LinkedHashSet<>(digests));
         for (int from = 0; from < all.size(); from += DIGESTS_PER_STATEMENT) {
             List<String> part = all.subList(from, Math.min(all.size(), from + DIGESTS_PER_STATEMENT));
-            PreparedStatement s = st.prepare("SELECT b.digest, b.size FROM blobs b WHERE b.digest IN (" + placeholders(part.size())
-                    + ") AND NOT EXISTS (" + LIVE_REFERENCE + ") AND NOT EXISTS (SELECT 1 FROM keyed_entry_blobs e WHERE e.digest = b.digest)");
+            PreparedStatement s = st.prepare("SELECT b.digest, b.size FROM blobs b WHERE b.digest IN (" + placeholders(part.size()) + ")" + condition);
             bind(s, part.toArray());
             try (ResultSet r = s.executeQuery()) {
-                while (r.next()) unheld.put(r.getString(1), r.getLong(2));
+                while (r.next()) sizes.put(r.getString(1), r.getLong(2));
             }
         }
-        return unheld;
+        return sizes;
     }
 
     /** Marks {@code digests} for the sweep with an eviction's {@code reason}, which replaces a mark's "unreferenced": it says why the blob went. */

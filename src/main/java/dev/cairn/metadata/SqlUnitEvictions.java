@@ -96,9 +96,10 @@ final class SqlUnitEvictions {
         read(units);
         List<Decision> decisions = new ArrayList<>(units.size());
         for (UnitDeletion unit : units) decisions.add(decide(unit));
-        // What frees enough is known only once the blobs that lost their last holder are: with a limit, everything
-        // is written, asked about, and undone past the unit that reached it (the planner's last batch only).
-        Savepoint beforeWrites = bytesToFree == Long.MAX_VALUE ? null : connection.setSavepoint();
+        // What frees enough is known only once the blobs that lost their last holder are: with a limit the run may
+        // reach, everything is written, asked about, and undone past the unit that reached it (the budget's last
+        // batch). The savepoint is taken only then: SQLite copies every page a transaction changes after one.
+        Savepoint beforeWrites = mayReach(decisions, bytesToFree) ? connection.setSavepoint() : null;
         write(decisions);
         Map<String, Long> unheld = SqlRetentionRecords.unheld(st, referencedByAny(decisions));
         // A blob goes with the last unit in the run whose live manifests held it: before that one went, it still held
@@ -150,6 +151,20 @@ final class SqlUnitEvictions {
         for (Map.Entry<DeletionReason, List<String>> mark : marks.entrySet()) SqlRetentionRecords.mark(st, mark.getValue(), mark.getKey());
         SqlRetentionRecords.markForSweep(st, unheldBefore, DeletionReason.UNREFERENCED);
         return results;
+    }
+
+    /** Whether the decisions may free {@code bytesToFree}: their own bytes and those of every blob they release. */
+    private boolean mayReach(List<Decision> decisions, long bytesToFree) throws SQLException {
+        if (bytesToFree == Long.MAX_VALUE) return false;
+        long most = 0;
+        Set<String> released = new LinkedHashSet<>();
+        for (Decision decision : decisions) {
+            most += decision.ownBytes();
+            released.addAll(decision.released());
+        }
+        if (most >= bytesToFree) return true;
+        for (long size : SqlRetentionRecords.blobSizes(st, released).values()) most += size;
+        return most >= bytesToFree;
     }
 
     private static Set<String> referencedByAny(List<Decision> decisions) {
