@@ -210,11 +210,9 @@ public final class S3BlobStore implements BlobStore {
     public BlobInfo publish(StagedBlob staged) throws IOException {
         String key = keyOf(staged.digest());
         switch (handleOf(staged)) {
-            // Written without asking first: the same digest is the same bytes, and a PUT replaces an object whole, so a
-            // reader gets one copy or the other. Asking cost a request of its own for every new blob, and an absent
-            // object is an exception in the S3 client: under a push load that HEAD took more of the node's processor
-            // than the PUT (a fifth of it all). The registry's clients ask before uploading what the cache may hold.
-            case SmallBlob small -> bucket.put(key, small.bytes(), small.length());
+            case SmallBlob small -> {
+                if (bucket.size(key).isEmpty()) bucket.put(key, small.bytes(), small.length());
+            }
             case PendingMultipart pending -> {
                 if (bucket.size(key).isPresent()) {
                     bucket.abortQuietly(pending.key(), pending.uploadId()); // same digest, same bytes: keep the one copy
