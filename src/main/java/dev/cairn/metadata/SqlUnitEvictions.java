@@ -42,6 +42,17 @@ final class SqlUnitEvictions {
     /** (repository, digest) pairs asked about per statement: an OR of pairs, which both databases look up by index. */
     private static final int PAIRS_PER_STATEMENT = 100;
 
+    /** The batched reads, each followed by an OR of (repository, digest) pairs: {@link #orOfPairs}. */
+    static final String ROWS = "SELECT repository, digest, size, pushed_at, last_used_at, subject, retired_until FROM manifests WHERE ";
+    static final String REFERRERS = "SELECT repository, reference, manifest FROM manifest_references WHERE ";
+    static final String TAGS = "SELECT repository, digest, name FROM tags WHERE ";
+    static final String REFERENCES = "SELECT repository, manifest, reference FROM manifest_references WHERE ";
+
+    /** {@code n} pairs of the two columns, ORed. */
+    static String orOfPairs(String repositoryColumn, String digestColumn, int n) {
+        return String.join(" OR ", Collections.nCopies(n, "(" + repositoryColumn + " = ? AND " + digestColumn + " = ?)"));
+    }
+
     private record Key(String repository, String digest) {
     }
 
@@ -196,17 +207,16 @@ final class SqlUnitEvictions {
             tags.put(member, new ArrayList<>());
             references.put(member, new ArrayList<>());
         }
-        select("SELECT repository, reference, manifest FROM manifest_references WHERE ", "repository", "reference", members,
+        select(REFERRERS, "repository", "reference", members,
                 r -> referrers.get(new Key(r.getString(1), r.getString(2))).add(r.getString(3)));
-        select("SELECT repository, digest, name FROM tags WHERE ", "repository", "digest", members,
+        select(TAGS, "repository", "digest", members,
                 r -> tags.get(new Key(r.getString(1), r.getString(2))).add(r.getString(3)));
-        select("SELECT repository, manifest, reference FROM manifest_references WHERE ", "repository", "manifest", members,
+        select(REFERENCES, "repository", "manifest", members,
                 r -> references.get(new Key(r.getString(1), r.getString(2))).add(r.getString(3)));
     }
 
     private void readRows(Set<Key> keys) throws SQLException {
-        select("SELECT repository, digest, size, pushed_at, last_used_at, subject, retired_until FROM manifests WHERE ",
-                "repository", "digest", List.copyOf(keys), r -> {
+        select(ROWS, "repository", "digest", List.copyOf(keys), r -> {
                     r.getLong(7);
                     boolean retired = !r.wasNull();
                     rows.put(new Key(r.getString(1), r.getString(2)),
@@ -222,8 +232,7 @@ final class SqlUnitEvictions {
     private void select(String select, String repositoryColumn, String digestColumn, List<Key> keys, RowVisitor visitor) throws SQLException {
         for (int from = 0; from < keys.size(); from += PAIRS_PER_STATEMENT) {
             List<Key> part = keys.subList(from, Math.min(keys.size(), from + PAIRS_PER_STATEMENT));
-            PreparedStatement s = st.prepare(select + String.join(" OR ",
-                    Collections.nCopies(part.size(), "(" + repositoryColumn + " = ? AND " + digestColumn + " = ?)")));
+            PreparedStatement s = st.prepare(select + orOfPairs(repositoryColumn, digestColumn, part.size()));
             Object[] args = new Object[part.size() * 2];
             for (int i = 0; i < part.size(); i++) {
                 args[2 * i] = part.get(i).repository();

@@ -34,13 +34,13 @@ class QueryPlanTest {
             Map.entry("SELECT 1 FROM manifest_references r WHERE r.repository = ? AND r.reference = ?", "manifest_references_by_reference_repository (reference=? AND repository=?)"),
             // a run of units' records, read together (the eviction, 100 members a statement): their rows, the
             // manifests that list each, what each lists, their tags
-            Map.entry("SELECT repository, digest, size FROM manifests WHERE (repository = ? AND digest = ?) OR (repository = ? AND digest = ?)",
+            Map.entry(SqlUnitEvictions.ROWS + SqlUnitEvictions.orOfPairs("repository", "digest", 2),
                     "sqlite_autoindex_manifests_1 (repository=? AND digest=?)"),
-            Map.entry("SELECT manifest FROM manifest_references WHERE (repository = ? AND reference = ?) OR (repository = ? AND reference = ?)",
+            Map.entry(SqlUnitEvictions.REFERRERS + SqlUnitEvictions.orOfPairs("repository", "reference", 2),
                     "manifest_references_by_reference_repository (reference=? AND repository=?)"),
-            Map.entry("SELECT reference FROM manifest_references WHERE (repository = ? AND manifest = ?) OR (repository = ? AND manifest = ?)",
+            Map.entry(SqlUnitEvictions.REFERENCES + SqlUnitEvictions.orOfPairs("repository", "manifest", 2),
                     "PRIMARY KEY (repository=? AND manifest=?)"),
-            Map.entry("SELECT name FROM tags WHERE (repository = ? AND digest = ?) OR (repository = ? AND digest = ?)",
+            Map.entry(SqlUnitEvictions.TAGS + SqlUnitEvictions.orOfPairs("repository", "digest", 2),
                     "tags_by_digest (repository=? AND digest=?)"));
 
     @Test
