@@ -33,6 +33,12 @@ final class AdminApi {
             description = "An admin user, when Cairn has auth on (default: $CAIRN_USER); the password comes from $CAIRN_PASSWORD.")
     String user;
 
+    /** A client of the registry's own API at {@link #server}, with the same credentials. */
+    dev.cairn.http.RegistryClient registry() {
+        return new dev.cairn.http.RegistryClient(server, java.util.Optional.ofNullable(user),
+                System.getenv().getOrDefault("CAIRN_PASSWORD", ""));
+    }
+
     JsonNode call(String method, String path, String body) {
         HttpRequest.Builder builder = HttpRequest.newBuilder(URI.create(server.replaceAll("/+$", "") + path))
                 .timeout(Duration.ofMinutes(10))

@@ -6,7 +6,8 @@ import picocli.CommandLine.Command;
 /** {@code cairn}: the entry point of the jar. */
 @Command(name = "cairn", mixinStandardHelpOptions = true, version = "cairn 0.1.0",
         description = "A shared build cache for container CI fleets, speaking the OCI Distribution API.",
-        subcommands = {ServeCommand.class, ConfigCommand.class, GcCommand.class, StatsCommand.class, InvalidateCommand.class})
+        subcommands = {ServeCommand.class, ConfigCommand.class, GcCommand.class, StatsCommand.class, InvalidateCommand.class,
+                ExportCommand.class, ImportCommand.class})
 public final class CairnCommand implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

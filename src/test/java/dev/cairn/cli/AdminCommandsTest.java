@@ -1,13 +1,10 @@
 package dev.cairn.cli;
 
+import dev.cairn.testing.CairnCli;
 import dev.cairn.testing.OciClient;
 import dev.cairn.testing.RunningCairn;
 import org.junit.jupiter.api.Test;
-import picocli.CommandLine;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.util.Map;
 
 import static dev.cairn.testing.OciClient.OCI_MANIFEST;
@@ -15,23 +12,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /** cairn stats, gc and invalidate against a running node, as an operator runs them. */
 class AdminCommandsTest {
-    record Run(int exit, String out, String err) {
-    }
-
-    private static synchronized Run cairn(String... args) {
-        PrintStream out = System.out;
-        PrintStream err = System.err;
-        ByteArrayOutputStream o = new ByteArrayOutputStream();
-        ByteArrayOutputStream e = new ByteArrayOutputStream();
-        try {
-            System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
-            int exit = new CommandLine(new CairnCommand()).execute(args);
-            return new Run(exit, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(out);
-            System.setErr(err);
-        }
+    private static CairnCli.Run cairn(String... args) {
+        return CairnCli.run(args);
     }
 
     @Test
@@ -50,28 +32,28 @@ class AdminCommandsTest {
             client.get("/v2/team/app/manifests/main");
             client.get("/v2/team/app/manifests/missing");
 
-            Run stats = cairn("stats", "--server", server);
+            CairnCli.Run stats = cairn("stats", "--server", server);
             assertThat(stats.exit()).as(stats.err()).isZero();
             assertThat(stats.out()).contains("of a 10.0GiB budget");
             assertThat(stats.out()).containsPattern("team/app\\s+2\\s+1\\s+\\S+\\s+2\\s+1\\s+20\\d\\d-");
             assertThat(client.put("/cache/ccache/ab/cd", new byte[100]).statusCode()).isEqualTo(201);
             assertThat(client.get("/cache/ccache/ab/cd").statusCode()).isEqualTo(200);
             assertThat(client.get("/cache/ccache/ab/none").statusCode()).isEqualTo(404);
-            Run withKeys = cairn("stats", "--server", server);
+            CairnCli.Run withKeys = cairn("stats", "--server", server);
             assertThat(withKeys.out()).as("a line per namespace of the build-tool cache: keys, bytes, hits, misses, ratios, time saved")
                     .contains("NAMESPACE").containsPattern("cache\\s+ccache\\s+1\\s+\\S+\\s+1\\s+1\\s+50%\\s+50%\\s+0s\\s+20\\d\\d-");
 
             Thread.sleep(1100);
-            Run dryRun = cairn("gc", "--dry-run", "--server", server);
+            CairnCli.Run dryRun = cairn("gc", "--dry-run", "--server", server);
             assertThat(dryRun.exit()).isZero();
             assertThat(dryRun.out()).contains("would evict team/app@" + loose.digest().substring(0, 19)).contains("untagged");
             assertThat(client.head("/v2/team/app/manifests/" + loose.digest()).statusCode()).isEqualTo(200);
 
-            Run gc = cairn("gc", "--server", server);
+            CairnCli.Run gc = cairn("gc", "--server", server);
             assertThat(gc.out()).contains("evicted team/app@" + loose.digest().substring(0, 19)).contains("untagged");
             assertThat(client.head("/v2/team/app/manifests/" + loose.digest()).statusCode()).isEqualTo(404);
 
-            Run invalidate = cairn("invalidate", "team/**", "--tag", "ma*", "--server", server);
+            CairnCli.Run invalidate = cairn("invalidate", "team/**", "--tag", "ma*", "--server", server);
             assertThat(invalidate.exit()).isZero();
             assertThat(invalidate.out()).contains("invalidated team/app@" + app.digest().substring(0, 19)).contains("[\"main\"]");
             assertThat(client.get("/v2/team/app/manifests/main").statusCode()).isEqualTo(404);
@@ -81,7 +63,7 @@ class AdminCommandsTest {
             assertThat(form.statusCode()).isEqualTo(400);
             assertThat(OciClient.errorCode(form)).isEqualTo("INVALID_REQUEST");
 
-            Run unreachable = cairn("stats", "--server", "http://127.0.0.1:1");
+            CairnCli.Run unreachable = cairn("stats", "--server", "http://127.0.0.1:1");
             assertThat(unreachable.exit()).isEqualTo(1);
             assertThat(unreachable.err()).contains("cannot reach Cairn");
         }

@@ -1,0 +1,48 @@
+package dev.cairn.cli;
+
+import dev.cairn.transfer.Export;
+import dev.cairn.transfer.LayoutTarget;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/** {@code cairn export PATTERN... -o DIR|FILE.tar}: repositories and tags as an OCI image layout. */
+@Command(name = "export", mixinStandardHelpOptions = true,
+        description = {"Write the images and caches of the repositories and tags that match into an OCI image layout: a directory, "
+                + "or a tar (.tar, .tar.gz/.tgz, .tar.zst), which 'cairn import', skopeo (oci:DIR:REPO:TAG) and umoci read.",
+                "Each entry keeps its repository and tag in org.opencontainers.image.ref.name."})
+final class ExportCommand implements Callable<Integer> {
+    @Mixin
+    AdminApi api;
+
+    @Parameters(arity = "1..*", paramLabel = "PATTERN",
+            description = "REPO (every tag), REPO:TAG or REPO@DIGEST; REPO and TAG may be globs as in the retention rules (team/**, cache/*:main-*).")
+    List<String> patterns;
+
+    @Option(names = {"-o", "--output"}, required = true, paramLabel = "DIR|FILE.tar",
+            description = "A directory (new, empty, or a layout to add to) or a tar file, compressed by its suffix.")
+    Path output;
+
+    @Override
+    public Integer call() {
+        try {
+            List<Export.Selector> selectors = patterns.stream().map(Export.Selector::parse).toList();
+            Export.Report report;
+            try (LayoutTarget target = LayoutTarget.create(output)) {
+                report = new Export(api.registry(), target, System.out::println).run(selectors);
+            }
+            System.out.printf("%d entries, %d blobs (%s) written to %s%s%n", report.entries(), report.blobsWritten(),
+                    Reports.size(report.bytesWritten()), output, report.blobsShared() > 0 ? ", " + report.blobsShared() + " shared between entries" : "");
+            return 0;
+        } catch (IOException | RuntimeException e) {
+            System.err.println("cairn export: " + e.getMessage());
+            return 1;
+        }
+    }
+}

@@ -1,0 +1,302 @@
+package dev.cairn.http;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cairn.registry.MediaTypes;
+import dev.cairn.transfer.OciRegistry;
+import dev.cairn.values.Digest;
+import dev.cairn.values.Reference;
+import dev.cairn.values.RepositoryName;
+import dev.cairn.values.Tag;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A client of the OCI Distribution API, for the commands that move caches between registries and files.
+ * Credentials go as Basic; where the registry asks for a bearer token instead ({@code WWW-Authenticate: Bearer
+ * realm=...}), the token is fetched from the realm with those credentials for the scope the challenge names,
+ * and kept per scope. Redirects of blob reads (a presigned S3 URL) are followed without the credentials, which
+ * are the registry's and not the storage's to see.
+ */
+public final class RegistryClient implements OciRegistry {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final String MANIFEST_TYPES = String.join(", ", MediaTypes.OCI_MANIFEST, MediaTypes.OCI_INDEX,
+            MediaTypes.DOCKER_MANIFEST, MediaTypes.DOCKER_MANIFEST_LIST);
+    private static final Pattern NEXT_LINK = Pattern.compile("<([^>]+)>\\s*;\\s*rel=\"?next\"?");
+    private static final Pattern CHALLENGE_PARAM = Pattern.compile("(\\w+)=\"([^\"]*)\"");
+    private static final int PAGE = 1000;
+    private static final Duration REQUEST_TIMEOUT = Duration.ofMinutes(30);
+
+    private final URI base;
+    private final Optional<String> basic;
+    private final HttpClient http;
+    /** Bearer tokens by the scope they were granted for; a registry without token auth leaves this empty. */
+    private final Map<String, String> tokens = new ConcurrentHashMap<>();
+
+    /** {@code server} is {@code http(s)://host[:port]}; {@code user} empty for anonymous access. */
+    public RegistryClient(String server, Optional<String> user, String password) {
+        this.base = URI.create(server.replaceAll("/+$", "") + "/");
+        this.basic = user.filter(u -> !u.isBlank()).map(u -> "Basic " + Base64.getEncoder()
+                .encodeToString((u + ":" + password).getBytes(StandardCharsets.UTF_8)));
+        this.http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(30))
+                .followRedirects(HttpClient.Redirect.NEVER).build();
+    }
+
+    @Override
+    public List<RepositoryName> repositories() throws IOException {
+        List<RepositoryName> names = new ArrayList<>();
+        for (JsonNode page : pages("v2/_catalog?n=" + PAGE, "repositories")) {
+            page.forEach(n -> names.add(RepositoryName.of(n.asText())));
+        }
+        return names;
+    }
+
+    @Override
+    public List<Tag> tags(RepositoryName repository) throws IOException {
+        List<Tag> tags = new ArrayList<>();
+        for (JsonNode page : pages("v2/" + repository.value() + "/tags/list?n=" + PAGE, "tags")) {
+            page.forEach(n -> tags.add(new Tag(n.asText())));
+        }
+        return tags;
+    }
+
+    /** Every page of a paginated list, following the {@code Link: <...>; rel="next"} headers; none on a 404. */
+    private List<JsonNode> pages(String first, String field) throws IOException {
+        List<JsonNode> pages = new ArrayList<>();
+        String next = first;
+        while (next != null) {
+            HttpResponse<byte[]> response = send(get(next), HttpResponse.BodyHandlers.ofByteArray());
+            if (response.statusCode() == 404) return pages;
+            expect(response, 200, "GET /" + next);
+            JsonNode list = JSON.readTree(response.body()).path(field);
+            if (list.isArray()) pages.add(list);
+            next = response.headers().firstValue("Link").map(NEXT_LINK::matcher).filter(Matcher::find)
+                    .map(m -> m.group(1).replaceFirst("^/", "")).orElse(null);
+            if (list.isEmpty()) next = null; // a registry that links past the end would loop forever
+        }
+        return pages;
+    }
+
+    @Override
+    public Optional<FetchedManifest> manifest(RepositoryName repository, Reference reference) throws IOException {
+        String path = "v2/" + repository.value() + "/manifests/" + reference;
+        HttpResponse<byte[]> response = send(get(path).header("Accept", MANIFEST_TYPES), HttpResponse.BodyHandlers.ofByteArray());
+        if (response.statusCode() == 404) return Optional.empty();
+        expect(response, 200, "GET /" + path);
+        byte[] content = response.body();
+        Digest digest = Digest.sha256(content);
+        Optional<String> stated = response.headers().firstValue("Docker-Content-Digest");
+        if (reference instanceof Reference.ByDigest byDigest && !byDigest.digest().equals(digest)
+                || stated.isPresent() && stated.get().startsWith("sha256:") && !stated.get().equals(digest.toString())) {
+            throw new IOException("the manifest served for " + repository + ":" + reference + " does not match its digest");
+        }
+        String mediaType = response.headers().firstValue("Content-Type").map(MediaTypes::bare)
+                .filter(MediaTypes::isSupportedManifest).orElseGet(() -> mediaTypeOf(content));
+        return Optional.of(new FetchedManifest(mediaType, digest, content));
+    }
+
+    private static String mediaTypeOf(byte[] content) {
+        try {
+            JsonNode root = JSON.readTree(content);
+            if (root.hasNonNull("mediaType")) return root.get("mediaType").asText();
+            return root.has("manifests") ? MediaTypes.OCI_INDEX : MediaTypes.OCI_MANIFEST;
+        } catch (IOException e) {
+            return MediaTypes.OCI_MANIFEST;
+        }
+    }
+
+    @Override
+    public boolean hasBlob(RepositoryName repository, Digest digest) throws IOException {
+        String path = "v2/" + repository.value() + "/blobs/" + digest;
+        HttpResponse<Void> response = send(request(path).method("HEAD", HttpRequest.BodyPublishers.noBody()), HttpResponse.BodyHandlers.discarding());
+        if (response.statusCode() == 404) return false;
+        if (response.statusCode() == 200 || response.statusCode() == 307) return true;
+        throw failure(response.statusCode(), "HEAD /" + path, "");
+    }
+
+    @Override
+    public InputStream blob(RepositoryName repository, Digest digest) throws IOException {
+        String path = "v2/" + repository.value() + "/blobs/" + digest;
+        HttpResponse<InputStream> response = send(get(path), HttpResponse.BodyHandlers.ofInputStream());
+        int redirects = 0;
+        while (isRedirect(response.statusCode()) && redirects++ < 5) {
+            URI location = response.uri().resolve(response.headers().firstValue("Location")
+                    .orElseThrow(() -> new IOException("a redirect without a Location for " + path)));
+            response.body().close();
+            // the storage's own URL carries its signature: the registry's credentials stay with the registry
+            response = sendOnce(HttpRequest.newBuilder(location).timeout(REQUEST_TIMEOUT).GET().build(), HttpResponse.BodyHandlers.ofInputStream());
+        }
+        if (response.statusCode() != 200) {
+            String text = new String(response.body().readNBytes(4096), StandardCharsets.UTF_8);
+            response.body().close();
+            throw failure(response.statusCode(), "GET /" + path, text);
+        }
+        return response.body();
+    }
+
+    private static boolean isRedirect(int status) {
+        return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+    }
+
+    @Override
+    public void pushBlob(RepositoryName repository, Digest digest, long size, InputStream body) throws IOException {
+        String start = "v2/" + repository.value() + "/blobs/uploads/";
+        HttpResponse<byte[]> started = send(request(start).POST(HttpRequest.BodyPublishers.noBody()), HttpResponse.BodyHandlers.ofByteArray());
+        expect(started, 202, "POST /" + start);
+        URI location = uploadLocation(started, start);
+        String separator = location.getRawQuery() == null ? "?" : "&";
+        URI finish = URI.create(location + separator + "digest=" + URLEncoder.encode(digest.toString(), StandardCharsets.UTF_8));
+        HttpRequest.BodyPublisher publisher = HttpRequest.BodyPublishers.fromPublisher(HttpRequest.BodyPublishers.ofInputStream(() -> body), size);
+        HttpResponse<byte[]> finished = sendOnce(authorized(HttpRequest.newBuilder(finish).timeout(REQUEST_TIMEOUT)
+                .header("Content-Type", "application/octet-stream").PUT(publisher), scopeOf(repository)).build(), HttpResponse.BodyHandlers.ofByteArray());
+        expect(finished, 201, "PUT " + digest + " into " + repository);
+    }
+
+    private URI uploadLocation(HttpResponse<?> response, String what) throws IOException {
+        String location = response.headers().firstValue("Location")
+                .orElseThrow(() -> new IOException("the registry answered " + what + " without a Location"));
+        return base.resolve(location);
+    }
+
+    @Override
+    public boolean mountBlob(RepositoryName repository, Digest digest, RepositoryName from) throws IOException {
+        String path = "v2/" + repository.value() + "/blobs/uploads/?mount=" + URLEncoder.encode(digest.toString(), StandardCharsets.UTF_8)
+                + "&from=" + URLEncoder.encode(from.value(), StandardCharsets.UTF_8);
+        HttpResponse<byte[]> response = send(request(path).POST(HttpRequest.BodyPublishers.noBody()), HttpResponse.BodyHandlers.ofByteArray());
+        if (response.statusCode() == 201) return true;
+        if (response.statusCode() == 202) { // an upload session instead of a mount: not wanted, give it back
+            URI session = uploadLocation(response, path);
+            sendOnce(authorized(HttpRequest.newBuilder(session).timeout(REQUEST_TIMEOUT).DELETE(), scopeOf(repository)).build(),
+                    HttpResponse.BodyHandlers.discarding());
+            return false;
+        }
+        throw failure(response.statusCode(), "POST /" + path, new String(response.body(), StandardCharsets.UTF_8));
+    }
+
+    @Override
+    public void pushManifest(RepositoryName repository, Reference reference, String mediaType, byte[] content) throws IOException {
+        String path = "v2/" + repository.value() + "/manifests/" + reference;
+        HttpResponse<byte[]> response = send(request(path).header("Content-Type", mediaType).PUT(HttpRequest.BodyPublishers.ofByteArray(content)),
+                HttpResponse.BodyHandlers.ofByteArray());
+        expect(response, 201, "PUT /" + path);
+    }
+
+    private HttpRequest.Builder get(String path) {
+        return request(path).GET();
+    }
+
+    private HttpRequest.Builder request(String path) {
+        return HttpRequest.newBuilder(base.resolve(path)).timeout(REQUEST_TIMEOUT);
+    }
+
+    /**
+     * Sends with the credentials this client has for the request's repository; on a bearer challenge fetches a
+     * token for the scope it names and sends once more. The builder is reused, so bodies must be replayable:
+     * every request sent through here has an empty or in-memory body.
+     */
+    private <T> HttpResponse<T> send(HttpRequest.Builder builder, HttpResponse.BodyHandler<T> handler) throws IOException {
+        HttpRequest first = builder.build();
+        String scope = scopeOf(first.uri());
+        HttpResponse<T> response = sendOnce(authorized(builder, scope).build(), handler);
+        if (response.statusCode() != 401) return response;
+        Optional<String> challenge = response.headers().firstValue("WWW-Authenticate").filter(c -> c.regionMatches(true, 0, "Bearer ", 0, 7));
+        if (challenge.isEmpty()) return response;
+        discard(response);
+        Map<String, String> params = challengeParams(challenge.get());
+        String granted = params.getOrDefault("scope", scope);
+        tokens.put(scope, token(params, granted));
+        return sendOnce(authorized(builder, scope).build(), handler);
+    }
+
+    private HttpRequest.Builder authorized(HttpRequest.Builder builder, String scope) {
+        String token = tokens.get(scope);
+        if (token != null) return builder.setHeader("Authorization", "Bearer " + token);
+        basic.ifPresent(b -> builder.setHeader("Authorization", b));
+        return builder;
+    }
+
+    /** The token realm's answer for {@code scope}, asked with this client's Basic credentials. */
+    private String token(Map<String, String> challenge, String scope) throws IOException {
+        String realm = challenge.get("realm");
+        if (realm == null) throw new IOException("the registry asked for a bearer token without naming its realm");
+        StringBuilder uri = new StringBuilder(realm).append(realm.contains("?") ? "&" : "?");
+        if (challenge.containsKey("service")) uri.append("service=").append(URLEncoder.encode(challenge.get("service"), StandardCharsets.UTF_8)).append('&');
+        uri.append("scope=").append(URLEncoder.encode(scope, StandardCharsets.UTF_8));
+        HttpRequest.Builder request = HttpRequest.newBuilder(base.resolve(uri.toString())).timeout(REQUEST_TIMEOUT).GET();
+        basic.ifPresent(b -> request.header("Authorization", b));
+        HttpResponse<byte[]> response = sendOnce(request.build(), HttpResponse.BodyHandlers.ofByteArray());
+        expect(response, 200, "the token for " + scope);
+        JsonNode body = JSON.readTree(response.body());
+        String token = body.hasNonNull("token") ? body.get("token").asText() : body.path("access_token").asText("");
+        if (token.isEmpty()) throw new IOException("the token realm " + realm + " answered without a token");
+        return token;
+    }
+
+    private static Map<String, String> challengeParams(String challenge) {
+        Map<String, String> params = new java.util.HashMap<>();
+        Matcher m = CHALLENGE_PARAM.matcher(challenge);
+        while (m.find()) params.put(m.group(1).toLowerCase(java.util.Locale.ROOT), m.group(2));
+        return params;
+    }
+
+    /** The token scope a request needs: push and pull on its repository (one token serves both), the catalog's own. */
+    private static String scopeOf(URI uri) {
+        String path = uri.getPath();
+        if (path.endsWith("/v2/_catalog")) return "registry:catalog:*";
+        Matcher m = Pattern.compile("/v2/(.+?)/(?:manifests|blobs|tags)/").matcher(path);
+        return m.find() ? "repository:" + m.group(1) + ":pull,push" : "";
+    }
+
+    private static String scopeOf(RepositoryName repository) {
+        return "repository:" + repository.value() + ":pull,push";
+    }
+
+    private <T> HttpResponse<T> sendOnce(HttpRequest request, HttpResponse.BodyHandler<T> handler) throws IOException {
+        try {
+            return http.send(request, handler);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted while talking to " + base);
+        } catch (java.net.ConnectException e) {
+            throw new IOException("cannot reach the registry at " + base + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void discard(HttpResponse<?> response) throws IOException {
+        if (response.body() instanceof InputStream in) in.close();
+    }
+
+    private static void expect(HttpResponse<byte[]> response, int status, String what) throws IOException {
+        if (response.statusCode() != status) {
+            throw failure(response.statusCode(), what, new String(response.body(), StandardCharsets.UTF_8));
+        }
+    }
+
+    /** An error that names the request and the registry's own error code and message, as it sent them. */
+    private static IOException failure(int status, String what, String body) {
+        String detail = body;
+        try {
+            JsonNode error = JSON.readTree(body).path("errors").path(0);
+            if (!error.isMissingNode()) detail = error.path("code").asText() + ": " + error.path("message").asText();
+        } catch (IOException | RuntimeException e) {
+            detail = body.length() > 200 ? body.substring(0, 200) : body;
+        }
+        return new IOException(what + " answered " + status + (detail.isBlank() ? "" : " (" + detail.strip() + ")"));
+    }
+}

@@ -1,0 +1,153 @@
+package dev.cairn.transfer;
+
+import dev.cairn.registry.Manifest;
+import dev.cairn.registry.ManifestParser;
+import dev.cairn.registry.MediaTypes;
+import dev.cairn.values.Descriptor;
+import dev.cairn.values.Digest;
+import dev.cairn.values.Glob;
+import dev.cairn.values.Reference;
+import dev.cairn.values.RepositoryName;
+import dev.cairn.values.Tag;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Consumer;
+
+/**
+ * Writes what a registry holds under some names into an OCI image layout: for each selected tag (or digest)
+ * its manifest, every manifest an index names, and every blob they reference, each blob once however many
+ * entries share it. Each {@code index.json} entry keeps its repository and tag in
+ * {@code org.opencontainers.image.ref.name} ({@code team/app:1}, or {@code team/app@sha256:...} for an
+ * untagged one), which import reads back.
+ */
+public final class Export {
+    /** What an export wrote. */
+    public record Report(int entries, int blobsWritten, long bytesWritten, int blobsShared) {
+    }
+
+    /**
+     * What to export: {@code REPO}, {@code REPO:TAG} or {@code REPO@DIGEST}, where REPO and TAG may be globs as
+     * in the retention rules ({@code team/**}, {@code cache/*:main-*}).
+     */
+    public record Selector(Glob repositories, Optional<Glob> tags, Optional<Digest> digest) {
+        public static Selector parse(String text) {
+            int at = text.indexOf('@');
+            if (at >= 0) {
+                return new Selector(new Glob(text.substring(0, at)), Optional.empty(), Optional.of(Digest.parse(text.substring(at + 1))));
+            }
+            int colon = text.lastIndexOf(':');
+            if (colon >= 0) {
+                return new Selector(new Glob(text.substring(0, colon)), Optional.of(new Glob(text.substring(colon + 1))), Optional.empty());
+            }
+            return new Selector(new Glob(text), Optional.empty(), Optional.empty());
+        }
+
+        boolean isOneRepository() {
+            return repositories.pattern().indexOf('*') < 0 && repositories.pattern().indexOf('?') < 0;
+        }
+    }
+
+    private final OciRegistry registry;
+    private final LayoutTarget target;
+    private final Consumer<String> progress;
+    private int blobsWritten;
+    private long bytesWritten;
+    private int blobsShared;
+
+    public Export(OciRegistry registry, LayoutTarget target, Consumer<String> progress) {
+        this.registry = registry;
+        this.target = target;
+        this.progress = progress;
+    }
+
+    public Report run(List<Selector> selectors) throws IOException {
+        Map<String, LayoutTarget.IndexEntry> entries = new LinkedHashMap<>();
+        List<RepositoryName> catalog = null;
+        for (Selector selector : selectors) {
+            List<RepositoryName> repositories;
+            if (selector.isOneRepository()) {
+                repositories = List.of(RepositoryName.of(selector.repositories().pattern()));
+            } else {
+                if (catalog == null) catalog = registry.repositories();
+                repositories = catalog.stream().filter(r -> selector.repositories().matches(r.value())).toList();
+            }
+            int before = entries.size();
+            for (RepositoryName repository : repositories) {
+                if (selector.digest().isPresent()) {
+                    Digest digest = selector.digest().get();
+                    entries.put(repository + "@" + digest, entry(repository, new Reference.ByDigest(digest), repository + "@" + digest));
+                    continue;
+                }
+                for (Tag tag : registry.tags(repository)) {
+                    if (selector.tags().isPresent() && !selector.tags().get().matches(tag.value())) continue;
+                    String name = repository + ":" + tag;
+                    if (!entries.containsKey(name)) entries.put(name, entry(repository, new Reference.ByTag(tag), name));
+                }
+            }
+            if (entries.size() == before) throw new IOException("nothing in the registry matches " + describe(selector));
+        }
+        target.finish(new ArrayList<>(entries.values()));
+        return new Report(entries.size(), blobsWritten, bytesWritten, blobsShared);
+    }
+
+    private static String describe(Selector s) {
+        return s.repositories() + s.tags().map(t -> ":" + t).orElse("") + s.digest().map(d -> "@" + d).orElse("");
+    }
+
+    private LayoutTarget.IndexEntry entry(RepositoryName repository, Reference reference, String name) throws IOException {
+        OciRegistry.FetchedManifest manifest = registry.manifest(repository, reference)
+                .orElseThrow(() -> new IOException(name + " is not in the registry"));
+        writeTree(repository, manifest);
+        progress.accept("exported " + name + " " + manifest.digest());
+        return new LayoutTarget.IndexEntry(manifest.mediaType(), manifest.digest(), manifest.content().length,
+                Map.of(LayoutTarget.REF_NAME, name));
+    }
+
+    /** A manifest and what it references, children before the document that names them. */
+    private void writeTree(RepositoryName repository, OciRegistry.FetchedManifest fetched) throws IOException {
+        if (target.holds(fetched.digest())) {
+            blobsShared++;
+            return;
+        }
+        Manifest manifest;
+        try {
+            manifest = ManifestParser.parse(fetched.content(), Optional.of(fetched.mediaType()));
+        } catch (RuntimeException e) {
+            throw new IOException(repository + "@" + fetched.digest() + " does not parse as a manifest: " + e.getMessage(), e);
+        }
+        for (Descriptor child : manifest.children()) {
+            if (MediaTypes.isSupportedManifest(child.mediaType())) {
+                OciRegistry.FetchedManifest childManifest = registry.manifest(repository, new Reference.ByDigest(child.digest()))
+                        .orElseThrow(() -> new IOException(repository + "@" + fetched.digest() + " names " + child.digest() + ", which the registry does not hold"));
+                writeTree(repository, childManifest);
+            } else {
+                blob(repository, child); // a BuildKit cache index lists its layers as index entries
+            }
+        }
+        if (manifest.config().isPresent()) blob(repository, manifest.config().get());
+        for (Descriptor layer : manifest.layers()) {
+            if (!layer.isForeignLayer()) blob(repository, layer);
+        }
+        target.document(fetched.digest(), fetched.content());
+        blobsWritten++;
+        bytesWritten += fetched.content().length;
+    }
+
+    private void blob(RepositoryName repository, Descriptor descriptor) throws IOException {
+        if (target.holds(descriptor.digest())) {
+            blobsShared++;
+            return;
+        }
+        try (InputStream content = registry.blob(repository, descriptor.digest())) {
+            target.blob(descriptor.digest(), descriptor.size(), content);
+        }
+        blobsWritten++;
+        bytesWritten += descriptor.size();
+    }
+}

@@ -1,0 +1,249 @@
+package dev.cairn.transfer;
+
+import dev.cairn.registry.Manifest;
+import dev.cairn.registry.ManifestParser;
+import dev.cairn.registry.MediaTypes;
+import dev.cairn.values.Descriptor;
+import dev.cairn.values.Digest;
+import dev.cairn.values.Reference;
+import dev.cairn.values.RepositoryName;
+import dev.cairn.values.Tag;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.function.Consumer;
+
+/**
+ * Puts what an OCI image layout holds into a registry, as a client that pushes would, in an order that
+ * leaves no half entry: everything is planned and checked first (every manifest parses, every blob any of
+ * them references is in the archive or already in the registry, sizes agree); then the blobs go, each sent
+ * once and mounted into the other repositories that need it, skipped where the registry has it already, so an
+ * import run again after an interruption sends only the rest; the manifests go last, the documents an index
+ * names before the index, and the tag last of all. A failure before that point has linked nothing.
+ *
+ * <p>An entry of {@code index.json} is named by its {@code org.opencontainers.image.ref.name}: {@code REPO:TAG}
+ * and {@code REPO@DIGEST} as export writes them, or a bare tag (skopeo's {@code oci:DIR:TAG}, BuildKit's local
+ * cache), which goes into the repository {@code --repo} names. With {@code --repo}, the names that carry a
+ * repository go under it ({@code mirror/team/app}).
+ */
+public final class Import {
+    /** What an import did. */
+    public record Report(int entries, int blobsSent, long bytesSent, int blobsPresent, int blobsMounted) {
+    }
+
+    /** One entry of {@code index.json} and where it goes. */
+    record Root(RepositoryName repository, Optional<Tag> tag, Descriptor descriptor) {
+        String name() {
+            return repository + tag.map(t -> ":" + t).orElse("@" + descriptor.digest());
+        }
+    }
+
+    /** A manifest to push: its media type and bytes. */
+    record Document(String mediaType, byte[] content) {
+    }
+
+    /** What one repository receives: its manifests in the order they go, and the blobs they need. */
+    private static final class Plan {
+        final Map<Digest, Document> manifests = new LinkedHashMap<>();
+        final Set<Digest> blobs = new TreeSet<>();
+    }
+
+    private final OciRegistry registry;
+    private final Optional<RepositoryName> prefix;
+    private final Consumer<String> progress;
+
+    public Import(OciRegistry registry, Optional<RepositoryName> prefix, Consumer<String> progress) {
+        this.registry = registry;
+        this.prefix = prefix;
+        this.progress = progress;
+    }
+
+    public Report run(LayoutArchive archive) throws IOException {
+        Optional<byte[]> found = archive.rootFile("index.json");
+        if (found.isEmpty()) {
+            throw LayoutArchive.bad(archive.toString(), archive.rootFile("manifest.json").isPresent()
+                    ? "a docker save archive without index.json (written by Docker before 25): not supported yet"
+                    : "no index.json: not an OCI image layout");
+        }
+        byte[] indexJson = found.get();
+        List<Root> roots = roots(archive, indexJson);
+        Map<RepositoryName, Plan> plans = new LinkedHashMap<>();
+        for (Root root : roots) {
+            Plan plan = plans.computeIfAbsent(root.repository(), r -> new Plan());
+            walk(archive, root.name(), root.descriptor(), plan, new HashSet<>());
+        }
+
+        // What each repository lacks, and where a blob can be mounted from rather than sent.
+        Map<Digest, List<RepositoryName>> lacking = new TreeMap<>();
+        Map<Digest, RepositoryName> holder = new HashMap<>();
+        int present = 0;
+        for (var planned : plans.entrySet()) {
+            for (Digest blob : planned.getValue().blobs) {
+                if (registry.hasBlob(planned.getKey(), blob)) {
+                    holder.putIfAbsent(blob, planned.getKey());
+                    present++;
+                } else {
+                    lacking.computeIfAbsent(blob, b -> new ArrayList<>()).add(planned.getKey());
+                }
+            }
+        }
+        for (var need : lacking.entrySet()) {
+            if (archive.blobSize(need.getKey()).isEmpty() && !holder.containsKey(need.getKey())) {
+                throw LayoutArchive.bad(archive.toString(), "lacks the blob " + need.getKey() + " that " + need.getValue().get(0)
+                        + " needs, and the registry does not hold it");
+            }
+        }
+
+        int[] sent = {0};
+        long[] bytes = {0};
+        int mounted = 0;
+        // Blobs another repository already holds are mounted without reading the archive.
+        for (var need : lacking.entrySet()) {
+            RepositoryName from = holder.get(need.getKey());
+            if (from == null) continue;
+            for (var it = need.getValue().iterator(); it.hasNext(); ) {
+                if (registry.mountBlob(it.next(), need.getKey(), from)) {
+                    it.remove();
+                    mounted++;
+                }
+            }
+        }
+        lacking.values().removeIf(List::isEmpty);
+        // The rest from the archive: sent to the first repository that lacks it, mounted into the others. A
+        // registry that will not mount gets the bytes again on the next pass.
+        for (int pass = 0; !lacking.isEmpty(); pass++) {
+            if (pass == 3) throw new IOException("the registry took neither the blobs nor mounts of " + lacking.keySet());
+            Map<Digest, List<RepositoryName>> next = new TreeMap<>();
+            int[] mountedNow = {0};
+            archive.blobs(lacking.keySet(), (digest, size, content) -> {
+                List<RepositoryName> targets = lacking.get(digest);
+                RepositoryName first = targets.get(0);
+                registry.pushBlob(first, digest, size, content);
+                drain(content);
+                sent[0]++;
+                bytes[0] += size;
+                for (RepositoryName other : targets.subList(1, targets.size())) {
+                    if (registry.mountBlob(other, digest, first)) mountedNow[0]++;
+                    else next.computeIfAbsent(digest, d -> new ArrayList<>()).add(other);
+                }
+            });
+            mounted += mountedNow[0];
+            lacking.clear();
+            lacking.putAll(next);
+        }
+
+        for (var planned : plans.entrySet()) {
+            for (var manifest : planned.getValue().manifests.entrySet()) {
+                registry.pushManifest(planned.getKey(), new Reference.ByDigest(manifest.getKey()),
+                        manifest.getValue().mediaType(), manifest.getValue().content());
+            }
+        }
+        for (Root root : roots) {
+            if (root.tag().isPresent()) {
+                Document document = plans.get(root.repository()).manifests.get(root.descriptor().digest());
+                registry.pushManifest(root.repository(), new Reference.ByTag(root.tag().get()), document.mediaType(), document.content());
+            }
+            progress.accept("imported " + root.name() + " " + root.descriptor().digest());
+        }
+        return new Report(roots.size(), sent[0], bytes[0], present, mounted);
+    }
+
+    /** The archive's entries, named as the class comment says. */
+    private List<Root> roots(LayoutArchive archive, byte[] indexJson) throws IOException {
+        Manifest index;
+        try {
+            index = ManifestParser.parse(indexJson, Optional.of(MediaTypes.OCI_INDEX));
+        } catch (RuntimeException e) {
+            throw LayoutArchive.bad(archive.toString(), "index.json does not parse: " + e.getMessage());
+        }
+        if (index.children().isEmpty()) throw LayoutArchive.bad(archive.toString(), "index.json names nothing to import");
+        List<Root> roots = new ArrayList<>();
+        Set<String> names = new HashSet<>();
+        for (Descriptor d : index.children()) {
+            Root root = root(archive, d);
+            if (names.add(root.name())) roots.add(root);
+        }
+        return roots;
+    }
+
+    private Root root(LayoutArchive archive, Descriptor d) throws IOException {
+        Optional<String> ref = Optional.ofNullable(d.annotations().get(LayoutTarget.REF_NAME)).filter(s -> !s.isBlank());
+        Optional<String> repository = Optional.empty();
+        Optional<Tag> tag = Optional.empty();
+        try {
+            if (ref.isPresent()) {
+                String name = ref.get();
+                int at = name.indexOf('@');
+                int colon = name.lastIndexOf(':');
+                if (at >= 0) {
+                    repository = Optional.of(name.substring(0, at));
+                } else if (colon >= 0) {
+                    repository = Optional.of(name.substring(0, colon));
+                    tag = Optional.of(new Tag(name.substring(colon + 1)));
+                } else {
+                    tag = Optional.of(new Tag(name));
+                }
+            }
+            RepositoryName target;
+            if (repository.isPresent()) {
+                target = RepositoryName.of(prefix.map(p -> p + "/").orElse("") + repository.get());
+            } else {
+                target = prefix.orElseThrow(() -> LayoutArchive.bad(archive.toString(), "the entry " + ref.orElse(d.digest().toString())
+                        + " names no repository; say where it goes with --repo"));
+            }
+            return new Root(target, tag, d);
+        } catch (RuntimeException e) {
+            throw LayoutArchive.bad(archive.toString(), "the entry named " + ref.orElse(d.digest().toString()) + " cannot be imported: " + e.getMessage());
+        }
+    }
+
+    /** Plans {@code d} and what it references into {@code plan}: children first, so they are pushed first. */
+    private void walk(LayoutArchive archive, String name, Descriptor d, Plan plan, Set<Digest> path) throws IOException {
+        if (plan.manifests.containsKey(d.digest())) return;
+        if (!path.add(d.digest())) throw LayoutArchive.bad(archive.toString(), name + ": " + d.digest() + " names itself");
+        byte[] content = archive.document(d.digest()).orElseThrow(() -> LayoutArchive.bad(archive.toString(),
+                name + " needs the manifest " + d.digest() + ", which the archive does not hold"));
+        if (content.length != d.size()) {
+            throw LayoutArchive.bad(archive.toString(), name + ": " + d.digest() + " holds " + content.length + " bytes where " + d.size() + " are named");
+        }
+        Manifest manifest;
+        try {
+            manifest = ManifestParser.parse(content, Optional.of(d.mediaType()).filter(MediaTypes::isSupportedManifest));
+        } catch (RuntimeException e) {
+            throw LayoutArchive.bad(archive.toString(), name + ": " + d.digest() + " does not parse as a manifest: " + e.getMessage());
+        }
+        for (Descriptor child : manifest.children()) {
+            if (MediaTypes.isSupportedManifest(child.mediaType())) walk(archive, name, child, plan, path);
+            else need(archive, name, child, plan);
+        }
+        if (manifest.config().isPresent()) need(archive, name, manifest.config().get(), plan);
+        for (Descriptor layer : manifest.layers()) {
+            if (!layer.isForeignLayer()) need(archive, name, layer, plan);
+        }
+        path.remove(d.digest());
+        plan.manifests.put(d.digest(), new Document(manifest.mediaType(), content));
+    }
+
+    private static void need(LayoutArchive archive, String name, Descriptor blob, Plan plan) throws IOException {
+        Optional<Long> held = archive.blobSize(blob.digest());
+        if (held.isPresent() && held.get() != blob.size()) {
+            throw LayoutArchive.bad(archive.toString(), name + " names " + blob.digest() + " of " + blob.size() + " bytes; the archive's has " + held.get());
+        }
+        plan.blobs.add(blob.digest());
+    }
+
+    /** Reads what an upload left of a blob's stream, so its digest is checked to the end. */
+    private static void drain(InputStream content) throws IOException {
+        content.transferTo(java.io.OutputStream.nullOutputStream());
+    }
+}

@@ -1,0 +1,329 @@
+package dev.cairn.transfer;
+
+import dev.cairn.values.Digest;
+import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
+import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
+import org.apache.commons.compress.compressors.gzip.GzipCompressorInputStream;
+import org.apache.commons.compress.compressors.zstandard.ZstdCompressorInputStream;
+
+import java.io.BufferedInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.security.DigestInputStream;
+import java.security.MessageDigest;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * An OCI image layout to import from: a directory, or a tar of one (plain, gzip or zstd, told apart by their
+ * first bytes, not the file's name). A tar is read twice: once to find {@code index.json} and the manifests
+ * (it may hold them anywhere, after the blobs they name) and to check every blob against its name, so a
+ * corrupt or truncated archive is refused before anything is sent; once more to stream the blobs out.
+ * A directory is read where it lies.
+ */
+public abstract sealed class LayoutArchive {
+    /** Manifests and configs are JSON documents of a few KiB; anything larger is a layer. */
+    static final int MAX_DOCUMENT = 4 << 20;
+    /** The JSON documents a tar's first pass keeps in memory, all together. */
+    static final long MAX_DOCUMENTS = 64L << 20;
+
+    /** What a blob entry of the archive holds, as its first pass or a stat found. */
+    public interface BlobSink {
+        void accept(Digest digest, long size, InputStream content) throws IOException;
+    }
+
+    final String name;
+
+    LayoutArchive(String name) {
+        this.name = name;
+    }
+
+    public static LayoutArchive open(Path path) throws IOException {
+        if (Files.isDirectory(path)) return new Directory(path);
+        if (!Files.isRegularFile(path)) throw new NoSuchFileException(path.toString(), null, "no such file or directory");
+        return Tar.read(path);
+    }
+
+    /** A file at the layout's root ({@code index.json}, {@code oci-layout}, {@code manifest.json}), if there. */
+    public abstract Optional<byte[]> rootFile(String fileName) throws IOException;
+
+    /** The size of a blob the archive holds. */
+    public abstract Optional<Long> blobSize(Digest digest) throws IOException;
+
+    /** A blob read whole: a manifest or config, at most {@link #MAX_DOCUMENT} bytes. */
+    public abstract Optional<byte[]> document(Digest digest) throws IOException;
+
+    /** Streams each of {@code wanted} the archive holds to {@code sink}, verified against its digest as it goes. */
+    public abstract void blobs(Set<Digest> wanted, BlobSink sink) throws IOException;
+
+    @Override
+    public String toString() {
+        return name;
+    }
+
+    static BadArchiveException bad(String archive, String message) {
+        return new BadArchiveException(archive + ": " + message);
+    }
+
+    /** A layout's path for a blob, {@code blobs/<algorithm>/<hex>}, or empty for any other path. */
+    static Optional<Digest> blobDigest(String entryName) {
+        String path = entryName.startsWith("./") ? entryName.substring(2) : entryName;
+        String[] parts = path.split("/");
+        if (parts.length != 3 || !parts[0].equals("blobs")) return Optional.empty();
+        try {
+            return Optional.of(new Digest(parts[1], parts[2]));
+        } catch (RuntimeException e) {
+            return Optional.empty();
+        }
+    }
+
+    /** Reads {@code in} to its end through a hasher and checks the result against {@code digest}. */
+    static void verifyTo(String archive, Digest digest, long size, InputStream in, OutputStream out) throws IOException {
+        MessageDigest hasher = digest.newHasher();
+        long copied = new DigestInputStream(in, hasher).transferTo(out);
+        if (copied != size) throw bad(archive, digest + " holds " + copied + " bytes where " + size + " were expected (truncated?)");
+        Digest actual = Digest.of(digest.algorithm(), hasher.digest());
+        if (!actual.equals(digest)) throw bad(archive, "the blob named " + digest + " holds content of " + actual);
+    }
+
+    static final class Directory extends LayoutArchive {
+        private final Path root;
+
+        Directory(Path root) {
+            super(root.toString());
+            this.root = root;
+        }
+
+        @Override
+        public Optional<byte[]> rootFile(String fileName) throws IOException {
+            Path file = root.resolve(fileName);
+            return Files.isRegularFile(file) ? Optional.of(Files.readAllBytes(file)) : Optional.empty();
+        }
+
+        private Path blobPath(Digest digest) {
+            return root.resolve("blobs").resolve(digest.algorithm()).resolve(digest.hex());
+        }
+
+        @Override
+        public Optional<Long> blobSize(Digest digest) throws IOException {
+            Path file = blobPath(digest);
+            return Files.isRegularFile(file) ? Optional.of(Files.size(file)) : Optional.empty();
+        }
+
+        @Override
+        public Optional<byte[]> document(Digest digest) throws IOException {
+            Optional<Long> size = blobSize(digest);
+            if (size.isEmpty()) return Optional.empty();
+            if (size.get() > MAX_DOCUMENT) throw bad(name, digest + " is named as a manifest but holds " + size.get() + " bytes");
+            ByteArrayOutputStream content = new ByteArrayOutputStream();
+            try (InputStream in = Files.newInputStream(blobPath(digest))) {
+                verifyTo(name, digest, size.get(), in, content);
+            }
+            return Optional.of(content.toByteArray());
+        }
+
+        @Override
+        public void blobs(Set<Digest> wanted, BlobSink sink) throws IOException {
+            for (Digest digest : wanted) {
+                Optional<Long> size = blobSize(digest);
+                if (size.isEmpty()) continue;
+                try (InputStream in = Files.newInputStream(blobPath(digest))) {
+                    sink.accept(digest, size.get(), new VerifyingStream(name, digest, size.get(), in));
+                }
+            }
+        }
+    }
+
+    static final class Tar extends LayoutArchive {
+        private final Path file;
+        private final Map<String, byte[]> rootFiles;
+        private final Map<Digest, Long> sizes;
+        private final Map<Digest, byte[]> documents;
+
+        private Tar(Path file, Map<String, byte[]> rootFiles, Map<Digest, Long> sizes, Map<Digest, byte[]> documents) {
+            super(file.toString());
+            this.file = file;
+            this.rootFiles = rootFiles;
+            this.sizes = sizes;
+            this.documents = documents;
+        }
+
+        /** The first pass: every entry read, every blob checked, the small JSON files kept. */
+        static Tar read(Path file) throws IOException {
+            String archive = file.toString();
+            Map<String, byte[]> rootFiles = new HashMap<>();
+            Map<Digest, Long> sizes = new TreeMap<>();
+            Map<Digest, byte[]> documents = new HashMap<>();
+            long kept = 0;
+            try (TarArchiveInputStream tar = entries(file)) {
+                TarArchiveEntry entry;
+                while ((entry = nextEntry(archive, tar)) != null) {
+                    if (!entry.isFile()) continue;
+                    String path = entry.getName().startsWith("./") ? entry.getName().substring(2) : entry.getName();
+                    Optional<Digest> digest = blobDigest(path);
+                    if (digest.isPresent()) {
+                        ByteArrayOutputStream head = new ByteArrayOutputStream();
+                        OutputStream out = entry.getSize() <= MAX_DOCUMENT ? head : OutputStream.nullOutputStream();
+                        verifyTo(archive, digest.get(), entry.getSize(), tar, out);
+                        sizes.put(digest.get(), entry.getSize());
+                        byte[] content = head.toByteArray();
+                        if (looksLikeJson(content)) {
+                            kept += content.length;
+                            if (kept > MAX_DOCUMENTS) {
+                                throw bad(archive, "holds more than " + (MAX_DOCUMENTS >> 20) + " MiB of JSON documents; unpack it and import the directory");
+                            }
+                            documents.put(digest.get(), content);
+                        }
+                    } else if (!path.contains("/") && entry.getSize() <= MAX_DOCUMENT) {
+                        rootFiles.put(path, tar.readAllBytes());
+                    }
+                }
+            } catch (BadArchiveException e) {
+                throw e;
+            } catch (IOException e) {
+                throw damaged(archive, e);
+            }
+            return new Tar(file, rootFiles, sizes, documents);
+        }
+
+        private static TarArchiveEntry nextEntry(String archive, TarArchiveInputStream tar) throws IOException {
+            try {
+                return tar.getNextEntry();
+            } catch (IOException | RuntimeException e) {
+                throw damaged(archive, e);
+            }
+        }
+
+        /** A read that failed inside the archive: an end too early (an EOFException says nothing), a bad block. */
+        private static BadArchiveException damaged(String archive, Exception e) {
+            String why = e instanceof java.io.EOFException || e.getMessage() == null ? "it ends too early" : e.getMessage();
+            return bad(archive, "damaged or truncated archive (" + why + ")");
+        }
+
+        private static boolean looksLikeJson(byte[] content) {
+            for (byte b : content) {
+                if (b == '{') return true;
+                if (b != ' ' && b != '\n' && b != '\r' && b != '\t') return false;
+            }
+            return false;
+        }
+
+        /** The archive's entries, decompressed as its first bytes say: gzip, zstd, or none. */
+        private static TarArchiveInputStream entries(Path file) throws IOException {
+            InputStream in = new BufferedInputStream(Files.newInputStream(file), 1 << 16);
+            try {
+                in.mark(4);
+                byte[] magic = in.readNBytes(4);
+                in.reset();
+                if (magic.length >= 2 && (magic[0] & 0xff) == 0x1f && (magic[1] & 0xff) == 0x8b) {
+                    in = GzipCompressorInputStream.builder().setInputStream(in).setDecompressConcatenated(true).get();
+                } else if (magic.length == 4 && (magic[0] & 0xff) == 0x28 && (magic[1] & 0xff) == 0xb5
+                        && (magic[2] & 0xff) == 0x2f && (magic[3] & 0xff) == 0xfd) {
+                    in = new ZstdCompressorInputStream(in);
+                }
+                return new TarArchiveInputStream(in);
+            } catch (IOException | RuntimeException e) {
+                in.close();
+                throw bad(file.toString(), "cannot be read as a tar, gzip or zstd archive (" + e.getMessage() + ")");
+            }
+        }
+
+        @Override
+        public Optional<byte[]> rootFile(String fileName) {
+            return Optional.ofNullable(rootFiles.get(fileName));
+        }
+
+        @Override
+        public Optional<Long> blobSize(Digest digest) {
+            return Optional.ofNullable(sizes.get(digest));
+        }
+
+        @Override
+        public Optional<byte[]> document(Digest digest) throws IOException {
+            if (!sizes.containsKey(digest)) return Optional.empty();
+            byte[] content = documents.get(digest);
+            if (content == null) throw bad(name, digest + " is named as a manifest but is not a JSON document of at most " + MAX_DOCUMENT + " bytes");
+            return Optional.of(content);
+        }
+
+        @Override
+        public void blobs(Set<Digest> wanted, BlobSink sink) throws IOException {
+            if (wanted.isEmpty()) return;
+            try (TarArchiveInputStream tar = entries(file)) {
+                TarArchiveEntry entry;
+                while ((entry = nextEntry(name, tar)) != null) {
+                    Optional<Digest> digest = entry.isFile() ? blobDigest(entry.getName()) : Optional.empty();
+                    if (digest.isPresent() && wanted.contains(digest.get())) {
+                        // checked in the first pass, and again here: the file may have changed since
+                        sink.accept(digest.get(), entry.getSize(), new VerifyingStream(name, digest.get(), entry.getSize(), tar));
+                    }
+                }
+            } catch (java.io.EOFException e) {
+                throw damaged(name, e);
+            }
+        }
+    }
+
+    /**
+     * A blob's bytes as they are read, checked at their end: the last read throws when the content is not
+     * what its name says, so a consumer that sends the bytes on (an upload) fails rather than finishes.
+     */
+    static final class VerifyingStream extends InputStream {
+        private final String archive;
+        private final Digest digest;
+        private final long size;
+        private final InputStream in;
+        private final MessageDigest hasher;
+        private long read;
+        private boolean checked;
+
+        VerifyingStream(String archive, Digest digest, long size, InputStream in) {
+            this.archive = archive;
+            this.digest = digest;
+            this.size = size;
+            this.in = in;
+            this.hasher = digest.newHasher();
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            int n = read(one, 0, 1);
+            return n < 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            if (read >= size) {
+                check();
+                return -1;
+            }
+            int n = in.read(b, off, (int) Math.min(len, size - read));
+            if (n < 0) throw bad(archive, digest + " ends after " + read + " of its " + size + " bytes (truncated?)");
+            hasher.update(b, off, n);
+            read += n;
+            if (read == size) check();
+            return n;
+        }
+
+        private void check() throws IOException {
+            if (checked) return;
+            checked = true;
+            Digest actual = Digest.of(digest.algorithm(), hasher.digest());
+            if (!actual.equals(digest)) throw bad(archive, "the blob named " + digest + " holds content of " + actual);
+        }
+
+        /** Does not close the archive's stream: a tar's next entry follows on it. */
+        @Override
+        public void close() {
+        }
+    }
+}

@@ -1,0 +1,265 @@
+package dev.cairn.transfer;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cairn.values.Digest;
+import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
+import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
+import org.apache.commons.compress.compressors.gzip.GzipCompressorOutputStream;
+import org.apache.commons.compress.compressors.zstandard.ZstdCompressorOutputStream;
+
+import java.io.BufferedOutputStream;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Where an export writes: an OCI image layout in a directory, or a tar of one ({@code .tar}, {@code .tar.gz}
+ * or {@code .tgz}, {@code .tar.zst}). Blobs are written as they arrive, each once and verified against its
+ * digest on the way; {@code index.json} comes last, so a layout whose export failed names nothing it lacks.
+ * A tar is written beside its final name and renamed into place only when complete.
+ */
+public abstract sealed class LayoutTarget implements AutoCloseable {
+    static final ObjectMapper JSON = new ObjectMapper();
+    static final byte[] OCI_LAYOUT = "{\"imageLayoutVersion\":\"1.0.0\"}".getBytes(StandardCharsets.UTF_8);
+    static final String REF_NAME = "org.opencontainers.image.ref.name";
+
+    /** One entry of {@code index.json}: a manifest or index the layout names, with its annotations. */
+    public record IndexEntry(String mediaType, Digest digest, long size, Map<String, String> annotations) {
+        public IndexEntry {
+            annotations = Map.copyOf(annotations);
+        }
+    }
+
+    final Path path;
+    final Set<Digest> written = new HashSet<>();
+
+    LayoutTarget(Path path) {
+        this.path = path;
+    }
+
+    /** A directory unless the name ends in a tar suffix. */
+    public static LayoutTarget create(Path path) throws IOException {
+        String name = path.getFileName() == null ? "" : path.getFileName().toString();
+        if (name.endsWith(".tar") || name.endsWith(".tar.gz") || name.endsWith(".tgz") || name.endsWith(".tar.zst")) {
+            return new Tar(path);
+        }
+        return new Directory(path);
+    }
+
+    public boolean holds(Digest digest) {
+        return written.contains(digest);
+    }
+
+    /** Writes {@code size} bytes of {@code content} as the blob {@code digest}; fails if they are not that. */
+    public abstract void blob(Digest digest, long size, InputStream content) throws IOException;
+
+    public void document(Digest digest, byte[] content) throws IOException {
+        blob(digest, content.length, new ByteArrayInputStream(content));
+    }
+
+    /** Writes {@code index.json} naming {@code entries} and completes the layout. */
+    public abstract void finish(List<IndexEntry> entries) throws IOException;
+
+    /** Gives up a layout that was not finished: a tar's partial file goes; a directory keeps the blobs written. */
+    @Override
+    public abstract void close() throws IOException;
+
+    static byte[] index(List<IndexEntry> entries) throws IOException {
+        ObjectNode index = JSON.createObjectNode();
+        index.put("schemaVersion", 2);
+        index.put("mediaType", "application/vnd.oci.image.index.v1+json");
+        ArrayNode manifests = index.putArray("manifests");
+        for (IndexEntry entry : entries) {
+            ObjectNode d = manifests.addObject();
+            d.put("mediaType", entry.mediaType());
+            d.put("digest", entry.digest().toString());
+            d.put("size", entry.size());
+            if (!entry.annotations().isEmpty()) {
+                ObjectNode annotations = d.putObject("annotations");
+                new java.util.TreeMap<>(entry.annotations()).forEach(annotations::put);
+            }
+        }
+        return JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(index);
+    }
+
+    static final class Directory extends LayoutTarget {
+        private final List<IndexEntry> kept = new ArrayList<>();
+
+        /**
+         * An existing layout is added to (its blobs kept, its entries kept unless an export names the same
+         * reference again); any other directory that is not empty is refused rather than written into.
+         */
+        Directory(Path path) throws IOException {
+            super(path);
+            if (Files.isDirectory(path) && !isEmpty(path)) {
+                if (!Files.isRegularFile(path.resolve("oci-layout"))) {
+                    throw new IOException(path + " is a directory that holds something other than an OCI image layout; name an empty or new one");
+                }
+                Path index = path.resolve("index.json");
+                if (Files.isRegularFile(index)) {
+                    for (JsonNode d : JSON.readTree(index.toFile()).path("manifests")) {
+                        Map<String, String> annotations = new LinkedHashMap<>();
+                        d.path("annotations").fields().forEachRemaining(f -> annotations.put(f.getKey(), f.getValue().asText()));
+                        kept.add(new IndexEntry(d.path("mediaType").asText(), Digest.parse(d.path("digest").asText()),
+                                d.path("size").asLong(), annotations));
+                    }
+                }
+            }
+            Files.createDirectories(path.resolve("blobs"));
+            Files.write(path.resolve("oci-layout"), OCI_LAYOUT);
+        }
+
+        private static boolean isEmpty(Path dir) throws IOException {
+            try (var files = Files.list(dir)) {
+                return files.findAny().isEmpty();
+            }
+        }
+
+        @Override
+        public boolean holds(Digest digest) {
+            return super.holds(digest) || Files.isRegularFile(blobPath(digest));
+        }
+
+        private Path blobPath(Digest digest) {
+            return path.resolve("blobs").resolve(digest.algorithm()).resolve(digest.hex());
+        }
+
+        @Override
+        public void blob(Digest digest, long size, InputStream content) throws IOException {
+            Path target = blobPath(digest);
+            Files.createDirectories(target.getParent());
+            Path partial = target.resolveSibling("." + digest.hex() + ".partial");
+            try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(partial), 1 << 16)) {
+                LayoutArchive.verifyTo(path.toString(), digest, size, content, out);
+            } catch (IOException | RuntimeException e) {
+                Files.deleteIfExists(partial);
+                throw e;
+            }
+            move(partial, target);
+            written.add(digest);
+        }
+
+        @Override
+        public void finish(List<IndexEntry> entries) throws IOException {
+            Set<String> renamed = new HashSet<>();
+            for (IndexEntry e : entries) renamed.add(e.annotations().getOrDefault(REF_NAME, e.digest().toString()));
+            List<IndexEntry> all = new ArrayList<>();
+            for (IndexEntry e : kept) {
+                if (!renamed.contains(e.annotations().getOrDefault(REF_NAME, e.digest().toString()))) all.add(e);
+            }
+            all.addAll(entries);
+            Path partial = path.resolve(".index.json.partial");
+            Files.write(partial, index(all));
+            move(partial, path.resolve("index.json"));
+        }
+
+        private static void move(Path from, Path to) throws IOException {
+            try {
+                Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    static final class Tar extends LayoutTarget {
+        private final Path partial;
+        private final TarArchiveOutputStream tar;
+        private final Set<String> algorithms = new HashSet<>();
+        private boolean finished;
+
+        Tar(Path path) throws IOException {
+            super(path);
+            Path parent = path.toAbsolutePath().getParent();
+            if (parent != null) Files.createDirectories(parent);
+            this.partial = path.resolveSibling("." + path.getFileName() + ".partial");
+            String name = path.getFileName().toString();
+            OutputStream out = new BufferedOutputStream(Files.newOutputStream(partial), 1 << 16);
+            try {
+                if (name.endsWith(".gz") || name.endsWith(".tgz")) out = new GzipCompressorOutputStream(out);
+                else if (name.endsWith(".zst")) out = new ZstdCompressorOutputStream(out);
+            } catch (IOException | RuntimeException | LinkageError e) {
+                out.close();
+                Files.deleteIfExists(partial);
+                throw new IOException("cannot compress " + path + ": " + e.getMessage(), e);
+            }
+            tar = new TarArchiveOutputStream(out);
+            tar.setLongFileMode(TarArchiveOutputStream.LONGFILE_POSIX);
+            tar.setBigNumberMode(TarArchiveOutputStream.BIGNUMBER_POSIX);
+            file("oci-layout", OCI_LAYOUT);
+            tar.putArchiveEntry(directory("blobs/"));
+            tar.closeArchiveEntry();
+        }
+
+        private static TarArchiveEntry directory(String name) {
+            TarArchiveEntry entry = new TarArchiveEntry(name);
+            entry.setMode(0755 | TarArchiveEntry.DEFAULT_DIR_MODE);
+            return entry;
+        }
+
+        private void file(String name, byte[] content) throws IOException {
+            TarArchiveEntry entry = new TarArchiveEntry(name);
+            entry.setSize(content.length);
+            entry.setMode(0644 | 0100000);
+            tar.putArchiveEntry(entry);
+            tar.write(content);
+            tar.closeArchiveEntry();
+        }
+
+        @Override
+        public void blob(Digest digest, long size, InputStream content) throws IOException {
+            if (algorithms.add(digest.algorithm())) {
+                tar.putArchiveEntry(directory("blobs/" + digest.algorithm() + "/"));
+                tar.closeArchiveEntry();
+            }
+            TarArchiveEntry entry = new TarArchiveEntry("blobs/" + digest.algorithm() + "/" + digest.hex());
+            entry.setSize(size);
+            entry.setMode(0644 | 0100000);
+            tar.putArchiveEntry(entry);
+            // a blob shorter than it said fails here and leaves the tar unfinished, and so never renamed into place
+            LayoutArchive.verifyTo(path.toString(), digest, size, content, tar);
+            tar.closeArchiveEntry();
+            written.add(digest);
+        }
+
+        @Override
+        public void finish(List<IndexEntry> entries) throws IOException {
+            file("index.json", index(entries));
+            tar.finish();
+            tar.close();
+            Files.move(partial, path, StandardCopyOption.REPLACE_EXISTING);
+            finished = true;
+        }
+
+        @Override
+        public void close() throws IOException {
+            if (finished) return;
+            try {
+                tar.close();
+            } catch (IOException e) {
+                // the export failed already: what matters is that its half-written file goes
+            } finally {
+                Files.deleteIfExists(partial);
+            }
+        }
+    }
+}

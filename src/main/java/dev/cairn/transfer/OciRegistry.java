@@ -1,0 +1,42 @@
+package dev.cairn.transfer;
+
+import dev.cairn.values.Digest;
+import dev.cairn.values.Reference;
+import dev.cairn.values.RepositoryName;
+import dev.cairn.values.Tag;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * A registry as an OCI Distribution client sees it: what export reads and import writes. The HTTP client
+ * behind it lives with the other HTTP types; this package knows only the operations.
+ */
+public interface OciRegistry {
+    /** A manifest or index as the registry served it: its bytes, their digest and media type. */
+    record FetchedManifest(String mediaType, Digest digest, byte[] content) {
+    }
+
+    /** Every repository the caller may see (the catalog, all pages). */
+    List<RepositoryName> repositories() throws IOException;
+
+    /** Every tag of {@code repository} (all pages); empty when the repository is unknown. */
+    List<Tag> tags(RepositoryName repository) throws IOException;
+
+    Optional<FetchedManifest> manifest(RepositoryName repository, Reference reference) throws IOException;
+
+    boolean hasBlob(RepositoryName repository, Digest digest) throws IOException;
+
+    /** The blob's bytes; the caller closes the stream and verifies them. */
+    InputStream blob(RepositoryName repository, Digest digest) throws IOException;
+
+    /** Uploads {@code size} bytes of {@code body} as {@code digest}; the registry refuses them if they are not. */
+    void pushBlob(RepositoryName repository, Digest digest, long size, InputStream body) throws IOException;
+
+    /** Links a blob {@code from} holds into {@code repository} without sending it; false when the registry would not. */
+    boolean mountBlob(RepositoryName repository, Digest digest, RepositoryName from) throws IOException;
+
+    void pushManifest(RepositoryName repository, Reference reference, String mediaType, byte[] content) throws IOException;
+}

@@ -1,0 +1,216 @@
+package dev.cairn.cli;
+
+import dev.cairn.testing.CairnCli;
+import dev.cairn.testing.OciClient;
+import dev.cairn.testing.RunningCairn;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import static dev.cairn.testing.OciClient.OCI_INDEX;
+import static dev.cairn.testing.OciClient.OCI_MANIFEST;
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * cairn export and cairn import between two running nodes, as an operator moves a cache: images that share
+ * layers, a multi-platform index and a BuildKit cache index (layers listed as index entries) round-trip through
+ * a directory and through plain, gzip and zstd tars with their digests unchanged; an import run twice sends
+ * nothing the second time; corrupt, truncated and incomplete archives are refused with nothing linked.
+ */
+class TransferCommandsTest {
+    static RunningCairn source;
+    static OciClient client;
+    /** What the source holds, by name: the manifest's digest. */
+    static final Map<String, String> pushed = new LinkedHashMap<>();
+
+    private static CairnCli.Run cairn(String... args) {
+        return CairnCli.run(args);
+    }
+
+    private static byte[] random(int size, long seed) {
+        byte[] bytes = new byte[size];
+        new Random(seed).nextBytes(bytes);
+        return bytes;
+    }
+
+    @BeforeAll
+    static void fill() throws Exception {
+        source = RunningCairn.start();
+        client = new OciClient(source);
+        byte[] shared = random(300_000, 1);
+        OciClient.Image one = client.prepareImage("team/app", "application/vnd.oci.image.config.v1+json", shared, random(5_000, 2));
+        pushed.put("team/app:1", client.pushManifest("team/app", "1", OCI_MANIFEST, one.manifest()));
+        OciClient.Image two = client.prepareImage("team/app", "application/vnd.oci.image.config.v1+json", shared, random(7_000, 3));
+        pushed.put("team/app:2", client.pushManifest("team/app", "2", OCI_MANIFEST, two.manifest()));
+
+        // a multi-platform index over two images pushed by digest
+        List<Map<String, Object>> platforms = new ArrayList<>();
+        for (String arch : List.of("amd64", "arm64")) {
+            OciClient.Image image = client.prepareImage("team/multi", "application/vnd.oci.image.config.v1+json", random(20_000, arch.hashCode()));
+            client.pushManifest("team/multi", image.digest(), OCI_MANIFEST, image.manifest());
+            Map<String, Object> d = OciClient.descriptor(OCI_MANIFEST, image.digest(), image.manifest().length);
+            d.put("platform", Map.of("architecture", arch, "os", "linux"));
+            platforms.add(d);
+        }
+        byte[] index = OciClient.json(Map.of("schemaVersion", 2, "mediaType", OCI_INDEX, "manifests", platforms));
+        pushed.put("team/multi:latest", client.pushManifest("team/multi", "latest", OCI_INDEX, index));
+
+        // BuildKit's cache index: its layers and its cache config are entries of the index itself
+        byte[] layer = random(40_000, 4);
+        String layerDigest = client.pushBlob("cache/app", layer);
+        byte[] cacheConfig = "{\"layers\":[{\"blob\":\"x\"}],\"records\":[]}".getBytes(StandardCharsets.UTF_8);
+        String configDigest = client.pushBlob("cache/app", cacheConfig);
+        byte[] cacheIndex = OciClient.json(Map.of("schemaVersion", 2, "mediaType", OCI_INDEX, "manifests", List.of(
+                OciClient.descriptor("application/vnd.oci.image.layer.v1.tar+gzip", layerDigest, layer.length),
+                OciClient.descriptor("application/vnd.buildkit.cacheconfig.v0", configDigest, cacheConfig.length))));
+        pushed.put("cache/app:buildcache", client.pushManifest("cache/app", "buildcache", OCI_INDEX, cacheIndex));
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (source != null) source.close();
+    }
+
+    private static String server(RunningCairn node) {
+        return "http://" + node.hostPort();
+    }
+
+    /** The target serves every pushed name with the source's bytes, and every blob those name. */
+    private static void assertHoldsEverything(RunningCairn target) throws Exception {
+        OciClient to = new OciClient(target);
+        for (var e : pushed.entrySet()) {
+            String repository = e.getKey().substring(0, e.getKey().indexOf(':'));
+            String tag = e.getKey().substring(e.getKey().indexOf(':') + 1);
+            HttpResponse<byte[]> there = to.get("/v2/" + repository + "/manifests/" + tag, "Accept", OCI_MANIFEST + ", " + OCI_INDEX);
+            assertThat(there.statusCode()).as(e.getKey()).isEqualTo(200);
+            assertThat(OciClient.sha256(there.body())).as(e.getKey()).isEqualTo(e.getValue());
+            HttpResponse<byte[]> here = client.get("/v2/" + repository + "/manifests/" + tag, "Accept", OCI_MANIFEST + ", " + OCI_INDEX);
+            assertThat(there.body()).isEqualTo(here.body());
+            var manifest = OciClient.JSON.readTree(there.body());
+            List<String> named = new ArrayList<>();
+            manifest.path("layers").forEach(l -> named.add(l.path("digest").asText()));
+            if (manifest.has("config")) named.add(manifest.path("config").path("digest").asText());
+            manifest.path("manifests").forEach(m -> named.add(m.path("digest").asText()));
+            for (String digest : named) {
+                String kind = manifest.path("manifests").findValuesAsText("mediaType").contains(OCI_MANIFEST) ? "manifests" : "blobs";
+                HttpResponse<byte[]> blob = to.get("/v2/" + repository + "/" + kind + "/" + digest, "Accept", OCI_MANIFEST);
+                assertThat(blob.statusCode()).as(e.getKey() + " " + digest).isEqualTo(200);
+                assertThat(OciClient.sha256(blob.body())).isEqualTo(digest);
+            }
+        }
+    }
+
+    @Test
+    void roundTripsThroughDirectoryAndEveryTarWithDigestsUnchanged(@TempDir Path work) throws Exception {
+        for (String output : List.of("layout", "cache.tar", "cache.tar.gz", "cache.tar.zst")) {
+            Path path = work.resolve(output);
+            CairnCli.Run export = cairn("export", "--server", server(source), "-o", path.toString(), "team/**", "cache/app:buildcache");
+            assertThat(export.exit()).as(export.err()).isZero();
+            assertThat(export.out()).contains("4 entries").contains("shared between entries");
+            assertThat(work.resolve("." + output + ".partial")).doesNotExist();
+            try (RunningCairn target = RunningCairn.start()) {
+                CairnCli.Run first = cairn("import", "--server", server(target), path.toString());
+                assertThat(first.exit()).as(first.err()).isZero();
+                assertThat(first.out()).contains("4 entries").contains("0 already there");
+                assertHoldsEverything(target);
+
+                CairnCli.Run again = cairn("import", "--server", server(target), path.toString());
+                assertThat(again.exit()).as(again.err()).isZero();
+                assertThat(again.out()).as("a second import sends nothing").contains("0 blobs sent");
+            }
+        }
+    }
+
+    @Test
+    void selectsByTagGlobAndDigestAndRefusesAPatternThatMatchesNothing(@TempDir Path work) throws Exception {
+        Path layout = work.resolve("some");
+        String multi = pushed.get("team/multi:latest");
+        CairnCli.Run export = cairn("export", "--server", server(source), "-o", layout.toString(), "team/app:2", "team/multi@" + multi);
+        assertThat(export.exit()).as(export.err()).isZero();
+        var index = OciClient.JSON.readTree(layout.resolve("index.json").toFile());
+        assertThat(index.path("manifests").findValuesAsText("org.opencontainers.image.ref.name"))
+                .containsExactly("team/app:2", "team/multi@" + multi);
+
+        CairnCli.Run none = cairn("export", "--server", server(source), "-o", work.resolve("none").toString(), "nothing/**");
+        assertThat(none.exit()).isEqualTo(1);
+        assertThat(none.err()).contains("nothing in the registry matches nothing/**");
+    }
+
+    @Test
+    void refusesCorruptTruncatedAndIncompleteArchivesWithNothingLinked(@TempDir Path work) throws Exception {
+        Path layout = work.resolve("layout");
+        assertThat(cairn("export", "--server", server(source), "-o", layout.toString(), "team/app:1").exit()).isZero();
+        Path tar = work.resolve("app.tar.gz");
+        assertThat(cairn("export", "--server", server(source), "-o", tar.toString(), "team/app:1").exit()).isZero();
+        var manifest = OciClient.JSON.readTree(client.get("/v2/team/app/manifests/1").body());
+        String layer = manifest.path("layers").get(1).path("digest").asText();
+        Path layerFile = layout.resolve("blobs/sha256/" + layer.substring(7));
+
+        try (RunningCairn target = RunningCairn.start()) {
+            OciClient to = new OciClient(target);
+            Path truncated = work.resolve("truncated.tar.gz");
+            byte[] whole = Files.readAllBytes(tar);
+            Files.write(truncated, java.util.Arrays.copyOf(whole, whole.length / 2));
+            CairnCli.Run cut = cairn("import", "--server", server(target), truncated.toString());
+            assertThat(cut.exit()).isEqualTo(1);
+            assertThat(cut.err()).contains(truncated.toString());
+
+            byte[] original = Files.readAllBytes(layerFile);
+            byte[] corrupt = original.clone();
+            corrupt[corrupt.length / 2] ^= 1;
+            Files.write(layerFile, corrupt);
+            CairnCli.Run bad = cairn("import", "--server", server(target), layout.toString());
+            assertThat(bad.exit()).isEqualTo(1);
+            assertThat(bad.err()).contains(layer);
+            assertThat(to.get("/v2/team/app/manifests/1").statusCode()).as("nothing linked").isEqualTo(404);
+            assertThat(to.head("/v2/team/app/blobs/" + layer).statusCode()).isEqualTo(404);
+
+            Files.delete(layerFile);
+            CairnCli.Run missing = cairn("import", "--server", server(target), layout.toString());
+            assertThat(missing.exit()).isEqualTo(1);
+            assertThat(missing.err()).contains("lacks the blob " + layer);
+            assertThat(to.get("/v2/team/app/manifests/1").statusCode()).isEqualTo(404);
+
+            // the interrupted import, mended and run again, sends only what did not arrive
+            Files.write(layerFile, original);
+            List<String> blobs = new ArrayList<>();
+            manifest.path("layers").forEach(l -> blobs.add(l.path("digest").asText()));
+            blobs.add(manifest.path("config").path("digest").asText());
+            long arrived = blobs.stream().filter(b -> to.head("/v2/team/app/blobs/" + b).statusCode() == 200).count();
+            CairnCli.Run mended = cairn("import", "--server", server(target), layout.toString());
+            assertThat(mended.exit()).as(mended.err()).isZero();
+            assertThat(mended.out()).contains((blobs.size() - arrived) + " blobs sent").contains(arrived + " already there");
+            assertThat(OciClient.sha256(to.get("/v2/team/app/manifests/1").body())).isEqualTo(pushed.get("team/app:1"));
+        }
+    }
+
+    @Test
+    void anEntryNamedByATagAloneGoesWhereRepoSays(@TempDir Path work) throws Exception {
+        Path layout = work.resolve("buildkit-local");
+        assertThat(cairn("export", "--server", server(source), "-o", layout.toString(), "cache/app:buildcache").exit()).isZero();
+        // as BuildKit's --cache-to type=local writes it: the entry named by its tag alone
+        Path indexFile = layout.resolve("index.json");
+        Files.writeString(indexFile, Files.readString(indexFile).replace("\"cache/app:buildcache\"", "\"latest\""));
+        try (RunningCairn target = RunningCairn.start()) {
+            CairnCli.Run nowhere = cairn("import", "--server", server(target), layout.toString());
+            assertThat(nowhere.exit()).isEqualTo(1);
+            assertThat(nowhere.err()).contains("--repo");
+            CairnCli.Run placed = cairn("import", "--server", server(target), "--repo", "ci/cache", layout.toString());
+            assertThat(placed.exit()).as(placed.err()).isZero();
+            HttpResponse<byte[]> index = new OciClient(target).get("/v2/ci/cache/manifests/latest", "Accept", OCI_INDEX);
+            assertThat(index.statusCode()).isEqualTo(200);
+            assertThat(OciClient.sha256(index.body())).isEqualTo(pushed.get("cache/app:buildcache"));
+        }
+    }
+}
