@@ -29,13 +29,20 @@ final class ExportCommand implements Callable<Integer> {
             description = "A directory (new, empty, or a layout to add to) or a tar file, compressed by its suffix.")
     Path output;
 
+    @Option(names = "--format", paramLabel = "oci|docker-archive", defaultValue = "oci",
+            description = "docker-archive: also the manifest.json 'docker load' reads (of an index, the image for this machine's platform).")
+    String format;
+
     @Override
     public Integer call() {
         try {
+            if (!format.equals("oci") && !format.equals("docker-archive")) {
+                throw new IllegalArgumentException("--format takes oci or docker-archive, not " + format);
+            }
             List<Export.Selector> selectors = patterns.stream().map(Export.Selector::parse).toList();
             Export.Report report;
             try (LayoutTarget target = LayoutTarget.create(output)) {
-                report = new Export(api.registry(), target, System.out::println).run(selectors);
+                report = new Export(api.registry(), target, format.equals("docker-archive"), System.out::println).run(selectors);
             }
             System.out.printf("%d entries, %d blobs (%s) written to %s%s%n", report.entries(), report.blobsWritten(),
                     Reports.size(report.bytesWritten()), output, report.blobsShared() > 0 ? ", " + report.blobsShared() + " shared between entries" : "");

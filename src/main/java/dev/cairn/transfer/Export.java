@@ -56,14 +56,18 @@ public final class Export {
     private final OciRegistry registry;
     private final LayoutTarget target;
     private final Consumer<String> progress;
+    /** For {@code docker load}: each entry's image (an index's manifest for this machine's platform), by manifest. */
+    private final Optional<Map<Digest, LayoutTarget.DockerImage>> dockerImages;
     private int blobsWritten;
     private long bytesWritten;
     private int blobsShared;
 
-    public Export(OciRegistry registry, LayoutTarget target, Consumer<String> progress) {
+    /** With {@code dockerArchive}, the layout also carries the {@code manifest.json} that {@code docker load} reads. */
+    public Export(OciRegistry registry, LayoutTarget target, boolean dockerArchive, Consumer<String> progress) {
         this.registry = registry;
         this.target = target;
         this.progress = progress;
+        this.dockerImages = dockerArchive ? Optional.of(new LinkedHashMap<>()) : Optional.empty();
     }
 
     public Report run(List<Selector> selectors) throws IOException {
@@ -92,7 +96,7 @@ public final class Export {
             }
             if (entries.size() == before) throw new IOException("nothing in the registry matches " + describe(selector));
         }
-        target.finish(new ArrayList<>(entries.values()));
+        target.finish(new ArrayList<>(entries.values()), dockerImages.map(m -> List.copyOf(m.values())).orElse(List.of()));
         return new Report(entries.size(), blobsWritten, bytesWritten, blobsShared);
     }
 
@@ -104,6 +108,7 @@ public final class Export {
         OciRegistry.FetchedManifest manifest = registry.manifest(repository, reference)
                 .orElseThrow(() -> new IOException(name + " is not in the registry"));
         writeTree(repository, manifest);
+        if (dockerImages.isPresent()) dockerImage(repository, name, manifest, reference);
         progress.accept("exported " + name + " " + manifest.digest());
         return new LayoutTarget.IndexEntry(manifest.mediaType(), manifest.digest(), manifest.content().length,
                 Map.of(LayoutTarget.REF_NAME, name));
@@ -137,6 +142,46 @@ public final class Export {
         target.document(fetched.digest(), fetched.content());
         blobsWritten++;
         bytesWritten += fetched.content().length;
+    }
+
+    /** The image {@code docker load} takes for an entry: the manifest itself, or an index's for this machine's platform. */
+    private void dockerImage(RepositoryName repository, String name, OciRegistry.FetchedManifest fetched, Reference reference) throws IOException {
+        Manifest manifest = ManifestParser.parse(fetched.content(), Optional.of(fetched.mediaType()));
+        Digest digest = fetched.digest();
+        if (MediaTypes.INDEXES.contains(manifest.mediaType())) {
+            String arch = switch (System.getProperty("os.arch")) {
+                case "amd64", "x86_64" -> "amd64";
+                case "aarch64", "arm64" -> "arm64";
+                default -> System.getProperty("os.arch");
+            };
+            Digest platform = platformImage(fetched.content(), arch)
+                    .orElseThrow(() -> new IOException(name + " is an index of no images (a build cache?): docker load takes images"));
+            OciRegistry.FetchedManifest chosen = registry.manifest(repository, new Reference.ByDigest(platform))
+                    .orElseThrow(() -> new IOException(name + " names " + platform + ", which the registry does not hold"));
+            manifest = ManifestParser.parse(chosen.content(), Optional.of(chosen.mediaType()));
+            digest = chosen.digest();
+        }
+        Manifest image = manifest;
+        String tag = reference instanceof Reference.ByTag ? name : null;
+        dockerImages.get().compute(digest, (d, known) -> {
+            List<String> tags = new ArrayList<>(known == null ? List.of() : known.repoTags());
+            if (tag != null) tags.add(tag);
+            return new LayoutTarget.DockerImage(tags, image.config().orElseThrow().digest(),
+                    image.layers().stream().map(Descriptor::digest).toList());
+        });
+    }
+
+    /** The index's image for linux on {@code arch}, else its first image; empty when it lists no images at all. */
+    private static Optional<Digest> platformImage(byte[] index, String arch) throws IOException {
+        Optional<Digest> first = Optional.empty();
+        for (var entry : new com.fasterxml.jackson.databind.ObjectMapper().readTree(index).path("manifests")) {
+            if (!MediaTypes.MANIFESTS.contains(entry.path("mediaType").asText())) continue;
+            Digest digest = Digest.parse(entry.path("digest").asText());
+            var platform = entry.path("platform");
+            if (platform.path("os").asText().equals("linux") && platform.path("architecture").asText().equals(arch)) return Optional.of(digest);
+            if (first.isEmpty()) first = Optional.of(digest);
+        }
+        return first;
     }
 
     private void blob(RepositoryName repository, Descriptor descriptor) throws IOException {

@@ -37,6 +37,7 @@ import java.util.function.Consumer;
  * repository go under it ({@code mirror/team/app}).
  */
 public final class Import {
+    static final String CONTAINERD_NAME = "io.containerd.image.name";
     /** What an import did. */
     public record Report(int entries, int blobsSent, long bytesSent, int blobsPresent, int blobsMounted) {
     }
@@ -69,18 +70,21 @@ public final class Import {
     }
 
     public Report run(LayoutArchive archive) throws IOException {
-        Optional<byte[]> found = archive.rootFile("index.json");
-        if (found.isEmpty()) {
-            throw LayoutArchive.bad(archive.toString(), archive.rootFile("manifest.json").isPresent()
-                    ? "a docker save archive without index.json (written by Docker before 25): not supported yet"
-                    : "no index.json: not an OCI image layout");
+        Map<Digest, byte[]> made = new HashMap<>();
+        List<Root> roots;
+        Optional<byte[]> indexJson = archive.rootFile("index.json");
+        Optional<byte[]> dockerManifest = archive.rootFile("manifest.json");
+        if (indexJson.isPresent()) {
+            roots = roots(archive, indexJson.get());
+        } else if (dockerManifest.isPresent()) {
+            roots = DockerArchive.roots(archive, dockerManifest.get(), made, this::root);
+        } else {
+            throw LayoutArchive.bad(archive.toString(), "neither index.json nor manifest.json: not an OCI image layout or a docker save archive");
         }
-        byte[] indexJson = found.get();
-        List<Root> roots = roots(archive, indexJson);
         Map<RepositoryName, Plan> plans = new LinkedHashMap<>();
         for (Root root : roots) {
             Plan plan = plans.computeIfAbsent(root.repository(), r -> new Plan());
-            walk(archive, root.name(), root.descriptor(), plan, new HashSet<>());
+            walk(archive, made, root.name(), root.descriptor(), plan, new HashSet<>());
         }
 
         // What each repository lacks, and where a blob can be mounted from rather than sent.
@@ -177,12 +181,19 @@ public final class Import {
     }
 
     private Root root(LayoutArchive archive, Descriptor d) throws IOException {
-        Optional<String> ref = Optional.ofNullable(d.annotations().get(LayoutTarget.REF_NAME)).filter(s -> !s.isBlank());
+        // containerd and Docker 25's save name the image in full there, and leave ref.name the tag alone
+        Optional<String> ref = Optional.ofNullable(d.annotations().get(CONTAINERD_NAME))
+                .or(() -> Optional.ofNullable(d.annotations().get(LayoutTarget.REF_NAME))).filter(s -> !s.isBlank());
+        return root(archive, ref, d);
+    }
+
+    /** Where an entry named {@code ref} goes; a registry's host ({@code docker.io/}, {@code localhost:5000/}) is dropped. */
+    Root root(LayoutArchive archive, Optional<String> ref, Descriptor d) throws IOException {
         Optional<String> repository = Optional.empty();
         Optional<Tag> tag = Optional.empty();
         try {
             if (ref.isPresent()) {
-                String name = ref.get();
+                String name = withoutRegistryHost(ref.get());
                 int at = name.indexOf('@');
                 int colon = name.lastIndexOf(':');
                 if (at >= 0) {
@@ -207,11 +218,25 @@ public final class Import {
         }
     }
 
-    /** Plans {@code d} and what it references into {@code plan}: children first, so they are pushed first. */
-    private void walk(LayoutArchive archive, String name, Descriptor d, Plan plan, Set<Digest> path) throws IOException {
+    /** A reference's first component is a registry's host when it has a '.' or a ':' or is {@code localhost}, as Docker reads it. */
+    static String withoutRegistryHost(String reference) {
+        int slash = reference.indexOf('/');
+        if (slash < 0) return reference;
+        String first = reference.substring(0, slash);
+        int at = first.indexOf('@');
+        boolean host = at < 0 && (first.contains(".") || first.contains(":") || first.equals("localhost"));
+        return host ? reference.substring(slash + 1) : reference;
+    }
+
+    /**
+     * Plans {@code d} and what it references into {@code plan}: children first, so they are pushed first.
+     * {@code made} holds the manifests an import wrote itself (for a docker save archive, which has none).
+     */
+    private void walk(LayoutArchive archive, Map<Digest, byte[]> made, String name, Descriptor d, Plan plan, Set<Digest> path) throws IOException {
         if (plan.manifests.containsKey(d.digest())) return;
         if (!path.add(d.digest())) throw LayoutArchive.bad(archive.toString(), name + ": " + d.digest() + " names itself");
-        byte[] content = archive.document(d.digest()).orElseThrow(() -> LayoutArchive.bad(archive.toString(),
+        Optional<byte[]> found = made.containsKey(d.digest()) ? Optional.of(made.get(d.digest())) : archive.document(d.digest());
+        byte[] content = found.orElseThrow(() -> LayoutArchive.bad(archive.toString(),
                 name + " needs the manifest " + d.digest() + ", which the archive does not hold"));
         if (content.length != d.size()) {
             throw LayoutArchive.bad(archive.toString(), name + ": " + d.digest() + " holds " + content.length + " bytes where " + d.size() + " are named");
@@ -223,7 +248,7 @@ public final class Import {
             throw LayoutArchive.bad(archive.toString(), name + ": " + d.digest() + " does not parse as a manifest: " + e.getMessage());
         }
         for (Descriptor child : manifest.children()) {
-            if (MediaTypes.isSupportedManifest(child.mediaType())) walk(archive, name, child, plan, path);
+            if (MediaTypes.isSupportedManifest(child.mediaType())) walk(archive, made, name, child, plan, path);
             else need(archive, name, child, plan);
         }
         if (manifest.config().isPresent()) need(archive, name, manifest.config().get(), plan);

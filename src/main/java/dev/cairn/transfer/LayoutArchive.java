@@ -55,6 +55,13 @@ public abstract sealed class LayoutArchive {
     /** A file at the layout's root ({@code index.json}, {@code oci-layout}, {@code manifest.json}), if there. */
     public abstract Optional<byte[]> rootFile(String fileName) throws IOException;
 
+    /**
+     * The digest of the file at {@code path} (relative to the layout's root), for layouts that name their
+     * content by path rather than by digest: {@code docker save}'s {@code <id>/layer.tar} and {@code <hex>.json}.
+     * From then on the file is a blob of the archive under that digest.
+     */
+    public abstract Optional<Digest> fileDigest(String path) throws IOException;
+
     /** The size of a blob the archive holds. */
     public abstract Optional<Long> blobSize(Digest digest) throws IOException;
 
@@ -73,9 +80,16 @@ public abstract sealed class LayoutArchive {
         return new BadArchiveException(archive + ": " + message);
     }
 
+    /** A path as the archive's root sees it: {@code ./a/b} and {@code a//b} are {@code a/b}. */
+    static String normalized(String path) {
+        String p = path.replaceAll("/+", "/");
+        while (p.startsWith("./")) p = p.substring(2);
+        return p;
+    }
+
     /** A layout's path for a blob, {@code blobs/<algorithm>/<hex>}, or empty for any other path. */
     static Optional<Digest> blobDigest(String entryName) {
-        String path = entryName.startsWith("./") ? entryName.substring(2) : entryName;
+        String path = normalized(entryName);
         String[] parts = path.split("/");
         if (parts.length != 3 || !parts[0].equals("blobs")) return Optional.empty();
         try {
@@ -96,10 +110,25 @@ public abstract sealed class LayoutArchive {
 
     static final class Directory extends LayoutArchive {
         private final Path root;
+        /** Files named by path whose digests were asked for: where those blobs lie. */
+        private final Map<Digest, Path> named = new HashMap<>();
 
         Directory(Path root) {
             super(root.toString());
             this.root = root;
+        }
+
+        @Override
+        public Optional<Digest> fileDigest(String path) throws IOException {
+            Path file = root.resolve(normalized(path)).normalize();
+            if (!file.startsWith(root.normalize()) || !Files.isRegularFile(file)) return Optional.empty();
+            MessageDigest hasher = Digest.newHasher("sha256");
+            try (InputStream in = new DigestInputStream(Files.newInputStream(file), hasher)) {
+                in.transferTo(OutputStream.nullOutputStream());
+            }
+            Digest digest = Digest.of("sha256", hasher.digest());
+            named.put(digest, file);
+            return Optional.of(digest);
         }
 
         @Override
@@ -109,7 +138,8 @@ public abstract sealed class LayoutArchive {
         }
 
         private Path blobPath(Digest digest) {
-            return root.resolve("blobs").resolve(digest.algorithm()).resolve(digest.hex());
+            Path file = named.get(digest);
+            return file != null ? file : root.resolve("blobs").resolve(digest.algorithm()).resolve(digest.hex());
         }
 
         @Override
@@ -147,13 +177,17 @@ public abstract sealed class LayoutArchive {
         private final Map<String, byte[]> rootFiles;
         private final Map<Digest, Long> sizes;
         private final Map<Digest, byte[]> documents;
+        /** The digest of every file that is not under {@code blobs/}, by its path. */
+        private final Map<String, Digest> byPath;
 
-        private Tar(Path file, Map<String, byte[]> rootFiles, Map<Digest, Long> sizes, Map<Digest, byte[]> documents) {
+        private Tar(Path file, Map<String, byte[]> rootFiles, Map<Digest, Long> sizes, Map<Digest, byte[]> documents,
+                    Map<String, Digest> byPath) {
             super(file.toString());
             this.file = file;
             this.rootFiles = rootFiles;
             this.sizes = sizes;
             this.documents = documents;
+            this.byPath = byPath;
         }
 
         /** The first pass: every entry read, every blob checked, the small JSON files kept. */
@@ -162,28 +196,37 @@ public abstract sealed class LayoutArchive {
             Map<String, byte[]> rootFiles = new HashMap<>();
             Map<Digest, Long> sizes = new TreeMap<>();
             Map<Digest, byte[]> documents = new HashMap<>();
+            Map<String, Digest> byPath = new HashMap<>();
             long kept = 0;
             try (TarArchiveInputStream tar = entries(file)) {
                 TarArchiveEntry entry;
                 while ((entry = nextEntry(archive, tar)) != null) {
                     if (!entry.isFile()) continue;
-                    String path = entry.getName().startsWith("./") ? entry.getName().substring(2) : entry.getName();
-                    Optional<Digest> digest = blobDigest(path);
-                    if (digest.isPresent()) {
-                        ByteArrayOutputStream head = new ByteArrayOutputStream();
-                        OutputStream out = entry.getSize() <= MAX_DOCUMENT ? head : OutputStream.nullOutputStream();
-                        verifyTo(archive, digest.get(), entry.getSize(), tar, out);
-                        sizes.put(digest.get(), entry.getSize());
-                        byte[] content = head.toByteArray();
-                        if (looksLikeJson(content)) {
-                            kept += content.length;
-                            if (kept > MAX_DOCUMENTS) {
-                                throw bad(archive, "holds more than " + (MAX_DOCUMENTS >> 20) + " MiB of JSON documents; unpack it and import the directory");
-                            }
-                            documents.put(digest.get(), content);
+                    String path = normalized(entry.getName());
+                    Optional<Digest> named = blobDigest(path);
+                    ByteArrayOutputStream head = new ByteArrayOutputStream();
+                    OutputStream out = entry.getSize() <= MAX_DOCUMENT ? head : OutputStream.nullOutputStream();
+                    Digest digest;
+                    if (named.isPresent()) {
+                        digest = named.get();
+                        verifyTo(archive, digest, entry.getSize(), tar, out);
+                    } else {
+                        // named by path (docker save's layers and configs): its digest is what it holds
+                        MessageDigest hasher = Digest.newHasher("sha256");
+                        long read = new DigestInputStream(tar, hasher).transferTo(out);
+                        if (read != entry.getSize()) throw bad(archive, path + " ends after " + read + " of its " + entry.getSize() + " bytes");
+                        digest = Digest.of("sha256", hasher.digest());
+                        byPath.put(path, digest);
+                        if (!path.contains("/") && entry.getSize() <= MAX_DOCUMENT) rootFiles.put(path, head.toByteArray());
+                    }
+                    sizes.put(digest, entry.getSize());
+                    byte[] content = head.toByteArray();
+                    if (looksLikeJson(content) && !documents.containsKey(digest)) {
+                        kept += content.length;
+                        if (kept > MAX_DOCUMENTS) {
+                            throw bad(archive, "holds more than " + (MAX_DOCUMENTS >> 20) + " MiB of JSON documents; unpack it and import the directory");
                         }
-                    } else if (!path.contains("/") && entry.getSize() <= MAX_DOCUMENT) {
-                        rootFiles.put(path, tar.readAllBytes());
+                        documents.put(digest, content);
                     }
                 }
             } catch (BadArchiveException e) {
@@ -191,7 +234,7 @@ public abstract sealed class LayoutArchive {
             } catch (IOException e) {
                 throw damaged(archive, e);
             }
-            return new Tar(file, rootFiles, sizes, documents);
+            return new Tar(file, rootFiles, sizes, documents, byPath);
         }
 
         private static TarArchiveEntry nextEntry(String archive, TarArchiveInputStream tar) throws IOException {
@@ -242,6 +285,12 @@ public abstract sealed class LayoutArchive {
         }
 
         @Override
+        public Optional<Digest> fileDigest(String path) {
+            String p = normalized(path);
+            return blobDigest(p).filter(sizes::containsKey).or(() -> Optional.ofNullable(byPath.get(p)));
+        }
+
+        @Override
         public Optional<Long> blobSize(Digest digest) {
             return Optional.ofNullable(sizes.get(digest));
         }
@@ -257,11 +306,15 @@ public abstract sealed class LayoutArchive {
         @Override
         public void blobs(Set<Digest> wanted, BlobSink sink) throws IOException {
             if (wanted.isEmpty()) return;
+            Set<Digest> sent = new java.util.HashSet<>();
             try (TarArchiveInputStream tar = entries(file)) {
                 TarArchiveEntry entry;
                 while ((entry = nextEntry(name, tar)) != null) {
-                    Optional<Digest> digest = entry.isFile() ? blobDigest(entry.getName()) : Optional.empty();
-                    if (digest.isPresent() && wanted.contains(digest.get())) {
+                    String path = normalized(entry.getName());
+                    Optional<Digest> digest = entry.isFile()
+                            ? blobDigest(path).or(() -> Optional.ofNullable(byPath.get(path)))
+                            : Optional.empty();
+                    if (digest.isPresent() && wanted.contains(digest.get()) && sent.add(digest.get())) {
                         // checked in the first pass, and again here: the file may have changed since
                         sink.accept(digest.get(), entry.getSize(), new VerifyingStream(name, digest.get(), entry.getSize(), tar));
                     }

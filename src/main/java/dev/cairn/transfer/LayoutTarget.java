@@ -45,6 +45,17 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
         }
     }
 
+    /**
+     * An image as {@code docker load} reads it from {@code manifest.json}: its config and layers by their paths in
+     * the layout (Docker decompresses the layers as it loads them), and the names it is tagged with.
+     */
+    public record DockerImage(List<String> repoTags, Digest config, List<Digest> layers) {
+        public DockerImage {
+            repoTags = List.copyOf(repoTags);
+            layers = List.copyOf(layers);
+        }
+    }
+
     final Path path;
     final Set<Digest> written = new HashSet<>();
 
@@ -72,8 +83,24 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
         blob(digest, content.length, new ByteArrayInputStream(content));
     }
 
-    /** Writes {@code index.json} naming {@code entries} and completes the layout. */
-    public abstract void finish(List<IndexEntry> entries) throws IOException;
+    /**
+     * Writes {@code index.json} naming {@code entries} (and {@code manifest.json} listing {@code images}, for
+     * {@code docker load}, when there are any) and completes the layout.
+     */
+    public abstract void finish(List<IndexEntry> entries, List<DockerImage> images) throws IOException;
+
+    static byte[] dockerManifest(List<DockerImage> images) throws IOException {
+        ArrayNode list = JSON.createArrayNode();
+        for (DockerImage image : images) {
+            ObjectNode item = list.addObject();
+            item.put("Config", "blobs/" + image.config().algorithm() + "/" + image.config().hex());
+            ArrayNode tags = item.putArray("RepoTags");
+            image.repoTags().forEach(tags::add);
+            ArrayNode layers = item.putArray("Layers");
+            image.layers().forEach(l -> layers.add("blobs/" + l.algorithm() + "/" + l.hex()));
+        }
+        return JSON.writeValueAsBytes(list);
+    }
 
     /** Gives up a layout that was not finished: a tar's partial file goes; a directory keeps the blobs written. */
     @Override
@@ -155,7 +182,12 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
         }
 
         @Override
-        public void finish(List<IndexEntry> entries) throws IOException {
+        public void finish(List<IndexEntry> entries, List<DockerImage> images) throws IOException {
+            if (!images.isEmpty()) {
+                Path manifest = path.resolve(".manifest.json.partial");
+                Files.write(manifest, dockerManifest(images));
+                move(manifest, path.resolve("manifest.json"));
+            }
             Set<String> renamed = new HashSet<>();
             for (IndexEntry e : entries) renamed.add(e.annotations().getOrDefault(REF_NAME, e.digest().toString()));
             List<IndexEntry> all = new ArrayList<>();
@@ -242,7 +274,8 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
         }
 
         @Override
-        public void finish(List<IndexEntry> entries) throws IOException {
+        public void finish(List<IndexEntry> entries, List<DockerImage> images) throws IOException {
+            if (!images.isEmpty()) file("manifest.json", dockerManifest(images));
             file("index.json", index(entries));
             tar.finish();
             tar.close();

@@ -196,6 +196,28 @@ class TransferCommandsTest {
     }
 
     @Test
+    void aDockerArchiveListsTheAmd64ImageOfAnIndexAndRefusesACacheIndex(@TempDir Path work) throws Exception {
+        Path layout = work.resolve("docker");
+        CairnCli.Run export = cairn("export", "--server", server(source), "--format", "docker-archive", "-o", layout.toString(), "team/multi:latest", "team/app:1");
+        assertThat(export.exit()).as(export.err()).isZero();
+        var images = OciClient.JSON.readTree(layout.resolve("manifest.json").toFile());
+        assertThat(images).hasSize(2);
+        var index = OciClient.JSON.readTree(client.get("/v2/team/multi/manifests/latest", "Accept", OCI_INDEX).body());
+        String amd64 = index.path("manifests").get(0).path("digest").asText();
+        var image = OciClient.JSON.readTree(client.get("/v2/team/multi/manifests/" + amd64, "Accept", OCI_MANIFEST).body());
+        assertThat(images.get(0).path("RepoTags").get(0).asText()).isEqualTo("team/multi:latest");
+        assertThat(images.get(0).path("Config").asText()).isEqualTo("blobs/sha256/" + image.path("config").path("digest").asText().substring(7));
+        for (var layer : images.get(0).path("Layers")) assertThat(layout.resolve(layer.asText())).isRegularFile();
+        assertThat(images.get(1).path("RepoTags").get(0).asText()).isEqualTo("team/app:1");
+
+        CairnCli.Run cache = cairn("export", "--server", server(source), "--format", "docker-archive", "-o", work.resolve("c.tar").toString(), "cache/app:buildcache");
+        assertThat(cache.exit()).isEqualTo(1);
+        assertThat(cache.err()).contains("docker load takes images");
+        assertThat(work.resolve("c.tar")).doesNotExist();
+        assertThat(work.resolve(".c.tar.partial")).doesNotExist();
+    }
+
+    @Test
     void anEntryNamedByATagAloneGoesWhereRepoSays(@TempDir Path work) throws Exception {
         Path layout = work.resolve("buildkit-local");
         assertThat(cairn("export", "--server", server(source), "-o", layout.toString(), "cache/app:buildcache").exit()).isZero();

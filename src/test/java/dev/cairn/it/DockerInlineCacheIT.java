@@ -1,6 +1,7 @@
 package dev.cairn.it;
 
 import dev.cairn.testing.BaseImage;
+import dev.cairn.testing.CairnCli;
 import dev.cairn.testing.Processes;
 import dev.cairn.testing.RunningCairn;
 import org.junit.jupiter.api.Test;
@@ -24,7 +25,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * Docker's inline cache through Cairn, across two runners: one dockerd builds with
  * {@code BUILDKIT_INLINE_CACHE=1} and pushes; a second, empty dockerd builds the same Dockerfile with
- * {@code --cache-from} and must take every step from the cache instead of running it.
+ * {@code --cache-from} and must take every step from the cache instead of running it; and the same with the
+ * cache carried as a {@code docker save} tar through {@code cairn import}.
  */
 class DockerInlineCacheIT {
     private static final Duration BUILD = Duration.ofSeconds(90);
@@ -82,6 +84,61 @@ class DockerInlineCacheIT {
                 assertThat(d2.docker(SHORT, "run", "--rm", "--network", "none", "app/inline:copy",
                         "cat", "/app/marker.txt", "/app/payload.txt").output())
                         .as("the cached image's files").contains(marker + "-1").contains("payload " + marker);
+            }
+        } finally {
+            DockerDaemon.removeTree(work);
+        }
+    }
+
+    /**
+     * The cache moved as a file instead: the first daemon's image leaves as a {@code docker save} tar (Docker 20.10's
+     * own format, layers as uncompressed tars), {@code cairn import} puts it into Cairn, and a second, empty daemon
+     * takes every step from it with {@code --cache-from}; {@code cairn export --format docker-archive} gives it back
+     * as a tar {@code docker load} accepts.
+     */
+    @Test
+    @Timeout(value = 4, unit = TimeUnit.MINUTES)
+    void aDockerSaveTarImportedIntoCairnServesAsTheCacheOfTheNextBuildAndExportsBackToDockerLoad() throws Exception {
+        Path work = Files.createTempDirectory(Path.of("/tmp"), "cairn-ds-");
+        try (RunningCairn cairn = RunningCairn.start()) {
+            String registry = cairn.hostPort();
+            String base = BaseImage.pushTo(registry, "base/busybox", "latest");
+            String marker = "cairn-marker-" + UUID.randomUUID();
+            Path context = writeBuildContext(work.resolve("ctx"), base, marker);
+            Path clientConfig = Files.createDirectories(work.resolve("client"));
+            Path saved = work.resolve("saved.tar");
+
+            List<String> firstLayers;
+            try (DockerDaemon d1 = DockerDaemon.start(work.resolve("d1"), registry, clientConfig)) {
+                Build first = build(d1, context, "--build-arg", "BUILDKIT_INLINE_CACHE=1", "-t", "app/saved:main");
+                assertThat(first.cachedSteps()).as("a fresh daemon has nothing cached:\n%s", first.output()).isEmpty();
+                d1.docker(PUSH, "save", "-o", saved.toString(), "app/saved:main");
+                firstLayers = d1.rootFsLayers("app/saved:main");
+            }
+            CairnCli.Run imported = CairnCli.run("import", "--server", "http://" + registry, saved.toString());
+            assertThat(imported.exit()).as(imported.err()).isZero();
+            assertThat(imported.out()).contains("imported app/saved:main");
+
+            Path exported = work.resolve("exported.tar");
+            try (DockerDaemon d2 = DockerDaemon.start(work.resolve("d2"), registry, clientConfig)) {
+                String image = registry + "/app/saved:main";
+                Build second = build(d2, context, "--cache-from", image, "-t", "app/inline:copy");
+                assertThat(second.output()).as("the cache manifest comes from Cairn:\n%s", second.output())
+                        .contains("importing cache manifest from " + image);
+                List<String> mustBeCached = second.steps().values().stream()
+                        .filter(s -> !s.instruction().equals("FROM")).map(Step::vertex).toList();
+                assertThat(mustBeCached).hasSize(4);
+                assertThat(second.cachedSteps()).as("every step CACHED:\n%s", second.output()).containsAll(mustBeCached);
+                assertThat(executedMarkers(second.output(), marker)).as("no RUN step may run again").isEmpty();
+                assertThat(d2.rootFsLayers("app/inline:copy")).isEqualTo(firstLayers);
+
+                CairnCli.Run export = CairnCli.run("export", "--server", "http://" + registry, "--format", "docker-archive",
+                        "-o", exported.toString(), "app/saved:main");
+                assertThat(export.exit()).as(export.err()).isZero();
+                assertThat(d2.docker(SHORT, "load", "-i", exported.toString()).output()).contains("app/saved:main");
+                assertThat(d2.rootFsLayers("app/saved:main")).isEqualTo(firstLayers);
+                assertThat(d2.docker(SHORT, "run", "--rm", "--network", "none", "app/saved:main", "cat", "/app/marker.txt").output())
+                        .contains(marker + "-1");
             }
         } finally {
             DockerDaemon.removeTree(work);
