@@ -10,6 +10,7 @@ import picocli.CommandLine.Parameters;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 
 /** {@code cairn export PATTERN... -o DIR|FILE.tar}: repositories and tags as an OCI image layout. */
@@ -33,16 +34,22 @@ final class ExportCommand implements Callable<Integer> {
             description = "docker-archive: also the manifest.json 'docker load' reads (of an index, the image for this machine's platform).")
     String format;
 
+    @Option(names = "--since", paramLabel = "DURATION",
+            description = "Only entries used within this long before now (7d, 12h): what builds have been reading lately.")
+    String since;
+
     @Override
     public Integer call() {
         try {
             if (!format.equals("oci") && !format.equals("docker-archive")) {
                 throw new IllegalArgumentException("--format takes oci or docker-archive, not " + format);
             }
+            Optional<java.time.Instant> usedSince = Optional.ofNullable(since)
+                    .map(d -> java.time.Instant.now().minus(dev.cairn.config.Quantities.parseDuration(d)));
             List<Export.Selector> selectors = patterns.stream().map(Export.Selector::parse).toList();
             Export.Report report;
             try (LayoutTarget target = LayoutTarget.create(output)) {
-                report = new Export(api.registry(), target, format.equals("docker-archive"), System.out::println).run(selectors);
+                report = new Export(api.registry(), target, format.equals("docker-archive"), usedSince, System.out::println).run(selectors);
             }
             System.out.printf("%d entries, %d blobs (%s) written to %s%s%n", report.entries(), report.blobsWritten(),
                     Reports.size(report.bytesWritten()), output, report.blobsShared() > 0 ? ", " + report.blobsShared() + " shared between entries" : "");

@@ -14,6 +14,12 @@ import java.util.Map;
 
 /** {@code GET|HEAD|PUT|DELETE /v2/<name>/manifests/<reference>} (end-3, end-7, end-9). */
 final class ManifestResource {
+    /**
+     * {@code Cairn-Read: transfer} on a manifest GET: the read is not a use (no last use recorded, no hit counted),
+     * as {@code cairn export} reads, so that moving a cache leaves its eviction order and {@code --since} as they were.
+     */
+    static final String TRANSFER_READ_HEADER = "Cairn-Read";
+
     private final RepositoryManifests manifests;
 
     ManifestResource(RepositoryManifests manifests) {
@@ -56,7 +62,9 @@ final class ManifestResource {
     }
 
     private void get(Exchange x, RepositoryName repository, Reference reference) {
-        StoredManifest manifest = manifests.getManifest(repository, reference);
+        // an export reads a cache without using it: its reads must not make everything it moves look fresh
+        boolean use = !x.header(TRANSFER_READ_HEADER).map(v -> v.equalsIgnoreCase("transfer")).orElse(false);
+        StoredManifest manifest = use ? manifests.getManifest(repository, reference) : manifests.readWithoutUse(repository, reference);
         List<String> accepted = x.headerValues("Accept").stream().map(MediaTypes::bare).toList();
         if (!acceptable(manifest.mediaType(), accepted)) {
             throw new Refusal(Refusal.Reason.MANIFEST_NOT_FOUND, "manifest " + reference + " is " + manifest.mediaType()

@@ -40,6 +40,7 @@ public final class RegistryClient implements OciRegistry {
             MediaTypes.DOCKER_MANIFEST, MediaTypes.DOCKER_MANIFEST_LIST);
     private static final Pattern NEXT_LINK = Pattern.compile("<([^>]+)>\\s*;\\s*rel=\"?next\"?");
     private static final Pattern CHALLENGE_PARAM = Pattern.compile("(\\w+)=\"([^\"]*)\"");
+    private static final Pattern REPOSITORY_PATH = Pattern.compile("/v2/(.+?)/(?:manifests|blobs|tags)/|/api/v1/repositories/(.+?)/entries");
     private static final int PAGE = 1000;
     private static final Duration REQUEST_TIMEOUT = Duration.ofMinutes(30);
 
@@ -96,7 +97,10 @@ public final class RegistryClient implements OciRegistry {
     @Override
     public Optional<FetchedManifest> manifest(RepositoryName repository, Reference reference) throws IOException {
         String path = "v2/" + repository.value() + "/manifests/" + reference;
-        HttpResponse<byte[]> response = send(get(path).header("Accept", MANIFEST_TYPES), HttpResponse.BodyHandlers.ofByteArray());
+        // Cairn does not count a read marked so as a use (other registries ignore the header): moving a cache
+        // leaves its last uses as they were
+        HttpResponse<byte[]> response = send(get(path).header("Accept", MANIFEST_TYPES).header("Cairn-Read", "transfer"),
+                HttpResponse.BodyHandlers.ofByteArray());
         if (response.statusCode() == 404) return Optional.empty();
         expect(response, 200, "GET /" + path);
         byte[] content = response.body();
@@ -197,6 +201,34 @@ public final class RegistryClient implements OciRegistry {
         expect(response, 201, "PUT /" + path);
     }
 
+    @Override
+    public Map<Digest, EntryTimes> entryTimes(RepositoryName repository) throws IOException {
+        Map<Digest, EntryTimes> times = new java.util.HashMap<>();
+        // a registry other than Cairn answers 404 here, as Cairn does for a repository it does not know: no times
+        for (JsonNode page : pages("api/v1/repositories/" + repository.value() + "/entries?n=" + PAGE, "entries")) {
+            for (JsonNode entry : page) {
+                try {
+                    times.put(Digest.parse(entry.path("digest").asText()), new EntryTimes(
+                            java.time.Instant.parse(entry.path("pushedAt").asText()), java.time.Instant.parse(entry.path("lastUsed").asText())));
+                } catch (RuntimeException e) {
+                    throw new IOException("the registry listed an entry of " + repository + " it cannot describe: " + entry, e);
+                }
+            }
+        }
+        return times;
+    }
+
+    @Override
+    public boolean backdate(RepositoryName repository, Digest digest, EntryTimes times) throws IOException {
+        String path = "api/v1/repositories/" + repository.value() + "/entries/" + digest + "/times";
+        String body = JSON.writeValueAsString(Map.of("pushedAt", times.pushedAt().toString(), "lastUsed", times.lastUsed().toString()));
+        HttpResponse<byte[]> response = send(request(path).header("Content-Type", "application/json")
+                .PUT(HttpRequest.BodyPublishers.ofString(body)), HttpResponse.BodyHandlers.ofByteArray());
+        if (response.statusCode() == 404 || response.statusCode() == 405) return false;
+        if (response.statusCode() != 204) throw failure(response.statusCode(), "PUT /" + path, new String(response.body(), StandardCharsets.UTF_8));
+        return true;
+    }
+
     private HttpRequest.Builder get(String path) {
         return request(path).GET();
     }
@@ -259,8 +291,8 @@ public final class RegistryClient implements OciRegistry {
     private static String scopeOf(URI uri) {
         String path = uri.getPath();
         if (path.endsWith("/v2/_catalog")) return "registry:catalog:*";
-        Matcher m = Pattern.compile("/v2/(.+?)/(?:manifests|blobs|tags)/").matcher(path);
-        return m.find() ? "repository:" + m.group(1) + ":pull,push" : "";
+        Matcher m = REPOSITORY_PATH.matcher(path);
+        return m.find() ? "repository:" + (m.group(1) != null ? m.group(1) : m.group(2)) + ":pull,push" : "";
     }
 
     private static String scopeOf(RepositoryName repository) {

@@ -198,6 +198,16 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
+    public List<ManifestTimes> manifestTimes(RepositoryName repository, Optional<Digest> after, int limit) {
+        return registry.manifestTimes(repository, after, limit);
+    }
+
+    @Override
+    public boolean backdateManifest(RepositoryName repository, Digest digest, Instant pushedAt, Instant lastUsed) {
+        return registry.backdateManifest(repository, digest, pushedAt, lastUsed);
+    }
+
+    @Override
     public boolean repositoryExists(RepositoryName repository) {
         return registry.repositoryExists(repository);
     }

@@ -73,6 +73,15 @@ public interface MetadataStore extends AutoCloseable {
 
     boolean repositoryExists(RepositoryName repository);
 
+    /** A page of the repository's manifests (not those an eviction retired), in digest order after {@code after}. */
+    List<ManifestTimes> manifestTimes(RepositoryName repository, Optional<Digest> after, int limit);
+
+    /**
+     * Moves a manifest's push time and last use back to the given ones where they are earlier, never forward:
+     * an imported cache keeps the age it had. False when the repository holds no such manifest.
+     */
+    boolean backdateManifest(RepositoryName repository, Digest digest, java.time.Instant pushedAt, java.time.Instant lastUsed);
+
     /** Repository names in lexical order, strictly after {@code after} when given, at most {@code limit}. */
     List<String> repositories(Optional<String> after, int limit);
 

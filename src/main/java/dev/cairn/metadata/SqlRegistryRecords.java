@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.Optional;
 
 import static dev.cairn.metadata.SqlAuditEvents.insertManifestAuditEvent;
+import static dev.cairn.metadata.Statements.bind;
 import static dev.cairn.metadata.Statements.exists;
 import static dev.cairn.metadata.Statements.strings;
 import static dev.cairn.metadata.Statements.update;
@@ -268,6 +269,47 @@ final class SqlRegistryRecords {
     List<String> tags(RepositoryName repository, Optional<String> after, int limit) {
         return database.read(c -> strings(c, "SELECT name FROM tags WHERE repository = ? AND name > ? ORDER BY name LIMIT ?",
                 repository.value(), after.orElse(""), limit));
+    }
+
+    List<ManifestTimes> manifestTimes(RepositoryName repository, Optional<Digest> after, int limit) {
+        return database.read(c -> {
+            List<ManifestTimes> page = new ArrayList<>();
+            List<String[]> rows = new ArrayList<>();
+            try (PreparedStatement s = c.prepareStatement("SELECT digest, media_type, size, pushed_at, last_used_at FROM manifests "
+                    + "WHERE repository = ? AND digest > ? AND retired_until IS NULL ORDER BY digest LIMIT ?")) {
+                bind(s, repository.value(), after.map(Digest::toString).orElse(""), limit);
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) {
+                        rows.add(new String[]{r.getString(1), r.getString(2), Long.toString(r.getLong(3)),
+                                Long.toString(r.getLong(4)), Long.toString(r.getLong(5))});
+                    }
+                }
+            }
+            if (rows.isEmpty()) return page;
+            // the page's tags in one range read of the (repository, digest) index
+            java.util.Map<String, List<String>> tags = new java.util.HashMap<>();
+            try (PreparedStatement s = c.prepareStatement("SELECT digest, name FROM tags WHERE repository = ? AND digest >= ? AND digest <= ?")) {
+                bind(s, repository.value(), rows.get(0)[0], rows.get(rows.size() - 1)[0]);
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) tags.computeIfAbsent(r.getString(1), d -> new ArrayList<>()).add(r.getString(2));
+                }
+            }
+            for (String[] row : rows) {
+                List<String> names = new ArrayList<>(tags.getOrDefault(row[0], List.of()));
+                java.util.Collections.sort(names);
+                page.add(new ManifestTimes(Digest.parse(row[0]), row[1], Long.parseLong(row[2]), names,
+                        Instant.ofEpochMilli(Long.parseLong(row[3])), Instant.ofEpochMilli(Long.parseLong(row[4]))));
+            }
+            return page;
+        });
+    }
+
+    boolean backdateManifest(RepositoryName repository, Digest digest, Instant pushedAt, Instant lastUsed) {
+        long pushed = pushedAt.toEpochMilli();
+        long used = lastUsed.toEpochMilli();
+        return database.write(c -> update(c, "UPDATE manifests SET pushed_at = CASE WHEN pushed_at > ? THEN ? ELSE pushed_at END, "
+                + "last_used_at = CASE WHEN last_used_at > ? THEN ? ELSE last_used_at END WHERE repository = ? AND digest = ?",
+                pushed, pushed, used, used, repository.value(), digest.toString()) > 0);
     }
 
     boolean repositoryExists(RepositoryName repository) {

@@ -59,6 +59,19 @@ public final class RepositoryManifests {
     }
 
     /**
+     * A read that is not a use: no last use recorded, no hit or miss counted. For exports, which read what a cache
+     * holds without building from it; the manifest may be gone a moment later (nothing protects it for the
+     * grace window), which fails the export, never a build.
+     */
+    public StoredManifest readWithoutUse(RepositoryName repository, Reference reference) {
+        Optional<Digest> digest = switch (reference) {
+            case Reference.ByDigest d -> Optional.of(d.digest());
+            case Reference.ByTag t -> metadata.resolveTag(repository, t.tag());
+        };
+        return digest.flatMap(d -> metadata.manifest(repository, d)).orElseThrow(() -> manifestUnknown(reference));
+    }
+
+    /**
      * Stores a manifest under a tag or digest. It is accepted only when it parses, its digest matches a
      * digest reference, and everything it references is already in the repository.
      */
@@ -134,6 +147,36 @@ public final class RepositoryManifests {
         }
         int limit = pageSize(n);
         return page(metadata.tags(repository, last, limit + 1), limit);
+    }
+
+    /**
+     * A page of the repository's manifests with their tags, push time and last use (as the records hold it: uses
+     * not yet flushed from this node's batch are not in it), in digest order after {@code last}.
+     */
+    public List<dev.cairn.metadata.ManifestTimes> entries(RepositoryName repository, Optional<Digest> last, OptionalLong n) {
+        if (!metadata.repositoryExists(repository)) {
+            throw new Refusal(Refusal.Reason.REPOSITORY_NOT_FOUND, "repository " + repository + " is not known",
+                    Map.of("name", repository.value()));
+        }
+        return metadata.manifestTimes(repository, last, pageSize(n));
+    }
+
+    /**
+     * Gives a manifest the push time and last use it had where it came from (an import), never later than now
+     * nor later than what the records hold: a cache moved between nodes keeps its eviction order, and nobody
+     * makes an entry look newer than it is to keep it from eviction.
+     */
+    public void backdate(RepositoryName repository, Digest digest, java.time.Instant pushedAt, java.time.Instant lastUsed) {
+        java.time.Instant now = clock.instant();
+        // uses this node read before now go first: written after, a batched one would undo the backdating
+        lastUse.flush();
+        if (!metadata.backdateManifest(repository, digest, min(pushedAt, now), min(lastUsed, now))) {
+            throw manifestUnknown(new Reference.ByDigest(digest));
+        }
+    }
+
+    private static java.time.Instant min(java.time.Instant a, java.time.Instant b) {
+        return a.isBefore(b) ? a : b;
     }
 
     public Page repositories(Optional<String> last, OptionalLong n) {

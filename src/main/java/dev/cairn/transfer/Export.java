@@ -24,7 +24,8 @@ import java.util.function.Consumer;
  * its manifest, every manifest an index names, and every blob they reference, each blob once however many
  * entries share it. Each {@code index.json} entry keeps its repository and tag in
  * {@code org.opencontainers.image.ref.name} ({@code team/app:1}, or {@code team/app@sha256:...} for an
- * untagged one), which import reads back.
+ * untagged one), and, from a Cairn, when it was pushed and last used ({@code dev.cairn.pushed-at},
+ * {@code dev.cairn.last-used}), which import reads back so the entries keep their place in the eviction order.
  */
 public final class Export {
     /** What an export wrote. */
@@ -56,6 +57,10 @@ public final class Export {
     private final OciRegistry registry;
     private final LayoutTarget target;
     private final Consumer<String> progress;
+    /** Only entries used since then, when set. */
+    private final Optional<java.time.Instant> usedSince;
+    /** The registry's times of each repository's entries, read once per repository. */
+    private final Map<RepositoryName, Map<Digest, OciRegistry.EntryTimes>> times = new java.util.HashMap<>();
     /** For {@code docker load}: each entry's image (an index's manifest for this machine's platform), by manifest. */
     private final Optional<Map<Digest, LayoutTarget.DockerImage>> dockerImages;
     private int blobsWritten;
@@ -63,10 +68,12 @@ public final class Export {
     private int blobsShared;
 
     /** With {@code dockerArchive}, the layout also carries the {@code manifest.json} that {@code docker load} reads. */
-    public Export(OciRegistry registry, LayoutTarget target, boolean dockerArchive, Consumer<String> progress) {
+    public Export(OciRegistry registry, LayoutTarget target, boolean dockerArchive, Optional<java.time.Instant> usedSince,
+                  Consumer<String> progress) {
         this.registry = registry;
         this.target = target;
         this.progress = progress;
+        this.usedSince = usedSince;
         this.dockerImages = dockerArchive ? Optional.of(new LinkedHashMap<>()) : Optional.empty();
     }
 
@@ -85,16 +92,18 @@ public final class Export {
             for (RepositoryName repository : repositories) {
                 if (selector.digest().isPresent()) {
                     Digest digest = selector.digest().get();
-                    entries.put(repository + "@" + digest, entry(repository, new Reference.ByDigest(digest), repository + "@" + digest));
+                    entry(repository, new Reference.ByDigest(digest), repository + "@" + digest).ifPresent(e -> entries.put(repository + "@" + digest, e));
                     continue;
                 }
                 for (Tag tag : registry.tags(repository)) {
                     if (selector.tags().isPresent() && !selector.tags().get().matches(tag.value())) continue;
                     String name = repository + ":" + tag;
-                    if (!entries.containsKey(name)) entries.put(name, entry(repository, new Reference.ByTag(tag), name));
+                    if (!entries.containsKey(name)) entry(repository, new Reference.ByTag(tag), name).ifPresent(e -> entries.put(name, e));
                 }
             }
-            if (entries.size() == before) throw new IOException("nothing in the registry matches " + describe(selector));
+            if (entries.size() == before) {
+                throw new IOException("nothing in the registry matches " + describe(selector) + usedSince.map(t -> " used since " + t).orElse(""));
+            }
         }
         target.finish(new ArrayList<>(entries.values()), dockerImages.map(m -> List.copyOf(m.values())).orElse(List.of()));
         return new Report(entries.size(), blobsWritten, bytesWritten, blobsShared);
@@ -104,14 +113,35 @@ public final class Export {
         return s.repositories() + s.tags().map(t -> ":" + t).orElse("") + s.digest().map(d -> "@" + d).orElse("");
     }
 
-    private LayoutTarget.IndexEntry entry(RepositoryName repository, Reference reference, String name) throws IOException {
+    /** The entry, written; empty when it was not used since {@link #usedSince}. */
+    private Optional<LayoutTarget.IndexEntry> entry(RepositoryName repository, Reference reference, String name) throws IOException {
+        Map<Digest, OciRegistry.EntryTimes> known = timesOf(repository);
         OciRegistry.FetchedManifest manifest = registry.manifest(repository, reference)
                 .orElseThrow(() -> new IOException(name + " is not in the registry"));
+        Optional<OciRegistry.EntryTimes> when = Optional.ofNullable(known.get(manifest.digest()));
+        if (usedSince.isPresent()) {
+            if (when.isEmpty()) throw new IOException("the registry keeps no use times for " + name + ": --since needs a Cairn");
+            if (when.get().lastUsed().isBefore(usedSince.get())) return Optional.empty();
+        }
         writeTree(repository, manifest);
         if (dockerImages.isPresent()) dockerImage(repository, name, manifest, reference);
         progress.accept("exported " + name + " " + manifest.digest());
-        return new LayoutTarget.IndexEntry(manifest.mediaType(), manifest.digest(), manifest.content().length,
-                Map.of(LayoutTarget.REF_NAME, name));
+        Map<String, String> annotations = new java.util.HashMap<>();
+        annotations.put(LayoutTarget.REF_NAME, name);
+        when.ifPresent(t -> {
+            annotations.put(LayoutTarget.PUSHED_AT, t.pushedAt().toString());
+            annotations.put(LayoutTarget.LAST_USED, t.lastUsed().toString());
+        });
+        return Optional.of(new LayoutTarget.IndexEntry(manifest.mediaType(), manifest.digest(), manifest.content().length, annotations));
+    }
+
+    private Map<Digest, OciRegistry.EntryTimes> timesOf(RepositoryName repository) throws IOException {
+        Map<Digest, OciRegistry.EntryTimes> known = times.get(repository);
+        if (known == null) {
+            known = registry.entryTimes(repository);
+            times.put(repository, known);
+        }
+        return known;
     }
 
     /** A manifest and what it references, children before the document that names them. */

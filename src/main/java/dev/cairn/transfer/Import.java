@@ -159,7 +159,24 @@ public final class Import {
             }
             progress.accept("imported " + root.name() + " " + root.descriptor().digest());
         }
+        // last, once linked: the age an entry had where it came from (its push and last use), so the cache it joins
+        // evicts it in its old turn rather than as the newest thing there
+        for (Root root : roots) {
+            Optional<OciRegistry.EntryTimes> times = times(root.descriptor());
+            if (times.isPresent()) registry.backdate(root.repository(), root.descriptor().digest(), times.get());
+        }
         return new Report(roots.size(), sent[0], bytes[0], present, mounted);
+    }
+
+    private static Optional<OciRegistry.EntryTimes> times(Descriptor d) {
+        try {
+            String pushed = d.annotations().get(LayoutTarget.PUSHED_AT);
+            String used = d.annotations().get(LayoutTarget.LAST_USED);
+            if (pushed == null || used == null) return Optional.empty();
+            return Optional.of(new OciRegistry.EntryTimes(java.time.Instant.parse(pushed), java.time.Instant.parse(used)));
+        } catch (java.time.format.DateTimeParseException e) {
+            return Optional.empty(); // an annotation Cairn did not write: the entry is as new as its import
+        }
     }
 
     /** The archive's entries, named as the class comment says. */

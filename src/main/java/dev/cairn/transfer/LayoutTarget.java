@@ -37,6 +37,9 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
     static final ObjectMapper JSON = new ObjectMapper();
     static final byte[] OCI_LAYOUT = "{\"imageLayoutVersion\":\"1.0.0\"}".getBytes(StandardCharsets.UTF_8);
     static final String REF_NAME = "org.opencontainers.image.ref.name";
+    /** When an exported entry was pushed and last used, in RFC 3339: import gives them back to the entry. */
+    static final String PUSHED_AT = "dev.cairn.pushed-at";
+    static final String LAST_USED = "dev.cairn.last-used";
 
     /** One entry of {@code index.json}: a manifest or index the layout names, with its annotations. */
     public record IndexEntry(String mediaType, Digest digest, long size, Map<String, String> annotations) {

@@ -8,6 +8,7 @@ import dev.cairn.values.Tag;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -39,4 +40,14 @@ public interface OciRegistry {
     boolean mountBlob(RepositoryName repository, Digest digest, RepositoryName from) throws IOException;
 
     void pushManifest(RepositoryName repository, Reference reference, String mediaType, byte[] content) throws IOException;
+
+    /** When an entry was pushed and last used, as Cairn records it beside the OCI API. */
+    record EntryTimes(java.time.Instant pushedAt, java.time.Instant lastUsed) {
+    }
+
+    /** The times of the repository's manifests, by digest; empty from a registry that keeps none (not a Cairn). */
+    Map<Digest, EntryTimes> entryTimes(RepositoryName repository) throws IOException;
+
+    /** Moves a manifest's times back to {@code times} (never forward); false where the registry keeps no times. */
+    boolean backdate(RepositoryName repository, Digest digest, EntryTimes times) throws IOException;
 }

@@ -218,6 +218,60 @@ class TransferCommandsTest {
     }
 
     @Test
+    void entriesKeepTheirPushAndLastUseAndSinceLeavesOutWhatWasNotUsedLately(@TempDir Path work) throws Exception {
+        OciClient.Image oldImage = client.prepareImage("aged/app", "application/vnd.oci.image.config.v1+json", random(1_000, 10));
+        String old = client.pushManifest("aged/app", "old", OCI_MANIFEST, oldImage.manifest());
+        OciClient.Image newImage = client.prepareImage("aged/app", "application/vnd.oci.image.config.v1+json", random(1_000, 11));
+        String fresh = client.pushManifest("aged/app", "new", OCI_MANIFEST, newImage.manifest());
+        java.time.Instant pushed = java.time.Instant.now().minus(java.time.Duration.ofDays(40)).truncatedTo(java.time.temporal.ChronoUnit.MILLIS);
+        java.time.Instant used = pushed.plus(java.time.Duration.ofDays(10));
+        String times = "{\"pushedAt\":\"" + pushed + "\",\"lastUsed\":\"" + used + "\"}";
+        String timesPath = "/api/v1/repositories/aged/app/entries/" + old + "/times";
+        assertThat(client.put(timesPath, times.getBytes(StandardCharsets.UTF_8), "Content-Type", "application/json").statusCode()).isEqualTo(204);
+        // never forward: a time later than the recorded one changes nothing
+        String later = "{\"pushedAt\":\"2099-01-01T00:00:00Z\",\"lastUsed\":\"2099-01-01T00:00:00Z\"}";
+        assertThat(client.put(timesPath, later.getBytes(StandardCharsets.UTF_8), "Content-Type", "application/json").statusCode()).isEqualTo(204);
+        // bad requests change nothing either
+        assertThat(client.put(timesPath, times.getBytes(StandardCharsets.UTF_8)).statusCode()).isEqualTo(400);
+        assertThat(client.put(timesPath, "{".getBytes(StandardCharsets.UTF_8), "Content-Type", "application/json").statusCode()).isEqualTo(400);
+        assertThat(client.put(timesPath, "{\"pushedAt\":\"yesterday\",\"lastUsed\":\"x\"}".getBytes(StandardCharsets.UTF_8),
+                "Content-Type", "application/json").statusCode()).isEqualTo(400);
+        assertThat(client.put("/api/v1/repositories/aged/app/entries/sha256:" + "0".repeat(64) + "/times", times.getBytes(StandardCharsets.UTF_8),
+                "Content-Type", "application/json").statusCode()).isEqualTo(404);
+
+        var listed = OciClient.json(client.get("/api/v1/repositories/aged/app/entries"));
+        var oldEntry = entryOf(listed, old);
+        assertThat(oldEntry.path("pushedAt").asText()).isEqualTo(pushed.toString());
+        assertThat(oldEntry.path("lastUsed").asText()).isEqualTo(used.toString());
+        assertThat(oldEntry.path("tags").get(0).asText()).isEqualTo("old");
+
+        Path recent = work.resolve("recent");
+        CairnCli.Run since = cairn("export", "--server", server(source), "--since", "7d", "-o", recent.toString(), "aged/**");
+        assertThat(since.exit()).as(since.err()).isZero();
+        assertThat(OciClient.JSON.readTree(recent.resolve("index.json").toFile()).path("manifests").findValuesAsText("org.opencontainers.image.ref.name"))
+                .containsExactly("aged/app:new");
+
+        Path all = work.resolve("all.tar");
+        assertThat(cairn("export", "--server", server(source), "-o", all.toString(), "aged/app").exit()).isZero();
+        source.node().lastUse().flush();
+        assertThat(entryOf(OciClient.json(client.get("/api/v1/repositories/aged/app/entries")), old).path("lastUsed").asText())
+                .as("an export's reads are not uses: the source's order stays").isEqualTo(used.toString());
+        try (RunningCairn target = RunningCairn.start()) {
+            CairnCli.Run imported = cairn("import", "--server", server(target), all.toString());
+            assertThat(imported.exit()).as(imported.err()).isZero();
+            var there = OciClient.json(new OciClient(target).get("/api/v1/repositories/aged/app/entries"));
+            assertThat(entryOf(there, old).path("pushedAt").asText()).as("the imported entry keeps its age").isEqualTo(pushed.toString());
+            assertThat(entryOf(there, old).path("lastUsed").asText()).isEqualTo(used.toString());
+            assertThat(java.time.Instant.parse(entryOf(there, fresh).path("lastUsed").asText())).isAfter(used);
+        }
+    }
+
+    private static com.fasterxml.jackson.databind.JsonNode entryOf(com.fasterxml.jackson.databind.JsonNode listing, String digest) {
+        for (var e : listing.path("entries")) if (e.path("digest").asText().equals(digest)) return e;
+        throw new AssertionError(digest + " not listed in " + listing);
+    }
+
+    @Test
     void anEntryNamedByATagAloneGoesWhereRepoSays(@TempDir Path work) throws Exception {
         Path layout = work.resolve("buildkit-local");
         assertThat(cairn("export", "--server", server(source), "-o", layout.toString(), "cache/app:buildcache").exit()).isZero();

@@ -118,6 +118,39 @@ class MetadataStoreContractTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"sqlite", "postgres"})
+    void entryTimesAreListedWithTheirTagsPageByPageAndOnlyEverMoveBack(String kind) throws Exception {
+        try (JdbcMetadataStore store = store(kind)) {
+            Instant pushed = Instant.ofEpochMilli(5_000_000);
+            List<NewManifest> manifests = new ArrayList<>();
+            for (int i = 0; i < 5; i++) {
+                NewManifest m = manifest("times-" + i, Set.of(), pushed.plusMillis(i));
+                store.putManifest(m, Optional.of(new Tag("t" + i)));
+                manifests.add(m);
+            }
+            store.putManifest(manifests.get(0), Optional.of(new Tag("also")));
+            List<Digest> inOrder = manifests.stream().map(NewManifest::digest).sorted().toList();
+            List<ManifestTimes> first = store.manifestTimes(REPO, Optional.empty(), 3);
+            List<ManifestTimes> rest = store.manifestTimes(REPO, Optional.of(first.get(2).digest()), 3);
+            assertThat(first).extracting(ManifestTimes::digest).containsExactlyElementsOf(inOrder.subList(0, 3));
+            assertThat(rest).extracting(ManifestTimes::digest).containsExactlyElementsOf(inOrder.subList(3, 5));
+            List<ManifestTimes> all = new ArrayList<>(first);
+            all.addAll(rest);
+            ManifestTimes tagged = all.stream().filter(t -> t.digest().equals(manifests.get(0).digest())).findFirst().orElseThrow();
+            assertThat(tagged.tags()).containsExactly("also", "t0");
+            assertThat(tagged.pushedAt()).isEqualTo(pushed);
+
+            Digest d = manifests.get(1).digest();
+            assertThat(store.backdateManifest(REPO, d, Instant.ofEpochMilli(1_000), Instant.ofEpochMilli(2_000))).isTrue();
+            assertThat(store.backdateManifest(REPO, d, Instant.ofEpochMilli(9_000_000), Instant.ofEpochMilli(9_000_000))).isTrue();
+            ManifestTimes moved = store.manifestTimes(REPO, Optional.empty(), 10).stream().filter(t -> t.digest().equals(d)).findFirst().orElseThrow();
+            assertThat(moved.pushedAt()).as("back, and not forward again").isEqualTo(Instant.ofEpochMilli(1_000));
+            assertThat(moved.lastUsed()).isEqualTo(Instant.ofEpochMilli(2_000));
+            assertThat(store.backdateManifest(REPO, digest("nothing"), Instant.EPOCH, Instant.EPOCH)).isFalse();
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sqlite", "postgres"})
     void aUnitReadWithinTheGraceWindowIsRetiredUntilThatReadsWindowEndsThenDeleted(String kind) throws Exception {
         try (JdbcMetadataStore store = store(kind)) {
             Instant pushed = Instant.ofEpochMilli(1000);
