@@ -202,20 +202,23 @@ public final class RegistryClient implements OciRegistry {
     }
 
     @Override
-    public Map<Digest, EntryTimes> entryTimes(RepositoryName repository) throws IOException {
-        Map<Digest, EntryTimes> times = new java.util.HashMap<>();
-        // a registry other than Cairn answers 404 here, as Cairn does for a repository it does not know: no times
+    public List<ListedEntry> entries(RepositoryName repository) throws IOException {
+        List<ListedEntry> entries = new ArrayList<>();
+        // a registry other than Cairn answers 404 here, as Cairn does for a repository it does not know: nothing listed
         for (JsonNode page : pages("api/v1/repositories/" + repository.value() + "/entries?n=" + PAGE, "entries")) {
             for (JsonNode entry : page) {
                 try {
-                    times.put(Digest.parse(entry.path("digest").asText()), new EntryTimes(
-                            java.time.Instant.parse(entry.path("pushedAt").asText()), java.time.Instant.parse(entry.path("lastUsed").asText())));
+                    List<String> tags = new ArrayList<>();
+                    entry.path("tags").forEach(t -> tags.add(t.asText()));
+                    entries.add(new ListedEntry(Digest.parse(entry.path("digest").asText()), entry.path("mediaType").asText(), tags,
+                            new EntryTimes(java.time.Instant.parse(entry.path("pushedAt").asText()),
+                                    java.time.Instant.parse(entry.path("lastUsed").asText()))));
                 } catch (RuntimeException e) {
                     throw new IOException("the registry listed an entry of " + repository + " it cannot describe: " + entry, e);
                 }
             }
         }
-        return times;
+        return entries;
     }
 
     @Override

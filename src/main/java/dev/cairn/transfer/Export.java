@@ -79,15 +79,9 @@ public final class Export {
 
     public Report run(List<Selector> selectors) throws IOException {
         Map<String, LayoutTarget.IndexEntry> entries = new LinkedHashMap<>();
-        List<RepositoryName> catalog = null;
+        RepositoryCatalog catalog = new RepositoryCatalog(registry);
         for (Selector selector : selectors) {
-            List<RepositoryName> repositories;
-            if (selector.isOneRepository()) {
-                repositories = List.of(RepositoryName.of(selector.repositories().pattern()));
-            } else {
-                if (catalog == null) catalog = registry.repositories();
-                repositories = catalog.stream().filter(r -> selector.repositories().matches(r.value())).toList();
-            }
+            List<RepositoryName> repositories = catalog.matching(selector);
             int before = entries.size();
             for (RepositoryName repository : repositories) {
                 if (selector.digest().isPresent()) {
@@ -179,12 +173,7 @@ public final class Export {
         Manifest manifest = ManifestParser.parse(fetched.content(), Optional.of(fetched.mediaType()));
         Digest digest = fetched.digest();
         if (MediaTypes.INDEXES.contains(manifest.mediaType())) {
-            String arch = switch (System.getProperty("os.arch")) {
-                case "amd64", "x86_64" -> "amd64";
-                case "aarch64", "arm64" -> "arm64";
-                default -> System.getProperty("os.arch");
-            };
-            Digest platform = platformImage(fetched.content(), arch)
+            Digest platform = platformImage(fetched.content(), hostArchitecture())
                     .orElseThrow(() -> new IOException(name + " is an index of no images (a build cache?): docker load takes images"));
             OciRegistry.FetchedManifest chosen = registry.manifest(repository, new Reference.ByDigest(platform))
                     .orElseThrow(() -> new IOException(name + " names " + platform + ", which the registry does not hold"));
@@ -201,8 +190,17 @@ public final class Export {
         });
     }
 
+    /** This machine's architecture as image platforms name it. */
+    static String hostArchitecture() {
+        return switch (System.getProperty("os.arch")) {
+            case "amd64", "x86_64" -> "amd64";
+            case "aarch64", "arm64" -> "arm64";
+            default -> System.getProperty("os.arch");
+        };
+    }
+
     /** The index's image for linux on {@code arch}, else its first image; empty when it lists no images at all. */
-    private static Optional<Digest> platformImage(byte[] index, String arch) throws IOException {
+    static Optional<Digest> platformImage(byte[] index, String arch) throws IOException {
         Optional<Digest> first = Optional.empty();
         for (var entry : new com.fasterxml.jackson.databind.ObjectMapper().readTree(index).path("manifests")) {
             if (!MediaTypes.MANIFESTS.contains(entry.path("mediaType").asText())) continue;

@@ -45,8 +45,22 @@ public interface OciRegistry {
     record EntryTimes(java.time.Instant pushedAt, java.time.Instant lastUsed) {
     }
 
-    /** The times of the repository's manifests, by digest; empty from a registry that keeps none (not a Cairn). */
-    Map<Digest, EntryTimes> entryTimes(RepositoryName repository) throws IOException;
+    /** A manifest of a repository as Cairn lists it beside the OCI API: its tags and times. */
+    record ListedEntry(Digest digest, String mediaType, List<String> tags, EntryTimes times) {
+        public ListedEntry {
+            tags = List.copyOf(tags);
+        }
+    }
+
+    /** The repository's manifests with their tags and times; empty from a registry that keeps none (not a Cairn). */
+    List<ListedEntry> entries(RepositoryName repository) throws IOException;
+
+    /** The times of the repository's manifests, by digest. */
+    default Map<Digest, EntryTimes> entryTimes(RepositoryName repository) throws IOException {
+        Map<Digest, EntryTimes> times = new java.util.HashMap<>();
+        for (ListedEntry e : entries(repository)) times.put(e.digest(), e.times());
+        return times;
+    }
 
     /** Moves a manifest's times back to {@code times} (never forward); false where the registry keeps no times. */
     boolean backdate(RepositoryName repository, Digest digest, EntryTimes times) throws IOException;

@@ -266,6 +266,37 @@ class TransferCommandsTest {
         }
     }
 
+    @Test
+    void warmRanksImagesByLastUseAndLeavesOutBuildCaches() throws Exception {
+        java.time.Instant now = java.time.Instant.now();
+        Map<String, Integer> hoursAgo = Map.of("rank/a", 2, "rank/b", 3, "rank/c", 1);
+        for (var e : hoursAgo.entrySet()) {
+            OciClient.Image image = client.prepareImage(e.getKey(), "application/vnd.oci.image.config.v1+json", random(2_000, e.getKey().hashCode()));
+            String digest = client.pushManifest(e.getKey(), "v1", OCI_MANIFEST, image.manifest());
+            String when = now.minus(java.time.Duration.ofHours(e.getValue())).toString();
+            String times = "{\"pushedAt\":\"" + when + "\",\"lastUsed\":\"" + when + "\"}";
+            assertThat(client.put("/api/v1/repositories/" + e.getKey() + "/entries/" + digest + "/times", times.getBytes(StandardCharsets.UTF_8),
+                    "Content-Type", "application/json").statusCode()).isEqualTo(204);
+        }
+        // a BuildKit cache index, the most recent of all: not an image, never pulled
+        byte[] layer = random(1_000, 99);
+        String layerDigest = client.pushBlob("rank/cache", layer);
+        byte[] cacheIndex = OciClient.json(Map.of("schemaVersion", 2, "mediaType", OCI_INDEX, "manifests", List.of(
+                OciClient.descriptor("application/vnd.oci.image.layer.v1.tar+gzip", layerDigest, layer.length))));
+        client.pushManifest("rank/cache", "buildcache", OCI_INDEX, cacheIndex);
+
+        CairnCli.Run plan = cairn("warm", "--server", server(source), "--engine", "podman", "--dry-run", "--top", "3", "rank/**");
+        assertThat(plan.exit()).as(plan.err()).isZero();
+        List<String> listed = plan.out().lines().filter(l -> l.startsWith("  ")).map(l -> l.strip().split("\\s+")[0]).toList();
+        assertThat(listed).containsExactly("rank/c:v1", "rank/a:v1", "rank/b:v1");
+        assertThat(plan.out()).contains("3 images").contains("dry run: nothing pulled");
+
+        CairnCli.Run recent = cairn("warm", "--server", server(source), "--engine", "docker", "--dry-run", "--since", "150m", "rank/**");
+        assertThat(recent.out().lines().filter(l -> l.startsWith("  ")).map(l -> l.strip().split("\\s+")[0]).toList())
+                .containsExactly("rank/c:v1", "rank/a:v1");
+        assertThat(cairn("warm", "--server", server(source), "--engine", "rkt", "--dry-run").err()).contains("docker, podman or buildah");
+    }
+
     private static com.fasterxml.jackson.databind.JsonNode entryOf(com.fasterxml.jackson.databind.JsonNode listing, String digest) {
         for (var e : listing.path("entries")) if (e.path("digest").asText().equals(digest)) return e;
         throw new AssertionError(digest + " not listed in " + listing);

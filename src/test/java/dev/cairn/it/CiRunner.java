@@ -132,6 +132,11 @@ final class CiRunner implements AutoCloseable {
         return new CiRunner(client, name, home);
     }
 
+    /** Where this runner keeps its storage ({@code root}, {@code run}) and its checkout. */
+    Path home() {
+        return home;
+    }
+
     /** Writes the build context into this runner's own checkout directory, as a CI job would clone it. */
     Path checkout(Map<String, String> files) throws IOException {
         Path checkout = home.resolve("checkout");

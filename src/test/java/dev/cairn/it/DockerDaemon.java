@@ -117,6 +117,11 @@ final class DockerDaemon implements AutoCloseable {
         return command;
     }
 
+    /** What a program that runs the docker client itself (cairn warm) needs to reach this daemon. */
+    Map<String, String> engineEnv() {
+        return Map.of("DOCKER_HOST", "unix://" + socket, "DOCKER_CONFIG", clientConfig.toString());
+    }
+
     private Map<String, String> clientEnv() {
         // BuildKit with Debian's client; a config directory of our own so the caller's ~/.docker stays out.
         return Map.of("DOCKER_BUILDKIT", "1", "DOCKER_CONFIG", clientConfig.toString());

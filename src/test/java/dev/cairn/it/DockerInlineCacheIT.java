@@ -94,7 +94,7 @@ class DockerInlineCacheIT {
      * The cache moved as a file instead: the first daemon's image leaves as a {@code docker save} tar (Docker 20.10's
      * own format, layers as uncompressed tars), {@code cairn import} puts it into Cairn, and a second, empty daemon
      * takes every step from it with {@code --cache-from}; {@code cairn export --format docker-archive} gives it back
-     * as a tar {@code docker load} accepts.
+     * as a tar {@code docker load} accepts; {@code cairn warm --engine docker} pulls the base image back into it.
      */
     @Test
     @Timeout(value = 4, unit = TimeUnit.MINUTES)
@@ -139,6 +139,14 @@ class DockerInlineCacheIT {
                 assertThat(d2.rootFsLayers("app/saved:main")).isEqualTo(firstLayers);
                 assertThat(d2.docker(SHORT, "run", "--rm", "--network", "none", "app/saved:main", "cat", "/app/marker.txt").output())
                         .contains(marker + "-1");
+
+                // cairn warm into this daemon: the most recently used image of base/** (the build above read it)
+                assertThat(d2.docker(SHORT, "rmi", "--force", base).exitCode()).isZero();
+                Processes.Result warmed = WarmIT.cairn(d2.engineEnv(), "warm", "--server", "http://" + registry, "--engine", "docker",
+                        "--top", "1", "base/**");
+                assertThat(warmed.exitCode()).as(warmed.output()).isZero();
+                assertThat(warmed.output()).contains("1 images").contains("pulled " + base);
+                assertThat(d2.docker(SHORT, "images", "--format", "{{.Repository}}:{{.Tag}}").output()).contains(base);
             }
         } finally {
             DockerDaemon.removeTree(work);
