@@ -55,6 +55,8 @@ public final class Cairn implements AutoCloseable {
     private final CacheKeeper keeper;
     private final HttpServer http;
     private final Thread uploadJanitor;
+    /** The replicate: rules' rounds, once the node serves; none until then. */
+    private volatile AutoCloseable replication = () -> { };
     /**
      * Present while a node runs on this data directory: found at start, it says the last run did not stop
      * cleanly, and may have left blob files no record points at (a crash between publishing and linking).
@@ -244,6 +246,12 @@ public final class Cairn implements AutoCloseable {
             if (!stoppedCleanly) log.info("the last run on {} did not stop cleanly: the first collection looks for blob files no record points at",
                     config.dataDir());
             cairn.keeper.start(!stoppedCleanly);
+            if (!config.replication().isEmpty()) {
+                cairn.replication = new dev.cairn.transfer.ReplicationSchedule(config.replication(),
+                        rule -> new dev.cairn.http.RegistryClient(rule.from().toString(), rule.user(),
+                                rule.passwordEnv().map(System::getenv).orElse("")),
+                        new dev.cairn.transfer.NodeRegistry(cairn.registry), cairn.metrics);
+            }
         } catch (Exception e) {
             cairn.close();
             throw e;
@@ -277,7 +285,7 @@ public final class Cairn implements AutoCloseable {
         Throwable failure = null;
         uploadJanitor.interrupt();
         // each one closed whatever the others did (a failing audit log must not leave the database open); the first failure thrown after
-        for (AutoCloseable part : new AutoCloseable[]{http, keeper, lastUse, audit, metadata, blobs}) {
+        for (AutoCloseable part : new AutoCloseable[]{replication, http, keeper, lastUse, audit, metadata, blobs}) {
             try {
                 part.close();
             } catch (Exception | Error e) {

@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "cairn", mixinStandardHelpOptions = true, version = "cairn 0.1.0",
         description = "A shared build cache for container CI fleets, speaking the OCI Distribution API.",
         subcommands = {ServeCommand.class, ConfigCommand.class, GcCommand.class, StatsCommand.class, InvalidateCommand.class,
-                ExportCommand.class, ImportCommand.class, WarmCommand.class})
+                ExportCommand.class, ImportCommand.class, WarmCommand.class, ReplicateCommand.class})
 public final class CairnCommand implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

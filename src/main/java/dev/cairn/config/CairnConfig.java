@@ -23,7 +23,9 @@ public record CairnConfig(
         boolean accessLog,
         Duration shutdownTimeout,
         /** Proxies whose X-Forwarded-For / Forwarded headers name the client (for the login throttle); none by default. */
-        List<AddressRange> trustedProxies) {
+        List<AddressRange> trustedProxies,
+        /** Other registries this node copies from on a schedule (replicate:); none by default. */
+        List<ReplicationRule> replication) {
 
     public enum StorageType { FILE, S3 }
 

@@ -89,11 +89,12 @@ public final class ConfigLoader {
             new Key("log.format", "text", c -> c.logFormat().name().toLowerCase(Locale.ROOT)),
             new Key("log.access", "true", c -> Boolean.toString(c.accessLog())),
             new Key("server.shutdown-timeout", "30s", c -> Quantities.formatDuration(c.shutdownTimeout())),
-            new Key("server.trusted-proxies", "[]", c -> c.trustedProxies().toString()));
+            new Key("server.trusted-proxies", "[]", c -> c.trustedProxies().toString()),
+            new Key("replicate", "[]", c -> c.replication().stream().map(r -> r.name() + " every " + Quantities.formatDuration(r.every())).toList().toString()));
 
     /** Keys whose value is a YAML list or mapping rather than a single value. */
     private static final Set<String> STRUCTURED_KEYS = Set.of("retention.rules", "auth.rules", "auth.groups", "auth.admins",
-            "server.trusted-proxies");
+            "server.trusted-proxies", "replicate");
 
     private ConfigLoader() {
     }
@@ -171,7 +172,8 @@ public final class ConfigLoader {
                 choice(v, "log.format", CairnConfig.LogFormat.class),
                 bool(v, "log.access"),
                 duration(v, "server.shutdown-timeout"),
-                trustedProxies(v.get("server.trusted-proxies")));
+                trustedProxies(v.get("server.trusted-proxies")),
+                ReplicationRule.parse(v.get("replicate")));
     }
 
     /** A YAML or JSON list of addresses and CIDR ranges, or (as an environment variable likes it) a comma-separated one. */

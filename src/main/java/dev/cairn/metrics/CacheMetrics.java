@@ -206,6 +206,22 @@ public final class CacheMetrics implements RegistryEvents {
         gcRuns.record(took);
     }
 
+    /** A replication round from {@code source}: whether it completed, and what it copied. */
+    public void replicationRound(String source, boolean completed, int images, long bytes) {
+        Counter.builder("cairn.replication.rounds").description("replication rounds, by source and result")
+                .tag("source", source).tag("result", completed ? "ok" : "failed").register(meters).increment();
+        Counter.builder("cairn.replication.images").description("images (tags) copied by replication, by source")
+                .tag("source", source).register(meters).increment(images);
+        Counter.builder("cairn.replication.bytes").description("blob bytes copied by replication, by source")
+                .tag("source", source).register(meters).increment(bytes);
+    }
+
+    /** 1 while a replication rule's rounds fail, 0 once one completes. */
+    public void replicationFailing(String source, java.util.function.BooleanSupplier failing) {
+        Gauge.builder("cairn.replication.failing", () -> failing.getAsBoolean() ? 1 : 0).tag("source", source)
+                .description("1 while replication rounds from this source fail").register(meters);
+    }
+
     /** The Prometheus text exposition of every meter. */
     public String scrape() {
         return meters.scrape();

@@ -144,12 +144,7 @@ public final class Export {
             blobsShared++;
             return;
         }
-        Manifest manifest;
-        try {
-            manifest = ManifestParser.parse(fetched.content(), Optional.of(fetched.mediaType()));
-        } catch (RuntimeException e) {
-            throw new IOException(repository + "@" + fetched.digest() + " does not parse as a manifest: " + e.getMessage(), e);
-        }
+        Manifest manifest = fetched.parsed(repository);
         for (Descriptor child : manifest.children()) {
             if (MediaTypes.isSupportedManifest(child.mediaType())) {
                 OciRegistry.FetchedManifest childManifest = registry.manifest(repository, new Reference.ByDigest(child.digest()))

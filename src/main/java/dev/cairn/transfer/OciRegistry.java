@@ -18,6 +18,14 @@ import java.util.Optional;
 public interface OciRegistry {
     /** A manifest or index as the registry served it: its bytes, their digest and media type. */
     record FetchedManifest(String mediaType, Digest digest, byte[] content) {
+        /** What the document says, or an error naming it (it came from {@code repository}) when it does not parse. */
+        public dev.cairn.registry.Manifest parsed(RepositoryName repository) throws IOException {
+            try {
+                return dev.cairn.registry.ManifestParser.parse(content, java.util.Optional.of(mediaType));
+            } catch (RuntimeException e) {
+                throw new IOException(repository + "@" + digest + " does not parse as a manifest: " + e.getMessage(), e);
+            }
+        }
     }
 
     /** Every repository the caller may see (the catalog, all pages). */

@@ -14,6 +14,41 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class ConfigLoaderTest {
     @Test
+    void replicationRulesFromTheFileAndTheEnvironment(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path file = java.nio.file.Files.writeString(dir.resolve("cairn.yaml"), """
+                replicate:
+                  - from: https://cairn-eu.example:5000
+                    repositories: ["team/**", "base/*:stable"]
+                    every: 10m
+                    credentials: {user: replicator, password-env: CAIRN_EU_PASSWORD}
+                  - from: http://10.0.0.2:5000
+                    repositories: cache/**
+                """);
+        CairnConfig config = ConfigLoader.load(Optional.of(file), Map.of(), Map.of()).config();
+        assertThat(config.replication()).hasSize(2);
+        ReplicationRule eu = config.replication().get(0);
+        assertThat(eu.from().toString()).isEqualTo("https://cairn-eu.example:5000");
+        assertThat(eu.repositories()).containsExactly("team/**", "base/*:stable");
+        assertThat(eu.every()).isEqualTo(Duration.ofMinutes(10));
+        assertThat(eu.user()).hasValue("replicator");
+        assertThat(eu.passwordEnv()).hasValue("CAIRN_EU_PASSWORD");
+        assertThat(config.replication().get(1).every()).as("the default interval").isEqualTo(Duration.ofMinutes(10));
+        assertThat(config.replication().get(1).repositories()).containsExactly("cache/**");
+        assertThat(ConfigLoader.load(Optional.empty(), Map.of(), Map.of()).config().replication()).isEmpty();
+
+        assertThat(ConfigLoader.load(Optional.empty(), Map.of("CAIRN_REPLICATE", "[{from: 'http://a:5000', repositories: ['x/**'], every: 30s}]"),
+                Map.of()).config().replication().getFirst().every()).isEqualTo(Duration.ofSeconds(30));
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of("CAIRN_REPLICATE", "[{from: 'ftp://a', repositories: ['x']}]"), Map.of()))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("replicate[0].from");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of("CAIRN_REPLICATE", "[{from: 'http://a'}]"), Map.of()))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("replicate[0].repositories");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of("CAIRN_REPLICATE", "[{from: 'http://a', repositories: x, every: 0s}]"), Map.of()))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("replicate[0].every");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of("CAIRN_REPLICATE", "[{from: 'http://a', repositories: x, password: p}]"), Map.of()))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("unknown key 'password'");
+    }
+
+    @Test
     void defaultsAreSafeAndDocumented() {
         CairnConfig config = ConfigLoader.load(Optional.empty(), Map.of(), Map.of()).config();
         assertThat(config.listenHost()).isEmpty();

@@ -1,0 +1,115 @@
+package dev.cairn.transfer;
+
+import dev.cairn.registry.Manifest;
+import dev.cairn.registry.ManifestParser;
+import dev.cairn.registry.MediaTypes;
+import dev.cairn.values.Descriptor;
+import dev.cairn.values.Digest;
+import dev.cairn.values.Reference;
+import dev.cairn.values.RepositoryName;
+import dev.cairn.values.Tag;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.function.Consumer;
+
+/**
+ * One round of copying what another registry holds under some names into this one, pulling only what is
+ * missing: a tag whose manifest this registry already has under that tag is skipped without reading
+ * further; otherwise every blob and manifest the target lacks is streamed across (each blob checked by the
+ * target against its digest), the manifests an index names before the index, the tag last, and the source's
+ * push time and last use given to the copy when the source is a Cairn. A round that fails part-way leaves
+ * whole blobs and whole manifests behind and no tag on anything incomplete; the next round copies the rest.
+ * Reads on both sides are marked as transfers, so they do not count as uses in a Cairn.
+ */
+public final class Replication {
+    /** What a round did. */
+    public record Report(int copied, int upToDate, int blobsCopied, long bytesCopied) {
+    }
+
+    private final OciRegistry source;
+    private final OciRegistry target;
+    private final Consumer<String> progress;
+    private int copied;
+    private int upToDate;
+    private int blobsCopied;
+    private long bytesCopied;
+
+    public Replication(OciRegistry source, OciRegistry target, Consumer<String> progress) {
+        this.source = source;
+        this.target = target;
+        this.progress = progress;
+    }
+
+    public Report round(List<Export.Selector> selectors) throws IOException {
+        RepositoryCatalog catalog = new RepositoryCatalog(source);
+        for (Export.Selector selector : selectors) {
+            for (RepositoryName repository : catalog.matching(selector)) {
+                Map<Digest, OciRegistry.EntryTimes> times = source.entryTimes(repository);
+                if (selector.digest().isPresent()) {
+                    copy(repository, new Reference.ByDigest(selector.digest().get()), times);
+                    continue;
+                }
+                for (Tag tag : source.tags(repository)) {
+                    if (selector.tags().isEmpty() || selector.tags().get().matches(tag.value())) {
+                        copy(repository, new Reference.ByTag(tag), times);
+                    }
+                }
+            }
+        }
+        return new Report(copied, upToDate, blobsCopied, bytesCopied);
+    }
+
+    private void copy(RepositoryName repository, Reference reference, Map<Digest, OciRegistry.EntryTimes> times) throws IOException {
+        String name = repository + (reference instanceof Reference.ByTag ? ":" : "@") + reference;
+        OciRegistry.FetchedManifest manifest = source.manifest(repository, reference)
+                .orElseThrow(() -> new IOException(name + " is not in the source any more"));
+        Optional<OciRegistry.FetchedManifest> here = target.manifest(repository, reference);
+        if (here.isPresent() && here.get().digest().equals(manifest.digest())) {
+            upToDate++;
+            return;
+        }
+        int blobsBefore = blobsCopied;
+        long bytesBefore = bytesCopied;
+        copyTree(repository, manifest, new HashSet<>());
+        target.pushManifest(repository, reference, manifest.mediaType(), manifest.content());
+        OciRegistry.EntryTimes when = times.get(manifest.digest());
+        if (when != null) target.backdate(repository, manifest.digest(), when);
+        copied++;
+        progress.accept("replicated " + name + " " + manifest.digest() + " (" + (blobsCopied - blobsBefore) + " blobs, "
+                + (bytesCopied - bytesBefore) + " bytes)");
+    }
+
+    /** What {@code fetched} references, into the target where it lacks it; the document itself is the caller's to push. */
+    private void copyTree(RepositoryName repository, OciRegistry.FetchedManifest fetched, Set<Digest> done) throws IOException {
+        Manifest manifest = fetched.parsed(repository);
+        for (Descriptor child : manifest.children()) {
+            if (!MediaTypes.isSupportedManifest(child.mediaType())) {
+                blob(repository, child, done);
+            } else if (done.add(child.digest()) && target.manifest(repository, new Reference.ByDigest(child.digest())).isEmpty()) {
+                OciRegistry.FetchedManifest childManifest = source.manifest(repository, new Reference.ByDigest(child.digest()))
+                        .orElseThrow(() -> new IOException(repository + "@" + fetched.digest() + " names " + child.digest() + ", which the source does not hold"));
+                copyTree(repository, childManifest, done);
+                target.pushManifest(repository, new Reference.ByDigest(child.digest()), childManifest.mediaType(), childManifest.content());
+            }
+        }
+        if (manifest.config().isPresent()) blob(repository, manifest.config().get(), done);
+        for (Descriptor layer : manifest.layers()) {
+            if (!layer.isForeignLayer()) blob(repository, layer, done);
+        }
+    }
+
+    private void blob(RepositoryName repository, Descriptor descriptor, Set<Digest> done) throws IOException {
+        if (!done.add(descriptor.digest()) || target.hasBlob(repository, descriptor.digest())) return;
+        try (InputStream content = source.blob(repository, descriptor.digest())) {
+            target.pushBlob(repository, descriptor.digest(), descriptor.size(), content);
+        }
+        blobsCopied++;
+        bytesCopied += descriptor.size();
+    }
+}

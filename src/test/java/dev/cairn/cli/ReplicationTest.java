@@ -1,0 +1,105 @@
+package dev.cairn.cli;
+
+import dev.cairn.testing.CairnCli;
+import dev.cairn.testing.OciClient;
+import dev.cairn.testing.RunningCairn;
+import org.junit.jupiter.api.Test;
+
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Random;
+import java.util.function.BooleanSupplier;
+
+import static dev.cairn.testing.OciClient.OCI_MANIFEST;
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Replication between two Cairns: {@code cairn replicate --from} once, copying only what is missing, and the
+ * {@code replicate:} rules on a schedule, which pick up a new tag on their next round and, with the source
+ * stopped, fail, say so in /metrics, and catch up once it is back.
+ */
+class ReplicationTest {
+    private static byte[] random(int size, long seed) {
+        byte[] bytes = new byte[size];
+        new Random(seed).nextBytes(bytes);
+        return bytes;
+    }
+
+    private static String push(OciClient client, String repository, String tag, byte[] shared, long seed) {
+        OciClient.Image image = client.prepareImage(repository, "application/vnd.oci.image.config.v1+json", shared, random(3_000, seed));
+        return client.pushManifest(repository, tag, OCI_MANIFEST, image.manifest());
+    }
+
+    private static String digestAt(RunningCairn node, String repository, String tag) {
+        HttpResponse<byte[]> r = new OciClient(node).get("/v2/" + repository + "/manifests/" + tag, "Accept", OCI_MANIFEST);
+        return r.statusCode() == 200 ? OciClient.sha256(r.body()) : null;
+    }
+
+    private static void waitFor(String what, BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) throw new AssertionError("not within 30 s: " + what);
+            Thread.sleep(100);
+        }
+    }
+
+    @Test
+    void onceCopiesOnlyWhatIsMissing() throws Exception {
+        try (RunningCairn source = RunningCairn.start(); RunningCairn target = RunningCairn.start()) {
+            OciClient client = new OciClient(source);
+            byte[] shared = random(200_000, 1);
+            String first = push(client, "team/app", "1", shared, 2);
+            push(client, "other/app", "1", shared, 3);
+            String[] args = {"replicate", "--server", "http://" + target.hostPort(), "--from", "http://" + source.hostPort(), "team/**"};
+
+            CairnCli.Run run = CairnCli.run(args);
+            assertThat(run.exit()).as(run.err()).isZero();
+            assertThat(run.out()).contains("1 copied, 0 up to date; 3 blobs");
+            assertThat(digestAt(target, "team/app", "1")).isEqualTo(first);
+            assertThat(digestAt(target, "other/app", "1")).as("not selected").isNull();
+
+            CairnCli.Run again = CairnCli.run(args);
+            assertThat(again.out()).contains("0 copied, 1 up to date; 0 blobs");
+
+            String second = push(client, "team/app", "2", shared, 4);
+            CairnCli.Run next = CairnCli.run(args);
+            assertThat(next.out()).as("the shared layer is not sent again").contains("1 copied, 1 up to date; 2 blobs");
+            assertThat(digestAt(target, "team/app", "2")).isEqualTo(second);
+
+            CairnCli.Run unreachable = CairnCli.run("replicate", "--server", "http://" + target.hostPort(), "--from", "http://127.0.0.1:1", "team/**");
+            assertThat(unreachable.exit()).isEqualTo(1);
+            assertThat(unreachable.err()).contains("cannot reach");
+        }
+    }
+
+    @Test
+    void scheduledRoundsPickUpNewTagsAndCatchUpAfterTheSourceWasDown() throws Exception {
+        try (RunningCairn source = RunningCairn.start()) {
+            OciClient client = new OciClient(source);
+            byte[] shared = random(100_000, 5);
+            String first = push(client, "team/app", "1", shared, 6);
+            String rule = "[{from: 'http://" + source.hostPort() + "', repositories: ['team/**'], every: 1s}]";
+            try (RunningCairn target = RunningCairn.start(Map.of("replicate", rule))) {
+                waitFor("team/app:1 replicated", () -> first.equals(digestAt(target, "team/app", "1")));
+                String second = push(client, "team/app", "2", shared, 7);
+                waitFor("team/app:2 picked up by the next round", () -> second.equals(digestAt(target, "team/app", "2")));
+
+                String failing = "source=\"" + source.hostPort() + "\"";
+                source.restart(() -> waitFor("a failed round counted and the rule shown failing", () ->
+                        value(target, "cairn_replication_rounds_total", "result=\"failed\"") >= 1
+                                && value(target, "cairn_replication_failing", failing) == 1));
+                String third = push(new OciClient(source), "team/app", "3", shared, 8);
+                waitFor("team/app:3 caught up with after the source came back", () -> third.equals(digestAt(target, "team/app", "3")));
+                waitFor("the failing gauge back to 0", () -> value(target, "cairn_replication_failing", failing) == 0);
+            }
+        }
+    }
+
+    /** The value of the first sample of {@code name} whose labels contain {@code label}; -1 when there is none. */
+    private static double value(RunningCairn node, String name, String label) {
+        String metrics = new String(new OciClient(node).get("/metrics").body());
+        return metrics.lines().filter(l -> l.startsWith(name + "{") && l.contains(label))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).findFirst().orElse(-1);
+    }
+}
