@@ -55,7 +55,7 @@ final class ExportCommand implements Callable<Integer> {
                     Reports.size(report.bytesWritten()), output, report.blobsShared() > 0 ? ", " + report.blobsShared() + " shared between entries" : "");
             return 0;
         } catch (IOException | RuntimeException e) {
-            System.err.println("cairn export: " + e.getMessage());
+            System.err.println("cairn export: " + Reports.problem(e));
             return 1;
         }
     }

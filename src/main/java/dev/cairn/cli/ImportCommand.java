@@ -42,7 +42,7 @@ final class ImportCommand implements Callable<Integer> {
             }
             return 0;
         } catch (IOException | RuntimeException e) {
-            System.err.println("cairn import: " + e.getMessage());
+            System.err.println("cairn import: " + Reports.problem(e));
             return 1;
         }
     }

@@ -43,7 +43,7 @@ final class ReplicateCommand implements Callable<Integer> {
                     report.blobsCopied(), Reports.size(report.bytesCopied()));
             return 0;
         } catch (IOException | RuntimeException e) {
-            System.err.println("cairn replicate: " + e.getMessage());
+            System.err.println("cairn replicate: " + Reports.problem(e));
             return 1;
         }
     }

@@ -41,4 +41,23 @@ final class Reports {
         if (bytes >= 1L << 10) return String.format("%.1fKiB", bytes / (double) (1L << 10));
         return bytes + "B";
     }
+
+    /**
+     * A failure as an operator reads it: file errors whose message is only a path say what went wrong with it
+     * (the JDK's NoSuchFileException and AccessDeniedException carry nothing else).
+     */
+    static String problem(Exception e) {
+        if (e instanceof java.nio.file.FileSystemException f) {
+            String why = f.getReason() != null ? f.getReason() : switch (f) {
+                case java.nio.file.NoSuchFileException n -> "no such file or directory";
+                case java.nio.file.AccessDeniedException a -> "permission denied";
+                case java.nio.file.FileAlreadyExistsException x -> "already exists";
+                case java.nio.file.NotDirectoryException d -> "not a directory";
+                case java.nio.file.DirectoryNotEmptyException d -> "a directory that is not empty";
+                default -> f.getClass().getSimpleName();
+            };
+            return f.getFile() + (f.getOtherFile() != null ? " -> " + f.getOtherFile() : "") + ": " + why;
+        }
+        return e.getMessage() != null ? e.getMessage() : e.toString();
+    }
 }

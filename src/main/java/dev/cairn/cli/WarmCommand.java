@@ -73,7 +73,7 @@ final class WarmCommand implements Callable<Integer> {
             }
             return 0;
         } catch (IOException | RuntimeException e) {
-            System.err.println("cairn warm: " + e.getMessage());
+            System.err.println("cairn warm: " + Reports.problem(e));
             return 1;
         }
     }

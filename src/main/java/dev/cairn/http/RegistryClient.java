@@ -40,7 +40,6 @@ public final class RegistryClient implements OciRegistry {
             MediaTypes.DOCKER_MANIFEST, MediaTypes.DOCKER_MANIFEST_LIST);
     private static final Pattern NEXT_LINK = Pattern.compile("<([^>]+)>\\s*;\\s*rel=\"?next\"?");
     private static final Pattern CHALLENGE_PARAM = Pattern.compile("(\\w+)=\"([^\"]*)\"");
-    private static final Pattern REPOSITORY_PATH = Pattern.compile("/v2/(.+?)/(?:manifests|blobs|tags)/|/api/v1/repositories/(.+?)/entries");
     private static final int PAGE = 1000;
     private static final Duration REQUEST_TIMEOUT = Duration.ofMinutes(30);
 
@@ -62,7 +61,7 @@ public final class RegistryClient implements OciRegistry {
     @Override
     public List<RepositoryName> repositories() throws IOException {
         List<RepositoryName> names = new ArrayList<>();
-        for (JsonNode page : pages("v2/_catalog?n=" + PAGE, "repositories")) {
+        for (JsonNode page : pages("v2/_catalog?n=" + PAGE, "repositories", "registry:catalog:*")) {
             page.forEach(n -> names.add(RepositoryName.of(n.asText())));
         }
         return names;
@@ -71,18 +70,18 @@ public final class RegistryClient implements OciRegistry {
     @Override
     public List<Tag> tags(RepositoryName repository) throws IOException {
         List<Tag> tags = new ArrayList<>();
-        for (JsonNode page : pages("v2/" + repository.value() + "/tags/list?n=" + PAGE, "tags")) {
+        for (JsonNode page : pages("v2/" + repository.value() + "/tags/list?n=" + PAGE, "tags", scopeOf(repository))) {
             page.forEach(n -> tags.add(new Tag(n.asText())));
         }
         return tags;
     }
 
     /** Every page of a paginated list, following the {@code Link: <...>; rel="next"} headers; none on a 404. */
-    private List<JsonNode> pages(String first, String field) throws IOException {
+    private List<JsonNode> pages(String first, String field, String scope) throws IOException {
         List<JsonNode> pages = new ArrayList<>();
         String next = first;
         while (next != null) {
-            HttpResponse<byte[]> response = send(get(next), HttpResponse.BodyHandlers.ofByteArray());
+            HttpResponse<byte[]> response = send(get(next), scope, HttpResponse.BodyHandlers.ofByteArray());
             if (response.statusCode() == 404) return pages;
             expect(response, 200, "GET /" + next);
             JsonNode list = JSON.readTree(response.body()).path(field);
@@ -100,7 +99,7 @@ public final class RegistryClient implements OciRegistry {
         // Cairn does not count a read marked so as a use (other registries ignore the header): moving a cache
         // leaves its last uses as they were
         HttpResponse<byte[]> response = send(get(path).header("Accept", MANIFEST_TYPES).header("Cairn-Read", "transfer"),
-                HttpResponse.BodyHandlers.ofByteArray());
+                scopeOf(repository), HttpResponse.BodyHandlers.ofByteArray());
         if (response.statusCode() == 404) return Optional.empty();
         expect(response, 200, "GET /" + path);
         byte[] content = response.body();
@@ -128,7 +127,7 @@ public final class RegistryClient implements OciRegistry {
     @Override
     public boolean hasBlob(RepositoryName repository, Digest digest) throws IOException {
         String path = "v2/" + repository.value() + "/blobs/" + digest;
-        HttpResponse<Void> response = send(request(path).method("HEAD", HttpRequest.BodyPublishers.noBody()), HttpResponse.BodyHandlers.discarding());
+        HttpResponse<Void> response = send(request(path).method("HEAD", HttpRequest.BodyPublishers.noBody()), scopeOf(repository), HttpResponse.BodyHandlers.discarding());
         if (response.statusCode() == 404) return false;
         if (response.statusCode() == 200 || response.statusCode() == 307) return true;
         throw failure(response.statusCode(), "HEAD /" + path, "");
@@ -137,7 +136,7 @@ public final class RegistryClient implements OciRegistry {
     @Override
     public InputStream blob(RepositoryName repository, Digest digest) throws IOException {
         String path = "v2/" + repository.value() + "/blobs/" + digest;
-        HttpResponse<InputStream> response = send(get(path), HttpResponse.BodyHandlers.ofInputStream());
+        HttpResponse<InputStream> response = send(get(path), scopeOf(repository), HttpResponse.BodyHandlers.ofInputStream());
         int redirects = 0;
         while (isRedirect(response.statusCode()) && redirects++ < 5) {
             URI location = response.uri().resolve(response.headers().firstValue("Location")
@@ -161,15 +160,57 @@ public final class RegistryClient implements OciRegistry {
     @Override
     public void pushBlob(RepositoryName repository, Digest digest, long size, InputStream body) throws IOException {
         String start = "v2/" + repository.value() + "/blobs/uploads/";
-        HttpResponse<byte[]> started = send(request(start).POST(HttpRequest.BodyPublishers.noBody()), HttpResponse.BodyHandlers.ofByteArray());
+        HttpResponse<byte[]> started = send(request(start).POST(HttpRequest.BodyPublishers.noBody()), scopeOf(repository), HttpResponse.BodyHandlers.ofByteArray());
         expect(started, 202, "POST /" + start);
         URI location = uploadLocation(started, start);
         String separator = location.getRawQuery() == null ? "?" : "&";
         URI finish = URI.create(location + separator + "digest=" + URLEncoder.encode(digest.toString(), StandardCharsets.UTF_8));
-        HttpRequest.BodyPublisher publisher = HttpRequest.BodyPublishers.fromPublisher(HttpRequest.BodyPublishers.ofInputStream(() -> body), size);
-        HttpResponse<byte[]> finished = sendOnce(authorized(HttpRequest.newBuilder(finish).timeout(REQUEST_TIMEOUT)
-                .header("Content-Type", "application/octet-stream").PUT(publisher), scopeOf(repository)).build(), HttpResponse.BodyHandlers.ofByteArray());
-        expect(finished, 201, "PUT " + digest + " into " + repository);
+        // the JDK refuses a publisher of zero bytes; an empty blob is a valid one all the same
+        HttpRequest.BodyPublisher publisher = size == 0 ? HttpRequest.BodyPublishers.noBody()
+                : HttpRequest.BodyPublishers.fromPublisher(HttpRequest.BodyPublishers.ofInputStream(() -> body), size);
+        HttpResponse<byte[]> finished;
+        try {
+            finished = sendOnce(toRegistry(HttpRequest.newBuilder(finish).timeout(REQUEST_TIMEOUT)
+                    .header("Content-Type", "application/octet-stream").PUT(publisher), finish, scopeOf(repository)).build(), HttpResponse.BodyHandlers.ofByteArray());
+        } catch (IOException e) {
+            cancel(location, repository);
+            throw e;
+        }
+        if (finished.statusCode() != 201) {
+            cancel(location, repository);
+            throw failure(finished.statusCode(), "PUT " + digest + " into " + repository, new String(finished.body(), StandardCharsets.UTF_8));
+        }
+    }
+
+    /** Opens an upload session and ends it at once: the registry's answer says whether this caller may push there. */
+    @Override
+    public void checkPush(RepositoryName repository) throws IOException {
+        String start = "v2/" + repository.value() + "/blobs/uploads/";
+        HttpResponse<byte[]> started = send(request(start).POST(HttpRequest.BodyPublishers.noBody()), scopeOf(repository), HttpResponse.BodyHandlers.ofByteArray());
+        if (started.statusCode() != 202) {
+            throw failure(started.statusCode(), "may push into " + repository + "? POST /" + start, new String(started.body(), StandardCharsets.UTF_8));
+        }
+        cancel(uploadLocation(started, start), repository);
+    }
+
+    /** Ends an upload session that will not be finished, so it does not wait for the registry's expiry; best effort. */
+    private void cancel(URI session, RepositoryName repository) {
+        try {
+            sendOnce(toRegistry(HttpRequest.newBuilder(session).timeout(Duration.ofSeconds(30)).DELETE(), session, scopeOf(repository)).build(),
+                    HttpResponse.BodyHandlers.discarding());
+        } catch (IOException e) {
+            // the session expires on its own
+        }
+    }
+
+    /**
+     * Credentials only for the registry itself: an upload's Location may name another host (a storage's, or one a
+     * hostile registry chose), which gets the request without them.
+     */
+    private HttpRequest.Builder toRegistry(HttpRequest.Builder builder, URI target, String scope) {
+        boolean sameOrigin = java.util.Objects.equals(target.getScheme(), base.getScheme())
+                && java.util.Objects.equals(target.getAuthority(), base.getAuthority());
+        return sameOrigin ? authorized(builder, scope) : builder;
     }
 
     private URI uploadLocation(HttpResponse<?> response, String what) throws IOException {
@@ -182,12 +223,10 @@ public final class RegistryClient implements OciRegistry {
     public boolean mountBlob(RepositoryName repository, Digest digest, RepositoryName from) throws IOException {
         String path = "v2/" + repository.value() + "/blobs/uploads/?mount=" + URLEncoder.encode(digest.toString(), StandardCharsets.UTF_8)
                 + "&from=" + URLEncoder.encode(from.value(), StandardCharsets.UTF_8);
-        HttpResponse<byte[]> response = send(request(path).POST(HttpRequest.BodyPublishers.noBody()), HttpResponse.BodyHandlers.ofByteArray());
+        HttpResponse<byte[]> response = send(request(path).POST(HttpRequest.BodyPublishers.noBody()), scopeOf(repository), HttpResponse.BodyHandlers.ofByteArray());
         if (response.statusCode() == 201) return true;
         if (response.statusCode() == 202) { // an upload session instead of a mount: not wanted, give it back
-            URI session = uploadLocation(response, path);
-            sendOnce(authorized(HttpRequest.newBuilder(session).timeout(REQUEST_TIMEOUT).DELETE(), scopeOf(repository)).build(),
-                    HttpResponse.BodyHandlers.discarding());
+            cancel(uploadLocation(response, path), repository);
             return false;
         }
         throw failure(response.statusCode(), "POST /" + path, new String(response.body(), StandardCharsets.UTF_8));
@@ -197,7 +236,7 @@ public final class RegistryClient implements OciRegistry {
     public void pushManifest(RepositoryName repository, Reference reference, String mediaType, byte[] content) throws IOException {
         String path = "v2/" + repository.value() + "/manifests/" + reference;
         HttpResponse<byte[]> response = send(request(path).header("Content-Type", mediaType).PUT(HttpRequest.BodyPublishers.ofByteArray(content)),
-                HttpResponse.BodyHandlers.ofByteArray());
+                scopeOf(repository), HttpResponse.BodyHandlers.ofByteArray());
         expect(response, 201, "PUT /" + path);
     }
 
@@ -205,7 +244,7 @@ public final class RegistryClient implements OciRegistry {
     public List<ListedEntry> entries(RepositoryName repository) throws IOException {
         List<ListedEntry> entries = new ArrayList<>();
         // a registry other than Cairn answers 404 here, as Cairn does for a repository it does not know: nothing listed
-        for (JsonNode page : pages("api/v1/repositories/" + repository.value() + "/entries?n=" + PAGE, "entries")) {
+        for (JsonNode page : pages("api/v1/repositories/" + repository.value() + "/entries?n=" + PAGE, "entries", scopeOf(repository))) {
             for (JsonNode entry : page) {
                 try {
                     List<String> tags = new ArrayList<>();
@@ -226,7 +265,7 @@ public final class RegistryClient implements OciRegistry {
         String path = "api/v1/repositories/" + repository.value() + "/entries/" + digest + "/times";
         String body = JSON.writeValueAsString(Map.of("pushedAt", times.pushedAt().toString(), "lastUsed", times.lastUsed().toString()));
         HttpResponse<byte[]> response = send(request(path).header("Content-Type", "application/json")
-                .PUT(HttpRequest.BodyPublishers.ofString(body)), HttpResponse.BodyHandlers.ofByteArray());
+                .PUT(HttpRequest.BodyPublishers.ofString(body)), scopeOf(repository), HttpResponse.BodyHandlers.ofByteArray());
         if (response.statusCode() == 404 || response.statusCode() == 405) return false;
         if (response.statusCode() != 204) throw failure(response.statusCode(), "PUT /" + path, new String(response.body(), StandardCharsets.UTF_8));
         return true;
@@ -245,9 +284,7 @@ public final class RegistryClient implements OciRegistry {
      * token for the scope it names and sends once more. The builder is reused, so bodies must be replayable:
      * every request sent through here has an empty or in-memory body.
      */
-    private <T> HttpResponse<T> send(HttpRequest.Builder builder, HttpResponse.BodyHandler<T> handler) throws IOException {
-        HttpRequest first = builder.build();
-        String scope = scopeOf(first.uri());
+    private <T> HttpResponse<T> send(HttpRequest.Builder builder, String scope, HttpResponse.BodyHandler<T> handler) throws IOException {
         HttpResponse<T> response = sendOnce(authorized(builder, scope).build(), handler);
         if (response.statusCode() != 401) return response;
         Optional<String> challenge = response.headers().firstValue("WWW-Authenticate").filter(c -> c.regionMatches(true, 0, "Bearer ", 0, 7));
@@ -290,14 +327,7 @@ public final class RegistryClient implements OciRegistry {
         return params;
     }
 
-    /** The token scope a request needs: push and pull on its repository (one token serves both), the catalog's own. */
-    private static String scopeOf(URI uri) {
-        String path = uri.getPath();
-        if (path.endsWith("/v2/_catalog")) return "registry:catalog:*";
-        Matcher m = REPOSITORY_PATH.matcher(path);
-        return m.find() ? "repository:" + (m.group(1) != null ? m.group(1) : m.group(2)) + ":pull,push" : "";
-    }
-
+    /** The token scope a repository's requests need: push and pull (one token serves both). */
     private static String scopeOf(RepositoryName repository) {
         return "repository:" + repository.value() + ":pull,push";
     }
@@ -309,7 +339,17 @@ public final class RegistryClient implements OciRegistry {
             Thread.currentThread().interrupt();
             throw new java.io.InterruptedIOException("interrupted while talking to " + base);
         } catch (java.net.ConnectException e) {
-            throw new IOException("cannot reach the registry at " + base + ": " + e.getMessage(), e);
+            throw new IOException("cannot reach the registry at " + base + " (" + (e.getMessage() == null ? "connection refused" : e.getMessage()) + ")", e);
+        } catch (java.net.http.HttpTimeoutException e) {
+            throw new IOException("the registry at " + base + " did not answer in time: " + request.method() + " " + request.uri().getPath(), e);
+        } catch (IOException e) {
+            // the body's own failure (an archive's blob that is not what it says) is the error, not the connection's
+            for (Throwable t = e; t != null; t = t.getCause()) {
+                if (t instanceof dev.cairn.transfer.BadArchiveException bad) throw bad;
+            }
+            // a peer that closed the connection says "closed" or nothing at all: say which request it ended
+            throw new IOException("the registry at " + base + " broke off " + request.method() + " " + request.uri().getPath()
+                    + " (" + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()) + ")", e);
         }
     }
 

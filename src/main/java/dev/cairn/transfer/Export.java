@@ -82,20 +82,35 @@ public final class Export {
         RepositoryCatalog catalog = new RepositoryCatalog(registry);
         for (Selector selector : selectors) {
             List<RepositoryName> repositories = catalog.matching(selector);
-            int before = entries.size();
+            // a name named outright must be there; one a glob or a listing found may have gone since (a cache evicts)
+            boolean named = selector.isOneRepository() && selector.tags().map(t -> isLiteral(t.pattern())).orElse(selector.digest().isPresent());
+            boolean matched = false;
             for (RepositoryName repository : repositories) {
                 if (selector.digest().isPresent()) {
                     Digest digest = selector.digest().get();
-                    entry(repository, new Reference.ByDigest(digest), repository + "@" + digest).ifPresent(e -> entries.put(repository + "@" + digest, e));
+                    String name = repository + "@" + digest;
+                    if (entries.containsKey(name)) {
+                        matched = true;
+                        continue;
+                    }
+                    Optional<LayoutTarget.IndexEntry> e = entry(repository, new Reference.ByDigest(digest), name, named);
+                    e.ifPresent(found -> entries.put(name, found));
+                    matched |= e.isPresent();
                     continue;
                 }
                 for (Tag tag : registry.tags(repository)) {
                     if (selector.tags().isPresent() && !selector.tags().get().matches(tag.value())) continue;
                     String name = repository + ":" + tag;
-                    if (!entries.containsKey(name)) entry(repository, new Reference.ByTag(tag), name).ifPresent(e -> entries.put(name, e));
+                    if (entries.containsKey(name)) {
+                        matched = true;
+                        continue;
+                    }
+                    Optional<LayoutTarget.IndexEntry> e = entry(repository, new Reference.ByTag(tag), name, named);
+                    e.ifPresent(found -> entries.put(name, found));
+                    matched |= e.isPresent();
                 }
             }
-            if (entries.size() == before) {
+            if (!matched) {
                 throw new IOException("nothing in the registry matches " + describe(selector) + usedSince.map(t -> " used since " + t).orElse(""));
             }
         }
@@ -107,11 +122,23 @@ public final class Export {
         return s.repositories() + s.tags().map(t -> ":" + t).orElse("") + s.digest().map(d -> "@" + d).orElse("");
     }
 
-    /** The entry, written; empty when it was not used since {@link #usedSince}. */
-    private Optional<LayoutTarget.IndexEntry> entry(RepositoryName repository, Reference reference, String name) throws IOException {
+    private static boolean isLiteral(String pattern) {
+        return pattern.indexOf('*') < 0 && pattern.indexOf('?') < 0;
+    }
+
+    /**
+     * The entry, written; empty when it was not used since {@link #usedSince}, or when it is gone though a listing
+     * showed it (an eviction in between) and it was not {@code named} outright.
+     */
+    private Optional<LayoutTarget.IndexEntry> entry(RepositoryName repository, Reference reference, String name, boolean named) throws IOException {
         Map<Digest, OciRegistry.EntryTimes> known = timesOf(repository);
-        OciRegistry.FetchedManifest manifest = registry.manifest(repository, reference)
-                .orElseThrow(() -> new IOException(name + " is not in the registry"));
+        Optional<OciRegistry.FetchedManifest> found = registry.manifest(repository, reference);
+        if (found.isEmpty()) {
+            if (named) throw new IOException(name + " is not in the registry");
+            if (reference instanceof Reference.ByTag) progress.accept("skipped " + name + ": gone since it was listed");
+            return Optional.empty();
+        }
+        OciRegistry.FetchedManifest manifest = found.get();
         Optional<OciRegistry.EntryTimes> when = Optional.ofNullable(known.get(manifest.digest()));
         if (usedSince.isPresent()) {
             if (when.isEmpty()) throw new IOException("the registry keeps no use times for " + name + ": --since needs a Cairn");

@@ -87,6 +87,8 @@ public final class Import {
             walk(archive, made, root.name(), root.descriptor(), plan, new HashSet<>());
         }
 
+        // what this caller may not push is found before anything is sent, not at the first manifest after blobs went
+        for (RepositoryName repository : plans.keySet()) registry.checkPush(repository);
         // What each repository lacks, and where a blob can be mounted from rather than sent.
         Map<Digest, List<RepositoryName>> lacking = new TreeMap<>();
         Map<Digest, RepositoryName> holder = new HashMap<>();
@@ -107,6 +109,9 @@ public final class Import {
                         + " needs, and the registry does not hold it");
             }
         }
+
+        // a directory's blobs read and checked now: nothing is sent from an archive that turns out corrupt half-way
+        archive.verify(lacking.keySet());
 
         int[] sent = {0};
         long[] bytes = {0};
@@ -189,10 +194,14 @@ public final class Import {
         }
         if (index.children().isEmpty()) throw LayoutArchive.bad(archive.toString(), "index.json names nothing to import");
         List<Root> roots = new ArrayList<>();
-        Set<String> names = new HashSet<>();
+        Map<String, Digest> names = new HashMap<>();
         for (Descriptor d : index.children()) {
             Root root = root(archive, d);
-            if (names.add(root.name())) roots.add(root);
+            Digest before = names.putIfAbsent(root.name(), d.digest());
+            if (before == null) roots.add(root);
+            else if (!before.equals(d.digest())) {
+                throw LayoutArchive.bad(archive.toString(), "index.json names " + root.name() + " twice, as " + before + " and " + d.digest());
+            }
         }
         return roots;
     }
@@ -215,6 +224,10 @@ public final class Import {
                 int colon = name.lastIndexOf(':');
                 if (at >= 0) {
                     repository = Optional.of(name.substring(0, at));
+                    Digest named = Digest.parse(name.substring(at + 1));
+                    if (!named.equals(d.digest())) {
+                        throw LayoutArchive.bad(archive.toString(), "the entry named " + name + " is " + d.digest());
+                    }
                 } else if (colon >= 0) {
                     repository = Optional.of(name.substring(0, colon));
                     tag = Optional.of(new Tag(name.substring(colon + 1)));

@@ -30,10 +30,13 @@ import java.util.TreeMap;
  * A directory is read where it lies.
  */
 public abstract sealed class LayoutArchive {
-    /** Manifests and configs are JSON documents of a few KiB; anything larger is a layer. */
-    static final int MAX_DOCUMENT = 4 << 20;
+    /**
+     * The largest JSON document (a manifest, an index, index.json) an import reads: twice the registry's default
+     * manifest limit, since BuildKit's mode=max cache indexes run to megabytes.
+     */
+    static final int MAX_DOCUMENT = 32 << 20;
     /** The JSON documents a tar's first pass keeps in memory, all together. */
-    static final long MAX_DOCUMENTS = 64L << 20;
+    static final long MAX_DOCUMENTS = 256L << 20;
 
     /** What a blob entry of the archive holds, as its first pass or a stat found. */
     public interface BlobSink {
@@ -67,6 +70,10 @@ public abstract sealed class LayoutArchive {
 
     /** A blob read whole: a manifest or config, at most {@link #MAX_DOCUMENT} bytes. */
     public abstract Optional<byte[]> document(Digest digest) throws IOException;
+
+    /** Checks the blobs among {@code digests} the archive holds against their names; a tar's first pass did already. */
+    public void verify(Set<Digest> digests) throws IOException {
+    }
 
     /** Streams each of {@code wanted} the archive holds to {@code sink}, verified against its digest as it goes. */
     public abstract void blobs(Set<Digest> wanted, BlobSink sink) throws IOException;
@@ -134,7 +141,21 @@ public abstract sealed class LayoutArchive {
         @Override
         public Optional<byte[]> rootFile(String fileName) throws IOException {
             Path file = root.resolve(fileName);
-            return Files.isRegularFile(file) ? Optional.of(Files.readAllBytes(file)) : Optional.empty();
+            if (!Files.isRegularFile(file)) return Optional.empty();
+            if (Files.size(file) > MAX_DOCUMENT) throw bad(name, fileName + " is more than " + (MAX_DOCUMENT >> 20) + " MiB");
+            return Optional.of(Files.readAllBytes(file));
+        }
+
+        /** Every one of {@code digests} the directory holds read and checked, before an import sends any of them. */
+        @Override
+        public void verify(Set<Digest> digests) throws IOException {
+            for (Digest digest : digests) {
+                Optional<Long> size = blobSize(digest);
+                if (size.isEmpty()) continue;
+                try (InputStream in = Files.newInputStream(blobPath(digest))) {
+                    verifyTo(name, digest, size.get(), in, OutputStream.nullOutputStream());
+                }
+            }
         }
 
         private Path blobPath(Digest digest) {
@@ -179,15 +200,18 @@ public abstract sealed class LayoutArchive {
         private final Map<Digest, byte[]> documents;
         /** The digest of every file that is not under {@code blobs/}, by its path. */
         private final Map<String, Digest> byPath;
+        /** Files at the root too large to read as a document: index.json past the limit is an error, not an absence. */
+        private final Set<String> oversized;
 
         private Tar(Path file, Map<String, byte[]> rootFiles, Map<Digest, Long> sizes, Map<Digest, byte[]> documents,
-                    Map<String, Digest> byPath) {
+                    Map<String, Digest> byPath, Set<String> oversized) {
             super(file.toString());
             this.file = file;
             this.rootFiles = rootFiles;
             this.sizes = sizes;
             this.documents = documents;
             this.byPath = byPath;
+            this.oversized = oversized;
         }
 
         /** The first pass: every entry read, every blob checked, the small JSON files kept. */
@@ -197,6 +221,7 @@ public abstract sealed class LayoutArchive {
             Map<Digest, Long> sizes = new TreeMap<>();
             Map<Digest, byte[]> documents = new HashMap<>();
             Map<String, Digest> byPath = new HashMap<>();
+            java.util.Set<String> oversized = new java.util.HashSet<>();
             long kept = 0;
             try (TarArchiveInputStream tar = entries(file)) {
                 TarArchiveEntry entry;
@@ -204,29 +229,31 @@ public abstract sealed class LayoutArchive {
                     if (!entry.isFile()) continue;
                     String path = normalized(entry.getName());
                     Optional<Digest> named = blobDigest(path);
-                    ByteArrayOutputStream head = new ByteArrayOutputStream();
-                    OutputStream out = entry.getSize() <= MAX_DOCUMENT ? head : OutputStream.nullOutputStream();
+                    DocumentCapture capture = new DocumentCapture(MAX_DOCUMENT);
                     Digest digest;
                     if (named.isPresent()) {
                         digest = named.get();
-                        verifyTo(archive, digest, entry.getSize(), tar, out);
+                        verifyTo(archive, digest, entry.getSize(), tar, capture);
                     } else {
                         // named by path (docker save's layers and configs): its digest is what it holds
                         MessageDigest hasher = Digest.newHasher("sha256");
-                        long read = new DigestInputStream(tar, hasher).transferTo(out);
+                        long read = new DigestInputStream(tar, hasher).transferTo(capture);
                         if (read != entry.getSize()) throw bad(archive, path + " ends after " + read + " of its " + entry.getSize() + " bytes");
                         digest = Digest.of("sha256", hasher.digest());
                         byPath.put(path, digest);
-                        if (!path.contains("/") && entry.getSize() <= MAX_DOCUMENT) rootFiles.put(path, head.toByteArray());
+                        if (!path.contains("/")) {
+                            if (capture.document().isPresent()) rootFiles.put(path, capture.document().get());
+                            else if (capture.tooLarge()) oversized.add(path);
+                        }
                     }
                     sizes.put(digest, entry.getSize());
-                    byte[] content = head.toByteArray();
-                    if (looksLikeJson(content) && !documents.containsKey(digest)) {
-                        kept += content.length;
+                    Optional<byte[]> document = capture.document();
+                    if (document.isPresent() && !documents.containsKey(digest)) {
+                        kept += document.get().length;
                         if (kept > MAX_DOCUMENTS) {
                             throw bad(archive, "holds more than " + (MAX_DOCUMENTS >> 20) + " MiB of JSON documents; unpack it and import the directory");
                         }
-                        documents.put(digest, content);
+                        documents.put(digest, document.get());
                     }
                 }
             } catch (BadArchiveException e) {
@@ -234,7 +261,7 @@ public abstract sealed class LayoutArchive {
             } catch (IOException e) {
                 throw damaged(archive, e);
             }
-            return new Tar(file, rootFiles, sizes, documents, byPath);
+            return new Tar(file, rootFiles, sizes, documents, byPath, oversized);
         }
 
         private static TarArchiveEntry nextEntry(String archive, TarArchiveInputStream tar) throws IOException {
@@ -249,14 +276,6 @@ public abstract sealed class LayoutArchive {
         private static BadArchiveException damaged(String archive, Exception e) {
             String why = e instanceof java.io.EOFException || e.getMessage() == null ? "it ends too early" : e.getMessage();
             return bad(archive, "damaged or truncated archive (" + why + ")");
-        }
-
-        private static boolean looksLikeJson(byte[] content) {
-            for (byte b : content) {
-                if (b == '{') return true;
-                if (b != ' ' && b != '\n' && b != '\r' && b != '\t') return false;
-            }
-            return false;
         }
 
         /** The archive's entries, decompressed as its first bytes say: gzip, zstd, or none. */
@@ -280,7 +299,8 @@ public abstract sealed class LayoutArchive {
         }
 
         @Override
-        public Optional<byte[]> rootFile(String fileName) {
+        public Optional<byte[]> rootFile(String fileName) throws IOException {
+            if (oversized.contains(fileName)) throw bad(name, fileName + " is more than " + (MAX_DOCUMENT >> 20) + " MiB");
             return Optional.ofNullable(rootFiles.get(fileName));
         }
 
@@ -322,6 +342,61 @@ public abstract sealed class LayoutArchive {
             } catch (java.io.EOFException e) {
                 throw damaged(name, e);
             }
+        }
+    }
+
+    /**
+     * What an entry holds, kept while it may be a JSON document: it starts with '{' (after white space) and stays
+     * within the limit. Layers are dropped at their first byte, so a pass over an archive holds only documents.
+     */
+    static final class DocumentCapture extends OutputStream {
+        private final long limit;
+        private final ByteArrayOutputStream kept = new ByteArrayOutputStream();
+        private boolean decided;
+        private boolean json;
+        private boolean tooLarge;
+
+        DocumentCapture(long limit) {
+            this.limit = limit;
+        }
+
+        @Override
+        public void write(int b) {
+            write(new byte[]{(byte) b}, 0, 1);
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) {
+            if (decided && !json) return;
+            if (!decided) {
+                for (int i = off; i < off + len; i++) {
+                    byte c = b[i];
+                    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+                    decided = true;
+                    json = c == '{';
+                    break;
+                }
+                if (decided && !json) {
+                    kept.reset();
+                    return;
+                }
+            }
+            if (kept.size() + (long) len > limit) {
+                tooLarge = true;
+                json = false;
+                decided = true;
+                kept.reset();
+                return;
+            }
+            kept.write(b, off, len);
+        }
+
+        Optional<byte[]> document() {
+            return decided && json ? Optional.of(kept.toByteArray()) : Optional.empty();
+        }
+
+        boolean tooLarge() {
+            return tooLarge;
         }
     }
 

@@ -68,8 +68,9 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
 
     /** A directory unless the name ends in a tar suffix. */
     public static LayoutTarget create(Path path) throws IOException {
-        String name = path.getFileName() == null ? "" : path.getFileName().toString();
+        String name = path.getFileName() == null ? "" : path.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
         if (name.endsWith(".tar") || name.endsWith(".tar.gz") || name.endsWith(".tgz") || name.endsWith(".tar.zst")) {
+            if (Files.isDirectory(path)) throw new IOException(path + " is a directory; a tar is written to a file of that name");
             return new Tar(path);
         }
         return new Directory(path);
@@ -129,6 +130,9 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
 
     static final class Directory extends LayoutTarget {
         private final List<IndexEntry> kept = new ArrayList<>();
+        /** A directory this export made: one that fails leaves nothing behind rather than a layout without an index. */
+        private final boolean created;
+        private boolean finished;
 
         /**
          * An existing layout is added to (its blobs kept, its entries kept unless an export names the same
@@ -136,17 +140,22 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
          */
         Directory(Path path) throws IOException {
             super(path);
+            created = !Files.exists(path);
             if (Files.isDirectory(path) && !isEmpty(path)) {
                 if (!Files.isRegularFile(path.resolve("oci-layout"))) {
                     throw new IOException(path + " is a directory that holds something other than an OCI image layout; name an empty or new one");
                 }
                 Path index = path.resolve("index.json");
                 if (Files.isRegularFile(index)) {
-                    for (JsonNode d : JSON.readTree(index.toFile()).path("manifests")) {
-                        Map<String, String> annotations = new LinkedHashMap<>();
-                        d.path("annotations").fields().forEachRemaining(f -> annotations.put(f.getKey(), f.getValue().asText()));
-                        kept.add(new IndexEntry(d.path("mediaType").asText(), Digest.parse(d.path("digest").asText()),
-                                d.path("size").asLong(), annotations));
+                    try {
+                        for (JsonNode d : JSON.readTree(index.toFile()).path("manifests")) {
+                            Map<String, String> annotations = new LinkedHashMap<>();
+                            d.path("annotations").fields().forEachRemaining(f -> annotations.put(f.getKey(), f.getValue().asText()));
+                            kept.add(new IndexEntry(d.path("mediaType").asText(), Digest.parse(d.path("digest").asText()),
+                                    d.path("size").asLong(), annotations));
+                        }
+                    } catch (IOException | RuntimeException e) {
+                        throw new IOException(index + " cannot be added to (" + e.getMessage() + "); export into a new directory");
                     }
                 }
             }
@@ -201,6 +210,7 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
             Path partial = path.resolve(".index.json.partial");
             Files.write(partial, index(all));
             move(partial, path.resolve("index.json"));
+            finished = true;
         }
 
         private static void move(Path from, Path to) throws IOException {
@@ -212,7 +222,11 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
         }
 
         @Override
-        public void close() {
+        public void close() throws IOException {
+            if (finished || !created) return;
+            try (var files = Files.walk(path)) {
+                for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+            }
         }
     }
 
@@ -220,14 +234,25 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
         private final Path partial;
         private final TarArchiveOutputStream tar;
         private final Set<String> algorithms = new HashSet<>();
+        private final Thread cleanup;
         private boolean finished;
 
         Tar(Path path) throws IOException {
             super(path);
             Path parent = path.toAbsolutePath().getParent();
             if (parent != null) Files.createDirectories(parent);
-            this.partial = path.resolveSibling("." + path.getFileName() + ".partial");
-            String name = path.getFileName().toString();
+            // a name of its own: two exports to one file must not write into one partial file
+            this.partial = Files.createTempFile(parent, "." + path.getFileName() + ".", ".partial");
+            // an export stopped by Ctrl-C or SIGTERM takes its partial file with it (SIGKILL cannot be helped)
+            this.cleanup = new Thread(() -> {
+                try {
+                    Files.deleteIfExists(partial);
+                } catch (IOException e) {
+                    // nothing more to do on the way out
+                }
+            });
+            Runtime.getRuntime().addShutdownHook(cleanup);
+            String name = path.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
             OutputStream out = new BufferedOutputStream(Files.newOutputStream(partial), 1 << 16);
             try {
                 if (name.endsWith(".gz") || name.endsWith(".tgz")) out = new GzipCompressorOutputStream(out);
@@ -282,8 +307,21 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
             file("index.json", index(entries));
             tar.finish();
             tar.close();
-            Files.move(partial, path, StandardCopyOption.REPLACE_EXISTING);
+            try {
+                Files.move(partial, path, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (java.nio.file.FileSystemException e) {
+                throw new IOException("cannot put the finished tar at " + path + ": " + e.getReason(), e);
+            }
             finished = true;
+            forgetCleanup();
+        }
+
+        private void forgetCleanup() {
+            try {
+                Runtime.getRuntime().removeShutdownHook(cleanup);
+            } catch (IllegalStateException e) {
+                // shutting down already: the hook runs, and finds nothing or the partial file to delete
+            }
         }
 
         @Override
@@ -295,6 +333,7 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
                 // the export failed already: what matters is that its half-written file goes
             } finally {
                 Files.deleteIfExists(partial);
+                forgetCleanup();
             }
         }
     }

@@ -44,6 +44,9 @@ public interface OciRegistry {
     /** Uploads {@code size} bytes of {@code body} as {@code digest}; the registry refuses them if they are not. */
     void pushBlob(RepositoryName repository, Digest digest, long size, InputStream body) throws IOException;
 
+    /** Fails, saying so, when this caller may not push into {@code repository}; pushes nothing. */
+    void checkPush(RepositoryName repository) throws IOException;
+
     /** Links a blob {@code from} holds into {@code repository} without sending it; false when the registry would not. */
     boolean mountBlob(RepositoryName repository, Digest digest, RepositoryName from) throws IOException;
 

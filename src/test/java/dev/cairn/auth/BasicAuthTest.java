@@ -85,6 +85,25 @@ class BasicAuthTest {
     }
 
     @Test
+    void anImportIntoARepositoryTheCallerMayNotPushToIsRefusedBeforeAnythingIsSent(@org.junit.jupiter.api.io.TempDir Path work) throws Exception {
+        String server = "http://" + cairn.hostPort();
+        Path layout = work.resolve("layout");
+        try (var target = dev.cairn.transfer.LayoutTarget.create(layout)) {
+            new dev.cairn.transfer.Export(new dev.cairn.http.RegistryClient(server, Optional.of("root"), "ops-secret"), target, false,
+                    Optional.empty(), line -> { }).run(List.of(dev.cairn.transfer.Export.Selector.parse("public/base:v1"),
+                    dev.cairn.transfer.Export.Selector.parse("cache/app:v1")));
+        }
+        var asRunner = new dev.cairn.http.RegistryClient(server, Optional.of("ci-1"), "runner-secret");
+        // runners push cache/** only: under cache/moved both may go; as they were named, public/base may not
+        var importer = new dev.cairn.transfer.Import(asRunner, Optional.of(dev.cairn.values.RepositoryName.of("cache/moved")), line -> { });
+        importer.run(dev.cairn.transfer.LayoutArchive.open(layout));
+        assertThat(client.get("/v2/cache/moved/public/base/manifests/v1", "Authorization", ops).statusCode()).isEqualTo(200);
+        var refused = new dev.cairn.transfer.Import(asRunner, Optional.empty(), line -> { });
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> refused.run(dev.cairn.transfer.LayoutArchive.open(layout)))
+                .hasMessageContaining("may push into public/base").hasMessageContaining("403");
+    }
+
+    @Test
     void entryTimesFollowTheRepositoryRulesAsPullAndPushDo() throws Exception {
         String digest = sha256(client.get("/v2/cache/app/manifests/v1", "Authorization", ops, "Accept", OCI_MANIFEST).body());
         String times = "/api/v1/repositories/cache/app/entries/" + digest + "/times";

@@ -133,6 +133,64 @@ class TransferCommandsTest {
     }
 
     @Test
+    void anEmptyBlobAndAnIndexPastFourMiBRoundTrip(@TempDir Path work) throws Exception {
+        OciClient.Image empty = client.prepareImage("edge/empty", "application/vnd.oci.image.config.v1+json", new byte[0]);
+        String emptyDigest = client.pushManifest("edge/empty", "v1", OCI_MANIFEST, empty.manifest());
+        byte[] layer = random(500, 20);
+        String layerDigest = client.pushBlob("edge/big", layer);
+        List<Map<String, Object>> entries = new ArrayList<>();
+        for (int i = 0; i < 1_000; i++) {
+            Map<String, Object> d = OciClient.descriptor("application/vnd.oci.image.layer.v1.tar+gzip", layerDigest, layer.length);
+            d.put("annotations", Map.of("note", i + "-" + "x".repeat(5_000)));
+            entries.add(d);
+        }
+        byte[] bigIndex = OciClient.json(Map.of("schemaVersion", 2, "mediaType", OCI_INDEX, "manifests", entries));
+        assertThat(bigIndex.length).isGreaterThan(4 << 20);
+        String bigDigest = client.pushManifest("edge/big", "latest", OCI_INDEX, bigIndex);
+        for (String output : List.of("edge.tar.gz", "edge-dir")) {
+            Path path = work.resolve(output);
+            CairnCli.Run export = cairn("export", "--server", server(source), "-o", path.toString(), "edge/**");
+            assertThat(export.exit()).as(export.err()).isZero();
+            try (RunningCairn target = RunningCairn.start()) {
+                CairnCli.Run imported = cairn("import", "--server", server(target), path.toString());
+                assertThat(imported.exit()).as(imported.err()).isZero();
+                assertThat(digestAt(target, "edge/empty", "v1")).isEqualTo(emptyDigest);
+                assertThat(digestAt(target, "edge/big", "latest")).isEqualTo(bigDigest);
+            }
+        }
+    }
+
+    private static String digestAt(RunningCairn node, String repository, String tag) {
+        HttpResponse<byte[]> r = new OciClient(node).get("/v2/" + repository + "/manifests/" + tag, "Accept", OCI_MANIFEST + ", " + OCI_INDEX);
+        return r.statusCode() == 200 ? OciClient.sha256(r.body()) : null;
+    }
+
+    @Test
+    void overlappingPatternsDigestGlobsAndOutputsThatCannotBeWritten(@TempDir Path work) throws Exception {
+        String one = pushed.get("team/app:1");
+        CairnCli.Run overlap = cairn("export", "--server", server(source), "-o", work.resolve("o").toString(), "team/app", "team/app:1", "team/**@" + one);
+        assertThat(overlap.exit()).as(overlap.err()).isZero();
+        assertThat(OciClient.JSON.readTree(work.resolve("o/index.json").toFile()).path("manifests").findValuesAsText("org.opencontainers.image.ref.name"))
+                .containsExactly("team/app:1", "team/app:2", "team/app@" + one);
+
+        Path fresh = work.resolve("fresh");
+        assertThat(cairn("export", "--server", server(source), "-o", fresh.toString(), "nothing/**").exit()).isEqualTo(1);
+        assertThat(fresh).as("a failed export into a new directory leaves none").doesNotExist();
+
+        Files.createDirectories(work.resolve("taken.tar"));
+        CairnCli.Run onDirectory = cairn("export", "--server", server(source), "-o", work.resolve("taken.tar").toString(), "team/app:1");
+        assertThat(onDirectory.exit()).isEqualTo(1);
+        assertThat(onDirectory.err()).contains("is a directory");
+
+        Path upper = work.resolve("UP.TAR");
+        assertThat(cairn("export", "--server", server(source), "-o", upper.toString(), "team/app:1").exit()).isZero();
+        assertThat(upper).isRegularFile();
+        try (var left = Files.list(work)) {
+            assertThat(left.map(p -> p.getFileName().toString())).noneMatch(n -> n.endsWith(".partial"));
+        }
+    }
+
+    @Test
     void selectsByTagGlobAndDigestAndRefusesAPatternThatMatchesNothing(@TempDir Path work) throws Exception {
         Path layout = work.resolve("some");
         String multi = pushed.get("team/multi:latest");
@@ -300,6 +358,25 @@ class TransferCommandsTest {
     private static com.fasterxml.jackson.databind.JsonNode entryOf(com.fasterxml.jackson.databind.JsonNode listing, String digest) {
         for (var e : listing.path("entries")) if (e.path("digest").asText().equals(digest)) return e;
         throw new AssertionError(digest + " not listed in " + listing);
+    }
+
+    @Test
+    void anIndexJsonThatNamesOneEntryTwiceOrMisnamesADigestIsRefused(@TempDir Path work) throws Exception {
+        Path layout = work.resolve("layout");
+        assertThat(cairn("export", "--server", server(source), "-o", layout.toString(), "team/app:1", "team/app:2").exit()).isZero();
+        Path indexFile = layout.resolve("index.json");
+        String index = Files.readString(indexFile);
+        try (RunningCairn target = RunningCairn.start()) {
+            Files.writeString(indexFile, index.replace("\"team/app:2\"", "\"team/app:1\""));
+            CairnCli.Run twice = cairn("import", "--server", server(target), layout.toString());
+            assertThat(twice.exit()).isEqualTo(1);
+            assertThat(twice.err()).contains("names team/app:1 twice");
+            Files.writeString(indexFile, index.replace("\"team/app:2\"", "\"team/app@" + pushed.get("team/app:1") + "\""));
+            CairnCli.Run misnamed = cairn("import", "--server", server(target), layout.toString());
+            assertThat(misnamed.exit()).isEqualTo(1);
+            assertThat(misnamed.err()).contains("is " + pushed.get("team/app:2"));
+            assertThat(digestAt(target, "team/app", "1")).as("nothing linked").isNull();
+        }
     }
 
     @Test
