@@ -48,8 +48,12 @@ final class ExportCommand implements Callable<Integer> {
                     .map(d -> java.time.Instant.now().minus(dev.cairn.config.Quantities.parseDuration(d)));
             List<Export.Selector> selectors = patterns.stream().map(Export.Selector::parse).toList();
             Export.Report report;
+            ProgressDisplay progress = ProgressDisplay.onStandardError("written");
             try (LayoutTarget target = LayoutTarget.create(output)) {
-                report = new Export(api.registry(), target, format.equals("docker-archive"), usedSince, System.out::println).run(selectors);
+                report = new Export(api.registry(), target, format.equals("docker-archive"), usedSince, System.out::println)
+                        .meteredBy(progress).run(selectors);
+            } finally {
+                progress.finished();
             }
             System.out.printf("%d entries, %d blobs (%s) written to %s%s%n", report.entries(), report.blobsWritten(),
                     Reports.size(report.bytesWritten()), output, report.blobsShared() > 0 ? ", " + report.blobsShared() + " shared between entries" : "");

@@ -36,7 +36,13 @@ final class ImportCommand implements Callable<Integer> {
             Optional<RepositoryName> prefix = Optional.ofNullable(repo).map(RepositoryName::of);
             Import importer = new Import(api.registry(), prefix, System.out::println);
             for (Path path : paths) {
-                Import.Report report = importer.run(LayoutArchive.open(path));
+                ProgressDisplay progress = ProgressDisplay.onStandardError("sent");
+                Import.Report report;
+                try {
+                    report = importer.meteredBy(progress).run(LayoutArchive.open(path));
+                } finally {
+                    progress.finished();
+                }
                 System.out.printf("%s: %d entries; %d blobs sent (%s), %d already there, %d mounted%n", path, report.entries(),
                         report.blobsSent(), Reports.size(report.bytesSent()), report.blobsPresent(), report.blobsMounted());
             }

@@ -38,7 +38,13 @@ final class ReplicateCommand implements Callable<Integer> {
         try {
             List<Export.Selector> selectors = patterns.stream().map(Export.Selector::parse).toList();
             RegistryClient source = new RegistryClient(from, Optional.ofNullable(fromUser), System.getenv().getOrDefault("CAIRN_FROM_PASSWORD", ""));
-            Replication.Report report = new Replication(source, api.registry(), System.out::println).round(selectors);
+            ProgressDisplay progress = ProgressDisplay.onStandardError("copied");
+            Replication.Report report;
+            try {
+                report = new Replication(source, api.registry(), System.out::println).meteredBy(progress).round(selectors);
+            } finally {
+                progress.finished();
+            }
             System.out.printf("%d copied, %d up to date; %d blobs (%s) copied%n", report.copied(), report.upToDate(),
                     report.blobsCopied(), Reports.size(report.bytesCopied()));
             return 0;

@@ -57,6 +57,7 @@ public final class Export {
     private final OciRegistry registry;
     private final LayoutTarget target;
     private final Consumer<String> progress;
+    private TransferMeter meter = TransferMeter.NONE;
     /** Only entries used since then, when set. */
     private final Optional<java.time.Instant> usedSince;
     /** The registry's times of each repository's entries, read once per repository. */
@@ -75,6 +76,12 @@ public final class Export {
         this.progress = progress;
         this.usedSince = usedSince;
         this.dockerImages = dockerArchive ? Optional.of(new LinkedHashMap<>()) : Optional.empty();
+    }
+
+    /** Reports the bytes as they are written, for a progress display. */
+    public Export meteredBy(TransferMeter meter) {
+        this.meter = meter;
+        return this;
     }
 
     public Report run(List<Selector> selectors) throws IOException {
@@ -240,7 +247,7 @@ public final class Export {
             return;
         }
         try (InputStream content = registry.blob(repository, descriptor.digest())) {
-            target.blob(descriptor.digest(), descriptor.size(), content);
+            target.blob(descriptor.digest(), descriptor.size(), meter.metered(content));
         }
         blobsWritten++;
         bytesWritten += descriptor.size();

@@ -62,11 +62,18 @@ public final class Import {
     private final OciRegistry registry;
     private final Optional<RepositoryName> prefix;
     private final Consumer<String> progress;
+    private TransferMeter meter = TransferMeter.NONE;
 
     public Import(OciRegistry registry, Optional<RepositoryName> prefix, Consumer<String> progress) {
         this.registry = registry;
         this.prefix = prefix;
         this.progress = progress;
+    }
+
+    /** Reports the bytes to send once planned, and as they go, for a progress display. */
+    public Import meteredBy(TransferMeter meter) {
+        this.meter = meter;
+        return this;
     }
 
     public Report run(LayoutArchive archive) throws IOException {
@@ -112,6 +119,9 @@ public final class Import {
 
         // a directory's blobs read and checked now: nothing is sent from an archive that turns out corrupt half-way
         archive.verify(lacking.keySet());
+        long toSend = 0;
+        for (Digest digest : lacking.keySet()) toSend += archive.blobSize(digest).orElse(0L);
+        meter.planned(toSend);
 
         int[] sent = {0};
         long[] bytes = {0};
@@ -137,7 +147,7 @@ public final class Import {
             archive.blobs(lacking.keySet(), (digest, size, content) -> {
                 List<RepositoryName> targets = lacking.get(digest);
                 RepositoryName first = targets.get(0);
-                registry.pushBlob(first, digest, size, content);
+                registry.pushBlob(first, digest, size, meter.metered(content));
                 drain(content);
                 sent[0]++;
                 bytes[0] += size;

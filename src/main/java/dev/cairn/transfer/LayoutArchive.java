@@ -31,12 +31,12 @@ import java.util.TreeMap;
  */
 public abstract sealed class LayoutArchive {
     /**
-     * The largest JSON document (a manifest, an index, index.json) an import reads: twice the registry's default
-     * manifest limit, since BuildKit's mode=max cache indexes run to megabytes.
+     * The largest JSON document (a manifest, an index, index.json) an import reads: the registry's default manifest
+     * limit, since BuildKit's mode=max cache indexes run to megabytes.
      */
-    static final int MAX_DOCUMENT = 32 << 20;
-    /** The JSON documents a tar's first pass keeps in memory, all together. */
-    static final long MAX_DOCUMENTS = 256L << 20;
+    static final int MAX_DOCUMENT = 16 << 20;
+    /** The JSON documents a tar's first pass keeps in memory, all together: within the launcher's 112 MiB heap. */
+    static final long MAX_DOCUMENTS = 64L << 20;
 
     /** What a blob entry of the archive holds, as its first pass or a stat found. */
     public interface BlobSink {

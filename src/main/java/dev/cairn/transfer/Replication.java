@@ -35,6 +35,7 @@ public final class Replication {
     private final OciRegistry source;
     private final OciRegistry target;
     private final Consumer<String> progress;
+    private TransferMeter meter = TransferMeter.NONE;
     private int copied;
     private int upToDate;
     private int blobsCopied;
@@ -44,6 +45,12 @@ public final class Replication {
         this.source = source;
         this.target = target;
         this.progress = progress;
+    }
+
+    /** Reports the bytes as they are copied, for a progress display. */
+    public Replication meteredBy(TransferMeter meter) {
+        this.meter = meter;
+        return this;
     }
 
     public Report round(List<Export.Selector> selectors) throws IOException {
@@ -107,7 +114,7 @@ public final class Replication {
     private void blob(RepositoryName repository, Descriptor descriptor, Set<Digest> done) throws IOException {
         if (!done.add(descriptor.digest()) || target.hasBlob(repository, descriptor.digest())) return;
         try (InputStream content = source.blob(repository, descriptor.digest())) {
-            target.pushBlob(repository, descriptor.digest(), descriptor.size(), content);
+            target.pushBlob(repository, descriptor.digest(), descriptor.size(), meter.metered(content));
         }
         blobsCopied++;
         bytesCopied += descriptor.size();
