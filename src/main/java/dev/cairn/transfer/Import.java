@@ -123,8 +123,8 @@ public final class Import {
         for (Digest digest : lacking.keySet()) toSend += archive.blobSize(digest).orElse(0L);
         meter.planned(toSend);
 
-        int[] sent = {0};
-        long[] bytes = {0};
+        java.util.concurrent.atomic.AtomicInteger sent = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.atomic.AtomicLong bytes = new java.util.concurrent.atomic.AtomicLong();
         int mounted = 0;
         // Blobs another repository already holds are mounted without reading the archive.
         for (var need : lacking.entrySet()) {
@@ -142,21 +142,21 @@ public final class Import {
         // registry that will not mount gets the bytes again on the next pass.
         for (int pass = 0; !lacking.isEmpty(); pass++) {
             if (pass == 3) throw new IOException("the registry took neither the blobs nor mounts of " + lacking.keySet());
-            Map<Digest, List<RepositoryName>> next = new TreeMap<>();
-            int[] mountedNow = {0};
+            Map<Digest, List<RepositoryName>> next = new java.util.concurrent.ConcurrentSkipListMap<>();
+            java.util.concurrent.atomic.AtomicInteger mountedNow = new java.util.concurrent.atomic.AtomicInteger();
             archive.blobs(lacking.keySet(), (digest, size, content) -> {
                 List<RepositoryName> targets = lacking.get(digest);
                 RepositoryName first = targets.get(0);
                 registry.pushBlob(first, digest, size, meter.metered(content));
                 drain(content);
-                sent[0]++;
-                bytes[0] += size;
+                sent.incrementAndGet();
+                bytes.addAndGet(size);
                 for (RepositoryName other : targets.subList(1, targets.size())) {
-                    if (registry.mountBlob(other, digest, first)) mountedNow[0]++;
-                    else next.computeIfAbsent(digest, d -> new ArrayList<>()).add(other);
+                    if (registry.mountBlob(other, digest, first)) mountedNow.incrementAndGet();
+                    else next.computeIfAbsent(digest, d -> java.util.Collections.synchronizedList(new ArrayList<>())).add(other);
                 }
             });
-            mounted += mountedNow[0];
+            mounted += mountedNow.get();
             lacking.clear();
             lacking.putAll(next);
         }
@@ -180,7 +180,7 @@ public final class Import {
             Optional<OciRegistry.EntryTimes> times = times(root.descriptor());
             if (times.isPresent()) registry.backdate(root.repository(), root.descriptor().digest(), times.get());
         }
-        return new Report(roots.size(), sent[0], bytes[0], present, mounted);
+        return new Report(roots.size(), sent.get(), bytes.get(), present, mounted);
     }
 
     private static Optional<OciRegistry.EntryTimes> times(Descriptor d) {

@@ -16,7 +16,9 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.security.DigestInputStream;
 import java.security.MessageDigest;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -181,15 +183,17 @@ public abstract sealed class LayoutArchive {
             return Optional.of(content.toByteArray());
         }
 
+        /** Several at once: each blob is a file of its own, and uploads overlap their round trips. */
         @Override
         public void blobs(Set<Digest> wanted, BlobSink sink) throws IOException {
-            for (Digest digest : wanted) {
-                Optional<Long> size = blobSize(digest);
-                if (size.isEmpty()) continue;
+            List<Digest> held = new ArrayList<>();
+            for (Digest digest : wanted) if (blobSize(digest).isPresent()) held.add(digest);
+            Parallel.forEach(held, digest -> {
+                long size = blobSize(digest).orElseThrow();
                 try (InputStream in = Files.newInputStream(blobPath(digest))) {
-                    sink.accept(digest, size.get(), new VerifyingStream(name, digest, size.get(), in));
+                    sink.accept(digest, size, new VerifyingStream(name, digest, size, in, false)); // verify() read it already
                 }
-            }
+            });
         }
     }
 
@@ -278,6 +282,45 @@ public abstract sealed class LayoutArchive {
             return bad(archive, "damaged or truncated archive (" + why + ")");
         }
 
+        private boolean isPlainTar() throws IOException {
+            try (InputStream in = Files.newInputStream(file)) {
+                byte[] magic = in.readNBytes(4);
+                boolean gzip = magic.length >= 2 && (magic[0] & 0xff) == 0x1f && (magic[1] & 0xff) == 0x8b;
+                boolean zstd = magic.length == 4 && (magic[0] & 0xff) == 0x28 && (magic[1] & 0xff) == 0xb5;
+                return !gzip && !zstd;
+            }
+        }
+
+        /**
+         * An uncompressed tar's blobs read where they lie, several at once as a directory's are: the entries' data
+         * offsets come from the tar's headers, and each blob is a range of the file read through a channel of its own.
+         */
+        private void blobsAt(Set<Digest> wanted, BlobSink sink) throws IOException {
+            record Range(Digest digest, long offset, long size) {
+            }
+            List<Range> ranges = new ArrayList<>();
+            Set<Digest> found = new java.util.HashSet<>();
+            try (org.apache.commons.compress.archivers.tar.TarFile tar = new org.apache.commons.compress.archivers.tar.TarFile(file)) {
+                for (TarArchiveEntry entry : tar.getEntries()) {
+                    if (!entry.isFile() || entry.isSparse()) continue;
+                    String path = normalized(entry.getName());
+                    Optional<Digest> digest = blobDigest(path).or(() -> Optional.ofNullable(byPath.get(path)));
+                    if (digest.isPresent() && wanted.contains(digest.get()) && found.add(digest.get())) {
+                        ranges.add(new Range(digest.get(), entry.getDataOffset(), entry.getSize()));
+                    }
+                }
+            } catch (IOException | RuntimeException e) {
+                throw damaged(name, e);
+            }
+            Parallel.forEach(ranges, range -> {
+                try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(file)) {
+                    if (channel.size() < range.offset() + range.size()) throw bad(name, range.digest() + " ends past the end of the file (changed since?)");
+                    InputStream in = new BufferedInputStream(java.nio.channels.Channels.newInputStream(channel.position(range.offset())), 1 << 16);
+                    sink.accept(range.digest(), range.size(), new VerifyingStream(name, range.digest(), range.size(), in, false));
+                }
+            });
+        }
+
         /** The archive's entries, decompressed as its first bytes say: gzip, zstd, or none. */
         private static TarArchiveInputStream entries(Path file) throws IOException {
             InputStream in = new BufferedInputStream(Files.newInputStream(file), 1 << 16);
@@ -326,6 +369,10 @@ public abstract sealed class LayoutArchive {
         @Override
         public void blobs(Set<Digest> wanted, BlobSink sink) throws IOException {
             if (wanted.isEmpty()) return;
+            if (isPlainTar()) {
+                blobsAt(wanted, sink);
+                return;
+            }
             Set<Digest> sent = new java.util.HashSet<>();
             try (TarArchiveInputStream tar = entries(file)) {
                 TarArchiveEntry entry;
@@ -335,8 +382,9 @@ public abstract sealed class LayoutArchive {
                             ? blobDigest(path).or(() -> Optional.ofNullable(byPath.get(path)))
                             : Optional.empty();
                     if (digest.isPresent() && wanted.contains(digest.get()) && sent.add(digest.get())) {
-                        // checked in the first pass, and again here: the file may have changed since
-                        sink.accept(digest.get(), entry.getSize(), new VerifyingStream(name, digest.get(), entry.getSize(), tar));
+                        // checked in the first pass; a file changed since is caught by its length here and by the
+                        // registry, which checks every digest it is sent, so the bytes are not hashed a second time
+                        sink.accept(digest.get(), entry.getSize(), new VerifyingStream(name, digest.get(), entry.getSize(), tar, false));
                     }
                 }
             } catch (java.io.EOFException e) {
@@ -413,12 +461,12 @@ public abstract sealed class LayoutArchive {
         private long read;
         private boolean checked;
 
-        VerifyingStream(String archive, Digest digest, long size, InputStream in) {
+        VerifyingStream(String archive, Digest digest, long size, InputStream in, boolean hash) {
             this.archive = archive;
             this.digest = digest;
             this.size = size;
             this.in = in;
-            this.hasher = digest.newHasher();
+            this.hasher = hash ? digest.newHasher() : null;
         }
 
         @Override
@@ -436,14 +484,14 @@ public abstract sealed class LayoutArchive {
             }
             int n = in.read(b, off, (int) Math.min(len, size - read));
             if (n < 0) throw bad(archive, digest + " ends after " + read + " of its " + size + " bytes (truncated?)");
-            hasher.update(b, off, n);
+            if (hasher != null) hasher.update(b, off, n);
             read += n;
             if (read == size) check();
             return n;
         }
 
         private void check() throws IOException {
-            if (checked) return;
+            if (checked || hasher == null) return;
             checked = true;
             Digest actual = Digest.of(digest.algorithm(), hasher.digest());
             if (!actual.equals(digest)) throw bad(archive, "the blob named " + digest + " holds content of " + actual);

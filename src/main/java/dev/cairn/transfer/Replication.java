@@ -36,6 +36,8 @@ public final class Replication {
     private final OciRegistry target;
     private final Consumer<String> progress;
     private TransferMeter meter = TransferMeter.NONE;
+    /** Index entries that are blobs, gathered while an index is walked, copied with the next batch. */
+    private final List<Descriptor> pending = new java.util.ArrayList<>();
     private int copied;
     private int upToDate;
     private int blobsCopied;
@@ -105,18 +107,28 @@ public final class Replication {
                 target.pushManifest(repository, new Reference.ByDigest(child.digest()), childManifest.mediaType(), childManifest.content());
             }
         }
-        if (manifest.config().isPresent()) blob(repository, manifest.config().get(), done);
+        List<Descriptor> blobs = new java.util.ArrayList<>(pending);
+        pending.clear();
+        if (manifest.config().isPresent() && done.add(manifest.config().get().digest())) blobs.add(manifest.config().get());
         for (Descriptor layer : manifest.layers()) {
-            if (!layer.isForeignLayer()) blob(repository, layer, done);
+            if (!layer.isForeignLayer() && done.add(layer.digest())) blobs.add(layer);
         }
+        Parallel.forEach(blobs, blob -> copyBlob(repository, blob));
     }
 
-    private void blob(RepositoryName repository, Descriptor descriptor, Set<Digest> done) throws IOException {
-        if (!done.add(descriptor.digest()) || target.hasBlob(repository, descriptor.digest())) return;
+    /** A blob an index lists as one of its entries (BuildKit's cache index): copied with the manifest's own blobs. */
+    private void blob(RepositoryName repository, Descriptor descriptor, Set<Digest> done) {
+        if (done.add(descriptor.digest())) pending.add(descriptor);
+    }
+
+    private void copyBlob(RepositoryName repository, Descriptor descriptor) throws IOException {
+        if (target.hasBlob(repository, descriptor.digest())) return;
         try (InputStream content = source.blob(repository, descriptor.digest())) {
             target.pushBlob(repository, descriptor.digest(), descriptor.size(), meter.metered(content));
         }
-        blobsCopied++;
-        bytesCopied += descriptor.size();
+        synchronized (this) {
+            blobsCopied++;
+            bytesCopied += descriptor.size();
+        }
     }
 }
