@@ -392,9 +392,16 @@ class TransferCommandsTest {
             assertThat(nowhere.err()).contains("--repo");
             CairnCli.Run placed = cairn("import", "--server", server(target), "--repo", "ci/cache", layout.toString());
             assertThat(placed.exit()).as(placed.err()).isZero();
-            HttpResponse<byte[]> index = new OciClient(target).get("/v2/ci/cache/manifests/latest", "Accept", OCI_INDEX);
+            OciClient to = new OciClient(target);
+            HttpResponse<byte[]> index = to.get("/v2/ci/cache/manifests/latest", "Accept", OCI_INDEX);
             assertThat(index.statusCode()).isEqualTo(200);
             assertThat(OciClient.sha256(index.body())).isEqualTo(pushed.get("cache/app:buildcache"));
+            // what --cache-from type=registry,ref=HOST/ci/cache:latest reads next: the cache config and the layers it names
+            for (var entry : OciClient.JSON.readTree(index.body()).path("manifests")) {
+                HttpResponse<byte[]> blob = to.get("/v2/ci/cache/blobs/" + entry.path("digest").asText());
+                assertThat(blob.statusCode()).as(entry.path("mediaType").asText()).isEqualTo(200);
+                assertThat(OciClient.sha256(blob.body())).isEqualTo(entry.path("digest").asText());
+            }
         }
     }
 }
