@@ -250,7 +250,9 @@ public final class Cairn implements AutoCloseable {
                 cairn.replication = new dev.cairn.transfer.ReplicationSchedule(config.replication(),
                         rule -> new dev.cairn.http.RegistryClient(rule.from().toString(), rule.user(),
                                 rule.passwordEnv().map(System::getenv).orElse("")),
-                        new dev.cairn.transfer.NodeRegistry(cairn.registry), cairn.metrics);
+                        new dev.cairn.transfer.NodeRegistry(cairn.registry), cairn.metrics,
+                        (repository, tag, digest, bytes) -> cairn.keeper.recordReplicated(repository, digest,
+                                tag.map(t -> java.util.List.of(t.value())).orElse(java.util.List.of()), bytes));
             }
         } catch (Exception e) {
             cairn.close();

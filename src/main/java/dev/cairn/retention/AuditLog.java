@@ -218,7 +218,7 @@ public final class AuditLog implements AutoCloseable {
             String line = JSON.writeValueAsString(record);
             out.write(line.getBytes(StandardCharsets.UTF_8));
             out.write('\n');
-            log.info("deleted {}", line);
+            log.info("{} {}", "replicated".equals(e.reason()) ? "replicated" : "deleted", line);
         } catch (IOException ex) {
             throw new UncheckedIOException("cannot write the audit log " + file, ex);
         }

@@ -125,6 +125,16 @@ public final class CacheKeeper implements RegistryEvents, AutoCloseable {
         metrics.evicted(DeletionReason.MANUAL.wireName(), 1, bytes);
     }
 
+    /**
+     * An entry a scheduled replication round brought in, in the audit log beside the deletions (reason
+     * {@code replicated}), so the log says where everything the cache holds came from and where it went.
+     */
+    public void recordReplicated(RepositoryName repository, Digest digest, List<String> tags, long bytes) {
+        records.addAuditEvent(new RetentionRecords.AuditEvent(0, clock.instant(), "manifest", Optional.of(repository.value()),
+                digest.toString(), tags, bytes, "replicated"));
+        audit.drain(records);
+    }
+
     @Override
     public void entryDeleted(String kind, RepositoryName namespace, String key) {
         audit.drain(records); // as a manifest's: the delete wrote its "manual" event in its own transaction

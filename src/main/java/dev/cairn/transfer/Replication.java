@@ -32,13 +32,19 @@ public final class Replication {
     public record Report(int copied, int upToDate, int blobsCopied, long bytesCopied) {
     }
 
+    /** Told of each tag or digest a round copied, once the copy is whole: the bytes of blobs it sent for it. */
+    public interface Copied {
+        void copied(RepositoryName repository, Optional<Tag> tag, Digest digest, long bytes);
+    }
+
     private final OciRegistry source;
     private final OciRegistry target;
     private final Consumer<String> progress;
     private TransferMeter meter = TransferMeter.NONE;
+    private Copied copied = (repository, tag, digest, bytes) -> { };
     /** Index entries that are blobs, gathered while an index is walked, copied with the next batch. */
     private final List<Descriptor> pending = new java.util.ArrayList<>();
-    private int copied;
+    private int copiedEntries;
     private int upToDate;
     private int blobsCopied;
     private long bytesCopied;
@@ -47,6 +53,12 @@ public final class Replication {
         this.source = source;
         this.target = target;
         this.progress = progress;
+    }
+
+    /** Tells {@code listener} of each entry copied (the node's audit log, for scheduled rounds). */
+    public Replication reportingTo(Copied listener) {
+        this.copied = listener;
+        return this;
     }
 
     /** Reports the bytes as they are copied, for a progress display. */
@@ -71,7 +83,7 @@ public final class Replication {
                 }
             }
         }
-        return new Report(copied, upToDate, blobsCopied, bytesCopied);
+        return new Report(copiedEntries, upToDate, blobsCopied, bytesCopied);
     }
 
     private void copy(RepositoryName repository, Reference reference, Map<Digest, OciRegistry.EntryTimes> times) throws IOException {
@@ -89,7 +101,9 @@ public final class Replication {
         target.pushManifest(repository, reference, manifest.mediaType(), manifest.content());
         OciRegistry.EntryTimes when = times.get(manifest.digest());
         if (when != null) target.backdate(repository, manifest.digest(), when);
-        copied++;
+        copiedEntries++;
+        this.copied.copied(repository, reference instanceof Reference.ByTag t ? Optional.of(t.tag()) : Optional.empty(), manifest.digest(),
+                bytesCopied - bytesBefore);
         progress.accept("replicated " + name + " " + manifest.digest() + " (" + (blobsCopied - blobsBefore) + " blobs, "
                 + (bytesCopied - bytesBefore) + " bytes)");
     }

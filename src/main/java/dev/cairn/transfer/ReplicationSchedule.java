@@ -27,7 +27,7 @@ public final class ReplicationSchedule implements AutoCloseable {
     private final List<Thread> threads = new ArrayList<>();
 
     public ReplicationSchedule(List<ReplicationRule> rules, Function<ReplicationRule, OciRegistry> sources, OciRegistry target,
-                               CacheMetrics metrics) {
+                               CacheMetrics metrics, Replication.Copied audit) {
         for (ReplicationRule rule : rules) {
             String source = rule.from().getAuthority();
             AtomicBoolean failing = new AtomicBoolean();
@@ -40,7 +40,7 @@ public final class ReplicationSchedule implements AutoCloseable {
                     long started = System.nanoTime();
                     try {
                         Replication.Report report = new Replication(sources.apply(rule), target, line -> log.info("replication from {}: {}", source, line))
-                                .round(selectors);
+                                .reportingTo(audit).round(selectors);
                         metrics.replicationRound(source, true, report.copied(), report.bytesCopied());
                         failing.set(false);
                         failures = 0;

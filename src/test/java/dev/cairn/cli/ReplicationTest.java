@@ -82,6 +82,8 @@ class ReplicationTest {
             String rule = "[{from: 'http://" + source.hostPort() + "', repositories: ['team/**'], every: 1s}]";
             try (RunningCairn target = RunningCairn.start(Map.of("replicate", rule))) {
                 waitFor("team/app:1 replicated", () -> first.equals(digestAt(target, "team/app", "1")));
+                waitFor("the copy in the audit log", () -> auditLines(target).stream().anyMatch(l -> l.contains("\"reason\":\"replicated\"")
+                        && l.contains("\"repository\":\"team/app\"") && l.contains(first) && l.contains("\"tags\":[\"1\"]")));
                 String second = push(client, "team/app", "2", shared, 7);
                 waitFor("team/app:2 picked up by the next round", () -> second.equals(digestAt(target, "team/app", "2")));
 
@@ -93,6 +95,15 @@ class ReplicationTest {
                 waitFor("team/app:3 caught up with after the source came back", () -> third.equals(digestAt(target, "team/app", "3")));
                 waitFor("the failing gauge back to 0", () -> value(target, "cairn_replication_failing", failing) == 0);
             }
+        }
+    }
+
+    private static java.util.List<String> auditLines(RunningCairn node) {
+        try {
+            java.nio.file.Path log = node.dataDir().resolve("audit.log");
+            return java.nio.file.Files.exists(log) ? java.nio.file.Files.readAllLines(log) : java.util.List.of();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
     }
 
