@@ -249,7 +249,8 @@ public final class Cairn implements AutoCloseable {
             if (!config.replication().isEmpty()) {
                 cairn.replication = new dev.cairn.transfer.ReplicationSchedule(config.replication(),
                         rule -> new dev.cairn.http.RegistryClient(rule.from().toString(), rule.user(),
-                                rule.passwordEnv().map(System::getenv).orElse("")),
+                                rule.passwordEnv().map(name -> Optional.ofNullable(System.getenv(name)).orElseThrow(() -> new IllegalArgumentException(
+                                        "replicate: the password variable " + name + " of the rule from " + rule.from() + " is not set"))).orElse("")),
                         new dev.cairn.transfer.NodeRegistry(cairn.registry), cairn.metrics,
                         (repository, tag, digest, bytes) -> cairn.keeper.recordReplicated(repository, digest,
                                 tag.map(t -> java.util.List.of(t.value())).orElse(java.util.List.of()), bytes));

@@ -23,6 +23,7 @@ final class ProgressDisplay implements TransferMeter {
     private volatile long planned = -1;
     private long lastShown;
     private boolean drawn;
+    private int shownLength;
 
     ProgressDisplay(PrintStream out, boolean terminal, String verb) {
         this.out = out;
@@ -36,14 +37,16 @@ final class ProgressDisplay implements TransferMeter {
         return new ProgressDisplay(System.err, isTerminal(), verb);
     }
 
-    /** A console that is a terminal: on JDK 22 and later System.console() is there even when redirected, so ask it. */
+    /**
+     * Whether standard error, where the progress goes, is a terminal. Java tells only of standard input and output
+     * (System.console()); on Linux the descriptor's link names a terminal device. Anywhere else: plain lines.
+     */
     private static boolean isTerminal() {
-        java.io.Console console = System.console();
-        if (console == null) return false;
         try {
-            return (Boolean) java.io.Console.class.getMethod("isTerminal").invoke(console);
-        } catch (ReflectiveOperationException e) {
-            return true; // JDK 21: a console is only there for a terminal
+            String target = java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/fd/2")).toString();
+            return target.startsWith("/dev/pts/") || target.startsWith("/dev/tty");
+        } catch (java.io.IOException | UnsupportedOperationException | SecurityException e) {
+            return false;
         }
     }
 
@@ -83,12 +86,14 @@ final class ProgressDisplay implements TransferMeter {
                 line.append(String.format(Locale.ROOT, " (%d%%)", Math.min(100, 100 * done / total)));
             }
         }
-        line.append(String.format(Locale.ROOT, ", %.1f MB/s", rate / 1e6));
+        line.append(", ").append(Reports.size((long) rate)).append("/s");
         if (total > 0 && !last && rate > 0) line.append(", ETA ").append(eta((long) ((total - done) / rate)));
         if (last) line.append(String.format(Locale.ROOT, ", %.1f s", seconds));
         if (terminal) {
-            out.print("\r" + line + " ".repeat(Math.max(0, 8)) + (last ? "\n" : ""));
+            // as long as the line before, so no end of a longer one stays on the screen
+            out.print("\r" + line + " ".repeat(Math.max(0, shownLength - line.length())) + (last ? "\n" : ""));
             out.flush();
+            shownLength = line.length();
         } else {
             out.println(line);
         }

@@ -68,7 +68,10 @@ final class EntryTimesResource implements Front {
         @Override
         public void authorize(Exchange x, AccessGate gate) {
             repository = RepositoryName.of(rawName);
-            gate.require(x.caller, repository.value(), rawDigest.isPresent() ? Action.PUSH : Action.PULL);
+            // changing an entry's times changes what is evicted first: an admin's to do (import as an admin keeps the
+            // ages; anyone else's import leaves its entries as new as their push)
+            if (rawDigest.isPresent()) gate.requireAdmin(x.caller);
+            else gate.require(x.caller, repository.value(), Action.PULL);
         }
 
         @Override
@@ -143,14 +146,19 @@ final class EntryTimesResource implements Front {
             if (times == null || !times.isObject() || !times.hasNonNull("pushedAt") || !times.hasNonNull("lastUsed")) {
                 throw new Refusal(Refusal.Reason.INVALID_REQUEST, "the body must be {\"pushedAt\": TIME, \"lastUsed\": TIME} (RFC 3339, UTC)");
             }
-            manifests.backdate(repository, digest, instant(times, "pushedAt"), instant(times, "lastUsed"));
+            if (!manifests.backdate(repository, digest, instant(times, "pushedAt"), instant(times, "lastUsed"))) {
+                throw new Refusal(Refusal.Reason.INVALID_REQUEST, "only an entry pushed here within the last "
+                        + RepositoryManifests.BACKDATE_WINDOW.toHours() + " h and not read since takes older times; " + digest + " is not one");
+            }
             x.send(204);
         }
 
         private static Instant instant(JsonNode times, String field) {
             try {
-                return Instant.parse(times.get(field).asText());
-            } catch (DateTimeParseException e) {
+                Instant at = Instant.parse(times.get(field).asText());
+                at.toEpochMilli(); // the records keep milliseconds since 1970: a time past their range is refused here
+                return at;
+            } catch (DateTimeParseException | ArithmeticException e) {
                 throw new Refusal(Refusal.Reason.INVALID_REQUEST, field + " is not a time such as 2026-01-31T12:00:00Z: " + times.get(field).asText());
             }
         }

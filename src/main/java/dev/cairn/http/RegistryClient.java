@@ -41,6 +41,8 @@ public final class RegistryClient implements OciRegistry {
     private static final Pattern NEXT_LINK = Pattern.compile("<([^>]+)>\\s*;\\s*rel=\"?next\"?");
     private static final Pattern CHALLENGE_PARAM = Pattern.compile("(\\w+)=\"([^\"]*)\"");
     private static final int PAGE = 1000;
+    /** The largest manifest or page of a listing read from a registry: twice the default manifest limit. */
+    private static final int MAX_DOCUMENT = 32 << 20;
     private static final Duration REQUEST_TIMEOUT = Duration.ofMinutes(30);
 
     private final URI base;
@@ -81,7 +83,7 @@ public final class RegistryClient implements OciRegistry {
         List<JsonNode> pages = new ArrayList<>();
         String next = first;
         while (next != null) {
-            HttpResponse<byte[]> response = send(get(next), scope, HttpResponse.BodyHandlers.ofByteArray());
+            HttpResponse<byte[]> response = bounded(send(get(next), scope, HttpResponse.BodyHandlers.ofInputStream()), MAX_DOCUMENT, "GET /" + next);
             if (response.statusCode() == 404) return pages;
             expect(response, 200, "GET /" + next);
             JsonNode list = JSON.readTree(response.body()).path(field);
@@ -98,8 +100,9 @@ public final class RegistryClient implements OciRegistry {
         String path = "v2/" + repository.value() + "/manifests/" + reference;
         // Cairn does not count a read marked so as a use (other registries ignore the header): moving a cache
         // leaves its last uses as they were
-        HttpResponse<byte[]> response = send(get(path).header("Accept", MANIFEST_TYPES).header("Cairn-Read", "transfer"),
-                scopeOf(repository), HttpResponse.BodyHandlers.ofByteArray());
+        HttpResponse<InputStream> streamed = send(get(path).header("Accept", MANIFEST_TYPES).header("Cairn-Read", "transfer"),
+                scopeOf(repository), HttpResponse.BodyHandlers.ofInputStream());
+        HttpResponse<byte[]> response = bounded(streamed, MAX_DOCUMENT, "GET /" + path);
         if (response.statusCode() == 404) return Optional.empty();
         expect(response, 200, "GET /" + path);
         byte[] content = response.body();
@@ -150,7 +153,7 @@ public final class RegistryClient implements OciRegistry {
             response.body().close();
             throw failure(response.statusCode(), "GET /" + path, text);
         }
-        return response.body();
+        return new StalledBodyGuard(response.body(), "GET /" + path);
     }
 
     private static boolean isRedirect(int status) {
@@ -266,9 +269,33 @@ public final class RegistryClient implements OciRegistry {
         String body = JSON.writeValueAsString(Map.of("pushedAt", times.pushedAt().toString(), "lastUsed", times.lastUsed().toString()));
         HttpResponse<byte[]> response = send(request(path).header("Content-Type", "application/json")
                 .PUT(HttpRequest.BodyPublishers.ofString(body)), scopeOf(repository), HttpResponse.BodyHandlers.ofByteArray());
-        if (response.statusCode() == 404 || response.statusCode() == 405) return false;
+        // not a Cairn (404, 405), not an admin (401, 403), or an entry that was there or read already (400): its times stay
+        if (response.statusCode() == 404 || response.statusCode() == 405 || response.statusCode() == 403
+                || response.statusCode() == 401 || response.statusCode() == 400) return false;
         if (response.statusCode() != 204) throw failure(response.statusCode(), "PUT /" + path, new String(response.body(), StandardCharsets.UTF_8));
         return true;
+    }
+
+    /**
+     * A response's body read whole, at most {@code limit} bytes and never stalled for long: a manifest or a listing
+     * from a registry this node does not control is bounded like anything a client sends it.
+     */
+    private static HttpResponse<byte[]> bounded(HttpResponse<InputStream> response, int limit, String what) throws IOException {
+        byte[] body;
+        try (InputStream in = new StalledBodyGuard(response.body(), what)) {
+            body = in.readNBytes(limit + 1);
+        }
+        if (body.length > limit) throw new IOException(what + " answered with more than " + (limit >> 20) + " MiB");
+        return new HttpResponse<>() {
+            @Override public int statusCode() { return response.statusCode(); }
+            @Override public HttpRequest request() { return response.request(); }
+            @Override public Optional<HttpResponse<byte[]>> previousResponse() { return Optional.empty(); }
+            @Override public java.net.http.HttpHeaders headers() { return response.headers(); }
+            @Override public byte[] body() { return body; }
+            @Override public Optional<javax.net.ssl.SSLSession> sslSession() { return response.sslSession(); }
+            @Override public URI uri() { return response.uri(); }
+            @Override public HttpClient.Version version() { return response.version(); }
+        };
     }
 
     private HttpRequest.Builder get(String path) {

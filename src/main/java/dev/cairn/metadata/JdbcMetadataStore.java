@@ -203,8 +203,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
-    public boolean backdateManifest(RepositoryName repository, Digest digest, Instant pushedAt, Instant lastUsed) {
-        return registry.backdateManifest(repository, digest, pushedAt, lastUsed);
+    public boolean backdateManifest(RepositoryName repository, Digest digest, Instant pushedAt, Instant lastUsed, Instant pushedSince) {
+        return registry.backdateManifest(repository, digest, pushedAt, lastUsed, pushedSince);
     }
 
     @Override

@@ -78,9 +78,11 @@ public interface MetadataStore extends AutoCloseable {
 
     /**
      * Moves a manifest's push time and last use back to the given ones where they are earlier, never forward:
-     * an imported cache keeps the age it had. False when the repository holds no such manifest.
+     * an imported cache keeps the age it had. Only a manifest pushed since {@code pushedSince} and not read since
+     * its push is changed; false for any other, or none.
      */
-    boolean backdateManifest(RepositoryName repository, Digest digest, java.time.Instant pushedAt, java.time.Instant lastUsed);
+    boolean backdateManifest(RepositoryName repository, Digest digest, java.time.Instant pushedAt, java.time.Instant lastUsed,
+                             java.time.Instant pushedSince);
 
     /** Repository names in lexical order, strictly after {@code after} when given, at most {@code limit}. */
     List<String> repositories(Optional<String> after, int limit);

@@ -286,10 +286,11 @@ final class SqlRegistryRecords {
                 }
             }
             if (rows.isEmpty()) return page;
-            // the page's tags in one range read of the (repository, digest) index
+            // the page's tags in one range read of the (repository, digest) index, at most MAX_LISTED_TAGS of them: a
+            // manifest may carry a million tags, and the listing is for times (the tag list pages the tags themselves)
             java.util.Map<String, List<String>> tags = new java.util.HashMap<>();
-            try (PreparedStatement s = c.prepareStatement("SELECT digest, name FROM tags WHERE repository = ? AND digest >= ? AND digest <= ?")) {
-                bind(s, repository.value(), rows.get(0)[0], rows.get(rows.size() - 1)[0]);
+            try (PreparedStatement s = c.prepareStatement("SELECT digest, name FROM tags WHERE repository = ? AND digest >= ? AND digest <= ? LIMIT ?")) {
+                bind(s, repository.value(), rows.get(0)[0], rows.get(rows.size() - 1)[0], MAX_LISTED_TAGS);
                 try (ResultSet r = s.executeQuery()) {
                     while (r.next()) tags.computeIfAbsent(r.getString(1), d -> new ArrayList<>()).add(r.getString(2));
                 }
@@ -304,13 +305,19 @@ final class SqlRegistryRecords {
         });
     }
 
-    boolean backdateManifest(RepositoryName repository, Digest digest, Instant pushedAt, Instant lastUsed) {
+    boolean backdateManifest(RepositoryName repository, Digest digest, Instant pushedAt, Instant lastUsed, Instant pushedSince) {
         long pushed = pushedAt.toEpochMilli();
         long used = lastUsed.toEpochMilli();
+        // only a manifest pushed since pushedSince and not read since its push (a push records its time as its last
+        // use): an import's own entry, never one a build has read, whose last use read protection relies on
         return database.write(c -> update(c, "UPDATE manifests SET pushed_at = CASE WHEN pushed_at > ? THEN ? ELSE pushed_at END, "
-                + "last_used_at = CASE WHEN last_used_at > ? THEN ? ELSE last_used_at END WHERE repository = ? AND digest = ?",
-                pushed, pushed, used, used, repository.value(), digest.toString()) > 0);
+                + "last_used_at = CASE WHEN last_used_at > ? THEN ? ELSE last_used_at END WHERE repository = ? AND digest = ? "
+                + "AND retired_until IS NULL AND last_used_at <= pushed_at AND pushed_at >= ?",
+                pushed, pushed, used, used, repository.value(), digest.toString(), pushedSince.toEpochMilli()) > 0);
     }
+
+    /** The most tags one page of entries lists, over all its manifests. */
+    static final int MAX_LISTED_TAGS = 10_000;
 
     boolean repositoryExists(RepositoryName repository) {
         return database.read(c -> exists(c, "SELECT 1 FROM repositories WHERE name = ?", repository.value()));

@@ -216,9 +216,9 @@ public final class CacheMetrics implements RegistryEvents {
                 .tag("source", source).register(meters).increment(bytes);
     }
 
-    /** 1 while a replication rule's rounds fail, 0 once one completes. */
-    public void replicationFailing(String source, java.util.function.BooleanSupplier failing) {
-        Gauge.builder("cairn.replication.failing", () -> failing.getAsBoolean() ? 1 : 0).tag("source", source)
+    /** 1 while a replication rule's rounds fail, 0 once one completes; {@code rule} its place in replicate:. */
+    public void replicationFailing(String source, String rule, java.util.function.BooleanSupplier failing) {
+        Gauge.builder("cairn.replication.failing", () -> failing.getAsBoolean() ? 1 : 0).tag("source", source).tag("rule", rule)
                 .description("1 while replication rounds from this source fail").register(meters);
     }
 

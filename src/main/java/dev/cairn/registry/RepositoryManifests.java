@@ -68,7 +68,11 @@ public final class RepositoryManifests {
             case Reference.ByDigest d -> Optional.of(d.digest());
             case Reference.ByTag t -> metadata.resolveTag(repository, t.tag());
         };
-        return digest.flatMap(d -> metadata.manifest(repository, d)).orElseThrow(() -> manifestUnknown(reference));
+        java.time.Instant now = clock.instant();
+        // a retired manifest is readable only until its retirement ends, transfer or not
+        return digest.flatMap(d -> metadata.manifest(repository, d))
+                .filter(m -> m.retiredUntil().map(until -> until.isAfter(now)).orElse(true))
+                .orElseThrow(() -> manifestUnknown(reference));
     }
 
     /**
@@ -161,18 +165,23 @@ public final class RepositoryManifests {
         return metadata.manifestTimes(repository, last, pageSize(n));
     }
 
+    /** How soon after its push an imported entry may be given its old times. */
+    public static final java.time.Duration BACKDATE_WINDOW = java.time.Duration.ofHours(1);
+
     /**
      * Gives a manifest the push time and last use it had where it came from (an import), never later than now
-     * nor later than what the records hold: a cache moved between nodes keeps its eviction order, and nobody
-     * makes an entry look newer than it is to keep it from eviction.
+     * nor later than what the records hold, and only while nothing has read it since it was pushed here within the
+     * last hour: a cache moved between nodes keeps its eviction order, nobody makes an entry look newer than it is,
+     * and no build's read of it is forgotten (read protection keeps what a build read by its last use).
+     * MANIFEST_NOT_FOUND when there is no such manifest; false when it is there but read or pushed too long ago.
      */
-    public void backdate(RepositoryName repository, Digest digest, java.time.Instant pushedAt, java.time.Instant lastUsed) {
+    public boolean backdate(RepositoryName repository, Digest digest, java.time.Instant pushedAt, java.time.Instant lastUsed) {
         java.time.Instant now = clock.instant();
-        // uses this node read before now go first: written after, a batched one would undo the backdating
+        // uses this node read before now go first: a build's read, written after, must still count
         lastUse.flush();
-        if (!metadata.backdateManifest(repository, digest, min(pushedAt, now), min(lastUsed, now))) {
-            throw manifestUnknown(new Reference.ByDigest(digest));
-        }
+        if (metadata.backdateManifest(repository, digest, min(pushedAt, now), min(lastUsed, now), now.minus(BACKDATE_WINDOW))) return true;
+        if (!metadata.manifestExists(repository, digest)) throw manifestUnknown(new Reference.ByDigest(digest));
+        return false;
     }
 
     private static java.time.Instant min(java.time.Instant a, java.time.Instant b) {

@@ -96,6 +96,12 @@ public final class Import {
 
         // what this caller may not push is found before anything is sent, not at the first manifest after blobs went
         for (RepositoryName repository : plans.keySet()) registry.checkPush(repository);
+        Set<String> existed = new HashSet<>();
+        for (Root root : roots) {
+            if (registry.manifest(root.repository(), new Reference.ByDigest(root.descriptor().digest())).isPresent()) {
+                existed.add(root.repository() + "@" + root.descriptor().digest());
+            }
+        }
         // What each repository lacks, and where a blob can be mounted from rather than sent.
         Map<Digest, List<RepositoryName>> lacking = new TreeMap<>();
         Map<Digest, RepositoryName> holder = new HashMap<>();
@@ -176,9 +182,13 @@ public final class Import {
         }
         // last, once linked: the age an entry had where it came from (its push and last use), so the cache it joins
         // evicts it in its old turn rather than as the newest thing there
+        // (a tagged one only, that was not here before: an entry already here keeps its own history, and an untagged
+        // one given an old push time would go at the next collection, by the untagged rule)
         for (Root root : roots) {
             Optional<OciRegistry.EntryTimes> times = times(root.descriptor());
-            if (times.isPresent()) registry.backdate(root.repository(), root.descriptor().digest(), times.get());
+            if (times.isPresent() && root.tag().isPresent() && !existed.contains(root.repository() + "@" + root.descriptor().digest())) {
+                registry.backdate(root.repository(), root.descriptor().digest(), times.get());
+            }
         }
         return new Report(roots.size(), sent.get(), bytes.get(), present, mounted);
     }

@@ -138,8 +138,7 @@ public final class NodeRegistry implements OciRegistry {
     @Override
     public boolean backdate(RepositoryName repository, Digest digest, EntryTimes times) {
         try {
-            manifests.backdate(repository, digest, times.pushedAt(), times.lastUsed());
-            return true;
+            return manifests.backdate(repository, digest, times.pushedAt(), times.lastUsed());
         } catch (Refusal e) {
             if (e.reason() == Refusal.Reason.MANIFEST_NOT_FOUND) return false;
             throw e;

@@ -42,6 +42,8 @@ public final class Replication {
     private final Consumer<String> progress;
     private TransferMeter meter = TransferMeter.NONE;
     private Copied copied = (repository, tag, digest, bytes) -> { };
+    /** Where this round found or put each blob in the target, to mount it into the next repository that needs it. */
+    private final java.util.Map<Digest, RepositoryName> placed = new java.util.concurrent.ConcurrentHashMap<>();
     /** Index entries that are blobs, gathered while an index is walked, copied with the next batch. */
     private final List<Descriptor> pending = new java.util.ArrayList<>();
     private int copiedEntries;
@@ -88,8 +90,13 @@ public final class Replication {
 
     private void copy(RepositoryName repository, Reference reference, Map<Digest, OciRegistry.EntryTimes> times) throws IOException {
         String name = repository + (reference instanceof Reference.ByTag ? ":" : "@") + reference;
-        OciRegistry.FetchedManifest manifest = source.manifest(repository, reference)
-                .orElseThrow(() -> new IOException(name + " is not in the source any more"));
+        Optional<OciRegistry.FetchedManifest> found = source.manifest(repository, reference);
+        if (found.isEmpty()) {
+            // the source's collector may take a tag between its listing and this read: the rest of the round goes on
+            progress.accept("skipped " + name + ": gone from the source since it was listed");
+            return;
+        }
+        OciRegistry.FetchedManifest manifest = found.get();
         Optional<OciRegistry.FetchedManifest> here = target.manifest(repository, reference);
         if (here.isPresent() && here.get().digest().equals(manifest.digest())) {
             upToDate++;
@@ -97,10 +104,14 @@ public final class Replication {
         }
         int blobsBefore = blobsCopied;
         long bytesBefore = bytesCopied;
+        // an entry already here under another name keeps its own history; only a new one takes the source's times,
+        // and only a tagged one (an untagged one given an old push time would go at the next collection)
+        boolean isNew = reference instanceof Reference.ByTag
+                && target.manifest(repository, new Reference.ByDigest(manifest.digest())).isEmpty();
         copyTree(repository, manifest, new HashSet<>());
         target.pushManifest(repository, reference, manifest.mediaType(), manifest.content());
         OciRegistry.EntryTimes when = times.get(manifest.digest());
-        if (when != null) target.backdate(repository, manifest.digest(), when);
+        if (when != null && isNew) target.backdate(repository, manifest.digest(), when);
         copiedEntries++;
         this.copied.copied(repository, reference instanceof Reference.ByTag t ? Optional.of(t.tag()) : Optional.empty(), manifest.digest(),
                 bytesCopied - bytesBefore);
@@ -136,10 +147,17 @@ public final class Replication {
     }
 
     private void copyBlob(RepositoryName repository, Descriptor descriptor) throws IOException {
-        if (target.hasBlob(repository, descriptor.digest())) return;
+        if (target.hasBlob(repository, descriptor.digest())) {
+            placed.putIfAbsent(descriptor.digest(), repository);
+            return;
+        }
+        // a blob this round put into another repository is linked here, not fetched again
+        RepositoryName elsewhere = placed.get(descriptor.digest());
+        if (elsewhere != null && !elsewhere.equals(repository) && target.mountBlob(repository, descriptor.digest(), elsewhere)) return;
         try (InputStream content = source.blob(repository, descriptor.digest())) {
             target.pushBlob(repository, descriptor.digest(), descriptor.size(), meter.metered(content));
         }
+        placed.putIfAbsent(descriptor.digest(), repository);
         synchronized (this) {
             blobsCopied++;
             bytesCopied += descriptor.size();

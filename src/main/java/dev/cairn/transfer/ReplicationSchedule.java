@@ -28,23 +28,34 @@ public final class ReplicationSchedule implements AutoCloseable {
 
     public ReplicationSchedule(List<ReplicationRule> rules, Function<ReplicationRule, OciRegistry> sources, OciRegistry target,
                                CacheMetrics metrics, Replication.Copied audit) {
-        for (ReplicationRule rule : rules) {
+        for (int i = 0; i < rules.size(); i++) {
+            ReplicationRule rule = rules.get(i);
             String source = rule.from().getAuthority();
+            String ruleName = "replicate[" + i + "] from " + source;
             AtomicBoolean failing = new AtomicBoolean();
-            metrics.replicationFailing(source, failing::get);
-            List<Export.Selector> selectors = rule.repositories().stream().map(Export.Selector::parse).toList();
-            threads.add(Thread.ofVirtual().name("cairn-replicate-" + source).start(() -> {
+            metrics.replicationFailing(source, Integer.toString(i), failing::get);
+            List<Export.Selector> selectors = new ArrayList<>();
+            for (String pattern : rule.repositories()) {
+                try {
+                    selectors.add(Export.Selector.parse(pattern));
+                } catch (RuntimeException e) {
+                    throw new IllegalArgumentException("replicate[" + i + "].repositories: " + pattern + ": " + e.getMessage(), e);
+                }
+            }
+            // one client a rule, kept across rounds: its connections and token are reused, not left for the GC
+            OciRegistry from = sources.apply(rule);
+            threads.add(Thread.ofVirtual().name("cairn-replicate-" + i).start(() -> {
                 Duration wait = Duration.ZERO;
                 int failures = 0;
                 while (!await(wait)) {
                     long started = System.nanoTime();
                     try {
-                        Replication.Report report = new Replication(sources.apply(rule), target, line -> log.info("replication from {}: {}", source, line))
+                        Replication.Report report = new Replication(from, target, line -> log.info("{}: {}", ruleName, line))
                                 .reportingTo(audit).round(selectors);
                         metrics.replicationRound(source, true, report.copied(), report.bytesCopied());
                         failing.set(false);
                         failures = 0;
-                        log.info("replication from {} ({}): {} copied, {} up to date, {} blobs ({} bytes) in {} ms", source,
+                        log.info("{} ({}): {} copied, {} up to date, {} blobs ({} bytes) in {} ms", ruleName,
                                 String.join(", ", rule.repositories()), report.copied(), report.upToDate(), report.blobsCopied(),
                                 report.bytesCopied(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
                         wait = rule.every();
@@ -54,7 +65,7 @@ public final class ReplicationSchedule implements AutoCloseable {
                         failures++;
                         Duration retry = FIRST_RETRY.multipliedBy(1L << Math.min(failures - 1, 16));
                         wait = retry.compareTo(rule.every()) < 0 ? retry : rule.every();
-                        log.warn("replication from {} failed ({} in a row), next try in {} s: {}", source, failures, wait.toSeconds(),
+                        log.warn("{} failed ({} in a row), next try in {} s: {}", ruleName, failures, wait.toSeconds(),
                                 e.getMessage() == null ? e.toString() : e.getMessage());
                     }
                 }

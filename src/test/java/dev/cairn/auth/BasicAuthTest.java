@@ -104,20 +104,22 @@ class BasicAuthTest {
     }
 
     @Test
-    void entryTimesFollowTheRepositoryRulesAsPullAndPushDo() throws Exception {
-        String digest = sha256(client.get("/v2/cache/app/manifests/v1", "Authorization", ops, "Accept", OCI_MANIFEST).body());
-        String times = "/api/v1/repositories/cache/app/entries/" + digest + "/times";
+    void entryTimesAreListedToWhoMayPullAndChangedByAdminsOnly() throws Exception {
+        String digest = pushImage("cache/fresh", "v1", ops);
+        String times = "/api/v1/repositories/cache/fresh/entries/" + digest + "/times";
         byte[] body = "{\"pushedAt\":\"2026-01-01T00:00:00Z\",\"lastUsed\":\"2026-01-02T00:00:00Z\"}".getBytes();
         assertThat(client.get("/api/v1/repositories/private/app/entries", "Authorization", developer).statusCode()).isEqualTo(200);
         HttpResponse<byte[]> denied = client.put(times, body, "Authorization", developer, "Content-Type", "application/json");
         assertThat(denied.statusCode()).as("pull is not enough to change times").isEqualTo(403);
         assertThat(errorCode(denied)).isEqualTo("DENIED");
+        assertThat(client.put(times, body, "Authorization", runner, "Content-Type", "application/json").statusCode())
+                .as("nor is push: what goes first is an admin's to change").isEqualTo(403);
         assertThat(client.get("/api/v1/repositories/private/app/entries", "Authorization", runner).statusCode()).isEqualTo(403);
         assertThat(client.get("/api/v1/repositories/public/base/entries").statusCode()).as("anonymous pull").isEqualTo(200);
         assertThat(client.get("/api/v1/repositories/private/app/entries").statusCode()).isEqualTo(401);
         assertThat(client.get("/api/v1/repositories/cache/app/entries", "Authorization", runner).statusCode()).isEqualTo(200);
-        assertThat(client.put(times, body, "Authorization", runner, "Content-Type", "application/json").statusCode()).isEqualTo(204);
-        var listed = OciClient.json(client.get("/api/v1/repositories/cache/app/entries", "Authorization", runner));
+        assertThat(client.put(times, body, "Authorization", ops, "Content-Type", "application/json").statusCode()).isEqualTo(204);
+        var listed = OciClient.json(client.get("/api/v1/repositories/cache/fresh/entries", "Authorization", runner));
         List<String> lastUses = new ArrayList<>();
         listed.path("entries").forEach(e -> { if (e.path("digest").asText().equals(digest)) lastUses.add(e.path("lastUsed").asText()); });
         assertThat(lastUses).containsExactly("2026-01-02T00:00:00Z");

@@ -74,6 +74,39 @@ class ReplicationTest {
     }
 
     @Test
+    void aBlobTwoRepositoriesShareCrossesOnceAndAnEntryAlreadyHereKeepsItsOwnUses() throws Exception {
+        try (RunningCairn source = RunningCairn.start(); RunningCairn target = RunningCairn.start()) {
+            OciClient client = new OciClient(source);
+            byte[] shared = random(150_000, 9);
+            String digest = push(client, "team/one", "1", shared, 10);
+            byte[] manifest = client.get("/v2/team/one/manifests/1", "Accept", OCI_MANIFEST).body();
+            // the same image in a second repository of the source: its blobs are linked there, not pushed again
+            OciClient.Image twin = client.prepareImage("team/two", "application/vnd.oci.image.config.v1+json", shared, random(3_000, 10));
+            client.pushManifest("team/two", "1", OCI_MANIFEST, twin.manifest());
+            String[] args = {"replicate", "--server", "http://" + target.hostPort(), "--from", "http://" + source.hostPort(), "team/**"};
+            CairnCli.Run first = CairnCli.run(args);
+            assertThat(first.exit()).as(first.err()).isZero();
+            assertThat(first.out()).as("shared and the layer once, a config each").contains("2 copied, 0 up to date; 4 blobs");
+
+            // builds read team/one:1 on the target; then the source tags it again and its times say 2020
+            OciClient to = new OciClient(target);
+            assertThat(to.get("/v2/team/one/manifests/1", "Accept", OCI_MANIFEST).statusCode()).isEqualTo(200);
+            target.node().lastUse().flush();
+            client.pushManifest("team/one", "alias", OCI_MANIFEST, manifest);
+            byte[] old = "{\"pushedAt\":\"2020-01-01T00:00:00Z\",\"lastUsed\":\"2020-01-01T00:00:00Z\"}".getBytes();
+            assertThat(client.put("/api/v1/repositories/team/one/entries/" + digest + "/times", old, "Content-Type", "application/json")
+                    .statusCode()).isEqualTo(204);
+            CairnCli.Run alias = CairnCli.run(args);
+            assertThat(alias.out()).contains("1 copied");
+            String lastUse = "";
+            for (var e : OciClient.json(to.get("/api/v1/repositories/team/one/entries")).path("entries")) {
+                if (e.path("digest").asText().equals(digest)) lastUse = e.path("lastUsed").asText();
+            }
+            assertThat(java.time.Instant.parse(lastUse)).as("the target's own read stays its last use").isAfter(java.time.Instant.parse("2026-01-01T00:00:00Z"));
+        }
+    }
+
+    @Test
     void scheduledRoundsPickUpNewTagsAndCatchUpAfterTheSourceWasDown() throws Exception {
         try (RunningCairn source = RunningCairn.start()) {
             OciClient client = new OciClient(source);

@@ -286,9 +286,17 @@ class TransferCommandsTest {
         String times = "{\"pushedAt\":\"" + pushed + "\",\"lastUsed\":\"" + used + "\"}";
         String timesPath = "/api/v1/repositories/aged/app/entries/" + old + "/times";
         assertThat(client.put(timesPath, times.getBytes(StandardCharsets.UTF_8), "Content-Type", "application/json").statusCode()).isEqualTo(204);
-        // never forward: a time later than the recorded one changes nothing
+        // once: an entry not pushed within the hour takes no other times (and none ever later than it has)
         String later = "{\"pushedAt\":\"2099-01-01T00:00:00Z\",\"lastUsed\":\"2099-01-01T00:00:00Z\"}";
-        assertThat(client.put(timesPath, later.getBytes(StandardCharsets.UTF_8), "Content-Type", "application/json").statusCode()).isEqualTo(204);
+        assertThat(client.put(timesPath, later.getBytes(StandardCharsets.UTF_8), "Content-Type", "application/json").statusCode()).isEqualTo(400);
+        // an entry a build has read keeps that read: read protection counts on it
+        assertThat(client.get("/v2/aged/app/manifests/new", "Accept", OCI_MANIFEST).statusCode()).isEqualTo(200);
+        String freshPath = "/api/v1/repositories/aged/app/entries/" + fresh + "/times";
+        HttpResponse<byte[]> readAlready = client.put(freshPath, times.getBytes(StandardCharsets.UTF_8), "Content-Type", "application/json");
+        assertThat(readAlready.statusCode()).isEqualTo(400);
+        assertThat(OciClient.text(readAlready)).contains("not read since");
+        assertThat(client.put(timesPath, "{\"pushedAt\":\"-999999999-01-01T00:00:00Z\",\"lastUsed\":\"2020-01-01T00:00:00Z\"}"
+                .getBytes(StandardCharsets.UTF_8), "Content-Type", "application/json").statusCode()).as("a time past the records' range").isEqualTo(400);
         // bad requests change nothing either
         assertThat(client.put(timesPath, times.getBytes(StandardCharsets.UTF_8)).statusCode()).isEqualTo(400);
         assertThat(client.put(timesPath, "{".getBytes(StandardCharsets.UTF_8), "Content-Type", "application/json").statusCode()).isEqualTo(400);

@@ -140,12 +140,22 @@ class MetadataStoreContractTest {
             assertThat(tagged.pushedAt()).isEqualTo(pushed);
 
             Digest d = manifests.get(1).digest();
-            assertThat(store.backdateManifest(REPO, d, Instant.ofEpochMilli(1_000), Instant.ofEpochMilli(2_000))).isTrue();
-            assertThat(store.backdateManifest(REPO, d, Instant.ofEpochMilli(9_000_000), Instant.ofEpochMilli(9_000_000))).isTrue();
+            Instant since = pushed.minusSeconds(60);
+            assertThat(store.backdateManifest(REPO, d, Instant.ofEpochMilli(9_000_000), Instant.ofEpochMilli(9_000_000), since))
+                    .as("a pushed entry not read since: its times only move back, so a later time changes nothing").isTrue();
+            assertThat(store.backdateManifest(REPO, d, Instant.ofEpochMilli(1_000), Instant.ofEpochMilli(2_000), since)).isTrue();
             ManifestTimes moved = store.manifestTimes(REPO, Optional.empty(), 10).stream().filter(t -> t.digest().equals(d)).findFirst().orElseThrow();
-            assertThat(moved.pushedAt()).as("back, and not forward again").isEqualTo(Instant.ofEpochMilli(1_000));
+            assertThat(moved.pushedAt()).isEqualTo(Instant.ofEpochMilli(1_000));
             assertThat(moved.lastUsed()).isEqualTo(Instant.ofEpochMilli(2_000));
-            assertThat(store.backdateManifest(REPO, digest("nothing"), Instant.EPOCH, Instant.EPOCH)).isFalse();
+            assertThat(store.backdateManifest(REPO, d, Instant.ofEpochMilli(500), Instant.ofEpochMilli(500), since))
+                    .as("pushed before the window now").isFalse();
+            Digest read = manifests.get(2).digest();
+            store.recordLastUse(List.of(new LastUse.OfManifest(REPO, read, pushed.plusSeconds(5))));
+            assertThat(store.backdateManifest(REPO, read, Instant.ofEpochMilli(500), Instant.ofEpochMilli(500), since))
+                    .as("read since its push: its last use stays, read protection counts on it").isFalse();
+            assertThat(store.manifestTimes(REPO, Optional.empty(), 10).stream().filter(t -> t.digest().equals(read)).findFirst().orElseThrow()
+                    .lastUsed()).isEqualTo(pushed.plusSeconds(5));
+            assertThat(store.backdateManifest(REPO, digest("nothing"), Instant.EPOCH, Instant.EPOCH, Instant.EPOCH)).isFalse();
         }
     }
 
