@@ -394,7 +394,7 @@ public abstract sealed class LayoutArchive {
     }
 
     /**
-     * What an entry holds, kept while it may be a JSON document: it starts with '{' (after white space) and stays
+     * What an entry holds, kept while it may be a JSON document: it starts with '{' or '[' (after white space) and stays
      * within the limit. Layers are dropped at their first byte, so a pass over an archive holds only documents.
      */
     static final class DocumentCapture extends OutputStream {
@@ -421,7 +421,7 @@ public abstract sealed class LayoutArchive {
                     byte c = b[i];
                     if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
                     decided = true;
-                    json = c == '{';
+                    json = c == '{' || c == '['; // docker save's manifest.json is a list
                     break;
                 }
                 if (decided && !json) {

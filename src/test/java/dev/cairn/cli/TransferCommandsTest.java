@@ -388,6 +388,37 @@ class TransferCommandsTest {
     }
 
     @Test
+    void aDockerSaveTarInDockersOwnFormatImports(@TempDir Path work) throws Exception {
+        // as Docker before 25 writes it: manifest.json (a list), the config by its hex, each layer an uncompressed tar by path
+        byte[] layer = random(10_000, 30);
+        byte[] config = "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}".getBytes(StandardCharsets.UTF_8);
+        String configHex = OciClient.sha256(config).substring(7);
+        byte[] manifest = ("[{\"Config\":\"" + configHex + ".json\",\"RepoTags\":[\"localhost:5000/saved/app:v1\"],"
+                + "\"Layers\":[\"abc123/layer.tar\"]}]").getBytes(StandardCharsets.UTF_8);
+        Path tar = work.resolve("saved.tar");
+        try (var out = new org.apache.commons.compress.archivers.tar.TarArchiveOutputStream(Files.newOutputStream(tar))) {
+            for (var file : List.of(Map.entry("abc123/layer.tar", layer), Map.entry(configHex + ".json", config), Map.entry("manifest.json", manifest))) {
+                var entry = new org.apache.commons.compress.archivers.tar.TarArchiveEntry(file.getKey());
+                entry.setSize(file.getValue().length);
+                out.putArchiveEntry(entry);
+                out.write(file.getValue());
+                out.closeArchiveEntry();
+            }
+        }
+        try (RunningCairn target = RunningCairn.start()) {
+            CairnCli.Run imported = cairn("import", "--server", server(target), tar.toString());
+            assertThat(imported.exit()).as(imported.err()).isZero();
+            assertThat(imported.out()).contains("imported saved/app:v1");
+            OciClient to = new OciClient(target);
+            var pushedManifest = OciClient.JSON.readTree(to.get("/v2/saved/app/manifests/v1", "Accept", OCI_MANIFEST).body());
+            assertThat(pushedManifest.path("config").path("digest").asText()).isEqualTo("sha256:" + configHex);
+            assertThat(pushedManifest.path("layers").get(0).path("digest").asText()).isEqualTo(OciClient.sha256(layer));
+            assertThat(pushedManifest.path("layers").get(0).path("mediaType").asText()).isEqualTo("application/vnd.oci.image.layer.v1.tar");
+            assertThat(to.get("/v2/saved/app/blobs/" + OciClient.sha256(layer)).body()).isEqualTo(layer);
+        }
+    }
+
+    @Test
     void anEntryNamedByATagAloneGoesWhereRepoSays(@TempDir Path work) throws Exception {
         Path layout = work.resolve("buildkit-local");
         assertThat(cairn("export", "--server", server(source), "-o", layout.toString(), "cache/app:buildcache").exit()).isZero();
