@@ -179,19 +179,21 @@ public final class Export {
             return;
         }
         Manifest manifest = fetched.parsed(repository);
+        List<Descriptor> blobs = new ArrayList<>();
         for (Descriptor child : manifest.children()) {
             if (MediaTypes.isSupportedManifest(child.mediaType())) {
                 OciRegistry.FetchedManifest childManifest = registry.manifest(repository, new Reference.ByDigest(child.digest()))
                         .orElseThrow(() -> new IOException(repository + "@" + fetched.digest() + " names " + child.digest() + ", which the registry does not hold"));
                 writeTree(repository, childManifest);
             } else {
-                blob(repository, child); // a BuildKit cache index lists its layers as index entries
+                blobs.add(child); // a BuildKit cache index lists its layers as index entries
             }
         }
-        if (manifest.config().isPresent()) blob(repository, manifest.config().get());
+        manifest.config().ifPresent(blobs::add);
         for (Descriptor layer : manifest.layers()) {
-            if (!layer.isForeignLayer()) blob(repository, layer);
+            if (!layer.isForeignLayer()) blobs.add(layer);
         }
+        writeBlobs(repository, blobs);
         target.document(fetched.digest(), fetched.content());
         blobsWritten++;
         bytesWritten += fetched.content().length;
@@ -241,15 +243,35 @@ public final class Export {
         return first;
     }
 
-    private void blob(RepositoryName repository, Descriptor descriptor) throws IOException {
-        if (target.holds(descriptor.digest())) {
-            blobsShared++;
+    /** A manifest's blobs: into a directory {@link Parallel#WIDTH} at a time, each straight to its file; into a tar in order. */
+    private void writeBlobs(RepositoryName repository, List<Descriptor> blobs) throws IOException {
+        List<Descriptor> todo = new ArrayList<>();
+        java.util.Set<Digest> seen = new java.util.HashSet<>();
+        for (Descriptor d : blobs) {
+            if (target.holds(d.digest()) || !seen.add(d.digest())) blobsShared++;
+            else todo.add(d);
+        }
+        if (target.writesInParallel()) {
+            Parallel.forEach(todo, d -> {
+                try (InputStream content = registry.blob(repository, d.digest())) {
+                    target.blob(d.digest(), d.size(), meter.metered(content));
+                }
+                counted(d);
+            });
             return;
         }
-        try (InputStream content = registry.blob(repository, descriptor.digest())) {
-            target.blob(descriptor.digest(), descriptor.size(), meter.metered(content));
+        // a tar is written in order: one blob at a time (fetching the next ones into scratch files meanwhile measured
+        // 204 against 194 MB/s at 2 GiB, within the noise, for twice the writes)
+        for (Descriptor d : todo) {
+            try (InputStream content = registry.blob(repository, d.digest())) {
+                target.blob(d.digest(), d.size(), meter.metered(content));
+            }
+            counted(d);
         }
+    }
+
+    private synchronized void counted(Descriptor blob) {
         blobsWritten++;
-        bytesWritten += descriptor.size();
+        bytesWritten += blob.size();
     }
 }

@@ -60,7 +60,7 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
     }
 
     final Path path;
-    final Set<Digest> written = new HashSet<>();
+    final Set<Digest> written = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     LayoutTarget(Path path) {
         this.path = path;
@@ -79,6 +79,11 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
     public boolean holds(Digest digest) {
         return written.contains(digest);
     }
+
+    /** Whether blobs may be written from several threads at once (a directory's are files of their own; a tar's are not). */
+    public abstract boolean writesInParallel();
+
+
 
     /** Writes {@code size} bytes of {@code content} as the blob {@code digest}; fails if they are not that. */
     public abstract void blob(Digest digest, long size, InputStream content) throws IOException;
@@ -129,6 +134,11 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
     }
 
     static final class Directory extends LayoutTarget {
+        @Override
+        public boolean writesInParallel() {
+            return true;
+        }
+
         private final List<IndexEntry> kept = new ArrayList<>();
         /** A directory this export made: one that fails leaves nothing behind rather than a layout without an index. */
         private final boolean created;
@@ -231,6 +241,11 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
     }
 
     static final class Tar extends LayoutTarget {
+        @Override
+        public boolean writesInParallel() {
+            return false;
+        }
+
         private final Path partial;
         private final TarArchiveOutputStream tar;
         private final Set<String> algorithms = new HashSet<>();
