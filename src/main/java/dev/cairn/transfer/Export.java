@@ -95,26 +95,12 @@ public final class Export {
             for (RepositoryName repository : repositories) {
                 if (selector.digest().isPresent()) {
                     Digest digest = selector.digest().get();
-                    String name = repository + "@" + digest;
-                    if (entries.containsKey(name)) {
-                        matched = true;
-                        continue;
-                    }
-                    Optional<LayoutTarget.IndexEntry> e = entry(repository, new Reference.ByDigest(digest), name, named);
-                    e.ifPresent(found -> entries.put(name, found));
-                    matched |= e.isPresent();
+                    matched |= collect(entries, repository, new Reference.ByDigest(digest), repository + "@" + digest, named);
                     continue;
                 }
                 for (Tag tag : registry.tags(repository)) {
                     if (selector.tags().isPresent() && !selector.tags().get().matches(tag.value())) continue;
-                    String name = repository + ":" + tag;
-                    if (entries.containsKey(name)) {
-                        matched = true;
-                        continue;
-                    }
-                    Optional<LayoutTarget.IndexEntry> e = entry(repository, new Reference.ByTag(tag), name, named);
-                    e.ifPresent(found -> entries.put(name, found));
-                    matched |= e.isPresent();
+                    matched |= collect(entries, repository, new Reference.ByTag(tag), repository + ":" + tag, named);
                 }
             }
             if (!matched) {
@@ -127,6 +113,15 @@ public final class Export {
 
     private static String describe(Selector s) {
         return s.repositories() + s.tags().map(t -> ":" + t).orElse("") + s.digest().map(d -> "@" + d).orElse("");
+    }
+
+    /** The entry named {@code name} into {@code entries}, once however many patterns match it; whether it is there. */
+    private boolean collect(Map<String, LayoutTarget.IndexEntry> entries, RepositoryName repository, Reference reference,
+                            String name, boolean named) throws IOException {
+        if (entries.containsKey(name)) return true;
+        Optional<LayoutTarget.IndexEntry> e = entry(repository, reference, name, named);
+        e.ifPresent(found -> entries.put(name, found));
+        return e.isPresent();
     }
 
     private static boolean isLiteral(String pattern) {

@@ -284,11 +284,18 @@ public abstract sealed class LayoutArchive {
 
         private boolean isPlainTar() throws IOException {
             try (InputStream in = Files.newInputStream(file)) {
-                byte[] magic = in.readNBytes(4);
-                boolean gzip = magic.length >= 2 && (magic[0] & 0xff) == 0x1f && (magic[1] & 0xff) == 0x8b;
-                boolean zstd = magic.length == 4 && (magic[0] & 0xff) == 0x28 && (magic[1] & 0xff) == 0xb5;
-                return !gzip && !zstd;
+                return compression(in.readNBytes(4)) == Compression.NONE;
             }
+        }
+
+        private enum Compression { NONE, GZIP, ZSTD }
+
+        /** What a file's first bytes say it is compressed with: gzip's and zstd's magic numbers, else nothing. */
+        private static Compression compression(byte[] magic) {
+            if (magic.length >= 2 && (magic[0] & 0xff) == 0x1f && (magic[1] & 0xff) == 0x8b) return Compression.GZIP;
+            if (magic.length == 4 && (magic[0] & 0xff) == 0x28 && (magic[1] & 0xff) == 0xb5
+                    && (magic[2] & 0xff) == 0x2f && (magic[3] & 0xff) == 0xfd) return Compression.ZSTD;
+            return Compression.NONE;
         }
 
         /**
@@ -328,11 +335,10 @@ public abstract sealed class LayoutArchive {
                 in.mark(4);
                 byte[] magic = in.readNBytes(4);
                 in.reset();
-                if (magic.length >= 2 && (magic[0] & 0xff) == 0x1f && (magic[1] & 0xff) == 0x8b) {
-                    in = GzipCompressorInputStream.builder().setInputStream(in).setDecompressConcatenated(true).get();
-                } else if (magic.length == 4 && (magic[0] & 0xff) == 0x28 && (magic[1] & 0xff) == 0xb5
-                        && (magic[2] & 0xff) == 0x2f && (magic[3] & 0xff) == 0xfd) {
-                    in = new ZstdCompressorInputStream(in);
+                switch (compression(magic)) {
+                    case GZIP -> in = GzipCompressorInputStream.builder().setInputStream(in).setDecompressConcatenated(true).get();
+                    case ZSTD -> in = new ZstdCompressorInputStream(in);
+                    case NONE -> { }
                 }
                 return new TarArchiveInputStream(in);
             } catch (IOException | RuntimeException e) {
