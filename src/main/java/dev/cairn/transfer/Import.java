@@ -96,11 +96,11 @@ public final class Import {
 
         // what this caller may not push is found before anything is sent, not at the first manifest after blobs went
         for (RepositoryName repository : plans.keySet()) registry.checkPush(repository);
+        // the entries already there keep their own times: one listing a repository says which (a registry that keeps
+        // no times lists none, and takes none either)
         Set<String> existed = new HashSet<>();
-        for (Root root : roots) {
-            if (registry.manifest(root.repository(), new Reference.ByDigest(root.descriptor().digest())).isPresent()) {
-                existed.add(root.repository() + "@" + root.descriptor().digest());
-            }
+        for (RepositoryName repository : plans.keySet()) {
+            for (OciRegistry.ListedEntry entry : registry.entries(repository)) existed.add(repository + "@" + entry.digest());
         }
         // What each repository lacks, and where a blob can be mounted from rather than sent.
         Map<Digest, List<RepositoryName>> lacking = new TreeMap<>();

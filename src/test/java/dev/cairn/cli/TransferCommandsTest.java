@@ -332,6 +332,14 @@ class TransferCommandsTest {
             assertThat(entryOf(there, old).path("pushedAt").asText()).as("the imported entry keeps its age").isEqualTo(pushed.toString());
             assertThat(entryOf(there, old).path("lastUsed").asText()).isEqualTo(used.toString());
             assertThat(java.time.Instant.parse(entryOf(there, fresh).path("lastUsed").asText())).isAfter(used);
+
+            // imported again after a build read it there: the entry was there already, and keeps its own last use
+            OciClient to = new OciClient(target);
+            assertThat(to.get("/v2/aged/app/manifests/old", "Accept", OCI_MANIFEST).statusCode()).isEqualTo(200);
+            target.node().lastUse().flush();
+            assertThat(cairn("import", "--server", server(target), all.toString()).exit()).isZero();
+            assertThat(java.time.Instant.parse(entryOf(OciClient.json(to.get("/api/v1/repositories/aged/app/entries")), old)
+                    .path("lastUsed").asText())).as("the read on this node stays its last use").isAfter(used);
         }
     }
 
