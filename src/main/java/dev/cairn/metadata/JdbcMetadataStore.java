@@ -478,6 +478,11 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     /** How the nodes that share this database coordinate (nothing to coordinate for SQLite). */
+    @Override
+    public boolean isShared() {
+        return locks().isShared();
+    }
+
     public ClusterLocks locks() {
         return advisoryLocks == null ? ClusterLocks.singleNode() : advisoryLocks;
     }

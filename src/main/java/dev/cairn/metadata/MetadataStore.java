@@ -73,6 +73,11 @@ public interface MetadataStore extends AutoCloseable {
 
     boolean repositoryExists(RepositoryName repository);
 
+    /** True when other nodes share these records: their batched reads are not in them yet. */
+    default boolean isShared() {
+        return false;
+    }
+
     /** A page of the repository's manifests (not those an eviction retired), in digest order after {@code after}. */
     List<ManifestTimes> manifestTimes(RepositoryName repository, Optional<Digest> after, int limit);
 

@@ -179,7 +179,14 @@ public final class RepositoryManifests {
         java.time.Instant now = clock.instant();
         // uses this node read before now go first: a build's read, written after, must still count
         lastUse.flush();
-        if (metadata.backdateManifest(repository, digest, min(pushedAt, now), min(lastUsed, now), now.minus(BACKDATE_WINDOW))) return true;
+        // another node's reads may still be in its batch, unseen by the check below: on shared stores the last use
+        // goes back no further than the records may lag a read, so a read of it there stays within read protection
+        java.time.Instant used = min(lastUsed, now);
+        if (metadata.isShared()) {
+            java.time.Instant floor = now.minus(lastUse.protection().batchedLag());
+            if (used.isBefore(floor)) used = floor;
+        }
+        if (metadata.backdateManifest(repository, digest, min(pushedAt, now), used, now.minus(BACKDATE_WINDOW))) return true;
         if (!metadata.manifestExists(repository, digest)) throw manifestUnknown(new Reference.ByDigest(digest));
         return false;
     }
