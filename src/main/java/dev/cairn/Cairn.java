@@ -253,7 +253,7 @@ public final class Cairn implements AutoCloseable {
                                         "replicate: the password variable " + name + " of the rule from " + rule.from() + " is not set"))).orElse("")),
                         new dev.cairn.transfer.NodeRegistry(cairn.registry), cairn.metrics,
                         (repository, tag, digest, bytes) -> cairn.keeper.recordReplicated(repository, digest,
-                                tag.map(t -> java.util.List.of(t.value())).orElse(java.util.List.of()), bytes));
+                                tag.map(t -> java.util.List.of(t.value())).orElse(java.util.List.of()), bytes), cairn.metadata.locks());
             }
         } catch (Exception e) {
             cairn.close();

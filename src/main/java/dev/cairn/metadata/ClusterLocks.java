@@ -35,6 +35,22 @@ public interface ClusterLocks {
         return 0;
     }
 
+    /**
+     * A lease on a duty at most one node should perform at a time, such as a replication schedule: held until
+     * closed, or until this node's database session ends (the node died or lost the database), when another
+     * node's next attempt takes it over. Empty when another node holds it now.
+     */
+    Optional<Lease> tryLease(String duty);
+
+    /** A duty's lease ({@link #tryLease}). */
+    interface Lease extends AutoCloseable {
+        /** True while this node still holds it: false once the session that held it is gone. */
+        boolean held();
+
+        @Override
+        void close();
+    }
+
     /** True when other nodes may share the stores (so reads on them are invisible to this node until written). */
     boolean isShared();
 

@@ -104,7 +104,8 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
         HikariConfig locks = new HikariConfig();
         pool.copyStateTo(locks);
         locks.setPoolName("cairn-postgres-locks");
-        locks.setMaximumPoolSize(Math.max(2, poolSize / 2));
+        // one more than the digest locks and the collector may want at once: a replication lease keeps one for as long as it is held
+        locks.setMaximumPoolSize(Math.max(2, poolSize / 2) + 1);
         locks.setMinimumIdle(0);
         // A lock held by a node that lost its network must not stall the others for ever.
         // A node that vanishes from the network (no reset reaches the database) must not keep its locks for the

@@ -22,6 +22,8 @@ final class PostgresAdvisoryLocks implements ClusterLocks, AutoCloseable {
     private static final long COLLECTOR_LOCK = 4242002;
     private static final long AUDIT_LOCK = 4242003;
     private static final int DIGEST_LOCK_CLASS = 4242;
+    /** The class of duty leases (two ints: this and the duty name's hash). */
+    private static final int DUTY_LOCK_CLASS = 4243;
 
     private final HikariDataSource lockConnections;
     private final java.util.concurrent.atomic.AtomicInteger collectorLockWaits = new java.util.concurrent.atomic.AtomicInteger();
@@ -132,6 +134,78 @@ final class PostgresAdvisoryLocks implements ClusterLocks, AutoCloseable {
             return r.next() ? "database session " + r.getInt(1) + " (" + r.getString(2) + " at " + r.getString(3) + ")" : "another node";
         } catch (SQLException e) {
             return "another node";
+        }
+    }
+
+    @Override
+    public Optional<Lease> tryLease(String duty) {
+        int key = duty.hashCode();
+        Connection c;
+        try {
+            c = lockConnections.getConnection();
+        } catch (SQLException e) {
+            throw new MetadataException("lease on " + duty + " failed: " + e.getMessage(), e);
+        }
+        try (PreparedStatement s = c.prepareStatement("SELECT pg_try_advisory_lock(?, ?)")) {
+            s.setInt(1, DUTY_LOCK_CLASS);
+            s.setInt(2, key);
+            try (ResultSet r = s.executeQuery()) {
+                r.next();
+                if (!r.getBoolean(1)) {
+                    c.close();
+                    return Optional.empty();
+                }
+            }
+        } catch (SQLException e) {
+            lockConnections.evictConnection(c);
+            throw new MetadataException("lease on " + duty + " failed: " + e.getMessage(), e);
+        }
+        return Optional.of(new DutyLease(c, key));
+    }
+
+    /** A duty lease: the advisory lock lives with {@code session}'s connection, held out of the pool until closed. */
+    private final class DutyLease implements Lease {
+        private final Connection session;
+        private final int key;
+        private boolean closed;
+
+        DutyLease(Connection session, int key) {
+            this.session = session;
+            this.key = key;
+        }
+
+        @Override
+        public synchronized boolean held() {
+            if (closed) return false;
+            // the lock is the session's: asking the database whether this session still holds it also finds a session
+            // that was cut (a database restart, a network split the server noticed), which then has lost it
+            try (PreparedStatement s = session.prepareStatement("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+                    + "AND granted AND pid = pg_backend_pid() AND classid = ? AND objid = ? AND objsubid = 2)")) {
+                s.setQueryTimeout(10);
+                s.setInt(1, DUTY_LOCK_CLASS);
+                s.setInt(2, key);
+                try (ResultSet r = s.executeQuery()) {
+                    if (r.next() && r.getBoolean(1)) return true;
+                }
+            } catch (SQLException e) {
+                log.warn("a duty lease's database session failed: {}", e.getMessage());
+            }
+            close();
+            return false;
+        }
+
+        @Override
+        public synchronized void close() {
+            if (closed) return;
+            closed = true;
+            try (PreparedStatement s = session.prepareStatement("SELECT pg_advisory_unlock(?, ?)")) {
+                s.setInt(1, DUTY_LOCK_CLASS);
+                s.setInt(2, key);
+                s.execute();
+                session.close();
+            } catch (SQLException e) {
+                lockConnections.evictConnection(session); // never hand out a connection that may still hold the lease
+            }
         }
     }
 

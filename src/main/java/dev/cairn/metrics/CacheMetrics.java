@@ -216,6 +216,12 @@ public final class CacheMetrics implements RegistryEvents {
                 .tag("source", source).register(meters).increment(bytes);
     }
 
+    /** 1 on the node that runs the replicate rules for the nodes sharing its stores (the lease holder), 0 on the others. */
+    public void replicationLeading(java.util.function.BooleanSupplier leading) {
+        Gauge.builder("cairn.replication.leading", () -> leading.getAsBoolean() ? 1 : 0)
+                .description("1 on the node that runs the replicate rules, 0 on nodes that wait to take over").register(meters);
+    }
+
     /** 1 while a replication rule's rounds fail, 0 once one completes; {@code rule} its place in replicate:. */
     public void replicationFailing(String source, String rule, java.util.function.BooleanSupplier failing) {
         Gauge.builder("cairn.replication.failing", () -> failing.getAsBoolean() ? 1 : 0).tag("source", source).tag("rule", rule)

@@ -1,6 +1,7 @@
 package dev.cairn.transfer;
 
 import dev.cairn.config.ReplicationRule;
+import dev.cairn.metadata.ClusterLocks;
 import dev.cairn.metrics.CacheMetrics;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -18,16 +19,26 @@ import java.util.function.Function;
  * source down, a refused push) is logged and counted and tried again sooner, after 5 s doubling up to the rule's
  * interval, so a source that comes back is caught up with soon; what the failed round copied stays, and the next
  * copies only the rest.
+ *
+ * <p>Nodes that share their stores run the same rules, but one of them does the rounds: the one holding the
+ * schedule's lease ({@link ClusterLocks#tryLease}). Two nodes copying the same tags at once would push each entry
+ * twice, write two {@code replicated} audit lines for it, and the second push would make an entry whose times
+ * were carried over look new again. The others ask again every 30 s (or the rule's interval, if shorter), so when
+ * the node holding the lease stops or loses the database, another takes over and runs a round at once.
  */
 public final class ReplicationSchedule implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ReplicationSchedule.class);
     private static final Duration FIRST_RETRY = Duration.ofSeconds(5);
+    private static final Duration LEASE_CHECK = Duration.ofSeconds(30);
 
     private final CountDownLatch stopping = new CountDownLatch(1);
     private final List<Thread> threads = new ArrayList<>();
+    private final ScheduleLease lease;
 
     public ReplicationSchedule(List<ReplicationRule> rules, Function<ReplicationRule, OciRegistry> sources, OciRegistry target,
-                               CacheMetrics metrics, Replication.Copied audit) {
+                               CacheMetrics metrics, Replication.Copied audit, ClusterLocks locks) {
+        this.lease = new ScheduleLease(locks, duty(rules));
+        metrics.replicationLeading(lease::leading);
         for (int i = 0; i < rules.size(); i++) {
             ReplicationRule rule = rules.get(i);
             String source = rule.from().getAuthority();
@@ -48,6 +59,10 @@ public final class ReplicationSchedule implements AutoCloseable {
                 Duration wait = Duration.ZERO;
                 int failures = 0;
                 while (!await(wait)) {
+                    if (!lease.take()) {
+                        wait = LEASE_CHECK.compareTo(rule.every()) < 0 ? LEASE_CHECK : rule.every();
+                        continue;
+                    }
                     long started = System.nanoTime();
                     try {
                         Replication.Report report = new Replication(from, target, line -> log.info("{}: {}", ruleName, line))
@@ -73,6 +88,58 @@ public final class ReplicationSchedule implements AutoCloseable {
         }
     }
 
+    /** The name nodes agree on for these rules: the same rules, the same lease; other rules do not wait for it. */
+    private static String duty(List<ReplicationRule> rules) {
+        StringBuilder name = new StringBuilder("replicate");
+        for (ReplicationRule rule : rules) name.append(' ').append(rule.from()).append(' ').append(String.join(",", rule.repositories()));
+        return name.toString();
+    }
+
+    /** The schedule's lease, shared by its rules' threads: taken when free, checked before every round. */
+    private static final class ScheduleLease {
+        private final ClusterLocks locks;
+        private final String duty;
+        private ClusterLocks.Lease held;
+        private boolean toldFollowing;
+        private volatile boolean leading;
+
+        ScheduleLease(ClusterLocks locks, String duty) {
+            this.locks = locks;
+            this.duty = duty;
+        }
+
+        /** True when this node holds the lease, taking it if it is free; false while another node holds it. */
+        synchronized boolean take() {
+            if (held != null && held.held()) return true;
+            if (held != null) log.warn("replication: this node lost its lease on the rules (its database session ended); taking it again if free");
+            held = null;
+            try {
+                held = locks.tryLease(duty).orElse(null);
+            } catch (RuntimeException e) {
+                log.warn("replication: cannot ask for the rules' lease: {}", e.getMessage());
+            }
+            leading = held != null;
+            if (leading) {
+                if (locks.isShared()) log.info("replication: this node runs the replicate rules for the nodes sharing its stores");
+                toldFollowing = false;
+            } else if (!toldFollowing) {
+                log.info("replication: another node sharing these stores runs the replicate rules; this one takes over if it stops");
+                toldFollowing = true;
+            }
+            return leading;
+        }
+
+        boolean leading() {
+            return leading;
+        }
+
+        synchronized void close() {
+            if (held != null) held.close();
+            held = null;
+            leading = false;
+        }
+    }
+
     /** True when stopping; otherwise waits {@code wait} first. */
     private boolean await(Duration wait) {
         try {
@@ -93,8 +160,9 @@ public final class ReplicationSchedule implements AutoCloseable {
                 t.join(Duration.ofSeconds(5));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                return;
+                break;
             }
         }
+        lease.close();
     }
 }

@@ -131,6 +131,56 @@ class ReplicationTest {
         }
     }
 
+    /**
+     * Two nodes on one S3 + PostgreSQL store with the same rule: one of them runs the rounds (each entry copied and
+     * audited once, where both copying at once pushed it twice and wrote two lines); when that node stops, the
+     * other takes the rules over and picks up the next tag.
+     */
+    @Test
+    void nodesSharingAStoreReplicateOnceAndTheOtherTakesOverWhenTheFirstStops() throws Exception {
+        dev.cairn.testing.SharedStore store = dev.cairn.testing.SharedStore.fresh();
+        try (RunningCairn source = RunningCairn.start()) {
+            OciClient client = new OciClient(source);
+            byte[] shared = random(100_000, 21);
+            String first = push(client, "team/app", "1", shared, 22);
+            Map<String, String> settings = Map.of("replicate", "[{from: 'http://" + source.hostPort() + "', repositories: ['team/**'], every: 1s}]",
+                    "metadata.postgres.pool-size", "4");
+            RunningCairn a = RunningCairn.startOn(store, settings);
+            RunningCairn b = RunningCairn.startOn(store, settings);
+            java.util.List<RunningCairn> running = new java.util.ArrayList<>(java.util.List.of(a, b));
+            try {
+                waitFor("team/app:1 replicated", () -> first.equals(digestAt(b, "team/app", "1")));
+                String second = push(client, "team/app", "2", shared, 23);
+                waitFor("team/app:2 replicated", () -> second.equals(digestAt(a, "team/app", "2")));
+                Thread.sleep(2_500); // a few more rounds, which must find nothing to copy
+                assertThat(value(a, "cairn_replication_leading", "") + value(b, "cairn_replication_leading", ""))
+                        .as("exactly one node runs the rules").isEqualTo(1);
+                waitFor("the copies audited", () -> replicatedLines(first, a, b) >= 1 && replicatedLines(second, a, b) >= 1);
+                assertThat(replicatedLines(first, a, b)).as("team/app:1 copied once across both nodes").isEqualTo(1);
+                assertThat(replicatedLines(second, a, b)).as("team/app:2 copied once across both nodes").isEqualTo(1);
+
+                RunningCairn leader = value(a, "cairn_replication_leading", "") == 1 ? a : b;
+                RunningCairn other = leader == a ? b : a;
+                running.remove(leader);
+                leader.close();
+                String third = push(client, "team/app", "3", shared, 24);
+                waitFor("team/app:3 copied by the node that took over", () -> third.equals(digestAt(other, "team/app", "3")));
+                assertThat(value(other, "cairn_replication_leading", "")).isEqualTo(1);
+            } finally {
+                for (RunningCairn node : running) node.close();
+                store.drop();
+            }
+        }
+    }
+
+    private static long replicatedLines(String digest, RunningCairn... nodes) {
+        long lines = 0;
+        for (RunningCairn node : nodes) {
+            lines += auditLines(node).stream().filter(l -> l.contains("\"reason\":\"replicated\"") && l.contains(digest)).count();
+        }
+        return lines;
+    }
+
     private static java.util.List<String> auditLines(RunningCairn node) {
         try {
             java.nio.file.Path log = node.dataDir().resolve("audit.log");
@@ -143,7 +193,7 @@ class ReplicationTest {
     /** The value of the first sample of {@code name} whose labels contain {@code label}; -1 when there is none. */
     private static double value(RunningCairn node, String name, String label) {
         String metrics = new String(new OciClient(node).get("/metrics").body());
-        return metrics.lines().filter(l -> l.startsWith(name + "{") && l.contains(label))
+        return metrics.lines().filter(l -> (l.startsWith(name + "{") || l.startsWith(name + " ")) && l.contains(label))
                 .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).findFirst().orElse(-1);
     }
 }
