@@ -50,12 +50,16 @@ final class ExportCommand implements Callable<Integer> {
             Export.Report report;
             ProgressDisplay progress = ProgressDisplay.onStandardError("written");
             try (LayoutTarget target = LayoutTarget.create(output)) {
-                report = new Export(api.registry(), target, format.equals("docker-archive"), usedSince, System.out::println)
-                        .meteredBy(progress).run(selectors);
+                var client = api.registry();
+                Export export = new Export(client, target, format.equals("docker-archive"), usedSince, System.out::println).meteredBy(progress);
+                // build-tool caches travel in OCI layouts; docker load takes images only
+                if (format.equals("oci")) export.withKeyedCaches(client);
+                report = export.run(selectors);
             } finally {
                 progress.finished();
             }
-            System.out.printf("%d entries, %d blobs (%s) written to %s%s%n", report.entries(), report.blobsWritten(),
+            System.out.printf("%d entries, %s%d blobs (%s) written to %s%s%n", report.entries(),
+                    report.keys() > 0 ? report.keys() + " build-tool cache keys, " : "", report.blobsWritten(),
                     Reports.size(report.bytesWritten()), output, report.blobsShared() > 0 ? ", " + report.blobsShared() + " shared between entries" : "");
             return 0;
         } catch (IOException | RuntimeException e) {

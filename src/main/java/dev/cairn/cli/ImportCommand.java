@@ -34,7 +34,8 @@ final class ImportCommand implements Callable<Integer> {
     public Integer call() {
         try {
             Optional<RepositoryName> prefix = Optional.ofNullable(repo).map(RepositoryName::of);
-            Import importer = new Import(api.registry(), prefix, System.out::println);
+            var client = api.registry();
+            Import importer = new Import(client, prefix, System.out::println).withKeyedCaches(client);
             for (Path path : paths) {
                 ProgressDisplay progress = ProgressDisplay.onStandardError("sent");
                 Import.Report report;
@@ -43,8 +44,10 @@ final class ImportCommand implements Callable<Integer> {
                 } finally {
                     progress.finished();
                 }
-                System.out.printf("%s: %d entries; %d blobs sent (%s), %d already there, %d mounted%n", path, report.entries(),
-                        report.blobsSent(), Reports.size(report.bytesSent()), report.blobsPresent(), report.blobsMounted());
+                System.out.printf("%s: %d entries; %d blobs sent (%s), %d already there, %d mounted%s%n", path, report.entries(),
+                        report.blobsSent(), Reports.size(report.bytesSent()), report.blobsPresent(), report.blobsMounted(),
+                        report.keysWritten() + report.keysPresent() == 0 ? "" : "; " + report.keysWritten() + " build-tool cache keys written ("
+                                + Reports.size(report.keyBytesSent()) + "), " + report.keysPresent() + " already there");
             }
             return 0;
         } catch (IOException | RuntimeException e) {

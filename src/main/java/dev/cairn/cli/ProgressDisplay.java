@@ -51,6 +51,11 @@ final class ProgressDisplay implements TransferMeter {
     }
 
     @Override
+    public synchronized void skipped(long bytes) {
+        if (planned > 0) planned = Math.max(0, planned - bytes);
+    }
+
+    @Override
     public void planned(long bytes) {
         planned = bytes;
     }

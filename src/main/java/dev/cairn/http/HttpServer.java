@@ -125,6 +125,7 @@ public final class HttpServer implements AutoCloseable {
                 new TurborepoFront(new dev.cairn.keyed.TurborepoCache(services.keyedCache()), services.metrics()),
                 new OperationsFront(services.registry(), services.keeper(), services.metrics()),
                 new EntryTimesResource(services.registry().manifests()),
+                new KeyedEntriesResource(services.keyedCache()),
                 new AdminResource(services.keeper(), services.records(), services.metrics()),
                 new TokenResource(gate)))));
         server.setErrorHandler(new OciErrorPages());

@@ -34,7 +34,7 @@ import java.util.regex.Pattern;
  * and kept per scope. Redirects of blob reads (a presigned S3 URL) are followed without the credentials, which
  * are the registry's and not the storage's to see.
  */
-public final class RegistryClient implements OciRegistry {
+public final class RegistryClient implements OciRegistry, dev.cairn.transfer.KeyedCaches {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String MANIFEST_TYPES = String.join(", ", MediaTypes.OCI_MANIFEST, MediaTypes.OCI_INDEX,
             MediaTypes.DOCKER_MANIFEST, MediaTypes.DOCKER_MANIFEST_LIST);
@@ -274,6 +274,136 @@ public final class RegistryClient implements OciRegistry {
                 || response.statusCode() == 401 || response.statusCode() == 400) return false;
         if (response.statusCode() != 204) throw failure(response.statusCode(), "PUT /" + path, new String(response.body(), StandardCharsets.UTF_8));
         return true;
+    }
+
+    @Override
+    public List<Namespace> namespaces() throws IOException {
+        HttpResponse<byte[]> response = bounded(send(get("api/v1/keyed"), "registry:catalog:*", HttpResponse.BodyHandlers.ofInputStream()),
+                MAX_DOCUMENT, "GET /api/v1/keyed");
+        if (response.statusCode() == 404) return List.of(); // not a Cairn, or one from before build-tool caches
+        expect(response, 200, "GET /api/v1/keyed");
+        List<Namespace> found = new ArrayList<>();
+        for (JsonNode n : JSON.readTree(response.body()).path("namespaces")) {
+            try {
+                found.add(new Namespace(n.path("kind").asText(), RepositoryName.of(n.path("namespace").asText()), n.path("keys").asLong()));
+            } catch (RuntimeException e) {
+                throw new IOException("the registry listed a namespace it cannot describe: " + n, e);
+            }
+        }
+        return found;
+    }
+
+    @Override
+    public List<Entry> entries(String kind, RepositoryName namespace, String after) throws IOException {
+        String path = keyedPath(kind, namespace) + "/entries?n=" + PAGE + "&last=" + URLEncoder.encode(after, StandardCharsets.UTF_8);
+        HttpResponse<byte[]> response = bounded(send(get(path), scopeOf(namespace), HttpResponse.BodyHandlers.ofInputStream()), MAX_DOCUMENT, "GET /" + path);
+        expect(response, 200, "GET /" + path);
+        List<Entry> entries = new ArrayList<>();
+        for (JsonNode e : JSON.readTree(response.body()).path("entries")) {
+            try {
+                List<Held> holds = new ArrayList<>();
+                for (JsonNode h : e.path("holds")) holds.add(new Held(Digest.parse(h.path("digest").asText()), h.path("size").asLong()));
+                entries.add(new Entry(e.path("key").asText(), Digest.parse(e.path("digest").asText()), e.path("size").asLong(),
+                        java.time.Instant.parse(e.path("pushedAt").asText()), java.time.Instant.parse(e.path("lastUsed").asText()),
+                        e.has("costMillis") ? java.util.OptionalLong.of(e.get("costMillis").asLong()) : java.util.OptionalLong.empty(),
+                        Optional.ofNullable(e.get("signature")).map(JsonNode::asText), holds));
+            } catch (RuntimeException ex) {
+                throw new IOException("the registry listed a key of " + kind + " " + namespace + " it cannot describe: " + e, ex);
+            }
+        }
+        return entries;
+    }
+
+    @Override
+    public Optional<InputStream> blob(String kind, RepositoryName namespace, Digest digest) throws IOException {
+        String path = keyedPath(kind, namespace) + "/blobs/" + digest;
+        HttpResponse<InputStream> response = send(get(path), scopeOf(namespace), HttpResponse.BodyHandlers.ofInputStream());
+        if (response.statusCode() == 404) {
+            discard(response);
+            return Optional.empty();
+        }
+        if (response.statusCode() != 200) throw failure(response.statusCode(), "GET /" + path, new String(bounded(response, 64 << 10, path).body(), StandardCharsets.UTF_8));
+        return Optional.of(new StalledBodyGuard(response.body(), "GET /" + path));
+    }
+
+    @Override
+    public Map<String, Digest> present(String kind, RepositoryName namespace, java.util.Collection<String> keys) throws IOException {
+        String path = keyedPath(kind, namespace) + "/lookup";
+        HttpResponse<byte[]> response = send(request(path).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(Map.of("keys", keys)))), scopeOf(namespace),
+                HttpResponse.BodyHandlers.ofByteArray());
+        if (response.statusCode() == 404) return Map.of(); // not a Cairn that keeps build-tool caches: nothing there to skip
+        expect(response, 200, "POST /" + path);
+        Map<String, Digest> found = new java.util.HashMap<>();
+        var fields = JSON.readTree(response.body()).path("found").fields();
+        while (fields.hasNext()) {
+            var f = fields.next();
+            found.put(f.getKey(), Digest.parse(f.getValue().asText()));
+        }
+        return found;
+    }
+
+    @Override
+    public boolean writes(String kind) {
+        return switch (kind) {
+            case "cache", "turbo", BAZEL_AC, BAZEL_CAS -> true;
+            default -> false;
+        };
+    }
+
+    /**
+     * Through the kind's own front, so the entry is checked as any client's write is: {@code /cache/NS/KEY},
+     * {@code /bazel/NS/cas|ac/HASH}, {@code /v8/artifacts/HASH?slug=NS} with turbo's duration and signature headers.
+     */
+    @Override
+    public void put(String kind, RepositoryName namespace, Entry entry, InputStream body) throws IOException {
+        String path = switch (kind) {
+            case "cache" -> "cache/" + namespace.value() + "/" + pathSegments(entry.key());
+            case BAZEL_CAS -> "bazel/" + namespace.value() + "/cas/" + pathSegments(entry.key());
+            case BAZEL_AC -> "bazel/" + namespace.value() + "/ac/" + pathSegments(entry.key());
+            case "turbo" -> "v8/artifacts/" + pathSegments(entry.key()) + "?slug=" + URLEncoder.encode(namespace.value(), StandardCharsets.UTF_8);
+            default -> throw new IOException("Cairn cannot write keys of kind " + kind);
+        };
+        HttpRequest.BodyPublisher publisher = entry.size() == 0 ? HttpRequest.BodyPublishers.noBody()
+                : HttpRequest.BodyPublishers.fromPublisher(HttpRequest.BodyPublishers.ofInputStream(() -> body), entry.size());
+        HttpRequest.Builder put = request(path).header("Content-Type", "application/octet-stream").PUT(publisher);
+        if (kind.equals("turbo")) {
+            entry.costMillis().ifPresent(ms -> put.header("x-artifact-duration", Long.toString(ms)));
+            entry.signature().ifPresent(sig -> put.header("x-artifact-tag", sig));
+        }
+        // the body streams once: no second try after a challenge (the caller's checkPush fetched any token first)
+        HttpResponse<byte[]> response = sendOnce(authorized(put, scopeOf(namespace)).build(), HttpResponse.BodyHandlers.ofByteArray());
+        if (response.statusCode() / 100 != 2) {
+            throw failure(response.statusCode(), "PUT " + kind + " " + namespace + " " + entry.key(), new String(response.body(), StandardCharsets.UTF_8));
+        }
+    }
+
+    @Override
+    public int backdate(String kind, RepositoryName namespace, List<KeyTimes> times) throws IOException {
+        String path = keyedPath(kind, namespace) + "/times";
+        List<Map<String, String>> entries = new ArrayList<>(times.size());
+        for (KeyTimes t : times) entries.add(Map.of("key", t.key(), "pushedAt", t.pushedAt().toString(), "lastUsed", t.lastUsed().toString()));
+        HttpResponse<byte[]> response = send(request(path).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(Map.of("entries", entries)))), scopeOf(namespace),
+                HttpResponse.BodyHandlers.ofByteArray());
+        // not an admin (401, 403) or not a Cairn (404): the keys stay as new as their import
+        if (response.statusCode() == 401 || response.statusCode() == 403 || response.statusCode() == 404) return 0;
+        expect(response, 200, "POST /" + path);
+        return JSON.readTree(response.body()).path("backdated").asInt();
+    }
+
+    private static String keyedPath(String kind, RepositoryName namespace) {
+        return "api/v1/keyed/" + URLEncoder.encode(kind, StandardCharsets.UTF_8) + "/" + namespace.value();
+    }
+
+    /** A key as a URL path: each segment percent-encoded (a space as %20, not '+'), the '/' between them kept. */
+    private static String pathSegments(String key) {
+        StringBuilder path = new StringBuilder();
+        for (String segment : key.split("/", -1)) {
+            if (!path.isEmpty()) path.append('/');
+            path.append(URLEncoder.encode(segment, StandardCharsets.UTF_8).replace("+", "%20"));
+        }
+        return path.toString();
     }
 
     /**

@@ -314,6 +314,55 @@ public final class KeyedCache {
         }
     }
 
+    /** The most keys one page of {@link #contents} lists. */
+    public static final int MAX_CONTENTS_PAGE = 1000;
+    /** How soon after its write an imported key may be given its old times (as an imported manifest). */
+    public static final java.time.Duration BACKDATE_WINDOW = java.time.Duration.ofHours(1);
+
+    /** Every kind and namespace holding content under keys: what an export walks. */
+    public List<EntryRecords.KeyedNamespace> namespaces() {
+        return entries.keyedNamespaces();
+    }
+
+    /** A page of the namespace's keys after {@code after}, with their content, times and the blobs they hold; no use recorded. */
+    public List<EntryRecords.ListedContent> contents(String kind, RepositoryName namespace, String after, int limit) {
+        return entries.contents(kind, namespace, after, Math.max(1, Math.min(limit, MAX_CONTENTS_PAGE)));
+    }
+
+    /** The digest of what the key holds, when it holds content; no use recorded, nothing remembered (an import asks about thousands). */
+    public Optional<Digest> peekKey(String kind, RepositoryName namespace, String key) {
+        return entries.peekContent(kind, namespace, key).map(EntryRecords.StoredContent::digest);
+    }
+
+    /**
+     * The bytes of a blob an entry of {@code kind} in the namespace holds (its content or a blob it holds besides),
+     * for a transfer: neither a use nor a hit. ENTRY_NOT_FOUND when no entry there holds it: a namespace's
+     * reader reads only what that namespace holds.
+     */
+    public Hit transferRead(String kind, RepositoryName namespace, Digest digest) {
+        Optional<Hit> hit = opened(entries.heldContent(kind, namespace, digest), true);
+        return hit.orElseThrow(() -> new Refusal(Refusal.Reason.ENTRY_NOT_FOUND, "no entry of kind " + kind + " in " + namespace + " holds " + digest));
+    }
+
+    /**
+     * Gives keys the push time and last use they had where they came from (an import), as
+     * {@code RepositoryManifests.backdate} does a manifest: never later than now or than recorded, only for a key
+     * written here within {@link #BACKDATE_WINDOW} and not read since, and on shared stores a last use no older
+     * than the records may lag another node's read. Returns the keys left as they were.
+     */
+    public List<String> backdate(String kind, RepositoryName namespace, List<EntryRecords.KeyTimes> times) {
+        Instant now = clock.instant();
+        lastUse.flush(); // this node's reads first: a build's read, written after, must still count
+        Instant floor = metadata.isShared() ? now.minus(lastUse.protection().batchedLag()) : Instant.MIN;
+        List<EntryRecords.KeyTimes> bounded = new ArrayList<>(times.size());
+        for (EntryRecords.KeyTimes t : times) {
+            Instant used = t.lastUsed().isAfter(now) ? now : t.lastUsed();
+            if (used.isBefore(floor)) used = floor;
+            bounded.add(new EntryRecords.KeyTimes(t.key(), t.pushedAt().isAfter(now) ? now : t.pushedAt(), used));
+        }
+        return entries.backdateEntries(kind, namespace, bounded, now.minus(BACKDATE_WINDOW));
+    }
+
     /** The refusal of an entry of {@code size} (in words: "600 bytes", "more than 512 bytes"). */
     public Refusal tooLarge(String size) {
         return new Refusal(Refusal.Reason.ENTRY_TOO_LARGE, "the entry is " + size + ", over the limit of " + maxEntryBytes

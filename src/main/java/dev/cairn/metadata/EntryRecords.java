@@ -86,4 +86,43 @@ public interface EntryRecords {
 
     /** Keys {@code >= from} and {@code < to}, in byte order, at most {@code limit}. */
     List<StoredKey> keys(String kind, RepositoryName namespace, String from, String to, int limit);
+
+    /** A kind and namespace that hold content under keys, and how many keys. */
+    record KeyedNamespace(String kind, RepositoryName namespace, long keys) {
+    }
+
+    /** Every kind and namespace holding content under keys, in order: what an export of build-tool caches walks. */
+    List<KeyedNamespace> keyedNamespaces();
+
+    /** A blob an entry holds besides its content (a Bazel action result's outputs), with its size. */
+    record HeldBlob(Digest digest, long size) {
+    }
+
+    /** A key with what it holds: its content and times as {@link #content} gives them, and the other blobs it holds. */
+    record ListedContent(String key, StoredContent content, List<HeldBlob> alsoHolds) {
+        public ListedContent {
+            alsoHolds = List.copyOf(alsoHolds);
+        }
+    }
+
+    /** The most blobs held besides content one page of {@link #contents} lists, over all its keys (a key holds at most 50,000). */
+    int MAX_LISTED_HOLDS = 100_000;
+
+    /**
+     * Keys holding content, {@code > after} in byte order, at most {@code limit}, with the blobs each holds besides;
+     * a page is cut before a key whose holds would take it past {@link #MAX_LISTED_HOLDS}, so the last key listed
+     * is complete. Read from the records without remembering them (a walk of a million keys).
+     */
+    List<ListedContent> contents(String kind, RepositoryName namespace, String after, int limit);
+
+    /** Times to give a key ({@link #backdateEntries}). */
+    record KeyTimes(String key, Instant pushedAt, Instant lastUsed) {
+    }
+
+    /**
+     * Moves each key's push time and last use back to the given ones (never forward), where it was stored at or
+     * after {@code pushedSince} and has not been read since: an import's own entry. One transaction; returns the
+     * keys that are not such an entry, left as they were.
+     */
+    List<String> backdateEntries(String kind, RepositoryName namespace, List<KeyTimes> times, Instant pushedSince);
 }

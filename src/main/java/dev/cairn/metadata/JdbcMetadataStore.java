@@ -324,6 +324,21 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
+    public List<KeyedNamespace> keyedNamespaces() {
+        return keyedEntries.keyedNamespaces();
+    }
+
+    @Override
+    public List<ListedContent> contents(String kind, RepositoryName namespace, String after, int limit) {
+        return keyedEntries.contents(kind, namespace, after, limit);
+    }
+
+    @Override
+    public List<String> backdateEntries(String kind, RepositoryName namespace, List<KeyTimes> times, Instant pushedSince) {
+        return keyedEntries.backdateEntries(kind, namespace, times, pushedSince);
+    }
+
+    @Override
     public List<ListedEntry> rootManifests(EntryOrder order, EntryPosition after, Instant before, int limit) {
         return listing.rootManifests(order, after, before, limit);
     }

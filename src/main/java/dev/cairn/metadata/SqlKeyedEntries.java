@@ -185,6 +185,88 @@ final class SqlKeyedEntries {
         });
     }
 
+    List<EntryRecords.KeyedNamespace> keyedNamespaces() {
+        return database.read(c -> {
+            try (Statements st = new Statements(c)) {
+                PreparedStatement s = st.prepare("SELECT kind, namespace, count(*) FROM keyed_entries WHERE content IS NOT NULL "
+                        + "GROUP BY kind, namespace ORDER BY kind, namespace");
+                List<EntryRecords.KeyedNamespace> found = new ArrayList<>();
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) found.add(new EntryRecords.KeyedNamespace(r.getString(1), RepositoryName.of(r.getString(2)), r.getLong(3)));
+                }
+                return found;
+            }
+        });
+    }
+
+    List<EntryRecords.ListedContent> contents(String kind, RepositoryName namespace, String after, int limit) {
+        return database.read(c -> {
+            try (Statements st = new Statements(c)) {
+                PreparedStatement s = st.prepare("SELECT e.entry_key, b.digest, b.size, e.pushed_at, e.last_used_at, e.cost_ms, e.signature "
+                        + "FROM keyed_entries e JOIN blobs b ON b.digest = e.content WHERE e.kind = ? AND e.namespace = ? AND e.entry_key > ? "
+                        + "ORDER BY e.entry_key LIMIT ?");
+                Statements.bind(s, kind, namespace.value(), after, limit);
+                List<String> keys = new ArrayList<>();
+                List<EntryRecords.StoredContent> stored = new ArrayList<>();
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) {
+                        keys.add(r.getString(1));
+                        long cost = r.getLong(6);
+                        java.util.OptionalLong costMillis = r.wasNull() ? java.util.OptionalLong.empty() : java.util.OptionalLong.of(cost);
+                        stored.add(new EntryRecords.StoredContent(Digest.parse(r.getString(2)), r.getLong(3), Instant.ofEpochMilli(r.getLong(4)),
+                                Instant.ofEpochMilli(r.getLong(5)), new EntryRecords.ContentNotes(costMillis, Optional.ofNullable(r.getString(7)))));
+                    }
+                }
+                if (keys.isEmpty()) return List.of();
+                // the other blobs the page's keys hold, in one query over the page's range of keys, bounded
+                PreparedStatement h = st.prepare("SELECT k.entry_key, k.digest, b.size FROM keyed_entry_blobs k JOIN blobs b ON b.digest = k.digest "
+                        + "JOIN keyed_entries e ON e.kind = k.kind AND e.namespace = k.namespace AND e.entry_key = k.entry_key "
+                        + "WHERE k.kind = ? AND k.namespace = ? AND k.entry_key >= ? AND k.entry_key <= ? AND k.digest <> e.content "
+                        + "ORDER BY k.entry_key, k.digest LIMIT ?");
+                Statements.bind(h, kind, namespace.value(), keys.getFirst(), keys.getLast(), EntryRecords.MAX_LISTED_HOLDS + 1);
+                Map<String, List<EntryRecords.HeldBlob>> holds = new HashMap<>();
+                int rows = 0;
+                String cut = null;
+                try (ResultSet r = h.executeQuery()) {
+                    while (r.next()) {
+                        if (++rows > EntryRecords.MAX_LISTED_HOLDS) {
+                            cut = r.getString(1); // this key's holds are not all here: the page ends before it
+                            break;
+                        }
+                        holds.computeIfAbsent(r.getString(1), k -> new ArrayList<>()).add(new EntryRecords.HeldBlob(Digest.parse(r.getString(2)), r.getLong(3)));
+                    }
+                }
+                List<EntryRecords.ListedContent> page = new ArrayList<>();
+                for (int i = 0; i < keys.size(); i++) {
+                    if (keys.get(i).equals(cut)) break;
+                    page.add(new EntryRecords.ListedContent(keys.get(i), stored.get(i), holds.getOrDefault(keys.get(i), List.of())));
+                }
+                return page;
+            }
+        });
+    }
+
+    List<String> backdateEntries(String kind, RepositoryName namespace, List<EntryRecords.KeyTimes> times, Instant pushedSince) {
+        // as a manifest's (see SqlRegistryRecords.backdateManifest): only an entry stored since pushedSince and not read
+        // since (a write records its time as its last use), never one a build has read
+        return database.write(c -> {
+            try (Statements st = new Statements(c)) {
+                List<String> refused = new ArrayList<>();
+                for (EntryRecords.KeyTimes t : times) {
+                    long pushed = t.pushedAt().toEpochMilli();
+                    long used = t.lastUsed().toEpochMilli();
+                    if (st.update("UPDATE keyed_entries SET pushed_at = CASE WHEN pushed_at > ? THEN ? ELSE pushed_at END, "
+                            + "last_used_at = CASE WHEN last_used_at > ? THEN ? ELSE last_used_at END WHERE kind = ? AND namespace = ? "
+                            + "AND entry_key = ? AND content IS NOT NULL AND last_used_at <= pushed_at AND pushed_at >= ?",
+                            pushed, pushed, used, used, kind, namespace.value(), t.key(), pushedSince.toEpochMilli()) == 0) {
+                        refused.add(t.key());
+                    }
+                }
+                return refused;
+            }
+        });
+    }
+
     Optional<EntryRecords.KeyedEntry> entry(String kind, RepositoryName namespace, String key) {
         return database.read(c -> {
             try (Statements st = new Statements(c)) {

@@ -28,8 +28,8 @@ import java.util.function.Consumer;
  * {@code dev.cairn.last-used}), which import reads back so the entries keep their place in the eviction order.
  */
 public final class Export {
-    /** What an export wrote. */
-    public record Report(int entries, int blobsWritten, long bytesWritten, int blobsShared) {
+    /** What an export wrote: image entries, and keys of build-tool caches. */
+    public record Report(int entries, long keys, int blobsWritten, long bytesWritten, int blobsShared) {
     }
 
     /**
@@ -67,6 +67,9 @@ public final class Export {
     private int blobsWritten;
     private long bytesWritten;
     private int blobsShared;
+    private long keysWritten;
+    /** Where the build-tool caches are read from, when they are exported too. */
+    private Optional<KeyedCaches> keyed = Optional.empty();
 
     /** With {@code dockerArchive}, the layout also carries the {@code manifest.json} that {@code docker load} reads. */
     public Export(OciRegistry registry, LayoutTarget target, boolean dockerArchive, Optional<java.time.Instant> usedSince,
@@ -84,14 +87,32 @@ public final class Export {
         return this;
     }
 
+    /**
+     * Exports the build-tool caches too: each kind's namespace that a pattern naming whole repositories matches
+     * ({@code ccache}, {@code **}; not {@code REPO:TAG}), as retention rules match namespaces.
+     */
+    public Export withKeyedCaches(KeyedCaches caches) {
+        this.keyed = Optional.of(caches);
+        return this;
+    }
+
     public Report run(List<Selector> selectors) throws IOException {
         Map<String, LayoutTarget.IndexEntry> entries = new LinkedHashMap<>();
         RepositoryCatalog catalog = new RepositoryCatalog(registry);
+        List<KeyedCaches.Namespace> namespaces = keyed.isPresent() ? keyed.get().namespaces() : List.of();
+        java.util.Set<KeyedCaches.Namespace> chosen = new java.util.LinkedHashSet<>();
         for (Selector selector : selectors) {
             List<RepositoryName> repositories = catalog.matching(selector);
             // a name named outright must be there; one a glob or a listing found may have gone since (a cache evicts)
             boolean named = selector.isOneRepository() && selector.tags().map(t -> isLiteral(t.pattern())).orElse(selector.digest().isPresent());
             boolean matched = false;
+            if (selector.tags().isEmpty() && selector.digest().isEmpty()) {
+                for (KeyedCaches.Namespace n : namespaces) {
+                    if (!selector.repositories().matches(n.namespace().value())) continue;
+                    chosen.add(n);
+                    matched = true;
+                }
+            }
             for (RepositoryName repository : repositories) {
                 if (selector.digest().isPresent()) {
                     Digest digest = selector.digest().get();
@@ -107,8 +128,97 @@ public final class Export {
                 throw new IOException("nothing in the registry matches " + describe(selector) + usedSince.map(t -> " used since " + t).orElse(""));
             }
         }
-        target.finish(new ArrayList<>(entries.values()), dockerImages.map(m -> List.copyOf(m.values())).orElse(List.of()));
-        return new Report(entries.size(), blobsWritten, bytesWritten, blobsShared);
+        int images = entries.size();
+        // Bazel's action results after every CAS: an import writes a result only once the blobs it names are in
+        List<KeyedCaches.Namespace> ordered = new ArrayList<>(chosen);
+        ordered.sort(java.util.Comparator.comparing((KeyedCaches.Namespace n) -> n.kind().equals(KeyedCaches.BAZEL_AC))
+                .thenComparing(KeyedCaches.Namespace::kind).thenComparing(n -> n.namespace().value()));
+        List<LayoutTarget.IndexEntry> all = new ArrayList<>(entries.values());
+        for (KeyedCaches.Namespace n : ordered) exportKeys(keyed.orElseThrow(), n, all);
+        target.finish(all, dockerImages.map(m -> List.copyOf(m.values())).orElse(List.of()));
+        return new Report(images, keysWritten, blobsWritten, bytesWritten, blobsShared);
+    }
+
+    /**
+     * A namespace's keys, a page at a time, into chunks of {@link KeyedLayout#CHUNK}. A Bazel action result's outputs
+     * travel as CAS keys of their own (under their hash, with the result's times), written before the result, so the
+     * result's import finds them in the CAS whether or not the CAS export had them (evicted there, still held).
+     */
+    private void exportKeys(KeyedCaches caches, KeyedCaches.Namespace n, List<LayoutTarget.IndexEntry> index) throws IOException {
+        List<KeyedCaches.Entry> chunk = new ArrayList<>();
+        List<KeyedCaches.Entry> held = new ArrayList<>();
+        long exported = 0;
+        String after = "";
+        while (true) {
+            List<KeyedCaches.Entry> page = caches.entries(n.kind(), n.namespace(), after);
+            if (page.isEmpty()) break;
+            after = page.getLast().key();
+            List<KeyedCaches.Entry> wanted = new ArrayList<>();
+            for (KeyedCaches.Entry e : page) {
+                if (usedSince.isPresent() && e.lastUsed().isBefore(usedSince.get())) continue;
+                wanted.add(e);
+                for (KeyedCaches.Held h : e.holds()) {
+                    held.add(new KeyedCaches.Entry(h.digest().hex(), h.digest(), h.size(), e.pushedAt(), e.lastUsed(),
+                            java.util.OptionalLong.empty(), Optional.empty(), List.of()));
+                }
+            }
+            // blobs first; a key evicted since the listing is left out, as a tag that went is
+            java.util.Set<Digest> gone = writeKeyBlobs(caches, n, wanted, held);
+            for (KeyedCaches.Entry e : wanted) {
+                if (gone.contains(e.digest()) || e.holds().stream().anyMatch(h -> gone.contains(h.digest()))) {
+                    progress.accept("skipped " + n.kind() + " " + n.namespace() + " " + e.key() + ": gone since it was listed");
+                    continue;
+                }
+                chunk.add(e);
+                exported++;
+                if (chunk.size() == KeyedLayout.CHUNK) {
+                    flushHeld(n, held, gone, index);
+                    flush(new KeyedLayout.Chunk(n.kind(), n.namespace(), chunk), index);
+                    chunk = new ArrayList<>();
+                }
+            }
+            flushHeld(n, held, gone, index);
+        }
+        if (!chunk.isEmpty()) flush(new KeyedLayout.Chunk(n.kind(), n.namespace(), chunk), index);
+        keysWritten += exported;
+        progress.accept("exported " + n.kind() + " " + n.namespace() + ": " + exported + " keys");
+    }
+
+    /** The CAS keys of the outputs an action result holds, as chunks of their own ahead of the results naming them. */
+    private void flushHeld(KeyedCaches.Namespace n, List<KeyedCaches.Entry> held, java.util.Set<Digest> gone,
+                           List<LayoutTarget.IndexEntry> index) throws IOException {
+        held.removeIf(h -> gone.contains(h.digest()));
+        for (int from = 0; from < held.size(); from += KeyedLayout.CHUNK) {
+            List<KeyedCaches.Entry> part = held.subList(from, Math.min(held.size(), from + KeyedLayout.CHUNK));
+            // not counted as keys exported: most are the CAS's own keys again (an import writes each once)
+            flush(new KeyedLayout.Chunk(KeyedCaches.BAZEL_CAS, n.namespace(), new ArrayList<>(part)), index);
+        }
+        held.clear();
+    }
+
+    private void flush(KeyedLayout.Chunk chunk, List<LayoutTarget.IndexEntry> index) throws IOException {
+        if (!target.holds(KeyedLayout.EMPTY_CONFIG_DIGEST)) target.document(KeyedLayout.EMPTY_CONFIG_DIGEST, KeyedLayout.EMPTY_CONFIG);
+        byte[] manifest = KeyedLayout.manifest(chunk);
+        Digest digest = Digest.sha256(manifest);
+        target.document(digest, manifest);
+        blobsWritten++;
+        bytesWritten += manifest.length;
+        index.add(new LayoutTarget.IndexEntry(MediaTypes.OCI_MANIFEST, digest, manifest.length, KeyedLayout.indexAnnotations(chunk)));
+    }
+
+    /** The content of {@code entries} and the blobs they hold, each once; returns those no entry holds any more. */
+    private java.util.Set<Digest> writeKeyBlobs(KeyedCaches caches, KeyedCaches.Namespace n, List<KeyedCaches.Entry> entries,
+                                                List<KeyedCaches.Entry> held) throws IOException {
+        List<Descriptor> blobs = new ArrayList<>();
+        for (KeyedCaches.Entry e : entries) blobs.add(new Descriptor("application/octet-stream", e.digest(), e.size(), Optional.empty(), Map.of(), List.of()));
+        for (KeyedCaches.Entry h : held) blobs.add(new Descriptor("application/octet-stream", h.digest(), h.size(), Optional.empty(), Map.of(), List.of()));
+        java.util.Set<Digest> gone = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        writeBlobs(blobs, d -> {
+            Optional<InputStream> content = caches.blob(n.kind(), n.namespace(), d.digest());
+            if (content.isEmpty()) gone.add(d.digest());
+            return content;
+        });
+        return gone;
     }
 
     private static String describe(Selector s) {
@@ -188,7 +298,7 @@ public final class Export {
         for (Descriptor layer : manifest.layers()) {
             if (!layer.isForeignLayer()) blobs.add(layer);
         }
-        writeBlobs(repository, blobs);
+        writeBlobs(blobs, d -> Optional.of(registry.blob(repository, d.digest())));
         target.document(fetched.digest(), fetched.content());
         blobsWritten++;
         bytesWritten += fetched.content().length;
@@ -238,31 +348,34 @@ public final class Export {
         return first;
     }
 
-    /** A manifest's blobs: into a directory {@link Parallel#WIDTH} at a time, each straight to its file; into a tar in order. */
-    private void writeBlobs(RepositoryName repository, List<Descriptor> blobs) throws IOException {
+    /** Where a blob's bytes come from: empty when the source no longer holds it. */
+    private interface BlobSource {
+        Optional<InputStream> open(Descriptor blob) throws IOException;
+    }
+
+    /** Blobs: into a directory {@link Parallel#WIDTH} at a time, each straight to its file; into a tar in order. */
+    private void writeBlobs(List<Descriptor> blobs, BlobSource source) throws IOException {
         List<Descriptor> todo = new ArrayList<>();
         java.util.Set<Digest> seen = new java.util.HashSet<>();
         for (Descriptor d : blobs) {
             if (target.holds(d.digest()) || !seen.add(d.digest())) blobsShared++;
             else todo.add(d);
         }
+        Parallel.Task<Descriptor> copy = d -> {
+            Optional<InputStream> opened = source.open(d);
+            if (opened.isEmpty()) return;
+            try (InputStream content = opened.get()) {
+                target.blob(d.digest(), d.size(), meter.metered(content));
+            }
+            counted(d);
+        };
         if (target.writesInParallel()) {
-            Parallel.forEach(todo, d -> {
-                try (InputStream content = registry.blob(repository, d.digest())) {
-                    target.blob(d.digest(), d.size(), meter.metered(content));
-                }
-                counted(d);
-            });
+            Parallel.forEach(todo, copy);
             return;
         }
         // a tar is written in order: one blob at a time (fetching the next ones into scratch files meanwhile measured
         // 204 against 194 MB/s at 2 GiB, within the noise, for twice the writes)
-        for (Descriptor d : todo) {
-            try (InputStream content = registry.blob(repository, d.digest())) {
-                target.blob(d.digest(), d.size(), meter.metered(content));
-            }
-            counted(d);
-        }
+        for (Descriptor d : todo) copy.run(d);
     }
 
     private synchronized void counted(Descriptor blob) {

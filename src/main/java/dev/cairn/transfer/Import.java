@@ -38,8 +38,9 @@ import java.util.function.Consumer;
  */
 public final class Import {
     static final String CONTAINERD_NAME = "io.containerd.image.name";
-    /** What an import did. */
-    public record Report(int entries, int blobsSent, long bytesSent, int blobsPresent, int blobsMounted) {
+    /** What an import did: image entries and their blobs, and build-tool cache keys written or already there. */
+    public record Report(int entries, int blobsSent, long bytesSent, int blobsPresent, int blobsMounted, long keysWritten, long keyBytesSent,
+                         long keysPresent) {
     }
 
     /** One entry of {@code index.json} and where it goes. */
@@ -63,6 +64,10 @@ public final class Import {
     private final Optional<RepositoryName> prefix;
     private final Consumer<String> progress;
     private TransferMeter meter = TransferMeter.NONE;
+    /** Where build-tool cache keys go, when the archive holds any. */
+    private Optional<KeyedCaches> keyed = Optional.empty();
+    /** The manifests of keys index.json names (see {@link KeyedLayout}), found by {@link #roots}. */
+    private final List<Descriptor> keyChunks = new ArrayList<>();
 
     public Import(OciRegistry registry, Optional<RepositoryName> prefix, Consumer<String> progress) {
         this.registry = registry;
@@ -73,6 +78,12 @@ public final class Import {
     /** Reports the bytes to send once planned, and as they go, for a progress display. */
     public Import meteredBy(TransferMeter meter) {
         this.meter = meter;
+        return this;
+    }
+
+    /** Writes the build-tool cache keys an archive holds through {@code caches} (without it, such an archive is refused). */
+    public Import withKeyedCaches(KeyedCaches caches) {
+        this.keyed = Optional.of(caches);
         return this;
     }
 
@@ -94,8 +105,17 @@ public final class Import {
             walk(archive, made, root.name(), root.descriptor(), plan, new HashSet<>());
         }
 
+        KeyedImport keys = null;
+        KeyedImport.Checked checkedKeys = new KeyedImport.Checked(Set.of(), 0);
+        if (!keyChunks.isEmpty()) {
+            keys = new KeyedImport(keyed.orElseThrow(() -> LayoutArchive.bad(archive.toString(),
+                    "holds build-tool cache keys, which only a Cairn takes")), progress, meter);
+            checkedKeys = keys.check(archive, keyChunks);
+        }
+
         // what this caller may not push is found before anything is sent, not at the first manifest after blobs went
         for (RepositoryName repository : plans.keySet()) registry.checkPush(repository);
+        for (RepositoryName namespace : checkedKeys.namespaces()) registry.checkPush(namespace);
         // the entries already there keep their own times: one listing a repository says which (a registry that keeps
         // no times lists none, and takes none either)
         Set<String> existed = new HashSet<>();
@@ -127,7 +147,7 @@ public final class Import {
         archive.verify(lacking.keySet());
         long toSend = 0;
         for (Digest digest : lacking.keySet()) toSend += archive.blobSize(digest).orElse(0L);
-        meter.planned(toSend);
+        meter.planned(toSend + checkedKeys.bytes());
 
         java.util.concurrent.atomic.AtomicInteger sent = new java.util.concurrent.atomic.AtomicInteger();
         java.util.concurrent.atomic.AtomicLong bytes = new java.util.concurrent.atomic.AtomicLong();
@@ -190,7 +210,8 @@ public final class Import {
                 registry.backdate(root.repository(), root.descriptor().digest(), times.get());
             }
         }
-        return new Report(roots.size(), sent.get(), bytes.get(), present, mounted);
+        KeyedImport.Report keysDone = keys == null ? new KeyedImport.Report(0, 0, 0) : keys.send(archive, keyChunks);
+        return new Report(roots.size(), sent.get(), bytes.get(), present, mounted, keysDone.written(), keysDone.bytesSent(), keysDone.present());
     }
 
     private static Optional<OciRegistry.EntryTimes> times(Descriptor d) {
@@ -215,7 +236,12 @@ public final class Import {
         if (index.children().isEmpty()) throw LayoutArchive.bad(archive.toString(), "index.json names nothing to import");
         List<Root> roots = new ArrayList<>();
         Map<String, Digest> names = new HashMap<>();
+        keyChunks.clear();
         for (Descriptor d : index.children()) {
+            if (KeyedLayout.isChunk(d.annotations())) {
+                keyChunks.add(d);
+                continue;
+            }
             Root root = root(archive, d);
             Digest before = names.putIfAbsent(root.name(), d.digest());
             if (before == null) roots.add(root);

@@ -37,7 +37,10 @@ public abstract sealed class LayoutArchive {
      * limit, since BuildKit's mode=max cache indexes run to megabytes.
      */
     static final int MAX_DOCUMENT = 16 << 20;
-    /** The JSON documents a tar's first pass keeps in memory, all together: within the launcher's 112 MiB heap. */
+    /**
+     * The JSON documents a tar's first pass keeps in memory, all together: within the launcher's 112 MiB heap. The
+     * rest go to a scratch file (an export of build-tool caches holds a manifest of keys per thousand keys).
+     */
     static final long MAX_DOCUMENTS = 64L << 20;
 
     /** What a blob entry of the archive holds, as its first pass or a stat found. */
@@ -201,13 +204,13 @@ public abstract sealed class LayoutArchive {
         private final Path file;
         private final Map<String, byte[]> rootFiles;
         private final Map<Digest, Long> sizes;
-        private final Map<Digest, byte[]> documents;
+        private final KeptDocuments documents;
         /** The digest of every file that is not under {@code blobs/}, by its path. */
         private final Map<String, Digest> byPath;
         /** Files at the root too large to read as a document: index.json past the limit is an error, not an absence. */
         private final Set<String> oversized;
 
-        private Tar(Path file, Map<String, byte[]> rootFiles, Map<Digest, Long> sizes, Map<Digest, byte[]> documents,
+        private Tar(Path file, Map<String, byte[]> rootFiles, Map<Digest, Long> sizes, KeptDocuments documents,
                     Map<String, Digest> byPath, Set<String> oversized) {
             super(file.toString());
             this.file = file;
@@ -223,10 +226,9 @@ public abstract sealed class LayoutArchive {
             String archive = file.toString();
             Map<String, byte[]> rootFiles = new HashMap<>();
             Map<Digest, Long> sizes = new TreeMap<>();
-            Map<Digest, byte[]> documents = new HashMap<>();
+            KeptDocuments documents = new KeptDocuments(MAX_DOCUMENTS);
             Map<String, Digest> byPath = new HashMap<>();
             java.util.Set<String> oversized = new java.util.HashSet<>();
-            long kept = 0;
             try (TarArchiveInputStream tar = entries(file)) {
                 TarArchiveEntry entry;
                 while ((entry = nextEntry(archive, tar)) != null) {
@@ -252,13 +254,7 @@ public abstract sealed class LayoutArchive {
                     }
                     sizes.put(digest, entry.getSize());
                     Optional<byte[]> document = capture.document();
-                    if (document.isPresent() && !documents.containsKey(digest)) {
-                        kept += document.get().length;
-                        if (kept > MAX_DOCUMENTS) {
-                            throw bad(archive, "holds more than " + (MAX_DOCUMENTS >> 20) + " MiB of JSON documents; unpack it and import the directory");
-                        }
-                        documents.put(digest, document.get());
-                    }
+                    if (document.isPresent() && !documents.contains(digest)) documents.put(digest, document.get());
                 }
             } catch (BadArchiveException e) {
                 throw e;
@@ -396,6 +392,57 @@ public abstract sealed class LayoutArchive {
             } catch (java.io.EOFException e) {
                 throw damaged(name, e);
             }
+        }
+    }
+
+    /**
+     * The JSON documents a tar's first pass found, by digest: in memory up to a budget, the rest in a scratch file
+     * (unlinked once open, so nothing stays behind), so an archive of many manifests imports in a small heap.
+     */
+    static final class KeptDocuments {
+        private final long memoryBudget;
+        private final Map<Digest, byte[]> inMemory = new HashMap<>();
+        private final Map<Digest, long[]> spilled = new HashMap<>();
+        private long inMemoryBytes;
+        private java.nio.channels.FileChannel spill;
+        private long spillEnd;
+
+        KeptDocuments(long memoryBudget) {
+            this.memoryBudget = memoryBudget;
+        }
+
+        boolean contains(Digest digest) {
+            return inMemory.containsKey(digest) || spilled.containsKey(digest);
+        }
+
+        void put(Digest digest, byte[] content) throws IOException {
+            if (inMemoryBytes + content.length <= memoryBudget) {
+                inMemory.put(digest, content);
+                inMemoryBytes += content.length;
+                return;
+            }
+            if (spill == null) {
+                Path file = Files.createTempFile("cairn-import-documents-", ".json");
+                spill = java.nio.channels.FileChannel.open(file, java.nio.file.StandardOpenOption.READ, java.nio.file.StandardOpenOption.WRITE);
+                Files.delete(file); // open, it stays readable; gone, nothing is left behind however the import ends
+            }
+            java.nio.ByteBuffer buffer = java.nio.ByteBuffer.wrap(content);
+            long at = spillEnd;
+            while (buffer.hasRemaining()) spillEnd += spill.write(buffer, spillEnd);
+            spilled.put(digest, new long[]{at, content.length});
+        }
+
+        /** The document, or null when the archive holds no JSON document of that digest. */
+        byte[] get(Digest digest) throws IOException {
+            byte[] kept = inMemory.get(digest);
+            if (kept != null) return kept;
+            long[] place = spilled.get(digest);
+            if (place == null) return null;
+            java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocate((int) place[1]);
+            while (buffer.hasRemaining()) {
+                if (spill.read(buffer, place[0] + buffer.position()) < 0) throw new java.io.EOFException("the scratch file of documents ends early");
+            }
+            return buffer.array();
         }
     }
 

@@ -14,6 +14,10 @@ public interface TransferMeter {
 
     void moved(long bytes);
 
+    /** Bytes once planned that need not move after all (the target had them): the total shrinks by them. */
+    default void skipped(long bytes) {
+    }
+
     /** The transfer is over, completed or not. */
     void finished();
 

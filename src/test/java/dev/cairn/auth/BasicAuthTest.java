@@ -126,6 +126,33 @@ class BasicAuthTest {
     }
 
     @Test
+    void buildToolCacheKeysAreListedAndReadByWhoMayPullTheirNamespaceAndRetimedByAdminsOnly() {
+        byte[] content = "an object file".getBytes();
+        assertThat(client.put("/cache/teamkeys/k1", content, "Authorization", ops).statusCode()).isEqualTo(201);
+        String blob = "/api/v1/keyed/cache/teamkeys/blobs/" + sha256(content);
+        assertThat(OciClient.json(client.get("/api/v1/keyed", "Authorization", runner)).path("namespaces").toString())
+                .as("runners pull cache/** only, which names no namespace").doesNotContain("teamkeys");
+        assertThat(OciClient.json(client.get("/api/v1/keyed", "Authorization", developer)).path("namespaces").toString()).contains("teamkeys");
+        assertThat(client.get("/api/v1/keyed").statusCode()).isEqualTo(401);
+        assertThat(client.get("/api/v1/keyed/cache/teamkeys/entries", "Authorization", runner).statusCode()).isEqualTo(403);
+        assertThat(client.get(blob, "Authorization", runner).statusCode()).isEqualTo(403);
+        assertThat(client.get(blob, "Authorization", developer).body()).isEqualTo(content);
+        assertThat(client.get("/api/v1/keyed/cache/teamkeys/blobs/" + sha256("cache/appv1".getBytes()), "Authorization", developer).statusCode())
+                .as("a blob no key of the namespace holds (an image's layer) is not read through it").isEqualTo(404);
+        byte[] keys = "{\"keys\":[\"k1\",\"k2\"]}".getBytes();
+        assertThat(OciClient.json(client.post("/api/v1/keyed/cache/teamkeys/lookup", keys, "Authorization", developer, "Content-Type", "application/json"))
+                .path("found").toString()).isEqualTo("{\"k1\":\"" + sha256(content) + "\"}");
+        byte[] times = "{\"entries\":[{\"key\":\"k1\",\"pushedAt\":\"2026-01-01T00:00:00Z\",\"lastUsed\":\"2026-01-02T00:00:00Z\"}]}".getBytes();
+        assertThat(client.post("/api/v1/keyed/cache/teamkeys/times", times, "Authorization", developer, "Content-Type", "application/json")
+                .statusCode()).isEqualTo(403);
+        HttpResponse<byte[]> moved = client.post("/api/v1/keyed/cache/teamkeys/times", times, "Authorization", ops, "Content-Type", "application/json");
+        assertThat(OciClient.json(moved).path("backdated").asInt()).isEqualTo(1);
+        assertThat(client.post("/api/v1/keyed/cache/teamkeys/times", "not json".getBytes(), "Authorization", ops, "Content-Type", "application/json")
+                .statusCode()).isEqualTo(400);
+        assertThat(client.get("/api/v1/keyed/Bad_Kind/teamkeys/entries", "Authorization", ops).statusCode()).isEqualTo(400);
+    }
+
+    @Test
     void noCredentialsIsA401WithABasicChallenge() {
         for (String path : List.of("/v2/", "/v2/cache/app/manifests/v1", "/v2/_catalog", "/v2/cache/app/tags/list")) {
             HttpResponse<byte[]> r = client.get(path);
