@@ -323,6 +323,11 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
         return keyedEntries.keys(kind, namespace, from, to, limit);
     }
 
+    /** {@link #contents} with a page cut after {@code maxHolds} holds, for tests of the cut. */
+    List<ListedContent> contents(String kind, RepositoryName namespace, String after, int limit, int maxHolds) {
+        return keyedEntries.contents(kind, namespace, after, limit, maxHolds);
+    }
+
     @Override
     public List<KeyedNamespace> keyedNamespaces() {
         return keyedEntries.keyedNamespaces();

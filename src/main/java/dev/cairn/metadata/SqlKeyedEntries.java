@@ -200,6 +200,11 @@ final class SqlKeyedEntries {
     }
 
     List<EntryRecords.ListedContent> contents(String kind, RepositoryName namespace, String after, int limit) {
+        return contents(kind, namespace, after, limit, EntryRecords.MAX_LISTED_HOLDS);
+    }
+
+    /** {@link #contents(String, RepositoryName, String, int)} with the page cut after {@code maxHolds} holds (a test's smaller bound). */
+    List<EntryRecords.ListedContent> contents(String kind, RepositoryName namespace, String after, int limit, int maxHolds) {
         return database.read(c -> {
             try (Statements st = new Statements(c)) {
                 PreparedStatement s = st.prepare("SELECT e.entry_key, b.digest, b.size, e.pushed_at, e.last_used_at, e.cost_ms, e.signature "
@@ -223,13 +228,13 @@ final class SqlKeyedEntries {
                         + "JOIN keyed_entries e ON e.kind = k.kind AND e.namespace = k.namespace AND e.entry_key = k.entry_key "
                         + "WHERE k.kind = ? AND k.namespace = ? AND k.entry_key >= ? AND k.entry_key <= ? AND k.digest <> e.content "
                         + "ORDER BY k.entry_key, k.digest LIMIT ?");
-                Statements.bind(h, kind, namespace.value(), keys.getFirst(), keys.getLast(), EntryRecords.MAX_LISTED_HOLDS + 1);
+                Statements.bind(h, kind, namespace.value(), keys.getFirst(), keys.getLast(), maxHolds + 1);
                 Map<String, List<EntryRecords.HeldBlob>> holds = new HashMap<>();
                 int rows = 0;
                 String cut = null;
                 try (ResultSet r = h.executeQuery()) {
                     while (r.next()) {
-                        if (++rows > EntryRecords.MAX_LISTED_HOLDS) {
+                        if (++rows > maxHolds) {
                             cut = r.getString(1); // this key's holds are not all here: the page ends before it
                             break;
                         }

@@ -476,6 +476,56 @@ class MetadataStoreContractTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"sqlite", "postgres"})
+    void keysAreListedForATransferWithWhatTheyHoldAndFreshOnesTakeOlderTimes(String kind) throws Exception {
+        try (JdbcMetadataStore store = store(kind)) {
+            RepositoryName ns = RepositoryName.of("tools");
+            Digest one = digest("output one");
+            Digest two = digest("output two");
+            Digest result = digest("the result");
+            Instant t = Instant.ofEpochMilli(5_000_000);
+            EntryRecords.ContentNotes notes = new EntryRecords.ContentNotes(java.util.OptionalLong.of(1234), Optional.of("sig"));
+            store.putContent("cache", ns, "b", one, 100, List.of(), EntryRecords.ContentNotes.NONE, t);
+            store.putContent("cache", ns, "a/x", two, 50, List.of(), notes, t);
+            store.putContent("cache", ns, "a/y", two, 50, List.of(), EntryRecords.ContentNotes.NONE, t);
+            store.putContent("bazel-ac", ns, "r1", result, 30, List.of(one, two), EntryRecords.ContentNotes.NONE, t);
+            store.putContent("bazel-ac", ns, "r2", result, 30, List.of(two), EntryRecords.ContentNotes.NONE, t);
+            store.putEntry("step", ns, "no-content", 7, List.of(), t);
+
+            assertThat(store.keyedNamespaces()).as("kinds holding content, in order, with their keys").containsExactly(
+                    new EntryRecords.KeyedNamespace("bazel-ac", ns, 2), new EntryRecords.KeyedNamespace("cache", ns, 3));
+            List<EntryRecords.ListedContent> first = store.contents("cache", ns, "", 2);
+            assertThat(first).extracting(EntryRecords.ListedContent::key).containsExactly("a/x", "a/y");
+            assertThat(first.getFirst().content()).isEqualTo(new EntryRecords.StoredContent(two, 50, t, t, notes));
+            assertThat(store.contents("cache", ns, "a/y", 2)).extracting(EntryRecords.ListedContent::key).containsExactly("b");
+            assertThat(store.contents("cache", ns, "b", 2)).isEmpty();
+            List<Digest> held = new ArrayList<>(List.of(one, two));
+            held.sort(java.util.Comparator.comparing(Digest::toString));
+            assertThat(store.contents("bazel-ac", ns, "", 10)).first().satisfies(r -> assertThat(r.alsoHolds())
+                    .as("the blobs it holds besides its content").extracting(EntryRecords.HeldBlob::digest).containsExactlyElementsOf(held));
+            assertThat(store.contents("bazel-ac", ns, "", 10, 2)).as("a page ends before a key whose holds would pass the bound")
+                    .extracting(EntryRecords.ListedContent::key).containsExactly("r1");
+            assertThat(store.contents("bazel-ac", ns, "r1", 10, 2)).extracting(EntryRecords.ListedContent::key).containsExactly("r2");
+
+            store.recordLastUse(List.of(new LastUse.OfEntry("cache", ns, "a/x", t.plusSeconds(1))));
+            Instant old = t.minusSeconds(86_400);
+            List<String> refused = store.backdateEntries("cache", ns, List.of(new EntryRecords.KeyTimes("b", old, old.plusSeconds(60)),
+                    new EntryRecords.KeyTimes("a/x", old, old), new EntryRecords.KeyTimes("gone", old, old)), t.minusSeconds(10));
+            assertThat(refused).as("read since its write, and not there").containsExactly("a/x", "gone");
+            assertThat(store.content("cache", ns, "b").orElseThrow()).isEqualTo(new EntryRecords.StoredContent(one, 100, old, old.plusSeconds(60),
+                    EntryRecords.ContentNotes.NONE));
+            assertThat(store.backdateEntries("cache", ns, List.of(new EntryRecords.KeyTimes("a/y", old, old)), t.plusSeconds(10)))
+                    .as("written before the window").containsExactly("a/y");
+            assertThat(store.backdateEntries("cache", ns, List.of(new EntryRecords.KeyTimes("b", t, t)), old.minusSeconds(1)))
+                    .as("once given its times (a use after its push) it is no fresh import any more").containsExactly("b");
+            assertThat(store.content("cache", ns, "b").orElseThrow().pushedAt()).isEqualTo(old);
+            assertThat(store.backdateEntries("cache", ns, List.of(new EntryRecords.KeyTimes("a/y", t.plusSeconds(99), t.plusSeconds(99))),
+                    t.minusSeconds(10))).isEmpty();
+            assertThat(store.content("cache", ns, "a/y").orElseThrow().pushedAt()).as("times never move forward").isEqualTo(t);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sqlite", "postgres"})
     void contentUnderKeysIsRecordedWithItsBlobListedInByteOrderAndDeletedToTheSweep(String kind) throws Exception {
         try (JdbcMetadataStore store = store(kind)) {
             RepositoryName ns = RepositoryName.of("tools");
