@@ -68,6 +68,43 @@ class TokenAuthTest {
         }
     }
 
+    /** Import and export as a user of a token-mode Cairn: every upload, download and listing answers its bearer challenge. */
+    @Test
+    void importAndExportTakeTheirTokensForEachRepository(@org.junit.jupiter.api.io.TempDir Path work) throws Exception {
+        Path htpasswd = TestUsers.htpasswd(work.resolve("htpasswd"), Map.of("ci-1", "runner-secret"));
+        try (RunningCairn open = RunningCairn.start(); RunningCairn cairn = RunningCairn.start(Map.of("auth.mode", "token",
+                "auth.htpasswd", htpasswd.toString(), "auth.groups", "{runners: [ci-1]}", "auth.rules", RULES))) {
+            OciClient plain = new OciClient(open);
+            OciClient.Image image = plain.prepareImage("cache/app", "application/vnd.oci.image.config.v1+json",
+                    dev.cairn.testing.SeededBytes.of(300_000, 1), dev.cairn.testing.SeededBytes.of(5_000, 2));
+            String digest = plain.pushManifest("cache/app", "v1", OciClient.OCI_MANIFEST, image.manifest());
+            Path first = work.resolve("first");
+            try (var target = dev.cairn.transfer.LayoutTarget.create(first)) {
+                new dev.cairn.transfer.Export(new dev.cairn.http.RegistryClient("http://" + open.hostPort(), java.util.Optional.empty(), ""),
+                        target, false, java.util.Optional.empty(), line -> { }).run(List.of(dev.cairn.transfer.Export.Selector.parse("cache/app")));
+            }
+            var runner = new dev.cairn.http.RegistryClient("http://" + cairn.hostPort(), java.util.Optional.of("ci-1"), "runner-secret");
+            assertThat(new dev.cairn.transfer.Import(runner, java.util.Optional.empty(), line -> { })
+                    .run(dev.cairn.transfer.LayoutArchive.open(first)).blobsSent()).isEqualTo(3);
+            Path second = work.resolve("second");
+            try (var target = dev.cairn.transfer.LayoutTarget.create(second)) {
+                var report = new dev.cairn.transfer.Export(runner, target, false, java.util.Optional.empty(), line -> { })
+                        .run(List.of(dev.cairn.transfer.Export.Selector.parse("cache/app:v1")));
+                assertThat(report.entries()).isEqualTo(1);
+            }
+            for (String blob : image.layerDigests()) {
+                assertThat(Files.readAllBytes(second.resolve("blobs/sha256/" + blob.substring(7))))
+                        .isEqualTo(Files.readAllBytes(first.resolve("blobs/sha256/" + blob.substring(7))));
+            }
+            assertThat(sha256(Files.readAllBytes(second.resolve("blobs/sha256/" + digest.substring(7))))).isEqualTo(digest);
+            // a blob read first thing, before any other request got the client a token
+            var fresh = new dev.cairn.http.RegistryClient("http://" + cairn.hostPort(), java.util.Optional.of("ci-1"), "runner-secret");
+            try (var in = fresh.blob(dev.cairn.values.RepositoryName.of("cache/app"), dev.cairn.values.Digest.parse(image.layerDigests().getFirst()))) {
+                assertThat(sha256(in.readAllBytes())).isEqualTo(image.layerDigests().getFirst());
+            }
+        }
+    }
+
     @Test
     void theTokenDanceGrantsWhatTheRulesAllowAndNoMore() throws Exception {
         Path dir = Files.createTempDirectory("cairn-token-");
