@@ -256,6 +256,27 @@ class TransferCommandsTest {
         }
     }
 
+    /** A source that answers blob reads with a redirect to S3's signed URL (storage.redirect): export follows it. */
+    @Test
+    void anExportFollowsBlobRedirectsToTheStorage(@TempDir Path work) throws Exception {
+        dev.cairn.testing.SharedStore store = dev.cairn.testing.SharedStore.fresh();
+        try (RunningCairn redirecting = RunningCairn.startOn(store, Map.of("storage.redirect", "true"))) {
+            OciClient to = new OciClient(redirecting);
+            byte[] layer = random(200_000, 42);
+            OciClient.Image image = to.prepareImage("team/far", "application/vnd.oci.image.config.v1+json", layer);
+            to.pushManifest("team/far", "1", OCI_MANIFEST, image.manifest());
+            assertThat(to.get("/v2/team/far/blobs/" + image.layerDigests().getFirst()).statusCode()).as("blob reads are redirected").isEqualTo(307);
+            Path layout = work.resolve("far");
+            try (var target = dev.cairn.transfer.LayoutTarget.create(layout)) {
+                new dev.cairn.transfer.Export(new dev.cairn.http.RegistryClient(server(redirecting), java.util.Optional.of("ci-1"), "secret"),
+                        target, false, java.util.Optional.empty(), line -> { }).run(List.of(dev.cairn.transfer.Export.Selector.parse("team/far")));
+            }
+            assertThat(Files.readAllBytes(layout.resolve("blobs/sha256/" + image.layerDigests().getFirst().substring(7)))).isEqualTo(layer);
+        } finally {
+            store.drop();
+        }
+    }
+
     @Test
     void aDockerArchiveListsTheAmd64ImageOfAnIndexAndRefusesACacheIndex(@TempDir Path work) throws Exception {
         Path layout = work.resolve("docker");
