@@ -53,7 +53,8 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
 
     /** {@code server} is {@code http(s)://host[:port]}; {@code user} empty for anonymous access. */
     public RegistryClient(String server, Optional<String> user, String password) {
-        this.base = URI.create(server.replaceAll("/+$", "") + "/");
+        // a registry's address is often written with its API's root (http://host:5000/v2/): the paths here start there
+        this.base = URI.create(server.replaceAll("/+$", "").replaceFirst("/v2$", "") + "/");
         this.basic = user.filter(u -> !u.isBlank()).map(u -> "Basic " + Base64.getEncoder()
                 .encodeToString((u + ":" + password).getBytes(StandardCharsets.UTF_8)));
         this.http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(30))

@@ -256,8 +256,10 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
             super(path);
             Path parent = path.toAbsolutePath().getParent();
             if (parent != null) Files.createDirectories(parent);
-            // a name of its own: two exports to one file must not write into one partial file
-            this.partial = Files.createTempFile(parent, "." + path.getFileName() + ".", ".partial");
+            // a name of its own, with this process's id: two exports to one file must not write into one partial file,
+            // and one an export killed outright (SIGKILL) left behind is removed by the next export to that name
+            removeAbandonedPartials(parent == null ? Path.of(".") : parent, path.getFileName().toString());
+            this.partial = Files.createTempFile(parent, "." + path.getFileName() + "." + ProcessHandle.current().pid() + ".", ".partial");
             // an export stopped by Ctrl-C or SIGTERM takes its partial file with it (SIGKILL cannot be helped)
             this.cleanup = new Thread(() -> {
                 try {
@@ -283,6 +285,29 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
             file("oci-layout", OCI_LAYOUT);
             tar.putArchiveEntry(directory("blobs/"));
             tar.closeArchiveEntry();
+        }
+
+        /** Partial files of exports to {@code name} whose process is gone (killed before it could clean up). */
+        private static void removeAbandonedPartials(Path parent, String name) throws IOException {
+            String prefix = "." + name + ".";
+            try (var listing = Files.newDirectoryStream(parent, p -> {
+                String file = p.getFileName().toString();
+                return file.startsWith(prefix) && file.endsWith(".partial");
+            })) {
+                for (Path p : listing) {
+                    String rest = p.getFileName().toString().substring(prefix.length());
+                    int dot = rest.indexOf('.');
+                    if (dot <= 0) continue;
+                    long pid;
+                    try {
+                        pid = Long.parseLong(rest.substring(0, dot));
+                    } catch (NumberFormatException e) {
+                        continue; // not one of ours
+                    }
+                    if (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) continue; // an export still under way
+                    Files.deleteIfExists(p);
+                }
+            }
         }
 
         private static TarArchiveEntry directory(String name) {

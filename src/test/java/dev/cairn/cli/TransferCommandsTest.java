@@ -34,6 +34,13 @@ class TransferCommandsTest {
     /** What the source holds, by name: the manifest's digest. */
     static final Map<String, String> pushed = new LinkedHashMap<>();
 
+    /** A process id no process has now. */
+    private static long deadPid() throws Exception {
+        Process p = new ProcessBuilder("true").start();
+        p.waitFor();
+        return p.pid();
+    }
+
     private static CairnCli.Run cairn(String... args) {
         return CairnCli.run(args);
     }
@@ -185,9 +192,16 @@ class TransferCommandsTest {
         assertThat(onDirectory.exit()).isEqualTo(1);
         assertThat(onDirectory.err()).contains("is a directory");
 
+        // what an export killed outright left (its process gone) goes with the next export to that name; one of an
+        // export still running stays; --server may name the API's root
         Path upper = work.resolve("UP.TAR");
-        assertThat(cairn("export", "--server", server(source), "-o", upper.toString(), "team/app:1").exit()).isZero();
+        Path abandoned = Files.createFile(work.resolve(".UP.TAR." + deadPid() + ".1234.partial"));
+        Path running = Files.createFile(work.resolve(".UP.TAR." + ProcessHandle.current().pid() + ".5678.partial"));
+        assertThat(cairn("export", "--server", server(source) + "/v2/", "-o", upper.toString(), "team/app:1").exit()).isZero();
         assertThat(upper).isRegularFile();
+        assertThat(abandoned).doesNotExist();
+        assertThat(running).exists();
+        Files.delete(running);
         try (var left = Files.list(work)) {
             assertThat(left.map(p -> p.getFileName().toString())).noneMatch(n -> n.endsWith(".partial") || n.endsWith(".blob"));
         }
