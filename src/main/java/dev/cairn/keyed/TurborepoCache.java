@@ -70,7 +70,8 @@ public final class TurborepoCache {
         return found;
     }
 
-    private static CacheKey key(String hash) {
+    /** The key an artifact hash is stored under; INVALID_KEY for a hash that is not one path segment of its characters. */
+    public static CacheKey key(String hash) {
         if (!HASH.matcher(hash).matches()) {
             throw new Refusal(Refusal.Reason.INVALID_KEY, "an artifact hash is one path segment of letters, digits, '.', '_' and '-', not '"
                     + ClientText.shortened(hash) + "'");

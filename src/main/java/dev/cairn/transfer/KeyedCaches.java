@@ -23,6 +23,19 @@ public interface KeyedCaches {
     /** Bazel's CAS: a blob under its own SHA-256 (hex). */
     String BAZEL_CAS = "bazel-cas";
 
+    /**
+     * Refuses (INVALID_KEY) a key the kind's own front would not take, before it goes into a URL: a key an archive or
+     * a source names is never a path trick ({@code ../other/key}) that would write somewhere else.
+     */
+    static void checkKey(String kind, String key) {
+        switch (kind) {
+            case "cache" -> new dev.cairn.keyed.CacheKey(key);
+            case BAZEL_AC, BAZEL_CAS -> dev.cairn.keyed.BazelCache.casDigest(key);
+            case "turbo" -> dev.cairn.keyed.TurborepoCache.key(key);
+            default -> throw new dev.cairn.values.Refusal(dev.cairn.values.Refusal.Reason.INVALID_KEY, "Cairn keeps no keys of kind " + kind);
+        }
+    }
+
     /** A kind and namespace holding keys, and how many. */
     record Namespace(String kind, RepositoryName namespace, long keys) {
     }

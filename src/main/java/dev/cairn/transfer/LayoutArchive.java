@@ -38,10 +38,11 @@ public abstract sealed class LayoutArchive {
      */
     static final int MAX_DOCUMENT = 16 << 20;
     /**
-     * The JSON documents a tar's first pass keeps in memory, all together: within the launcher's 112 MiB heap. The
-     * rest go to a scratch file (an export of build-tool caches holds a manifest of keys per thousand keys).
+     * The JSON documents a tar's first pass keeps in memory, all together: a small part of the launcher's 112 MiB heap,
+     * which an import of build-tool caches needs for its batch of keys (64 MiB here and 150,000 keys ran out of it).
+     * The rest go to a scratch file (an export of build-tool caches holds a manifest of keys per thousand keys).
      */
-    static final long MAX_DOCUMENTS = 64L << 20;
+    static final long MAX_DOCUMENTS = 16L << 20;
 
     /** What a blob entry of the archive holds, as its first pass or a stat found. */
     public interface BlobSink {

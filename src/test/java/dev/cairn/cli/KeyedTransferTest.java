@@ -141,6 +141,75 @@ class KeyedTransferTest {
         }
     }
 
+    /**
+     * An archive whose keys are path tricks ("../other/key", a key that would resolve to an image's manifest): the
+     * import refuses it before writing anything, where it once wrote outside the namespace the archive names (even an
+     * image tag), as a reviewer showed. Malformed paths under the keyed API are 4xx answers.
+     */
+    @Test
+    void anArchiveWhoseKeysClimbOutOfTheirNamespaceIsRefusedWithNothingWritten(@TempDir Path work) throws Exception {
+        try (RunningCairn source = RunningCairn.start(); RunningCairn target = RunningCairn.start()) {
+            OciClient from = new OciClient(source);
+            OciClient to = new OciClient(target);
+            OciClient.Image image = to.prepareImage("evil", "application/vnd.oci.image.config.v1+json", "layer".getBytes());
+            assertThat(from.put("/cache/ccache/a/b", "planted-content".getBytes()).statusCode()).isEqualTo(201);
+            assertThat(from.put("/cache/ccache/c/d", image.manifest()).statusCode()).isEqualTo(201);
+            Path layout = work.resolve("layout");
+            assertThat(CairnCli.run("export", "--server", server(source), "ccache", "-o", layout.toString()).exit()).isZero();
+            rewriteKeys(layout, "a/b", "../victim/planted", "c/d", "../../v2/evil/manifests/pwned");
+
+            CairnCli.Run imported = CairnCli.run("import", "--server", server(target), layout.toString());
+            assertThat(imported.exit()).isEqualTo(1);
+            assertThat(imported.err()).contains("names a key Cairn would not write");
+            assertThat(to.get("/cache/victim/planted").statusCode()).isEqualTo(404);
+            assertThat(to.get("/v2/evil/manifests/pwned", "Accept", OCI_MANIFEST).statusCode()).isEqualTo(404);
+            assertThat(listings(target)).isEmpty();
+
+            for (String path : new String[]{"/api/v1/keyed/cache", "/api/v1/keyed/cache/ccache", "/api/v1/keyed/cache/ccache/entries/x",
+                    "/api/v1/keyed//ccache/entries"}) {
+                assertThat(to.get(path).statusCode()).as("GET " + path).isBetween(400, 499);
+            }
+        }
+    }
+
+    /** Many keys holding the same bytes (empty outputs, one object under two names) beside others: each written, from one pass. */
+    @Test
+    void keysSharingTheirContentAllArriveFromACompressedArchive(@TempDir Path work) throws Exception {
+        try (RunningCairn source = RunningCairn.start(); RunningCairn target = RunningCairn.start()) {
+            OciClient c = new OciClient(source);
+            assertThat(c.put("/cache/gradle/big/one", SeededBytes.of(2 << 20, 9)).statusCode()).isEqualTo(201);
+            for (int i = 0; i < 50; i++) assertThat(c.put("/cache/gradle/same/" + i, "the same bytes".getBytes()).statusCode()).isEqualTo(201);
+            Path archive = work.resolve("gradle.tar.zst");
+            assertThat(CairnCli.run("export", "--server", server(source), "gradle", "-o", archive.toString()).exit()).isZero();
+            CairnCli.Run imported = CairnCli.run("import", "--server", server(target), archive.toString());
+            assertThat(imported.exit()).as(imported.err()).isZero();
+            assertThat(imported.out()).contains("51 build-tool cache keys written");
+            OciClient to = new OciClient(target);
+            for (int i = 0; i < 50; i++) assertThat(to.get("/cache/gradle/same/" + i).body()).isEqualTo("the same bytes".getBytes());
+        }
+    }
+
+    /** Renames keys in the layout's manifests of keys, naming each manifest by its new digest in index.json. */
+    private static void rewriteKeys(Path layout, String... fromTo) throws Exception {
+        Path index = layout.resolve("index.json");
+        var idx = (com.fasterxml.jackson.databind.node.ObjectNode) OciClient.JSON.readTree(index.toFile());
+        for (JsonNode d : idx.path("manifests")) {
+            if (!d.path("annotations").has("dev.cairn.kind")) continue;
+            Path blob = layout.resolve("blobs/sha256/" + Digest.parse(d.path("digest").asText()).hex());
+            var m = (com.fasterxml.jackson.databind.node.ObjectNode) OciClient.JSON.readTree(blob.toFile());
+            for (JsonNode layer : m.path("layers")) {
+                var a = (com.fasterxml.jackson.databind.node.ObjectNode) layer.path("annotations");
+                for (int i = 0; i < fromTo.length; i += 2) if (a.path("dev.cairn.key").asText().equals(fromTo[i])) a.put("dev.cairn.key", fromTo[i + 1]);
+            }
+            byte[] bytes = OciClient.JSON.writeValueAsBytes(m);
+            Digest digest = Digest.sha256(bytes);
+            Files.write(layout.resolve("blobs/sha256/" + digest.hex()), bytes);
+            ((com.fasterxml.jackson.databind.node.ObjectNode) d).put("digest", digest.toString());
+            ((com.fasterxml.jackson.databind.node.ObjectNode) d).put("size", bytes.length);
+        }
+        Files.write(index, OciClient.JSON.writeValueAsBytes(idx));
+    }
+
     /** The blob file of the manifest of keys of {@code kind}. */
     private static Path chunkOf(Path layout, String kind) throws IOException {
         for (JsonNode d : OciClient.JSON.readTree(layout.resolve("index.json").toFile()).path("manifests")) {
