@@ -41,6 +41,8 @@ public final class Replication {
     private final Consumer<String> progress;
     private TransferMeter meter = TransferMeter.NONE;
     private Copied copied = (repository, tag, digest, bytes) -> { };
+    /** Asked before each entry: false stops the round (a scheduled round whose node lost the lease to another). */
+    private java.util.function.BooleanSupplier mayGoOn = () -> true;
     /** Where this round found or put each blob in the target, to mount it into the next repository that needs it. */
     private final java.util.Map<Digest, RepositoryName> placed = new java.util.concurrent.ConcurrentHashMap<>();
     /** Index entries that are blobs, gathered while an index is walked, copied with the next batch. */
@@ -59,6 +61,12 @@ public final class Replication {
     /** Tells {@code listener} of each entry copied (the node's audit log, for scheduled rounds). */
     public Replication reportingTo(Copied listener) {
         this.copied = listener;
+        return this;
+    }
+
+    /** Stops the round, before its next entry, once {@code lease} says no (another node runs the rules now). */
+    public Replication whileHolding(java.util.function.BooleanSupplier lease) {
+        this.mayGoOn = lease;
         return this;
     }
 
@@ -106,6 +114,10 @@ public final class Replication {
 
     private void copy(RepositoryName repository, Reference reference, Map<Digest, OciRegistry.EntryTimes> times) throws IOException {
         String name = repository + (reference instanceof Reference.ByTag ? ":" : "@") + reference;
+        if (!mayGoOn.getAsBoolean()) {
+            throw new IOException("this node no longer holds the replication lease (its database session ended): the round stops before "
+                    + name + ", and the node that holds it now copies the rest");
+        }
         Optional<OciRegistry.FetchedManifest> found = source.manifest(repository, reference);
         if (found.isEmpty()) {
             // the source's collector may take a tag between its listing and this read: the rest of the round goes on

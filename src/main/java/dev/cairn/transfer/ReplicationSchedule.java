@@ -60,13 +60,15 @@ public final class ReplicationSchedule implements AutoCloseable {
                 int failures = 0;
                 while (!await(wait)) {
                     if (!lease.take()) {
+                        failing.set(false); // the rounds are another node's now: its gauge tells how they go
+                        failures = 0;
                         wait = LEASE_CHECK.compareTo(rule.every()) < 0 ? LEASE_CHECK : rule.every();
                         continue;
                     }
                     long started = System.nanoTime();
                     try {
                         Replication.Report report = new Replication(from, target, line -> log.info("{}: {}", ruleName, line))
-                                .reportingTo(audit).round(selectors);
+                                .reportingTo(audit).whileHolding(lease::stillHeld).round(selectors);
                         metrics.replicationRound(source, true, report.copied(), report.bytesCopied());
                         failing.set(false);
                         failures = 0;
@@ -131,6 +133,17 @@ public final class ReplicationSchedule implements AutoCloseable {
 
         boolean leading() {
             return leading;
+        }
+
+        /**
+         * Whether this node still holds the lease, asked of the database before each entry a round copies (one query
+         * beside a copy's requests; entries already in step cost none): a node whose session was cut mid-round stops
+         * at its next entry, so the node that took over copies the rest alone.
+         */
+        synchronized boolean stillHeld() {
+            boolean held = this.held != null && this.held.held();
+            if (!held) leading = false;
+            return held;
         }
 
         synchronized void close() {
