@@ -92,8 +92,9 @@ public final class Cairn implements AutoCloseable {
             KeyedCache keyedCache = new KeyedCache(blobs, metadata, metadata, lastUse, digestLocks, RegistryEvents.both(metrics, keeper),
                     config.maxEntryBytes(), Clock.systemUTC());
             Gatekeeper gatekeeper = gatekeeper(config.auth(), config.dataDir());
+            Optional<dev.cairn.mirror.Mirror> mirror = mirror(config, registry, metadata, metrics);
             this.http = new HttpServer(new HttpServer.Services(registry, keyedCache, keeper, metadata, metrics, gatekeeper, config.auth().tokenRealm(),
-                            config.storage().redirect() ? Optional.of(BLOB_REDIRECT_VALIDITY) : Optional.empty(), config.trustedProxies()),
+                            config.storage().redirect() ? Optional.of(BLOB_REDIRECT_VALIDITY) : Optional.empty(), config.trustedProxies(), mirror),
                     config.listenHost(), config.listenPort(), config.accessLog(), config.shutdownTimeout(), config.tls());
             warnIfOpen(config);
             this.uploadJanitor = Thread.ofVirtual().name("cairn-upload-expiry").unstarted(() -> expireUploadsPeriodically(config.uploadExpiry()));
@@ -101,6 +102,19 @@ public final class Cairn implements AutoCloseable {
             closeAfterFailedStart(startedLastUse, openedAudit, openedBlobs, metadata, e);
             throw e;
         }
+    }
+
+    /** The pull-through mirror of the mirrors: rules, when there are any; its scratch files under the data directory. */
+    private static Optional<dev.cairn.mirror.Mirror> mirror(CairnConfig config, Registry registry, JdbcMetadataStore metadata, CacheMetrics metrics)
+            throws IOException {
+        if (config.mirrors().isEmpty()) return Optional.empty();
+        for (var rule : config.mirrors()) rule.upstream().password("mirrors: " + rule.prefix()); // a variable not set fails the start
+        return Optional.of(new dev.cairn.mirror.Mirror(config.mirrors(),
+                rule -> new dev.cairn.http.UpstreamClient(rule.upstream().url().toString(), rule.upstream().user(),
+                        rule.upstream().password("mirrors: " + rule.prefix())),
+                registry.manifests(), registry.blobs(), metadata,
+                new dev.cairn.mirror.BlobFetches(config.dataDir().resolve("mirror-scratch"), registry.blobs()), metrics.mirrorEvents(),
+                Clock.systemUTC()));
     }
 
     private static void closeAfterFailedStart(LastUseRecorder lastUse, AuditLog audit, BlobStore blobs, JdbcMetadataStore metadata, Exception failure) {

@@ -25,7 +25,9 @@ public record CairnConfig(
         /** Proxies whose X-Forwarded-For / Forwarded headers name the client (for the login throttle); none by default. */
         List<AddressRange> trustedProxies,
         /** Other registries this node copies from on a schedule (replicate:); none by default. */
-        List<ReplicationRule> replication) {
+        List<ReplicationRule> replication,
+        /** Upstream registries whose repositories this node mirrors under a prefix (mirrors:); none by default. */
+        List<MirrorRule> mirrors) {
 
     public enum StorageType { FILE, S3 }
 

@@ -90,11 +90,13 @@ public final class ConfigLoader {
             new Key("log.access", "true", c -> Boolean.toString(c.accessLog())),
             new Key("server.shutdown-timeout", "30s", c -> Quantities.formatDuration(c.shutdownTimeout())),
             new Key("server.trusted-proxies", "[]", c -> c.trustedProxies().toString()),
-            new Key("replicate", "[]", c -> c.replication().stream().map(r -> r.name() + " every " + Quantities.formatDuration(r.every())).toList().toString()));
+            new Key("replicate", "[]", c -> c.replication().stream().map(r -> r.name() + " every " + Quantities.formatDuration(r.every())).toList().toString()),
+            new Key("mirrors", "[]", c -> c.mirrors().stream().map(m -> m.prefix() + " <- " + m.upstream().url() + " ttl "
+                    + Quantities.formatDuration(m.ttl()) + " max-stale " + Quantities.formatDuration(m.maxStale())).toList().toString()));
 
     /** Keys whose value is a YAML list or mapping rather than a single value. */
     private static final Set<String> STRUCTURED_KEYS = Set.of("retention.rules", "auth.rules", "auth.groups", "auth.admins",
-            "server.trusted-proxies", "replicate");
+            "server.trusted-proxies", "replicate", "mirrors");
 
     private ConfigLoader() {
     }
@@ -173,7 +175,8 @@ public final class ConfigLoader {
                 bool(v, "log.access"),
                 duration(v, "server.shutdown-timeout"),
                 trustedProxies(v.get("server.trusted-proxies")),
-                ReplicationRule.parse(v.get("replicate")));
+                ReplicationRule.parse(v.get("replicate")),
+                MirrorRule.parse(v.get("mirrors")));
     }
 
     /** A YAML or JSON list of addresses and CIDR ranges, or (as an environment variable likes it) a comma-separated one. */

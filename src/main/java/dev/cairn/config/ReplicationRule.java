@@ -52,19 +52,7 @@ public record ReplicationRule(URI from, List<String> repositories, Duration ever
             rule.fieldNames().forEachRemaining(name -> {
                 if (!KEYS.contains(name)) throw new ConfigException(where + ": unknown key '" + name + "' (known: " + KEYS + ")");
             });
-            URI from;
-            try {
-                from = URI.create(rule.path("from").asText(""));
-            } catch (IllegalArgumentException e) {
-                throw new ConfigException(where + ".from: not a URL: " + e.getMessage());
-            }
-            if (!("http".equals(from.getScheme()) || "https".equals(from.getScheme())) || from.getHost() == null
-                    || from.getRawUserInfo() != null || from.getRawQuery() != null || from.getRawFragment() != null
-                    || !(from.getRawPath() == null || from.getRawPath().isEmpty() || from.getRawPath().equals("/"))) {
-                // a password in the URL would end up in logs and metric labels: credentials go under credentials:
-                throw new ConfigException(where + ".from: expected http(s)://host[:port] and nothing more (credentials go under "
-                        + "'credentials'), got '" + rule.path("from").asText("") + "'");
-            }
+            RemoteRegistry source = RemoteRegistry.parse(rule, where, "from");
             List<String> repositories = new ArrayList<>();
             JsonNode names = rule.path("repositories");
             if (names.isTextual()) repositories.add(names.asText());
@@ -79,19 +67,7 @@ public record ReplicationRule(URI from, List<String> repositories, Duration ever
                 throw new ConfigException(where + ".every: " + e.getMessage());
             }
             if (every.compareTo(Duration.ofSeconds(1)) < 0) throw new ConfigException(where + ".every: at least 1s");
-            JsonNode credentials = rule.path("credentials");
-            if (!credentials.isMissingNode() && !credentials.isObject()) {
-                throw new ConfigException(where + ".credentials: expected {user: NAME, password-env: VARIABLE}");
-            }
-            credentials.fieldNames().forEachRemaining(name -> {
-                if (!name.equals("user") && !name.equals("password-env")) {
-                    throw new ConfigException(where + ".credentials: unknown key '" + name + "' (known: user, password-env; a password is "
-                            + "never written in the file)");
-                }
-            });
-            Optional<String> user = credentials.hasNonNull("user") ? Optional.of(credentials.get("user").asText()) : Optional.empty();
-            Optional<String> passwordEnv = credentials.hasNonNull("password-env") ? Optional.of(credentials.get("password-env").asText()) : Optional.empty();
-            rules.add(new ReplicationRule(from, repositories, every, user, passwordEnv));
+            rules.add(new ReplicationRule(source.url(), repositories, every, source.user(), source.passwordEnv()));
         }
         return rules;
     }

@@ -35,8 +35,10 @@ final class AdminResource implements Front {
     private final CacheKeeper keeper;
     private final RetentionRecords records;
     private final CacheMetrics metrics;
+    private final Optional<dev.cairn.mirror.Mirror> mirror;
 
-    AdminResource(CacheKeeper keeper, RetentionRecords records, CacheMetrics metrics) {
+    AdminResource(CacheKeeper keeper, RetentionRecords records, CacheMetrics metrics, Optional<dev.cairn.mirror.Mirror> mirror) {
+        this.mirror = mirror;
         this.keeper = keeper;
         this.records = records;
         this.metrics = metrics;
@@ -145,6 +147,8 @@ final class AdminResource implements Front {
         body.put("budgetBytes", keeper.policy().maxBytes());
         body.put("repositories", repositories);
         body.put("namespaces", namespaces);
+        // per mirror since this node started: manifests served from here, fetched, served stale; the upstream's failures
+        mirror.ifPresent(m -> body.put("mirrors", m.stats()));
         return body;
     }
 

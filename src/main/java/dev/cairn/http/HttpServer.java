@@ -58,7 +58,7 @@ public final class HttpServer implements AutoCloseable {
     /** Everything the HTTP edge serves. */
     public record Services(Registry registry, dev.cairn.keyed.KeyedCache keyedCache, CacheKeeper keeper, RetentionRecords records, CacheMetrics metrics,
                            Gatekeeper gatekeeper, Optional<String> tokenRealm, Optional<Duration> blobRedirectFor,
-                           List<dev.cairn.config.AddressRange> trustedProxies) {
+                           List<dev.cairn.config.AddressRange> trustedProxies, Optional<dev.cairn.mirror.Mirror> mirror) {
     }
 
     public HttpServer(Services services, String host, int port, boolean accessLog, Duration shutdownTimeout, TlsSettings tlsSettings)
@@ -119,14 +119,14 @@ public final class HttpServer implements AutoCloseable {
         AccessGate gate = new AccessGate(services.gatekeeper(), services.tokenRealm(), new ClientAddress(services.trustedProxies()));
         // One front per protocol; a request goes to the first that claims its path.
         server.setHandler(new GracefulHandler(new FrontChain(gate, List.of(
-                new OciFront(services.registry(), gate, services.blobRedirectFor()),
+                new OciFront(services.registry(), gate, services.blobRedirectFor(), services.mirror()),
                 new KeyedCacheFront(services.keyedCache()),
                 new BazelFront(new dev.cairn.keyed.BazelCache(services.keyedCache())),
                 new TurborepoFront(new dev.cairn.keyed.TurborepoCache(services.keyedCache()), services.metrics()),
                 new OperationsFront(services.registry(), services.keeper(), services.metrics()),
                 new EntryTimesResource(services.registry().manifests()),
                 new KeyedEntriesResource(services.keyedCache()),
-                new AdminResource(services.keeper(), services.records(), services.metrics()),
+                new AdminResource(services.keeper(), services.records(), services.metrics(), services.mirror()),
                 new TokenResource(gate)))));
         server.setErrorHandler(new OciErrorPages());
         if (accessLog) server.setRequestLog(new AccessLog());

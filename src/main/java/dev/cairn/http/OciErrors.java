@@ -47,7 +47,8 @@ final class OciErrors {
             case UNSATISFIABLE_RANGE -> ErrorCode.RANGE_INVALID;
             case NOT_AUTHENTICATED -> ErrorCode.UNAUTHORIZED;
             case ACCESS_DENIED -> ErrorCode.DENIED;
-            case LOGIN_COOLING_OFF -> ErrorCode.TOOMANYREQUESTS;
+            case LOGIN_COOLING_OFF, UPSTREAM_RATE_LIMITED -> ErrorCode.TOOMANYREQUESTS;
+            case UPSTREAM_UNAVAILABLE -> ErrorCode.UNAVAILABLE;
         };
         int status = switch (refusal.reason()) {
             case MANIFEST_TOO_LARGE, ENTRY_TOO_LARGE -> 413;
@@ -91,6 +92,7 @@ final class OciErrors {
             case BUDGET_EXCEEDED, LISTING_TOO_LARGE -> 507;
             case UNSUPPORTED_MEDIA_TYPE -> 415;
             case COLLECTION_BUSY -> 409;
+            case UNAVAILABLE -> 503;
             case UNKNOWN -> 500;
         };
     }

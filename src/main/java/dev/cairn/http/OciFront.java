@@ -15,8 +15,11 @@ final class OciFront implements Front {
     private final UploadResource uploads;
     private final ManifestResource manifests;
     private final ListingResource listings;
+    /** The pull-through mirror, when mirrors are configured: its repositories' reads go there first. */
+    private final Optional<MirrorResource> mirror;
 
-    OciFront(Registry registry, AccessGate gate, Optional<Duration> blobRedirectFor) {
+    OciFront(Registry registry, AccessGate gate, Optional<Duration> blobRedirectFor, Optional<dev.cairn.mirror.Mirror> mirror) {
+        this.mirror = mirror.map(MirrorResource::new);
         this.blobs = new BlobResource(registry.blobs(), blobRedirectFor);
         this.uploads = new UploadResource(registry.blobs(), registry.uploads(), gate);
         this.manifests = new ManifestResource(registry.manifests());
@@ -47,6 +50,13 @@ final class OciFront implements Front {
                 case UPLOADS, UPLOAD -> gate.require(x.caller, PathParameters.repository(route.name()).value(), Action.PUSH);
                 case TAGS, REFERRERS -> gate.require(x.caller, PathParameters.repository(route.name()).value(), Action.PULL);
             }
+            // a mirror's repositories hold what its upstream holds, and nothing a client writes
+            boolean writes = switch (route.kind()) {
+                case UPLOADS, UPLOAD -> true;
+                case BLOB, MANIFEST -> !x.method().equals("GET") && !x.method().equals("HEAD");
+                default -> false;
+            };
+            if (writes && mirror.isPresent()) mirror.get().refuseWrites(PathParameters.repository(route.name()));
         }
 
         @Override
@@ -58,10 +68,14 @@ final class OciFront implements Front {
                     }
                     x.sendJson(200, "application/json", Map.of());
                 }
-                case BLOB -> blobs.handle(x, route);
+                case BLOB -> {
+                    if (mirror.isEmpty() || !mirror.get().blob(x, route)) blobs.handle(x, route);
+                }
                 case UPLOADS -> uploads.start(x, route);
                 case UPLOAD -> uploads.handle(x, route);
-                case MANIFEST -> manifests.handle(x, route);
+                case MANIFEST -> {
+                    if (mirror.isEmpty() || !mirror.get().manifest(x, route)) manifests.handle(x, route);
+                }
                 case TAGS -> listings.tags(x, route);
                 case CATALOG -> listings.catalog(x);
                 case REFERRERS -> listings.referrers(x, route);

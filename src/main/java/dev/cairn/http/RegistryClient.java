@@ -43,21 +43,32 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
     private static final int PAGE = 1000;
     /** The largest manifest or page of a listing read from a registry: twice the default manifest limit. */
     private static final int MAX_DOCUMENT = 32 << 20;
-    private static final Duration REQUEST_TIMEOUT = Duration.ofMinutes(30);
+    /** How long a request may take to be answered (its headers) by default: a transfer's large uploads take long. */
+    private static final Duration TRANSFER_TIMEOUT = Duration.ofMinutes(30);
 
     private final URI base;
     private final Optional<String> basic;
     private final HttpClient http;
+    private final Duration requestTimeout;
     /** Bearer tokens by the scope they were granted for; a registry without token auth leaves this empty. */
     private final Map<String, String> tokens = new ConcurrentHashMap<>();
 
     /** {@code server} is {@code http(s)://host[:port]}; {@code user} empty for anonymous access. */
     public RegistryClient(String server, Optional<String> user, String password) {
+        this(server, user, password, TRANSFER_TIMEOUT);
+    }
+
+    /**
+     * A client whose requests give up when not answered within {@code requestTimeout} (and whose connections when
+     * not made within it, or 30 s): a mirror's upstream that hangs must fail a pull, not hold it.
+     */
+    public RegistryClient(String server, Optional<String> user, String password, Duration requestTimeout) {
+        this.requestTimeout = requestTimeout;
         // a registry's address is often written with its API's root (http://host:5000/v2/): the paths here start there
         this.base = URI.create(server.replaceAll("/+$", "").replaceFirst("/v2$", "") + "/");
         this.basic = user.filter(u -> !u.isBlank()).map(u -> "Basic " + Base64.getEncoder()
                 .encodeToString((u + ":" + password).getBytes(StandardCharsets.UTF_8)));
-        this.http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(30))
+        this.http = HttpClient.newBuilder().connectTimeout(requestTimeout.compareTo(Duration.ofSeconds(30)) < 0 ? requestTimeout : Duration.ofSeconds(30))
                 .followRedirects(HttpClient.Redirect.NEVER).build();
     }
 
@@ -105,7 +116,10 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
                 scopeOf(repository), HttpResponse.BodyHandlers.ofInputStream());
         HttpResponse<byte[]> response = bounded(streamed, MAX_DOCUMENT, "GET /" + path);
         if (response.statusCode() == 404) return Optional.empty();
-        expect(response, 200, "GET /" + path);
+        if (response.statusCode() != 200) {
+            throw failure(response.statusCode(), "GET /" + path, new String(response.body(), StandardCharsets.UTF_8),
+                    response.headers().firstValue("Retry-After"));
+        }
         byte[] content = response.body();
         Digest digest = Digest.sha256(content);
         Optional<String> stated = response.headers().firstValue("Docker-Content-Digest");
@@ -150,15 +164,49 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
      * challenge is answered once, and a redirect (a storage's signed URL) is followed without them. A body that
      * sends nothing for {@link StalledBodyGuard#STALL_NANOS} is given up. Empty on a 404.
      */
+    /** A body on its way: its length as announced (-1 when not) and its bytes. */
+    public record Download(long length, InputStream content) {
+    }
+
     private Optional<InputStream> download(String path, String scope) throws IOException {
+        return downloadWithLength(path, scope).map(Download::content);
+    }
+
+    /** The blob with the length the registry announced; empty on a 404. */
+    public Optional<Download> blobWithLength(RepositoryName repository, Digest digest) throws IOException {
+        return downloadWithLength("v2/" + repository.value() + "/blobs/" + digest, scopeOf(repository));
+    }
+
+    /** Where a tag or digest points, from a HEAD (Docker-Content-Digest); a GET when the registry does not say; empty on a 404. */
+    public Optional<Digest> manifestDigest(RepositoryName repository, Reference reference) throws IOException {
+        String path = "v2/" + repository.value() + "/manifests/" + reference;
+        HttpResponse<Void> response = send(request(path).header("Accept", MANIFEST_TYPES).method("HEAD", HttpRequest.BodyPublishers.noBody()),
+                scopeOf(repository), HttpResponse.BodyHandlers.discarding());
+        if (response.statusCode() == 404) return Optional.empty();
+        if (response.statusCode() != 200) {
+            throw failure(response.statusCode(), "HEAD /" + path, "", response.headers().firstValue("Retry-After"));
+        }
+        Optional<String> stated = response.headers().firstValue("Docker-Content-Digest");
+        if (stated.isPresent()) {
+            try {
+                return Optional.of(Digest.parse(stated.get()));
+            } catch (RuntimeException e) {
+                // not a digest this side can read: the document itself says
+            }
+        }
+        return manifest(repository, reference).map(FetchedManifest::digest);
+    }
+
+    private Optional<Download> downloadWithLength(String path, String scope) throws IOException {
         URI target = base.resolve(path);
         boolean challenged = false;
         int redirects = 0;
         while (true) {
             java.net.HttpURLConnection c = (java.net.HttpURLConnection) target.toURL().openConnection();
             c.setInstanceFollowRedirects(false);
-            c.setConnectTimeout(30_000);
-            c.setReadTimeout((int) Math.min(Integer.MAX_VALUE, java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(StalledBodyGuard.STALL_NANOS)));
+            c.setConnectTimeout((int) Math.min(30_000, requestTimeout.toMillis()));
+            c.setReadTimeout((int) Math.min(Math.min(Integer.MAX_VALUE, requestTimeout.toMillis()),
+                    java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(StalledBodyGuard.STALL_NANOS)));
             boolean toRegistry = sameOrigin(target);
             if (toRegistry) authorization(scope).ifPresent(a -> c.setRequestProperty("Authorization", a));
             int status;
@@ -195,9 +243,9 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
                 try (InputStream error = c.getErrorStream()) {
                     text = error == null ? "" : new String(error.readNBytes(4096), StandardCharsets.UTF_8);
                 }
-                throw failure(status, "GET /" + path, text);
+                throw failure(status, "GET /" + path, text, Optional.ofNullable(c.getHeaderField("Retry-After")));
             }
-            return Optional.of(new TimedOutBody(c.getInputStream(), "GET /" + path));
+            return Optional.of(new Download(c.getContentLengthLong(), new TimedOutBody(c.getInputStream(), "GET /" + path)));
         }
     }
 
@@ -251,7 +299,7 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
                 : HttpRequest.BodyPublishers.fromPublisher(HttpRequest.BodyPublishers.ofInputStream(() -> body), size);
         HttpResponse<byte[]> finished;
         try {
-            finished = sendOnce(toRegistry(HttpRequest.newBuilder(finish).timeout(REQUEST_TIMEOUT)
+            finished = sendOnce(toRegistry(HttpRequest.newBuilder(finish).timeout(requestTimeout)
                     .header("Content-Type", "application/octet-stream").PUT(publisher), finish, scopeOf(repository)).build(), HttpResponse.BodyHandlers.ofByteArray());
         } catch (IOException e) {
             cancel(location, repository);
@@ -426,6 +474,11 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
      */
     @Override
     public void put(String kind, RepositoryName namespace, Entry entry, InputStream body) throws IOException {
+        try {
+            dev.cairn.transfer.KeyedCaches.checkKey(kind, entry.key()); // never a path that resolves somewhere else ('..')
+        } catch (dev.cairn.values.Refusal r) {
+            throw new IOException(r.getMessage(), r);
+        }
         String path = switch (kind) {
             case "cache" -> "cache/" + namespace.value() + "/" + pathSegments(entry.key());
             case BAZEL_CAS -> "bazel/" + namespace.value() + "/cas/" + pathSegments(entry.key());
@@ -502,7 +555,7 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
     }
 
     private HttpRequest.Builder request(String path) {
-        return HttpRequest.newBuilder(base.resolve(path)).timeout(REQUEST_TIMEOUT);
+        return HttpRequest.newBuilder(base.resolve(path)).timeout(requestTimeout);
     }
 
     /**
@@ -540,7 +593,7 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
         StringBuilder uri = new StringBuilder(realm).append(realm.contains("?") ? "&" : "?");
         if (challenge.containsKey("service")) uri.append("service=").append(URLEncoder.encode(challenge.get("service"), StandardCharsets.UTF_8)).append('&');
         uri.append("scope=").append(URLEncoder.encode(scope, StandardCharsets.UTF_8));
-        HttpRequest.Builder request = HttpRequest.newBuilder(base.resolve(uri.toString())).timeout(REQUEST_TIMEOUT).GET();
+        HttpRequest.Builder request = HttpRequest.newBuilder(base.resolve(uri.toString())).timeout(requestTimeout).GET();
         basic.ifPresent(b -> request.header("Authorization", b));
         HttpResponse<byte[]> response = sendOnce(request.build(), HttpResponse.BodyHandlers.ofByteArray());
         expect(response, 200, "the token for " + scope);
@@ -594,7 +647,12 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
     }
 
     /** An error that names the request and the registry's own error code and message, as it sent them. */
-    private static IOException failure(int status, String what, String body) {
+    private static dev.cairn.mirror.UpstreamFailure failure(int status, String what, String body) {
+        return failure(status, what, body, Optional.empty());
+    }
+
+    /** With what the registry asked in Retry-After (seconds; an HTTP date is taken as no advice). */
+    private static dev.cairn.mirror.UpstreamFailure failure(int status, String what, String body, Optional<String> retryAfter) {
         String detail = body;
         try {
             JsonNode error = JSON.readTree(body).path("errors").path(0);
@@ -602,6 +660,14 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
         } catch (IOException | RuntimeException e) {
             detail = body.length() > 200 ? body.substring(0, 200) : body;
         }
-        return new IOException(what + " answered " + status + (detail.isBlank() ? "" : " (" + detail.strip() + ")"));
+        Optional<Duration> wait = retryAfter.flatMap(v -> {
+            try {
+                return Optional.of(Duration.ofSeconds(Long.parseLong(v.strip())));
+            } catch (NumberFormatException e) {
+                return Optional.empty();
+            }
+        });
+        return new dev.cairn.mirror.UpstreamFailure(what + " answered " + status + (detail.isBlank() ? "" : " (" + detail.strip() + ")"),
+                status, wait, null);
     }
 }

@@ -180,7 +180,12 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
 
     @Override
     public ManifestStored storeManifest(NewManifest m, Optional<Tag> tag) {
-        return registry.storeManifest(m, tag);
+        return registry.storeManifest(m, tag, false);
+    }
+
+    @Override
+    public ManifestStored storeMirroredManifest(NewManifest m, Optional<Tag> tag) {
+        return registry.storeManifest(m, tag, true);
     }
 
     @Override

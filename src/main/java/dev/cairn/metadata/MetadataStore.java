@@ -57,6 +57,13 @@ public interface MetadataStore extends AutoCloseable {
      */
     ManifestStored storeManifest(NewManifest manifest, Optional<Tag> tag);
 
+    /**
+     * {@link #storeManifest} for a pull-through mirror: the manifest is stored with its references whether or not
+     * what they name is here yet (the mirror fetches blobs as they are read), so that each becomes held by the
+     * manifest the moment it is linked. Only for repositories no client may push into.
+     */
+    ManifestStored storeMirroredManifest(NewManifest manifest, Optional<Tag> tag);
+
     /** {@link #storeManifest}, for callers that need only the missing references. */
     default List<Digest> putManifest(NewManifest manifest, Optional<Tag> tag) {
         return storeManifest(manifest, tag).missing();

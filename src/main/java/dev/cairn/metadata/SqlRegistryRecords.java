@@ -165,7 +165,8 @@ final class SqlRegistryRecords {
         }), digest -> 0);
     }
 
-    ManifestStored storeManifest(NewManifest m, Optional<Tag> tag) {
+    /** With {@code referencesMayFollow} (a mirror's manifest), references to what is not here yet are stored all the same. */
+    ManifestStored storeManifest(NewManifest m, Optional<Tag> tag, boolean referencesMayFollow) {
         String repo = m.repository().value();
         String digest = m.digest().toString();
         long now = m.pushedAt().toEpochMilli();
@@ -191,7 +192,7 @@ final class SqlRegistryRecords {
                     }
                 }
             }
-            if (!missing.isEmpty()) {
+            if (!missing.isEmpty() && !referencesMayFollow) {
                 return new ManifestStored(missing, false);
             }
             reviveRetired(c, repo, retired);

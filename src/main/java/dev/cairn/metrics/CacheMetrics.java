@@ -216,6 +216,29 @@ public final class CacheMetrics implements RegistryEvents {
                 .tag("source", source).register(meters).increment(bytes);
     }
 
+    /** What the pull-through mirror counts: manifests served by how, upstream failures by reason, bytes fetched, by mirror prefix. */
+    public dev.cairn.mirror.Mirror.Events mirrorEvents() {
+        return new dev.cairn.mirror.Mirror.Events() {
+            @Override
+            public void served(String prefix, String how) {
+                Counter.builder("cairn.mirror.manifests").description("manifests a mirror answered, by how: cached, fetched, stale")
+                        .tag("mirror", prefix).tag("how", how).register(meters).increment();
+            }
+
+            @Override
+            public void upstreamFailed(String prefix, String reason) {
+                Counter.builder("cairn.mirror.upstream.failures").description("a mirror's upstream failures, by reason")
+                        .tag("mirror", prefix).tag("reason", reason).register(meters).increment();
+            }
+
+            @Override
+            public void bytesFetched(String prefix, long bytes) {
+                Counter.builder("cairn.mirror.fetched.bytes").description("bytes a mirror fetched from its upstream")
+                        .tag("mirror", prefix).register(meters).increment(bytes);
+            }
+        };
+    }
+
     /** 1 on the node that runs the replicate rules for the nodes sharing its stores (the lease holder), 0 on the others. */
     public void replicationLeading(java.util.function.BooleanSupplier leading) {
         Gauge.builder("cairn.replication.leading", () -> leading.getAsBoolean() ? 1 : 0)

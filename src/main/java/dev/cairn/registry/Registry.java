@@ -11,8 +11,8 @@ import static dev.cairn.registry.StorageCall.io;
 /**
  * The OCI Distribution operations over a {@link BlobStore} and a {@link MetadataStore}, in three roles that
  * share one set of digest locks: blobs, upload sessions, manifests with their listings. Every refusal is a
- * {@link dev.cairn.values.Refusal} thrown before anything stored changes. A read that misses stays a miss:
- * {@link Upstream} is where the pull-through mirror will let it fall through.
+ * {@link dev.cairn.values.Refusal} thrown before anything stored changes. A read that misses stays a miss here;
+ * a mirrored repository's misses go to its upstream ({@code dev.cairn.mirror}).
  */
 public final class Registry {
     private final BlobStore store;

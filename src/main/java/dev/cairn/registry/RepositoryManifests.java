@@ -104,6 +104,41 @@ public final class RepositoryManifests {
         return new ManifestPushed(digest, manifest.subject().map(Descriptor::digest));
     }
 
+    /**
+     * What the repository holds under {@code reference}, looked up without counting a hit or a miss and without
+     * recording a use (a pull-through mirror asks before it decides where to answer from); a retired manifest
+     * counts as absent.
+     */
+    public Optional<StoredManifest> find(RepositoryName repository, Reference reference) {
+        Optional<Digest> digest = switch (reference) {
+            case Reference.ByDigest d -> Optional.of(d.digest());
+            case Reference.ByTag t -> metadata.resolveTag(repository, t.tag());
+        };
+        return digest.flatMap(d -> metadata.manifest(repository, d)).filter(m -> m.retiredUntil().isEmpty());
+    }
+
+    /**
+     * Stores a manifest a pull-through mirror fetched (its digest checked by the caller against what it asked for),
+     * under {@code tag} when given: it must parse, and what it references may follow (the mirror fetches blobs as
+     * they are read); the references are recorded, so each blob is held by the manifest once it is linked.
+     */
+    public ManifestPushed putMirrored(RepositoryName repository, Optional<Tag> tag, String mediaType, byte[] content) {
+        if (content.length > maxManifestBytes) {
+            throw new Refusal(Refusal.Reason.MANIFEST_TOO_LARGE, "the upstream's manifest exceeds the limit of " + maxManifestBytes + " bytes");
+        }
+        Manifest manifest = ManifestParser.parse(content, Optional.of(mediaType));
+        Digest digest = Digest.sha256(content);
+        NewManifest stored = new NewManifest(repository, digest, manifest.mediaType(), content,
+                manifest.subject().map(Descriptor::digest), manifest.effectiveArtifactType().filter(t -> manifest.subject().isPresent()),
+                manifest.requiredDigests(), clock.instant());
+        boolean maybeNew = !metadata.manifestExists(repository, digest);
+        try (RegistryEvents.Admission admission = maybeNew ? events.admit(content.length) : RegistryEvents.Admission.NONE) {
+            MetadataStore.ManifestStored result = metadata.storeMirroredManifest(stored, tag);
+            if (result.created()) events.bytesStored(content.length);
+        }
+        return new ManifestPushed(digest, manifest.subject().map(Descriptor::digest));
+    }
+
     /** The manifest's digest: sha256, or the algorithm a digest reference names, which it must match. */
     private static Digest digestOf(Reference reference, byte[] content) {
         Digest sha256 = Digest.sha256(content);

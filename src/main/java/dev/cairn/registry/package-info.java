@@ -6,7 +6,8 @@
  * {@link dev.cairn.registry.RepositoryManifests} (with the listings); {@link dev.cairn.registry.Registry}
  * holds the three. No HTTP, no SQL: it speaks to bytes through {@code storage} and to records through
  * {@code metadata}, and reports refusals as {@link dev.cairn.values.Refusal}, a domain reason the HTTP edge
- * turns into a wire code. A read that misses may one day fall through to an {@link dev.cairn.registry.Upstream}
- * (the pull-through mirror's seam).
+ * turns into a wire code. A mirrored repository's reads that miss fall through to its upstream in
+ * {@code dev.cairn.mirror}, which stores what it fetches through {@link dev.cairn.registry.RepositoryManifests#putMirrored}
+ * and {@link dev.cairn.registry.RepositoryBlobs#putBlob}.
  */
 package dev.cairn.registry;

@@ -29,7 +29,8 @@ public enum ErrorCode {
     BUDGET_EXCEEDED("the cache's byte budget is exhausted and nothing more can be evicted"),
     /** Cairn's code for a collection asked of a node while another node sharing the stores runs one. */
     COLLECTION_BUSY("another node is collecting; retry when it is done"),
-    /** Distribution's code for a fault on the server's side; it travels with a 5xx. */
+    /** Distribution's code for a service that cannot answer now: a mirror's upstream that fails, with nothing cached to serve. */
+    UNAVAILABLE("service unavailable"),
     /** Cairn's code for a key a build-tool cache does not hold. */
     ENTRY_UNKNOWN("no entry under this key"),
     /** Cairn's code for a WebDAV listing of more names than one listing holds (507, as RFC 4918 answers such a PROPFIND). */
@@ -38,6 +39,7 @@ public enum ErrorCode {
     UNSUPPORTED_MEDIA_TYPE("the request body is of a kind this method does not take"),
     /** Cairn's code for a cache key or namespace that cannot be stored. */
     KEY_INVALID("invalid cache key"),
+    /** Distribution's code for a fault on the server's side; it travels with a 5xx. */
     UNKNOWN("unknown error");
 
     private final String defaultMessage;

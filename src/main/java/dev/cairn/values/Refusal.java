@@ -63,7 +63,11 @@ public class Refusal extends RuntimeException {
         /** A known caller without the right. */
         ACCESS_DENIED,
         /** A caller whose address is cooling off after failed logins. */
-        LOGIN_COOLING_OFF
+        LOGIN_COOLING_OFF,
+        /** A mirror's upstream that failed (unreachable, timed out, 5xx) for something the mirror does not hold. */
+        UPSTREAM_UNAVAILABLE,
+        /** A mirror's upstream that rate-limits (429) for something the mirror does not hold. */
+        UPSTREAM_RATE_LIMITED
     }
 
     private final Reason reason;

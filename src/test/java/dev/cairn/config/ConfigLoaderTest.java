@@ -14,6 +14,39 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class ConfigLoaderTest {
     @Test
+    void mirrorsMapPrefixesToUpstreamsAndRefuseWhatWouldBeAmbiguous(@TempDir Path dir) throws Exception {
+        Path file = Files.writeString(dir.resolve("cairn.yaml"), """
+                mirrors:
+                  - prefix: hub
+                    upstream: https://registry-1.docker.io
+                    ttl: 10m
+                    max-stale: 7d
+                    credentials: {user: me, password-env: HUB_TOKEN}
+                  - prefix: ghcr
+                    upstream: https://ghcr.io
+                """);
+        CairnConfig config = ConfigLoader.load(Optional.of(file), Map.of(), Map.of()).config();
+        assertThat(config.mirrors()).hasSize(2);
+        MirrorRule hub = config.mirrors().getFirst();
+        assertThat(hub.upstream().url().toString()).isEqualTo("https://registry-1.docker.io");
+        assertThat(hub.upstream().user()).hasValue("me");
+        assertThat(hub.upstream().passwordEnv()).hasValue("HUB_TOKEN");
+        assertThat(hub.maxStale()).isEqualTo(Duration.ofDays(7));
+        assertThat(hub.upstreamName(dev.cairn.values.RepositoryName.of("hub/library/node")).map(Object::toString)).hasValue("library/node");
+        assertThat(hub.upstreamName(dev.cairn.values.RepositoryName.of("hubble/x"))).as("a prefix is whole path segments").isEmpty();
+        assertThat(hub.upstreamName(dev.cairn.values.RepositoryName.of("hub"))).isEmpty();
+        assertThat(config.mirrors().get(1).ttl()).as("the default TTL").isEqualTo(Duration.ofMinutes(10));
+
+        for (String bad : new String[]{"[{prefix: '', upstream: 'http://a'}]", "[{prefix: hub, upstream: 'http://user:pw@a'}]",
+                "[{prefix: hub, upstream: 'http://a'}, {prefix: hub, upstream: 'http://b'}]",
+                "[{prefix: hub, upstream: 'http://a'}, {prefix: hub/x, upstream: 'http://b'}]", "[{prefix: Hub, upstream: 'http://a'}]",
+                "[{prefix: hub, upstream: 'http://a', ttl: forever}]", "[{prefix: hub, upstream: 'http://a', proxy: x}]"}) {
+            assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of("CAIRN_MIRRORS", bad), Map.of()))
+                    .as(bad).isInstanceOf(ConfigException.class).hasMessageContaining("mirrors");
+        }
+    }
+
+    @Test
     void replicationRulesFromTheFileAndTheEnvironment(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
         java.nio.file.Path file = java.nio.file.Files.writeString(dir.resolve("cairn.yaml"), """
                 replicate:

@@ -82,6 +82,13 @@ public final class OciClient {
         String digest = sha256(content);
         HttpResponse<byte[]> r = post("/v2/" + repository + "/blobs/uploads/?digest=" + digest, content,
                 "Content-Type", "application/octet-stream");
+        if (r.statusCode() == 202) {
+            // a registry that opened a session instead (Distribution takes no one-request upload): the bytes go in its PUT
+            String location = r.headers().firstValue("Location").orElseThrow();
+            URI session = URI.create(base + "/").resolve(location);
+            String separator = session.getRawQuery() == null ? "?" : "&";
+            r = put(session + separator + "digest=" + digest, content, "Content-Type", "application/octet-stream");
+        }
         if (r.statusCode() != 201) throw new AssertionError("blob push failed: " + r.statusCode() + " " + text(r));
         return digest;
     }

@@ -1,0 +1,40 @@
+package dev.cairn.http;
+
+import dev.cairn.mirror.Upstream;
+import dev.cairn.values.Digest;
+import dev.cairn.values.Reference;
+import dev.cairn.values.RepositoryName;
+import dev.cairn.values.Tag;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.Optional;
+
+/**
+ * A mirror's upstream over HTTP: {@link RegistryClient} (the token dance, credentials kept from other hosts,
+ * redirects to blob storage) with requests that give up after 30 s, so an upstream that hangs fails a pull
+ * instead of holding it.
+ */
+public final class UpstreamClient implements Upstream {
+    static final Duration TIMEOUT = Duration.ofSeconds(30);
+    private final RegistryClient client;
+
+    public UpstreamClient(String server, Optional<String> user, String password) {
+        this.client = new RegistryClient(server, user, password, TIMEOUT);
+    }
+
+    @Override
+    public Optional<Digest> tagDigest(RepositoryName repository, Tag tag) throws IOException {
+        return client.manifestDigest(repository, new Reference.ByTag(tag));
+    }
+
+    @Override
+    public Optional<Manifest> manifest(RepositoryName repository, Reference reference) throws IOException {
+        return client.manifest(repository, reference).map(m -> new Manifest(m.mediaType(), m.content()));
+    }
+
+    @Override
+    public Optional<Blob> blob(RepositoryName repository, Digest digest) throws IOException {
+        return client.blobWithLength(repository, digest).map(d -> new Blob(d.length(), d.content()));
+    }
+}

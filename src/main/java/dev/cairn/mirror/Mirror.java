@@ -1,0 +1,416 @@
+package dev.cairn.mirror;
+
+import dev.cairn.config.MirrorRule;
+import dev.cairn.metadata.MetadataStore;
+import dev.cairn.metadata.StoredManifest;
+import dev.cairn.registry.Manifest;
+import dev.cairn.registry.ManifestParser;
+import dev.cairn.registry.MediaTypes;
+import dev.cairn.registry.RepositoryBlobs;
+import dev.cairn.registry.RepositoryManifests;
+import dev.cairn.values.Descriptor;
+import dev.cairn.values.Digest;
+import dev.cairn.values.Reference;
+import dev.cairn.values.Refusal;
+import dev.cairn.values.RepositoryName;
+import dev.cairn.values.Tag;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.NoSuchFileException;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Function;
+
+/**
+ * The pull-through mirror's reads (see the package comment). A manifest by digest and a blob are fetched once and
+ * never checked again (their digest is their content). A tag is served from here while its last check by this node is
+ * younger than the rule's TTL; after that a HEAD asks the upstream where it points now (rate limits do not count
+ * HEADs), and only a tag that moved is fetched again. Requests for one tag at once share one check, and requests
+ * for one blob share one fetch ({@link BlobFetches}). When the upstream fails, a tag held here is served for up to
+ * {@code max-stale} after the upstream last confirmed it (or after it was fetched, on a node that has not checked
+ * it since it started), marked stale; anything else gets the upstream's failure as an error at once. An image
+ * manifest fetched brings its blobs in behind it, so the whole image is here for the next runner (and for the day
+ * the upstream is down) whichever layers the first client already had.
+ */
+public final class Mirror {
+    private static final Logger log = LoggerFactory.getLogger(Mirror.class);
+    /** Tags whose last check a node remembers; past it, the memory starts again (each tag then costs one HEAD). */
+    private static final int REMEMBERED_CHECKS = 100_000;
+    /**
+     * How long an upstream that failed is left alone (the rule's TTL if shorter; longer when it asked for it with
+     * Retry-After, up to five minutes).
+     */
+    private static final Duration BACK_OFF = Duration.ofSeconds(30);
+    private static final Duration LONGEST_BACK_OFF = Duration.ofMinutes(5);
+
+    /** What the mirror tells metrics. */
+    public interface Events {
+        /** A manifest answered: {@code how} is cached, fetched or stale. */
+        void served(String prefix, String how);
+
+        /** The upstream failed: {@code reason} is unreachable, rate-limited, server-error or refused. */
+        void upstreamFailed(String prefix, String reason);
+
+        void bytesFetched(String prefix, long bytes);
+
+        Events NONE = new Events() {
+            @Override
+            public void served(String prefix, String how) {
+            }
+
+            @Override
+            public void upstreamFailed(String prefix, String reason) {
+            }
+
+            @Override
+            public void bytesFetched(String prefix, long bytes) {
+            }
+        };
+    }
+
+    /** A manifest served from the mirror: stale when the upstream failed, with when it last confirmed the tag. */
+    public record ServedManifest(StoredManifest manifest, Optional<Instant> staleSince) {
+    }
+
+    /** A blob coming in from the upstream: its length and its bytes as they arrive. */
+    public record IncomingBlob(long length, InputStream content) {
+    }
+
+    /** One rule with its upstream client and its counters. */
+    private static final class Route {
+        final MirrorRule rule;
+        final Upstream upstream;
+        final AtomicLong cached = new AtomicLong();
+        final AtomicLong fetched = new AtomicLong();
+        final AtomicLong stale = new AtomicLong();
+        final AtomicLong failures = new AtomicLong();
+        final AtomicLong bytesFetched = new AtomicLong();
+        final AtomicReference<String> lastFailure = new AtomicReference<>();
+        final AtomicReference<Instant> lastFailureAt = new AtomicReference<>();
+        /** Until when the upstream is taken for down after a failure: asked nothing, so a stale answer costs no timeout. */
+        final AtomicReference<Instant> downUntil = new AtomicReference<>(Instant.MIN);
+        final AtomicReference<UpstreamFailure> lastFailureCause = new AtomicReference<>();
+
+        Route(MirrorRule rule, Upstream upstream) {
+            this.rule = rule;
+            this.upstream = upstream;
+        }
+
+        String prefix() {
+            return rule.prefix().value();
+        }
+    }
+
+    private final List<Route> routes = new ArrayList<>();
+    private final RepositoryManifests manifests;
+    private final RepositoryBlobs blobs;
+    private final MetadataStore metadata;
+    private final BlobFetches fetches;
+    private final Events events;
+    private final Clock clock;
+    /** When this node last heard from the upstream where a tag points, by "repository:tag". */
+    private final ConcurrentHashMap<String, Instant> checked = new ConcurrentHashMap<>();
+    /** Checks of a tag under way, by "repository:tag": requests for one tag at once share one. */
+    private final ConcurrentHashMap<String, CompletableFuture<Optional<Digest>>> checking = new ConcurrentHashMap<>();
+    /** Images whose blobs are being brought in behind their manifest, at most two at once. */
+    private final Semaphore prefetching = new Semaphore(2);
+
+    public Mirror(List<MirrorRule> rules, Function<MirrorRule, Upstream> upstreams, RepositoryManifests manifests, RepositoryBlobs blobs,
+                  MetadataStore metadata, BlobFetches fetches, Events events, Clock clock) {
+        for (MirrorRule rule : rules) routes.add(new Route(rule, upstreams.apply(rule)));
+        this.manifests = manifests;
+        this.blobs = blobs;
+        this.metadata = metadata;
+        this.fetches = fetches;
+        this.events = events;
+        this.clock = clock;
+    }
+
+    /** The rule that mirrors {@code repository}, when one does: its repositories are read-only. */
+    public Optional<MirrorRule> ruleFor(RepositoryName repository) {
+        return route(repository).map(r -> r.rule);
+    }
+
+    private Optional<Route> route(RepositoryName repository) {
+        for (Route r : routes) {
+            if (r.rule.upstreamName(repository).isPresent()) return Optional.of(r);
+        }
+        return Optional.empty();
+    }
+
+    /** The manifest for a GET or HEAD of a mirrored repository, from here or from the upstream (see the class comment). */
+    public ServedManifest manifest(RepositoryName repository, Reference reference) {
+        Route route = route(repository).orElseThrow();
+        RepositoryName upstreamName = route.rule.upstreamName(repository).orElseThrow();
+        Optional<StoredManifest> local = manifests.find(repository, reference);
+        if (reference instanceof Reference.ByDigest(Digest digest)) {
+            if (local.isPresent()) return cached(route, repository, reference);
+            try {
+                resting(route, clock.instant());
+                fetchAndStore(route, repository, upstreamName, digest, Optional.empty());
+            } catch (IOException e) {
+                throw failed(route, e, "the manifest " + digest);
+            }
+            route.fetched.incrementAndGet();
+            events.served(route.prefix(), "fetched");
+            return new ServedManifest(manifests.getManifest(repository, reference), Optional.empty());
+        }
+        Tag tag = ((Reference.ByTag) reference).tag();
+        String key = repository + ":" + tag;
+        Instant now = clock.instant();
+        Instant lastChecked = checked.get(key);
+        if (local.isPresent() && lastChecked != null && now.isBefore(lastChecked.plus(route.rule.ttl()))) {
+            return cached(route, repository, reference);
+        }
+        Optional<Digest> current;
+        try {
+            resting(route, now);
+            current = checkTag(key, () -> route.upstream.tagDigest(upstreamName, tag));
+        } catch (IOException e) {
+            UpstreamFailure failure = e instanceof Resting r ? r.cause : noteFailure(route, e);
+            if (local.isPresent()) {
+                Instant lastGood = lastChecked != null ? lastChecked : local.get().pushedAt();
+                if (!now.isAfter(lastGood.plus(route.rule.maxStale()))) {
+                    route.stale.incrementAndGet();
+                    events.served(route.prefix(), "stale");
+                    log.warn("mirror {}: serving {} stale (the upstream last confirmed it at {}): {}", route.prefix(), key, lastGood,
+                            failure.getMessage());
+                    return new ServedManifest(manifests.getManifest(repository, reference), Optional.of(lastGood));
+                }
+            }
+            throw refusal(failure, "the tag " + upstreamName + ":" + tag);
+        }
+        if (current.isEmpty()) {
+            throw new Refusal(Refusal.Reason.MANIFEST_NOT_FOUND, "the upstream " + route.rule.upstream().url() + " has no tag "
+                    + upstreamName + ":" + tag, Map.of("reference", tag.value()));
+        }
+        if (local.isPresent() && local.get().digest().equals(current.get())) {
+            remember(key, now);
+            return cached(route, repository, reference);
+        }
+        try {
+            fetchAndStore(route, repository, upstreamName, current.get(), Optional.of(tag));
+        } catch (IOException e) {
+            throw failed(route, e, "the manifest " + upstreamName + "@" + current.get());
+        }
+        remember(key, now);
+        route.fetched.incrementAndGet();
+        events.served(route.prefix(), "fetched");
+        return new ServedManifest(manifests.getManifest(repository, reference), Optional.empty());
+    }
+
+    /** The upstream's last failure, while it is left alone after it (see {@link #BACK_OFF}). */
+    private static final class Resting extends IOException {
+        final UpstreamFailure cause;
+
+        Resting(UpstreamFailure cause) {
+            super(cause.getMessage(), cause);
+            this.cause = cause;
+        }
+    }
+
+    /** Throws the last failure while the upstream is left alone after it. */
+    private static void resting(Route route, Instant now) throws Resting {
+        UpstreamFailure last = route.lastFailureCause.get();
+        if (last != null && now.isBefore(route.downUntil.get())) throw new Resting(last);
+    }
+
+    private ServedManifest cached(Route route, RepositoryName repository, Reference reference) {
+        route.cached.incrementAndGet();
+        events.served(route.prefix(), "cached");
+        return new ServedManifest(manifests.getManifest(repository, reference), Optional.empty());
+    }
+
+    private void remember(String key, Instant at) {
+        if (checked.size() >= REMEMBERED_CHECKS) checked.clear();
+        checked.put(key, at);
+    }
+
+    private interface TagCheck {
+        Optional<Digest> run() throws IOException;
+    }
+
+    /** One check of a tag at a time; those who ask meanwhile get its answer. */
+    private Optional<Digest> checkTag(String key, TagCheck check) throws IOException {
+        CompletableFuture<Optional<Digest>> mine = new CompletableFuture<>();
+        CompletableFuture<Optional<Digest>> running = checking.putIfAbsent(key, mine);
+        if (running == null) {
+            try {
+                mine.complete(check.run());
+            } catch (IOException | RuntimeException e) {
+                mine.completeExceptionally(e);
+            } finally {
+                checking.remove(key, mine);
+            }
+            running = mine;
+        }
+        try {
+            return running.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted while checking " + key);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof IOException io) throw io;
+            if (e.getCause() instanceof RuntimeException r) throw r;
+            throw new IOException(e.getCause());
+        }
+    }
+
+    /** The manifest {@code digest} from the upstream, checked and stored (under {@code tag} when given), its image's blobs following. */
+    private void fetchAndStore(Route route, RepositoryName repository, RepositoryName upstreamName, Digest digest, Optional<Tag> tag)
+            throws IOException {
+        Upstream.Manifest fetched = route.upstream.manifest(upstreamName, new Reference.ByDigest(digest))
+                .orElseThrow(() -> new Refusal(Refusal.Reason.MANIFEST_NOT_FOUND, "the upstream " + route.rule.upstream().url()
+                        + " has no manifest " + upstreamName + "@" + digest, Map.of("reference", digest.toString())));
+        Digest actual = digest.algorithm().equals("sha256") ? Digest.sha256(fetched.content())
+                : Digest.of(digest.algorithm(), digest.newHasher().digest(fetched.content()));
+        if (!actual.equals(digest)) {
+            throw new UpstreamFailure("the upstream's manifest " + upstreamName + "@" + digest + " hashes to " + actual, 0, Optional.empty(), null);
+        }
+        manifests.putMirrored(repository, tag, fetched.mediaType(), fetched.content());
+        route.bytesFetched.addAndGet(fetched.content().length);
+        events.bytesFetched(route.prefix(), fetched.content().length);
+        Manifest manifest = ManifestParser.parse(fetched.content(), Optional.of(fetched.mediaType()));
+        if (!MediaTypes.INDEXES.contains(manifest.mediaType())) bringInBlobs(route, repository, upstreamName, manifest);
+    }
+
+    /** An image's config and layers fetched behind its manifest, one after another, on a thread of their own. */
+    private void bringInBlobs(Route route, RepositoryName repository, RepositoryName upstreamName, Manifest manifest) {
+        List<Descriptor> wanted = new ArrayList<>();
+        manifest.config().ifPresent(wanted::add);
+        for (Descriptor layer : manifest.layers()) if (!layer.isForeignLayer()) wanted.add(layer);
+        if (wanted.isEmpty() || !prefetching.tryAcquire()) return; // busy: what clients read still comes in as they read it
+        Thread.ofVirtual().name("cairn-mirror-prefetch").start(() -> {
+            try {
+                for (Descriptor d : wanted) {
+                    if (metadata.isBlobLinked(repository, d.digest())) continue;
+                    BlobFetches.Fetch f = fetches.fetch(repository, d.digest(), () -> route.upstream.blob(upstreamName, d.digest()),
+                            n -> fetchedBytes(route, n));
+                    if (!f.awaitEnd()) {
+                        log.info("mirror {}: bringing in {} of {} stopped at {}", route.prefix(), d.digest(), repository, "a failed fetch");
+                        return;
+                    }
+                    if (!metadata.isBlobLinked(repository, d.digest())) blobs.mount(repository, d.digest(), f.storedIn());
+                }
+            } catch (RuntimeException e) {
+                log.warn("mirror {}: bringing in the blobs of {} failed: {}", route.prefix(), repository, e.getMessage());
+            } finally {
+                prefetching.release();
+            }
+        });
+    }
+
+    private void fetchedBytes(Route route, long n) {
+        route.bytesFetched.addAndGet(n);
+        events.bytesFetched(route.prefix(), n);
+    }
+
+    /**
+     * A blob of a mirrored repository: empty when the repository holds it (serve it as any blob), else its bytes as
+     * they come in from the upstream (one fetch however many ask).
+     */
+    public Optional<IncomingBlob> blob(RepositoryName repository, Digest digest) {
+        if (metadata.isBlobLinked(repository, digest)) return Optional.empty();
+        Route route = route(repository).orElseThrow();
+        RepositoryName upstreamName = route.rule.upstreamName(repository).orElseThrow();
+        try {
+            resting(route, clock.instant());
+        } catch (Resting r) {
+            throw refusal(r.cause, "the blob " + digest);
+        }
+        BlobFetches.Fetch f = fetches.fetch(repository, digest, () -> route.upstream.blob(upstreamName, digest), n -> fetchedBytes(route, n));
+        long length;
+        try {
+            length = f.awaitLength();
+        } catch (IOException e) {
+            throw failed(route, e, "the blob " + digest);
+        }
+        try {
+            return Optional.of(new IncomingBlob(length, f.read()));
+        } catch (NoSuchFileException ended) {
+            // it finished between the two: it is stored, and served from here
+            if (!f.awaitEnd()) throw failed(route, new IOException("the fetch of " + digest + " failed"), "the blob " + digest);
+            if (!metadata.isBlobLinked(repository, digest)) blobs.mount(repository, digest, f.storedIn());
+            return Optional.empty();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /** Counts and logs an upstream's failure; the failure, as an {@link UpstreamFailure}. */
+    private UpstreamFailure noteFailure(Route route, IOException e) {
+        if (e instanceof Resting r) return r.cause;
+        UpstreamFailure failure = e instanceof UpstreamFailure u ? u : new UpstreamFailure(e.getMessage(), 0, Optional.empty(), e);
+        if (failure.status() == 0 || failure.status() >= 500 || failure.rateLimited()) {
+            // down, broken or rate-limiting: leave it alone a while, so what is held here is served without waiting on it
+            Duration shortest = route.rule.ttl().compareTo(BACK_OFF) < 0 ? route.rule.ttl() : BACK_OFF;
+            Duration rest = failure.retryAfter().filter(d -> d.compareTo(shortest) > 0)
+                    .map(d -> d.compareTo(LONGEST_BACK_OFF) < 0 ? d : LONGEST_BACK_OFF).orElse(shortest);
+            route.lastFailureCause.set(failure);
+            route.downUntil.set(clock.instant().plus(rest));
+        }
+        String reason = failure.rateLimited() ? "rate-limited" : failure.status() >= 500 ? "server-error"
+                : failure.status() == 0 ? "unreachable" : "refused";
+        route.failures.incrementAndGet();
+        route.lastFailure.set(failure.getMessage());
+        route.lastFailureAt.set(clock.instant());
+        events.upstreamFailed(route.prefix(), reason);
+        log.warn("mirror {}: the upstream {} failed ({}): {}", route.prefix(), route.rule.upstream().url(), reason, failure.getMessage());
+        return failure;
+    }
+
+    private RuntimeException failed(Route route, IOException e, String what) {
+        return refusal(noteFailure(route, e), what);
+    }
+
+    /** What a client is told when the upstream failed for something not held here: 429 when it rate-limits, 503 otherwise. */
+    private static Refusal refusal(UpstreamFailure failure, String what) {
+        Map<String, Object> detail = new LinkedHashMap<>();
+        failure.retryAfter().ifPresent(d -> detail.put("retryAfterSeconds", d.toSeconds()));
+        if (failure.rateLimited()) {
+            return new Refusal(Refusal.Reason.UPSTREAM_RATE_LIMITED, "the mirror's upstream rate-limits, and " + what
+                    + " is not cached here: " + failure.getMessage(), detail);
+        }
+        return new Refusal(Refusal.Reason.UPSTREAM_UNAVAILABLE, "the mirror's upstream failed, and " + what + " is not cached here: "
+                + failure.getMessage(), detail);
+    }
+
+    /** Per mirror: what it served, fetched and failed, for /api/v1/stats. */
+    public List<Map<String, Object>> stats() {
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (Route r : routes) {
+            Map<String, Object> row = new LinkedHashMap<>();
+            row.put("prefix", r.prefix());
+            row.put("upstream", r.rule.upstream().url().toString());
+            row.put("cached", r.cached.get());
+            row.put("fetched", r.fetched.get());
+            row.put("stale", r.stale.get());
+            row.put("bytesFetched", r.bytesFetched.get());
+            row.put("upstreamFailures", r.failures.get());
+            row.put("lastFailure", r.lastFailure.get());
+            row.put("lastFailureAt", Optional.ofNullable(r.lastFailureAt.get()).map(Instant::toString).orElse(null));
+            rows.add(row);
+        }
+        return rows;
+    }
+
+    /** How long ago the upstream last confirmed what was served, in whole seconds (for the stale answer's header). */
+    public long ageSeconds(Instant since) {
+        return Math.max(0, Duration.between(since, clock.instant()).toSeconds());
+    }
+}
