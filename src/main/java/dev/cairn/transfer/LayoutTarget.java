@@ -259,7 +259,7 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
             // a name of its own, with this process's id: two exports to one file must not write into one partial file,
             // and one an export killed outright (SIGKILL) left behind is removed by the next export to that name
             removeAbandonedPartials(parent == null ? Path.of(".") : parent, path.getFileName().toString());
-            this.partial = Files.createTempFile(parent, "." + path.getFileName() + "." + ProcessHandle.current().pid() + ".", ".partial");
+            this.partial = Files.createTempFile(parent, "." + path.getFileName() + "." + ProcessHandle.current().pid() + "-" + HOST + ".", ".partial");
             // an export stopped by Ctrl-C or SIGTERM takes its partial file with it (SIGKILL cannot be helped)
             this.cleanup = new Thread(() -> {
                 try {
@@ -287,7 +287,21 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
             tar.closeArchiveEntry();
         }
 
-        /** Partial files of exports to {@code name} whose process is gone (killed before it could clean up). */
+        /** This host's name as partial files carry it (letters, digits and '-' only). */
+        private static final String HOST = hostName();
+
+        private static String hostName() {
+            String name;
+            try {
+                name = java.net.InetAddress.getLocalHost().getHostName();
+            } catch (java.io.IOException e) {
+                name = "localhost";
+            }
+            String safe = name.replaceAll("[^A-Za-z0-9-]", "-");
+            return safe.isEmpty() ? "localhost" : safe;
+        }
+
+        /** Partial files of exports to {@code name} by this host whose process is gone (killed before it could clean up). */
         private static void removeAbandonedPartials(Path parent, String name) throws IOException {
             String prefix = "." + name + ".";
             try (var listing = Files.newDirectoryStream(parent, p -> {
@@ -296,11 +310,13 @@ public abstract sealed class LayoutTarget implements AutoCloseable {
             })) {
                 for (Path p : listing) {
                     String rest = p.getFileName().toString().substring(prefix.length());
-                    int dot = rest.indexOf('.');
-                    if (dot <= 0) continue;
+                    // PID-HOST.: only this host's, whose processes this one can see (a directory may be shared between hosts)
+                    String owner = "-" + HOST + ".";
+                    int end = rest.indexOf(owner);
+                    if (end <= 0) continue;
                     long pid;
                     try {
-                        pid = Long.parseLong(rest.substring(0, dot));
+                        pid = Long.parseLong(rest.substring(0, end));
                     } catch (NumberFormatException e) {
                         continue; // not one of ours
                     }

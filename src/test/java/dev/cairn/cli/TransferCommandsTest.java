@@ -195,13 +195,17 @@ class TransferCommandsTest {
         // what an export killed outright left (its process gone) goes with the next export to that name; one of an
         // export still running stays; --server may name the API's root
         Path upper = work.resolve("UP.TAR");
-        Path abandoned = Files.createFile(work.resolve(".UP.TAR." + deadPid() + ".1234.partial"));
-        Path running = Files.createFile(work.resolve(".UP.TAR." + ProcessHandle.current().pid() + ".5678.partial"));
+        String host = java.net.InetAddress.getLocalHost().getHostName().replaceAll("[^A-Za-z0-9-]", "-");
+        Path abandoned = Files.createFile(work.resolve(".UP.TAR." + deadPid() + "-" + host + ".1234.partial"));
+        Path running = Files.createFile(work.resolve(".UP.TAR." + ProcessHandle.current().pid() + "-" + host + ".5678.partial"));
+        Path elsewhere = Files.createFile(work.resolve(".UP.TAR." + deadPid() + "-another-host.9999.partial"));
         assertThat(cairn("export", "--server", server(source) + "/v2/", "-o", upper.toString(), "team/app:1").exit()).isZero();
         assertThat(upper).isRegularFile();
         assertThat(abandoned).doesNotExist();
         assertThat(running).exists();
+        assertThat(elsewhere).as("another host's: its processes cannot be seen from here").exists();
         Files.delete(running);
+        Files.delete(elsewhere);
         try (var left = Files.list(work)) {
             assertThat(left.map(p -> p.getFileName().toString())).noneMatch(n -> n.endsWith(".partial") || n.endsWith(".blob"));
         }
