@@ -182,32 +182,101 @@ final class KeyedImport {
         Map<Digest, List<Planned>> byContent = new LinkedHashMap<>();
         for (Planned p : keys) byContent.computeIfAbsent(p.entry().digest(), d -> new ArrayList<>()).add(p);
         Set<Digest> streamed = ConcurrentHashMap.newKeySet();
-        archive.blobs(new TreeSet<>(byContent.keySet()), (digest, size, content) -> {
-            List<Planned> holders = byContent.get(digest);
-            if (holders.size() == 1) {
-                Planned p = holders.getFirst();
-                caches.put(p.kind(), p.namespace(), p.entry(), meter.metered(content));
-                content.transferTo(java.io.OutputStream.nullOutputStream()); // to its end, so its digest is checked
-            } else {
-                java.nio.file.Path scratch = java.nio.file.Files.createTempFile("cairn-import-content-", ".blob");
-                try {
-                    java.nio.file.Files.copy(content, scratch, java.nio.file.StandardCopyOption.REPLACE_EXISTING); // checked at its end
-                    for (Planned p : holders) {
-                        try (InputStream in = java.nio.file.Files.newInputStream(scratch)) {
-                            caches.put(p.kind(), p.namespace(), p.entry(), meter.metered(in));
+        try (SmallWrites small = new SmallWrites()) {
+            archive.blobs(new TreeSet<>(byContent.keySet()), (digest, size, content) -> {
+                List<Planned> holders = byContent.get(digest);
+                if (holders.size() == 1 && size <= SMALL_CONTENT) {
+                    // read whole (and so checked), then sent beside others: a compressed archive is one stream, and
+                    // one small PUT at a time held an import of ccache-sized keys to a few hundred a second
+                    byte[] whole = content.readAllBytes();
+                    Planned p = holders.getFirst();
+                    small.send(() -> caches.put(p.kind(), p.namespace(), p.entry(), meter.metered(new java.io.ByteArrayInputStream(whole))));
+                } else if (holders.size() == 1) {
+                    Planned p = holders.getFirst();
+                    caches.put(p.kind(), p.namespace(), p.entry(), meter.metered(content));
+                    content.transferTo(java.io.OutputStream.nullOutputStream()); // to its end, so its digest is checked
+                } else {
+                    java.nio.file.Path scratch = java.nio.file.Files.createTempFile("cairn-import-content-", ".blob");
+                    try {
+                        java.nio.file.Files.copy(content, scratch, java.nio.file.StandardCopyOption.REPLACE_EXISTING); // checked at its end
+                        for (Planned p : holders) {
+                            try (InputStream in = java.nio.file.Files.newInputStream(scratch)) {
+                                caches.put(p.kind(), p.namespace(), p.entry(), meter.metered(in));
+                            }
                         }
+                    } finally {
+                        java.nio.file.Files.deleteIfExists(scratch);
                     }
-                } finally {
-                    java.nio.file.Files.deleteIfExists(scratch);
                 }
-            }
-            bytes.addAndGet(size * holders.size());
-            streamed.add(digest);
-        });
+                bytes.addAndGet(size * holders.size());
+                streamed.add(digest);
+            });
+            small.finish();
+        }
         if (streamed.size() < byContent.size()) {
             Set<Digest> missing = new TreeSet<>(byContent.keySet());
             missing.removeAll(streamed);
             throw LayoutArchive.bad(archive.toString(), "no longer holds " + missing.iterator().next() + " (changed since it was checked?)");
+        }
+    }
+
+    /** Contents up to this size are read whole and sent several at once. */
+    private static final int SMALL_CONTENT = 1 << 20;
+
+    /** Small writes in flight, at most {@link #IN_FLIGHT} at once (so at most that many small contents in memory); the first failure ends them. */
+    private static final int IN_FLIGHT = 8;
+
+    private interface Write {
+        void run() throws IOException;
+    }
+
+    private static final class SmallWrites implements AutoCloseable {
+        private final java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(Parallel.WIDTH,
+                Thread.ofVirtual().name("cairn-import-key-", 0).factory());
+        private final java.util.concurrent.Semaphore inFlight = new java.util.concurrent.Semaphore(IN_FLIGHT);
+        private final java.util.concurrent.atomic.AtomicReference<IOException> failure = new java.util.concurrent.atomic.AtomicReference<>();
+
+        void send(Write write) throws IOException {
+            rethrow();
+            try {
+                inFlight.acquire();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new java.io.InterruptedIOException("interrupted while keys were being written");
+            }
+            pool.execute(() -> {
+                try {
+                    if (failure.get() == null) write.run();
+                } catch (IOException e) {
+                    failure.compareAndSet(null, e);
+                } catch (RuntimeException e) {
+                    failure.compareAndSet(null, new IOException(e.getMessage(), e));
+                } finally {
+                    inFlight.release();
+                }
+            });
+        }
+
+        /** Waits for every write sent; throws the first failure. */
+        void finish() throws IOException {
+            try {
+                inFlight.acquire(IN_FLIGHT);
+                inFlight.release(IN_FLIGHT);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new java.io.InterruptedIOException("interrupted while keys were being written");
+            }
+            rethrow();
+        }
+
+        private void rethrow() throws IOException {
+            IOException e = failure.get();
+            if (e != null) throw e;
+        }
+
+        @Override
+        public void close() {
+            pool.shutdownNow();
         }
     }
 
