@@ -111,10 +111,10 @@ public final class Cairn implements AutoCloseable {
         for (var rule : config.mirrors()) rule.upstream().password("mirrors: " + rule.prefix()); // a variable not set fails the start
         return Optional.of(new dev.cairn.mirror.Mirror(config.mirrors(),
                 rule -> new dev.cairn.http.UpstreamClient(rule.upstream().url().toString(), rule.upstream().user(),
-                        rule.upstream().password("mirrors: " + rule.prefix())),
+                        rule.upstream().password("mirrors: " + rule.prefix()), config.maxManifestBytes()),
                 registry.manifests(), registry.blobs(), metadata,
                 new dev.cairn.mirror.BlobFetches(config.dataDir().resolve("mirror-scratch"), registry.blobs()), metrics.mirrorEvents(),
-                Clock.systemUTC()));
+                Clock.systemUTC(), config.maxManifestBytes()));
     }
 
     private static void closeAfterFailedStart(LastUseRecorder lastUse, AuditLog audit, BlobStore blobs, JdbcMetadataStore metadata, Exception failure) {

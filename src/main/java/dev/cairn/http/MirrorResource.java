@@ -48,19 +48,27 @@ final class MirrorResource {
             throw new Refusal(Refusal.Reason.MANIFEST_NOT_FOUND, "no manifest " + ClientText.shortened(route.argument()) + " in " + repository
                     + ": " + invalid.getMessage(), Map.of("reference", ClientText.shortened(route.argument())));
         }
-        Mirror.ServedManifest served = mirror.manifest(repository, reference);
-        StoredManifest manifest = served.manifest();
+        Mirror.ServedManifest served = mirror.manifest(repository, reference, x.isHead());
+        String mediaType = served.manifest().map(StoredManifest::mediaType).orElseGet(() -> served.description().orElseThrow().mediaType());
         List<String> accepted = x.headerValues("Accept").stream().map(MediaTypes::bare).toList();
-        if (!ManifestResource.acceptable(manifest.mediaType(), accepted)) {
-            throw new Refusal(Refusal.Reason.MANIFEST_NOT_FOUND, "manifest " + reference + " is " + manifest.mediaType()
+        if (!ManifestResource.acceptable(mediaType, accepted)) {
+            throw new Refusal(Refusal.Reason.MANIFEST_NOT_FOUND, "manifest " + reference + " is " + mediaType
                     + ", which the request's Accept header does not include",
-                    Map.of("mediaType", manifest.mediaType(), "accept", String.join(", ", accepted)));
+                    Map.of("mediaType", mediaType, "accept", String.join(", ", accepted)));
         }
         served.staleSince().ifPresent(since -> x.header(STALE_HEADER, Long.toString(mirror.ageSeconds(since)))
                 .header("Warning", "110 cairn \"Response is Stale: the upstream failed\""));
-        x.header("Docker-Content-Digest", manifest.digest().toString())
-                .header("ETag", "\"" + manifest.digest() + "\"")
-                .sendBytes(200, manifest.mediaType(), manifest.content());
+        if (served.manifest().isPresent()) {
+            StoredManifest manifest = served.manifest().get();
+            x.header("Docker-Content-Digest", manifest.digest().toString())
+                    .header("ETag", "\"" + manifest.digest() + "\"")
+                    .sendBytes(200, manifest.mediaType(), manifest.content());
+        } else {
+            // a HEAD of what is not held here: the upstream's own answer, nothing fetched
+            var d = served.description().orElseThrow();
+            x.header("Docker-Content-Digest", d.digest().toString()).header("ETag", "\"" + d.digest() + "\"")
+                    .sendStream(200, d.mediaType(), d.size(), java.io.InputStream.nullInputStream());
+        }
         return true;
     }
 

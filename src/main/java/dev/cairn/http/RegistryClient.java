@@ -50,6 +50,10 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
     private final Optional<String> basic;
     private final HttpClient http;
     private final Duration requestTimeout;
+    /** The largest manifest read from the registry; a larger one is refused as it arrives. */
+    private final int maxManifestBytes;
+    /** Whether a redirect may lead to a loopback or private address that the registry itself is not at (a mirror's upstream). */
+    private final boolean redirectsStayOut;
     /** Bearer tokens by the scope they were granted for; a registry without token auth leaves this empty. */
     private final Map<String, String> tokens = new ConcurrentHashMap<>();
 
@@ -63,7 +67,19 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
      * not made within it, or 30 s): a mirror's upstream that hangs must fail a pull, not hold it.
      */
     public RegistryClient(String server, Optional<String> user, String password, Duration requestTimeout) {
+        this(server, user, password, requestTimeout, MAX_DOCUMENT, false);
+    }
+
+    /**
+     * As above, reading manifests of at most {@code maxManifestBytes}; with {@code redirectsStayOut}, a redirect to a
+     * loopback, link-local or private address is refused unless the registry itself is at one: a server that fetches
+     * for its clients (a mirror) must not be turned by an upstream's redirect against the network it sits in.
+     */
+    public RegistryClient(String server, Optional<String> user, String password, Duration requestTimeout, long maxManifestBytes,
+                          boolean redirectsStayOut) {
         this.requestTimeout = requestTimeout;
+        this.maxManifestBytes = (int) Math.min(maxManifestBytes, MAX_DOCUMENT);
+        this.redirectsStayOut = redirectsStayOut;
         // a registry's address is often written with its API's root (http://host:5000/v2/): the paths here start there
         this.base = URI.create(server.replaceAll("/+$", "").replaceFirst("/v2$", "") + "/");
         this.basic = user.filter(u -> !u.isBlank()).map(u -> "Basic " + Base64.getEncoder()
@@ -114,7 +130,7 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
         // leaves its last uses as they were
         HttpResponse<InputStream> streamed = send(get(path).header("Accept", MANIFEST_TYPES).header("Cairn-Read", "transfer"),
                 scopeOf(repository), HttpResponse.BodyHandlers.ofInputStream());
-        HttpResponse<byte[]> response = bounded(streamed, MAX_DOCUMENT, "GET /" + path);
+        HttpResponse<byte[]> response = bounded(streamed, maxManifestBytes, "GET /" + path);
         if (response.statusCode() == 404) return Optional.empty();
         if (response.statusCode() != 200) {
             throw failure(response.statusCode(), "GET /" + path, new String(response.body(), StandardCharsets.UTF_8),
@@ -125,7 +141,7 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
         Optional<String> stated = response.headers().firstValue("Docker-Content-Digest");
         if (reference instanceof Reference.ByDigest byDigest && !byDigest.digest().equals(digest)
                 || stated.isPresent() && stated.get().startsWith("sha256:") && !stated.get().equals(digest.toString())) {
-            throw new IOException("the manifest served for " + repository + ":" + reference + " does not match its digest");
+            throw dev.cairn.mirror.UpstreamFailure.badContent("the manifest served for " + repository + ":" + reference + " does not match its digest");
         }
         String mediaType = response.headers().firstValue("Content-Type").map(MediaTypes::bare)
                 .filter(MediaTypes::isSupportedManifest).orElseGet(() -> mediaTypeOf(content));
@@ -177,8 +193,15 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
         return downloadWithLength("v2/" + repository.value() + "/blobs/" + digest, scopeOf(repository));
     }
 
-    /** Where a tag or digest points, from a HEAD (Docker-Content-Digest); a GET when the registry does not say; empty on a 404. */
-    public Optional<Digest> manifestDigest(RepositoryName repository, Reference reference) throws IOException {
+    /** What a HEAD says of a manifest: its digest, media type and size. */
+    public record Described(Digest digest, String mediaType, long size) {
+    }
+
+    /**
+     * What a tag or digest names, from a HEAD (Docker-Content-Digest, Content-Type, Content-Length); from a GET when the
+     * registry does not say; empty on a 404.
+     */
+    public Optional<Described> describe(RepositoryName repository, Reference reference) throws IOException {
         String path = "v2/" + repository.value() + "/manifests/" + reference;
         HttpResponse<Void> response = send(request(path).header("Accept", MANIFEST_TYPES).method("HEAD", HttpRequest.BodyPublishers.noBody()),
                 scopeOf(repository), HttpResponse.BodyHandlers.discarding());
@@ -187,14 +210,16 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
             throw failure(response.statusCode(), "HEAD /" + path, "", response.headers().firstValue("Retry-After"));
         }
         Optional<String> stated = response.headers().firstValue("Docker-Content-Digest");
-        if (stated.isPresent()) {
+        Optional<String> type = response.headers().firstValue("Content-Type").map(MediaTypes::bare).filter(MediaTypes::isSupportedManifest);
+        long size = response.headers().firstValueAsLong("Content-Length").orElse(-1);
+        if (stated.isPresent() && type.isPresent() && size >= 0) {
             try {
-                return Optional.of(Digest.parse(stated.get()));
+                return Optional.of(new Described(Digest.parse(stated.get()), type.get(), size));
             } catch (RuntimeException e) {
                 // not a digest this side can read: the document itself says
             }
         }
-        return manifest(repository, reference).map(FetchedManifest::digest);
+        return manifest(repository, reference).map(m -> new Described(m.digest(), m.mediaType(), m.content().length));
     }
 
     private Optional<Download> downloadWithLength(String path, String scope) throws IOException {
@@ -231,7 +256,7 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
                 String location = c.getHeaderField("Location");
                 discard(c);
                 if (location == null) throw new IOException("a redirect without a Location for " + path);
-                target = target.resolve(location);
+                target = redirectTarget(target, location, path);
                 continue;
             }
             if (status == 404) {
@@ -246,6 +271,39 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
                 throw failure(status, "GET /" + path, text, Optional.ofNullable(c.getHeaderField("Retry-After")));
             }
             return Optional.of(new Download(c.getContentLengthLong(), new TimedOutBody(c.getInputStream(), "GET /" + path)));
+        }
+    }
+
+    /** Where a redirect leads: http(s) only, and with {@link #redirectsStayOut} not into a network the registry is not in. */
+    private URI redirectTarget(URI from, String location, String path) throws IOException {
+        URI to;
+        try {
+            to = from.resolve(location);
+        } catch (IllegalArgumentException e) {
+            throw dev.cairn.mirror.UpstreamFailure.badContent("GET /" + path + " redirects to an address that is not one: " + e.getMessage());
+        }
+        if (!"http".equals(to.getScheme()) && !"https".equals(to.getScheme()) || to.getHost() == null) {
+            throw dev.cairn.mirror.UpstreamFailure.badContent("GET /" + path + " redirects to " + to.getScheme() + ":, not to http(s)");
+        }
+        if (redirectsStayOut && !sameOrigin(to) && isInternal(to.getHost()) && !isInternal(base.getHost())) {
+            throw dev.cairn.mirror.UpstreamFailure.badContent("GET /" + path + " redirects to " + to.getHost()
+                    + ", an address in this network, which a registry elsewhere has no business sending Cairn to");
+        }
+        return to;
+    }
+
+    /** Loopback, link-local (cloud metadata), site-local or unresolvable: nothing a public registry points at. */
+    private static boolean isInternal(String host) {
+        try {
+            for (java.net.InetAddress a : java.net.InetAddress.getAllByName(host)) {
+                if (a.isLoopbackAddress() || a.isLinkLocalAddress() || a.isSiteLocalAddress() || a.isAnyLocalAddress()
+                        || (a instanceof java.net.Inet6Address && (a.getAddress()[0] & 0xfe) == 0xfc)) {
+                    return true;
+                }
+            }
+            return false;
+        } catch (java.net.UnknownHostException e) {
+            return true;
         }
     }
 
@@ -537,7 +595,9 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
         try (InputStream in = new StalledBodyGuard(response.body(), what)) {
             body = in.readNBytes(limit + 1);
         }
-        if (body.length > limit) throw new IOException(what + " answered with more than " + (limit >> 20) + " MiB");
+        if (body.length > limit) {
+            throw dev.cairn.mirror.UpstreamFailure.badContent(what + " answered with more than " + limit + " bytes, more than this side reads");
+        }
         return new HttpResponse<>() {
             @Override public int statusCode() { return response.statusCode(); }
             @Override public HttpRequest request() { return response.request(); }

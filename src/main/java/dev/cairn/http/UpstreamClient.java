@@ -4,7 +4,6 @@ import dev.cairn.mirror.Upstream;
 import dev.cairn.values.Digest;
 import dev.cairn.values.Reference;
 import dev.cairn.values.RepositoryName;
-import dev.cairn.values.Tag;
 
 import java.io.IOException;
 import java.time.Duration;
@@ -19,13 +18,14 @@ public final class UpstreamClient implements Upstream {
     static final Duration TIMEOUT = Duration.ofSeconds(30);
     private final RegistryClient client;
 
-    public UpstreamClient(String server, Optional<String> user, String password) {
-        this.client = new RegistryClient(server, user, password, TIMEOUT);
+    /** {@code maxManifestBytes}: what this Cairn keeps; a larger manifest is refused as it arrives, never read whole. */
+    public UpstreamClient(String server, Optional<String> user, String password, long maxManifestBytes) {
+        this.client = new RegistryClient(server, user, password, TIMEOUT, maxManifestBytes, true);
     }
 
     @Override
-    public Optional<Digest> tagDigest(RepositoryName repository, Tag tag) throws IOException {
-        return client.manifestDigest(repository, new Reference.ByTag(tag));
+    public Optional<Description> describe(RepositoryName repository, Reference reference) throws IOException {
+        return client.describe(repository, reference).map(d -> new Description(d.digest(), d.mediaType(), d.size()));
     }
 
     @Override

@@ -36,7 +36,15 @@ public final class BlobFetches {
 
     private final Path scratchDirectory;
     private final RepositoryBlobs blobs;
-    private final ConcurrentHashMap<Digest, Fetch> running = new ConcurrentHashMap<>();
+    /**
+     * Fetches under way by repository and digest: a request joins only a fetch for its own repository. Keyed by the
+     * digest alone, a request under any mirrored repository joined (and was linked into) a fetch another mirror's
+     * upstream, or another repository the caller may not read, was serving (review of 9039177).
+     */
+    private record Key(RepositoryName repository, Digest digest) {
+    }
+
+    private final ConcurrentHashMap<Key, Fetch> running = new ConcurrentHashMap<>();
 
     public BlobFetches(Path scratchDirectory, RepositoryBlobs blobs) throws IOException {
         this.scratchDirectory = scratchDirectory;
@@ -62,7 +70,8 @@ public final class BlobFetches {
      */
     public Fetch fetch(RepositoryName repository, Digest digest, Source source, LongConsumer received) {
         while (true) {
-            Fetch f = running.get(digest);
+            Key key = new Key(repository, digest);
+            Fetch f = running.get(key);
             if (f != null) {
                 if (f.join(repository)) return f;
                 // its bytes are in and it is linking: this one links from there once it ends (see Fetch#storedIn)
@@ -70,7 +79,7 @@ public final class BlobFetches {
                 return f;
             }
             Fetch fresh = new Fetch(digest, repository);
-            if (running.putIfAbsent(digest, fresh) == null) {
+            if (running.putIfAbsent(key, fresh) == null) {
                 Thread.ofVirtual().name("cairn-mirror-fetch").start(() -> fresh.run(source, received));
                 return fresh;
             }
@@ -115,6 +124,10 @@ public final class BlobFetches {
                     blobs.putBlob(first, digest, in);
                 } catch (UncheckedIOException e) {
                     throw e.getCause();
+                } catch (Refusal e) {
+                    // bytes that are not the blob: the upstream's fault (the client asked rightly), and nothing is kept
+                    if (e.reason() != Refusal.Reason.CONTENT_DIGEST_MISMATCH) throw e;
+                    throw UpstreamFailure.badContent("the upstream's " + digest + " is not that blob: " + e.getMessage());
                 }
                 // every other repository that asked meanwhile: its link, now the bytes are in
                 synchronized (this) {
@@ -126,8 +139,11 @@ public final class BlobFetches {
                 finished(null);
             } catch (Exception e) {
                 finished(e);
+            } catch (Error e) {
+                finished(new IOException("fetching " + digest + " failed: " + e, e)); // else its readers wait for ever
+                throw e;
             } finally {
-                running.remove(digest, this);
+                running.remove(new Key(first, digest), this);
                 try {
                     Files.deleteIfExists(scratch); // readers that opened it keep reading it
                 } catch (IOException e) {

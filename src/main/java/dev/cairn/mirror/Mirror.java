@@ -83,8 +83,11 @@ public final class Mirror {
         };
     }
 
-    /** A manifest served from the mirror: stale when the upstream failed, with when it last confirmed the tag. */
-    public record ServedManifest(StoredManifest manifest, Optional<Instant> staleSince) {
+    /**
+     * What a manifest read answers: the manifest held here, or (a HEAD of something not held) the upstream's description
+     * of it; stale when the upstream failed, with when it last confirmed the tag.
+     */
+    public record ServedManifest(Optional<StoredManifest> manifest, Optional<Upstream.Description> description, Optional<Instant> staleSince) {
     }
 
     /** A blob coming in from the upstream: its length and its bytes as they arrive. */
@@ -125,13 +128,15 @@ public final class Mirror {
     private final Clock clock;
     /** When this node last heard from the upstream where a tag points, by "repository:tag". */
     private final ConcurrentHashMap<String, Instant> checked = new ConcurrentHashMap<>();
-    /** Checks of a tag under way, by "repository:tag": requests for one tag at once share one. */
-    private final ConcurrentHashMap<String, CompletableFuture<Optional<Digest>>> checking = new ConcurrentHashMap<>();
+    /** Checks and fetches under way, by what they are of ("GET repository:tag", "GET repository@digest"): requests at once share one. */
+    private final ConcurrentHashMap<String, CompletableFuture<Object>> inFlight = new ConcurrentHashMap<>();
+    private final long maxManifestBytes;
     /** Images whose blobs are being brought in behind their manifest, at most two at once. */
     private final Semaphore prefetching = new Semaphore(2);
 
     public Mirror(List<MirrorRule> rules, Function<MirrorRule, Upstream> upstreams, RepositoryManifests manifests, RepositoryBlobs blobs,
-                  MetadataStore metadata, BlobFetches fetches, Events events, Clock clock) {
+                  MetadataStore metadata, BlobFetches fetches, Events events, Clock clock, long maxManifestBytes) {
+        this.maxManifestBytes = maxManifestBytes;
         for (MirrorRule rule : rules) routes.add(new Route(rule, upstreams.apply(rule)));
         this.manifests = manifests;
         this.blobs = blobs;
@@ -153,44 +158,72 @@ public final class Mirror {
         return Optional.empty();
     }
 
-    /** The manifest for a GET or HEAD of a mirrored repository, from here or from the upstream (see the class comment). */
-    public ServedManifest manifest(RepositoryName repository, Reference reference) {
+    /**
+     * The manifest for a GET of a mirrored repository, or what a HEAD answers: from here, or from the upstream (see the
+     * class comment). A HEAD of something not held here is answered from the upstream's HEAD and stores nothing (tools
+     * that poll digests must not pull images nor spend the upstream's rate limit on manifest GETs).
+     */
+    public ServedManifest manifest(RepositoryName repository, Reference reference, boolean headOnly) {
         Route route = route(repository).orElseThrow();
         RepositoryName upstreamName = route.rule.upstreamName(repository).orElseThrow();
         Optional<StoredManifest> local = manifests.find(repository, reference);
+        Instant now = clock.instant();
         if (reference instanceof Reference.ByDigest(Digest digest)) {
             if (local.isPresent()) return cached(route, repository, reference);
             try {
-                resting(route, clock.instant());
-                fetchAndStore(route, repository, upstreamName, digest, Optional.empty());
+                resting(route, now);
+                if (headOnly) return described(route, upstreamName, reference, route.upstream.describe(upstreamName, reference));
+                once("GET " + repository + "@" + digest, () -> fetchAndStore(route, repository, upstreamName, digest, Optional.empty()));
             } catch (IOException e) {
                 throw failed(route, e, "the manifest " + digest);
             }
-            route.fetched.incrementAndGet();
-            events.served(route.prefix(), "fetched");
-            return new ServedManifest(manifests.getManifest(repository, reference), Optional.empty());
+            return fetched(route, repository, reference);
         }
         Tag tag = ((Reference.ByTag) reference).tag();
         String key = repository + ":" + tag;
-        Instant now = clock.instant();
         Instant lastChecked = checked.get(key);
         if (local.isPresent() && lastChecked != null && now.isBefore(lastChecked.plus(route.rule.ttl()))) {
             return cached(route, repository, reference);
         }
-        Optional<Digest> current;
+        Optional<Digest> localDigest = local.map(StoredManifest::digest);
+        Optional<Upstream.Description> current;
+        boolean stored;
         try {
             resting(route, now);
-            current = checkTag(key, () -> route.upstream.tagDigest(upstreamName, tag));
+            if (headOnly) {
+                current = once("HEAD " + key, () -> route.upstream.describe(upstreamName, reference));
+                stored = false;
+            } else {
+                // one check and, for a tag that moved, one fetch, however many ask at once (each manifest GET is a pull
+                // against the upstream's rate limit, and a large one held once per request ran the heap out)
+                current = once("GET " + key, () -> {
+                    Optional<Upstream.Description> found = route.upstream.describe(upstreamName, reference);
+                    if (found.isPresent() && !found.get().digest().equals(manifests.find(repository, reference).map(StoredManifest::digest).orElse(null))) {
+                        // the document once however many tags name it (each tag then points at what is stored)
+                        Digest digest = found.get().digest();
+                        Reference byDigest = new Reference.ByDigest(digest);
+                        once("GET " + repository + "@" + digest, () -> {
+                            if (manifests.find(repository, byDigest).isEmpty()) fetchAndStore(route, repository, upstreamName, digest, Optional.empty());
+                        });
+                        StoredManifest document = manifests.find(repository, byDigest).orElseThrow(() -> UpstreamFailure.badContent(
+                                "the manifest " + upstreamName + "@" + digest + " went before its tag " + tag + " could name it"));
+                        manifests.putMirrored(repository, Optional.of(tag), document.mediaType(), document.content());
+                    }
+                    if (found.isPresent()) remember(key, clock.instant());
+                    return found;
+                });
+                stored = current.isPresent();
+            }
         } catch (IOException e) {
-            UpstreamFailure failure = e instanceof Resting r ? r.cause : noteFailure(route, e);
-            if (local.isPresent()) {
+            UpstreamFailure failure = noteFailure(route, e);
+            if (local.isPresent() && !failure.badContent()) {
                 Instant lastGood = lastChecked != null ? lastChecked : local.get().pushedAt();
                 if (!now.isAfter(lastGood.plus(route.rule.maxStale()))) {
                     route.stale.incrementAndGet();
                     events.served(route.prefix(), "stale");
                     log.warn("mirror {}: serving {} stale (the upstream last confirmed it at {}): {}", route.prefix(), key, lastGood,
                             failure.getMessage());
-                    return new ServedManifest(manifests.getManifest(repository, reference), Optional.of(lastGood));
+                    return new ServedManifest(Optional.of(manifests.getManifest(repository, reference)), Optional.empty(), Optional.of(lastGood));
                 }
             }
             throw refusal(failure, "the tag " + upstreamName + ":" + tag);
@@ -199,19 +232,12 @@ public final class Mirror {
             throw new Refusal(Refusal.Reason.MANIFEST_NOT_FOUND, "the upstream " + route.rule.upstream().url() + " has no tag "
                     + upstreamName + ":" + tag, Map.of("reference", tag.value()));
         }
-        if (local.isPresent() && local.get().digest().equals(current.get())) {
+        if (localDigest.isPresent() && localDigest.get().equals(current.get().digest())) {
             remember(key, now);
             return cached(route, repository, reference);
         }
-        try {
-            fetchAndStore(route, repository, upstreamName, current.get(), Optional.of(tag));
-        } catch (IOException e) {
-            throw failed(route, e, "the manifest " + upstreamName + "@" + current.get());
-        }
-        remember(key, now);
-        route.fetched.incrementAndGet();
-        events.served(route.prefix(), "fetched");
-        return new ServedManifest(manifests.getManifest(repository, reference), Optional.empty());
+        if (!stored) return described(route, upstreamName, reference, current);
+        return fetched(route, repository, reference);
     }
 
     /** The upstream's last failure, while it is left alone after it (see {@link #BACK_OFF}). */
@@ -233,7 +259,21 @@ public final class Mirror {
     private ServedManifest cached(Route route, RepositoryName repository, Reference reference) {
         route.cached.incrementAndGet();
         events.served(route.prefix(), "cached");
-        return new ServedManifest(manifests.getManifest(repository, reference), Optional.empty());
+        return new ServedManifest(Optional.of(manifests.getManifest(repository, reference)), Optional.empty(), Optional.empty());
+    }
+
+    private ServedManifest fetched(Route route, RepositoryName repository, Reference reference) {
+        route.fetched.incrementAndGet();
+        events.served(route.prefix(), "fetched");
+        return new ServedManifest(Optional.of(manifests.getManifest(repository, reference)), Optional.empty(), Optional.empty());
+    }
+
+    /** A HEAD answered from the upstream's own. */
+    private ServedManifest described(Route route, RepositoryName upstreamName, Reference reference, Optional<Upstream.Description> description) {
+        Upstream.Description d = description.orElseThrow(() -> new Refusal(Refusal.Reason.MANIFEST_NOT_FOUND, "the upstream "
+                + route.rule.upstream().url() + " has no manifest " + upstreamName + ":" + reference, Map.of("reference", reference.toString())));
+        events.served(route.prefix(), "described");
+        return new ServedManifest(Optional.empty(), Optional.of(d), Optional.empty());
     }
 
     private void remember(String key, Instant at) {
@@ -241,32 +281,45 @@ public final class Mirror {
         checked.put(key, at);
     }
 
-    private interface TagCheck {
-        Optional<Digest> run() throws IOException;
+    private interface Work<T> {
+        T run() throws IOException;
     }
 
-    /** One check of a tag at a time; those who ask meanwhile get its answer. */
-    private Optional<Digest> checkTag(String key, TagCheck check) throws IOException {
-        CompletableFuture<Optional<Digest>> mine = new CompletableFuture<>();
-        CompletableFuture<Optional<Digest>> running = checking.putIfAbsent(key, mine);
+    private interface VoidWork {
+        void run() throws IOException;
+    }
+
+    private void once(String key, VoidWork work) throws IOException {
+        once(key, () -> {
+            work.run();
+            return Boolean.TRUE;
+        });
+    }
+
+    /** One run of {@code work} under {@code key} at a time; those who ask meanwhile get its answer (or its failure). */
+    @SuppressWarnings("unchecked")
+    private <T> T once(String key, Work<T> work) throws IOException {
+        CompletableFuture<Object> mine = new CompletableFuture<>();
+        CompletableFuture<Object> running = inFlight.putIfAbsent(key, mine);
         if (running == null) {
             try {
-                mine.complete(check.run());
-            } catch (IOException | RuntimeException e) {
+                mine.complete(work.run());
+            } catch (IOException | RuntimeException | Error e) {
                 mine.completeExceptionally(e);
             } finally {
-                checking.remove(key, mine);
+                inFlight.remove(key, mine);
             }
             running = mine;
         }
         try {
-            return running.get();
+            return (T) running.get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new java.io.InterruptedIOException("interrupted while checking " + key);
+            throw new java.io.InterruptedIOException("interrupted while waiting for " + key);
         } catch (ExecutionException e) {
             if (e.getCause() instanceof IOException io) throw io;
             if (e.getCause() instanceof RuntimeException r) throw r;
+            if (e.getCause() instanceof Error err) throw err;
             throw new IOException(e.getCause());
         }
     }
@@ -280,12 +333,21 @@ public final class Mirror {
         Digest actual = digest.algorithm().equals("sha256") ? Digest.sha256(fetched.content())
                 : Digest.of(digest.algorithm(), digest.newHasher().digest(fetched.content()));
         if (!actual.equals(digest)) {
-            throw new UpstreamFailure("the upstream's manifest " + upstreamName + "@" + digest + " hashes to " + actual, 0, Optional.empty(), null);
+            throw UpstreamFailure.badContent("the upstream's manifest " + upstreamName + "@" + digest + " hashes to " + actual);
+        }
+        if (fetched.content().length > maxManifestBytes) {
+            throw UpstreamFailure.badContent("the upstream's manifest " + upstreamName + "@" + digest + " holds " + fetched.content().length
+                    + " bytes, more than this Cairn keeps (" + maxManifestBytes + ")");
+        }
+        Manifest manifest;
+        try {
+            manifest = ManifestParser.parse(fetched.content(), Optional.of(fetched.mediaType()));
+        } catch (Refusal e) {
+            throw UpstreamFailure.badContent("the upstream's manifest " + upstreamName + "@" + digest + " does not parse: " + e.getMessage());
         }
         manifests.putMirrored(repository, tag, fetched.mediaType(), fetched.content());
         route.bytesFetched.addAndGet(fetched.content().length);
         events.bytesFetched(route.prefix(), fetched.content().length);
-        Manifest manifest = ManifestParser.parse(fetched.content(), Optional.of(fetched.mediaType()));
         if (!MediaTypes.INDEXES.contains(manifest.mediaType())) bringInBlobs(route, repository, upstreamName, manifest);
     }
 
@@ -356,7 +418,7 @@ public final class Mirror {
     private UpstreamFailure noteFailure(Route route, IOException e) {
         if (e instanceof Resting r) return r.cause;
         UpstreamFailure failure = e instanceof UpstreamFailure u ? u : new UpstreamFailure(e.getMessage(), 0, Optional.empty(), e);
-        if (failure.status() == 0 || failure.status() >= 500 || failure.rateLimited()) {
+        if (!failure.badContent() && (failure.status() == 0 || failure.status() >= 500 || failure.rateLimited())) {
             // down, broken or rate-limiting: leave it alone a while, so what is held here is served without waiting on it
             Duration shortest = route.rule.ttl().compareTo(BACK_OFF) < 0 ? route.rule.ttl() : BACK_OFF;
             Duration rest = failure.retryAfter().filter(d -> d.compareTo(shortest) > 0)
@@ -364,7 +426,7 @@ public final class Mirror {
             route.lastFailureCause.set(failure);
             route.downUntil.set(clock.instant().plus(rest));
         }
-        String reason = failure.rateLimited() ? "rate-limited" : failure.status() >= 500 ? "server-error"
+        String reason = failure.badContent() ? "bad-content" : failure.rateLimited() ? "rate-limited" : failure.status() >= 500 ? "server-error"
                 : failure.status() == 0 ? "unreachable" : "refused";
         route.failures.incrementAndGet();
         route.lastFailure.set(failure.getMessage());

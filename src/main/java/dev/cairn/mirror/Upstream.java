@@ -3,7 +3,6 @@ package dev.cairn.mirror;
 import dev.cairn.values.Digest;
 import dev.cairn.values.Reference;
 import dev.cairn.values.RepositoryName;
-import dev.cairn.values.Tag;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -22,8 +21,12 @@ public interface Upstream {
     record Blob(long length, InputStream content) {
     }
 
-    /** The digest a tag points at, asked with a HEAD (which registries' rate limits do not count). */
-    Optional<Digest> tagDigest(RepositoryName repository, Tag tag) throws IOException;
+    /** What a HEAD says of a manifest: its digest, media type and size. */
+    record Description(Digest digest, String mediaType, long size) {
+    }
+
+    /** What a tag or digest names, asked with a HEAD (which registries' rate limits do not count). */
+    Optional<Description> describe(RepositoryName repository, Reference reference) throws IOException;
 
     Optional<Manifest> manifest(RepositoryName repository, Reference reference) throws IOException;
 

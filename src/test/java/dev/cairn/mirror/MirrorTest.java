@@ -30,7 +30,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 class MirrorTest {
     private static final String ACCEPT = OCI_MANIFEST + ", " + OCI_INDEX;
 
-    private static Map<String, String> mirrorOf(DistributionRegistry upstream, String ttl) {
+    static Map<String, String> mirrorOf(DistributionRegistry upstream, String ttl) {
         return Map.of("mirrors", "[{prefix: hub, upstream: '" + upstream.url() + "', ttl: " + ttl + ", max-stale: 1h}]");
     }
 
