@@ -72,10 +72,29 @@ public final class FrontChain extends Handler.Abstract {
 
     private Front.Routed route(String rawPath) {
         for (Front front : fronts) {
-            Optional<Front.Routed> routed = front.route(rawPath);
+            Optional<Front.Routed> routed;
+            try {
+                routed = front.route(rawPath);
+            } catch (Refusal refused) {
+                // a front that knows the path is its own but not one of its routes: answered as refused, to a known
+                // caller (routing happens before the try that turns refusals into answers, where it would be a 500)
+                return new RefusedPath(refused);
+            }
             if (routed.isPresent()) return routed.get();
         }
         return UNKNOWN_PATH;
+    }
+
+    private record RefusedPath(Refusal refused) implements Front.Routed {
+        @Override
+        public void authorize(Exchange x, AccessGate gate) {
+            gate.requireKnown(x.caller);
+        }
+
+        @Override
+        public void serve(Exchange x) {
+            throw refused;
+        }
     }
 
     /** A path no front claims: known callers learn it does not exist, others are asked to log in first. */

@@ -59,22 +59,11 @@ final class KeyedEntriesResource implements Front {
         if (rawPath.equals(ROOT) || rawPath.equals(ROOT + "/")) return Optional.of(new Namespaces());
         if (!rawPath.startsWith(ROOT + "/")) return Optional.empty();
         Matcher m = PATH.matcher(rawPath);
-        // a path under the root that names none of its routes: refused once the caller is known (never while routing,
-        // where a refusal would be no answer at all)
-        return Optional.of(m.matches() ? new InNamespace(m.group(1), m.group(2), m.group(3)) : new NoSuchRoute());
-    }
-
-    private static final class NoSuchRoute implements Routed {
-        @Override
-        public void authorize(Exchange x, AccessGate gate) {
-            gate.requireKnown(x.caller);
-        }
-
-        @Override
-        public void serve(Exchange x) {
+        if (!m.matches()) {
             throw new Refusal(Refusal.Reason.UNKNOWN_ENDPOINT, "the keyed entries' paths are " + ROOT
                     + "/<kind>/<namespace>/entries, .../blobs/<digest>, .../lookup and .../times");
         }
+        return Optional.of(new InNamespace(m.group(1), m.group(2), m.group(3)));
     }
 
     private final class Namespaces implements Routed {

@@ -58,11 +58,6 @@ public final class BlobFetches {
         Files.createDirectories(scratchDirectory);
     }
 
-    /** Fetches under way now. */
-    public int running() {
-        return running.size();
-    }
-
     /**
      * The fetch of {@code digest} into {@code repository}: joined when one is under way (its blob is linked into this
      * repository too once stored), started from {@code source} otherwise. {@code received} hears of each byte that

@@ -7,14 +7,11 @@ import dev.cairn.testing.S3Server;
 import dev.cairn.testing.SharedStore;
 import org.junit.jupiter.api.Test;
 
-import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.function.BooleanSupplier;
 
-import static dev.cairn.testing.OciClient.OCI_MANIFEST;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
@@ -31,14 +28,14 @@ class ReplicationLeaseOutageTest {
         try (Postgres pg = Postgres.startOwn(); RunningCairn source = RunningCairn.start()) {
             SharedStore store = SharedStore.fresh(S3Server.shared(), pg);
             OciClient client = new OciClient(source);
-            byte[] shared = random(50_000, 1);
-            String first = push(client, "team/app", "1", shared, 2);
+            byte[] shared = ReplicationTest.random(50_000, 1);
+            String first = ReplicationTest.push(client, "team/app", "1", shared, 2);
             Map<String, String> settings = Map.of("replicate", "[{from: 'http://" + source.hostPort() + "', repositories: ['team/**'], every: 1s}]",
                     "metadata.postgres.pool-size", "4");
             List<RunningCairn> nodes = store.startNodes(2, settings);
             RunningCairn a = nodes.get(0), b = nodes.get(1);
             try {
-                waitFor("tag 1", Duration.ofSeconds(30), () -> first.equals(digestAt(a, "team/app", "1")));
+                waitFor("tag 1", Duration.ofSeconds(30), () -> first.equals(ReplicationTest.digestAt(a, "team/app", "1")));
                 double before = leading(a) + leading(b);
                 assertThat(before).isEqualTo(1);
 
@@ -46,12 +43,12 @@ class ReplicationLeaseOutageTest {
                 Thread.sleep(4_000);
                 pg.startAgain();
 
-                String second = push(client, "team/app", "2", shared, 3);
-                waitFor("tag 2 after the restart", Duration.ofSeconds(90), () -> second.equals(digestAt(b, "team/app", "2")));
+                String second = ReplicationTest.push(client, "team/app", "2", shared, 3);
+                waitFor("tag 2 after the restart", Duration.ofSeconds(90), () -> second.equals(ReplicationTest.digestAt(b, "team/app", "2")));
                 Thread.sleep(3_000);
                 assertThat(leading(a) + leading(b)).as("exactly one leads after the restart").isEqualTo(1);
-                String third = push(client, "team/app", "3", shared, 4);
-                waitFor("tag 3", Duration.ofSeconds(30), () -> third.equals(digestAt(a, "team/app", "3")));
+                String third = ReplicationTest.push(client, "team/app", "3", shared, 4);
+                waitFor("tag 3", Duration.ofSeconds(30), () -> third.equals(ReplicationTest.digestAt(a, "team/app", "3")));
                 Thread.sleep(3_000);
                 long lines = 0;
                 for (RunningCairn n : nodes) {
@@ -73,21 +70,21 @@ class ReplicationLeaseOutageTest {
             OciClient client = new OciClient(source);
             int tags = 300;
             List<String> digests = new java.util.ArrayList<>();
-            for (int i = 0; i < tags; i++) digests.add(push(client, "team/app", "t" + i, random(1_000, 100 + i), 1_000 + i));
+            for (int i = 0; i < tags; i++) digests.add(ReplicationTest.push(client, "team/app", "t" + i, ReplicationTest.random(1_000, 100 + i), 1_000 + i));
             Map<String, String> settings = Map.of("replicate", "[{from: 'http://" + source.hostPort() + "', repositories: ['team/**'], every: 1s}]",
                     "metadata.postgres.pool-size", "4");
             List<RunningCairn> nodes = store.startNodes(2, settings);
             try {
                 // the first copies have landed: a round is under way
-                waitFor("a round under way", Duration.ofSeconds(30), () -> nodes.stream().anyMatch(n -> digests.get(0).equals(digestAt(n, "team/app", "t0"))
-                        || digests.get(1).equals(digestAt(n, "team/app", "t1"))));
+                waitFor("a round under way", Duration.ofSeconds(30), () -> nodes.stream().anyMatch(n -> digests.get(0).equals(ReplicationTest.digestAt(n, "team/app", "t0"))
+                        || digests.get(1).equals(ReplicationTest.digestAt(n, "team/app", "t1"))));
                 try (var c = store.postgres().connect(store.jdbcUrl()); var s = c.createStatement();
                      var r = s.executeQuery("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = 4243 AND granted")) {
                     int cut = 0;
                     while (r.next()) cut++;
                     assertThat(cut).as("the lease's session").isEqualTo(1);
                 }
-                waitFor("every tag copied", Duration.ofSeconds(120), () -> digests.getLast().equals(digestAt(nodes.get(0), "team/app", "t" + (tags - 1))));
+                waitFor("every tag copied", Duration.ofSeconds(120), () -> digests.getLast().equals(ReplicationTest.digestAt(nodes.get(0), "team/app", "t" + (tags - 1))));
                 Thread.sleep(5_000);
                 int twice = 0;
                 for (String d : digests) {
@@ -110,22 +107,6 @@ class ReplicationLeaseOutageTest {
         String metrics = new String(new OciClient(node).get("/metrics").body());
         return metrics.lines().filter(l -> l.startsWith("cairn_replication_leading ") || l.startsWith("cairn_replication_leading{"))
                 .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).findFirst().orElse(-1);
-    }
-
-    private static byte[] random(int size, long seed) {
-        byte[] bytes = new byte[size];
-        new Random(seed).nextBytes(bytes);
-        return bytes;
-    }
-
-    private static String push(OciClient client, String repository, String tag, byte[] shared, long seed) {
-        OciClient.Image image = client.prepareImage(repository, "application/vnd.oci.image.config.v1+json", shared, random(3_000, seed));
-        return client.pushManifest(repository, tag, OCI_MANIFEST, image.manifest());
-    }
-
-    private static String digestAt(RunningCairn node, String repository, String tag) {
-        HttpResponse<byte[]> r = new OciClient(node).get("/v2/" + repository + "/manifests/" + tag, "Accept", OCI_MANIFEST);
-        return r.statusCode() == 200 ? OciClient.sha256(r.body()) : null;
     }
 
     private static void waitFor(String what, Duration limit, BooleanSupplier condition) throws InterruptedException {

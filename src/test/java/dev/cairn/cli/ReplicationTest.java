@@ -20,18 +20,18 @@ import static org.assertj.core.api.Assertions.assertThat;
  * stopped, fail, say so in /metrics, and catch up once it is back.
  */
 class ReplicationTest {
-    private static byte[] random(int size, long seed) {
+    static byte[] random(int size, long seed) {
         byte[] bytes = new byte[size];
         new Random(seed).nextBytes(bytes);
         return bytes;
     }
 
-    private static String push(OciClient client, String repository, String tag, byte[] shared, long seed) {
+    static String push(OciClient client, String repository, String tag, byte[] shared, long seed) {
         OciClient.Image image = client.prepareImage(repository, "application/vnd.oci.image.config.v1+json", shared, random(3_000, seed));
         return client.pushManifest(repository, tag, OCI_MANIFEST, image.manifest());
     }
 
-    private static String digestAt(RunningCairn node, String repository, String tag) {
+    static String digestAt(RunningCairn node, String repository, String tag) {
         HttpResponse<byte[]> r = new OciClient(node).get("/v2/" + repository + "/manifests/" + tag, "Accept", OCI_MANIFEST);
         return r.statusCode() == 200 ? OciClient.sha256(r.body()) : null;
     }

@@ -34,20 +34,11 @@ class MirrorTest {
         return Map.of("mirrors", "[{prefix: hub, upstream: '" + upstream.url() + "', ttl: " + ttl + ", max-stale: 1h}]");
     }
 
-    /** Pulls an image as a client does: the manifest by tag, then its config and layers; returns the manifest's digest. */
+    /** Pulls an image as a client does: the manifest by tag, then its config and layers, each checked; returns the manifest's digest. */
     private static String pull(OciClient client, String repository, String tag) {
-        HttpResponse<byte[]> manifest = client.get("/v2/" + repository + "/manifests/" + tag, "Accept", ACCEPT);
-        assertThat(manifest.statusCode()).as(OciClient.text(manifest)).isEqualTo(200);
-        var document = OciClient.json(manifest);
-        List<String> blobs = new ArrayList<>();
-        blobs.add(document.path("config").path("digest").asText());
-        document.path("layers").forEach(l -> blobs.add(l.path("digest").asText()));
-        for (String blob : blobs) {
-            HttpResponse<byte[]> b = client.get("/v2/" + repository + "/blobs/" + blob);
-            assertThat(b.statusCode()).as(blob).isEqualTo(200);
-            assertThat(OciClient.sha256(b.body())).isEqualTo(blob);
-        }
-        return OciClient.sha256(manifest.body());
+        String result = MirrorScaleTest.pull(client, repository, tag);
+        assertThat(result).as("a pull of " + repository + ":" + tag).matches("sha256:[0-9a-f]{64}");
+        return result;
     }
 
     @Test

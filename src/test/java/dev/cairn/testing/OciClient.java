@@ -44,7 +44,14 @@ public final class OciClient {
                 .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofByteArray(body));
         if (headers.length > 0) request.headers(headers);
         try {
-            return http.send(request.build(), HttpResponse.BodyHandlers.ofByteArray());
+            try {
+                return http.send(request.build(), HttpResponse.BodyHandlers.ofByteArray());
+            } catch (IOException e) {
+                // a kept-alive connection the server closed as this request went out (Distribution does): it read nothing,
+                // so the request is sent again, on a new connection
+                if (e.getMessage() == null || !e.getMessage().contains("received no bytes")) throw e;
+                return http.send(request.build(), HttpResponse.BodyHandlers.ofByteArray());
+            }
         } catch (IOException e) {
             throw new AssertionError(method + " " + uri + " failed: " + e, e);
         } catch (InterruptedException e) {
