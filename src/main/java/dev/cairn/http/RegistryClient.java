@@ -193,7 +193,7 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
         return downloadWithLength("v2/" + repository.value() + "/blobs/" + digest, scopeOf(repository));
     }
 
-    /** What a HEAD says of a manifest: its digest, media type and size. */
+    /** What a HEAD says of a manifest: its digest, and its media type and size where the registry said (else null, -1). */
     public record Described(Digest digest, String mediaType, long size) {
     }
 
@@ -212,9 +212,10 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
         Optional<String> stated = response.headers().firstValue("Docker-Content-Digest");
         Optional<String> type = response.headers().firstValue("Content-Type").map(MediaTypes::bare).filter(MediaTypes::isSupportedManifest);
         long size = response.headers().firstValueAsLong("Content-Length").orElse(-1);
-        if (stated.isPresent() && type.isPresent() && size >= 0) {
+        if (stated.isPresent()) {
             try {
-                return Optional.of(new Described(Digest.parse(stated.get()), type.get(), size));
+                // the digest is what a tag's check needs; a registry that leaves out the type or size says so by null and -1
+                return Optional.of(new Described(Digest.parse(stated.get()), type.orElse(null), size));
             } catch (RuntimeException e) {
                 // not a digest this side can read: the document itself says
             }

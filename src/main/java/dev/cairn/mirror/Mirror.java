@@ -108,6 +108,8 @@ public final class Mirror {
         /** Until when the upstream is taken for down after a failure: asked nothing, so a stale answer costs no timeout. */
         final AtomicReference<Instant> downUntil = new AtomicReference<>(Instant.MIN);
         final AtomicReference<UpstreamFailure> lastFailureCause = new AtomicReference<>();
+        /** The failure noted last, so that one shared by many requests is counted once. */
+        final AtomicReference<IOException> lastNoted = new AtomicReference<>();
 
         Route(MirrorRule rule, Upstream upstream) {
             this.rule = rule;
@@ -166,13 +168,28 @@ public final class Mirror {
     public ServedManifest manifest(RepositoryName repository, Reference reference, boolean headOnly) {
         Route route = route(repository).orElseThrow();
         RepositoryName upstreamName = route.rule.upstreamName(repository).orElseThrow();
-        Optional<StoredManifest> local = manifests.find(repository, reference);
         Instant now = clock.instant();
+        String key = repository + ":" + reference;
+        Instant lastChecked = checked.get(key);
+        // what needs no word from the upstream (a digest, a tag checked within its TTL) is one read, as any pull is;
+        // gone since (evicted), it is fetched again below
+        if (reference instanceof Reference.ByDigest || (lastChecked != null && now.isBefore(lastChecked.plus(route.rule.ttl())))) {
+            try {
+                return cached(route, repository, reference);
+            } catch (Refusal notHere) {
+                if (notHere.reason() != Refusal.Reason.MANIFEST_NOT_FOUND) throw notHere;
+            }
+        }
+        Optional<StoredManifest> local = manifests.find(repository, reference);
         if (reference instanceof Reference.ByDigest(Digest digest)) {
             if (local.isPresent()) return cached(route, repository, reference);
             try {
                 resting(route, now);
-                if (headOnly) return described(route, upstreamName, reference, route.upstream.describe(upstreamName, reference));
+                if (headOnly) {
+                    Optional<Upstream.Description> d = route.upstream.describe(upstreamName, reference);
+                    // an upstream whose HEAD leaves out the type or size: the HEAD is answered as a GET would be
+                    if (d.isEmpty() || d.get().complete()) return described(route, upstreamName, reference, d);
+                }
                 once("GET " + repository + "@" + digest, () -> fetchAndStore(route, repository, upstreamName, digest, Optional.empty()));
             } catch (IOException e) {
                 throw failed(route, e, "the manifest " + digest);
@@ -180,18 +197,16 @@ public final class Mirror {
             return fetched(route, repository, reference);
         }
         Tag tag = ((Reference.ByTag) reference).tag();
-        String key = repository + ":" + tag;
-        Instant lastChecked = checked.get(key);
-        if (local.isPresent() && lastChecked != null && now.isBefore(lastChecked.plus(route.rule.ttl()))) {
-            return cached(route, repository, reference);
-        }
         Optional<Digest> localDigest = local.map(StoredManifest::digest);
         Optional<Upstream.Description> current;
         boolean stored;
         try {
             resting(route, now);
-            if (headOnly) {
-                current = once("HEAD " + key, () -> route.upstream.describe(upstreamName, reference));
+            Optional<Upstream.Description> described = headOnly ? once("HEAD " + key, () -> route.upstream.describe(upstreamName, reference))
+                    : Optional.empty();
+            if (headOnly && (described.isEmpty() || described.get().complete()
+                    || localDigest.map(d -> d.equals(described.get().digest())).orElse(false))) {
+                current = described;
                 stored = false;
             } else {
                 // one check and, for a tag that moved, one fetch, however many ask at once (each manifest GET is a pull
@@ -417,6 +432,8 @@ public final class Mirror {
     /** Counts and logs an upstream's failure; the failure, as an {@link UpstreamFailure}. */
     private UpstreamFailure noteFailure(Route route, IOException e) {
         if (e instanceof Resting r) return r.cause;
+        // requests that shared one check or fetch ({@link #once}) get one failure: it is counted and logged once
+        if (route.lastNoted.getAndSet(e) == e) return e instanceof UpstreamFailure u ? u : route.lastFailureCause.get();
         UpstreamFailure failure = e instanceof UpstreamFailure u ? u : new UpstreamFailure(e.getMessage(), 0, Optional.empty(), e);
         if (!failure.badContent() && (failure.status() == 0 || failure.status() >= 500 || failure.rateLimited())) {
             // down, broken or rate-limiting: leave it alone a while, so what is held here is served without waiting on it

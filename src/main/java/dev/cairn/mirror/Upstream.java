@@ -21,8 +21,12 @@ public interface Upstream {
     record Blob(long length, InputStream content) {
     }
 
-    /** What a HEAD says of a manifest: its digest, media type and size. */
+    /** What a HEAD says of a manifest: its digest, and its media type and size where the upstream said them (else null, -1). */
     record Description(Digest digest, String mediaType, long size) {
+        /** Whether it says enough to answer a HEAD with: the media type and size as well as the digest. */
+        public boolean complete() {
+            return mediaType != null && size >= 0;
+        }
     }
 
     /** What a tag or digest names, asked with a HEAD (which registries' rate limits do not count). */

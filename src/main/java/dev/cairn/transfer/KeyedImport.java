@@ -249,8 +249,9 @@ final class KeyedImport {
                     if (failure.get() == null) write.run();
                 } catch (IOException e) {
                     failure.compareAndSet(null, e);
-                } catch (RuntimeException e) {
-                    failure.compareAndSet(null, new IOException(e.getMessage(), e));
+                } catch (RuntimeException | Error e) {
+                    // an Error too: on this pool thread it would go nowhere, and the import would say the key was written
+                    failure.compareAndSet(null, new IOException(e.toString(), e));
                 } finally {
                     inFlight.release();
                 }
