@@ -91,7 +91,7 @@ public final class ConfigLoader {
             new Key("server.shutdown-timeout", "30s", c -> Quantities.formatDuration(c.shutdownTimeout())),
             new Key("server.trusted-proxies", "[]", c -> c.trustedProxies().toString()),
             new Key("replicate", "[]", c -> c.replication().stream().map(r -> r.name() + " every " + Quantities.formatDuration(r.every())).toList().toString()),
-            new Key("mirrors", "[]", c -> c.mirrors().stream().map(m -> m.prefix() + " <- " + m.upstream().url() + " ttl "
+            new Key("mirrors", "[]", c -> c.mirrors().stream().map(m -> (m.isDefault() ? "(default)" : m.prefix()) + " <- " + m.upstream().url() + " ttl "
                     + Quantities.formatDuration(m.ttl()) + " max-stale " + Quantities.formatDuration(m.maxStale())).toList().toString()));
 
     /** Keys whose value is a YAML list or mapping rather than a single value. */

@@ -15,6 +15,9 @@ import java.util.Set;
  * One {@code mirrors:} rule: the repositories under {@code prefix} are a pull-through mirror of {@code upstream}
  * ({@code cairn:5000/hub/library/node:22} reads {@code library/node:22} there). A tag is trusted for {@code ttl}
  * before it is checked again; while the upstream fails, a tag seen before is served for up to {@code max-stale}.
+ * The prefix {@code ""} makes the default mirror, for clients that send none (dockerd's {@code registry-mirrors}):
+ * it mirrors every repository outside the other prefixes that holds no pushed images (see
+ * {@code dev.cairn.mirror.Mirror}).
  *
  * <pre>
  * mirrors:
@@ -25,15 +28,23 @@ import java.util.Set;
  *     credentials: {user: NAME, password-env: HUB_TOKEN}
  * </pre>
  */
-public record MirrorRule(RepositoryName prefix, RemoteRegistry upstream, Duration ttl, Duration maxStale) {
+public record MirrorRule(String prefix, RemoteRegistry upstream, Duration ttl, Duration maxStale) {
     private static final Set<String> KEYS = Set.of("prefix", "upstream", "ttl", "max-stale", "credentials");
 
-    /** The upstream's name for {@code repository} when this rule mirrors it ({@code hub/library/node} -> {@code library/node}). */
+    /** Whether this is the default mirror (prefix {@code ""}). */
+    public boolean isDefault() {
+        return prefix.isEmpty();
+    }
+
+    /**
+     * The upstream's name for {@code repository} when it lies under this rule's prefix ({@code hub/library/node} ->
+     * {@code library/node}); the default mirror's is the repository's own name.
+     */
     public java.util.Optional<RepositoryName> upstreamName(RepositoryName repository) {
+        if (isDefault()) return java.util.Optional.of(repository);
         String name = repository.value();
-        String p = prefix.value();
-        if (name.length() <= p.length() + 1 || !name.startsWith(p) || name.charAt(p.length()) != '/') return java.util.Optional.empty();
-        return java.util.Optional.of(RepositoryName.of(name.substring(p.length() + 1)));
+        if (name.length() <= prefix.length() + 1 || !name.startsWith(prefix) || name.charAt(prefix.length()) != '/') return java.util.Optional.empty();
+        return java.util.Optional.of(RepositoryName.of(name.substring(prefix.length() + 1)));
     }
 
     static List<MirrorRule> parse(String text) {
@@ -54,18 +65,20 @@ public record MirrorRule(RepositoryName prefix, RemoteRegistry upstream, Duratio
             rule.fieldNames().forEachRemaining(name -> {
                 if (!KEYS.contains(name)) throw new ConfigException(where + ": unknown key '" + name + "' (known: " + KEYS + ")");
             });
-            String text0 = rule.path("prefix").asText("");
-            if (text0.isEmpty()) {
-                throw new ConfigException(where + ".prefix: required (hub, ghcr, ...): a mirror without a prefix, for clients that "
-                        + "send none, is not supported yet");
+            if (!rule.has("prefix") || !rule.get("prefix").isTextual()) {
+                throw new ConfigException(where + ".prefix: required (hub, ghcr, ...; \"\" for the default mirror, for clients that send no prefix)");
             }
-            RepositoryName prefix;
-            try {
-                prefix = RepositoryName.of(text0);
-            } catch (RuntimeException e) {
-                throw new ConfigException(where + ".prefix: '" + text0 + "' is not a repository name: " + e.getMessage());
+            String prefix = rule.get("prefix").asText();
+            if (!prefix.isEmpty()) {
+                try {
+                    RepositoryName.of(prefix);
+                } catch (RuntimeException e) {
+                    throw new ConfigException(where + ".prefix: '" + prefix + "' is not a repository name: " + e.getMessage());
+                }
             }
-            if (!prefixes.add(prefix.value())) throw new ConfigException(where + ".prefix: '" + prefix + "' is named by two mirrors");
+            if (!prefixes.add(prefix)) {
+                throw new ConfigException(where + ".prefix: " + (prefix.isEmpty() ? "two default mirrors (prefix \"\")" : "'" + prefix + "' is named by two mirrors"));
+            }
             RemoteRegistry upstream = RemoteRegistry.parse(rule, where, "upstream");
             Duration ttl = duration(rule, where, "ttl", "10m");
             Duration maxStale = duration(rule, where, "max-stale", "7d");
@@ -73,7 +86,7 @@ public record MirrorRule(RepositoryName prefix, RemoteRegistry upstream, Duratio
         }
         for (MirrorRule a : rules) {
             for (MirrorRule b : rules) {
-                if (a != b && b.upstreamName(a.prefix()).isPresent()) {
+                if (a != b && !a.isDefault() && !b.isDefault() && b.upstreamName(RepositoryName.of(a.prefix())).isPresent()) {
                     throw new ConfigException("mirrors: the prefix '" + a.prefix() + "' lies under '" + b.prefix() + "': which upstream would serve it?");
                 }
             }

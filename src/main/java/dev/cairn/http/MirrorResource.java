@@ -30,7 +30,7 @@ final class MirrorResource {
 
     /** DENIED for a write into a mirrored repository. */
     void refuseWrites(RepositoryName repository) {
-        mirror.ruleFor(repository).ifPresent(rule -> {
+        mirror.refusesWrites(repository).ifPresent(rule -> {
             throw new Refusal(Refusal.Reason.ACCESS_DENIED, repository + " is a mirror of " + rule.upstream().url()
                     + " and takes no pushes or deletions");
         });

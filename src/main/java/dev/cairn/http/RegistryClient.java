@@ -54,6 +54,13 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
     private final int maxManifestBytes;
     /** Whether a redirect may lead to a loopback or private address that the registry itself is not at (a mirror's upstream). */
     private final boolean redirectsStayOut;
+    /**
+     * Whether the Basic credentials wait until the registry asks for them (a {@code WWW-Authenticate: Basic} challenge),
+     * as Docker clients do; else they go with every request (fewer round trips between Cairns).
+     */
+    private final boolean credentialsWhenAsked;
+    /** Whether the registry has asked for Basic credentials (see {@link #credentialsWhenAsked}). */
+    private volatile boolean basicAsked;
     /** Bearer tokens by the scope they were granted for; a registry without token auth leaves this empty. */
     private final Map<String, String> tokens = new ConcurrentHashMap<>();
 
@@ -67,7 +74,7 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
      * not made within it, or 30 s): a mirror's upstream that hangs must fail a pull, not hold it.
      */
     public RegistryClient(String server, Optional<String> user, String password, Duration requestTimeout) {
-        this(server, user, password, requestTimeout, MAX_DOCUMENT, false);
+        this(server, user, password, requestTimeout, MAX_DOCUMENT, false, false);
     }
 
     /**
@@ -76,7 +83,8 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
      * for its clients (a mirror) must not be turned by an upstream's redirect against the network it sits in.
      */
     public RegistryClient(String server, Optional<String> user, String password, Duration requestTimeout, long maxManifestBytes,
-                          boolean redirectsStayOut) {
+                          boolean redirectsStayOut, boolean credentialsWhenAsked) {
+        this.credentialsWhenAsked = credentialsWhenAsked;
         this.requestTimeout = requestTimeout;
         this.maxManifestBytes = (int) Math.min(maxManifestBytes, MAX_DOCUMENT);
         this.redirectsStayOut = redirectsStayOut;
@@ -243,15 +251,10 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
             } catch (IOException e) {
                 throw new IOException("the registry at " + base + " broke off GET " + target.getPath() + " (" + e.getMessage() + ")", e);
             }
-            if (status == 401 && toRegistry && !challenged) {
-                Optional<String> challenge = Optional.ofNullable(c.getHeaderField("WWW-Authenticate")).filter(h -> h.regionMatches(true, 0, "Bearer ", 0, 7));
-                if (challenge.isPresent()) {
-                    discard(c);
-                    Map<String, String> params = challengeParams(challenge.get());
-                    tokens.put(scope, token(params, params.getOrDefault("scope", scope)));
-                    challenged = true;
-                    continue;
-                }
+            if (status == 401 && toRegistry && !challenged && answerChallenge(c.getHeaderField("WWW-Authenticate"), scope)) {
+                discard(c);
+                challenged = true;
+                continue;
             }
             if (isRedirect(status) && redirects++ < 5) {
                 String location = c.getHeaderField("Location");
@@ -626,14 +629,27 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
      */
     private <T> HttpResponse<T> send(HttpRequest.Builder builder, String scope, HttpResponse.BodyHandler<T> handler) throws IOException {
         HttpResponse<T> response = sendOnce(authorized(builder, scope).build(), handler);
-        if (response.statusCode() != 401) return response;
-        Optional<String> challenge = response.headers().firstValue("WWW-Authenticate").filter(c -> c.regionMatches(true, 0, "Bearer ", 0, 7));
-        if (challenge.isEmpty()) return response;
+        if (response.statusCode() != 401 || !answerChallenge(response.headers().firstValue("WWW-Authenticate").orElse(null), scope)) return response;
         discard(response);
-        Map<String, String> params = challengeParams(challenge.get());
-        String granted = params.getOrDefault("scope", scope);
-        tokens.put(scope, token(params, granted));
         return sendOnce(authorized(builder, scope).build(), handler);
+    }
+
+    /**
+     * Readies what a 401's challenge asks for, to send the request once more: a bearer token for the scope it names
+     * (fetched from its realm), or the Basic credentials where they were held back; false when there is nothing to send.
+     */
+    private boolean answerChallenge(String challenge, String scope) throws IOException {
+        if (challenge == null) return false;
+        if (challenge.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            Map<String, String> params = challengeParams(challenge);
+            tokens.put(scope, token(params, params.getOrDefault("scope", scope)));
+            return true;
+        }
+        if (challenge.regionMatches(true, 0, "Basic", 0, 5) && basic.isPresent() && credentialsWhenAsked && !basicAsked) {
+            basicAsked = true;
+            return true;
+        }
+        return false;
     }
 
     private HttpRequest.Builder authorized(HttpRequest.Builder builder, String scope) {
@@ -644,7 +660,8 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
     /** The Authorization header for {@code scope}: its bearer token once one was granted, else the Basic credentials, if any. */
     private Optional<String> authorization(String scope) {
         String token = tokens.get(scope);
-        return token != null ? Optional.of("Bearer " + token) : basic;
+        if (token != null) return Optional.of("Bearer " + token);
+        return credentialsWhenAsked && !basicAsked ? Optional.empty() : basic;
     }
 
     /** The token realm's answer for {@code scope}, asked with this client's Basic credentials. */

@@ -12,7 +12,8 @@ import java.util.Optional;
 /**
  * A mirror's upstream over HTTP: {@link RegistryClient} (the token dance, credentials kept from other hosts,
  * redirects to blob storage) with requests that give up after 30 s, so an upstream that hangs fails a pull
- * instead of holding it.
+ * instead of holding it. As a Docker client does, it sends its credentials only where the upstream asks for them: to
+ * the token realm a Bearer challenge names, or with the requests of a registry that challenges for Basic.
  */
 public final class UpstreamClient implements Upstream {
     static final Duration TIMEOUT = Duration.ofSeconds(30);
@@ -20,7 +21,7 @@ public final class UpstreamClient implements Upstream {
 
     /** {@code maxManifestBytes}: what this Cairn keeps; a larger manifest is refused as it arrives, never read whole. */
     public UpstreamClient(String server, Optional<String> user, String password, long maxManifestBytes) {
-        this.client = new RegistryClient(server, user, password, TIMEOUT, maxManifestBytes, true);
+        this.client = new RegistryClient(server, user, password, TIMEOUT, maxManifestBytes, true, true);
     }
 
     @Override

@@ -219,6 +219,16 @@ public final class JdbcMetadataStore implements MetadataStore, RetentionRecords,
     }
 
     @Override
+    public Optional<Boolean> repositoryMirrored(RepositoryName repository) {
+        return registry.repositoryMirrored(repository);
+    }
+
+    @Override
+    public boolean claimForMirror(RepositoryName repository) {
+        return registry.claimForMirror(repository);
+    }
+
+    @Override
     public List<String> repositories(Optional<String> after, int limit) {
         return registry.repositories(after, limit);
     }

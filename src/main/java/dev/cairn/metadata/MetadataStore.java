@@ -80,6 +80,18 @@ public interface MetadataStore extends AutoCloseable {
 
     boolean repositoryExists(RepositoryName repository);
 
+    /**
+     * Whether the repository's content comes from a pull-through mirror (true) or from clients' pushes (false), as
+     * decided by whatever wrote into it first; empty while nothing has. It never changes once decided.
+     */
+    Optional<Boolean> repositoryMirrored(RepositoryName repository);
+
+    /**
+     * Makes a repository nothing was written into yet a mirror's; true when it is a mirror's (now or before), false
+     * when clients' pushes got there first.
+     */
+    boolean claimForMirror(RepositoryName repository);
+
     /** True when other nodes share these records: their batched reads are not in them yet. */
     default boolean isShared() {
         return false;

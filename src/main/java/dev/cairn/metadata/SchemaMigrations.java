@@ -21,7 +21,7 @@ final class SchemaMigrations {
     static final List<String> MIGRATIONS = List.of("V1__registry.sql", "V2__retention.sql", "V3__audit.sql", "V4__shared_uploads.sql", "V5__retired_manifests.sql",
             "V6__retirement_limit.sql", "V7__upload_owners.sql", "V8__keyed_entries.sql", "V9__collection_order.sql",
             "V10__sweep_marks.sql", "V11__link_time_order.sql", "V12__one_reference_index.sql", "V13__keyed_content.sql", "V14__keyed_entries_by_namespace.sql",
-            "V15__sweep_queues.sql", "V16__clustered_tables.sql");
+            "V15__sweep_queues.sql", "V16__clustered_tables.sql", "V17__repository_origin.sql");
 
     private final SqlDatabase database;
     private final PostgresAdvisoryLocks advisoryLocks;

@@ -104,7 +104,7 @@ final class SqlRegistryRecords {
     boolean linkBlob(RepositoryName repository, Digest digest, long size) {
         long now = System.currentTimeMillis();
         return database.write(c -> {
-            ensureRepository(c, repository, now);
+            ensureRepository(c, repository, now, false);
             int added = update(c, "INSERT INTO blobs (digest, size, created_at, last_used_at) VALUES (?, ?, ?, ?) "
                     + "ON CONFLICT (digest) DO NOTHING", digest.toString(), size, now, now);
             // A re-link renews linked_at: the push it belongs to is in flight again, so GC's grace starts over.
@@ -196,7 +196,7 @@ final class SqlRegistryRecords {
                 return new ManifestStored(missing, false);
             }
             reviveRetired(c, repo, retired);
-            ensureRepository(c, m.repository(), now);
+            ensureRepository(c, m.repository(), now, referencesMayFollow);
             boolean created = !exists(c, "SELECT 1 FROM manifests WHERE repository = ? AND digest = ?", repo, digest);
             try (PreparedStatement s = c.prepareStatement("INSERT INTO manifests (repository, digest, media_type, content, size, "
                     + "subject, artifact_type, pushed_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -414,7 +414,29 @@ final class SqlRegistryRecords {
         T read(ResultSet row) throws SQLException;
     }
 
-    private static void ensureRepository(Connection c, RepositoryName repository, long now) throws SQLException {
-        update(c, "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", repository.value(), now);
+    /** The repository's row, made by its first write: {@code mirrored} says whose it is from then on (see V17). */
+    private static void ensureRepository(Connection c, RepositoryName repository, long now, boolean mirrored) throws SQLException {
+        update(c, "INSERT INTO repositories (name, created_at, mirrored) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                repository.value(), now, mirrored ? 1 : 0);
+    }
+
+    Optional<Boolean> repositoryMirrored(RepositoryName repository) {
+        return database.read(c -> {
+            try (PreparedStatement s = c.prepareStatement("SELECT mirrored FROM repositories WHERE name = ?")) {
+                s.setString(1, repository.value());
+                try (ResultSet r = s.executeQuery()) {
+                    return r.next() ? Optional.of(r.getInt(1) == 1) : Optional.<Boolean>empty();
+                }
+            }
+        });
+    }
+
+    boolean claimForMirror(RepositoryName repository) {
+        long now = System.currentTimeMillis();
+        database.write(c -> {
+            ensureRepository(c, repository, now, true);
+            return null;
+        });
+        return repositoryMirrored(repository).orElse(false);
     }
 }

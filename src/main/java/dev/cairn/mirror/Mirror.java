@@ -117,11 +117,15 @@ public final class Mirror {
         }
 
         String prefix() {
-            return rule.prefix().value();
+            return rule.prefix();
         }
     }
 
     private final List<Route> routes = new ArrayList<>();
+    /** The default mirror's (prefix ""), when there is one: the repositories outside the other prefixes that are not the clients'. */
+    private final Optional<Route> fallback;
+    /** Whose each repository is, once decided (it never changes: see {@link MetadataStore#repositoryMirrored}); true for a mirror's. */
+    private final ConcurrentHashMap<String, Boolean> origins = new ConcurrentHashMap<>();
     private final RepositoryManifests manifests;
     private final RepositoryBlobs blobs;
     private final MetadataStore metadata;
@@ -139,7 +143,13 @@ public final class Mirror {
     public Mirror(List<MirrorRule> rules, Function<MirrorRule, Upstream> upstreams, RepositoryManifests manifests, RepositoryBlobs blobs,
                   MetadataStore metadata, BlobFetches fetches, Events events, Clock clock, long maxManifestBytes) {
         this.maxManifestBytes = maxManifestBytes;
-        for (MirrorRule rule : rules) routes.add(new Route(rule, upstreams.apply(rule)));
+        Route fallback = null;
+        for (MirrorRule rule : rules) {
+            Route r = new Route(rule, upstreams.apply(rule));
+            if (rule.isDefault()) fallback = r;
+            else routes.add(r);
+        }
+        this.fallback = Optional.ofNullable(fallback);
         this.manifests = manifests;
         this.blobs = blobs;
         this.metadata = metadata;
@@ -148,16 +158,55 @@ public final class Mirror {
         this.clock = clock;
     }
 
-    /** The rule that mirrors {@code repository}, when one does: its repositories are read-only. */
+    /**
+     * The rule whose upstream answers {@code repository}'s reads, when one does: the rule whose prefix it lies under,
+     * else the default mirror's unless clients pushed into it first (a repository that holds pushed images is theirs,
+     * and its misses are misses).
+     */
     public Optional<MirrorRule> ruleFor(RepositoryName repository) {
         return route(repository).map(r -> r.rule);
+    }
+
+    /**
+     * The rule that makes {@code repository} read-only, when one does: one whose prefix it lies under, or the default
+     * mirror's once the repository holds what it fetched. A repository under the default mirror that nothing was
+     * written into yet takes pushes, and is the clients' from then on.
+     */
+    public Optional<MirrorRule> refusesWrites(RepositoryName repository) {
+        for (Route r : routes) {
+            if (r.rule.upstreamName(repository).isPresent()) return Optional.of(r.rule);
+        }
+        return fallback.filter(f -> origin(repository).orElse(false)).map(f -> f.rule);
     }
 
     private Optional<Route> route(RepositoryName repository) {
         for (Route r : routes) {
             if (r.rule.upstreamName(repository).isPresent()) return Optional.of(r);
         }
-        return Optional.empty();
+        return fallback.filter(f -> origin(repository).orElse(true));
+    }
+
+    /** Whose the repository is (true: a mirror's), once anything was written into it; remembered, as it never changes. */
+    private Optional<Boolean> origin(RepositoryName repository) {
+        Boolean known = origins.get(repository.value());
+        if (known != null) return Optional.of(known);
+        Optional<Boolean> decided = metadata.repositoryMirrored(repository);
+        decided.ifPresent(mirrored -> remember(origins, repository.value(), mirrored));
+        return decided;
+    }
+
+    /**
+     * Before the default mirror writes into a repository: makes it a mirror's if nothing was written into it yet;
+     * refuses when clients' pushes got there first (they made it theirs while the upstream was asked).
+     */
+    private void claim(Route route, RepositoryName repository) {
+        if (!route.rule.isDefault() || origin(repository).orElse(false)) return;
+        boolean mirrored = metadata.claimForMirror(repository);
+        remember(origins, repository.value(), mirrored);
+        if (!mirrored) {
+            throw new Refusal(Refusal.Reason.MANIFEST_NOT_FOUND, repository + " holds pushed images, so the default mirror does not "
+                    + "answer for it", Map.of());
+        }
     }
 
     /**
@@ -192,7 +241,7 @@ public final class Mirror {
                 }
                 once("GET " + repository + "@" + digest, () -> fetchAndStore(route, repository, upstreamName, digest, Optional.empty()));
             } catch (IOException e) {
-                throw failed(route, e, "the manifest " + digest);
+                throw failed(route, e, "the manifest " + digest, Refusal.Reason.MANIFEST_NOT_FOUND);
             }
             return fetched(route, repository, reference);
         }
@@ -222,6 +271,7 @@ public final class Mirror {
                         });
                         StoredManifest document = manifests.find(repository, byDigest).orElseThrow(() -> UpstreamFailure.badContent(
                                 "the manifest " + upstreamName + "@" + digest + " went before its tag " + tag + " could name it"));
+                        claim(route, repository);
                         manifests.putMirrored(repository, Optional.of(tag), document.mediaType(), document.content());
                     }
                     if (found.isPresent()) remember(key, clock.instant());
@@ -241,7 +291,7 @@ public final class Mirror {
                     return new ServedManifest(Optional.of(manifests.getManifest(repository, reference)), Optional.empty(), Optional.of(lastGood));
                 }
             }
-            throw refusal(failure, "the tag " + upstreamName + ":" + tag);
+            throw refusal(failure, "the tag " + upstreamName + ":" + tag, Refusal.Reason.MANIFEST_NOT_FOUND);
         }
         if (current.isEmpty()) {
             throw new Refusal(Refusal.Reason.MANIFEST_NOT_FOUND, "the upstream " + route.rule.upstream().url() + " has no tag "
@@ -292,8 +342,12 @@ public final class Mirror {
     }
 
     private void remember(String key, Instant at) {
-        if (checked.size() >= REMEMBERED_CHECKS) checked.clear();
-        checked.put(key, at);
+        remember(checked, key, at);
+    }
+
+    private static <V> void remember(ConcurrentHashMap<String, V> memory, String key, V value) {
+        if (memory.size() >= REMEMBERED_CHECKS) memory.clear();
+        memory.put(key, value);
     }
 
     private interface Work<T> {
@@ -360,6 +414,7 @@ public final class Mirror {
         } catch (Refusal e) {
             throw UpstreamFailure.badContent("the upstream's manifest " + upstreamName + "@" + digest + " does not parse: " + e.getMessage());
         }
+        claim(route, repository);
         manifests.putMirrored(repository, tag, fetched.mediaType(), fetched.content());
         route.bytesFetched.addAndGet(fetched.content().length);
         events.bytesFetched(route.prefix(), fetched.content().length);
@@ -404,24 +459,27 @@ public final class Mirror {
     public Optional<IncomingBlob> blob(RepositoryName repository, Digest digest) {
         if (metadata.isBlobLinked(repository, digest)) return Optional.empty();
         Route route = route(repository).orElseThrow();
+        // under the default mirror, blobs come from the upstream only into a repository that holds its images (a pull
+        // reads the manifest first); anything else is answered from here, as a push asking what it must send needs
+        if (route.rule.isDefault() && !origin(repository).orElse(false)) return Optional.empty();
         RepositoryName upstreamName = route.rule.upstreamName(repository).orElseThrow();
         try {
             resting(route, clock.instant());
         } catch (Resting r) {
-            throw refusal(r.cause, "the blob " + digest);
+            throw refusal(r.cause, "the blob " + digest, Refusal.Reason.BLOB_NOT_FOUND);
         }
         BlobFetches.Fetch f = fetches.fetch(repository, digest, () -> route.upstream.blob(upstreamName, digest), n -> fetchedBytes(route, n));
         long length;
         try {
             length = f.awaitLength();
         } catch (IOException e) {
-            throw failed(route, e, "the blob " + digest);
+            throw failed(route, e, "the blob " + digest, Refusal.Reason.BLOB_NOT_FOUND);
         }
         try {
             return Optional.of(new IncomingBlob(length, f.read()));
         } catch (NoSuchFileException ended) {
             // it finished between the two: it is stored, and served from here
-            if (!f.awaitEnd()) throw failed(route, new IOException("the fetch of " + digest + " failed"), "the blob " + digest);
+            if (!f.awaitEnd()) throw failed(route, new IOException("the fetch of " + digest + " failed"), "the blob " + digest, Refusal.Reason.BLOB_NOT_FOUND);
             if (!metadata.isBlobLinked(repository, digest)) blobs.mount(repository, digest, f.storedIn());
             return Optional.empty();
         } catch (IOException e) {
@@ -453,13 +511,21 @@ public final class Mirror {
         return failure;
     }
 
-    private RuntimeException failed(Route route, IOException e, String what) {
-        return refusal(noteFailure(route, e), what);
+    private RuntimeException failed(Route route, IOException e, String what, Refusal.Reason notFound) {
+        return refusal(noteFailure(route, e), what, notFound);
     }
 
-    /** What a client is told when the upstream failed for something not held here: 429 when it rate-limits, 503 otherwise. */
-    private static Refusal refusal(UpstreamFailure failure, String what) {
+    /**
+     * What a client is told when the upstream failed for something not held here: 429 when it rate-limits; {@code notFound}
+     * when it refused access (401, 403: how registries such as Docker Hub answer for a repository they do not have, which
+     * is every new repository of a client's that asks the default mirror first); 503 otherwise.
+     */
+    private static Refusal refusal(UpstreamFailure failure, String what, Refusal.Reason notFound) {
         Map<String, Object> detail = new LinkedHashMap<>();
+        if (failure.status() == 401 || failure.status() == 403) {
+            return new Refusal(notFound, "the mirror's upstream refused " + what + " (" + failure.getMessage() + "), and it is not cached here",
+                    detail);
+        }
         failure.retryAfter().ifPresent(d -> detail.put("retryAfterSeconds", d.toSeconds()));
         if (failure.rateLimited()) {
             return new Refusal(Refusal.Reason.UPSTREAM_RATE_LIMITED, "the mirror's upstream rate-limits, and " + what
@@ -472,7 +538,9 @@ public final class Mirror {
     /** Per mirror: what it served, fetched and failed, for /api/v1/stats. */
     public List<Map<String, Object>> stats() {
         List<Map<String, Object>> rows = new ArrayList<>();
-        for (Route r : routes) {
+        List<Route> all = new ArrayList<>(routes);
+        fallback.ifPresent(all::add);
+        for (Route r : all) {
             Map<String, Object> row = new LinkedHashMap<>();
             row.put("prefix", r.prefix());
             row.put("upstream", r.rule.upstream().url().toString());

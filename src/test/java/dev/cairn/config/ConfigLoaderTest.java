@@ -24,9 +24,15 @@ class ConfigLoaderTest {
                     credentials: {user: me, password-env: HUB_TOKEN}
                   - prefix: ghcr
                     upstream: https://ghcr.io
+                  - prefix: ""
+                    upstream: https://mirror.gcr.io
                 """);
         CairnConfig config = ConfigLoader.load(Optional.of(file), Map.of(), Map.of()).config();
-        assertThat(config.mirrors()).hasSize(2);
+        assertThat(config.mirrors()).hasSize(3);
+        MirrorRule fallback = config.mirrors().get(2);
+        assertThat(fallback.isDefault()).isTrue();
+        assertThat(fallback.upstreamName(dev.cairn.values.RepositoryName.of("library/node")).map(Object::toString))
+                .as("the default mirror asks for the name the client sent").hasValue("library/node");
         MirrorRule hub = config.mirrors().getFirst();
         assertThat(hub.upstream().url().toString()).isEqualTo("https://registry-1.docker.io");
         assertThat(hub.upstream().user()).hasValue("me");
@@ -37,7 +43,7 @@ class ConfigLoaderTest {
         assertThat(hub.upstreamName(dev.cairn.values.RepositoryName.of("hub"))).isEmpty();
         assertThat(config.mirrors().get(1).ttl()).as("the default TTL").isEqualTo(Duration.ofMinutes(10));
 
-        for (String bad : new String[]{"[{prefix: '', upstream: 'http://a'}]", "[{prefix: hub, upstream: 'http://user:pw@a'}]",
+        for (String bad : new String[]{"[{upstream: 'http://a'}]", "[{prefix: '', upstream: 'http://a'}, {prefix: '', upstream: 'http://b'}]", "[{prefix: hub, upstream: 'http://user:pw@a'}]",
                 "[{prefix: hub, upstream: 'http://a'}, {prefix: hub, upstream: 'http://b'}]",
                 "[{prefix: hub, upstream: 'http://a'}, {prefix: hub/x, upstream: 'http://b'}]", "[{prefix: Hub, upstream: 'http://a'}]",
                 "[{prefix: hub, upstream: 'http://a', ttl: forever}]", "[{prefix: hub, upstream: 'http://a', proxy: x}]"}) {

@@ -131,7 +131,9 @@ class MirrorTest {
 
     /**
      * An upstream that lets no one in without credentials (a Cairn in token mode): the mirror pulls with the user its
-     * rule names and the password from the variable it names (HOME here: a variable the test's process has).
+     * rule names and the password from the variable it names (HOME here: a variable the test's process has), by the
+     * token dance as a Docker client does it: the registry's challenge, the credentials to the token realm only, the
+     * registry's requests with the bearer token (seen on a wiretap between the mirror and the upstream).
      */
     @Test
     void anUpstreamThatNeedsCredentialsIsPulledThroughWithThem(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
@@ -153,12 +155,19 @@ class MirrorTest {
             assertThat(new OciClient(upstream).get("/v2/public/app/manifests/v1").statusCode()).as("the upstream wants credentials").isEqualTo(401);
             try (RunningCairn anonymous = RunningCairn.start(Map.of("mirrors", "[{prefix: tok, upstream: 'http://" + upstream.hostPort() + "'}]"))) {
                 HttpResponse<byte[]> refused = new OciClient(anonymous).get("/v2/tok/public/app/manifests/v1", "Accept", ACCEPT);
-                assertThat(refused.statusCode()).as("without them the upstream's refusal is the answer").isEqualTo(503);
+                assertThat(refused.statusCode()).as("without them the upstream's refusal is a miss, as Docker Hub's for what it lacks")
+                        .isEqualTo(404);
+                assertThat(OciClient.errorCode(refused)).isEqualTo("MANIFEST_UNKNOWN");
                 assertThat(OciClient.text(refused)).contains("401");
             }
-            try (RunningCairn cairn = RunningCairn.start(Map.of("mirrors", "[{prefix: tok, upstream: 'http://" + upstream.hostPort()
-                    + "', credentials: {user: mirror, password-env: HOME}}]"))) {
+            try (Wiretap tap = new Wiretap(upstream.hostPort());
+                 RunningCairn cairn = RunningCairn.start(Map.of("mirrors", "[{prefix: tok, upstream: '" + tap.url()
+                         + "', credentials: {user: mirror, password-env: HOME}}]"))) {
                 assertThat(pull(new OciClient(cairn), "tok/public/app", "v1")).isEqualTo(OciClient.sha256(manifest));
+                List<String> registryRequests = tap.seen.stream().filter(r -> r.contains(" /v2/")).toList();
+                assertThat(registryRequests).as("the first asks without credentials and is challenged").first().asString().endsWith(" none");
+                assertThat(registryRequests).as("the rest carry the token").anyMatch(r -> r.contains("/blobs/") && r.endsWith(" Bearer"));
+                assertThat(registryRequests).as("the password never goes to the registry").noneMatch(r -> r.endsWith(" Basic"));
             }
         }
     }
