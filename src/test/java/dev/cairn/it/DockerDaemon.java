@@ -43,6 +43,14 @@ final class DockerDaemon implements AutoCloseable {
 
     /** Starts dockerd, trusting {@code insecureRegistry} (HOST:PORT) over plain HTTP, and waits until it answers. */
     static DockerDaemon start(Path dir, String insecureRegistry, Path clientConfig) throws Exception {
+        return start(dir, insecureRegistry, clientConfig, List.of());
+    }
+
+    /**
+     * As above, with {@code moreFlags} for dockerd ({@code --registry-mirror URL}, say). Whatever it would fetch from
+     * anywhere but loopback goes to a proxy address where nothing listens, so it fails here instead of leaving the machine.
+     */
+    static DockerDaemon start(Path dir, String insecureRegistry, Path clientConfig, List<String> moreFlags) throws Exception {
         String dockerd = DebianTools.dockerd();
         DebianTools.docker();
         Files.createDirectories(dir);
@@ -54,10 +62,15 @@ final class DockerDaemon implements AutoCloseable {
                 "--pidfile", dir.resolve("docker.pid").toString(),
                 "--storage-driver", "overlay2", "--bridge=none", "--iptables=false", "--ip-masq=false",
                 "--insecure-registry", insecureRegistry);
+        command = new ArrayList<>(command);
+        command.addAll(moreFlags);
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(dir.resolve("dockerd.log").toFile());
         // Debian's containerd, runc and docker-init, whatever else is earlier on the caller's PATH.
         builder.environment().put("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        for (String proxy : List.of("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")) builder.environment().put(proxy, "http://127.0.0.1:9");
+        builder.environment().put("NO_PROXY", "127.0.0.1,localhost");
+        builder.environment().put("no_proxy", "127.0.0.1,localhost");
         DockerDaemon daemon = new DockerDaemon(dir, clientConfig, builder.start());
         try {
             daemon.awaitReady();
