@@ -41,6 +41,8 @@ import java.util.regex.Pattern;
  * push      --url U --repo R --file F --digest D [--chunk BYTES]   one blob, monolithic PUT or PATCH chunks
  * put-raw   --url U --file F                                         PUT the file to U (generator ceiling vs nginx)
  * pull      --url U [--accept T]                                     GET U, drain the body
+ * image-pull --url U --name R --tag T [--clients 1]                  N clients at once each pull an image as a
+ *                                                                    runtime does (manifest, then config and layers)
  * setup     --url U --out DIR                                        the small image and the 300-entry cache index
  * import    --base U --index PATH --heads FILE --accept T [--clients 16] [--seconds S] [--warmup S]
  * seed      --url U [--repos 100] [--per-repo 100] [--blobs 10] [--clients 32] [--single-post] [--offset N]
@@ -97,6 +99,7 @@ public final class LoadGen {
             case "push" -> push(a);
             case "put-raw" -> putRaw(a);
             case "pull" -> pull(a);
+            case "image-pull" -> imagePull(a);
             case "setup" -> setup(a);
             case "import" -> importLoad(a);
             case "seed" -> seed(a);
@@ -175,6 +178,44 @@ public final class LoadGen {
             double s = (System.nanoTime() - t0) / 1e9;
             System.out.printf(Locale.ROOT, "seconds=%.3f mbps=%.1f bytes=%d%n", s, r.bodyLength / s / 1e6, r.bodyLength);
         }
+    }
+
+    private static final Pattern DIGEST = Pattern.compile("\"digest\"\\s*:\\s*\"(sha256:[0-9a-f]{64})\"");
+
+    /**
+     * {@code --clients} pulls of one image at once, each on its own connection as separate runners would: the manifest
+     * by tag, then every blob it names (config and layers) one after another, bodies drained. Prints the wall time of
+     * all of them and the bytes they read.
+     */
+    static void imagePull(Args a) throws Exception {
+        Url base = Url.parse(a.get("url"));
+        String name = a.get("name");
+        String tag = a.get("tag");
+        int clients = Integer.parseInt(a.getOr("clients", "1"));
+        AtomicLong bytes = new AtomicLong();
+        long t0 = System.nanoTime();
+        try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<Void>> pulls = new ArrayList<>();
+            for (int i = 0; i < clients; i++) {
+                pulls.add(pool.submit(() -> {
+                    try (Conn c = new Conn(base)) {
+                        Resp m = c.send("GET", "/v2/" + name + "/manifests/" + tag, Map.of("Accept", OCI_MANIFEST + ", " + OCI_INDEX), null, true);
+                        m.expect(200, "GET manifest " + name + ":" + tag);
+                        bytes.addAndGet(m.bodyLength);
+                        Matcher d = DIGEST.matcher(new String(m.body, StandardCharsets.UTF_8));
+                        while (d.find()) {
+                            Resp b = c.send("GET", "/v2/" + name + "/blobs/" + d.group(1), Map.of(), null);
+                            b.expect(200, "GET blob " + d.group(1));
+                            bytes.addAndGet(b.bodyLength);
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (Future<Void> f : pulls) f.get();
+        }
+        double s = (System.nanoTime() - t0) / 1e9;
+        System.out.printf(Locale.ROOT, "seconds=%.3f mbps=%.1f bytes=%d%n", s, bytes.get() / s / 1e6, bytes.get());
     }
 
     // ---------------------------------------------------------------- the small image and the cache index

@@ -211,6 +211,11 @@ final class Exchange {
                 callback.succeeded();
                 return;
             }
+            if (in instanceof dev.cairn.mirror.BlobFetches.ArrivingFile arriving) {
+                FileSend.sendArriving(response, arriving, length);
+                callback.succeeded();
+                return;
+            }
             try (OutputStream out = Content.Sink.asOutputStream(response)) {
                 byte[] buffer = new byte[(int) Math.min(COPY_BUFFER, Math.max(length, 1))];
                 long remaining = length;

@@ -59,15 +59,41 @@ final class FileSend {
     static void send(Response response, FileChannel file, long position, long length) throws IOException {
         if (length == 0) {
             write(response, true, null);
-        } else if (MAP != null && length > MAP_THRESHOLD) {
-            sendMapped(response, file, position, length);
         } else {
-            sendRead(response, file, position, length);
+            sendRegion(response, file, position, length, true);
+        }
+    }
+
+    /**
+     * Writes the first {@code length} bytes of a file still being written (a mirror's blob as it arrives) as the whole
+     * body, each region as soon as it may be read; blocks until written.
+     */
+    static void sendArriving(Response response, dev.cairn.mirror.BlobFetches.ArrivingFile file, long length) throws IOException {
+        if (length == 0) {
+            write(response, true, null);
+            return;
+        }
+        long at = 0;
+        while (at < length) {
+            long to = file.readableTo(at);
+            if (to < 0) throw new IOException("blob ended " + (length - at) + " bytes early");
+            to = Math.min(to, length);
+            sendRegion(response, file.channel(), at, to - at, to == length);
+            at = to;
+        }
+    }
+
+    /** Writes a region of the file, the body's last when {@code last}. */
+    private static void sendRegion(Response response, FileChannel file, long position, long length, boolean last) throws IOException {
+        if (MAP != null && length > MAP_THRESHOLD) {
+            sendMapped(response, file, position, length, last);
+        } else {
+            sendRead(response, file, position, length, last);
         }
     }
 
     /** Reads into one of Jetty's pooled direct buffers and writes it, until done. */
-    private static void sendRead(Response response, FileChannel file, long position, long length) throws IOException {
+    private static void sendRead(Response response, FileChannel file, long position, long length, boolean last) throws IOException {
         ByteBufferPool pool = response.getRequest().getComponents().getByteBufferPool();
         RetainableByteBuffer pooled = pool.acquire((int) Math.min(READ_BUFFER, length), true);
         try {
@@ -80,21 +106,21 @@ final class FileSend {
                 if (n < 0) throw new IOException("blob ended " + (end - at) + " bytes early");
                 at += n;
                 buffer.flip();
-                write(response, at == end, buffer);
+                write(response, last && at == end, buffer);
             }
         } finally {
             pooled.release();
         }
     }
 
-    private static void sendMapped(Response response, FileChannel file, long position, long length) throws IOException {
+    private static void sendMapped(Response response, FileChannel file, long position, long length, boolean last) throws IOException {
         long end = position + length;
         for (long at = position; at < end; ) {
             long size = Math.min(WINDOW, end - at);
             AutoCloseable arena = arena();
             try {
                 ByteBuffer window = window(file, at, size, arena);
-                write(response, at + size == end, window);
+                write(response, last && at + size == end, window);
             } finally {
                 close(arena); // only after the write completed: Jetty is done with the buffer
             }

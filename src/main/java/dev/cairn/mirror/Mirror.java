@@ -137,6 +137,8 @@ public final class Mirror {
     /** Checks and fetches under way, by what they are of ("GET repository:tag", "GET repository@digest"): requests at once share one. */
     private final ConcurrentHashMap<String, CompletableFuture<Object>> inFlight = new ConcurrentHashMap<>();
     private final long maxManifestBytes;
+    /** How many of an image's blobs are fetched at once behind its manifest (dockerd's max-concurrent-downloads). */
+    private static final int PREFETCHES_PER_IMAGE = 3;
     /** Images whose blobs are being brought in behind their manifest, at most two at once. */
     private final Semaphore prefetching = new Semaphore(2);
 
@@ -421,7 +423,11 @@ public final class Mirror {
         if (!MediaTypes.INDEXES.contains(manifest.mediaType())) bringInBlobs(route, repository, upstreamName, manifest);
     }
 
-    /** An image's config and layers fetched behind its manifest, one after another, on a thread of their own. */
+    /**
+     * An image's config and layers fetched behind its manifest on a thread of their own, a few at once as runtimes
+     * pull them, in the order a client reads them: these fetches keep ahead of a client reading the image blob by
+     * blob, so it seldom waits for the upstream to answer.
+     */
     private void bringInBlobs(Route route, RepositoryName repository, RepositoryName upstreamName, Manifest manifest) {
         List<Descriptor> wanted = new ArrayList<>();
         manifest.config().ifPresent(wanted::add);
@@ -429,15 +435,15 @@ public final class Mirror {
         if (wanted.isEmpty() || !prefetching.tryAcquire()) return; // busy: what clients read still comes in as they read it
         Thread.ofVirtual().name("cairn-mirror-prefetch").start(() -> {
             try {
+                java.util.ArrayDeque<BlobFetches.Fetch> inFlight = new java.util.ArrayDeque<>();
                 for (Descriptor d : wanted) {
                     if (metadata.isBlobLinked(repository, d.digest())) continue;
-                    BlobFetches.Fetch f = fetches.fetch(repository, d.digest(), () -> route.upstream.blob(upstreamName, d.digest()),
-                            n -> fetchedBytes(route, n));
-                    if (!f.awaitEnd()) {
-                        log.info("mirror {}: bringing in {} of {} stopped at {}", route.prefix(), d.digest(), repository, "a failed fetch");
-                        return;
-                    }
-                    if (!metadata.isBlobLinked(repository, d.digest())) blobs.mount(repository, d.digest(), f.storedIn());
+                    if (inFlight.size() == PREFETCHES_PER_IMAGE && !arrived(route, repository, inFlight.poll())) return;
+                    inFlight.add(fetches.fetch(repository, d.digest(), () -> route.upstream.blob(upstreamName, d.digest()),
+                            () -> metadata.isBlobLinked(repository, d.digest()), n -> fetchedBytes(route, n)));
+                }
+                while (!inFlight.isEmpty()) {
+                    if (!arrived(route, repository, inFlight.poll())) return;
                 }
             } catch (RuntimeException e) {
                 log.warn("mirror {}: bringing in the blobs of {} failed: {}", route.prefix(), repository, e.getMessage());
@@ -445,6 +451,19 @@ public final class Mirror {
                 prefetching.release();
             }
         });
+    }
+
+    /**
+     * Waits until a fetch's bytes are in (their store goes on behind, and links them); false, logged, when it failed.
+     * One that had ended before it was joined is linked here.
+     */
+    private boolean arrived(Route route, RepositoryName repository, BlobFetches.Fetch f) {
+        if (!f.awaitArrival()) {
+            log.info("mirror {}: bringing in the blobs of {} stopped at {}, which failed", route.prefix(), repository, f.digest());
+            return false;
+        }
+        if (f.hasEnded() && !metadata.isBlobLinked(repository, f.digest())) blobs.mount(repository, f.digest(), f.storedIn());
+        return true;
     }
 
     private void fetchedBytes(Route route, long n) {
@@ -468,7 +487,8 @@ public final class Mirror {
         } catch (Resting r) {
             throw refusal(r.cause, "the blob " + digest, Refusal.Reason.BLOB_NOT_FOUND);
         }
-        BlobFetches.Fetch f = fetches.fetch(repository, digest, () -> route.upstream.blob(upstreamName, digest), n -> fetchedBytes(route, n));
+        BlobFetches.Fetch f = fetches.fetch(repository, digest, () -> route.upstream.blob(upstreamName, digest),
+                () -> metadata.isBlobLinked(repository, digest), n -> fetchedBytes(route, n));
         long length;
         try {
             length = f.awaitLength();

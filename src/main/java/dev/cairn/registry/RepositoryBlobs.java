@@ -114,6 +114,22 @@ public final class RepositoryBlobs {
     }
 
     /**
+     * {@link #putBlob} for bytes the caller checked against {@code digest} as they came in (a mirror's fetch): the
+     * store need not hash them again.
+     */
+    public BlobInfo putCheckedBlob(RepositoryName repository, Digest digest, InputStream body) {
+        StagedBlob staged;
+        try {
+            staged = blobs.stageChecked(digest, body);
+        } catch (DigestMismatchException e) {
+            throw digestMismatch(e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return publishAndLink(repository, staged);
+    }
+
+    /**
      * Makes verified bytes visible in the repository: publish and link happen under the digest's lock, so
      * the collector never deletes the file between them. New bytes pass the budget first.
      */

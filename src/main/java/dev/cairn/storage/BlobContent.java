@@ -39,6 +39,15 @@ public interface BlobContent {
     StagedBlob stage(Digest expected, InputStream body) throws IOException, DigestMismatchException;
 
     /**
+     * {@link #stage} for bytes the caller has already checked against {@code digest} as they passed (a mirror's
+     * fetch, whose stream ends only once its own hash matched): a store that can keeps them without hashing them a
+     * second time.
+     */
+    default StagedBlob stageChecked(Digest digest, InputStream body) throws IOException, DigestMismatchException {
+        return stage(digest, body);
+    }
+
+    /**
      * Streams {@code body} to stable storage and names it by its SHA-256, without making it visible: for
      * content stored under a key of the client's choosing (a build tool's cache entry), whose digest nobody
      * knows before the last byte. {@link #publish} and {@link #discard} take it as they take {@link #stage}'s.

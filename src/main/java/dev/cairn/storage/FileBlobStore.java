@@ -107,19 +107,37 @@ public final class FileBlobStore implements BlobStore {
     }
 
     private StagedBlob stageHashing(String algorithm, Optional<Digest> expected, InputStream body) throws IOException, DigestMismatchException {
+        MessageDigest hasher = Digest.newHasher(algorithm);
+        return stageInto(body, hasher, () -> {
+            Digest actual = Digest.of(algorithm, hasher.digest());
+            if (expected.isPresent()) verify(expected.get(), actual);
+            return actual;
+        });
+    }
+
+    @Override
+    public StagedBlob stageChecked(Digest digest, InputStream body) throws IOException, DigestMismatchException {
+        return stageInto(body, null, () -> digest);
+    }
+
+    /** What names staged bytes once they are written: their digest, checked when there is something to check it against. */
+    private interface StagedName {
+        Digest get() throws DigestMismatchException;
+    }
+
+    /** Writes {@code body} to a new file under tmp (hashing it into {@code hasher} unless null) and fsyncs it. */
+    private StagedBlob stageInto(InputStream body, MessageDigest hasher, StagedName name) throws IOException, DigestMismatchException {
         Path temp = tmp.resolve(UUID.randomUUID().toString());
         boolean staged = false;
         try {
-            MessageDigest hasher = Digest.newHasher(algorithm);
             long size;
             try (FileChannel out = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
                 size = copyHashing(body, out, directWrites ? temp : null, hasher);
                 out.force(false);
             }
-            Digest actual = Digest.of(algorithm, hasher.digest());
-            if (expected.isPresent()) verify(expected.get(), actual);
+            Digest digest = name.get();
             staged = true;
-            return new StagedBlob(actual, size, temp);
+            return new StagedBlob(digest, size, temp);
         } finally {
             if (!staged) Files.deleteIfExists(temp);
         }

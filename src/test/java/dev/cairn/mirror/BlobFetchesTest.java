@@ -19,7 +19,7 @@ class BlobFetchesTest {
         BlobFetches.Fetch f = fetches.fetch(RepositoryName.of("hub/app"), Digest.sha256(new byte[]{1}),
                 () -> {
                     throw new OutOfMemoryError("Java heap space (simulated)");
-                }, n -> {
+                }, () -> false, n -> {
                 });
         CompletableFuture<Object> waiter = CompletableFuture.supplyAsync(() -> {
             try {
