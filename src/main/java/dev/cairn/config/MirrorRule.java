@@ -3,6 +3,7 @@ package dev.cairn.config;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.cairn.values.Glob;
 import dev.cairn.values.RepositoryName;
 
 import java.time.Duration;
@@ -17,7 +18,9 @@ import java.util.Set;
  * before it is checked again; while the upstream fails, a tag seen before is served for up to {@code max-stale}.
  * The prefix {@code ""} makes the default mirror, for clients that send none (dockerd's {@code registry-mirrors}):
  * it mirrors every repository outside the other prefixes that holds no pushed images (see
- * {@code dev.cairn.mirror.Mirror}).
+ * {@code dev.cairn.mirror.Mirror}), or, with {@code repositories}, only the names those patterns match
+ * ({@code ["library/**"]}: Docker Hub's official images, and no name a stranger could register upstream before a team
+ * pushes its own under it).
  *
  * <pre>
  * mirrors:
@@ -28,8 +31,12 @@ import java.util.Set;
  *     credentials: {user: NAME, password-env: HUB_TOKEN}
  * </pre>
  */
-public record MirrorRule(String prefix, RemoteRegistry upstream, Duration ttl, Duration maxStale) {
-    private static final Set<String> KEYS = Set.of("prefix", "upstream", "ttl", "max-stale", "credentials");
+public record MirrorRule(String prefix, RemoteRegistry upstream, Duration ttl, Duration maxStale, List<Glob> repositories) {
+    private static final Set<String> KEYS = Set.of("prefix", "upstream", "ttl", "max-stale", "credentials", "repositories");
+
+    public MirrorRule {
+        repositories = List.copyOf(repositories);
+    }
 
     /** Whether this is the default mirror (prefix {@code ""}). */
     public boolean isDefault() {
@@ -41,7 +48,10 @@ public record MirrorRule(String prefix, RemoteRegistry upstream, Duration ttl, D
      * {@code library/node}); the default mirror's is the repository's own name.
      */
     public java.util.Optional<RepositoryName> upstreamName(RepositoryName repository) {
-        if (isDefault()) return java.util.Optional.of(repository);
+        if (isDefault()) {
+            if (!repositories.isEmpty() && repositories.stream().noneMatch(g -> g.matches(repository.value()))) return java.util.Optional.empty();
+            return java.util.Optional.of(repository);
+        }
         String name = repository.value();
         if (name.length() <= prefix.length() + 1 || !name.startsWith(prefix) || name.charAt(prefix.length()) != '/') return java.util.Optional.empty();
         return java.util.Optional.of(RepositoryName.of(name.substring(prefix.length() + 1)));
@@ -82,7 +92,23 @@ public record MirrorRule(String prefix, RemoteRegistry upstream, Duration ttl, D
             RemoteRegistry upstream = RemoteRegistry.parse(rule, where, "upstream");
             Duration ttl = duration(rule, where, "ttl", "10m");
             Duration maxStale = duration(rule, where, "max-stale", "7d");
-            rules.add(new MirrorRule(prefix, upstream, ttl, maxStale));
+            List<Glob> names = new ArrayList<>();
+            JsonNode patterns = rule.path("repositories");
+            if (!patterns.isMissingNode()) {
+                if (!prefix.isEmpty()) {
+                    throw new ConfigException(where + ".repositories: only the default mirror (prefix \"\") takes a list of names; "
+                            + "a prefix already says which repositories are the mirror's");
+                }
+                List<JsonNode> items = new ArrayList<>();
+                if (patterns.isArray()) patterns.forEach(items::add);
+                else items.add(patterns);
+                for (JsonNode item : items) {
+                    if (!item.isTextual() || item.asText().isBlank()) throw new ConfigException(where + ".repositories: expected name patterns (\"library/**\")");
+                    names.add(new Glob(item.asText()));
+                }
+                if (names.isEmpty()) throw new ConfigException(where + ".repositories: an empty list mirrors nothing; leave it out to mirror every name");
+            }
+            rules.add(new MirrorRule(prefix, upstream, ttl, maxStale, names));
         }
         for (MirrorRule a : rules) {
             for (MirrorRule b : rules) {

@@ -178,14 +178,14 @@ public final class Mirror {
         for (Route r : routes) {
             if (r.rule.upstreamName(repository).isPresent()) return Optional.of(r.rule);
         }
-        return fallback.filter(f -> origin(repository).orElse(false)).map(f -> f.rule);
+        return fallback.filter(f -> f.rule.upstreamName(repository).isPresent() && origin(repository).orElse(false)).map(f -> f.rule);
     }
 
     private Optional<Route> route(RepositoryName repository) {
         for (Route r : routes) {
             if (r.rule.upstreamName(repository).isPresent()) return Optional.of(r);
         }
-        return fallback.filter(f -> origin(repository).orElse(true));
+        return fallback.filter(f -> f.rule.upstreamName(repository).isPresent() && origin(repository).orElse(true));
     }
 
     /** Whose the repository is (true: a mirror's), once anything was written into it; remembered, as it never changes. */

@@ -43,7 +43,10 @@ class ConfigLoaderTest {
         assertThat(hub.upstreamName(dev.cairn.values.RepositoryName.of("hub"))).isEmpty();
         assertThat(config.mirrors().get(1).ttl()).as("the default TTL").isEqualTo(Duration.ofMinutes(10));
 
-        for (String bad : new String[]{"[{upstream: 'http://a'}]", "[{prefix: '', upstream: 'http://a'}, {prefix: '', upstream: 'http://b'}]", "[{prefix: hub, upstream: 'http://user:pw@a'}]",
+        assertThat(ConfigLoader.load(Optional.empty(), Map.of("CAIRN_MIRRORS", "[{prefix: '', upstream: 'http://a', repositories: ['library/**']}]"),
+                Map.of()).config().mirrors().getFirst().upstreamName(dev.cairn.values.RepositoryName.of("team/app"))).as("outside its names").isEmpty();
+        for (String bad : new String[]{"[{upstream: 'http://a'}]", "[{prefix: hub, upstream: 'http://a', repositories: ['x/**']}]",
+                "[{prefix: '', upstream: 'http://a', repositories: []}]", "[{prefix: '', upstream: 'http://a'}, {prefix: '', upstream: 'http://b'}]", "[{prefix: hub, upstream: 'http://user:pw@a'}]",
                 "[{prefix: hub, upstream: 'http://a'}, {prefix: hub, upstream: 'http://b'}]",
                 "[{prefix: hub, upstream: 'http://a'}, {prefix: hub/x, upstream: 'http://b'}]", "[{prefix: Hub, upstream: 'http://a'}]",
                 "[{prefix: hub, upstream: 'http://a', ttl: forever}]", "[{prefix: hub, upstream: 'http://a', proxy: x}]"}) {

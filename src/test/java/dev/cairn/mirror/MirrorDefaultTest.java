@@ -74,6 +74,31 @@ class MirrorDefaultTest {
         }
     }
 
+    /**
+     * A default mirror limited to some names ({@code repositories: ["library/**"]}): others never go upstream, so a
+     * name someone registered upstream cannot be served in place of, nor lock out, the images a team pushes under it.
+     */
+    @Test
+    void aDefaultMirrorLimitedToSomeNamesLeavesTheOthersToPushes() throws Exception {
+        try (DistributionRegistry upstream = DistributionRegistry.start();
+             RunningCairn cairn = RunningCairn.start(Map.of("mirrors", "[{prefix: '', upstream: '" + upstream.url()
+                     + "', ttl: 1h, repositories: ['library/**']}]"))) {
+            OciClient up = new OciClient(upstream.hostPort());
+            String official = up.pushManifest("library/app", "v1", OCI_MANIFEST,
+                    up.prepareImage("library/app", "application/vnd.oci.image.config.v1+json", SeededBytes.of(1_000, 1)).manifest());
+            up.pushManifest("team/app", "v1", OCI_MANIFEST,
+                    up.prepareImage("team/app", "application/vnd.oci.image.config.v1+json", SeededBytes.of(1_000, 2)).manifest());
+            OciClient client = new OciClient(cairn);
+            assertThat(MirrorScaleTest.pull(client, "library/app", "v1")).isEqualTo(official);
+            long seeded = upstream.requests("/v2/team/app/");
+            assertThat(client.get("/v2/team/app/manifests/v1", "Accept", ACCEPT).statusCode()).as("not a name the mirror answers").isEqualTo(404);
+            assertThat(upstream.requests("/v2/team/app/")).as("the upstream is never asked for it").isEqualTo(seeded);
+            String own = client.pushManifest("team/app", "v1", OCI_MANIFEST,
+                    client.prepareImage("team/app", "application/vnd.oci.image.config.v1+json", SeededBytes.of(1_000, 3)).manifest());
+            assertThat(OciClient.sha256(client.get("/v2/team/app/manifests/v1", "Accept", ACCEPT).body())).isEqualTo(own);
+        }
+    }
+
     @Test
     void whoWroteARepositoryFirstIsRememberedAcrossARestart() throws Exception {
         try (DistributionRegistry upstream = DistributionRegistry.start()) {
