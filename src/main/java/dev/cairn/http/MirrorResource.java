@@ -3,6 +3,7 @@ package dev.cairn.http;
 import dev.cairn.mirror.Mirror;
 import dev.cairn.metadata.StoredManifest;
 import dev.cairn.registry.MediaTypes;
+import dev.cairn.registry.RepositoryManifests;
 import dev.cairn.values.ClientText;
 import dev.cairn.values.Digest;
 import dev.cairn.values.Reference;
@@ -69,6 +70,61 @@ final class MirrorResource {
             x.header("Docker-Content-Digest", d.digest().toString()).header("ETag", "\"" + d.digest() + "\"")
                     .sendStream(200, d.mediaType(), d.size(), java.io.InputStream.nullInputStream());
         }
+        return true;
+    }
+
+    /**
+     * Answers a mirrored repository's tag list from its upstream (or, while that fails, from what is held here, marked
+     * stale); false when the repository is not mirrored, the upstream does not hold it, or the request is one the
+     * listing of what is held here answers or refuses (a bad {@code n}, {@code n=0}, not a GET).
+     */
+    boolean tags(Exchange x, OciRoute route) {
+        if (!x.method().equals("GET") && !x.method().equals("HEAD")) return false;
+        RepositoryName repository = PathParameters.repository(route.name());
+        if (mirror.ruleFor(repository).isEmpty()) return false;
+        int n = RepositoryManifests.MAX_PAGE;
+        Optional<String> asked = x.query("n").filter(v -> !v.isEmpty());
+        if (asked.isPresent()) {
+            try {
+                long value = Long.parseLong(asked.get());
+                if (value <= 0) return false;
+                n = (int) Math.min(value, RepositoryManifests.MAX_PAGE);
+            } catch (NumberFormatException e) {
+                return false;
+            }
+        }
+        Optional<Mirror.TagListing> listing = mirror.tags(repository, x.query("last"), n);
+        if (listing.isEmpty()) return false;
+        List<String> tags = listing.get().tags();
+        if (listing.get().stale()) x.header(STALE_HEADER, "0").header("Warning", "110 cairn \"Response is Stale: the upstream failed\"");
+        if (listing.get().more()) {
+            x.header("Link", "</v2/" + repository + "/tags/list?n=" + n + "&last="
+                    + java.net.URLEncoder.encode(tags.getLast(), java.nio.charset.StandardCharsets.UTF_8) + ">; rel=\"next\"");
+        }
+        x.sendJson(200, "application/json", Map.of("name", repository.value(), "tags", tags));
+        return true;
+    }
+
+    /** Answers a mirrored manifest's referrers from the upstream; false when the listing of what is held here answers. */
+    boolean referrers(Exchange x, OciRoute route) {
+        if (!x.method().equals("GET") && !x.method().equals("HEAD")) return false;
+        RepositoryName repository = PathParameters.repository(route.name());
+        if (mirror.ruleFor(repository).isEmpty()) return false;
+        Digest subject;
+        try {
+            subject = PathParameters.digest(route.argument());
+        } catch (Refusal invalid) {
+            return false;
+        }
+        Optional<String> artifactType = x.query("artifactType");
+        Optional<List<Map<String, Object>>> found = mirror.referrers(repository, subject, artifactType);
+        if (found.isEmpty()) return false;
+        artifactType.ifPresent(t -> x.header("OCI-Filters-Applied", "artifactType"));
+        Map<String, Object> index = new java.util.LinkedHashMap<>();
+        index.put("schemaVersion", 2);
+        index.put("mediaType", MediaTypes.OCI_INDEX);
+        index.put("manifests", found.get());
+        x.sendJson(200, MediaTypes.OCI_INDEX, index);
         return true;
     }
 

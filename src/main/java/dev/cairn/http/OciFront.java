@@ -76,9 +76,13 @@ final class OciFront implements Front {
                 case MANIFEST -> {
                     if (mirror.isEmpty() || !mirror.get().manifest(x, route)) manifests.handle(x, route);
                 }
-                case TAGS -> listings.tags(x, route);
+                case TAGS -> {
+                    if (mirror.isEmpty() || !mirror.get().tags(x, route)) listings.tags(x, route);
+                }
                 case CATALOG -> listings.catalog(x);
-                case REFERRERS -> listings.referrers(x, route);
+                case REFERRERS -> {
+                    if (mirror.isEmpty() || !mirror.get().referrers(x, route)) listings.referrers(x, route);
+                }
             }
         }
 

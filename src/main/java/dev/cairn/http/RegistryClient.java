@@ -114,6 +114,80 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
         return tags;
     }
 
+    /** One page of a registry's tag list: the names, and whether another page follows. */
+    public record TagPage(List<String> tags, boolean more) {
+    }
+
+    /**
+     * One page of the repository's tags after {@code last}, at most {@code n} (a registry may send fewer); empty when
+     * the registry does not hold the repository (404). Names that are not tags are left out.
+     */
+    public Optional<TagPage> tagPage(RepositoryName repository, Optional<String> last, int n) throws IOException {
+        String path = "v2/" + repository.value() + "/tags/list?n=" + n
+                + last.map(l -> "&last=" + URLEncoder.encode(l, StandardCharsets.UTF_8)).orElse("");
+        HttpResponse<byte[]> response = bounded(send(get(path), scopeOf(repository), HttpResponse.BodyHandlers.ofInputStream()), MAX_DOCUMENT, "GET /" + path);
+        if (response.statusCode() == 404) return Optional.empty();
+        if (response.statusCode() != 200) {
+            throw failure(response.statusCode(), "GET /" + path, new String(response.body(), StandardCharsets.UTF_8), response.headers().firstValue("Retry-After"));
+        }
+        JsonNode list;
+        try {
+            list = JSON.readTree(response.body()).path("tags");
+        } catch (IOException e) {
+            throw dev.cairn.mirror.UpstreamFailure.badContent("GET /" + path + " answered something that is not a tag list: " + e.getMessage());
+        }
+        // registries that do not paginate (Distribution before 3.0) send every tag whatever n and last say: the page is
+        // cut here, from the lexical order the API promises
+        List<String> tags = new ArrayList<>();
+        boolean more = false;
+        for (JsonNode name : list) {
+            if (!name.isTextual() || last.isPresent() && name.asText().compareTo(last.get()) <= 0) continue;
+            if (tags.size() == n) {
+                more = true;
+                break;
+            }
+            try {
+                tags.add(new Tag(name.asText()).value());
+            } catch (RuntimeException notATag) {
+                // a name this side could not serve: left out
+            }
+        }
+        more |= response.headers().firstValue("Link").map(NEXT_LINK::matcher).filter(Matcher::find).isPresent() && !tags.isEmpty();
+        return Optional.of(new TagPage(tags, more));
+    }
+
+    /**
+     * The registry's referrers of {@code subject} (those of {@code artifactType} when given, if it filters): their
+     * descriptors; empty when it has none to tell of, or no referrers API (404).
+     */
+    public Optional<List<Map<String, Object>>> referrers(RepositoryName repository, Digest subject, Optional<String> artifactType) throws IOException {
+        String path = "v2/" + repository.value() + "/referrers/" + subject
+                + artifactType.map(t -> "?artifactType=" + URLEncoder.encode(t, StandardCharsets.UTF_8)).orElse("");
+        HttpResponse<byte[]> response = bounded(send(get(path).header("Accept", MediaTypes.OCI_INDEX), scopeOf(repository),
+                HttpResponse.BodyHandlers.ofInputStream()), MAX_DOCUMENT, "GET /" + path);
+        if (response.statusCode() == 404) return Optional.empty();
+        if (response.statusCode() != 200) {
+            throw failure(response.statusCode(), "GET /" + path, new String(response.body(), StandardCharsets.UTF_8), response.headers().firstValue("Retry-After"));
+        }
+        List<Map<String, Object>> found = new ArrayList<>();
+        try {
+            for (JsonNode d : JSON.readTree(response.body()).path("manifests")) {
+                // only a descriptor's own fields, each checked, go on to clients
+                Map<String, Object> entry = new java.util.LinkedHashMap<>();
+                entry.put("mediaType", d.path("mediaType").asText(MediaTypes.OCI_MANIFEST));
+                entry.put("digest", Digest.parse(d.path("digest").asText()).toString());
+                entry.put("size", d.path("size").asLong());
+                if (d.path("artifactType").isTextual()) entry.put("artifactType", d.get("artifactType").asText());
+                if (d.path("annotations").isObject()) entry.put("annotations", JSON.convertValue(d.get("annotations"), Map.class));
+                if (artifactType.isPresent() && !artifactType.get().equals(entry.get("artifactType"))) continue;
+                found.add(entry);
+            }
+        } catch (IOException | RuntimeException e) {
+            throw dev.cairn.mirror.UpstreamFailure.badContent("GET /" + path + " answered something that is not a referrers index: " + e.getMessage());
+        }
+        return Optional.of(found);
+    }
+
     /** Every page of a paginated list, following the {@code Link: <...>; rel="next"} headers; none on a 404. */
     private List<JsonNode> pages(String first, String field, String scope) throws IOException {
         List<JsonNode> pages = new ArrayList<>();

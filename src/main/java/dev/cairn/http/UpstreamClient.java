@@ -35,6 +35,17 @@ public final class UpstreamClient implements Upstream {
     }
 
     @Override
+    public Optional<TagPage> tags(RepositoryName repository, Optional<String> last, int n) throws IOException {
+        return client.tagPage(repository, last, n).map(p -> new TagPage(p.tags(), p.more()));
+    }
+
+    @Override
+    public Optional<java.util.List<java.util.Map<String, Object>>> referrers(RepositoryName repository, Digest subject,
+                                                                             Optional<String> artifactType) throws IOException {
+        return client.referrers(repository, subject, artifactType);
+    }
+
+    @Override
     public Optional<Blob> blob(RepositoryName repository, Digest digest) throws IOException {
         return client.blobWithLength(repository, digest).map(d -> new Blob(d.length(), d.content()));
     }

@@ -507,6 +507,53 @@ public final class Mirror {
         }
     }
 
+    /** A mirrored repository's tags: a page of the upstream's list, or, while it fails, of those held here (stale). */
+    public record TagListing(List<String> tags, boolean more, boolean stale) {
+    }
+
+    /**
+     * The tags of a mirrored repository as its upstream lists them (a mirror's repository holds what the upstream
+     * holds, not only what was pulled through it); while the upstream fails, those held here, marked stale. Empty when
+     * the repository is not mirrored or the upstream does not hold it: what is held here answers then.
+     */
+    public Optional<TagListing> tags(RepositoryName repository, Optional<String> last, int n) {
+        Optional<Route> found = route(repository);
+        if (found.isEmpty()) return Optional.empty();
+        Route route = found.get();
+        RepositoryName upstreamName = route.rule.upstreamName(repository).orElseThrow();
+        try {
+            resting(route, clock.instant());
+            return route.upstream.tags(upstreamName, last, n).map(p -> new TagListing(p.tags(), p.more(), false));
+        } catch (IOException e) {
+            UpstreamFailure failure = noteFailure(route, e);
+            dev.cairn.registry.Page held;
+            try {
+                held = manifests.tags(repository, last, java.util.OptionalLong.of(n));
+            } catch (Refusal nothingHere) {
+                held = new dev.cairn.registry.Page(List.of(), Optional.empty());
+            }
+            if (held.items().isEmpty() && last.isEmpty()) throw refusal(failure, "the tags of " + upstreamName, Refusal.Reason.REPOSITORY_NOT_FOUND);
+            return Optional.of(new TagListing(held.items(), held.next().isPresent(), true));
+        }
+    }
+
+    /**
+     * The descriptors of a mirrored manifest's referrers (signatures, attestations) as its upstream lists them; empty
+     * when the repository is not mirrored, the upstream has no referrers API, or it fails: what is held here answers then.
+     */
+    public Optional<List<Map<String, Object>>> referrers(RepositoryName repository, Digest subject, Optional<String> artifactType) {
+        Optional<Route> found = route(repository);
+        if (found.isEmpty()) return Optional.empty();
+        Route route = found.get();
+        try {
+            resting(route, clock.instant());
+            return route.upstream.referrers(route.rule.upstreamName(repository).orElseThrow(), subject, artifactType);
+        } catch (IOException e) {
+            noteFailure(route, e);
+            return Optional.empty();
+        }
+    }
+
     /** Counts and logs an upstream's failure; the failure, as an {@link UpstreamFailure}. */
     private UpstreamFailure noteFailure(Route route, IOException e) {
         if (e instanceof Resting r) return r.cause;

@@ -35,4 +35,15 @@ public interface Upstream {
     Optional<Manifest> manifest(RepositoryName repository, Reference reference) throws IOException;
 
     Optional<Blob> blob(RepositoryName repository, Digest digest) throws IOException;
+
+    /** A page of tags: at most the names asked for, and whether more follow. */
+    record TagPage(java.util.List<String> tags, boolean more) {
+    }
+
+    /** The repository's tags after {@code last}, at most {@code n}; empty when the upstream does not hold the repository. */
+    Optional<TagPage> tags(RepositoryName repository, Optional<String> last, int n) throws IOException;
+
+    /** The descriptors of the subject's referrers (of one artifact type when given); empty when it tells of none. */
+    Optional<java.util.List<java.util.Map<String, Object>>> referrers(RepositoryName repository, Digest subject, Optional<String> artifactType)
+            throws IOException;
 }
