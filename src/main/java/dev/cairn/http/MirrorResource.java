@@ -139,6 +139,15 @@ final class MirrorResource {
         } catch (Refusal invalid) {
             return false; // the blob resource answers a malformed digest as any other
         }
+        if (x.isHead()) {
+            java.util.OptionalLong length = mirror.blobLength(repository, digest);
+            if (length.isPresent()) {
+                // not held here: the upstream's word, nothing fetched (a HEAD is a client asking, not pulling)
+                x.header("Docker-Content-Digest", digest.toString())
+                        .sendStream(200, "application/octet-stream", length.getAsLong(), java.io.InputStream.nullInputStream());
+                return true;
+            }
+        }
         Optional<Mirror.IncomingBlob> incoming = mirror.blob(repository, digest);
         if (incoming.isEmpty()) return false;
         x.header("Docker-Content-Digest", digest.toString());

@@ -240,6 +240,19 @@ public final class RegistryClient implements OciRegistry, dev.cairn.transfer.Key
         }
     }
 
+    /**
+     * What a HEAD says of a blob: its length (-1 when the registry does not say, or redirects); empty when the
+     * registry does not hold it in that repository.
+     */
+    public Optional<Long> blobLength(RepositoryName repository, Digest digest) throws IOException {
+        String path = "v2/" + repository.value() + "/blobs/" + digest;
+        HttpResponse<Void> response = send(request(path).method("HEAD", HttpRequest.BodyPublishers.noBody()), scopeOf(repository), HttpResponse.BodyHandlers.discarding());
+        if (response.statusCode() == 404) return Optional.empty();
+        if (response.statusCode() == 200) return Optional.of(response.headers().firstValueAsLong("Content-Length").orElse(-1));
+        if (isRedirect(response.statusCode())) return Optional.of(-1L);
+        throw failure(response.statusCode(), "HEAD /" + path, "", response.headers().firstValue("Retry-After"));
+    }
+
     @Override
     public boolean hasBlob(RepositoryName repository, Digest digest) throws IOException {
         String path = "v2/" + repository.value() + "/blobs/" + digest;

@@ -35,6 +35,11 @@ public final class UpstreamClient implements Upstream {
     }
 
     @Override
+    public Optional<Long> blobLength(RepositoryName repository, Digest digest) throws IOException {
+        return client.blobLength(repository, digest);
+    }
+
+    @Override
     public Optional<TagPage> tags(RepositoryName repository, Optional<String> last, int n) throws IOException {
         return client.tagPage(repository, last, n).map(p -> new TagPage(p.tags(), p.more()));
     }

@@ -438,6 +438,12 @@ public final class Mirror {
                 java.util.ArrayDeque<BlobFetches.Fetch> inFlight = new java.util.ArrayDeque<>();
                 for (Descriptor d : wanted) {
                     if (metadata.isBlobLinked(repository, d.digest())) continue;
+                    try {
+                        if (linkedFromStore(route, repository, upstreamName, d.digest())) continue;
+                    } catch (IOException e) {
+                        noteFailure(route, e);
+                        return;
+                    }
                     if (inFlight.size() == PREFETCHES_PER_IMAGE && !arrived(route, repository, inFlight.poll())) return;
                     inFlight.add(fetches.fetch(repository, d.digest(), () -> route.upstream.blob(upstreamName, d.digest()),
                             () -> metadata.isBlobLinked(repository, d.digest()), n -> fetchedBytes(route, n)));
@@ -484,8 +490,9 @@ public final class Mirror {
         RepositoryName upstreamName = route.rule.upstreamName(repository).orElseThrow();
         try {
             resting(route, clock.instant());
-        } catch (Resting r) {
-            throw refusal(r.cause, "the blob " + digest, Refusal.Reason.BLOB_NOT_FOUND);
+            if (linkedFromStore(route, repository, upstreamName, digest)) return Optional.empty();
+        } catch (IOException e) {
+            throw failed(route, e, "the blob " + digest, Refusal.Reason.BLOB_NOT_FOUND);
         }
         BlobFetches.Fetch f = fetches.fetch(repository, digest, () -> route.upstream.blob(upstreamName, digest),
                 () -> metadata.isBlobLinked(repository, digest), n -> fetchedBytes(route, n));
@@ -552,6 +559,44 @@ public final class Mirror {
             noteFailure(route, e);
             return Optional.empty();
         }
+    }
+
+    /**
+     * Links a blob the store holds for another repository into this one, once the upstream says (a HEAD) that it
+     * holds the blob there too; false when the store holds no copy, or the upstream does not say so. Without that
+     * word a copy is not shared: a digest is no proof that a client may read a blob another mirror fetched.
+     */
+    private boolean linkedFromStore(Route route, RepositoryName repository, RepositoryName upstreamName, Digest digest) throws IOException {
+        if (!metadata.blobRecordExists(digest)) return false;
+        if (route.upstream.blobLength(upstreamName, digest).isEmpty()) return false;
+        return blobs.linkStored(repository, digest).isPresent();
+    }
+
+    /**
+     * What a HEAD of a mirrored repository's blob is answered with when the blob is not held there: its length as
+     * the upstream's HEAD tells it, fetching nothing (or linking a copy held for another repository, as a GET would);
+     * empty when it is held here, or the upstream does not tell the length (a GET's answer serves then).
+     */
+    public java.util.OptionalLong blobLength(RepositoryName repository, Digest digest) {
+        if (metadata.isBlobLinked(repository, digest)) return java.util.OptionalLong.empty();
+        Route route = route(repository).orElseThrow();
+        if (route.rule.isDefault() && !origin(repository).orElse(false)) return java.util.OptionalLong.empty();
+        RepositoryName upstreamName = route.rule.upstreamName(repository).orElseThrow();
+        Optional<Long> length;
+        try {
+            resting(route, clock.instant());
+            length = route.upstream.blobLength(upstreamName, digest);
+            if (length.isPresent() && metadata.blobRecordExists(digest) && blobs.linkStored(repository, digest).isPresent()) {
+                return java.util.OptionalLong.empty();
+            }
+        } catch (IOException e) {
+            throw failed(route, e, "the blob " + digest, Refusal.Reason.BLOB_NOT_FOUND);
+        }
+        if (length.isEmpty()) {
+            throw new Refusal(Refusal.Reason.BLOB_NOT_FOUND, "the upstream " + route.rule.upstream().url() + " has no blob " + digest
+                    + " in " + upstreamName, Map.of("digest", digest.toString()));
+        }
+        return length.get() < 0 ? java.util.OptionalLong.empty() : java.util.OptionalLong.of(length.get());
     }
 
     /** Counts and logs an upstream's failure; the failure, as an {@link UpstreamFailure}. */

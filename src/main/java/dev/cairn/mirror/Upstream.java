@@ -36,6 +36,9 @@ public interface Upstream {
 
     Optional<Blob> blob(RepositoryName repository, Digest digest) throws IOException;
 
+    /** What a HEAD says of a blob: its length, -1 when the upstream does not say; empty when it does not hold it there. */
+    Optional<Long> blobLength(RepositoryName repository, Digest digest) throws IOException;
+
     /** A page of tags: at most the names asked for, and whether more follow. */
     record TagPage(java.util.List<String> tags, boolean more) {
     }

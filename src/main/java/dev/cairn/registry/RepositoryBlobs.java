@@ -154,6 +154,20 @@ public final class RepositoryBlobs {
     }
 
     /**
+     * Links a blob the store holds, for whichever repository, into {@code repository} without moving bytes; empty when
+     * it holds none. Only for a caller that knows the repository may have that blob: a mirror whose upstream holds it
+     * there (a blob shared by two mirrored repositories, or base images that share layers, is fetched once).
+     */
+    public Optional<BlobInfo> linkStored(RepositoryName repository, Digest digest) {
+        return digestLocks.withLock(digest, () -> {
+            if (!metadata.blobRecordExists(digest)) return Optional.empty();
+            Optional<BlobInfo> info = io(() -> blobs.stat(digest));
+            info.ifPresent(i -> metadata.linkBlob(repository, digest, i.size()));
+            return info;
+        });
+    }
+
+    /**
      * Links a blob of {@code from} into {@code repository} without moving bytes; empty when {@code from}
      * cannot serve it (the client then uploads as usual).
      */
