@@ -114,7 +114,25 @@ public final class Cairn implements AutoCloseable {
                         rule.upstream().password("mirrors: " + rule.prefix()), config.maxManifestBytes()),
                 registry.manifests(), registry.blobs(), metadata,
                 new dev.cairn.mirror.BlobFetches(config.dataDir().resolve("mirror-scratch"), registry.blobs()), metrics.mirrorEvents(),
-                Clock.systemUTC(), config.maxManifestBytes()));
+                Clock.systemUTC(), config.maxManifestBytes(), clientsPush(config)));
+    }
+
+    /**
+     * Whether access rules let some client push to a repository: such names are the clients', and the default mirror
+     * leaves them alone unless its rule lists them. With auth off anyone may push anywhere, and whoever writes into a
+     * repository first decides whose it is.
+     */
+    private static java.util.function.Predicate<dev.cairn.values.RepositoryName> clientsPush(CairnConfig config) {
+        if (config.auth().mode() == Gatekeeper.Mode.NONE) return repository -> false;
+        var policy = config.auth().policy();
+        config.mirrors().stream().filter(m -> m.isDefault() && !m.namesListed()).findFirst().ifPresent(m -> {
+            if (policy.somebodyMayPush("library/alpine")) {
+                log.warn("mirrors: the default mirror answers no name that access rules let clients "
+                        + "push to, and they let clients push to library/alpine (a rule for '**'?): list the names it should answer "
+                        + "in its repositories: ([\"library/**\"])");
+            }
+        });
+        return repository -> policy.somebodyMayPush(repository.value());
     }
 
     private static void closeAfterFailedStart(LastUseRecorder lastUse, AuditLog audit, BlobStore blobs, JdbcMetadataStore metadata, Exception failure) {

@@ -40,6 +40,14 @@ public record AccessPolicy(Map<String, Set<String>> groups, List<AccessRule> rul
         return who.anonymous() ? Set.of() : allowed(Identity.ANONYMOUS, repository);
     }
 
+    /**
+     * Whether some rule lets someone push to {@code repository}: a name clients write to. A rule that earlier ones
+     * hide from everyone it names still counts; the answer errs towards yes.
+     */
+    public boolean somebodyMayPush(String repository) {
+        return rules.stream().anyMatch(r -> r.actions().contains(Action.PUSH) && r.repositories().matches(repository));
+    }
+
     public boolean isAdmin(Identity who) {
         return !who.anonymous() && (adminUsers.contains(who.user()) || who.groups().stream().anyMatch(adminGroups::contains));
     }

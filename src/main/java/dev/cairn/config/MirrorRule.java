@@ -38,6 +38,11 @@ public record MirrorRule(String prefix, RemoteRegistry upstream, Duration ttl, D
         repositories = List.copyOf(repositories);
     }
 
+    /** Whether the default mirror was given the names it answers ({@code repositories:}): those are its own, read-only. */
+    public boolean namesListed() {
+        return !repositories.isEmpty();
+    }
+
     /** Whether this is the default mirror (prefix {@code ""}). */
     public boolean isDefault() {
         return prefix.isEmpty();

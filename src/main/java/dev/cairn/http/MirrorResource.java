@@ -49,7 +49,9 @@ final class MirrorResource {
             throw new Refusal(Refusal.Reason.MANIFEST_NOT_FOUND, "no manifest " + ClientText.shortened(route.argument()) + " in " + repository
                     + ": " + invalid.getMessage(), Map.of("reference", ClientText.shortened(route.argument())));
         }
-        Mirror.ServedManifest served = mirror.manifest(repository, reference, x.isHead());
+        Optional<Mirror.ServedManifest> answer = mirror.manifest(repository, reference, x.isHead());
+        if (answer.isEmpty()) return false;
+        Mirror.ServedManifest served = answer.get();
         String mediaType = served.manifest().map(StoredManifest::mediaType).orElseGet(() -> served.description().orElseThrow().mediaType());
         List<String> accepted = x.headerValues("Accept").stream().map(MediaTypes::bare).toList();
         if (!ManifestResource.acceptable(mediaType, accepted)) {

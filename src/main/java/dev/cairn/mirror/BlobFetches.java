@@ -93,7 +93,16 @@ public final class BlobFetches {
             }
             Fetch fresh = new Fetch(digest, repository);
             if (running.putIfAbsent(key, fresh) == null) {
-                if (held.getAsBoolean()) {
+                boolean isHeld;
+                try {
+                    isHeld = held.getAsBoolean();
+                } catch (RuntimeException | Error e) {
+                    // no fetch behind it: those who joined meanwhile hear of the failure, and the next request starts afresh
+                    running.remove(key, fresh);
+                    fresh.finished(new IOException("cannot tell whether " + repository + " holds " + digest + ": " + e.getMessage(), e));
+                    throw e;
+                }
+                if (isHeld) {
                     running.remove(key, fresh);
                     fresh.finished(null); // nothing to fetch: its readers find no scratch file and read the store
                     return fresh;
@@ -166,12 +175,12 @@ public final class BlobFetches {
                     storing.join();
                 } catch (CompletionException e) {
                     Throwable cause = e.getCause();
-                    if (cause instanceof UncheckedIOException io) throw io.getCause();
                     if (cause instanceof Refusal r && r.reason() == Refusal.Reason.CONTENT_DIGEST_MISMATCH) {
                         throw UpstreamFailure.badContent("the upstream's " + digest + " is not that blob: " + r.getMessage());
                     }
-                    if (cause instanceof Exception ex) throw ex;
-                    throw new IOException("storing " + digest + " failed: " + cause, cause);
+                    if (cause instanceof Refusal r) throw r; // the budget's or the store's word, for the client as for a push
+                    if (cause instanceof UncheckedIOException io) cause = io.getCause();
+                    throw new LocalStoreFailure("storing " + digest + " failed: " + cause, cause);
                 }
                 // every other repository that asked meanwhile: its link, now the bytes are in
                 synchronized (this) {
@@ -295,6 +304,12 @@ public final class BlobFetches {
                 }
             }
             return verified || stored;
+        }
+
+        /** Waits until the bytes arrived and matched the digest (or were stored); throws what ended the fetch otherwise. */
+        public synchronized void awaitWhole() throws IOException {
+            while (!verified && !ended) await();
+            if (!verified && !stored) rethrow();
         }
 
         public synchronized boolean hasEnded() {

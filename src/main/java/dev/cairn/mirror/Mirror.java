@@ -124,6 +124,9 @@ public final class Mirror {
     private final List<Route> routes = new ArrayList<>();
     /** The default mirror's (prefix ""), when there is one: the repositories outside the other prefixes that are not the clients'. */
     private final Optional<Route> fallback;
+    private final java.util.function.Predicate<RepositoryName> clientsPush;
+    /** Whether access rules let clients push to a repository, by name, as asked (the rules do not change while running). */
+    private final ConcurrentHashMap<String, Boolean> pushedByRule = new ConcurrentHashMap<>();
     /** Whose each repository is, once decided (it never changes: see {@link MetadataStore#repositoryMirrored}); true for a mirror's. */
     private final ConcurrentHashMap<String, Boolean> origins = new ConcurrentHashMap<>();
     private final RepositoryManifests manifests;
@@ -142,8 +145,15 @@ public final class Mirror {
     /** Images whose blobs are being brought in behind their manifest, at most two at once. */
     private final Semaphore prefetching = new Semaphore(2);
 
+    /**
+     * {@code clientsPush}: whether access rules let some client push to a repository. Such a name is the clients'
+     * and the default mirror does not answer for it, unless its rule lists the name (so a user who may only pull
+     * cannot make a name its pushers write to the mirror's by pulling it first).
+     */
     public Mirror(List<MirrorRule> rules, Function<MirrorRule, Upstream> upstreams, RepositoryManifests manifests, RepositoryBlobs blobs,
-                  MetadataStore metadata, BlobFetches fetches, Events events, Clock clock, long maxManifestBytes) {
+                  MetadataStore metadata, BlobFetches fetches, Events events, Clock clock, long maxManifestBytes,
+                  java.util.function.Predicate<RepositoryName> clientsPush) {
+        this.clientsPush = clientsPush;
         this.maxManifestBytes = maxManifestBytes;
         Route fallback = null;
         for (MirrorRule rule : rules) {
@@ -178,14 +188,31 @@ public final class Mirror {
         for (Route r : routes) {
             if (r.rule.upstreamName(repository).isPresent()) return Optional.of(r.rule);
         }
-        return fallback.filter(f -> f.rule.upstreamName(repository).isPresent() && origin(repository).orElse(false)).map(f -> f.rule);
+        return fallback.filter(f -> f.rule.upstreamName(repository).isPresent()
+                && (f.rule.namesListed() || !clientsPush(repository) && origin(repository).orElse(false))).map(f -> f.rule);
     }
 
     private Optional<Route> route(RepositoryName repository) {
         for (Route r : routes) {
             if (r.rule.upstreamName(repository).isPresent()) return Optional.of(r);
         }
-        return fallback.filter(f -> f.rule.upstreamName(repository).isPresent() && origin(repository).orElse(true));
+        // the names its rule lists are the default mirror's whatever was written there; otherwise a name clients may
+        // push to, or did push to first, is theirs
+        return fallback.filter(f -> f.rule.upstreamName(repository).isPresent()
+                && (f.rule.namesListed() || !clientsPush(repository) && origin(repository).orElse(true)));
+    }
+
+    private boolean clientsPush(RepositoryName repository) {
+        Boolean known = pushedByRule.get(repository.value());
+        if (known != null) return known;
+        boolean pushed = clientsPush.test(repository);
+        remember(pushedByRule, repository.value(), pushed);
+        return pushed;
+    }
+
+    /** Whether the default mirror asks whose a repository is before it fetches into it (not for the names its rule lists). */
+    private static boolean decidedByFirstWrite(Route route) {
+        return route.rule.isDefault() && !route.rule.namesListed();
     }
 
     /** Whose the repository is (true: a mirror's), once anything was written into it; remembered, as it never changes. */
@@ -202,7 +229,7 @@ public final class Mirror {
      * refuses when clients' pushes got there first (they made it theirs while the upstream was asked).
      */
     private void claim(Route route, RepositoryName repository) {
-        if (!route.rule.isDefault() || origin(repository).orElse(false)) return;
+        if (!decidedByFirstWrite(route) || origin(repository).orElse(false)) return;
         boolean mirrored = metadata.claimForMirror(repository);
         remember(origins, repository.value(), mirrored);
         if (!mirrored) {
@@ -216,8 +243,14 @@ public final class Mirror {
      * class comment). A HEAD of something not held here is answered from the upstream's HEAD and stores nothing (tools
      * that poll digests must not pull images nor spend the upstream's rate limit on manifest GETs).
      */
-    public ServedManifest manifest(RepositoryName repository, Reference reference, boolean headOnly) {
-        Route route = route(repository).orElseThrow();
+    public Optional<ServedManifest> manifest(RepositoryName repository, Reference reference, boolean headOnly) {
+        // a repository clients pushed into since the caller looked is theirs: answered from what it holds
+        Optional<Route> found = route(repository);
+        if (found.isEmpty()) return Optional.empty();
+        return Optional.of(manifest(found.get(), repository, reference, headOnly));
+    }
+
+    private ServedManifest manifest(Route route, RepositoryName repository, Reference reference, boolean headOnly) {
         RepositoryName upstreamName = route.rule.upstreamName(repository).orElseThrow();
         Instant now = clock.instant();
         String key = repository + ":" + reference;
@@ -483,10 +516,12 @@ public final class Mirror {
      */
     public Optional<IncomingBlob> blob(RepositoryName repository, Digest digest) {
         if (metadata.isBlobLinked(repository, digest)) return Optional.empty();
-        Route route = route(repository).orElseThrow();
+        Optional<Route> found = route(repository);
+        if (found.isEmpty()) return Optional.empty(); // the clients' since the caller looked: answered from what it holds
+        Route route = found.get();
         // under the default mirror, blobs come from the upstream only into a repository that holds its images (a pull
         // reads the manifest first); anything else is answered from here, as a push asking what it must send needs
-        if (route.rule.isDefault() && !origin(repository).orElse(false)) return Optional.empty();
+        if (decidedByFirstWrite(route) && !origin(repository).orElse(false)) return Optional.empty();
         RepositoryName upstreamName = route.rule.upstreamName(repository).orElseThrow();
         try {
             resting(route, clock.instant());
@@ -499,6 +534,8 @@ public final class Mirror {
         long length;
         try {
             length = f.awaitLength();
+            // an empty body is whole only if the digest is the empty blob's: nothing goes out before the check
+            if (length == 0) f.awaitWhole();
         } catch (IOException e) {
             throw failed(route, e, "the blob " + digest, Refusal.Reason.BLOB_NOT_FOUND);
         }
@@ -506,7 +543,11 @@ public final class Mirror {
             return Optional.of(new IncomingBlob(length, f.read()));
         } catch (NoSuchFileException ended) {
             // it finished between the two: it is stored, and served from here
-            if (!f.awaitEnd()) throw failed(route, new IOException("the fetch of " + digest + " failed"), "the blob " + digest, Refusal.Reason.BLOB_NOT_FOUND);
+            try {
+                f.awaitWhole(); // what ended the fetch, if it failed
+            } catch (IOException failure) {
+                throw failed(route, failure, "the blob " + digest, Refusal.Reason.BLOB_NOT_FOUND);
+            }
             if (!metadata.isBlobLinked(repository, digest)) blobs.mount(repository, digest, f.storedIn());
             return Optional.empty();
         } catch (IOException e) {
@@ -579,8 +620,10 @@ public final class Mirror {
      */
     public java.util.OptionalLong blobLength(RepositoryName repository, Digest digest) {
         if (metadata.isBlobLinked(repository, digest)) return java.util.OptionalLong.empty();
-        Route route = route(repository).orElseThrow();
-        if (route.rule.isDefault() && !origin(repository).orElse(false)) return java.util.OptionalLong.empty();
+        Optional<Route> found = route(repository);
+        if (found.isEmpty()) return java.util.OptionalLong.empty();
+        Route route = found.get();
+        if (decidedByFirstWrite(route) && !origin(repository).orElse(false)) return java.util.OptionalLong.empty();
         RepositoryName upstreamName = route.rule.upstreamName(repository).orElseThrow();
         Optional<Long> length;
         try {
@@ -624,6 +667,12 @@ public final class Mirror {
     }
 
     private RuntimeException failed(Route route, IOException e, String what, Refusal.Reason notFound) {
+        if (e instanceof LocalStoreFailure local) {
+            // this node's disk or database: the upstream is not taken for down, and clients are told no local paths
+            log.warn("mirror {}: keeping {} failed here: {}", route.prefix(), what, local.getMessage(), local);
+            return new Refusal(Refusal.Reason.UPSTREAM_UNAVAILABLE, "this Cairn could not keep " + what + " from its mirror's upstream; "
+                    + "its log says why", Map.of());
+        }
         return refusal(noteFailure(route, e), what, notFound);
     }
 

@@ -93,6 +93,8 @@ class MirrorDefaultTest {
             long seeded = upstream.requests("/v2/team/app/");
             assertThat(client.get("/v2/team/app/manifests/v1", "Accept", ACCEPT).statusCode()).as("not a name the mirror answers").isEqualTo(404);
             assertThat(upstream.requests("/v2/team/app/")).as("the upstream is never asked for it").isEqualTo(seeded);
+            assertThat(client.post("/v2/library/new/blobs/uploads/", new byte[0]).statusCode())
+                    .as("a name it lists is the mirror's, pulled or not: no push shadows the upstream's image").isEqualTo(403);
             String own = client.pushManifest("team/app", "v1", OCI_MANIFEST,
                     client.prepareImage("team/app", "application/vnd.oci.image.config.v1+json", SeededBytes.of(1_000, 3)).manifest());
             assertThat(OciClient.sha256(client.get("/v2/team/app/manifests/v1", "Accept", ACCEPT).body())).isEqualTo(own);
