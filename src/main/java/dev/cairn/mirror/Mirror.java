@@ -172,17 +172,18 @@ public final class Mirror {
 
     /**
      * The rule whose upstream answers {@code repository}'s reads, when one does: the rule whose prefix it lies under,
-     * else the default mirror's unless clients pushed into it first (a repository that holds pushed images is theirs,
-     * and its misses are misses).
+     * else the default mirror's for a name its rule lists, or, when it lists none, for a name access rules let no
+     * client push to and that clients did not push into first (a repository that holds pushed images is theirs, and
+     * its misses are misses).
      */
     public Optional<MirrorRule> ruleFor(RepositoryName repository) {
         return route(repository).map(r -> r.rule);
     }
 
     /**
-     * The rule that makes {@code repository} read-only, when one does: one whose prefix it lies under, or the default
-     * mirror's once the repository holds what it fetched. A repository under the default mirror that nothing was
-     * written into yet takes pushes, and is the clients' from then on.
+     * The rule that makes {@code repository} read-only, when one does: one whose prefix it lies under, the default
+     * mirror's for a name its rule lists, or, when it lists none, the default mirror's once the repository holds what
+     * it fetched. Otherwise a repository nothing was written into yet takes pushes, and is the clients' from then on.
      */
     public Optional<MirrorRule> refusesWrites(RepositoryName repository) {
         for (Route r : routes) {
