@@ -133,8 +133,16 @@ class KeyedCacheTest {
                 out.write(SeededBytes.of(1_000_000, 6));
                 out.flush();
             } // closed half-way through the body
+            // the server may not have staged anything yet when the client hangs up: wait until nothing is staged for
+            // half a second on end (a first empty look, before the server read the body, once passed a file it made after)
             long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-            while (!stagedFiles(cairn).isEmpty() && System.nanoTime() < deadline) Thread.sleep(50);
+            long emptySince = -1;
+            while (System.nanoTime() < deadline) {
+                if (!stagedFiles(cairn).isEmpty()) emptySince = -1;
+                else if (emptySince < 0) emptySince = System.nanoTime();
+                else if (System.nanoTime() - emptySince > Duration.ofMillis(500).toNanos()) break;
+                Thread.sleep(50);
+            }
             assertThat(stagedFiles(cairn)).as("the staged half is dropped").isEmpty();
             assertThat(client.get("/cache/ns/killed").statusCode()).isEqualTo(404);
             assertThat(cairn.node().keeper().storedBytes()).isEqualTo(stored);
