@@ -81,9 +81,9 @@ final class MirrorResource {
      * listing of what is held here answers or refuses (a bad {@code n}, {@code n=0}, not a GET).
      */
     boolean tags(Exchange x, OciRoute route) {
-        if (!x.method().equals("GET") && !x.method().equals("HEAD")) return false;
-        RepositoryName repository = PathParameters.repository(route.name());
-        if (mirror.ruleFor(repository).isEmpty()) return false;
+        Optional<RepositoryName> mirrored = mirroredRead(x, route);
+        if (mirrored.isEmpty()) return false;
+        RepositoryName repository = mirrored.get();
         int n = RepositoryManifests.MAX_PAGE;
         Optional<String> asked = x.query("n").filter(v -> !v.isEmpty());
         if (asked.isPresent()) {
@@ -109,9 +109,9 @@ final class MirrorResource {
 
     /** Answers a mirrored manifest's referrers from the upstream; false when the listing of what is held here answers. */
     boolean referrers(Exchange x, OciRoute route) {
-        if (!x.method().equals("GET") && !x.method().equals("HEAD")) return false;
-        RepositoryName repository = PathParameters.repository(route.name());
-        if (mirror.ruleFor(repository).isEmpty()) return false;
+        Optional<RepositoryName> mirrored = mirroredRead(x, route);
+        if (mirrored.isEmpty()) return false;
+        RepositoryName repository = mirrored.get();
         Digest subject;
         try {
             subject = PathParameters.digest(route.argument());
@@ -128,6 +128,13 @@ final class MirrorResource {
         index.put("manifests", found.get());
         x.sendJson(200, MediaTypes.OCI_INDEX, index);
         return true;
+    }
+
+    /** The repository of a GET or HEAD when a mirror answers its reads; empty for any other request. */
+    private Optional<RepositoryName> mirroredRead(Exchange x, OciRoute route) {
+        if (!x.method().equals("GET") && !x.method().equals("HEAD")) return Optional.empty();
+        RepositoryName repository = PathParameters.repository(route.name());
+        return mirror.ruleFor(repository).isPresent() ? Optional.of(repository) : Optional.empty();
     }
 
     /** Answers a blob GET or HEAD the mirrored repository does not hold yet; false when it holds it (or is not mirrored). */

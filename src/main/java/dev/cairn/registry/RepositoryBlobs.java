@@ -102,15 +102,7 @@ public final class RepositoryBlobs {
 
     /** A monolithic upload: the whole blob in one request. */
     public BlobInfo putBlob(RepositoryName repository, Digest digest, InputStream body) {
-        StagedBlob staged;
-        try {
-            staged = blobs.stage(digest, body);
-        } catch (DigestMismatchException e) {
-            throw digestMismatch(e);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        return publishAndLink(repository, staged);
+        return put(repository, () -> blobs.stage(digest, body));
     }
 
     /**
@@ -118,9 +110,17 @@ public final class RepositoryBlobs {
      * store need not hash them again.
      */
     public BlobInfo putCheckedBlob(RepositoryName repository, Digest digest, InputStream body) {
+        return put(repository, () -> blobs.stageChecked(digest, body));
+    }
+
+    private interface Staging {
+        StagedBlob stage() throws IOException, DigestMismatchException;
+    }
+
+    private BlobInfo put(RepositoryName repository, Staging staging) {
         StagedBlob staged;
         try {
-            staged = blobs.stageChecked(digest, body);
+            staged = staging.stage();
         } catch (DigestMismatchException e) {
             throw digestMismatch(e);
         } catch (IOException e) {
